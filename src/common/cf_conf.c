@@ -1,0 +1,232 @@
+#include "config.h"
+
+#include "common/cf_conf.h"
+#include "common/cf_err.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cf_addr_split(const char *addr, char *ip, int *port)
+{
+	const char *colon = strrchr(addr, ':');
+	struct in_addr a;
+	char *end;
+	long p;
+
+	if (colon == NULL || colon == addr || colon - addr > 15)
+		return CF_EBADREQ;
+	memcpy(ip, addr, (size_t)(colon - addr));
+	ip[colon - addr] = '\0';
+	if (inet_pton(AF_INET, ip, &a) != 1)
+		return CF_EBADREQ;
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || p <= 0 || p > 65535)
+		return CF_EBADREQ;
+	*port = (int)p;
+	return 0;
+}
+
+static int conf_set(char *dst, size_t size, const char *word,
+		    const char *key)
+{
+	size_t k = strlen(key);
+
+	if (strncmp(word, key, k) != 0 || word[k] != '=')
+		return 0;
+	if (strlen(word + k + 1) >= size)
+		return -1;
+	strcpy(dst, word + k + 1);
+	return 1;
+}
+
+static int conf_node(struct cf_cluster *c, char *rest, char *errmsg)
+{
+	struct cf_node_conf *n;
+	char ip[16];
+	char *save = NULL;
+	char *w;
+	char *end;
+	long id;
+	int port;
+
+	if (c->n_nodes == CF_MAX_NODES) {
+		cf_errmsg_printf(errmsg, "more than %d nodes", CF_MAX_NODES);
+		return CF_EBADREQ;
+	}
+	n = &c->nodes[c->n_nodes];
+	memset(n, 0, sizeof *n);
+	w = strtok_r(rest, " \t", &save);
+	if (w == NULL) {
+		cf_errmsg_printf(errmsg, "node: missing id");
+		return CF_EBADREQ;
+	}
+	id = strtol(w, &end, 10);
+	if (*end != '\0' || id < 1 || id > 65535) {
+		cf_errmsg_printf(errmsg, "node: bad id '%s'", w);
+		return CF_EBADREQ;
+	}
+	n->id = (unsigned)id;
+	for (unsigned i = 0; i < c->n_nodes; i++) {
+		if (c->nodes[i].id == n->id) {
+			cf_errmsg_printf(errmsg, "node %u: listed twice", n->id);
+			return CF_EBADREQ;
+		}
+	}
+	while ((w = strtok_r(NULL, " \t", &save)) != NULL) {
+		if (conf_set(n->raft_addr, sizeof n->raft_addr, w, "raft") ||
+		    conf_set(n->peer_addr, sizeof n->peer_addr, w, "peer") ||
+		    conf_set(n->client_url, sizeof n->client_url, w, "client"))
+			continue;
+		cf_errmsg_printf(errmsg, "node %u: unknown field '%s'", n->id,
+				 w);
+		return CF_EBADREQ;
+	}
+	if (cf_addr_split(n->raft_addr, ip, &port) != 0 ||
+	    cf_addr_split(n->peer_addr, ip, &port) != 0) {
+		cf_errmsg_printf(errmsg,
+				 "node %u: raft= and peer= must be IPv4:port",
+				 n->id);
+		return CF_EBADREQ;
+	}
+	if (strncmp(n->client_url, "http://", 7) != 0 ||
+	    strlen(n->client_url + 7) >= sizeof n->client_addr) {
+		cf_errmsg_printf(errmsg, "node %u: client= must be http://IP:PORT",
+				 n->id);
+		return CF_EBADREQ;
+	}
+	strcpy(n->client_addr, n->client_url + 7);
+	end = strchr(n->client_addr, '/');
+	if (end != NULL)
+		*end = '\0';
+	if (cf_addr_split(n->client_addr, ip, &port) != 0) {
+		cf_errmsg_printf(errmsg, "node %u: client= must be http://IP:PORT",
+				 n->id);
+		return CF_EBADREQ;
+	}
+	c->n_nodes++;
+	return 0;
+}
+
+static int conf_secret(struct cf_cluster *c, const char *cluster_path,
+		       char *errmsg)
+{
+	char path[sizeof c->secret_path + 512];
+	const char *slash;
+	FILE *f;
+	size_t n;
+
+	if (c->secret_path[0] == '/') {
+		snprintf(path, sizeof path, "%s", c->secret_path);
+	} else {
+		slash = strrchr(cluster_path, '/');
+		if (slash == NULL)
+			snprintf(path, sizeof path, "%s", c->secret_path);
+		else
+			snprintf(path, sizeof path, "%.*s/%s",
+				 (int)(slash - cluster_path), cluster_path,
+				 c->secret_path);
+	}
+	f = fopen(path, "r");
+	if (f == NULL) {
+		cf_errmsg_printf(errmsg, "secret file %s: %s", path,
+				 strerror(errno));
+		return -errno;
+	}
+	n = fread(c->secret, 1, sizeof c->secret - 1, f);
+	fclose(f);
+	while (n > 0 && (c->secret[n - 1] == '\n' || c->secret[n - 1] == '\r' ||
+			 c->secret[n - 1] == ' '))
+		n--;
+	c->secret[n] = '\0';
+	if (n < 16) {
+		cf_errmsg_printf(errmsg,
+				 "secret file %s: at least 16 bytes needed",
+				 path);
+		return CF_EBADREQ;
+	}
+	c->secret_len = (unsigned)n;
+	return 0;
+}
+
+int cf_cluster_load(struct cf_cluster *c, const char *path, char *errmsg)
+{
+	char line[1024];
+	unsigned lineno = 0;
+	FILE *f;
+	int rv = 0;
+
+	memset(c, 0, sizeof *c);
+	c->partitions = 16;
+	f = fopen(path, "r");
+	if (f == NULL) {
+		rv = -errno;
+		cf_errmsg_printf(errmsg, "%s: %s", path, strerror(errno));
+		return rv;
+	}
+	while (fgets(line, sizeof line, f) != NULL) {
+		char *p = line;
+		char *save = NULL;
+		char *w;
+		lineno++;
+		p[strcspn(p, "\r\n#")] = '\0';
+		w = strtok_r(p, " \t", &save);
+		if (w == NULL)
+			continue;
+		if (strcmp(w, "node") == 0) {
+			rv = conf_node(c, save, errmsg);
+		} else if (strcmp(w, "partitions") == 0) {
+			char *v = strtok_r(NULL, " \t", &save);
+			char *end = NULL;
+			long n = v != NULL ? strtol(v, &end, 10) : 0;
+			if (v == NULL || *end != '\0' || n < 1 || n > 4096) {
+				cf_errmsg_printf(errmsg,
+						 "partitions: 1 to 4096");
+				rv = CF_EBADREQ;
+			} else {
+				c->partitions = (unsigned)n;
+			}
+		} else if (strcmp(w, "secret") == 0) {
+			char *v = strtok_r(NULL, " \t", &save);
+			if (v == NULL || strlen(v) >= sizeof c->secret_path) {
+				cf_errmsg_printf(errmsg, "secret: missing path");
+				rv = CF_EBADREQ;
+			} else {
+				strcpy(c->secret_path, v);
+			}
+		} else {
+			cf_errmsg_printf(errmsg, "unknown directive '%s'", w);
+			rv = CF_EBADREQ;
+		}
+		if (rv != 0) {
+			cf_errmsg_wrapf(errmsg, "%s:%u", path, lineno);
+			goto out;
+		}
+	}
+	if (c->n_nodes == 0) {
+		cf_errmsg_printf(errmsg, "%s: no nodes", path);
+		rv = CF_EBADREQ;
+		goto out;
+	}
+	if (c->secret_path[0] == '\0') {
+		cf_errmsg_printf(errmsg, "%s: no secret file", path);
+		rv = CF_EBADREQ;
+		goto out;
+	}
+	rv = conf_secret(c, path, errmsg);
+out:
+	fclose(f);
+	return rv;
+}
+
+const struct cf_node_conf *cf_cluster_node(const struct cf_cluster *c,
+					   unsigned id)
+{
+	for (unsigned i = 0; i < c->n_nodes; i++)
+		if (c->nodes[i].id == id)
+			return &c->nodes[i];
+	return NULL;
+}

@@ -1,0 +1,49 @@
+/*
+ * cf_conf: the cluster file, identical on every node (DESIGN.md).
+ *
+ *   # comment
+ *   partitions 16
+ *   secret secret.key                 (relative to the cluster file's folder)
+ *   node 1 raft=127.0.0.1:7001 peer=127.0.0.1:7101 client=http://127.0.0.1:8001
+ *   node 2 ...
+ *
+ * Node ids are integers 1..65535 (they are Raft ids and the "origin" of a
+ * command). Raft and peer addresses are IPv4 literals with a port (raft 0.15
+ * parses no host names). Ownership: struct cf_cluster owns its strings.
+ * Errors: cf_cluster_load returns 0, -errno or CF_EBADREQ with errmsg set.
+ * Threads: any.
+ */
+#ifndef CF_CONF_H
+#define CF_CONF_H
+
+#include <stdint.h>
+
+#define CF_MAX_NODES 7
+#define CF_ADDR_SIZE 64
+#define CF_URL_SIZE 128
+
+struct cf_node_conf {
+	unsigned id;
+	char raft_addr[CF_ADDR_SIZE];	/* "127.0.0.1:7001" */
+	char peer_addr[CF_ADDR_SIZE];	/* "127.0.0.1:7101" */
+	char client_url[CF_URL_SIZE];	/* "http://127.0.0.1:8001" */
+	char client_addr[CF_ADDR_SIZE]; /* "127.0.0.1:8001", derived */
+};
+
+struct cf_cluster {
+	unsigned n_nodes;
+	struct cf_node_conf nodes[CF_MAX_NODES];
+	unsigned partitions; /* P, default 16 */
+	char secret_path[512];
+	char secret[256]; /* file contents, trimmed */
+	unsigned secret_len;
+};
+
+int cf_cluster_load(struct cf_cluster *c, const char *path, char *errmsg);
+/* The entry for id, or NULL. */
+const struct cf_node_conf *cf_cluster_node(const struct cf_cluster *c,
+					   unsigned id);
+/* Split "a.b.c.d:port" into ip (>= 16 bytes) and port; 0 or CF_EBADREQ. */
+int cf_addr_split(const char *addr, char *ip, int *port);
+
+#endif

@@ -1,0 +1,2 @@
+/* Compiled from Debian node-llhttp: see Makefile.am. */
+#include "http.c"
