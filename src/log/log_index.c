@@ -1,0 +1,252 @@
+#include "config.h"
+
+/*
+ * The seq index. Per conversation:
+ *
+ *   struct log_iconv { runs[], last_seq }
+ *   struct log_run   { first_seq, segno, n, cap, off[cap] }
+ *
+ * Message first_seq + i of a run sits at byte off[i] of segment segno.
+ * Runs are sorted by first_seq and never overlap, because seqs only grow
+ * (log_index_add refuses anything else). Offsets are u32: the store keeps
+ * segments under 4 GiB.
+ */
+
+#include "log/log_index.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cf_err.h"
+
+struct log_run {
+	uint64_t first_seq;
+	uint32_t segno;
+	uint32_t n;
+	uint32_t cap;
+	uint32_t *off;
+};
+
+struct log_iconv {
+	struct log_run *runs;
+	uint32_t nruns;
+	uint32_t cap;
+	uint64_t last_seq;
+	uint32_t klen; /* for log_index_pop's removal */
+	char key[];
+};
+
+static size_t ix_map_bytes(const struct cf_map *m)
+{
+	return m->cap * sizeof(struct cf_map_slot);
+}
+
+void log_index_init(struct log_index *ix)
+{
+	cf_map_init(&ix->convs);
+	ix->messages = 0;
+	ix->bytes = 0;
+}
+
+static void ix_conv_free(struct log_iconv *c)
+{
+	for (uint32_t i = 0; i < c->nruns; i++)
+		free(c->runs[i].off);
+	free(c->runs);
+	free(c);
+}
+
+void log_index_release(struct log_index *ix)
+{
+	const struct cf_map_slot *slot;
+	size_t i = 0;
+
+	while (cf_map_next(&ix->convs, &i, &slot))
+		ix_conv_free(slot->val);
+	cf_map_release(&ix->convs);
+	log_index_init(ix);
+}
+
+/* Grow a run's offsets: double while small, then by an eighth, so the slack
+ * stays a small fraction of the 4 bytes per message. */
+static int ix_run_grow(struct log_index *ix, struct log_run *r)
+{
+	uint32_t cap = r->cap < 64 ? (r->cap == 0 ? 4 : r->cap * 2)
+				   : r->cap + r->cap / 8;
+	uint32_t *p = realloc(r->off, (size_t)cap * sizeof(*p));
+
+	if (p == NULL)
+		return -ENOMEM;
+	ix->bytes += (uint64_t)(cap - r->cap) * sizeof(*p);
+	r->off = p;
+	r->cap = cap;
+	return 0;
+}
+
+static int ix_conv_new_run(struct log_index *ix, struct log_iconv *c,
+			   uint64_t seq, uint32_t segno)
+{
+	struct log_run *r;
+
+	if (c->nruns == c->cap) {
+		uint32_t cap = c->cap == 0 ? 1 : c->cap * 2;
+		r = realloc(c->runs, (size_t)cap * sizeof(*r));
+		if (r == NULL)
+			return -ENOMEM;
+		ix->bytes += (uint64_t)(cap - c->cap) * sizeof(*r);
+		c->runs = r;
+		c->cap = cap;
+	}
+	r = &c->runs[c->nruns];
+	r->first_seq = seq;
+	r->segno = segno;
+	r->n = 0;
+	r->cap = 0;
+	r->off = NULL;
+	if (ix_run_grow(ix, r) != 0)
+		return -ENOMEM;
+	c->nruns++;
+	return 0;
+}
+
+int log_index_add(struct log_index *ix, struct cf_str conv, uint64_t seq,
+		  uint32_t segno, uint32_t off, struct log_iconv **out)
+{
+	struct log_iconv *c;
+	struct log_run *r;
+	bool fresh = false;
+	size_t map_before;
+	int rv;
+
+	c = cf_map_get(&ix->convs, conv.p, conv.len);
+	if (c == NULL) {
+		c = calloc(1, sizeof(*c) + conv.len);
+		if (c == NULL)
+			return -ENOMEM;
+		memcpy(c->key, conv.p, conv.len);
+		c->klen = (uint32_t)conv.len;
+		map_before = ix_map_bytes(&ix->convs);
+		rv = cf_map_put(&ix->convs, conv.p, conv.len, c, NULL);
+		if (rv != 0) {
+			free(c);
+			return rv;
+		}
+		ix->bytes += ix_map_bytes(&ix->convs) - map_before;
+		/* The conversation struct, and the map's copy of the key. */
+		ix->bytes += 2 * (sizeof(*c) + conv.len + 1);
+		fresh = true;
+	}
+	if (seq == 0 || seq <= c->last_seq) {
+		rv = CF_EBADREQ; /* tested: test_log_index seq_must_grow */
+		goto err_drop_conv;
+	}
+	r = c->nruns > 0 ? &c->runs[c->nruns - 1] : NULL;
+	if (r == NULL || r->segno != segno || r->first_seq + r->n != seq) {
+		rv = ix_conv_new_run(ix, c, seq, segno);
+		if (rv != 0)
+			goto err_drop_conv;
+		r = &c->runs[c->nruns - 1];
+	} else if (r->n == r->cap) {
+		rv = ix_run_grow(ix, r);
+		if (rv != 0)
+			goto err_drop_conv;
+	}
+	r->off[r->n++] = off;
+	c->last_seq = seq;
+	ix->messages++;
+	if (out != NULL)
+		*out = c;
+	return 0;
+
+err_drop_conv:
+	if (fresh) {
+		cf_map_del(&ix->convs, conv.p, conv.len);
+		ix->bytes -= 2 * (sizeof(*c) + conv.len + 1);
+		ix_conv_free(c);
+	}
+	assert(rv != 0);
+	return rv;
+}
+
+void log_index_pop(struct log_index *ix, struct log_iconv *c)
+{
+	struct log_run *r;
+
+	assert(c->nruns > 0);
+	r = &c->runs[c->nruns - 1];
+	assert(r->n > 0);
+	r->n--;
+	ix->messages--;
+	if (r->n == 0) {
+		ix->bytes -= (uint64_t)r->cap * sizeof(*r->off);
+		free(r->off);
+		c->nruns--;
+	}
+	if (c->nruns > 0) {
+		r = &c->runs[c->nruns - 1];
+		c->last_seq = r->first_seq + r->n - 1;
+		return;
+	}
+	/* No message left: drop the conversation. */
+	cf_map_del(&ix->convs, c->key, c->klen);
+	ix->bytes -= 2 * (sizeof(*c) + c->klen + 1);
+	ix->bytes -= (uint64_t)c->cap * sizeof(*c->runs);
+	ix_conv_free(c);
+}
+
+static const struct log_run *ix_find_run(const struct log_iconv *c,
+					 uint64_t seq)
+{
+	uint32_t lo = 0;
+	uint32_t hi = c->nruns;
+
+	/* Last run with first_seq <= seq. */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (c->runs[mid].first_seq <= seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	return &c->runs[lo - 1];
+}
+
+int log_index_find(const struct log_index *ix, struct cf_str conv,
+		   uint64_t seq, uint32_t *segno, uint32_t *off)
+{
+	const struct log_iconv *c = cf_map_get(&ix->convs, conv.p, conv.len);
+	const struct log_run *r;
+
+	if (c == NULL)
+		return CF_ENOTFOUND;
+	r = ix_find_run(c, seq);
+	if (r == NULL || seq - r->first_seq >= r->n)
+		return CF_ENOTFOUND;
+	*segno = r->segno;
+	*off = r->off[seq - r->first_seq];
+	return 0;
+}
+
+uint64_t log_index_last_seq(const struct log_index *ix, struct cf_str conv)
+{
+	const struct log_iconv *c = cf_map_get(&ix->convs, conv.p, conv.len);
+
+	return c != NULL ? c->last_seq : 0;
+}
+
+uint64_t log_index_first_seq(const struct log_index *ix, struct cf_str conv)
+{
+	const struct log_iconv *c = cf_map_get(&ix->convs, conv.p, conv.len);
+
+	return c != NULL && c->nruns > 0 ? c->runs[0].first_seq : 0;
+}
+
+size_t log_index_count(const struct log_index *ix)
+{
+	return ix->convs.n;
+}

@@ -1,0 +1,756 @@
+#include "config.h"
+
+/*
+ * The segment store. Folder layout:
+ *
+ *   DIR/MANIFEST            the last checkpoint (log_manifest.c)
+ *   DIR/p0000/00000001.seg  segments of partition 0 (log_segment.c)
+ *   ...
+ *   DIR/p%04u/%08u.seg      partition P-1
+ *
+ * Segment numbers start at 1 and grow by one per partition. The last
+ * segment of a partition is its hot segment unless it is sealed; the next
+ * record then opens a new one.
+ *
+ * Staging: log_store_append() encodes a record into the staging buffer of
+ * the segment it goes to (struct log_stage; the buffers are kept and reused,
+ * so the append path allocates nothing in the steady state) and indexes it
+ * at its future offset. A segment needed by sealing is only reserved
+ * (fd -1) until commit creates it. log_store_commit() writes each staging
+ * buffer with one pwrite; log_store_abort() pops the index entries (undo
+ * list, newest first) and restores every touched partition.
+ *
+ * Sealing is decided on append from the record stream alone (size of the
+ * hot segment, ts of its first record vs the record's ts, the entry clock),
+ * so that every node seals at the same record.
+ */
+
+#include "log/log_store.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "log/log_index.h"
+#include "log/log_manifest.h"
+#include "log/log_segment.h"
+
+#define STORE_SEAL_DEFAULT (64ull << 20)
+/* Offsets in the index are u32: keep segments well under 4 GiB. */
+#define STORE_SEAL_MAX (1ull << 30)
+#define STORE_PARTS_MAX 9999u
+
+struct log_stage {
+	size_t seg;	  /* index in the partition's segs */
+	uint64_t base;	  /* the segment's end when the stage began */
+	struct cf_buf buf; /* encoded records, kept across entries */
+};
+
+struct log_part {
+	unsigned id;
+	int dirfd;
+	struct log_segment *segs; /* by segno */
+	size_t nsegs;
+	size_t cap;
+	size_t ncommitted; /* segs[ncommitted..nsegs) are reserved only */
+	struct log_stage *stages;
+	size_t nstages;
+	size_t stagecap;
+	bool touched;	  /* something staged since the last commit/abort */
+	bool last_sealed; /* sealed flag of the hot segment before staging */
+	bool dir_dirty;	  /* segment files created or removed, folder not synced */
+};
+
+struct log_store {
+	int dirfd;
+	unsigned nparts;
+	uint64_t seal_bytes;
+	uint64_t seal_age_ms;
+	uint64_t applied_index;
+	struct log_part *parts;
+	unsigned *touched; /* partitions with staged records */
+	unsigned ntouched;
+	struct log_iconv **undo; /* index entries staged, oldest first */
+	size_t nundo;
+	size_t undocap;
+	struct log_index ix;
+	struct cf_buf scan_buf;
+};
+
+static unsigned store_part_of(const struct log_store *s, struct cf_str conv)
+{
+	return (unsigned)(XXH3_64bits(conv.p, conv.len) % s->nparts);
+}
+
+static void part_release(struct log_part *part)
+{
+	for (size_t i = 0; i < part->nsegs; i++)
+		log_segment_close(&part->segs[i]);
+	free(part->segs);
+	for (size_t i = 0; i < part->stagecap; i++)
+		cf_buf_release(&part->stages[i].buf);
+	free(part->stages);
+	if (part->dirfd >= 0)
+		close(part->dirfd);
+	part->dirfd = -1;
+}
+
+void log_store_close(struct log_store *s)
+{
+	if (s == NULL)
+		return;
+	for (unsigned i = 0; i < s->nparts && s->parts != NULL; i++)
+		part_release(&s->parts[i]);
+	free(s->parts);
+	free(s->touched);
+	free(s->undo);
+	log_index_release(&s->ix);
+	cf_buf_release(&s->scan_buf);
+	if (s->dirfd >= 0)
+		close(s->dirfd);
+	free(s);
+}
+
+/* Room for one more segment and one more stage. */
+static int part_reserve(struct log_part *part)
+{
+	if (part->nsegs == part->cap) {
+		size_t cap = part->cap == 0 ? 4 : part->cap * 2;
+		struct log_segment *p = realloc(part->segs, cap * sizeof(*p));
+		if (p == NULL)
+			return -ENOMEM;
+		part->segs = p;
+		part->cap = cap;
+	}
+	if (part->nstages == part->stagecap) {
+		size_t cap = part->stagecap == 0 ? 2 : part->stagecap * 2;
+		struct log_stage *p = realloc(part->stages, cap * sizeof(*p));
+		if (p == NULL)
+			return -ENOMEM;
+		for (size_t i = part->stagecap; i < cap; i++)
+			cf_buf_init(&p[i].buf);
+		part->stages = p;
+		part->stagecap = cap;
+	}
+	return 0;
+}
+
+static struct log_segment *part_find_seg(struct log_part *part, uint32_t segno)
+{
+	size_t lo = 0;
+	size_t hi = part->nsegs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (part->segs[mid].segno == segno)
+			return &part->segs[mid];
+		if (part->segs[mid].segno < segno)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- open */
+
+struct store_scan {
+	struct log_store *s;
+	struct log_segment *seg;
+	log_scan_cb cb;
+	void *arg;
+	char *errmsg;
+};
+
+static int store_scan_rec(void *arg, uint64_t off, const struct log_record *rec)
+{
+	struct store_scan *sc = arg;
+	int rv;
+
+	if (rec->kind == LOG_REC_MESSAGE) {
+		rv = log_index_add(&sc->s->ix, rec->conv, rec->seq,
+				   sc->seg->segno, (uint32_t)off, NULL);
+		if (rv == CF_EBADREQ) {
+			cf_errmsg_printf(sc->errmsg,
+					 "offset %llu: seq %llu out of order",
+					 (unsigned long long)off,
+					 (unsigned long long)rec->seq);
+			return CF_ECORRUPT;
+		}
+		if (rv != 0)
+			return rv;
+	}
+	if (sc->seg->records == 0)
+		sc->seg->first_ts = rec->ts;
+	sc->seg->records++;
+	if (sc->cb != NULL) {
+		rv = sc->cb(sc->arg, rec);
+		if (rv != 0) {
+			cf_errmsg_printf(sc->errmsg, "offset %llu: scan: %s",
+					 (unsigned long long)off,
+					 cf_strerror(rv));
+			return rv;
+		}
+	}
+	return 0;
+}
+
+/* Remove the segment files the manifest does not know (newer ones). */
+static int part_drop_unknown(struct log_part *part,
+			     const struct log_manifest *m, char *errmsg)
+{
+	DIR *d;
+	struct dirent *e;
+	int fd;
+	int rv = 0;
+
+	fd = dup(part->dirfd);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		rv = -errno;
+		close(fd);
+		return rv;
+	}
+	rewinddir(d);
+	while ((e = readdir(d)) != NULL) {
+		uint32_t segno;
+		if (log_segment_parse_name(e->d_name, &segno) != 0)
+			continue;
+		if (log_manifest_find(m, part->id, segno) != NULL)
+			continue;
+		/* tested: test_log_store uncheckpointed_segment_is_removed */
+		if (unlinkat(part->dirfd, e->d_name, 0) != 0) {
+			rv = -errno;
+			cf_errmsg_printf(errmsg, "unlink %s: %s", e->d_name,
+					 cf_strerror(rv));
+			break;
+		}
+		part->dir_dirty = true;
+	}
+	closedir(d);
+	return rv;
+}
+
+static int part_load_seg(struct log_store *s, struct log_part *part,
+			 const struct log_manifest_seg *ms, log_scan_cb cb,
+			 void *arg, char *errmsg)
+{
+	struct store_scan sc = {s, NULL, cb, arg, errmsg};
+	struct log_segment *seg;
+	uint64_t valid_end;
+	int rv;
+
+	rv = part_reserve(part);
+	if (rv != 0)
+		return rv;
+	seg = &part->segs[part->nsegs];
+	log_segment_init(seg, part->id, ms->segno);
+	rv = log_segment_open(seg, part->dirfd, false);
+	if (rv != 0) {
+		cf_errmsg_printf(errmsg, "open: %s", cf_strerror(rv));
+		return rv == -ENOENT ? CF_ECORRUPT : rv;
+	}
+	part->nsegs++;
+	part->ncommitted = part->nsegs;
+	if (seg->size < ms->length) {
+		cf_errmsg_printf(errmsg, "%llu bytes, checkpoint has %llu",
+				 (unsigned long long)seg->size,
+				 (unsigned long long)ms->length);
+		return CF_ECORRUPT; /* checkpointed bytes are missing */
+	}
+	if (seg->size > ms->length) {
+		/* tested: test_log_store uncheckpointed_tail_is_cut */
+		rv = log_segment_truncate(seg, ms->length);
+		if (rv != 0) {
+			cf_errmsg_printf(errmsg, "truncate: %s", cf_strerror(rv));
+			return rv;
+		}
+	}
+	sc.seg = seg;
+	errmsg[0] = '\0';
+	rv = log_segment_scan(seg, ms->length, &s->scan_buf, store_scan_rec,
+			      &sc, &valid_end);
+	if (rv == CF_ECORRUPT && errmsg[0] == '\0')
+		cf_errmsg_printf(errmsg, "bad record at offset %llu",
+				 (unsigned long long)valid_end);
+	else if (rv == CF_EVERSION)
+		cf_errmsg_printf(errmsg, "unknown segment version");
+	if (rv != 0)
+		return rv;
+	seg->synced = seg->size;
+	seg->end = seg->size;
+	seg->records_done = seg->records;
+	seg->sealed = ms->sealed;
+	return 0;
+}
+
+static int store_open_part(struct log_store *s, struct log_part *part,
+			   const struct log_manifest *m, log_scan_cb cb,
+			   void *arg, char *errmsg)
+{
+	char name[LOG_SEG_NAME];
+	int rv;
+
+	log_segment_part_name(name, part->id);
+	if (mkdirat(s->dirfd, name, 0755) != 0 && errno != EEXIST) {
+		rv = -errno;
+		cf_errmsg_printf(errmsg, "mkdir: %s", cf_strerror(rv));
+		goto err;
+	}
+	part->dirfd = openat(s->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (part->dirfd < 0) {
+		rv = -errno;
+		cf_errmsg_printf(errmsg, "open: %s", cf_strerror(rv));
+		goto err;
+	}
+	rv = part_drop_unknown(part, m, errmsg);
+	if (rv != 0)
+		goto err;
+	for (size_t i = 0; i < m->nsegs; i++) {
+		const struct log_manifest_seg *ms = &m->segs[i];
+		if (ms->partition != part->id)
+			continue;
+		rv = part_load_seg(s, part, ms, cb, arg, errmsg);
+		if (rv != 0) {
+			log_segment_name(name, ms->segno);
+			cf_errmsg_wrapf(errmsg, "segment %s", name);
+			goto err;
+		}
+	}
+	return 0;
+
+err:
+	log_segment_part_name(name, part->id);
+	cf_errmsg_wrapf(errmsg, "partition %s", name);
+	assert(rv != 0);
+	return rv;
+}
+
+static int store_check_opts(const struct log_store_opts *o, char *errmsg)
+{
+	if (o->dir == NULL || o->dir[0] == '\0') {
+		cf_errmsg_printf(errmsg, "store: no folder");
+		return CF_EBADREQ;
+	}
+	if (o->partitions == 0 || o->partitions > STORE_PARTS_MAX) {
+		cf_errmsg_printf(errmsg, "store: partitions %u not in 1..%u",
+				 o->partitions, STORE_PARTS_MAX);
+		return CF_EBADREQ;
+	}
+	if (o->seal_bytes > STORE_SEAL_MAX) {
+		cf_errmsg_printf(errmsg, "store: seal_bytes above %llu",
+				 (unsigned long long)STORE_SEAL_MAX);
+		return CF_EBADREQ;
+	}
+	return 0;
+}
+
+int log_store_open(struct log_store **out, const struct log_store_opts *o,
+		   log_scan_cb scan, void *arg, char *errmsg)
+{
+	struct log_manifest m;
+	struct log_store *s;
+	bool fresh = false;
+	int rv;
+
+	errmsg[0] = '\0';
+	rv = store_check_opts(o, errmsg);
+	if (rv != 0)
+		return rv;
+	log_manifest_init(&m);
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	s->dirfd = -1;
+	s->nparts = o->partitions;
+	s->seal_bytes = o->seal_bytes != 0 ? o->seal_bytes : STORE_SEAL_DEFAULT;
+	s->seal_age_ms = o->seal_age_ms;
+	log_index_init(&s->ix);
+	cf_buf_init(&s->scan_buf);
+	s->parts = calloc(s->nparts, sizeof(*s->parts));
+	if (s->parts == NULL) {
+		rv = -ENOMEM;
+		goto err_close;
+	}
+	for (unsigned i = 0; i < s->nparts; i++) {
+		s->parts[i].id = i;
+		s->parts[i].dirfd = -1;
+	}
+	s->touched = calloc(s->nparts, sizeof(*s->touched));
+	if (s->touched == NULL) {
+		rv = -ENOMEM;
+		goto err_close;
+	}
+	if (mkdir(o->dir, 0755) != 0 && errno != EEXIST) {
+		rv = -errno;
+		cf_errmsg_printf(errmsg, "mkdir: %s", cf_strerror(rv));
+		goto err_wrap;
+	}
+	s->dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->dirfd < 0) {
+		rv = -errno;
+		cf_errmsg_printf(errmsg, "open: %s", cf_strerror(rv));
+		goto err_wrap;
+	}
+	rv = log_manifest_load(s->dirfd, &m, errmsg);
+	if (rv == CF_ENOTFOUND) {
+		fresh = true;
+		m.partitions = s->nparts;
+		m.applied_index = 0;
+	} else if (rv != 0) {
+		goto err_wrap; /* tested: test_log_store corrupt_manifest_is_refused */
+	}
+	if (m.partitions != s->nparts) {
+		cf_errmsg_printf(errmsg, "store has %u partitions, not %u",
+				 (unsigned)m.partitions, s->nparts);
+		rv = CF_EBADREQ;
+		goto err_wrap;
+	}
+	s->applied_index = m.applied_index;
+	unlinkat(s->dirfd, LOG_MANIFEST_TMP, 0);
+	for (unsigned i = 0; i < s->nparts; i++) {
+		rv = store_open_part(s, &s->parts[i], &m, scan, arg, errmsg);
+		if (rv != 0)
+			goto err_wrap;
+	}
+	if (fresh) {
+		rv = log_manifest_save(s->dirfd, &m, errmsg);
+		if (rv != 0)
+			goto err_wrap;
+	}
+	log_manifest_release(&m);
+	*out = s;
+	return 0;
+
+err_wrap:
+	cf_errmsg_wrapf(errmsg, "store %s", o->dir);
+err_close:
+	log_manifest_release(&m);
+	log_store_close(s);
+	assert(rv != 0);
+	return rv;
+}
+
+uint64_t log_store_applied_index(const struct log_store *s)
+{
+	return s->applied_index;
+}
+
+/* -------------------------------------------------------------- append */
+
+int log_store_append(struct log_store *s, const struct log_record *rec)
+{
+	struct log_part *part;
+	struct log_segment *hot;
+	struct log_segment *seg;
+	struct log_stage *st;
+	struct log_iconv *c = NULL;
+	size_t n = log_record_size(rec);
+	size_t ti;
+	size_t si;
+	size_t oldlen;
+	uint64_t off;
+	bool seal = false;
+	bool fresh;
+	int rv;
+
+	if (rec->conv.len == 0)
+		return CF_EBADREQ;
+	part = &s->parts[store_part_of(s, rec->conv)];
+	rv = part_reserve(part);
+	if (rv != 0)
+		return rv;
+	if (rec->kind == LOG_REC_MESSAGE && s->nundo == s->undocap) {
+		size_t cap = s->undocap == 0 ? 64 : s->undocap * 2;
+		struct log_iconv **p = realloc(s->undo, cap * sizeof(*p));
+		if (p == NULL)
+			return -ENOMEM;
+		s->undo = p;
+		s->undocap = cap;
+	}
+	/* Which segment: the hot one, unless sealed now or already. */
+	hot = part->nsegs > 0 ? &part->segs[part->nsegs - 1] : NULL;
+	fresh = hot == NULL || hot->sealed;
+	if (!fresh && hot->records > 0 &&
+	    (hot->end + n > s->seal_bytes ||
+	     (s->seal_age_ms != 0 &&
+	      rec->ts >= hot->first_ts + s->seal_age_ms))) {
+		seal = true; /* tested: test_log_store seal_by_size, seal_by_age */
+		fresh = true;
+	}
+	ti = fresh ? part->nsegs : part->nsegs - 1;
+	off = fresh ? LOG_SEG_HDR : hot->end;
+	if (part->nstages > 0 && part->stages[part->nstages - 1].seg == ti) {
+		si = part->nstages - 1;
+	} else {
+		si = part->nstages;
+		part->stages[si].buf.len = 0;
+	}
+	st = &part->stages[si];
+	oldlen = st->buf.len;
+	rv = log_record_encode(rec, &st->buf);
+	if (rv != 0)
+		return rv;
+	if (rec->kind == LOG_REC_MESSAGE) {
+		uint32_t segno = fresh ? (hot != NULL ? hot->segno + 1 : 1)
+				       : hot->segno;
+		rv = log_index_add(&s->ix, rec->conv, rec->seq, segno,
+				   (uint32_t)off, &c);
+		if (rv != 0) {
+			cf_buf_truncate(&st->buf, oldlen);
+			return rv;
+		}
+		s->undo[s->nundo++] = c;
+	}
+	/* Nothing can fail from here on: apply. */
+	if (!part->touched) {
+		part->touched = true;
+		part->last_sealed = hot != NULL && hot->sealed;
+		s->touched[s->ntouched++] = part->id;
+	}
+	if (seal)
+		hot->sealed = true;
+	if (fresh) {
+		seg = &part->segs[part->nsegs++];
+		log_segment_init(seg, part->id, hot != NULL ? hot->segno + 1 : 1);
+		seg->end = LOG_SEG_HDR;
+	}
+	seg = &part->segs[ti];
+	if (si == part->nstages) {
+		st->seg = ti;
+		st->base = seg->end;
+		part->nstages++;
+	}
+	if (seg->records == 0)
+		seg->first_ts = rec->ts;
+	seg->records++;
+	seg->end += n;
+	return 0;
+}
+
+/* Restore a touched partition's segments to their written state. */
+static void part_unstage(struct log_part *part)
+{
+	part->nsegs = part->ncommitted;
+	for (size_t i = 0; i < part->nstages; i++) {
+		struct log_segment *seg;
+		if (part->stages[i].seg >= part->nsegs)
+			continue;
+		seg = &part->segs[part->stages[i].seg];
+		seg->end = seg->size;
+		seg->records = seg->records_done;
+		if (seg->records == 0)
+			seg->first_ts = 0;
+	}
+	if (part->nsegs > 0)
+		part->segs[part->nsegs - 1].sealed = part->last_sealed;
+	part->nstages = 0;
+	part->touched = false;
+}
+
+void log_store_abort(struct log_store *s)
+{
+	while (s->nundo > 0)
+		log_index_pop(&s->ix, s->undo[--s->nundo]);
+	for (unsigned i = 0; i < s->ntouched; i++)
+		part_unstage(&s->parts[s->touched[i]]);
+	s->ntouched = 0;
+}
+
+/* Undo the file side of a failed commit: cut back, remove new files. */
+static void part_unwrite(struct log_part *part)
+{
+	char name[LOG_SEG_NAME];
+
+	for (size_t i = 0; i < part->nstages; i++) {
+		struct log_stage *st = &part->stages[i];
+		struct log_segment *seg = &part->segs[st->seg];
+		if (st->seg >= part->ncommitted) {
+			if (seg->fd >= 0) {
+				log_segment_close(seg);
+				log_segment_name(name, seg->segno);
+				unlinkat(part->dirfd, name, 0);
+			}
+			continue;
+		}
+		if (seg->size > st->base)
+			log_segment_truncate(seg, st->base);
+	}
+}
+
+static int part_write(struct log_part *part)
+{
+	for (size_t i = 0; i < part->nstages; i++) {
+		struct log_stage *st = &part->stages[i];
+		struct log_segment *seg = &part->segs[st->seg];
+		int rv;
+
+		if (seg->fd < 0) {
+			rv = log_segment_create(seg, part->dirfd);
+			if (rv != 0)
+				return rv;
+			part->dir_dirty = true;
+		}
+		assert(seg->size == st->base);
+		rv = log_segment_write(seg, st->buf.data, st->buf.len);
+		if (rv != 0)
+			return rv;
+	}
+	return 0;
+}
+
+int log_store_commit(struct log_store *s)
+{
+	unsigned i;
+	int rv = 0;
+
+	for (i = 0; i < s->ntouched; i++) {
+		rv = part_write(&s->parts[s->touched[i]]);
+		if (rv != 0)
+			break;
+	}
+	if (rv != 0) {
+		for (unsigned j = 0; j <= i && j < s->ntouched; j++)
+			part_unwrite(&s->parts[s->touched[j]]);
+		log_store_abort(s);
+		return rv;
+	}
+	for (i = 0; i < s->ntouched; i++) {
+		struct log_part *part = &s->parts[s->touched[i]];
+		for (size_t k = 0; k < part->nstages; k++) {
+			struct log_segment *seg =
+				&part->segs[part->stages[k].seg];
+			assert(seg->size == seg->end);
+			seg->records_done = seg->records;
+		}
+		part->ncommitted = part->nsegs;
+		part->nstages = 0;
+		part->touched = false;
+	}
+	s->ntouched = 0;
+	s->nundo = 0;
+	return 0;
+}
+
+/* ---------------------------------------------------------- checkpoint */
+
+int log_store_checkpoint(struct log_store *s, uint64_t applied_index,
+			 char *errmsg)
+{
+	struct log_manifest m;
+	char name[LOG_SEG_NAME];
+	int rv;
+
+	assert(s->ntouched == 0); /* commit or abort first */
+	log_manifest_init(&m);
+	m.partitions = s->nparts;
+	m.applied_index = applied_index;
+	for (unsigned i = 0; i < s->nparts; i++) {
+		struct log_part *part = &s->parts[i];
+		for (size_t k = 0; k < part->nsegs; k++) {
+			struct log_segment *seg = &part->segs[k];
+			rv = log_segment_sync(seg);
+			if (rv != 0) {
+				log_segment_name(name, seg->segno);
+				cf_errmsg_printf(errmsg, "fdatasync %s: %s",
+						 name, cf_strerror(rv));
+				goto err;
+			}
+			rv = log_manifest_add(&m, part->id, seg->segno,
+					      seg->size, seg->sealed);
+			if (rv != 0)
+				goto err;
+		}
+		if (part->dir_dirty) {
+			if (fsync(part->dirfd) != 0) {
+				rv = -errno;
+				cf_errmsg_printf(errmsg, "fsync folder: %s",
+						 cf_strerror(rv));
+				goto err;
+			}
+			part->dir_dirty = false;
+		}
+	}
+	rv = log_manifest_save(s->dirfd, &m, errmsg);
+	if (rv != 0)
+		goto err;
+	s->applied_index = applied_index;
+	log_manifest_release(&m);
+	return 0;
+
+err:
+	log_manifest_release(&m);
+	cf_errmsg_wrapf(errmsg, "checkpoint");
+	assert(rv != 0);
+	return rv;
+}
+
+/* --------------------------------------------------------------- reads */
+
+uint64_t log_store_last_seq(const struct log_store *s, struct cf_str conv)
+{
+	return log_index_last_seq(&s->ix, conv);
+}
+
+int log_store_read_seq(struct log_store *s, struct cf_str conv, uint64_t seq,
+		       struct log_record *rec, struct cf_buf *scratch)
+{
+	struct log_part *part;
+	struct log_segment *seg;
+	uint32_t segno;
+	uint32_t off;
+	int rv;
+
+	rv = log_index_find(&s->ix, conv, seq, &segno, &off);
+	if (rv != 0)
+		return rv;
+	part = &s->parts[store_part_of(s, conv)];
+	seg = part_find_seg(part, segno);
+	assert(seg != NULL);
+	if (off >= seg->size) {
+		/* Staged, not written yet: read it from its stage. */
+		for (size_t i = 0; i < part->nstages; i++) {
+			struct log_stage *st = &part->stages[i];
+			if (&part->segs[st->seg] != seg)
+				continue;
+			size_t at = (size_t)(off - st->base);
+			size_t n = st->buf.len - at;
+
+			assert(off >= st->base && at + 4 <= st->buf.len);
+			if (n > cf_get_u32(st->buf.data + at))
+				n = cf_get_u32(st->buf.data + at);
+			scratch->len = 0;
+			rv = cf_buf_append(scratch, st->buf.data + at, n);
+			if (rv != 0)
+				return rv;
+			return log_record_decode(scratch->data, scratch->len,
+						 rec, NULL);
+		}
+		return CF_ECORRUPT;
+	}
+	return log_segment_read(seg, off, scratch, rec);
+}
+
+void log_store_stats(const struct log_store *s, struct log_store_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	for (unsigned i = 0; i < s->nparts; i++) {
+		const struct log_part *part = &s->parts[i];
+		for (size_t k = 0; k < part->ncommitted; k++) {
+			st->segments++;
+			st->bytes += part->segs[k].size;
+			st->records += part->segs[k].records_done;
+		}
+	}
+	st->conversations = log_index_count(&s->ix);
+	st->index_bytes = s->ix.bytes;
+}
