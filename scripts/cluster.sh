@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# cluster.sh: run a local three-node Confab cluster for development.
+#
+#   scripts/cluster.sh start [DIR]    write DIR/cluster.conf (client ports 8001-8003,
+#                                     raft 7001-7003, peer 7101-7103, 16 partitions)
+#                                     and DIR/secret.key (random, kept if present),
+#                                     start three confabd --auth=dev in the background
+#                                     (logs DIR/nN.log, pids DIR/nN.pid), wait for
+#                                     /readyz and print the URLs
+#   scripts/cluster.sh stop [DIR]     SIGTERM by pid file, SIGKILL after 10 s
+#   scripts/cluster.sh restart [DIR]  stop, then start (data kept)
+#   scripts/cluster.sh status [DIR]   pid, role and leader of each node
+#
+# DIR defaults to ./run. The binary is $CONFABD, else $BUILDDIR/confabd, else
+# ./confabd, else confabd on the PATH. LOG_LEVEL (info) is passed to --log-level.
+set -euo pipefail
+
+cmd=${1:-}
+DIR=${2:-./run}
+LOG_LEVEL=${LOG_LEVEL:-info}
+N=3
+
+usage() {
+	echo "usage: $0 start|stop|restart|status [DIR]" >&2
+	exit 2
+}
+
+find_confabd() {
+	if [ -n "${CONFABD:-}" ]; then echo "$CONFABD"
+	elif [ -n "${BUILDDIR:-}" ] && [ -x "$BUILDDIR/confabd" ]; then echo "$BUILDDIR/confabd"
+	elif [ -x ./confabd ]; then echo "$PWD/confabd"
+	elif command -v confabd >/dev/null 2>&1; then command -v confabd
+	else
+		echo "$0: confabd not found: set CONFABD or BUILDDIR, or run from the build folder" >&2
+		exit 1
+	fi
+}
+
+url() { echo "http://127.0.0.1:$((8000 + $1))"; }
+
+pid_of() { # the pid of node $1 if it runs, else nothing
+	local f=$DIR/n$1.pid p
+	[ -f "$f" ] || return 0
+	p=$(cat "$f")
+	if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then echo "$p"; fi
+}
+
+write_conf() {
+	{
+		echo "# written by scripts/cluster.sh"
+		echo "partitions 16"
+		echo "secret secret.key"
+		for i in $(seq 1 $N); do
+			echo "node $i raft=127.0.0.1:$((7000 + i)) peer=127.0.0.1:$((7100 + i)) client=$(url "$i")"
+		done
+	} > "$DIR/cluster.conf"
+	if [ ! -s "$DIR/secret.key" ]; then
+		(umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$DIR/secret.key")
+	fi
+}
+
+start() {
+	local bin i ready
+	bin=$(find_confabd)
+	mkdir -p "$DIR"
+	DIR=$(cd "$DIR" && pwd)
+	for i in $(seq 1 $N); do
+		if [ -n "$(pid_of "$i")" ]; then
+			echo "$0: node $i already runs (pid $(pid_of "$i")); stop it first" >&2
+			exit 1
+		fi
+	done
+	write_conf
+	for i in $(seq 1 $N); do
+		mkdir -p "$DIR/n$i"
+		nohup "$bin" --cluster "$DIR/cluster.conf" --id "$i" --data "$DIR/n$i" \
+			--auth=dev --log-level "$LOG_LEVEL" >> "$DIR/n$i.log" 2>&1 < /dev/null &
+		echo $! > "$DIR/n$i.pid"
+	done
+	for i in $(seq 1 $N); do
+		ready=0
+		for _ in $(seq 1 300); do
+			if [ -z "$(pid_of "$i")" ]; then
+				echo "$0: node $i exited; the end of $DIR/n$i.log:" >&2
+				tail -n 20 "$DIR/n$i.log" >&2
+				stop
+				exit 1
+			fi
+			if curl -sf -o /dev/null --max-time 1 "$(url "$i")/readyz"; then ready=1; break; fi
+			sleep 0.1
+		done
+		if [ $ready = 0 ]; then
+			echo "$0: node $i not ready after 30 s; see $DIR/n$i.log" >&2
+			exit 1
+		fi
+	done
+	echo "cluster up in $DIR:"
+	for i in $(seq 1 $N); do echo "  node $i  $(url "$i")  pid $(pid_of "$i")"; done
+}
+
+stop() {
+	local i p alive
+	for i in $(seq 1 $N); do
+		p=$(pid_of "$i")
+		if [ -n "$p" ]; then kill -TERM "$p" 2>/dev/null || true; fi
+	done
+	for _ in $(seq 1 100); do
+		alive=0
+		for i in $(seq 1 $N); do [ -n "$(pid_of "$i")" ] && alive=1; done
+		[ $alive = 0 ] && break
+		sleep 0.1
+	done
+	for i in $(seq 1 $N); do
+		p=$(pid_of "$i")
+		if [ -n "$p" ]; then
+			echo "$0: node $i (pid $p) ignored SIGTERM for 10 s: SIGKILL" >&2
+			kill -KILL "$p" 2>/dev/null || true
+		fi
+		rm -f "$DIR/n$i.pid"
+	done
+}
+
+status() {
+	local i p info rc=0
+	for i in $(seq 1 $N); do
+		p=$(pid_of "$i")
+		if [ -z "$p" ]; then
+			echo "node $i  $(url "$i")  stopped"
+			rc=3
+			continue
+		fi
+		info=$(curl -sf --max-time 2 "$(url "$i")/v1/cluster" 2>/dev/null |
+			python3 -c 'import json,sys; d=json.load(sys.stdin); print("role=%s leader=%s term=%s commit=%s applied=%s" % (d.get("role"), d.get("leaderId"), d.get("term"), d.get("commitIndex"), d.get("appliedIndex")))' \
+			2>/dev/null || echo "not answering")
+		echo "node $i  $(url "$i")  pid $p  $info"
+	done
+	return $rc
+}
+
+case "$cmd" in
+start) start ;;
+stop) stop ;;
+restart) stop; start ;;
+status) status ;;
+*) usage ;;
+esac

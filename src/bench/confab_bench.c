@@ -1,0 +1,598 @@
+#include "config.h"
+
+/*
+ * confab-bench: a closed-loop load generator for POST /v1/messages.
+ *
+ * One libuv loop holds --concurrency keep-alive HTTP/1.1 connections, spread
+ * round robin over the --url nodes; each has exactly one request in flight
+ * and sends the next as soon as the answer is complete. First, connection 0
+ * creates --conversations group conversations (dev auth, user "bench"),
+ * one after another; then every connection starts. Answers that complete
+ * during the first --warmup seconds are not counted; the next --seconds
+ * are measured. Output: one JSON line on stdout
+ *   {"conc":C,"ops_s":X,"p50_ms":X,"p99_ms":X,"errors":N,"total":N}
+ * where total counts every request answered in the window, errors the
+ * non-2xx answers and the connection failures, ops_s and the latencies the
+ * 2xx answers only; and one human line on stderr.
+ *
+ * The response reader handles what confabd sends: a status line, headers
+ * with Content-Length, and that many body bytes. A response without
+ * Content-Length (or chunked) counts as an error and drops the connection.
+ */
+
+#include <assert.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/cf_buf.h"
+#include "common/cf_time.h"
+
+#define MAX_URLS 16
+#define HEAD_MAX 65536
+#define RECONNECT_MS 100
+
+enum bench_phase { PHASE_SETUP, PHASE_WARMUP, PHASE_MEASURE, PHASE_DONE };
+
+struct bench {
+	uv_loop_t *loop;
+	struct sockaddr_in addrs[MAX_URLS];
+	char hosts[MAX_URLS][80]; /* "127.0.0.1:8001", the Host header */
+	unsigned n_urls;
+	unsigned conc, seconds, warmup, size, n_convs;
+	char run_id[32];
+	char *content;
+	enum bench_phase phase;
+	unsigned convs_made;
+	uint64_t measure_start_ns, measure_end_ns;
+	uint64_t ok, errors, total;
+	uint32_t *lat_us; /* latencies of 2xx answers in the window */
+	size_t n_lat, cap_lat;
+	uv_timer_t phase_timer;
+	struct bench_conn *conns;
+	int failed; /* setup failed */
+};
+
+struct bench_conn {
+	struct bench *b;
+	unsigned idx, url;
+	uv_tcp_t tcp;
+	uv_connect_t creq;
+	uv_write_t wreq;
+	uv_timer_t retry;
+	int open;	/* tcp handle initialised and not closing */
+	int writing;	/* a write is in flight */
+	int want_next;	/* the answer came before the write callback */
+	int in_flight;	/* a request awaits its answer */
+	uint64_t sent_ns;
+	unsigned long n; /* requests sent by this connection */
+	struct cf_buf out, in;
+};
+
+static void conn_start(struct bench_conn *c);
+static void conn_send_next(struct bench_conn *c);
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: confab-bench [--url URL ...] [--concurrency C] "
+		   "[--seconds S] [--warmup W]\n"
+		   "                    [--size BYTES] [--conversations K]\n");
+}
+
+static int lat_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void record(struct bench *b, int ok, uint64_t lat_ns)
+{
+	uint32_t *p;
+
+	if (b->phase != PHASE_MEASURE)
+		return;
+	b->total++;
+	if (!ok) {
+		b->errors++;
+		return;
+	}
+	b->ok++;
+	if (b->n_lat == b->cap_lat) {
+		b->cap_lat = b->cap_lat ? 2 * b->cap_lat : 65536;
+		p = realloc(b->lat_us, b->cap_lat * sizeof *p);
+		if (p == NULL) {
+			fprintf(stderr, "confab-bench: out of memory\n");
+			exit(1);
+		}
+		b->lat_us = p;
+	}
+	b->lat_us[b->n_lat++] = (uint32_t)(lat_ns / 1000);
+}
+
+static void conn_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct bench_conn *c = h->data;
+
+	if (cf_buf_reserve(&c->in, 16384) != 0) {
+		buf->base = NULL;
+		buf->len = 0;
+		return;
+	}
+	buf->base = c->in.data + c->in.len;
+	buf->len = c->in.cap - c->in.len;
+}
+
+static void conn_retry_cb(uv_timer_t *t)
+{
+	conn_start(t->data);
+}
+
+static void conn_closed_cb(uv_handle_t *h)
+{
+	struct bench_conn *c = h->data;
+
+	/* Reconnect later unless the run is over. */
+	if (c->b->phase != PHASE_DONE)
+		uv_timer_start(&c->retry, conn_retry_cb,
+			       RECONNECT_MS, 0);
+}
+
+static void conn_fail(struct bench_conn *c, const char *why)
+{
+	struct bench *b = c->b;
+
+	if (c->in_flight)
+		record(b, 0, 0);
+	else if (b->phase == PHASE_MEASURE)
+		b->errors++;
+	c->in_flight = 0;
+	c->writing = 0;
+	c->want_next = 0;
+	if (b->phase == PHASE_SETUP) {
+		fprintf(stderr, "confab-bench: setup: %s\n", why);
+		b->failed = 1;
+		b->phase = PHASE_DONE;
+		uv_stop(b->loop);
+	}
+	if (c->open) {
+		c->open = 0;
+		uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
+	}
+}
+
+/*
+ * Length of one complete response at the start of c->in, 0 if more bytes
+ * are needed, -1 if it cannot be framed. *status is set when complete.
+ */
+static long response_length(struct bench_conn *c, int *status)
+{
+	const char *d = c->in.data, *end, *p;
+	size_t hl, cl;
+
+	if (c->in.len < 12)
+		return 0;
+	end = memmem(d, c->in.len, "\r\n\r\n", 4);
+	if (end == NULL)
+		return c->in.len > HEAD_MAX ? -1 : 0;
+	if (strncmp(d, "HTTP/1.", 7) != 0)
+		return -1;
+	*status = atoi(d + 9);
+	hl = (size_t)(end - d) + 4;
+	for (p = d; p != NULL && p < end; p = memmem(p, (size_t)(end - p),
+						       "\r\n", 2)) {
+		p += 2;
+		if (strncasecmp(p, "content-length:", 15) == 0) {
+			cl = strtoul(p + 15, NULL, 10);
+			return c->in.len >= hl + cl ? (long)(hl + cl) : 0;
+		}
+	}
+	return *status == 204 || *status == 304 ? (long)hl : -1;
+}
+
+static void setup_answer(struct bench_conn *c, int status)
+{
+	struct bench *b = c->b;
+
+	if (status != 200 && status != 201) {
+		fprintf(stderr,
+			"confab-bench: creating a conversation: status %d\n",
+			status);
+		b->failed = 1;
+		b->phase = PHASE_DONE;
+		uv_stop(b->loop);
+		return;
+	}
+	b->convs_made++;
+}
+
+static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct bench_conn *c = s->data;
+	struct bench *b = c->b;
+	long len;
+	int status = 0;
+
+	if (nread < 0) {
+		conn_fail(c, uv_strerror((int)nread));
+		return;
+	}
+	c->in.len += (size_t)nread;
+	len = response_length(c, &status);
+	if (len == 0)
+		return;
+	if (len < 0 || !c->in_flight) {
+		conn_fail(c, "malformed response");
+		return;
+	}
+	cf_buf_consume(&c->in, (size_t)len);
+	c->in_flight = 0;
+	if (b->phase == PHASE_SETUP)
+		setup_answer(c, status);
+	else
+		record(b, status >= 200 && status < 300,
+		       cf_mono_ns() - c->sent_ns);
+	if (b->phase == PHASE_DONE)
+		return;
+	if (c->writing)
+		c->want_next = 1;
+	else
+		conn_send_next(c);
+}
+
+static void conn_write_cb(uv_write_t *req, int status)
+{
+	struct bench_conn *c = req->data;
+
+	c->writing = 0;
+	if (status < 0) {
+		if (status != UV_ECANCELED)
+			conn_fail(c, uv_strerror(status));
+		return;
+	}
+	if (c->want_next) {
+		c->want_next = 0;
+		conn_send_next(c);
+	}
+}
+
+static void start_load(struct bench *b);
+
+/* Build and write the next request of c (setup or load). */
+static void conn_send_next(struct bench_conn *c)
+{
+	struct bench *b = c->b;
+	char body_head[256];
+	uv_buf_t buf;
+	int rv, n;
+
+	if (b->phase == PHASE_DONE || !c->open)
+		return;
+	if (b->phase == PHASE_SETUP && b->convs_made == b->n_convs) {
+		start_load(b);
+		return;
+	}
+	cf_buf_truncate(&c->out, 0);
+	if (b->phase == PHASE_SETUP) {
+		n = snprintf(body_head, sizeof body_head,
+			     "{\"type\":\"group\",\"members\":[\"bench2\"],"
+			     "\"title\":\"bench\",\"conversationId\":"
+			     "\"bench-%s-%u\"}",
+			     b->run_id, b->convs_made);
+		rv = cf_buf_appendf(&c->out,
+				    "POST /v1/conversations HTTP/1.1\r\n"
+				    "Host: %s\r\nX-Confab-User: bench\r\n"
+				    "Content-Type: application/json\r\n"
+				    "Content-Length: %d\r\n\r\n%s",
+				    b->hosts[c->url], n, body_head);
+	} else {
+		n = snprintf(body_head, sizeof body_head,
+			     "{\"conversationId\":\"bench-%s-%lu\","
+			     "\"clientMsgId\":\"b%s-%u-%lu\","
+			     "\"msgType\":\"text\",\"content\":\"",
+			     b->run_id, (c->idx + c->n) % b->n_convs,
+			     b->run_id, c->idx, c->n);
+		rv = cf_buf_appendf(&c->out,
+				    "POST /v1/messages HTTP/1.1\r\n"
+				    "Host: %s\r\nX-Confab-User: bench\r\n"
+				    "Content-Type: application/json\r\n"
+				    "Content-Length: %u\r\n\r\n%s%s\"}",
+				    b->hosts[c->url], (unsigned)n + b->size + 2,
+				    body_head, b->content);
+	}
+	if (rv != 0) {
+		conn_fail(c, "out of memory");
+		return;
+	}
+	c->n++;
+	buf = uv_buf_init(c->out.data, (unsigned)c->out.len);
+	c->wreq.data = c;
+	rv = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &buf, 1,
+		      conn_write_cb);
+	if (rv != 0) {
+		conn_fail(c, uv_strerror(rv));
+		return;
+	}
+	c->writing = 1;
+	c->in_flight = 1;
+	c->sent_ns = cf_mono_ns();
+}
+
+static void conn_connect_cb(uv_connect_t *req, int status)
+{
+	struct bench_conn *c = req->data;
+	int rv;
+
+	if (status < 0) {
+		if (status != UV_ECANCELED)
+			conn_fail(c, uv_strerror(status));
+		return;
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	rv = uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb,
+			   conn_read_cb);
+	if (rv != 0) {
+		conn_fail(c, uv_strerror(rv));
+		return;
+	}
+	conn_send_next(c);
+}
+
+static void conn_start(struct bench_conn *c)
+{
+	struct bench *b = c->b;
+	int rv;
+
+	if (b->phase == PHASE_DONE || c->open)
+		return;
+	cf_buf_truncate(&c->in, 0);
+	rv = uv_tcp_init(b->loop, &c->tcp);
+	if (rv != 0) {
+		fprintf(stderr, "confab-bench: %s\n", uv_strerror(rv));
+		exit(1);
+	}
+	c->tcp.data = c;
+	c->creq.data = c;
+	c->open = 1;
+	rv = uv_tcp_connect(&c->creq, &c->tcp,
+			    (const struct sockaddr *)&b->addrs[c->url],
+			    conn_connect_cb);
+	if (rv != 0)
+		conn_fail(c, uv_strerror(rv));
+}
+
+static void phase_timer_cb(uv_timer_t *t)
+{
+	struct bench *b = t->data;
+	unsigned i;
+
+	if (b->phase == PHASE_WARMUP) {
+		b->phase = PHASE_MEASURE;
+		b->measure_start_ns = cf_mono_ns();
+		uv_timer_start(t, phase_timer_cb, (uint64_t)b->seconds * 1000,
+			       0);
+		return;
+	}
+	b->measure_end_ns = cf_mono_ns();
+	b->phase = PHASE_DONE;
+	for (i = 0; i < b->conc; i++) {
+		uv_timer_stop(&b->conns[i].retry);
+		if (b->conns[i].open) {
+			b->conns[i].open = 0;
+			uv_close((uv_handle_t *)&b->conns[i].tcp, NULL);
+		}
+	}
+}
+
+static void start_load(struct bench *b)
+{
+	unsigned i;
+
+	b->phase = b->warmup > 0 ? PHASE_WARMUP : PHASE_MEASURE;
+	b->measure_start_ns = cf_mono_ns();
+	uv_timer_start(&b->phase_timer, phase_timer_cb,
+		       (uint64_t)(b->warmup > 0 ? b->warmup : b->seconds) *
+			       1000,
+		       0);
+	for (i = 0; i < b->conc; i++) {
+		if (b->conns[i].open)
+			conn_send_next(&b->conns[i]);
+		else
+			conn_start(&b->conns[i]);
+	}
+}
+
+static int add_url(struct bench *b, const char *url)
+{
+	const char *p = url, *colon;
+	char ip[64];
+	size_t hl;
+	int port;
+
+	if (b->n_urls == MAX_URLS)
+		return -1;
+	if (strncmp(p, "http://", 7) == 0)
+		p += 7;
+	colon = strchr(p, ':');
+	if (colon == NULL || (hl = (size_t)(colon - p)) >= sizeof ip)
+		return -1;
+	memcpy(ip, p, hl);
+	ip[hl] = '\0';
+	port = atoi(colon + 1);
+	if (port <= 0 || port > 65535 ||
+	    uv_ip4_addr(ip, port, &b->addrs[b->n_urls]) != 0)
+		return -1;
+	snprintf(b->hosts[b->n_urls], sizeof b->hosts[0], "%s:%d", ip, port);
+	b->n_urls++;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned min, unsigned max,
+		      unsigned *out)
+{
+	char *e;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &e, 10);
+	if (*s == '\0' || *e != '\0' || errno != 0 || v < min || v > max)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int parse_args(struct bench *b, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"url", required_argument, NULL, 'u'},
+		{"concurrency", required_argument, NULL, 'c'},
+		{"seconds", required_argument, NULL, 's'},
+		{"warmup", required_argument, NULL, 'w'},
+		{"size", required_argument, NULL, 'z'},
+		{"conversations", required_argument, NULL, 'k'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int ch, rv = 0;
+
+	while (rv == 0 &&
+	       (ch = getopt_long(argc, argv, "u:c:s:w:z:k:h", opts, NULL)) !=
+		       -1) {
+		switch (ch) {
+		case 'u':
+			rv = add_url(b, optarg);
+			break;
+		case 'c':
+			rv = parse_uint(optarg, 1, 100000, &b->conc);
+			break;
+		case 's':
+			rv = parse_uint(optarg, 1, 86400, &b->seconds);
+			break;
+		case 'w':
+			rv = parse_uint(optarg, 0, 3600, &b->warmup);
+			break;
+		case 'z':
+			rv = parse_uint(optarg, 0, 100000, &b->size);
+			break;
+		case 'k':
+			rv = parse_uint(optarg, 1, 100000, &b->n_convs);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			rv = -1;
+		}
+		if (rv != 0 && ch != '?')
+			fprintf(stderr, "confab-bench: bad value for -%c: %s\n",
+				ch, optarg);
+	}
+	if (rv == 0 && optind != argc)
+		rv = -1;
+	if (rv == 0 && b->n_urls == 0)
+		rv = add_url(b, "http://127.0.0.1:8001");
+	return rv;
+}
+
+static void report(struct bench *b)
+{
+	double secs = (double)(b->measure_end_ns - b->measure_start_ns) / 1e9;
+	double ops = secs > 0 ? (double)b->ok / secs : 0;
+	double p50 = 0, p99 = 0;
+	size_t i99;
+
+	if (b->n_lat > 0) {
+		qsort(b->lat_us, b->n_lat, sizeof *b->lat_us, lat_cmp);
+		p50 = b->lat_us[b->n_lat / 2] / 1000.0;
+		i99 = (b->n_lat * 99 + 99) / 100;
+		p99 = b->lat_us[(i99 > 0 ? i99 : 1) - 1] / 1000.0;
+	}
+	printf("{\"conc\":%u,\"ops_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
+	       "\"errors\":%llu,\"total\":%llu}\n",
+	       b->conc, ops, p50, p99, (unsigned long long)b->errors,
+	       (unsigned long long)b->total);
+	fflush(stdout);
+	fprintf(stderr,
+		"confab-bench: c=%u over %u node(s): %.0f msg/s, p50 %.2f ms, "
+		"p99 %.2f ms, %llu errors, %llu answered in %.1f s\n",
+		b->conc, b->n_urls, ops, p50, p99,
+		(unsigned long long)b->errors, (unsigned long long)b->total,
+		secs);
+}
+
+int main(int argc, char **argv)
+{
+	struct bench b;
+	uv_loop_t loop;
+	unsigned i;
+	int rv;
+
+	memset(&b, 0, sizeof b);
+	b.conc = 16;
+	b.seconds = 8;
+	b.warmup = 1;
+	b.size = 200;
+	b.n_convs = 16;
+	if (parse_args(&b, argc, argv) != 0) {
+		usage(stderr);
+		return 2;
+	}
+	snprintf(b.run_id, sizeof b.run_id, "%llx%x",
+		 (unsigned long long)(cf_wall_ms() % 0xffffffffu),
+		 (unsigned)getpid());
+	b.content = malloc(b.size + 1);
+	b.conns = calloc(b.conc, sizeof *b.conns);
+	if (b.content == NULL || b.conns == NULL) {
+		fprintf(stderr, "confab-bench: out of memory\n");
+		return 1;
+	}
+	for (i = 0; i < b.size; i++)
+		b.content[i] = (char)('a' + i % 26);
+	b.content[b.size] = '\0';
+	rv = uv_loop_init(&loop);
+	assert(rv == 0);
+	b.loop = &loop;
+	uv_timer_init(&loop, &b.phase_timer);
+	b.phase_timer.data = &b;
+	for (i = 0; i < b.conc; i++) {
+		b.conns[i].b = &b;
+		b.conns[i].idx = i;
+		b.conns[i].url = i % b.n_urls;
+		cf_buf_init(&b.conns[i].out);
+		cf_buf_init(&b.conns[i].in);
+		uv_timer_init(&loop, &b.conns[i].retry);
+		b.conns[i].retry.data = &b.conns[i];
+	}
+	b.phase = PHASE_SETUP;
+	conn_start(&b.conns[0]);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	if (b.failed) {
+		fprintf(stderr, "confab-bench: could not set up the run\n");
+		return 1;
+	}
+	report(&b);
+	/* Close what is left and let the loop finish its close callbacks. */
+	for (i = 0; i < b.conc; i++) {
+		if (b.conns[i].open) {
+			b.conns[i].open = 0;
+			uv_close((uv_handle_t *)&b.conns[i].tcp, NULL);
+		}
+		uv_close((uv_handle_t *)&b.conns[i].retry, NULL);
+	}
+	uv_close((uv_handle_t *)&b.phase_timer, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	rv = uv_loop_close(&loop);
+	for (i = 0; i < b.conc; i++) {
+		cf_buf_release(&b.conns[i].out);
+		cf_buf_release(&b.conns[i].in);
+	}
+	free(b.conns);
+	free(b.content);
+	free(b.lat_us);
+	return rv == 0 ? 0 : 1;
+}

@@ -1,0 +1,564 @@
+#include "config.h"
+
+/*
+ * cf_test_cluster: real confabd processes for the integration tests.
+ *
+ * Folder layout (kept when a test fails):
+ *   DIR/cluster.conf   partitions 16, secret secret.key, one "node" line each
+ *   DIR/secret.key     32 random hex characters
+ *   DIR/nK/            node K's --data folder
+ *   DIR/nK.log         node K's stdout and stderr, appended across restarts
+ */
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cf_test_cluster.h"
+#include "common/cf_err.h"
+#include "common/cf_time.h"
+
+#define START_ATTEMPTS 3
+#define STOP_GRACE_MS 10000
+
+/* Clusters still running, stopped by the atexit handler. */
+static struct cf_test_cluster *registry[8];
+static int registry_hooked;
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static void registry_atexit(void)
+{
+	for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++) {
+		if (registry[i] != NULL)
+			cf_test_cluster_stop(registry[i]);
+	}
+}
+
+static void registry_add(struct cf_test_cluster *c)
+{
+	if (!registry_hooked) {
+		atexit(registry_atexit);
+		registry_hooked = 1;
+	}
+	for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++) {
+		if (registry[i] == NULL || registry[i] == c) {
+			registry[i] = c;
+			return;
+		}
+	}
+}
+
+static void registry_remove(struct cf_test_cluster *c)
+{
+	for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++) {
+		if (registry[i] == c)
+			registry[i] = NULL;
+	}
+}
+
+/* Find n distinct free TCP ports on 127.0.0.1 (all bound at once). */
+static int free_ports(int *ports, unsigned n)
+{
+	int fds[3 * CF_TEST_MAX_NODES];
+	struct sockaddr_in sa;
+	socklen_t sl;
+	unsigned i, opened = 0;
+	int rv = 0;
+
+	assert(n <= 3 * CF_TEST_MAX_NODES);
+	for (i = 0; i < n; i++) {
+		memset(&sa, 0, sizeof sa);
+		sa.sin_family = AF_INET;
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fds[i] < 0) {
+			rv = -errno;
+			break;
+		}
+		opened++;
+		sl = sizeof sa;
+		if (bind(fds[i], (struct sockaddr *)&sa, sizeof sa) != 0 ||
+		    getsockname(fds[i], (struct sockaddr *)&sa, &sl) != 0) {
+			rv = -errno;
+			break;
+		}
+		ports[i] = ntohs(sa.sin_port);
+	}
+	for (i = 0; i < opened; i++)
+		close(fds[i]);
+	return rv;
+}
+
+static int write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	int rv = 0;
+
+	if (f == NULL)
+		return -errno;
+	if (fputs(text, f) < 0)
+		rv = -EIO;
+	if (fclose(f) != 0 && rv == 0)
+		rv = -errno;
+	return rv;
+}
+
+/* Pick ports and write cluster.conf; data folders are (re)created empty. */
+static int cluster_configure(struct cf_test_cluster *c)
+{
+	int ports[3 * CF_TEST_MAX_NODES];
+	char line[300];
+	struct cf_buf conf = CF_BUF_INIT;
+	struct cf_test_node *nd;
+	unsigned i;
+	int rv;
+
+	rv = free_ports(ports, 3 * c->n);
+	if (rv != 0)
+		return rv;
+	rv = cf_buf_appendf(&conf, "# written by cf_test_cluster\n"
+				   "partitions 16\nsecret secret.key\n");
+	for (i = 1; rv == 0 && i <= c->n; i++) {
+		nd = &c->nodes[i];
+		nd->id = i;
+		nd->raft_port = ports[3 * (i - 1)];
+		nd->peer_port = ports[3 * (i - 1) + 1];
+		nd->client_port = ports[3 * (i - 1) + 2];
+		snprintf(nd->url, sizeof nd->url, "http://127.0.0.1:%d",
+			 nd->client_port);
+		snprintf(line, sizeof line,
+			 "node %u raft=127.0.0.1:%d peer=127.0.0.1:%d "
+			 "client=%s\n",
+			 i, nd->raft_port, nd->peer_port, nd->url);
+		rv = cf_buf_append(&conf, line, strlen(line));
+		snprintf(nd->data_dir, sizeof nd->data_dir, "%s/n%u", c->dir,
+			 i);
+		snprintf(nd->log_path, sizeof nd->log_path, "%s/n%u.log",
+			 c->dir, i);
+		if (rv == 0 && mkdir(nd->data_dir, 0700) != 0 &&
+		    errno != EEXIST)
+			rv = -errno;
+		cf_http_conn_release(&nd->conn);
+		if (rv == 0)
+			rv = cf_http_conn_init(&nd->conn, nd->url, 3000);
+	}
+	if (rv == 0)
+		rv = cf_buf_append(&conf, "", 1);
+	if (rv == 0)
+		rv = write_file(c->conf_path, conf.data);
+	cf_buf_release(&conf);
+	return rv;
+}
+
+int cf_test_cluster_node_spawn(struct cf_test_cluster *c, unsigned id)
+{
+	struct cf_test_node *nd = &c->nodes[id];
+	const char *level = getenv("CONFAB_IT_LOG_LEVEL");
+	char idarg[16], lvarg[32];
+	pid_t parent = getpid(), pid;
+	int fd;
+
+	assert(id >= 1 && id <= c->n && nd->pid == 0);
+	snprintf(idarg, sizeof idarg, "%u", id);
+	snprintf(lvarg, sizeof lvarg, "--log-level=%s", level ? level : "info");
+	fd = open(nd->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+		  0644);
+	if (fd < 0)
+		return -errno;
+	dprintf(fd, "=== cf_test_cluster: spawn node %u ===\n", id);
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		close(fd);
+		return -errno;
+	}
+	if (pid == 0) {
+		/* Die with the test process, whatever kills it. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl(c->confabd, c->confabd, "--cluster", c->conf_path,
+		      "--id", idarg, "--data", nd->data_dir, "--auth=dev",
+		      lvarg, (char *)NULL);
+		dprintf(2, "exec %s: %s\n", c->confabd, strerror(errno));
+		_exit(127);
+	}
+	close(fd);
+	nd->pid = pid;
+	nd->paused = 0;
+	return 0;
+}
+
+int cf_test_cluster_alive(struct cf_test_cluster *c, unsigned id)
+{
+	struct cf_test_node *nd = &c->nodes[id];
+	int st;
+
+	if (nd->pid == 0)
+		return 0;
+	if (waitpid(nd->pid, &st, WNOHANG) == nd->pid) {
+		nd->pid = 0;
+		return 0;
+	}
+	return 1;
+}
+
+int cf_test_cluster_kill(struct cf_test_cluster *c, unsigned id)
+{
+	struct cf_test_node *nd = &c->nodes[id];
+	int st;
+
+	if (nd->pid == 0)
+		return -ESRCH;
+	if (kill(nd->pid, SIGKILL) != 0)
+		return -errno;
+	while (waitpid(nd->pid, &st, 0) < 0 && errno == EINTR)
+		;
+	nd->pid = 0;
+	nd->paused = 0;
+	cf_http_conn_drop(&nd->conn);
+	return 0;
+}
+
+int cf_test_cluster_term(struct cf_test_cluster *c, unsigned id,
+			 int timeout_ms, int *status)
+{
+	struct cf_test_node *nd = &c->nodes[id];
+	uint64_t deadline = cf_mono_ms() + (uint64_t)timeout_ms;
+	pid_t got;
+	int st = 0;
+
+	if (nd->pid == 0)
+		return -ESRCH;
+	if (nd->paused)
+		kill(nd->pid, SIGCONT);
+	if (kill(nd->pid, SIGTERM) != 0)
+		return -errno;
+	cf_http_conn_drop(&nd->conn);
+	for (;;) {
+		got = waitpid(nd->pid, &st, WNOHANG);
+		if (got == nd->pid)
+			break;
+		if (cf_mono_ms() >= deadline)
+			return CF_ETIMEDOUT;
+		sleep_ms(20);
+	}
+	nd->pid = 0;
+	nd->paused = 0;
+	if (status != NULL)
+		*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return 0;
+}
+
+int cf_test_cluster_pause(struct cf_test_cluster *c, unsigned id)
+{
+	struct cf_test_node *nd = &c->nodes[id];
+
+	if (nd->pid == 0)
+		return -ESRCH;
+	if (kill(nd->pid, SIGSTOP) != 0)
+		return -errno;
+	nd->paused = 1;
+	cf_http_conn_drop(&nd->conn);
+	return 0;
+}
+
+int cf_test_cluster_resume(struct cf_test_cluster *c, unsigned id)
+{
+	struct cf_test_node *nd = &c->nodes[id];
+
+	if (nd->pid == 0)
+		return -ESRCH;
+	if (kill(nd->pid, SIGCONT) != 0)
+		return -errno;
+	nd->paused = 0;
+	return 0;
+}
+
+int cf_test_cluster_http(struct cf_test_cluster *c, unsigned id,
+			 const char *method, const char *path,
+			 const char *user, const char *json,
+			 struct cf_http_resp *r)
+{
+	assert(id >= 1 && id <= c->n);
+	return cf_http_request_json(&c->nodes[id].conn, method, path, user,
+				    json, r);
+}
+
+int cf_test_cluster_wait_ready(struct cf_test_cluster *c, unsigned id,
+			       int timeout_ms)
+{
+	uint64_t deadline = cf_mono_ms() + (uint64_t)timeout_ms;
+	struct cf_http_resp r;
+	int rv;
+
+	cf_http_resp_init(&r);
+	for (;;) {
+		if (!cf_test_cluster_alive(c, id)) {
+			rv = -ECHILD;
+			break;
+		}
+		rv = cf_test_cluster_http(c, id, "GET", "/readyz", NULL, NULL,
+					  &r);
+		if (rv == 0 && r.status == 200)
+			break;
+		if (cf_mono_ms() >= deadline) {
+			rv = CF_ETIMEDOUT;
+			break;
+		}
+		sleep_ms(100);
+	}
+	cf_http_resp_release(&r);
+	return rv;
+}
+
+/* Ask node id for (role, leaderId); 0 or an error. */
+static int node_view(struct cf_test_cluster *c, unsigned id, char *role,
+		     size_t rsize, long long *leader)
+{
+	struct cf_http_resp r;
+	json_t *j, *v;
+	int rv;
+
+	cf_http_resp_init(&r);
+	rv = cf_test_cluster_http(c, id, "GET", "/v1/cluster", NULL, NULL,
+				  &r);
+	if (rv == 0 && r.status != 200)
+		rv = CF_EUNAVAIL;
+	j = rv == 0 ? cf_http_resp_json(&r) : NULL;
+	if (rv == 0 && j == NULL)
+		rv = CF_ECORRUPT;
+	if (rv == 0) {
+		v = json_object_get(j, "role");
+		snprintf(role, rsize, "%s",
+			 json_is_string(v) ? json_string_value(v) : "");
+		v = json_object_get(j, "leaderId");
+		if (json_is_integer(v))
+			*leader = json_integer_value(v);
+		else if (json_is_string(v))
+			*leader = atoll(json_string_value(v));
+		else
+			*leader = 0;
+	}
+	cf_http_resp_release(&r);
+	return rv;
+}
+
+int cf_test_cluster_leader(struct cf_test_cluster *c, int timeout_ms)
+{
+	uint64_t deadline = cf_mono_ms() + (uint64_t)timeout_ms;
+	char role[32];
+	long long leader, agreed;
+	int ok, leader_says;
+	unsigned i;
+
+	do {
+		agreed = 0;
+		ok = 1;
+		leader_says = 0;
+		for (i = 1; i <= c->n && ok; i++) {
+			if (!cf_test_cluster_alive(c, i) || c->nodes[i].paused)
+				continue;
+			if (node_view(c, i, role, sizeof role, &leader) != 0 ||
+			    leader <= 0 || (agreed != 0 && leader != agreed)) {
+				ok = 0;
+				break;
+			}
+			agreed = leader;
+			if ((unsigned)leader == i && strcmp(role, "leader") == 0)
+				leader_says = 1;
+		}
+		if (ok && agreed > 0 && leader_says)
+			return (int)agreed;
+		sleep_ms(100);
+	} while (cf_mono_ms() < deadline);
+	return CF_ETIMEDOUT;
+}
+
+int cf_test_cluster_restart(struct cf_test_cluster *c, unsigned id,
+			    int timeout_ms)
+{
+	int rv;
+
+	if (c->nodes[id].pid != 0)
+		return -EBUSY;
+	rv = cf_test_cluster_node_spawn(c, id);
+	if (rv == 0)
+		rv = cf_test_cluster_wait_ready(c, id, timeout_ms);
+	return rv;
+}
+
+static void stop_nodes(struct cf_test_cluster *c)
+{
+	uint64_t deadline = cf_mono_ms() + STOP_GRACE_MS;
+	unsigned i, running;
+
+	for (i = 1; i <= c->n; i++) {
+		if (c->nodes[i].pid == 0)
+			continue;
+		if (c->nodes[i].paused)
+			kill(c->nodes[i].pid, SIGCONT);
+		kill(c->nodes[i].pid, SIGTERM);
+	}
+	do {
+		running = 0;
+		for (i = 1; i <= c->n; i++)
+			running += (unsigned)cf_test_cluster_alive(c, i);
+		if (running > 0)
+			sleep_ms(20);
+	} while (running > 0 && cf_mono_ms() < deadline);
+	for (i = 1; i <= c->n; i++) {
+		if (c->nodes[i].pid == 0)
+			continue;
+		fprintf(stderr, "# node %u did not stop on SIGTERM: SIGKILL\n",
+			i);
+		cf_test_cluster_kill(c, i);
+	}
+}
+
+int cf_test_cluster_start(struct cf_test_cluster *c, unsigned n,
+			  int timeout_ms)
+{
+	uint64_t deadline = cf_mono_ms() + (uint64_t)timeout_ms;
+	const char *bd = getenv("CONFAB_BUILDDIR");
+	unsigned char raw[16];
+	char secret[40], path[PATH_MAX + 32];
+	unsigned i;
+	int rv = 0, attempt, left;
+
+	assert(n >= 1 && n <= CF_TEST_MAX_NODES);
+	memset(c, 0, sizeof *c);
+	c->n = n;
+	for (i = 0; i <= CF_TEST_MAX_NODES; i++)
+		c->nodes[i].conn.fd = -1;
+	snprintf(c->confabd, sizeof c->confabd, "%s/confabd",
+		 bd && *bd ? bd : ".");
+	if (access(c->confabd, X_OK) != 0) {
+		rv = -errno;
+		fprintf(stderr, "# %s: %s\n", c->confabd, strerror(errno));
+		c->n = 0;
+		return rv;
+	}
+	snprintf(c->dir, sizeof c->dir, "/tmp/confab-it-XXXXXX");
+	if (mkdtemp(c->dir) == NULL)
+		return -errno;
+	registry_add(c);
+	snprintf(c->conf_path, sizeof c->conf_path, "%s/cluster.conf", c->dir);
+	if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+		return -EIO;
+	for (i = 0; i < sizeof raw; i++)
+		snprintf(secret + 2 * i, 3, "%02x", raw[i]);
+	snprintf(path, sizeof path, "%s/secret.key", c->dir);
+	rv = write_file(path, secret);
+	for (attempt = 0; rv == 0 && attempt < START_ATTEMPTS; attempt++) {
+		rv = cluster_configure(c);
+		for (i = 1; rv == 0 && i <= n; i++)
+			rv = cf_test_cluster_node_spawn(c, i);
+		for (i = 1; rv == 0 && i <= n; i++) {
+			left = (int)(deadline > cf_mono_ms()
+					     ? deadline - cf_mono_ms()
+					     : 1);
+			rv = cf_test_cluster_wait_ready(c, i, left);
+		}
+		if (rv == 0) {
+			left = (int)(deadline > cf_mono_ms()
+					     ? deadline - cf_mono_ms()
+					     : 1);
+			rv = cf_test_cluster_leader(c, left);
+			return rv > 0 ? 0 : rv;
+		}
+		stop_nodes(c);
+		if (rv != -ECHILD)
+			break; /* only a node that died is worth a retry */
+		fprintf(stderr, "# cluster start attempt %d: a node exited "
+				"(port conflict?)\n",
+			attempt + 1);
+		if (attempt + 1 < START_ATTEMPTS)
+			rv = 0;
+	}
+	fprintf(stderr, "# cluster start failed: %s\n", cf_strerror(rv));
+	return rv != 0 ? rv : CF_EUNAVAIL;
+}
+
+void cf_test_cluster_pass(struct cf_test_cluster *c)
+{
+	c->passed = 1;
+}
+
+void cf_test_cluster_dump_logs(struct cf_test_cluster *c, int lines)
+{
+	char *buf;
+	long size, off;
+	int seen;
+	FILE *f;
+
+	for (unsigned i = 1; i <= c->n; i++) {
+		f = fopen(c->nodes[i].log_path, "r");
+		if (f == NULL)
+			continue;
+		fseek(f, 0, SEEK_END);
+		size = ftell(f);
+		off = size > 65536 ? size - 65536 : 0;
+		buf = malloc((size_t)(size - off) + 1);
+		if (buf != NULL) {
+			fseek(f, off, SEEK_SET);
+			size = (long)fread(buf, 1, (size_t)(size - off), f);
+			buf[size] = '\0';
+			for (off = size - 1, seen = 0; off > 0; off--) {
+				if (buf[off - 1] == '\n' && ++seen > lines)
+					break;
+			}
+			fprintf(stderr, "# ---- tail of %s ----\n%s",
+				c->nodes[i].log_path, buf + (off > 0 ? off : 0));
+			free(buf);
+		}
+		fclose(f);
+	}
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag,
+		    struct FTW *ftw)
+{
+	return remove(path);
+}
+
+void cf_test_cluster_stop(struct cf_test_cluster *c)
+{
+	if (c->n == 0)
+		return;
+	stop_nodes(c);
+	for (unsigned i = 1; i <= c->n; i++)
+		cf_http_conn_release(&c->nodes[i].conn);
+	registry_remove(c);
+	if (c->passed) {
+		nftw(c->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	} else {
+		fprintf(stderr, "# test failed: cluster folder kept at %s\n",
+			c->dir);
+		cf_test_cluster_dump_logs(c, 30);
+	}
+	c->n = 0;
+}
