@@ -1,0 +1,418 @@
+#include "config.h"
+
+/*
+ * rft_fsm: open (rebuild the state from the store's records), the raft_fsm
+ * adapter, snapshots and queries. Applying an entry is rft_apply.c; the
+ * conversation structures are rft_state.c.
+ *
+ * Snapshot manifest (the raft snapshot of this FSM; the data stays in the
+ * segments, DESIGN.md "Snapshot by reference"), 40 bytes, little-endian:
+ *
+ *   u32 magic 0x4e534643 ("CFSN"), u32 version 1, u64 appliedIndex,
+ *   u32 partitions P, u32 reserved 0, u64 entry clock,
+ *   u64 XXH3_64bits of the 32 bytes before it
+ *
+ * Taking a snapshot checkpoints the store (fsync, manifest) at the applied
+ * index first. Restoring one never fails: at or below the local applied index
+ * (raft_start loading its own last snapshot, the common case) it changes
+ * nothing; above it, the node lacks segments: rft_fsm_needs_fetch() turns
+ * true, apply stops applying (it would diverge) and the node reports itself
+ * not ready until a segment fetch exists (DESIGN.md; not built yet).
+ */
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "common/cf_diag.h"
+#include "common/cf_err.h"
+#include "raft/rft_fsm_int.h"
+#include "raft/rft_rec.h"
+
+#define SNAP_MAGIC 0x4e534643u
+#define SNAP_VERSION 1u
+#define SNAP_SIZE 40u
+
+/* --- rebuild --- */
+
+/* Walk an id list into f->ids (grown as needed); *n set. */
+static int ids_from_list(struct rft_fsm *f, struct cf_str list, unsigned *n)
+{
+	unsigned want = rft_idlist_count(list), k = 0;
+	struct cf_str id;
+	size_t pos = 0;
+
+	if (want > f->ids_cap) {
+		struct cf_str *v = realloc(f->ids, want * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		f->ids = v;
+		f->ids_cap = want;
+	}
+	while (k < want && rft_idlist_next(list, &pos, &id))
+		f->ids[k++] = id;
+	if (k != want)
+		return CF_ECORRUPT;
+	*n = k;
+	return 0;
+}
+
+static int scan_conv(struct rft_fsm *f, const struct log_record *rec)
+{
+	struct rft_rec_conv b;
+	struct rft_conv_st *c;
+	unsigned n, k;
+	int rv;
+
+	rv = rft_rec_conv_decode(rec->body, &b);
+	if (rv != 0)
+		return rv;
+	if (rft__conv_find(f, rec->conv) != NULL)
+		return CF_ECORRUPT;
+	rv = ids_from_list(f, b.members, &n);
+	if (rv != 0)
+		return rv;
+	for (k = 1; k < n; k++)
+		if (rft__id_cmp(f->ids[k - 1], f->ids[k]) >= 0)
+			return CF_ECORRUPT;
+	return rft__conv_create(f, rec->conv, b.type, b.owner, b.title, f->ids,
+				n, rec->ts, rec->message_id, &c);
+}
+
+static int scan_members(struct rft_fsm *f, struct rft_conv_st *c,
+			const struct log_record *rec)
+{
+	struct rft_rec_members m;
+	unsigned n, k;
+	int rv;
+
+	rv = rft_rec_members_decode(rec->body, &m);
+	if (rv == 0)
+		rv = ids_from_list(f, m.added, &n);
+	for (k = 0; rv == 0 && k < n; k++)
+		rv = rft__member_add(f, c, f->ids[k]);
+	if (rv == 0)
+		rv = ids_from_list(f, m.removed, &n);
+	for (k = 0; rv == 0 && k < n; k++)
+		rft__member_remove(f, c, f->ids[k]);
+	return rv;
+}
+
+static int scan_rec(void *arg, const struct log_record *rec)
+{
+	struct rft_fsm *f = arg;
+	struct rft_conv_st *c = NULL;
+	struct rft_rec_receipt rr;
+	struct rft_receipt *r;
+	int rv = 0;
+
+	if (rec->ts > f->clock)
+		f->clock = rec->ts;
+	if (rec->kind == LOG_REC_MEDIA)
+		return 0;
+	if (rec->kind == LOG_REC_CONV)
+		return scan_conv(f, rec);
+	c = rft__conv_find(f, rec->conv);
+	if (c == NULL)
+		return CF_ECORRUPT; /* a record before its conversation */
+	if (rec->message_id > c->pub.last_item_id &&
+	    rec->kind != LOG_REC_RECEIPT)
+		c->pub.last_item_id = rec->message_id;
+	switch (rec->kind) {
+	case LOG_REC_MESSAGE:
+		if (rec->seq != c->pub.last_seq + 1)
+			return CF_ECORRUPT;
+		c->pub.last_seq = rec->seq;
+		if (rec->client_msg_id.len > 0) {
+			struct rft_dedup_val v = {rec->seq, rec->message_id,
+						  rec->ts};
+
+			rv = rft_dedup_add(&f->dedup, &c->fifo,
+					   rft_dedup_key(rec->conv, rec->sender,
+							 rec->client_msg_id),
+					   &v);
+		}
+		break;
+	case LOG_REC_MEMBERS:
+		rv = scan_members(f, c, rec);
+		break;
+	case LOG_REC_RECALL:
+		break;
+	case LOG_REC_RECEIPT:
+		rv = rft_rec_receipt_decode(rec->body, &rr);
+		if (rv != 0)
+			break;
+		r = rft__receipt(c, rec->sender);
+		if (r == NULL)
+			return -ENOMEM;
+		r->delivered = rr.delivered;
+		r->read = rr.read;
+		break;
+	default:
+		rv = CF_ECORRUPT;
+		break;
+	}
+	return rv;
+}
+
+int rft_fsm_open(struct rft_fsm **out, const struct rft_fsm_config *cfg,
+		 char *errmsg)
+{
+	struct rft_fsm *f;
+	const struct cf_map_slot *s;
+	size_t i = 0;
+	int rv;
+
+	errmsg[0] = '\0';
+	f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return -ENOMEM;
+	cf_map_init(&f->convs);
+	cf_map_init(&f->pairs);
+	cf_map_init(&f->users);
+	rft_dedup_init(&f->dedup);
+	cf_buf_init(&f->scratch);
+	cf_buf_init(&f->read_buf);
+	f->raft = cfg->raft;
+	f->on_record = cfg->on_record;
+	f->on_record_arg = cfg->on_record_arg;
+	f->partitions = cfg->store.partitions;
+	f->rfsm.version = 1;
+	f->rfsm.data = f;
+	rv = log_store_open(&f->store, &cfg->store, scan_rec, f, errmsg);
+	if (rv != 0) {
+		cf_errmsg_wrapf(errmsg, "fsm: rebuild");
+		goto err_free;
+	}
+	/* Keys that aged out at the clock leave memory now, as they would have. */
+	while (cf_map_next(&f->convs, &i, &s)) {
+		struct rft_conv_st *c = s->val;
+
+		rft_dedup_purge(&f->dedup, &c->fifo, f->clock);
+	}
+	f->applied = log_store_applied_index(f->store);
+	*out = f;
+	return 0;
+
+err_free:
+	f->store = NULL;
+	rft_fsm_close(f);
+	assert(rv != 0);
+	return rv;
+}
+
+void rft_fsm_close(struct rft_fsm *f)
+{
+	if (f == NULL)
+		return;
+	if (f->store != NULL)
+		log_store_close(f->store);
+	rft__state_release(f);
+	free(f->results);
+	free(f->recs);
+	free(f->rec_convs);
+	free(f->rec_body_off);
+	free(f->ids);
+	cf_buf_release(&f->scratch);
+	cf_buf_release(&f->read_buf);
+	free(f);
+}
+
+/* --- the raft adapter --- */
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
+		     void **result)
+{
+	struct rft_fsm *f = fsm->data;
+
+	*result = NULL; /* discarded on followers: never allocate it */
+	if (f->raft == NULL) {
+		cf_error("fsm: apply without a raft instance");
+		abort();
+	}
+	/* raft 0.15 bumps last_applied after apply returns (RAFT.md §1). */
+	rft_fsm_apply_entry(f, raft_last_applied(f->raft) + 1, buf->base,
+			    buf->len);
+	return 0;
+}
+
+static void snap_encode(const struct rft_fsm *f, uint8_t *p)
+{
+	cf_put_u32(p, SNAP_MAGIC);
+	cf_put_u32(p + 4, SNAP_VERSION);
+	cf_put_u64(p + 8, f->applied);
+	cf_put_u32(p + 16, f->partitions);
+	cf_put_u32(p + 20, 0);
+	cf_put_u64(p + 24, f->clock);
+	cf_put_u64(p + 32, XXH3_64bits(p, 32));
+}
+
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+			unsigned *n_bufs)
+{
+	struct rft_fsm *f = fsm->data;
+	char errmsg[CF_ERRMSG_SIZE];
+	struct raft_buffer *b;
+	int rv;
+
+	rv = rft_fsm_checkpoint(f, errmsg);
+	if (rv != 0) {
+		/* fsync failed: the pages may be gone, so stop (DESIGN.md). */
+		cf_error("fsm: snapshot at %llu: %s; exiting",
+			 (unsigned long long)f->applied, errmsg);
+		fflush(stdout);
+		fflush(stderr);
+		_exit(1);
+	}
+	b = raft_malloc(sizeof(*b));
+	if (b == NULL)
+		return RAFT_NOMEM;
+	b->len = SNAP_SIZE;
+	b->base = raft_malloc(SNAP_SIZE);
+	if (b->base == NULL) {
+		raft_free(b);
+		return RAFT_NOMEM;
+	}
+	snap_encode(f, b->base);
+	*bufs = b;
+	*n_bufs = 1;
+	return 0;
+}
+
+/* Parse a snapshot manifest; 0 or CF_ECORRUPT / CF_EVERSION. */
+static int snap_decode(const void *base, size_t len, uint64_t *applied,
+		       unsigned *partitions)
+{
+	const uint8_t *p = base;
+
+	if (len != SNAP_SIZE || cf_get_u32(p) != SNAP_MAGIC)
+		return CF_ECORRUPT;
+	if (cf_get_u32(p + 4) != SNAP_VERSION)
+		return CF_EVERSION;
+	if (cf_get_u64(p + 32) != XXH3_64bits(p, 32))
+		return CF_ECORRUPT;
+	*applied = cf_get_u64(p + 8);
+	*partitions = cf_get_u32(p + 16);
+	return 0;
+}
+
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+	struct rft_fsm *f = fsm->data;
+	uint64_t applied = 0;
+	unsigned parts = 0;
+	int rv;
+
+	rv = snap_decode(buf->base, buf->len, &applied, &parts);
+	raft_free(buf->base);
+	if (rv != 0) {
+		cf_error("fsm: restore: snapshot manifest: %s; not ready",
+			 cf_strerror(rv));
+		f->needs_fetch = true;
+		return 0;
+	}
+	if (parts != f->partitions)
+		cf_error("fsm: restore: snapshot has %u partitions, store %u",
+			 parts, f->partitions);
+	if (applied <= f->applied && parts == f->partitions) {
+		cf_info("fsm: restore: snapshot at %llu, applied %llu: "
+			"nothing to do",
+			(unsigned long long)applied,
+			(unsigned long long)f->applied);
+		return 0;
+	}
+	cf_warn("fsm: restore: snapshot at %llu is ahead of applied %llu: "
+		"segments must be fetched; not ready",
+		(unsigned long long)applied, (unsigned long long)f->applied);
+	f->needs_fetch = true;
+	return 0;
+}
+
+struct raft_fsm *rft_fsm_raft(struct rft_fsm *f)
+{
+	f->rfsm.version = 1;
+	f->rfsm.data = f;
+	f->rfsm.apply = fsm_apply;
+	f->rfsm.snapshot = fsm_snapshot;
+	f->rfsm.restore = fsm_restore;
+	return &f->rfsm;
+}
+
+void rft_fsm_set_raft(struct rft_fsm *f, struct raft *r)
+{
+	f->raft = r;
+}
+
+/* --- queries --- */
+
+const struct rft_result *rft_fsm_results(const struct rft_fsm *f,
+					 unsigned *n, uint64_t *index)
+{
+	*n = f->n_results;
+	if (index != NULL)
+		*index = f->results_index;
+	return f->results;
+}
+
+uint64_t rft_fsm_applied(const struct rft_fsm *f)
+{
+	return f->applied;
+}
+
+int rft_fsm_checkpoint(struct rft_fsm *f, char *errmsg)
+{
+	errmsg[0] = '\0';
+	return log_store_checkpoint(f->store, f->applied, errmsg);
+}
+
+bool rft_fsm_needs_fetch(const struct rft_fsm *f)
+{
+	return f->needs_fetch;
+}
+
+struct log_store *rft_fsm_store(struct rft_fsm *f)
+{
+	return f->store;
+}
+
+const struct rft_conv *rft_fsm_conv(const struct rft_fsm *f, struct cf_str id)
+{
+	struct rft_conv_st *c = rft__conv_find(f, id);
+
+	return c != NULL ? &c->pub : NULL;
+}
+
+uint64_t rft_fsm_conv_count(const struct rft_fsm *f)
+{
+	return f->convs.n;
+}
+
+const struct rft_conv *rft_fsm_conv_next(const struct rft_fsm *f, size_t *it)
+{
+	const struct cf_map_slot *s;
+
+	if (!cf_map_next(&f->convs, it, &s))
+		return NULL;
+	return &((struct rft_conv_st *)s->val)->pub;
+}
+
+const struct rft_conv *const *rft_fsm_user_convs(const struct rft_fsm *f,
+						 struct cf_str user,
+						 unsigned *n)
+{
+	const struct rft_user *u = cf_map_get(&f->users, user.p, user.len);
+
+	*n = u != NULL ? u->n : 0;
+	return u != NULL ? u->v : NULL;
+}
+
+void rft_fsm_stats(const struct rft_fsm *f, struct rft_fsm_stats *st)
+{
+	*st = f->stats;
+}

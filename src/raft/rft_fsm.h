@@ -1,0 +1,113 @@
+/*
+ * rft_fsm: the replicated state machine over the segment store.
+ *
+ * State: conversations (type, owner, title, members, lastSeq), the
+ * pair -> direct conversation map, the c_<n> counter, the idempotency window
+ * (conversation, sender, clientMsgId) -> (seq, messageId, serverTs), and the
+ * entry clock. All of it is rebuilt from segment records on open, so every
+ * node holds the same state after applying the same entries.
+ *
+ * Apply (DESIGN.md "The replicated log"), on every node in log order: skip an
+ * entry at or below the store's appliedIndex; decode; for each command check
+ * membership and the idempotency key, assign seqs, build records; append them
+ * all, commit, then publish each record to the on_record hook. A refused
+ * command yields an error result and changes nothing. Apply never returns
+ * non-zero to raft: an I/O error or a broken invariant logs why and exits the
+ * process (better down than divergent). Apply never reads the local clock or
+ * local config: time rules use max(serverTs, previous entry's).
+ *
+ * Ownership: the FSM owns the store it opens and its state. Pointers to
+ * conversations stay valid until the next apply. Results of the last applied
+ * entry stay valid until the next apply (the leader's apply callback, which
+ * raft 0.15 fires right after fsm->apply, reads them).
+ * Errors: 0, -errno, CF_E*. Threads: loop thread only.
+ */
+#ifndef RFT_FSM_H
+#define RFT_FSM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <raft.h>
+
+#include "common/cf_buf.h"
+#include "log/log_record.h"
+#include "log/log_store.h"
+#include "raft/rft_cmd.h"
+
+struct rft_fsm;
+
+struct rft_conv {
+	char *id;
+	uint8_t type; /* enum rft_conv_type */
+	char *owner;  /* creator (groups: the owner) */
+	char *title;  /* "" if none */
+	char **members; /* sorted, n_members entries */
+	unsigned n_members;
+	uint64_t created_at;	  /* entry clock at creation */
+	uint64_t created_msg_id;  /* messageId of the creation record */
+	uint64_t last_seq;	  /* highest message seq */
+	uint64_t last_item_id;	  /* messageId of its latest item */
+};
+
+/* Called after an entry's records are committed to the store, in order. */
+typedef void (*rft_fsm_record_cb)(void *arg, const struct log_record *rec,
+				  const struct rft_conv *conv);
+
+struct rft_fsm_config {
+	struct log_store_opts store; /* where and how to open the store */
+	struct raft *raft;	     /* may be set later: rft_fsm_set_raft */
+	rft_fsm_record_cb on_record; /* may be NULL */
+	void *on_record_arg;
+};
+
+/* Open the store and rebuild the state from its records. */
+int rft_fsm_open(struct rft_fsm **out, const struct rft_fsm_config *c,
+		 char *errmsg);
+/* Checkpoint nothing; close the store; free everything. */
+void rft_fsm_close(struct rft_fsm *f);
+
+/* The raft_fsm to pass to raft_init (its data points back at f). */
+struct raft_fsm *rft_fsm_raft(struct rft_fsm *f);
+void rft_fsm_set_raft(struct rft_fsm *f, struct raft *r);
+
+/*
+ * Apply one entry at index (what the raft adapter calls with
+ * raft_last_applied(r) + 1). Exposed for tests and replays.
+ */
+void rft_fsm_apply_entry(struct rft_fsm *f, uint64_t index, const void *buf,
+			 size_t len);
+
+/* Results of the last applied entry: n results, one per command. */
+const struct rft_result *rft_fsm_results(const struct rft_fsm *f,
+					 unsigned *n, uint64_t *index);
+
+/* Highest applied index (skipped replays included). */
+uint64_t rft_fsm_applied(const struct rft_fsm *f);
+/* Checkpoint the store at the applied index (fsync + manifest). */
+int rft_fsm_checkpoint(struct rft_fsm *f, char *errmsg);
+/* True after a snapshot arrived that is ahead of local state (needs fetch). */
+bool rft_fsm_needs_fetch(const struct rft_fsm *f);
+
+struct log_store *rft_fsm_store(struct rft_fsm *f);
+const struct rft_conv *rft_fsm_conv(const struct rft_fsm *f, struct cf_str id);
+bool rft_conv_has_member(const struct rft_conv *c, struct cf_str user);
+/* Number of conversations; iterate with rft_fsm_conv_next. */
+uint64_t rft_fsm_conv_count(const struct rft_fsm *f);
+/* Next conversation (any order) or NULL: size_t it = 0; while ((c = ...)) */
+const struct rft_conv *rft_fsm_conv_next(const struct rft_fsm *f, size_t *it);
+/* Conversations of user (may be NULL); *n set. Valid until next apply. */
+const struct rft_conv *const *rft_fsm_user_convs(const struct rft_fsm *f,
+						 struct cf_str user,
+						 unsigned *n);
+
+/* Per-entry statistics for the closing-note figures and /metrics. */
+struct rft_fsm_stats {
+	uint64_t entries;  /* entries applied */
+	uint64_t commands; /* commands applied */
+	uint64_t messages; /* messages committed (not duplicates) */
+	uint64_t dedup_hits;
+};
+void rft_fsm_stats(const struct rft_fsm *f, struct rft_fsm_stats *st);
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * rft_fsm_int: the FSM's private state, shared by its three files:
+ * rft_fsm.c (open, rebuild, raft adapter, snapshots, queries), rft_state.c
+ * (conversations, members, the user and pair indexes) and rft_apply.c (one
+ * entry's commands). Nothing outside src/raft/rft_{fsm,state,apply}.c
+ * includes it.
+ *
+ * Ownership: struct rft_fsm owns every conversation (struct rft_conv_st,
+ * one allocation each, never freed before rft_fsm_close), their strings and
+ * arrays, the indexes and the per-entry arrays. Errors: 0, -ENOMEM, CF_E*.
+ * Threads: loop thread only.
+ */
+#ifndef RFT_FSM_INT_H
+#define RFT_FSM_INT_H
+
+#include "common/cf_map.h"
+#include "raft/rft_dedup.h"
+#include "raft/rft_fsm.h"
+
+/* A member's receipt pointers (readSeq <= deliveredSeq <= lastSeq). */
+struct rft_receipt {
+	uint64_t delivered;
+	uint64_t read;
+};
+
+struct rft_conv_st {
+	struct rft_conv pub; /* first: a struct rft_conv * converts back */
+	unsigned members_cap;
+	struct cf_map receipts;	   /* user -> struct rft_receipt */
+	struct rft_dedup_fifo fifo; /* its idempotency keys, oldest first */
+};
+
+/* The conversations a user is a member of (unordered). */
+struct rft_user {
+	const struct rft_conv **v;
+	unsigned n, cap;
+};
+
+struct rft_fsm {
+	struct log_store *store;
+	struct raft *raft;
+	struct raft_fsm rfsm;
+	rft_fsm_record_cb on_record;
+	void *on_record_arg;
+	unsigned partitions;
+
+	struct cf_map convs; /* id -> struct rft_conv_st */
+	struct cf_map pairs; /* "a\0b" (a < b) -> struct rft_conv_st */
+	struct cf_map users; /* user -> struct rft_user */
+	struct rft_dedup dedup;
+	uint64_t counter; /* highest n of a c_<n> id */
+	/*
+	 * The entry clock: max(serverTs, clock) of the last entry that wrote
+	 * records. An entry that writes nothing leaves it alone, so that it
+	 * is exactly the highest record ts after a rebuild.
+	 */
+	uint64_t clock;
+	uint64_t applied; /* highest index applied or skipped */
+	bool needs_fetch;
+
+	/* Results of the last applied entry. */
+	struct rft_result *results;
+	unsigned n_results, results_cap;
+	uint64_t results_index;
+
+	/* Records of the entry being applied (bodies as offsets in scratch). */
+	struct log_record *recs;
+	struct rft_conv_st **rec_convs;
+	size_t *rec_body_off; /* SIZE_MAX: body is not in scratch */
+	unsigned n_recs, recs_cap;
+	struct cf_buf scratch;
+	struct cf_str *ids; /* id lists of the command being applied */
+	unsigned ids_cap;
+	struct cf_buf read_buf; /* scratch of log_store_read_seq (recall) */
+
+	struct rft_fsm_stats stats;
+};
+
+static inline struct rft_conv_st *rft__st(const struct rft_conv *c)
+{
+	return (struct rft_conv_st *)c;
+}
+
+/* Bytewise order of ids (shorter first on a common prefix). */
+int rft__id_cmp(struct cf_str a, struct cf_str b);
+/* Sort ids and drop repeats; returns the new count. */
+unsigned rft__ids_sort_unique(struct cf_str *ids, unsigned n);
+
+/*
+ * A new conversation with members (sorted, unique) indexed under every
+ * member and, for a direct one, under its pair. The counter follows c_<n>.
+ */
+int rft__conv_create(struct rft_fsm *f, struct cf_str id, uint8_t type,
+		     struct cf_str owner, struct cf_str title,
+		     const struct cf_str *members, unsigned n, uint64_t ts,
+		     uint64_t message_id, struct rft_conv_st **out);
+struct rft_conv_st *rft__conv_find(const struct rft_fsm *f, struct cf_str id);
+/* The direct conversation of two users, or NULL. */
+struct rft_conv_st *rft__pair_find(const struct rft_fsm *f, struct cf_str a,
+				   struct cf_str b);
+int rft__member_add(struct rft_fsm *f, struct rft_conv_st *c,
+		    struct cf_str user);
+void rft__member_remove(struct rft_fsm *f, struct rft_conv_st *c,
+			struct cf_str user);
+/* The receipt pointers of user in c, created at zero if missing. */
+struct rft_receipt *rft__receipt(struct rft_conv_st *c, struct cf_str user);
+/* Free every conversation and index. */
+void rft__state_release(struct rft_fsm *f);
+
+#endif
