@@ -7,10 +7,8 @@
  * cf_test_cluster.h) and stops it in teardown, also when it fails; a failed
  * test keeps the cluster folder and prints the node logs' tails.
  *
- * Content checks compare per-conversation digests: XXH3-64 over the history
- * records in seq order, each record hashed as
- *   seq "\0" messageId "\0" senderId "\0" clientMsgId "\0" content "\0"
- * read through each node with consistent=1.
+ * Content checks compare per-conversation digests (cf_test_digest: XXH3-64
+ * over the history records) read through each node with consistent=1.
  */
 
 #include <errno.h>
@@ -22,29 +20,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <xxhash.h>
 
 #include <cmocka.h>
 
-#include "../lib/cf_test_cluster.h"
+#include "../lib/cf_test_api.h"
 #include "common/cf_err.h"
 #include "common/cf_time.h"
 
 #define START_TIMEOUT_MS 30000
 #define READY_TIMEOUT_MS 30000
-#define HISTORY_RETRIES 60
 
 struct fixture {
 	struct cf_test_cluster c;
 };
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 static int setup(void **state)
 {
@@ -73,232 +61,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* ---- helpers over the API ---- */
-
-/* A messageId (string, or integer from an older node) as text. */
-static const char *id_text(json_t *v, char *buf, size_t size)
-{
-	if (json_is_string(v))
-		snprintf(buf, size, "%s", json_string_value(v));
-	else if (json_is_integer(v))
-		snprintf(buf, size, "%lld", (long long)json_integer_value(v));
-	else
-		snprintf(buf, size, "?");
-	return buf;
-}
-
-static long long int_field(json_t *o, const char *k)
-{
-	json_t *v = json_object_get(o, k);
-
-	return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
-}
-
-static const char *str_field(json_t *o, const char *k)
-{
-	json_t *v = json_object_get(o, k);
-
-	return json_is_string(v) ? json_string_value(v) : "";
-}
-
-/*
- * One request on the main thread; returns the JSON answer (new reference,
- * or NULL) and the status (or a negative code) in *status.
- */
-static json_t *call(struct cf_test_cluster *c, unsigned node,
-		    const char *method, const char *path, const char *user,
-		    const char *body, int *status)
-{
-	struct cf_http_resp r;
-	json_t *j = NULL;
-	int rv;
-
-	cf_http_resp_init(&r);
-	rv = cf_test_cluster_http(c, node, method, path, user, body, &r);
-	*status = rv != 0 ? rv : r.status;
-	if (rv == 0 && cf_http_resp_json(&r) != NULL)
-		j = json_incref(cf_http_resp_json(&r));
-	if (rv != 0 || r.status >= 300)
-		print_message("# %s %s on n%u: %d %s\n", method, path, node,
-			      *status, r.body ? r.body : cf_strerror(rv));
-	cf_http_resp_release(&r);
-	return j;
-}
-
-static void create_group(struct cf_test_cluster *c, unsigned node,
-			 const char *owner, const char *id,
-			 const char *members_json)
-{
-	char body[512];
-	json_t *j;
-	int st;
-
-	snprintf(body, sizeof body,
-		 "{\"type\":\"group\",\"members\":%s,\"title\":\"t %s\","
-		 "\"conversationId\":\"%s\"}",
-		 members_json, id, id);
-	j = call(c, node, "POST", "/v1/conversations", owner, body, &st);
-	assert_int_equal(st, 201);
-	assert_non_null(j);
-	assert_string_equal(str_field(j, "conversationId"), id);
-	assert_string_equal(str_field(j, "owner"), owner);
-	json_decref(j);
-}
-
-struct ack {
-	long long seq;
-	char mid[32];
-	int duplicate;
-};
-
-/* Send one message; returns the status; fills *a on success. */
-static int send_msg(struct cf_test_cluster *c, unsigned node,
-		    const char *user, const char *conv, const char *cmid,
-		    const char *content, struct ack *a)
-{
-	char body[1024];
-	json_t *j;
-	int st;
-
-	snprintf(body, sizeof body,
-		 "{\"conversationId\":\"%s\",\"clientMsgId\":\"%s\","
-		 "\"msgType\":\"text\",\"content\":\"%s\"}",
-		 conv, cmid, content);
-	j = call(c, node, "POST", "/v1/messages", user, body, &st);
-	if (j != NULL && st >= 200 && st < 300) {
-		assert_string_equal(str_field(j, "status"), "sent");
-		assert_string_equal(str_field(j, "conversationId"), conv);
-		a->seq = int_field(j, "seq");
-		id_text(json_object_get(j, "messageId"), a->mid,
-			sizeof a->mid);
-		a->duplicate = json_is_true(json_object_get(j, "duplicate"));
-		assert_true(json_is_boolean(json_object_get(j, "duplicate")));
-	}
-	json_decref(j);
-	return st;
-}
-
-/*
- * The whole history of conv read through node with consistent=1, as a
- * JSON array of message objects (new reference). Retries 503 and
- * transport errors a bounded number of times.
- */
-static json_t *read_history(struct cf_test_cluster *c, unsigned node,
-			    const char *user, const char *conv)
-{
-	json_t *all = json_array(), *j, *msgs, *m;
-	char path[256];
-	long long from = 1;
-	int st, tries = 0;
-	size_t i;
-
-	for (int page = 0; page < 1000; page++) {
-		snprintf(path, sizeof path,
-			 "/v1/conversations/%s/messages?fromSeq=%lld&limit=200"
-			 "&consistent=1",
-			 conv, from);
-		j = call(c, node, "GET", path, user, NULL, &st);
-		if (st != 200) {
-			json_decref(j);
-			assert_true(++tries < HISTORY_RETRIES);
-			sleep_ms(200);
-			page--;
-			continue;
-		}
-		msgs = json_object_get(j, "messages");
-		assert_true(json_is_array(msgs));
-		json_array_foreach(msgs, i, m)
-		{
-			json_array_append(all, m);
-			from = int_field(m, "seq") + 1;
-		}
-		if (!json_is_true(json_object_get(j, "hasMore"))) {
-			json_decref(j);
-			return all;
-		}
-		assert_true(json_array_size(msgs) > 0);
-		json_decref(j);
-	}
-	fail_msg("history of %s on n%u does not end", conv, node);
-	return NULL;
-}
-
-static uint64_t history_digest(json_t *hist)
-{
-	XXH3_state_t *st = XXH3_createState();
-	char buf[64];
-	const char *s;
-	uint64_t d;
-	json_t *m;
-	size_t i;
-
-	assert_non_null(st);
-	XXH3_64bits_reset(st);
-	json_array_foreach(hist, i, m)
-	{
-		snprintf(buf, sizeof buf, "%lld", int_field(m, "seq"));
-		XXH3_64bits_update(st, buf, strlen(buf) + 1);
-		id_text(json_object_get(m, "messageId"), buf, sizeof buf);
-		XXH3_64bits_update(st, buf, strlen(buf) + 1);
-		s = str_field(m, "senderId");
-		XXH3_64bits_update(st, s, strlen(s) + 1);
-		s = str_field(m, "clientMsgId");
-		XXH3_64bits_update(st, s, strlen(s) + 1);
-		s = str_field(m, "content");
-		XXH3_64bits_update(st, s, strlen(s) + 1);
-	}
-	d = XXH3_64bits_digest(st);
-	XXH3_freeState(st);
-	return d;
-}
-
-/* Seqs are exactly 1..N in order; no (sender, clientMsgId) twice. */
-static void assert_history_well_formed(json_t *hist)
-{
-	char key[300], *keys;
-	size_t i, n = json_array_size(hist);
-	json_t *m;
-
-	keys = calloc(n ? n : 1, sizeof key);
-	assert_non_null(keys);
-	json_array_foreach(hist, i, m)
-	{
-		assert_int_equal(int_field(m, "seq"), (long long)i + 1);
-		snprintf(key, sizeof key, "%s/%s", str_field(m, "senderId"),
-			 str_field(m, "clientMsgId"));
-		for (size_t k = 0; k < i; k++) {
-			if (strcmp(keys + k * sizeof key, key) == 0)
-				fail_msg("%s stored twice", key);
-		}
-		memcpy(keys + i * sizeof key, key, sizeof key);
-	}
-	free(keys);
-}
-
-/* The digest of conv is the same on all three nodes; returns it. */
-static uint64_t assert_same_everywhere(struct cf_test_cluster *c,
-				       const char *user, const char *conv,
-				       size_t expect_n)
-{
-	uint64_t d[4];
-	json_t *h;
-
-	for (unsigned n = 1; n <= 3; n++) {
-		h = read_history(c, n, user, conv);
-		assert_history_well_formed(h);
-		if (expect_n > 0)
-			assert_int_equal(json_array_size(h), expect_n);
-		d[n] = history_digest(h);
-		print_message("# %s on n%u: %zu messages, digest %016llx\n",
-			      conv, n, json_array_size(h),
-			      (unsigned long long)d[n]);
-		json_decref(h);
-	}
-	assert_true(d[1] == d[2]);
-	assert_true(d[1] == d[3]);
-	return d[1];
-}
-
 static int other_node(int a, int b)
 {
 	for (int i = 1; i <= 3; i++) {
@@ -321,25 +83,25 @@ static void cluster_of_three_agrees_on_one_leader(void **state)
 	leader = cf_test_cluster_leader(c, 10000);
 	assert_true(leader >= 1 && leader <= 3);
 	for (unsigned n = 1; n <= 3; n++) {
-		j = call(c, n, "GET", "/healthz", NULL, NULL, &st);
+		j = cf_test_call(c, n, "GET", "/healthz", NULL, NULL, &st);
 		json_decref(j);
 		assert_int_equal(st, 200);
-		j = call(c, n, "GET", "/v1/cluster", NULL, NULL, &st);
+		j = cf_test_call(c, n, "GET", "/v1/cluster", NULL, NULL, &st);
 		assert_int_equal(st, 200);
 		assert_non_null(j);
-		assert_int_equal(int_field(j, "nodeId"), n);
-		assert_int_equal(int_field(j, "leaderId"), leader);
-		if (strcmp(str_field(j, "role"), "leader") == 0) {
+		assert_int_equal(cf_test_int(j, "nodeId"), n);
+		assert_int_equal(cf_test_int(j, "leaderId"), leader);
+		if (strcmp(cf_test_str(j, "role"), "leader") == 0) {
 			leaders++;
 			assert_int_equal(n, leader);
 		} else {
-			assert_string_equal(str_field(j, "role"), "follower");
+			assert_string_equal(cf_test_str(j, "role"), "follower");
 		}
 		if (term < 0)
-			term = int_field(j, "term");
-		assert_int_equal(int_field(j, "term"), term);
+			term = cf_test_int(j, "term");
+		assert_int_equal(cf_test_int(j, "term"), term);
 		assert_true(json_is_array(json_object_get(j, "peers")));
-		assert_true(int_field(j, "appliedIndex") >= 0);
+		assert_true(cf_test_int(j, "appliedIndex") >= 0);
 		json_decref(j);
 	}
 	assert_int_equal(leaders, 1);
@@ -359,18 +121,18 @@ static void check_page(struct cf_test_cluster *c, unsigned node,
 
 	snprintf(path, sizeof path,
 		 "/v1/conversations/it-g1/messages?%s&consistent=1", query);
-	j = call(c, node, "GET", path, "bob", NULL, &st);
+	j = cf_test_call(c, node, "GET", path, "bob", NULL, &st);
 	assert_int_equal(st, 200);
 	msgs = json_object_get(j, "messages");
 	assert_true(json_is_array(msgs));
 	assert_int_equal(json_array_size(msgs),
 			 last >= first ? last - first + 1 : 0);
 	json_array_foreach(msgs, i, m)
-		assert_int_equal(int_field(m, "seq"), first + (long long)i);
+		assert_int_equal(cf_test_int(m, "seq"), first + (long long)i);
 	if (has_more >= 0)
 		assert_int_equal(json_is_true(json_object_get(j, "hasMore")),
 				 has_more);
-	assert_int_equal(int_field(j, "lastSeq"), last_seq);
+	assert_int_equal(cf_test_int(j, "lastSeq"), last_seq);
 	json_decref(j);
 }
 
@@ -379,41 +141,41 @@ static void sends_through_every_node_get_contiguous_seqs(void **state)
 	static const char *users[] = {"alice", "bob", "carol"};
 	struct fixture *f = *state;
 	struct cf_test_cluster *c = &f->c;
-	struct ack a[15];
+	struct cf_test_ack a[15];
 	char cmid[32], content[64], mid[32];
 	json_t *h, *m, *j;
 	size_t i;
 	int st;
 
-	create_group(c, 1, "alice", "it-g1", "[\"bob\",\"carol\"]");
+	cf_test_create_group(c, 1, "alice", "it-g1", "[\"bob\",\"carol\"]");
 	for (i = 0; i < 15; i++) {
 		snprintf(cmid, sizeof cmid, "m-%zu", i);
 		snprintf(content, sizeof content, "hello %zu from n%zu", i,
 			 1 + i % 3);
-		st = send_msg(c, 1 + (unsigned)(i % 3), users[i % 3], "it-g1",
+		st = cf_test_send(c, 1 + (unsigned)(i % 3), users[i % 3], "it-g1",
 			      cmid, content, &a[i]);
 		assert_true(st == 200 || st == 201);
 		assert_int_equal(a[i].seq, (long long)i + 1);
 		assert_false(a[i].duplicate);
 	}
 	for (unsigned n = 1; n <= 3; n++) {
-		h = read_history(c, n, "carol", "it-g1");
+		h = cf_test_history(c, n, "carol", "it-g1");
 		assert_int_equal(json_array_size(h), 15);
 		json_array_foreach(h, i, m)
 		{
 			snprintf(cmid, sizeof cmid, "m-%zu", i);
 			snprintf(content, sizeof content, "hello %zu from n%zu",
 				 i, 1 + i % 3);
-			assert_int_equal(int_field(m, "seq"), a[i].seq);
+			assert_int_equal(cf_test_int(m, "seq"), a[i].seq);
 			assert_string_equal(
-				id_text(json_object_get(m, "messageId"), mid,
+				cf_test_id_text(json_object_get(m, "messageId"), mid,
 					sizeof mid),
 				a[i].mid);
-			assert_string_equal(str_field(m, "senderId"),
+			assert_string_equal(cf_test_str(m, "senderId"),
 					    users[i % 3]);
-			assert_string_equal(str_field(m, "clientMsgId"), cmid);
-			assert_string_equal(str_field(m, "content"), content);
-			assert_string_equal(str_field(m, "conversationId"),
+			assert_string_equal(cf_test_str(m, "clientMsgId"), cmid);
+			assert_string_equal(cf_test_str(m, "content"), content);
+			assert_string_equal(cf_test_str(m, "conversationId"),
 					    "it-g1");
 		}
 		json_decref(h);
@@ -424,18 +186,18 @@ static void sends_through_every_node_get_contiguous_seqs(void **state)
 		check_page(c, n, "beforeSeq=3&limit=5", 1, 2, -1, 15);
 		check_page(c, n, "limit=4", 12, 15, -1, 15);
 	}
-	(void)assert_same_everywhere(c, "alice", "it-g1", 15);
+	(void)cf_test_assert_same(c, "alice", "it-g1", 15);
 	/* messageIds increase in commit order. */
 	for (i = 1; i < 15; i++)
 		assert_true(strtoull(a[i].mid, NULL, 10) >
 			    strtoull(a[i - 1].mid, NULL, 10));
 	/* The conversation itself, and a non-member's refusal. */
-	j = call(c, 1, "GET", "/v1/conversations/it-g1", "alice", NULL, &st);
+	j = cf_test_call(c, 1, "GET", "/v1/conversations/it-g1", "alice", NULL, &st);
 	assert_int_equal(st, 200);
-	assert_int_equal(int_field(j, "lastSeq"), 15);
+	assert_int_equal(cf_test_int(j, "lastSeq"), 15);
 	assert_int_equal(json_array_size(json_object_get(j, "members")), 3);
 	json_decref(j);
-	j = call(c, 2, "GET", "/v1/conversations/it-g1/messages?consistent=1",
+	j = cf_test_call(c, 2, "GET", "/v1/conversations/it-g1/messages?consistent=1",
 		 "mallory", NULL, &st);
 	json_decref(j);
 	assert_int_equal(st, 403);
@@ -458,10 +220,10 @@ static void expect_ws_messages(struct cf_ws_client *w, const char *conv,
 		if (rv != 0)
 			fail_msg("socket: %d of %d messages, then %s", got, n,
 				 cf_strerror(rv));
-		if (strcmp(str_field(e, "type"), "message") == 0 &&
-		    strcmp(str_field(e, "conversationId"), conv) == 0) {
-			assert_int_equal(int_field(e, "seq"), got + 1);
-			assert_string_equal(str_field(e, "content"),
+		if (strcmp(cf_test_str(e, "type"), "message") == 0 &&
+		    strcmp(cf_test_str(e, "conversationId"), conv) == 0) {
+			assert_int_equal(cf_test_int(e, "seq"), got + 1);
+			assert_string_equal(cf_test_str(e, "content"),
 					    contents[got]);
 			got++;
 		}
@@ -476,11 +238,11 @@ static void websocket_fanout_reaches_sockets_on_other_nodes(void **state)
 	struct cf_test_cluster *c = &f->c;
 	struct cf_ws_client b2, b3, a3;
 	char cmid[32], frame[512];
-	struct ack ack;
+	struct cf_test_ack ack;
 	json_t *e;
 	int st, acked, i;
 
-	create_group(c, 1, "alice", "it-ws", "[\"bob\"]");
+	cf_test_create_group(c, 1, "alice", "it-ws", "[\"bob\"]");
 	assert_int_equal(cf_ws_connect(&b2, c->nodes[2].url,
 				       "/v1/ws?user=bob&deviceId=d2", 5000),
 			 0);
@@ -492,7 +254,7 @@ static void websocket_fanout_reaches_sockets_on_other_nodes(void **state)
 			 0);
 	for (i = 0; i < 3; i++) {
 		snprintf(cmid, sizeof cmid, "h-%d", i);
-		st = send_msg(c, 1, "alice", "it-ws", cmid, contents[i], &ack);
+		st = cf_test_send(c, 1, "alice", "it-ws", cmid, contents[i], &ack);
 		assert_true(st == 200 || st == 201);
 		assert_int_equal(ack.seq, i + 1);
 	}
@@ -505,14 +267,14 @@ static void websocket_fanout_reaches_sockets_on_other_nodes(void **state)
 		assert_int_equal(cf_ws_send_text(&a3, frame), 0);
 		for (acked = 0; !acked;) {
 			assert_int_equal(cf_ws_recv_json(&a3, 10000, &e), 0);
-			if (strcmp(str_field(e, "type"), "error") == 0)
+			if (strcmp(cf_test_str(e, "type"), "error") == 0)
 				fail_msg("ws send refused: %s",
-					 str_field(e, "code"));
-			if (strcmp(str_field(e, "type"), "ack") == 0) {
+					 cf_test_str(e, "code"));
+			if (strcmp(cf_test_str(e, "type"), "ack") == 0) {
 				snprintf(cmid, sizeof cmid, "r%d", i);
-				assert_string_equal(str_field(e, "id"), cmid);
-				assert_int_equal(int_field(e, "seq"), i + 1);
-				assert_string_equal(str_field(e, "status"),
+				assert_string_equal(cf_test_str(e, "id"), cmid);
+				assert_int_equal(cf_test_int(e, "seq"), i + 1);
+				assert_string_equal(cf_test_str(e, "status"),
 						    "sent");
 				acked = 1;
 			}
@@ -524,7 +286,7 @@ static void websocket_fanout_reaches_sockets_on_other_nodes(void **state)
 	cf_ws_close(&b2);
 	cf_ws_close(&b3);
 	cf_ws_close(&a3);
-	(void)assert_same_everywhere(c, "bob", "it-ws", 5);
+	(void)cf_test_assert_same(c, "bob", "it-ws", 5);
 	cf_test_cluster_pass(c);
 }
 
@@ -532,32 +294,32 @@ static void resend_through_other_node_is_a_duplicate(void **state)
 {
 	struct fixture *f = *state;
 	struct cf_test_cluster *c = &f->c;
-	struct ack first, again, other;
+	struct cf_test_ack first, again, other;
 	json_t *h;
 	int st;
 
-	create_group(c, 1, "alice", "it-dup", "[\"bob\"]");
-	st = send_msg(c, 1, "alice", "it-dup", "dup-1", "once", &first);
+	cf_test_create_group(c, 1, "alice", "it-dup", "[\"bob\"]");
+	st = cf_test_send(c, 1, "alice", "it-dup", "dup-1", "once", &first);
 	assert_true(st == 200 || st == 201);
 	assert_int_equal(first.seq, 1);
 	assert_false(first.duplicate);
-	st = send_msg(c, 1, "alice", "it-dup", "next-1", "next", &other);
+	st = cf_test_send(c, 1, "alice", "it-dup", "next-1", "next", &other);
 	assert_int_equal(other.seq, 2);
 	for (unsigned n = 2; n <= 3; n++) {
-		st = send_msg(c, n, "alice", "it-dup", "dup-1", "once", &again);
+		st = cf_test_send(c, n, "alice", "it-dup", "dup-1", "once", &again);
 		assert_true(st == 200 || st == 201);
 		assert_int_equal(again.seq, first.seq);
 		assert_string_equal(again.mid, first.mid);
 		assert_true(again.duplicate);
 	}
 	/* The key includes the sender: bob's "dup-1" is a new message. */
-	st = send_msg(c, 2, "bob", "it-dup", "dup-1", "bob's", &other);
+	st = cf_test_send(c, 2, "bob", "it-dup", "dup-1", "bob's", &other);
 	assert_true(st == 200 || st == 201);
 	assert_int_equal(other.seq, 3);
 	assert_false(other.duplicate);
-	(void)assert_same_everywhere(c, "alice", "it-dup", 3);
-	h = read_history(c, 3, "bob", "it-dup");
-	assert_string_equal(str_field(json_array_get(h, 0), "content"),
+	(void)cf_test_assert_same(c, "alice", "it-dup", 3);
+	h = cf_test_history(c, 3, "bob", "it-dup");
+	assert_string_equal(cf_test_str(json_array_get(h, 0), "content"),
 			    "once");
 	json_decref(h);
 	cf_test_cluster_pass(c);
@@ -616,9 +378,9 @@ static void *load_main(void *arg)
 						  &r);
 			j = rv == 0 ? cf_http_resp_json(&r) : NULL;
 			if (rv == 0 && r.status < 300 && j != NULL &&
-			    strcmp(str_field(j, "status"), "sent") == 0) {
-				l->acks[i].seq = int_field(j, "seq");
-				id_text(json_object_get(j, "messageId"),
+			    strcmp(cf_test_str(j, "status"), "sent") == 0) {
+				l->acks[i].seq = cf_test_int(j, "seq");
+				cf_test_id_text(json_object_get(j, "messageId"),
 					l->acks[i].mid, sizeof l->acks[i].mid);
 				l->acks[i].at_ms = cf_mono_ms();
 				if (l->acks[i].seq <= last_seq)
@@ -638,7 +400,7 @@ static void *load_main(void *arg)
 				break;
 			}
 			node = node % 3 + 1;
-			sleep_ms(50);
+			cf_test_sleep_ms(50);
 		}
 	}
 	cf_http_resp_release(&r);
@@ -656,7 +418,7 @@ static void check_load_acks(struct cf_test_cluster *c, struct load *loads,
 	size_t i;
 	int found;
 
-	h = read_history(c, 1, "alice", conv);
+	h = cf_test_history(c, 1, "alice", conv);
 	for (int t = 0; t < LOAD_THREADS; t++) {
 		if (strcmp(loads[t].conv, conv) != 0)
 			continue;
@@ -667,11 +429,11 @@ static void check_load_acks(struct cf_test_cluster *c, struct load *loads,
 			m = json_array_get(h,
 					   (size_t)loads[t].acks[k].seq - 1);
 			found = m != NULL &&
-				strcmp(str_field(m, "clientMsgId"), key) == 0;
+				strcmp(cf_test_str(m, "clientMsgId"), key) == 0;
 			if (!found) {
 				json_array_foreach(h, i, m)
 				{
-					if (strcmp(str_field(m, "clientMsgId"),
+					if (strcmp(cf_test_str(m, "clientMsgId"),
 						   key) == 0)
 						break;
 				}
@@ -681,10 +443,10 @@ static void check_load_acks(struct cf_test_cluster *c, struct load *loads,
 								: "lost");
 			}
 			assert_string_equal(
-				id_text(json_object_get(m, "messageId"), mid,
+				cf_test_id_text(json_object_get(m, "messageId"), mid,
 					sizeof mid),
 				loads[t].acks[k].mid);
-			assert_string_equal(str_field(m, "senderId"),
+			assert_string_equal(cf_test_str(m, "senderId"),
 					    loads[t].user);
 		}
 	}
@@ -704,8 +466,8 @@ static void acked_messages_survive_leader_kill_under_load(void **state)
 	int leader, acked = 0, before = 0, after = 0, t, k;
 	int kill_rv = -1, restart_rv = -1;
 
-	create_group(c, 1, "alice", "load-a", "[\"bob\"]");
-	create_group(c, 2, "alice", "load-b", "[\"bob\"]");
+	cf_test_create_group(c, 1, "alice", "load-a", "[\"bob\"]");
+	cf_test_create_group(c, 2, "alice", "load-b", "[\"bob\"]");
 	loads = calloc(LOAD_THREADS, sizeof *loads);
 	assert_non_null(loads);
 	for (t = 0; t < LOAD_THREADS; t++) {
@@ -719,18 +481,18 @@ static void acked_messages_survive_leader_kill_under_load(void **state)
 			pthread_create(&th[t], NULL, load_main, &loads[t]), 0);
 	}
 	/* No assert until the threads are joined: they use this frame. */
-	sleep_ms(1500);
+	cf_test_sleep_ms(1500);
 	leader = cf_test_cluster_leader(c, 10000);
 	killed_at = cf_mono_ms();
 	if (leader > 0) {
 		print_message("# killing leader n%d\n", leader);
 		kill_rv = cf_test_cluster_kill(c, (unsigned)leader);
-		sleep_ms(1500);
+		cf_test_sleep_ms(1500);
 		restart_rv = cf_test_cluster_restart(c, (unsigned)leader,
 						     READY_TIMEOUT_MS);
 	}
 	restarted_at = cf_mono_ms();
-	sleep_ms(2000);
+	cf_test_sleep_ms(2000);
 	stop = 1;
 	for (t = 0; t < LOAD_THREADS; t++)
 		pthread_join(th[t], NULL);
@@ -759,7 +521,7 @@ static void acked_messages_survive_leader_kill_under_load(void **state)
 	assert_true(after > 0);
 	assert_true(cf_test_cluster_leader(c, 15000) > 0);
 	for (t = 0; t < 2; t++) {
-		(void)assert_same_everywhere(c, "alice", convs[t], 0);
+		(void)cf_test_assert_same(c, "alice", convs[t], 0);
 		check_load_acks(c, loads, convs[t]);
 	}
 	free(loads);
@@ -771,24 +533,24 @@ static void killed_follower_catches_up_after_restart(void **state)
 	struct fixture *f = *state;
 	struct cf_test_cluster *c = &f->c;
 	char cmid[32];
-	struct ack a;
+	struct cf_test_ack a;
 	int leader, follower, other, st, i;
 
-	create_group(c, 1, "alice", "it-cu", "[\"bob\"]");
+	cf_test_create_group(c, 1, "alice", "it-cu", "[\"bob\"]");
 	leader = cf_test_cluster_leader(c, 10000);
 	assert_true(leader > 0);
 	follower = leader % 3 + 1;
 	other = other_node(leader, follower);
 	for (i = 0; i < 5; i++) {
 		snprintf(cmid, sizeof cmid, "pre-%d", i);
-		st = send_msg(c, (unsigned)follower, "bob", "it-cu", cmid,
+		st = cf_test_send(c, (unsigned)follower, "bob", "it-cu", cmid,
 			      "before", &a);
 		assert_true(st == 200 || st == 201);
 	}
 	assert_int_equal(cf_test_cluster_kill(c, (unsigned)follower), 0);
 	for (i = 0; i < 20; i++) {
 		snprintf(cmid, sizeof cmid, "down-%d", i);
-		st = send_msg(c, (unsigned)(i % 2 ? leader : other), "alice",
+		st = cf_test_send(c, (unsigned)(i % 2 ? leader : other), "alice",
 			      "it-cu", cmid, "while down", &a);
 		assert_true(st == 200 || st == 201);
 		assert_int_equal(a.seq, 6 + i);
@@ -796,7 +558,7 @@ static void killed_follower_catches_up_after_restart(void **state)
 	assert_int_equal(cf_test_cluster_restart(c, (unsigned)follower,
 						 READY_TIMEOUT_MS),
 			 0);
-	(void)assert_same_everywhere(c, "bob", "it-cu", 25);
+	(void)cf_test_assert_same(c, "bob", "it-cu", 25);
 	cf_test_cluster_pass(c);
 }
 
@@ -804,24 +566,74 @@ static void sigterm_stops_a_node_with_status_zero(void **state)
 {
 	struct fixture *f = *state;
 	struct cf_test_cluster *c = &f->c;
-	struct ack a;
+	struct cf_test_ack a;
 	int leader, follower, status = -1, st;
 
 	leader = cf_test_cluster_leader(c, 10000);
 	assert_true(leader > 0);
 	follower = leader % 3 + 1;
-	create_group(c, (unsigned)leader, "alice", "it-term", "[\"bob\"]");
+	cf_test_create_group(c, (unsigned)leader, "alice", "it-term", "[\"bob\"]");
 	assert_int_equal(
 		cf_test_cluster_term(c, (unsigned)follower, 10000, &status), 0);
 	assert_int_equal(status, 0);
 	/* Two of three still commit. */
-	st = send_msg(c, (unsigned)leader, "alice", "it-term", "t-1", "x", &a);
+	st = cf_test_send(c, (unsigned)leader, "alice", "it-term", "t-1", "x", &a);
 	assert_true(st == 200 || st == 201);
 	assert_int_equal(a.seq, 1);
 	assert_int_equal(cf_test_cluster_restart(c, (unsigned)follower,
 						 READY_TIMEOUT_MS),
 			 0);
-	(void)assert_same_everywhere(c, "alice", "it-term", 1);
+	(void)cf_test_assert_same(c, "alice", "it-term", 1);
+	cf_test_cluster_pass(c);
+}
+
+/* Wait until the running, unpaused nodes agree on a leader other than old. */
+static int new_leader(struct cf_test_cluster *c, int old, int timeout_ms)
+{
+	uint64_t deadline = cf_mono_ms() + (uint64_t)timeout_ms;
+	int l;
+
+	do {
+		l = cf_test_cluster_leader(c, 2000);
+		if (l > 0 && l != old)
+			return l;
+		cf_test_sleep_ms(100);
+	} while (cf_mono_ms() < deadline);
+	return CF_ETIMEDOUT;
+}
+
+static void paused_leader_is_replaced_and_catches_up(void **state)
+{
+	struct fixture *f = *state;
+	struct cf_test_cluster *c = &f->c;
+	char cmid[32];
+	struct cf_test_ack a;
+	int old, now = -1, st, i, rv;
+
+	cf_test_create_group(c, 1, "alice", "it-stop", "[\"bob\"]");
+	old = cf_test_cluster_leader(c, 10000);
+	assert_true(old > 0);
+	for (i = 0; i < 3; i++) {
+		snprintf(cmid, sizeof cmid, "pre-%d", i);
+		st = cf_test_send(c, (unsigned)old, "alice", "it-stop", cmid, "a",
+			      &a);
+		assert_true(st == 200 || st == 201);
+	}
+	assert_int_equal(cf_test_cluster_pause(c, (unsigned)old), 0);
+	rv = now = new_leader(c, old, 20000);
+	for (i = 0; rv > 0 && i < 5; i++) {
+		snprintf(cmid, sizeof cmid, "mid-%d", i);
+		st = cf_test_send(c, (unsigned)now, "bob", "it-stop", cmid, "b",
+			      &a);
+		if (st < 200 || st >= 300 || a.seq != 4 + i)
+			rv = -1;
+	}
+	/* Resume before any assert, so that teardown finds it running. */
+	assert_int_equal(cf_test_cluster_resume(c, (unsigned)old), 0);
+	assert_true(now > 0);
+	assert_true(rv > 0);
+	assert_true(cf_test_cluster_leader(c, 20000) > 0);
+	(void)cf_test_assert_same(c, "alice", "it-stop", 8);
 	cf_test_cluster_pass(c);
 }
 
@@ -844,6 +656,9 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			killed_follower_catches_up_after_restart, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			paused_leader_is_replaced_and_catches_up, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			sigterm_stops_a_node_with_status_zero, setup,
