@@ -1,0 +1,176 @@
+#include "config.h"
+
+/*
+ * confabctl: the admin CLI (confabctl(8)). A thin main: a table of
+ * commands, each parsing its own options and calling into the modules.
+ * Offline commands work on a stopped node's data folder: DIR/raft holds
+ * raft's files and DIR/store the segment store (log_store.h).
+ *
+ * Exit status: 0 success, 1 failure (for verify: corruption found or the
+ * store unreadable), 2 usage error.
+ */
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cf_err.h"
+#include "log/log_inspect.h"
+
+#define EXIT_USAGE 2
+
+struct ctl_cmd {
+	const char *name;
+	const char *synopsis; /* arguments after the command name */
+	const char *summary;
+	int (*run)(int argc, char **argv);
+};
+
+static const struct ctl_cmd ctl_cmds[];
+
+static void ctl_usage(FILE *out)
+{
+	const struct ctl_cmd *c;
+
+	for (c = ctl_cmds; c->name != NULL; c++)
+		fprintf(out, "%s confabctl %s %s\n",
+			c == ctl_cmds ? "usage:" : "      ", c->name,
+			c->synopsis);
+	fprintf(out, "       confabctl --help\n");
+}
+
+static void ctl_help(void)
+{
+	const struct ctl_cmd *c;
+
+	ctl_usage(stdout);
+	printf("\ncommands:\n");
+	for (c = ctl_cmds; c->name != NULL; c++)
+		printf("  %-10s %s\n", c->name, c->summary);
+	printf("\nexit status: 0 success, 1 failure or corruption found, "
+	       "2 usage error\n");
+}
+
+/* Parse "--data DIR" (the only option of the offline commands so far). */
+static int ctl_parse_data(int argc, char **argv, const char **data)
+{
+	static const struct option opts[] = {
+		{"data", required_argument, NULL, 'd'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int ch;
+
+	*data = NULL;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			*data = optarg;
+			break;
+		case 'h':
+			ctl_help();
+			exit(0);
+		default:
+			ctl_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc || *data == NULL) {
+		fprintf(stderr, "confabctl %s: %s\n", argv[0],
+			*data == NULL ? "--data DIR is required"
+				      : "unexpected argument");
+		ctl_usage(stderr);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static char *ctl_store_dir(const char *data)
+{
+	size_t n = strlen(data) + sizeof("/store");
+	char *p = malloc(n);
+
+	if (p != NULL)
+		snprintf(p, n, "%s/store", data);
+	return p;
+}
+
+static int ctl_inspect(int argc, char **argv)
+{
+	char errmsg[CF_ERRMSG_SIZE] = "";
+	const char *data;
+	char *dir;
+	int rv;
+
+	rv = ctl_parse_data(argc, argv, &data);
+	if (rv != 0)
+		return rv;
+	dir = ctl_store_dir(data);
+	if (dir == NULL)
+		return 1;
+	rv = log_inspect_print(dir, stdout, errmsg);
+	free(dir);
+	if (rv != 0) {
+		fprintf(stderr, "confabctl inspect: %s\n", errmsg);
+		return 1;
+	}
+	return 0;
+}
+
+static int ctl_verify(int argc, char **argv)
+{
+	char errmsg[CF_ERRMSG_SIZE] = "";
+	unsigned problems = 0;
+	const char *data;
+	char *dir;
+	int rv;
+
+	rv = ctl_parse_data(argc, argv, &data);
+	if (rv != 0)
+		return rv;
+	dir = ctl_store_dir(data);
+	if (dir == NULL)
+		return 1;
+	rv = log_inspect_verify(dir, stdout, &problems, errmsg);
+	free(dir);
+	printf("%u problem%s\n", problems, problems == 1 ? "" : "s");
+	if (rv != 0 || problems > 0) {
+		fprintf(stderr, "confabctl verify: %s\n",
+			rv != 0 ? errmsg : "corruption found");
+		return 1;
+	}
+	return 0;
+}
+
+static const struct ctl_cmd ctl_cmds[] = {
+	{"inspect", "--data DIR",
+	 "show partitions, segments, conversations and appliedIndex",
+	 ctl_inspect},
+	{"verify", "--data DIR",
+	 "check every checksum of the store; exit 1 if any is wrong",
+	 ctl_verify},
+	{NULL, NULL, NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+	const struct ctl_cmd *c;
+
+	if (argc < 2) {
+		ctl_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		ctl_help();
+		return 0;
+	}
+	for (c = ctl_cmds; c->name != NULL; c++) {
+		if (strcmp(argv[1], c->name) == 0)
+			return c->run(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "confabctl: unknown command %s\n", argv[1]);
+	ctl_usage(stderr);
+	return EXIT_USAGE;
+}
