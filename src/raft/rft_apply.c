@@ -577,8 +577,7 @@ void rft_fsm_apply_entry(struct rft_fsm *f, uint64_t index, const void *buf,
 		/* Applying on top of missing segments would diverge. */
 		cf_warn("fsm: entry %" PRIu64 " not applied: segment fetch "
 			"pending", index);
-		f->applied = index;
-		return;
+		return; /* f->applied stays: no checkpoint may claim it */
 	}
 	rv = rft_entry_decode(buf, len, &e);
 	if (rv != 0) {

@@ -16,8 +16,10 @@
  * index first. Restoring one never fails: at or below the local applied index
  * (raft_start loading its own last snapshot, the common case) it changes
  * nothing; above it, the node lacks segments: rft_fsm_needs_fetch() turns
- * true, apply stops applying (it would diverge) and the node reports itself
- * not ready until a segment fetch exists (DESIGN.md; not built yet).
+ * true, apply stops applying (it would diverge), checkpoints and snapshots
+ * are refused (they would record an appliedIndex the segments do not hold),
+ * and the node reports itself not ready until a segment fetch exists
+ * (DESIGN.md; not built yet).
  */
 
 #include <assert.h>
@@ -261,6 +263,8 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
 	struct raft_buffer *b;
 	int rv;
 
+	if (f->needs_fetch)
+		return RAFT_BUSY; /* raft tries again later */
 	rv = rft_fsm_checkpoint(f, errmsg);
 	if (rv != 0) {
 		/* fsync failed: the pages may be gone, so stop (DESIGN.md). */
@@ -368,6 +372,11 @@ uint64_t rft_fsm_applied(const struct rft_fsm *f)
 int rft_fsm_checkpoint(struct rft_fsm *f, char *errmsg)
 {
 	errmsg[0] = '\0';
+	if (f->needs_fetch) {
+		/* The store lacks segments: never record an appliedIndex. */
+		cf_errmsg_printf(errmsg, "fsm: segment fetch pending");
+		return CF_EUNAVAIL;
+	}
 	return log_store_checkpoint(f->store, f->applied, errmsg);
 }
 

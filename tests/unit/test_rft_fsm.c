@@ -836,6 +836,13 @@ static void snapshot_is_a_checkpoint_and_restore_never_fails(void **state)
 	apply(&b, 4, &e, &n);
 	assert_int_equal(n, 0);
 	assert_int_equal(rft_fsm_conv_count(b.f), 0);
+	assert_int_equal(rft_fsm_applied(b.f), 0);
+	{
+		char errmsg[CF_ERRMSG_SIZE];
+
+		assert_int_equal(rft_fsm_checkpoint(b.f, errmsg), CF_EUNAVAIL);
+		assert_int_not_equal(rf->snapshot(rf, &bufs, &n), 0);
+	}
 	node_close(&b);
 
 	/* A damaged manifest: restore still succeeds, the node is not ready. */
