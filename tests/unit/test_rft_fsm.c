@@ -9,6 +9,10 @@
 
 #define _XOPEN_SOURCE 700
 #include <ftw.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -795,6 +799,56 @@ static void members_recall_and_receipts_follow_the_rules(void **state)
 	eb_release(&e);
 	assert_int_equal(x->a.seen.v[x->a.seen.n - 1].kind, LOG_REC_RECALL);
 	assert_int_equal(x->a.seen.v[x->a.seen.n - 1].seq, 3);
+
+	/* A message recalled in the entry that sends it (read while staged). */
+	eb_begin(&e);
+	eb_send(&e, "bob", "g", "b9", "oops");
+	eb_seq_cmd(&e, RFT_CMD_RECALL, "bob", "g", 4, 0);
+	eb_finish(&e, T0 + 2 * DAY);
+	r = apply(&x->a, 7, &e, &n);
+	assert_int_equal(r[0].seq, 4);
+	assert_int_equal(r[1].status, 0);
+	eb_release(&e);
+}
+
+/* Run apply of bytes in a child; returns the signal that ended it or -1. */
+static int apply_in_child(struct node *x, uint64_t index, const void *buf,
+			  size_t len)
+{
+	pid_t pid = fork();
+	int st;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		fclose(stderr); /* the abort message is expected */
+		rft_fsm_apply_entry(x->f, index, buf, len);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return WIFSIGNALED(st) ? WTERMSIG(st) : -1;
+}
+
+static void undecodable_entry_aborts_the_node(void **state)
+{
+	struct fx *x = *state;
+	struct eb e;
+
+	eb_begin(&e);
+	eb_send(&e, "alice", "c_1", "k", "hi");
+	eb_finish(&e, T0);
+	assert_int_equal(apply_in_child(&x->a, 2, e.out.data, e.out.len), -1);
+	e.out.data[40] ^= 1; /* checksum mismatch */
+	assert_int_equal(apply_in_child(&x->a, 2, e.out.data, e.out.len),
+			 SIGABRT);
+	e.out.data[40] ^= 1;
+	cf_put_u16(e.out.data + 4, RFT_ENTRY_VERSION + 1); /* unknown version */
+	assert_int_equal(apply_in_child(&x->a, 2, e.out.data, e.out.len),
+			 SIGABRT);
+	/* Not a multiple of 8: raft 0.15 would corrupt it, never apply it. */
+	cf_put_u16(e.out.data + 4, RFT_ENTRY_VERSION);
+	assert_int_equal(apply_in_child(&x->a, 2, e.out.data, e.out.len - 1),
+			 SIGABRT);
+	eb_release(&e);
 }
 
 static void snapshot_is_a_checkpoint_and_restore_never_fails(void **state)
@@ -1109,6 +1163,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			members_recall_and_receipts_follow_the_rules, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			undecodable_entry_aborts_the_node, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			snapshot_is_a_checkpoint_and_restore_never_fails,
 			setup, teardown),
