@@ -1,0 +1,262 @@
+/*
+ * confabd: one Confab node. Thin: parse options, build the Raft node and the
+ * frontend on one libuv loop, run, and tear down in order on SIGTERM/SIGINT
+ * (stop listening and close client connections, close raft, checkpoint the
+ * store, close the remaining handles; the loop then returns).
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "common/cf_conf.h"
+#include "common/cf_diag.h"
+#include "common/cf_err.h"
+#include "frontend/fe_server.h"
+#include "raft/rft_node.h"
+
+struct daemon {
+	uv_loop_t loop;
+	struct cf_cluster cluster;
+	struct rft_node node;
+	struct fe_server server;
+	uv_signal_t sigterm;
+	uv_signal_t sigint;
+	bool stopping;
+	int exit_code;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: confabd --cluster FILE --id N --data DIR [--auth dev|jwt]\n"
+		"               [--log-level debug|info|warn|error] [--max-group N]\n"
+		"               [--max-body BYTES] [--ws-max-buffer BYTES]\n"
+		"               [--heartbeat-ms MS] [--election-ms MS]\n"
+		"               [--snapshot-threshold N] [--snapshot-trailing N]\n"
+		"       confabd --help | --version\n");
+}
+
+static void daemon_node_closed_cb(struct rft_node *n)
+{
+	struct daemon *d = n->data;
+
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+}
+
+static void daemon_server_closed_cb(struct fe_server *s)
+{
+	struct daemon *d = CF_CONTAINER_OF(s, struct daemon, server);
+
+	rft_node_close(&d->node, daemon_node_closed_cb);
+}
+
+static void daemon_signal_cb(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	cf_info("signal %d: shutting down", signum);
+	fe_server_close(&d->server, daemon_server_closed_cb);
+}
+
+static void daemon_user_msg_cb(struct rft_node *n, unsigned from,
+			       uint8_t type, uint64_t req_id, const void *body,
+			       size_t len)
+{
+	struct daemon *d = n->data;
+
+	(void)req_id;
+	fe_server_on_peer_msg(&d->server, from, type, body, len);
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+
+	if (end == s || *end != '\0' || v == 0)
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"cluster", required_argument, NULL, 'c'},
+		{"id", required_argument, NULL, 'i'},
+		{"data", required_argument, NULL, 'd'},
+		{"auth", required_argument, NULL, 'a'},
+		{"log-level", required_argument, NULL, 'l'},
+		{"max-group", required_argument, NULL, 'g'},
+		{"max-body", required_argument, NULL, 'b'},
+		{"ws-max-buffer", required_argument, NULL, 'w'},
+		{"heartbeat-ms", required_argument, NULL, 'H'},
+		{"election-ms", required_argument, NULL, 'E'},
+		{"snapshot-threshold", required_argument, NULL, 'T'},
+		{"snapshot-trailing", required_argument, NULL, 'L'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	static struct daemon d;
+	char errmsg[CF_ERRMSG_SIZE] = "";
+	struct rft_node_config nc;
+	struct fe_config fc;
+	const struct cf_node_conf *me;
+	const char *cluster = NULL;
+	const char *data = NULL;
+	enum cf_diag_level level = CF_DIAG_INFO;
+	unsigned id = 0;
+	char tag[16];
+	size_t v;
+	int ch;
+	int rv;
+
+	memset(&nc, 0, sizeof nc);
+	fe_config_default(&fc);
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			cluster = optarg;
+			break;
+		case 'i':
+			id = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'd':
+			data = optarg;
+			break;
+		case 'a':
+			if (strcmp(optarg, "dev") == 0) {
+				fc.auth_dev = true;
+			} else if (strcmp(optarg, "jwt") == 0) {
+				fc.auth_dev = false;
+			} else {
+				fprintf(stderr, "confabd: --auth dev or jwt\n");
+				return 2;
+			}
+			break;
+		case 'l':
+			if (strcmp(optarg, "debug") == 0)
+				level = CF_DIAG_DEBUG;
+			else if (strcmp(optarg, "info") == 0)
+				level = CF_DIAG_INFO;
+			else if (strcmp(optarg, "warn") == 0)
+				level = CF_DIAG_WARN;
+			else if (strcmp(optarg, "error") == 0)
+				level = CF_DIAG_ERROR;
+			else {
+				usage(stderr);
+				return 2;
+			}
+			break;
+		case 'g':
+		case 'b':
+		case 'w':
+		case 'H':
+		case 'E':
+		case 'T':
+		case 'L':
+			if (parse_size(optarg, &v) != 0) {
+				fprintf(stderr, "confabd: bad number '%s'\n",
+					optarg);
+				return 2;
+			}
+			if (ch == 'g')
+				fc.max_group = (unsigned)v;
+			else if (ch == 'b')
+				fc.max_body = v;
+			else if (ch == 'w')
+				fc.ws_max_buffer = v;
+			else if (ch == 'H')
+				nc.heartbeat_ms = (unsigned)v;
+			else if (ch == 'E')
+				nc.election_ms = (unsigned)v;
+			else if (ch == 'T')
+				nc.snapshot_threshold = (unsigned)v;
+			else
+				nc.snapshot_trailing = (unsigned)v;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("confabd %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (cluster == NULL || data == NULL || id == 0 || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	snprintf(tag, sizeof tag, "n%u", id);
+	cf_diag_setup(tag, level);
+	/* A dead peer must not kill us through a write (RAFT.md §0). */
+	signal(SIGPIPE, SIG_IGN);
+
+	rv = cf_cluster_load(&d.cluster, cluster, errmsg);
+	if (rv != 0) {
+		cf_error("cluster file: %s", errmsg);
+		return 1;
+	}
+	me = cf_cluster_node(&d.cluster, id);
+	if (me == NULL) {
+		cf_error("node %u is not in %s", id, cluster);
+		return 1;
+	}
+	if (fc.auth_dev && strncmp(me->client_addr, "127.", 4) != 0) {
+		cf_error("--auth dev is only allowed on loopback addresses, "
+			 "not %s",
+			 me->client_addr);
+		return 1;
+	}
+	uv_loop_init(&d.loop);
+	fe_server_init(&d.server, &d.loop, &d.cluster, id, &fc);
+	nc.cluster = &d.cluster;
+	nc.self = id;
+	nc.data_dir = data;
+	nc.on_record = fe_server_on_record;
+	nc.on_record_arg = &d.server;
+	nc.on_user_msg = daemon_user_msg_cb;
+	nc.data = &d;
+	rv = rft_node_init(&d.node, &d.loop, &nc, errmsg);
+	if (rv != 0) {
+		cf_error("%s", errmsg);
+		return 1;
+	}
+	fe_server_attach(&d.server, &d.node);
+	rv = rft_node_start(&d.node, errmsg);
+	if (rv == 0)
+		rv = fe_server_start(&d.server, errmsg);
+	if (rv != 0) {
+		cf_error("%s", errmsg);
+		return 1;
+	}
+	uv_signal_init(&d.loop, &d.sigterm);
+	uv_signal_init(&d.loop, &d.sigint);
+	d.sigterm.data = &d;
+	d.sigint.data = &d;
+	uv_signal_start(&d.sigterm, daemon_signal_cb, SIGTERM);
+	uv_signal_start(&d.sigint, daemon_signal_cb, SIGINT);
+	cf_info("node %u up: raft %s, peer %s, client %s", id, me->raft_addr,
+		me->peer_addr, me->client_url);
+	uv_run(&d.loop, UV_RUN_DEFAULT);
+	fe_server_release(&d.server);
+	rv = uv_loop_close(&d.loop);
+	if (rv != 0)
+		cf_warn("loop closed with handles open: %s", uv_strerror(rv));
+	cf_info("stopped");
+	return d.exit_code;
+}

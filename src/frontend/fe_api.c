@@ -1,0 +1,659 @@
+/*
+ * fe_api: see fe_api.h. Routes:
+ *   GET  /healthz, /readyz, /metrics, /v1/cluster      (fe_ops.c)
+ *   POST /v1/conversations, GET /v1/conversations/{id}
+ *   POST /v1/messages, GET /v1/conversations/{id}/messages
+ *   GET  /v1/ws                                         (upgrade, fe_conn.c)
+ * A request that needs Raft becomes a struct fe_call holding a reference
+ * on its connection; the answer goes out from the commit (or read-index)
+ * callback if the connection is still there.
+ */
+#include "config.h"
+
+#include "frontend/fe_api.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cf_diag.h"
+#include "common/cf_err.h"
+#include "common/cf_id.h"
+#include "common/cf_time.h"
+#include "frontend/fe_auth.h"
+#include "frontend/fe_json.h"
+#include "frontend/fe_ops.h"
+#include "frontend/fe_server.h"
+#include "sync/sync_read.h"
+
+enum call_kind {
+	CALL_SEND = 1,
+	CALL_CREATE,
+	CALL_GET_CONV,
+	CALL_HISTORY,
+};
+
+struct fe_call {
+	struct fe_conn *conn;
+	enum call_kind kind;
+	bool ws;	   /* answer as a WebSocket frame */
+	json_t *ws_id;	   /* the client's "id", echoed */
+	struct rft_submit sub;
+	struct rft_read rd;
+	uint64_t t0_ns;
+	char user[129];
+	char conv[129];
+	char client_msg_id[129];
+	struct sync_history_query q;
+};
+
+static struct fe_call *call_new(struct fe_conn *c, enum call_kind kind,
+				const char *user)
+{
+	struct fe_call *k = calloc(1, sizeof *k);
+
+	if (k == NULL)
+		return NULL;
+	k->conn = c;
+	k->kind = kind;
+	k->t0_ns = c->t_req_ns != 0 ? c->t_req_ns : cf_mono_ns();
+	snprintf(k->user, sizeof k->user, "%s", user);
+	k->sub.data = k;
+	k->rd.data = k;
+	fe_conn_ref(c);
+	return k;
+}
+
+static void call_free(struct fe_call *k)
+{
+	json_decref(k->ws_id);
+	fe_conn_unref(k->conn);
+	free(k);
+}
+
+/* Send a WebSocket frame built from o (stolen). */
+static void ws_send_json(struct fe_conn *c, json_t *o)
+{
+	char *s;
+
+	if (o == NULL)
+		return;
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (s == NULL)
+		return;
+	fe_conn_ws_send_text(c, s, strlen(s));
+	free(s);
+}
+
+static void ws_send_error(struct fe_conn *c, json_t *id, int rc,
+			  const char *msg)
+{
+	const char *code;
+	int status;
+	json_t *o;
+
+	fe_error_of(rc, &status, &code);
+	o = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code,
+		      "message", msg != NULL ? msg : cf_strerror(rc));
+	if (o != NULL && id != NULL)
+		json_object_set(o, "id", id);
+	ws_send_json(c, o);
+}
+
+static void call_fail(struct fe_call *k, int rc, const char *msg)
+{
+	if (fe_conn_alive(k->conn)) {
+		if (k->ws)
+			ws_send_error(k->conn, k->ws_id, rc, msg);
+		else
+			fe_respond_rc(k->conn, rc, msg);
+	}
+	call_free(k);
+}
+
+/* ---- send ---- */
+
+static json_t *send_answer(const struct fe_call *k,
+			   const struct rft_result *r)
+{
+	char id[24];
+
+	sync_message_id_str(r->message_id, id);
+	return json_pack("{s:s, s:s, s:I, s:I, s:s, s:b}", "messageId", id,
+			 "conversationId", k->conv, "seq", (json_int_t)r->seq,
+			 "serverTs", (json_int_t)r->server_ts, "status",
+			 "sent", "duplicate", r->duplicate);
+}
+
+static void send_done_cb(struct rft_submit *s, int status,
+			 const struct rft_result *r)
+{
+	struct fe_call *k = s->data;
+	struct fe_server *srv = k->conn->srv;
+	json_t *o;
+
+	if (status != 0) {
+		call_fail(k, status, NULL);
+		return;
+	}
+	fe_hist_observe(&srv->metrics.send_ack,
+			(double)(cf_mono_ns() - k->t0_ns) / 1e9);
+	if (!fe_conn_alive(k->conn)) {
+		call_free(k);
+		return;
+	}
+	o = send_answer(k, r);
+	if (k->ws) {
+		if (o != NULL) {
+			json_object_set_new(o, "type", json_string("ack"));
+			json_object_set_new(o, "clientMsgId",
+					    json_string(k->client_msg_id));
+			if (k->ws_id != NULL)
+				json_object_set(o, "id", k->ws_id);
+		}
+		ws_send_json(k->conn, o);
+	} else {
+		fe_respond_json(k->conn, r->duplicate ? 200 : 201, o);
+	}
+	call_free(k);
+}
+
+/*
+ * Validate a send from a JSON object and submit it. On a validation error
+ * returns it (with err set) and submits nothing.
+ */
+static int send_start(struct fe_conn *c, const char *user, json_t *o,
+		      json_t *ws_id, bool ws, char *err, size_t errlen)
+{
+	struct fe_server *srv = c->srv;
+	struct cf_str conv;
+	struct cf_str cmid;
+	struct cf_str type;
+	struct cf_str content;
+	struct rft_cmd cmd;
+	struct fe_call *k;
+	json_t *att;
+	char *att_text = NULL;
+	int rv;
+
+	if ((rv = fe_json_str(o, "conversationId", true, FE_STR_ID, 0, &conv,
+			      err, errlen)) != 0 ||
+	    (rv = fe_json_str(o, "clientMsgId", true, FE_STR_ID, 0, &cmid,
+			      err, errlen)) != 0 ||
+	    (rv = fe_json_str(o, "msgType", false, FE_STR_MSGTYPE, 0, &type,
+			      err, errlen)) != 0 ||
+	    (rv = fe_json_str(o, "content", false, FE_STR_ANY, 0, &content,
+			      err, errlen)) != 0)
+		return rv;
+	if (type.p == NULL)
+		type = CF_STR_LIT("text");
+	if (content.p == NULL) {
+		if (cf_str_eqc(type, "text")) {
+			snprintf(err, errlen, "'content' is required");
+			return CF_EBADREQ;
+		}
+		content = CF_STR_LIT("");
+	}
+	if (cf_utf8_chars(content.p, content.len) > srv->cfg.max_content_chars) {
+		snprintf(err, errlen, "'content' is over %u characters",
+			 srv->cfg.max_content_chars);
+		return CF_ETOOBIG;
+	}
+	att = json_object_get(o, "attachment");
+	if (att != NULL && !json_is_null(att)) {
+		if (!json_is_object(att)) {
+			snprintf(err, errlen, "'attachment' must be an object");
+			return CF_EBADREQ;
+		}
+		att_text = json_dumps(att, JSON_COMPACT | JSON_SORT_KEYS);
+		if (att_text == NULL)
+			return -ENOMEM;
+	}
+	k = call_new(c, CALL_SEND, user);
+	if (k == NULL) {
+		free(att_text);
+		return -ENOMEM;
+	}
+	k->ws = ws;
+	k->ws_id = json_incref(ws_id);
+	memcpy(k->conv, conv.p, conv.len);
+	memcpy(k->client_msg_id, cmid.p, cmid.len);
+	memset(&cmd, 0, sizeof cmd);
+	cmd.type = RFT_CMD_SEND;
+	cmd.user = cf_str_c(user);
+	cmd.conv = conv;
+	cmd.client_msg_id = cmid;
+	cmd.msg_type = type;
+	cmd.content = content;
+	cmd.attachment = cf_str_c(att_text);
+	srv->metrics.sends++;
+	rft_node_submit(srv->node, &k->sub, &cmd, send_done_cb);
+	free(att_text);
+	return 0;
+}
+
+static void http_send(struct fe_conn *c, const struct fe_http_req *req,
+		      const char *user)
+{
+	char err[256];
+	json_t *o;
+	int rv;
+
+	rv = fe_json_body(req, &o, err, sizeof err);
+	if (rv == 0) {
+		rv = send_start(c, user, o, NULL, false, err, sizeof err);
+		json_decref(o);
+	}
+	if (rv != 0)
+		fe_respond_rc(c, rv, err);
+}
+
+/* ---- conversations ---- */
+
+static json_t *conv_json_for(const struct rft_conv *cv)
+{
+	return sync_conv_json(cv);
+}
+
+static void create_applied_cb(struct rft_read *r, int status)
+{
+	struct fe_call *k = r->data;
+	const struct rft_conv *cv;
+
+	if (status != 0) {
+		call_fail(k, status, NULL);
+		return;
+	}
+	cv = rft_fsm_conv(rft_node_fsm(k->conn->srv->node), cf_str_c(k->conv));
+	if (cv == NULL) {
+		call_fail(k, -EIO, "conversation committed but not found");
+		return;
+	}
+	if (fe_conn_alive(k->conn))
+		fe_respond_json(k->conn, k->q.limit != 0 ? 201 : 200,
+				conv_json_for(cv));
+	call_free(k);
+}
+
+static void create_done_cb(struct rft_submit *s, int status,
+			   const struct rft_result *r)
+{
+	struct fe_call *k = s->data;
+
+	if (status != 0) {
+		call_fail(k, status,
+			  status == CF_ECONFLICT
+				  ? "the conversation exists with another "
+				    "owner or other members"
+				  : NULL);
+		return;
+	}
+	snprintf(k->conv, sizeof k->conv, "%s", r->conv);
+	k->q.limit = r->created ? 1 : 0; /* remembers 201 vs 200 */
+	/* Answer from this node's own state once it applied the entry. */
+	rft_node_wait_applied(k->conn->srv->node, &k->rd, r->index,
+			      create_applied_cb);
+}
+
+static void http_create(struct fe_conn *c, const struct fe_http_req *req,
+			const char *user)
+{
+	struct fe_server *srv = c->srv;
+	struct cf_str ids[1024];
+	struct cf_buf list = CF_BUF_INIT;
+	struct cf_str type;
+	struct cf_str title;
+	struct cf_str conv;
+	struct rft_cmd cmd;
+	struct fe_call *k;
+	char err[256];
+	json_t *o = NULL;
+	json_t *members;
+	unsigned n = 0;
+	size_t i;
+	json_t *v;
+	int rv;
+
+	rv = fe_json_body(req, &o, err, sizeof err);
+	if (rv != 0)
+		goto fail;
+	if ((rv = fe_json_str(o, "type", true, FE_STR_ANY, 16, &type, err,
+			      sizeof err)) != 0 ||
+	    (rv = fe_json_str(o, "title", false, FE_STR_ANY, 256, &title, err,
+			      sizeof err)) != 0 ||
+	    (rv = fe_json_str(o, "conversationId", false, FE_STR_ID, 0, &conv,
+			      err, sizeof err)) != 0)
+		goto fail;
+	if (!cf_str_eqc(type, "direct") && !cf_str_eqc(type, "group")) {
+		snprintf(err, sizeof err, "'type' must be direct or group");
+		rv = CF_EBADREQ;
+		goto fail;
+	}
+	members = json_object_get(o, "members");
+	if (!json_is_array(members)) {
+		snprintf(err, sizeof err, "'members' must be an array of ids");
+		rv = CF_EBADREQ;
+		goto fail;
+	}
+	if (json_array_size(members) > srv->cfg.max_group ||
+	    json_array_size(members) > sizeof ids / sizeof ids[0]) {
+		snprintf(err, sizeof err, "a group has at most %u members",
+			 srv->cfg.max_group);
+		rv = CF_EBADREQ;
+		goto fail;
+	}
+	json_array_foreach(members, i, v)
+	{
+		const char *s = json_string_value(v);
+		size_t len = json_string_length(v);
+		if (!json_is_string(v) || !cf_id_valid(s, len)) {
+			snprintf(err, sizeof err,
+				 "'members' must be ids of 1 to 128 bytes of "
+				 "[A-Za-z0-9._:@-]");
+			rv = CF_EBADREQ;
+			goto fail;
+		}
+		if (strcmp(s, user) == 0)
+			continue; /* the caller is always a member */
+		ids[n].p = s;
+		ids[n].len = len;
+		n++;
+	}
+	if (cf_str_eqc(type, "direct")) {
+		if (n != 1 || conv.p != NULL || title.p != NULL) {
+			snprintf(err, sizeof err,
+				 "a direct conversation has exactly one other "
+				 "member, and no id or title");
+			rv = CF_EBADREQ;
+			goto fail;
+		}
+	} else {
+		if (n + 1 > srv->cfg.max_group) {
+			snprintf(err, sizeof err,
+				 "a group has at most %u members",
+				 srv->cfg.max_group);
+			rv = CF_EBADREQ;
+			goto fail;
+		}
+		if (conv.p != NULL && conv.len >= 2 &&
+		    strncmp(conv.p, "c_", 2) == 0) {
+			snprintf(err, sizeof err,
+				 "'conversationId' may not start with c_");
+			rv = CF_EBADREQ;
+			goto fail;
+		}
+	}
+	rv = rft_idlist_encode(&list, ids, n);
+	if (rv != 0)
+		goto fail;
+	k = call_new(c, CALL_CREATE, user);
+	if (k == NULL) {
+		rv = -ENOMEM;
+		goto fail;
+	}
+	memset(&cmd, 0, sizeof cmd);
+	cmd.type = RFT_CMD_CREATE;
+	cmd.user = cf_str_c(user);
+	cmd.conv = conv;
+	cmd.conv_type = cf_str_eqc(type, "direct") ? RFT_CONV_DIRECT
+						   : RFT_CONV_GROUP;
+	cmd.title = title;
+	cmd.members.p = list.data;
+	cmd.members.len = list.len;
+	rft_node_submit(srv->node, &k->sub, &cmd, create_done_cb);
+	cf_buf_release(&list);
+	json_decref(o);
+	return;
+fail:
+	cf_buf_release(&list);
+	json_decref(o);
+	fe_respond_rc(c, rv, err);
+}
+
+/* ---- reads (optionally after a read index: consistent=1) ---- */
+
+static void read_now(struct fe_call *k)
+{
+	struct rft_fsm *f = rft_node_fsm(k->conn->srv->node);
+	json_t *o = NULL;
+	int rv = 0;
+
+	if (!fe_conn_alive(k->conn)) {
+		call_free(k);
+		return;
+	}
+	if (k->kind == CALL_GET_CONV) {
+		const struct rft_conv *cv = rft_fsm_conv(f, cf_str_c(k->conv));
+		if (cv == NULL)
+			rv = CF_ENOTFOUND;
+		else if (!rft_conv_has_member(cv, cf_str_c(k->user)))
+			rv = CF_EFORBIDDEN;
+		else
+			o = conv_json_for(cv);
+	} else {
+		rv = sync_history(f, cf_str_c(k->user), cf_str_c(k->conv),
+				  &k->q, &o);
+	}
+	if (rv != 0) {
+		call_fail(k, rv,
+			  rv == CF_EFORBIDDEN
+				  ? "not a member of this conversation"
+				  : rv == CF_ENOTFOUND ? "no such conversation"
+						       : NULL);
+		return;
+	}
+	fe_respond_json(k->conn, 200, o);
+	call_free(k);
+}
+
+static void read_index_cb(struct rft_read *r, int status)
+{
+	struct fe_call *k = r->data;
+
+	if (status != 0) {
+		call_fail(k, status,
+			  "could not reach the leader for a consistent read");
+		return;
+	}
+	read_now(k);
+}
+
+static void start_read(struct fe_conn *c, const struct fe_http_req *req,
+		       struct fe_call *k)
+{
+	struct cf_str v;
+
+	if (fe_http_query_get(req, "consistent", &v) == 0 &&
+	    (cf_str_eqc(v, "1") || cf_str_eqc(v, "true"))) {
+		rft_node_read_index(c->srv->node, &k->rd, read_index_cb);
+		return;
+	}
+	read_now(k);
+}
+
+static void http_get_conv(struct fe_conn *c, const struct fe_http_req *req,
+			  const char *user, struct cf_str id)
+{
+	struct fe_call *k = call_new(c, CALL_GET_CONV, user);
+
+	if (k == NULL) {
+		fe_respond_rc(c, -ENOMEM, NULL);
+		return;
+	}
+	memcpy(k->conv, id.p, id.len);
+	start_read(c, req, k);
+}
+
+static int query_u64(const struct fe_http_req *req, const char *name,
+		     uint64_t *out, char *err, size_t errlen)
+{
+	struct cf_str v;
+
+	*out = 0;
+	if (fe_http_query_get(req, name, &v) != 0)
+		return 0;
+	if (fe_parse_u64(v, out) != 0 || *out == 0) {
+		snprintf(err, errlen, "'%s' must be a positive integer", name);
+		return CF_EBADREQ;
+	}
+	return 0;
+}
+
+static void http_history(struct fe_conn *c, const struct fe_http_req *req,
+			 const char *user, struct cf_str id)
+{
+	struct sync_history_query q;
+	struct fe_call *k;
+	uint64_t limit;
+	char err[128];
+	int rv;
+
+	memset(&q, 0, sizeof q);
+	if ((rv = query_u64(req, "fromSeq", &q.from_seq, err, sizeof err)) !=
+		    0 ||
+	    (rv = query_u64(req, "beforeSeq", &q.before_seq, err,
+			    sizeof err)) != 0 ||
+	    (rv = query_u64(req, "limit", &limit, err, sizeof err)) != 0) {
+		fe_respond_rc(c, rv, err);
+		return;
+	}
+	if (q.from_seq != 0 && q.before_seq != 0) {
+		fe_respond_rc(c, CF_EBADREQ,
+			      "give fromSeq or beforeSeq, not both");
+		return;
+	}
+	if (limit == 0)
+		limit = SYNC_LIMIT_DEFAULT;
+	if (limit > SYNC_LIMIT_MAX)
+		limit = SYNC_LIMIT_MAX;
+	q.limit = (unsigned)limit;
+	k = call_new(c, CALL_HISTORY, user);
+	if (k == NULL) {
+		fe_respond_rc(c, -ENOMEM, NULL);
+		return;
+	}
+	memcpy(k->conv, id.p, id.len);
+	k->q = q;
+	start_read(c, req, k);
+}
+
+/* ---- routing ---- */
+
+static bool path_is(struct cf_str p, const char *s)
+{
+	return cf_str_eqc(p, s);
+}
+
+/* Match "/v1/conversations/{id}" + suffix; id out. */
+static bool path_conv(struct cf_str p, const char *suffix, struct cf_str *id)
+{
+	static const char pre[] = "/v1/conversations/";
+	size_t sl = strlen(suffix);
+	const char *s;
+	size_t n;
+
+	if (p.len <= sizeof pre - 1 + sl ||
+	    memcmp(p.p, pre, sizeof pre - 1) != 0 ||
+	    memcmp(p.p + p.len - sl, suffix, sl) != 0)
+		return false;
+	s = p.p + sizeof pre - 1;
+	n = p.len - (sizeof pre - 1) - sl;
+	if (memchr(s, '/', n) != NULL)
+		return false;
+	id->p = s;
+	id->len = n;
+	return true;
+}
+
+static void method_not_allowed(struct fe_conn *c)
+{
+	fe_respond_error(c, 405, "bad_request",
+			 "method not allowed on this route");
+}
+
+void fe_api_http(struct fe_conn *c, const struct fe_http_req *req)
+{
+	struct fe_server *srv = c->srv;
+	struct cf_str p = req->path;
+	struct cf_str id;
+	const char *msg = NULL;
+	char user[129];
+	int rv;
+
+	srv->metrics.http_requests++;
+	if (fe_ops_http(c, req))
+		return;
+	if (p.len < 4 || memcmp(p.p, "/v1/", 4) != 0) {
+		fe_respond_error(c, 404, "not_found", "no such route");
+		return;
+	}
+	rv = fe_auth_request(srv->cluster, srv->cfg.auth_dev, req, user, &msg);
+	if (rv != 0) {
+		fe_respond_rc(c, rv, msg);
+		return;
+	}
+	if (path_is(p, "/v1/messages")) {
+		if (req->method != FE_HTTP_POST)
+			return method_not_allowed(c);
+		http_send(c, req, user);
+	} else if (path_is(p, "/v1/conversations")) {
+		if (req->method != FE_HTTP_POST)
+			return method_not_allowed(c);
+		http_create(c, req, user);
+	} else if (path_conv(p, "/messages", &id)) {
+		if (!cf_id_valid(id.p, id.len))
+			return fe_respond_error(c, 400, "bad_request",
+						"bad conversation id");
+		if (req->method != FE_HTTP_GET)
+			return method_not_allowed(c);
+		http_history(c, req, user, id);
+	} else if (path_conv(p, "", &id)) {
+		if (!cf_id_valid(id.p, id.len))
+			return fe_respond_error(c, 400, "bad_request",
+						"bad conversation id");
+		if (req->method != FE_HTTP_GET)
+			return method_not_allowed(c);
+		http_get_conv(c, req, user, id);
+	} else {
+		fe_respond_error(c, 404, "not_found", "no such route");
+	}
+}
+
+/* ---- WebSocket frames ---- */
+
+void fe_api_ws_message(struct fe_conn *c, const char *text, size_t len)
+{
+	char err[256];
+	json_error_t je;
+	json_t *o;
+	json_t *id;
+	const char *type;
+	int rv;
+
+	o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	if (o == NULL || !json_is_object(o)) {
+		json_decref(o);
+		ws_send_error(c, NULL, CF_EBADREQ,
+			      "frames are JSON objects with a type");
+		return;
+	}
+	id = json_object_get(o, "id");
+	type = json_string_value(json_object_get(o, "type"));
+	if (type == NULL) {
+		ws_send_error(c, id, CF_EBADREQ, "'type' is required");
+	} else if (strcmp(type, "send") == 0) {
+		rv = send_start(c, c->user, o, id, true, err, sizeof err);
+		if (rv != 0)
+			ws_send_error(c, id, rv, err);
+	} else if (strcmp(type, "ping") == 0) {
+		json_t *r = json_pack("{s:s}", "type", "pong");
+		if (r != NULL && id != NULL)
+			json_object_set(r, "id", id);
+		ws_send_json(c, r);
+	} else {
+		ws_send_error(c, id, CF_EBADREQ, "unknown frame type");
+	}
+	json_decref(o);
+}

@@ -1,0 +1,126 @@
+#include "config.h"
+
+#include "frontend/fe_auth.h"
+
+#include <errno.h>
+#include <jwt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/cf_err.h"
+#include "common/cf_id.h"
+
+int fe_auth_token(const struct cf_cluster *cl, const char *token, size_t len,
+		  char user[129], const char **msg)
+{
+	char *copy;
+	jwt_t *jwt = NULL;
+	const char *sub;
+	long exp;
+	int rv = CF_EUNAUTH;
+
+	if (len == 0 || len > 4096) {
+		*msg = "malformed token";
+		return CF_EUNAUTH;
+	}
+	copy = strndup(token, len);
+	if (copy == NULL)
+		return -ENOMEM;
+	if (jwt_decode(&jwt, copy, (const unsigned char *)cl->secret,
+		       (int)cl->secret_len) != 0 ||
+	    jwt == NULL) {
+		*msg = "malformed or badly signed token";
+		goto out;
+	}
+	if (jwt_get_alg(jwt) != JWT_ALG_HS256) {
+		*msg = "token algorithm must be HS256";
+		goto out;
+	}
+	sub = jwt_get_grant(jwt, "sub");
+	if (sub == NULL || !cf_id_valid(sub, strlen(sub))) {
+		*msg = "token has no valid sub";
+		goto out;
+	}
+	errno = 0;
+	exp = jwt_get_grant_int(jwt, "exp");
+	if (errno != 0 || exp <= 0) {
+		*msg = "token has no exp";
+		goto out;
+	}
+	if ((time_t)exp <= time(NULL)) {
+		*msg = "token expired";
+		goto out;
+	}
+	strcpy(user, sub);
+	rv = 0;
+out:
+	if (jwt != NULL)
+		jwt_free(jwt);
+	free(copy);
+	return rv;
+}
+
+int fe_auth_request(const struct cf_cluster *cl, bool dev,
+		    const struct fe_http_req *req, char user[129],
+		    const char **msg)
+{
+	struct cf_str auth = req->h[FE_HTTP_H_AUTHORIZATION];
+	struct cf_str v;
+
+	if (auth.p != NULL) {
+		if (auth.len < 7 || strncasecmp(auth.p, "Bearer ", 7) != 0) {
+			*msg = "Authorization must be 'Bearer <token>'";
+			return CF_EUNAUTH;
+		}
+		return fe_auth_token(cl, auth.p + 7, auth.len - 7, user, msg);
+	}
+	if (fe_http_query_get(req, "token", &v) == 0)
+		return fe_auth_token(cl, v.p, v.len, user, msg);
+	if (dev) {
+		v = req->h[FE_HTTP_H_X_CONFAB_USER];
+		if (v.p == NULL && fe_http_query_get(req, "user", &v) != 0)
+			v.p = NULL;
+		if (v.p != NULL) {
+			if (!cf_id_valid(v.p, v.len)) {
+				*msg = "user must be 1 to 128 bytes of "
+				       "[A-Za-z0-9._:@-]";
+				return CF_EUNAUTH;
+			}
+			memcpy(user, v.p, v.len);
+			user[v.len] = '\0';
+			return 0;
+		}
+	}
+	*msg = dev ? "missing token, ?user= or X-Confab-User"
+		   : "missing token";
+	return CF_EUNAUTH;
+}
+
+int fe_auth_mint(const struct cf_cluster *cl, const char *user,
+		 uint64_t ttl_s, char **out)
+{
+	jwt_t *jwt = NULL;
+	char *s;
+	int rv = -ENOMEM;
+
+	if (!cf_id_valid(user, strlen(user)))
+		return CF_EBADREQ;
+	if (jwt_new(&jwt) != 0)
+		return -ENOMEM;
+	if (jwt_add_grant(jwt, "sub", user) != 0 ||
+	    jwt_add_grant_int(jwt, "iat", (long)time(NULL)) != 0 ||
+	    jwt_add_grant_int(jwt, "exp", (long)(time(NULL) + (time_t)ttl_s)) !=
+		    0 ||
+	    jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)cl->secret,
+			(int)cl->secret_len) != 0)
+		goto out;
+	s = jwt_encode_str(jwt);
+	if (s == NULL)
+		goto out;
+	*out = s;
+	rv = 0;
+out:
+	jwt_free(jwt);
+	return rv;
+}

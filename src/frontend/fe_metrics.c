@@ -1,0 +1,41 @@
+#include "config.h"
+
+#include "frontend/fe_metrics.h"
+
+const double fe_hist_bounds[FE_HIST_BUCKETS] = {
+	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+	0.05,	0.1,	 0.25,	 0.5,	1.0,	2.5,	5.0,  10.0,
+};
+
+void fe_hist_observe(struct fe_hist *h, double seconds)
+{
+	unsigned i = 0;
+
+	while (i < FE_HIST_BUCKETS && seconds > fe_hist_bounds[i])
+		i++;
+	h->counts[i]++;
+	h->n++;
+	h->sum += seconds;
+}
+
+int fe_hist_render(const struct fe_hist *h, const char *name,
+		   const char *help, struct cf_buf *b)
+{
+	uint64_t cum = 0;
+	int rv;
+
+	rv = cf_buf_appendf(b, "# HELP %s %s\n# TYPE %s histogram\n", name,
+			    help, name);
+	for (unsigned i = 0; rv == 0 && i < FE_HIST_BUCKETS; i++) {
+		cum += h->counts[i];
+		rv = cf_buf_appendf(b, "%s_bucket{le=\"%g\"} %llu\n", name,
+				    fe_hist_bounds[i], (unsigned long long)cum);
+	}
+	if (rv == 0)
+		rv = cf_buf_appendf(b,
+				    "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n"
+				    "%s_count %llu\n",
+				    name, (unsigned long long)h->n, name, h->sum,
+				    name, (unsigned long long)h->n);
+	return rv;
+}

@@ -1,0 +1,171 @@
+#include "config.h"
+
+#include "frontend/fe_ops.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cf_err.h"
+#include "frontend/fe_json.h"
+#include "frontend/fe_server.h"
+
+static void ops_cluster(struct fe_conn *c)
+{
+	struct fe_server *s = c->srv;
+	struct rft_node *n = s->node;
+	json_t *peers = json_array();
+	json_t *o;
+
+	for (unsigned i = 0; i < s->cluster->n_nodes; i++) {
+		const struct cf_node_conf *nc = &s->cluster->nodes[i];
+		bool me = nc->id == s->self;
+		const struct fe_peer_status *ps = &s->peers[i];
+		json_t *p = json_pack(
+			"{s:i, s:s, s:s, s:b, s:i}", "nodeId", (int)nc->id,
+			"url", nc->client_url, "role",
+			me ? rft_node_role(n)
+			   : (ps->known && rft_node_peer_up(n, nc->id)
+				      ? ps->role
+				      : "unknown"),
+			"reachable", me || rft_node_peer_up(n, nc->id),
+			"wsConnections",
+			(int)(me ? s->n_ws : (ps->known ? ps->ws_count : 0)));
+		if (p != NULL)
+			json_array_append_new(peers, p);
+	}
+	o = json_pack("{s:i, s:s, s:i, s:I, s:I, s:I, s:o}", "nodeId",
+		      (int)s->self, "role", rft_node_role(n), "leaderId",
+		      (int)rft_node_leader_id(n), "term",
+		      (json_int_t)n->raft.current_term, "commitIndex",
+		      (json_int_t)n->raft.commit_index, "appliedIndex",
+		      (json_int_t)raft_last_applied(&n->raft), "peers", peers);
+	fe_respond_json(c, 200, o);
+}
+
+static void ops_metrics(struct fe_conn *c)
+{
+	struct fe_server *s = c->srv;
+	struct rft_node *n = s->node;
+	struct rft_fsm_stats fst;
+	struct log_store_stats lst;
+	struct cf_buf b = CF_BUF_INIT;
+	int role = 0;
+	int rv;
+
+	rft_fsm_stats(rft_node_fsm(n), &fst);
+	log_store_stats(rft_fsm_store(rft_node_fsm(n)), &lst);
+	switch (raft_state(&n->raft)) {
+	case RAFT_FOLLOWER:
+		role = 1;
+		break;
+	case RAFT_CANDIDATE:
+		role = 2;
+		break;
+	case RAFT_LEADER:
+		role = 3;
+		break;
+	default:
+		role = 0;
+	}
+	rv = cf_buf_appendf(
+		&b,
+		"# HELP confab_messages_committed_total Messages committed "
+		"(applied on this node, duplicates excluded).\n"
+		"# TYPE confab_messages_committed_total counter\n"
+		"confab_messages_committed_total %llu\n"
+		"# HELP confab_dedup_hits_total Sends answered from the "
+		"idempotency window.\n"
+		"# TYPE confab_dedup_hits_total counter\n"
+		"confab_dedup_hits_total %llu\n"
+		"# HELP confab_ws_connections Open WebSockets on this node.\n"
+		"# TYPE confab_ws_connections gauge\n"
+		"confab_ws_connections %u\n"
+		"# HELP confab_sync_requests_total Sync requests served.\n"
+		"# TYPE confab_sync_requests_total counter\n"
+		"confab_sync_requests_total %llu\n"
+		"# HELP confab_apply_lag_entries Commit index minus applied "
+		"index.\n"
+		"# TYPE confab_apply_lag_entries gauge\n"
+		"confab_apply_lag_entries %llu\n"
+		"# HELP confab_raft_role 0 unavailable, 1 follower, 2 "
+		"candidate, 3 leader.\n"
+		"# TYPE confab_raft_role gauge\n"
+		"confab_raft_role %d\n"
+		"# HELP confab_raft_entries_applied_total Raft entries "
+		"applied.\n"
+		"# TYPE confab_raft_entries_applied_total counter\n"
+		"confab_raft_entries_applied_total %llu\n"
+		"# HELP confab_raft_commands_applied_total Commands applied.\n"
+		"# TYPE confab_raft_commands_applied_total counter\n"
+		"confab_raft_commands_applied_total %llu\n"
+		"# HELP confab_segments Segment files by tier.\n"
+		"# TYPE confab_segments gauge\n"
+		"confab_segments{tier=\"hot\"} %llu\n"
+		"confab_segments{tier=\"cold\"} 0\n"
+		"# HELP confab_segment_bytes Segment bytes by tier.\n"
+		"# TYPE confab_segment_bytes gauge\n"
+		"confab_segment_bytes{tier=\"hot\"} %llu\n"
+		"confab_segment_bytes{tier=\"cold\"} 0\n"
+		"# HELP confab_index_bytes Memory of the seq index.\n"
+		"# TYPE confab_index_bytes gauge\n"
+		"confab_index_bytes %llu\n"
+		"# HELP confab_push_sent_total Push notifications sent.\n"
+		"# TYPE confab_push_sent_total counter\n"
+		"confab_push_sent_total 0\n"
+		"# HELP confab_push_failed_total Push notifications failed.\n"
+		"# TYPE confab_push_failed_total counter\n"
+		"confab_push_failed_total 0\n",
+		(unsigned long long)fst.messages,
+		(unsigned long long)fst.dedup_hits, s->n_ws,
+		(unsigned long long)s->metrics.sync_requests,
+		(unsigned long long)(n->raft.commit_index >
+						     raft_last_applied(&n->raft)
+					     ? n->raft.commit_index -
+						       raft_last_applied(&n->raft)
+					     : 0),
+		role, (unsigned long long)fst.entries,
+		(unsigned long long)fst.commands,
+		(unsigned long long)lst.segments,
+		(unsigned long long)lst.bytes,
+		(unsigned long long)lst.index_bytes);
+	if (rv == 0)
+		rv = fe_hist_render(&s->metrics.send_ack,
+				    "confab_send_ack_seconds",
+				    "Send request received to ack sent.", &b);
+	if (rv == 0)
+		rv = fe_hist_render(&s->metrics.delivery,
+				    "confab_delivery_seconds",
+				    "Commit (apply) to socket write.", &b);
+	if (rv != 0) {
+		cf_buf_release(&b);
+		fe_respond_rc(c, -ENOMEM, NULL);
+		return;
+	}
+	fe_conn_respond(c, 200, "text/plain; version=0.0.4", b.data, b.len,
+			NULL);
+	cf_buf_release(&b);
+}
+
+bool fe_ops_http(struct fe_conn *c, const struct fe_http_req *req)
+{
+	struct cf_str p = req->path;
+	const char *why = NULL;
+
+	if (cf_str_eqc(p, "/healthz")) {
+		fe_respond_json(c, 200, json_pack("{s:s}", "status", "ok"));
+	} else if (cf_str_eqc(p, "/readyz")) {
+		if (rft_node_is_ready(c->srv->node, &why))
+			fe_respond_json(c, 200,
+					json_pack("{s:s}", "status", "ready"));
+		else
+			fe_respond_error(c, 503, "unavailable", why);
+	} else if (cf_str_eqc(p, "/metrics")) {
+		ops_metrics(c);
+	} else if (cf_str_eqc(p, "/v1/cluster")) {
+		ops_cluster(c);
+	} else {
+		return false;
+	}
+	return true;
+}

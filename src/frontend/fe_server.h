@@ -1,0 +1,82 @@
+/*
+ * fe_server: the client-facing side of a node: the HTTP/WebSocket listener,
+ * its connections, the routes of API.md, and fan-out of committed records to
+ * this node's own sockets.
+ *
+ * The server does not own the Raft node; confabd builds both, pointing the
+ * node's committed-record hook at fe_server_on_record().
+ * Ownership: struct fe_server is the caller's; free it only after the close
+ * callback. Errors: 0 or a negative code. Threads: loop thread only.
+ */
+#ifndef FE_SERVER_H
+#define FE_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "common/cf_conf.h"
+#include "common/cf_list.h"
+#include "common/cf_map.h"
+#include "frontend/fe_metrics.h"
+#include "log/log_record.h"
+#include "raft/rft_fsm.h"
+#include "raft/rft_node.h"
+
+struct fe_config {
+	bool auth_dev;		/* accept ?user= / X-Confab-User */
+	size_t max_body;	/* HTTP body limit, default 1 MiB */
+	size_t ws_max_message;	/* default 1 MiB */
+	size_t ws_max_buffer;	/* pending output per socket, default 4 MiB */
+	unsigned max_group;	/* default 500 */
+	unsigned max_content_chars; /* default 100,000 */
+};
+
+/* What a peer last told us about itself. */
+struct fe_peer_status {
+	bool known;
+	char role[16];
+	uint32_t ws_count;
+};
+
+struct fe_server {
+	uv_loop_t *loop;
+	struct rft_node *node;
+	const struct cf_cluster *cluster;
+	unsigned self;
+	struct fe_config cfg;
+	uv_tcp_t listener;
+	uv_timer_t status_timer;
+	struct cf_list conns;	/* every struct fe_conn */
+	unsigned n_ws;		/* open WebSockets */
+	struct cf_map users;	/* user id -> struct fe_user (sockets) */
+	struct fe_peer_status peers[CF_MAX_NODES];
+	struct fe_metrics metrics;
+	bool closing;
+	int pending_closes;
+	void (*close_cb)(struct fe_server *s);
+};
+
+void fe_config_default(struct fe_config *c);
+/* Prepare; node may be attached later with fe_server_attach(). */
+void fe_server_init(struct fe_server *s, uv_loop_t *loop,
+		    const struct cf_cluster *cluster, unsigned self,
+		    const struct fe_config *cfg);
+void fe_server_attach(struct fe_server *s, struct rft_node *node);
+/* Listen on this node's client address. */
+int fe_server_start(struct fe_server *s, char *errmsg);
+/* Stop listening, close every connection; cb once all handles closed. */
+void fe_server_close(struct fe_server *s, void (*cb)(struct fe_server *s));
+
+/* Free what the server still holds, once its close callback ran. */
+void fe_server_release(struct fe_server *s);
+
+/* rft_fsm_record_cb: fan a committed record out to local sockets. */
+void fe_server_on_record(void *arg, const struct log_record *rec,
+			 const struct rft_conv *conv);
+/* rft_node_user_msg_cb target: peer status messages. */
+void fe_server_on_peer_msg(struct fe_server *s, unsigned from, uint8_t type,
+			   const void *body, size_t len);
+
+#endif

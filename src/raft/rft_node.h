@@ -1,0 +1,171 @@
+/*
+ * rft_node: a Confab node's Raft side: canonical/raft 0.15 on raft_uv with the
+ * TCP_NODELAY transport, the FSM over the segment store, the per-turn
+ * batcher, leadership tracking with a barrier after each election, leader
+ * forwarding over the peer links, read-index requests, readiness and the
+ * periodic checkpoint.
+ *
+ * Submitting: the frontend calls rft_node_submit() with a validated command.
+ * On the leader the command joins this loop turn's batch (one raft_apply per
+ * turn, many in flight); on a follower it is forwarded to the leader over the
+ * peer link and answered from the leader's reply. While no leader is usable
+ * the request waits (and is resubmitted with the same idempotency key after
+ * a leadership loss) until its deadline, then completes with CF_EUNAVAIL.
+ *
+ * Ownership: struct rft_submit and struct rft_read are the caller's and must
+ * stay valid until their callback runs; the node copies the command. Each
+ * callback runs exactly once, never from inside the submitting call, with
+ * CF_ESHUTDOWN if the node closes first.
+ * Errors: 0 or a negative code; results carry CF_E* statuses.
+ * Threads: loop thread only.
+ */
+#ifndef RFT_NODE_H
+#define RFT_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <uv.h>
+
+#include "common/cf_buf.h"
+#include "common/cf_conf.h"
+#include "common/cf_list.h"
+#include "raft/rft_cmd.h"
+#include "raft/rft_fsm.h"
+#include "raft/rft_peer.h"
+#include "raft/rft_transport.h"
+
+/* Peer-link message types used by the node (0-15 belong to rft_peer). */
+enum rft_node_msg {
+	RFT_MSG_FORWARD = 16,	 /* follower -> leader: encoded command */
+	RFT_MSG_RESULT = 17,	 /* leader -> follower: encoded result */
+	RFT_MSG_READINDEX = 18,	 /* follower -> leader: ask commit index */
+	RFT_MSG_READINDEX_R = 19, /* leader -> follower: u32 status, u64 idx */
+	RFT_MSG_USER = 32,	 /* first type free for the frontend */
+};
+
+struct rft_node;
+struct rft_submit;
+struct rft_read;
+
+typedef void (*rft_submit_cb)(struct rft_submit *s, int status,
+			      const struct rft_result *res);
+typedef void (*rft_read_cb)(struct rft_read *r, int status);
+/* Frontend hook for peer messages of type >= RFT_MSG_USER. */
+typedef void (*rft_node_user_msg_cb)(struct rft_node *n, unsigned from,
+				     uint8_t type, uint64_t req_id,
+				     const void *body, size_t len);
+
+struct rft_submit {
+	void *data;		/* user data */
+	/* private */
+	struct rft_node *node;
+	rft_submit_cb cb;
+	struct cf_buf enc;	/* encoded command */
+	uint64_t req_id;
+	uint64_t deadline;	/* monotonic ms */
+	uint64_t t0_ns;		/* submit time, for metrics */
+	int state;
+	unsigned fwd_to;	/* node forwarded to */
+	struct cf_list link;
+};
+
+struct rft_read {
+	void *data;
+	/* private */
+	struct rft_node *node;
+	rft_read_cb cb;
+	uint64_t req_id;
+	uint64_t deadline;
+	uint64_t index;		/* wait until applied >= index */
+	int state;
+	unsigned asked;		/* node asked for the read index */
+	struct cf_list link;
+};
+
+struct rft_node_config {
+	const struct cf_cluster *cluster;
+	unsigned self;
+	const char *data_dir;	    /* DIR/raft and DIR/store */
+	unsigned heartbeat_ms;	    /* default 30 */
+	unsigned election_ms;	    /* default 1000 */
+	unsigned snapshot_threshold; /* default 16384 */
+	unsigned snapshot_trailing;  /* default 32768 */
+	size_t raft_segment_size;    /* default 16 MiB */
+	unsigned request_timeout_ms; /* default 5000 */
+	rft_fsm_record_cb on_record; /* committed-record tail */
+	void *on_record_arg;
+	rft_node_user_msg_cb on_user_msg;
+	void *data;
+};
+
+struct rft_node_stats {
+	uint64_t entries_proposed;
+	uint64_t commands_proposed;
+	uint64_t forwarded;
+};
+
+struct rft_node {
+	void *data;
+	uv_loop_t *loop;
+	struct rft_node_config cfg;
+	struct raft raft;
+	struct raft_io io;
+	struct rft_transport transport;
+	struct raft_fsm *raft_fsm;
+	struct rft_fsm *fsm;
+	struct rft_peer_mgr peers;
+	uv_prepare_t prepare;
+	uv_timer_t tick;
+	uv_check_t check;
+	uint64_t next_req_id;
+	int last_state;
+	raft_term last_term;
+	bool barrier_done;
+	bool barrier_pending;
+	struct raft_barrier barrier;
+	uint64_t ready_index;	/* commit index to reach before ready */
+	bool ready;
+	uint64_t last_checkpoint;
+	uint64_t checkpoint_at; /* monotonic ms of the last checkpoint */
+	struct cf_list waiting;	  /* rft_submit waiting for a leader */
+	struct cf_list queued;	  /* leader: items to propose this turn */
+	struct cf_list forwarded; /* rft_submit sent to the leader */
+	struct cf_list reads;	  /* rft_read in any state */
+	unsigned n_queued;
+	struct rft_node_stats stats;
+	bool closing;
+	int pending_closes;
+	void (*close_cb)(struct rft_node *n);
+};
+
+int rft_node_init(struct rft_node *n, uv_loop_t *loop,
+		  const struct rft_node_config *cfg, char *errmsg);
+/* Bootstrap (if new), start raft and the peer links. */
+int rft_node_start(struct rft_node *n, char *errmsg);
+/* Fail pending requests, checkpoint, close raft and every handle; cb last. */
+void rft_node_close(struct rft_node *n, void (*cb)(struct rft_node *n));
+
+/* Submit a command (its origin and req_id are set by the node). */
+void rft_node_submit(struct rft_node *n, struct rft_submit *s,
+		     const struct rft_cmd *cmd, rft_submit_cb cb);
+/* Wait until this node has applied the leader's commit index as of now. */
+void rft_node_read_index(struct rft_node *n, struct rft_read *r,
+			 rft_read_cb cb);
+/* Wait until this node has applied index (e.g. a forwarded result's). */
+void rft_node_wait_applied(struct rft_node *n, struct rft_read *r,
+			   uint64_t index, rft_read_cb cb);
+/* Send a frontend message to a peer (CF_EUNAVAIL if the link is down). */
+int rft_node_send_user(struct rft_node *n, unsigned to, uint8_t type,
+		       uint64_t req_id, const void *body, size_t len);
+
+/* Introspection for /v1/cluster, /readyz and /metrics. */
+const char *rft_node_role(const struct rft_node *n);
+unsigned rft_node_leader_id(const struct rft_node *n);
+bool rft_node_is_ready(const struct rft_node *n, const char **why);
+bool rft_node_peer_up(const struct rft_node *n, unsigned id);
+struct rft_fsm *rft_node_fsm(struct rft_node *n);
+
+#endif

@@ -1,0 +1,124 @@
+#include "config.h"
+
+#include "sync/sync_read.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "common/cf_err.h"
+
+void sync_message_id_str(uint64_t id, char out[24])
+{
+	snprintf(out, 24, "%" PRIu64, id);
+}
+
+static json_t *str_json(struct cf_str s)
+{
+	return json_stringn(s.p != NULL ? s.p : "", s.len);
+}
+
+json_t *sync_message_json(const struct log_record *rec)
+{
+	char id[24];
+	json_t *o;
+
+	sync_message_id_str(rec->message_id, id);
+	o = json_object();
+	if (o == NULL)
+		return NULL;
+	if (json_object_set_new(o, "messageId", json_string(id)) != 0 ||
+	    json_object_set_new(o, "conversationId", str_json(rec->conv)) != 0 ||
+	    json_object_set_new(o, "seq", json_integer((json_int_t)rec->seq)) !=
+		    0 ||
+	    json_object_set_new(o, "senderId", str_json(rec->sender)) != 0 ||
+	    json_object_set_new(o, "clientMsgId",
+				str_json(rec->client_msg_id)) != 0 ||
+	    json_object_set_new(o, "msgType", str_json(rec->msg_type)) != 0 ||
+	    json_object_set_new(o, "content", str_json(rec->body)) != 0 ||
+	    json_object_set_new(o, "serverTs",
+				json_integer((json_int_t)rec->ts)) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+json_t *sync_conv_json(const struct rft_conv *c)
+{
+	json_t *members = json_array();
+	json_t *o;
+
+	if (members == NULL)
+		return NULL;
+	for (unsigned i = 0; i < c->n_members; i++)
+		json_array_append_new(members, json_string(c->members[i]));
+	o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:I, s:I}", "conversationId",
+		      c->id, "type",
+		      c->type == RFT_CONV_DIRECT ? "direct" : "group", "title",
+		      c->title != NULL ? c->title : "", "owner",
+		      c->owner != NULL ? c->owner : "", "members", members,
+		      "createdAt", (json_int_t)c->created_at, "lastSeq",
+		      (json_int_t)c->last_seq);
+	return o;
+}
+
+int sync_history(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
+		 const struct sync_history_query *q, json_t **out)
+{
+	const struct rft_conv *c = rft_fsm_conv(f, conv);
+	struct log_store *store = rft_fsm_store(f);
+	struct cf_buf scratch = CF_BUF_INIT;
+	uint64_t last;
+	uint64_t lo;
+	uint64_t hi;
+	bool more;
+	json_t *msgs;
+	json_t *o;
+	int rv;
+
+	if (c == NULL)
+		return CF_ENOTFOUND;
+	if (!rft_conv_has_member(c, user))
+		return CF_EFORBIDDEN;
+	last = c->last_seq;
+	if (q->from_seq > 0) {
+		lo = q->from_seq;
+		hi = lo + q->limit - 1;
+		if (hi < lo || hi > last)
+			hi = last;
+		more = hi < last;
+	} else {
+		hi = q->before_seq > 0 ? q->before_seq - 1 : last;
+		if (hi > last)
+			hi = last;
+		lo = hi >= q->limit ? hi - q->limit + 1 : 1;
+		more = lo > 1;
+	}
+	msgs = json_array();
+	if (msgs == NULL)
+		return -ENOMEM;
+	for (uint64_t s = lo; s <= hi && hi > 0; s++) {
+		struct log_record rec;
+		json_t *m;
+		rv = log_store_read_seq(store, conv, s, &rec, &scratch);
+		if (rv != 0)
+			goto err;
+		m = sync_message_json(&rec);
+		if (m == NULL || json_array_append_new(msgs, m) != 0) {
+			rv = -ENOMEM;
+			goto err;
+		}
+	}
+	cf_buf_release(&scratch);
+	o = json_pack("{s:o, s:I, s:b}", "messages", msgs, "lastSeq",
+		      (json_int_t)last, "hasMore", more);
+	if (o == NULL)
+		return -ENOMEM;
+	*out = o;
+	return 0;
+err:
+	cf_buf_release(&scratch);
+	json_decref(msgs);
+	return rv;
+}

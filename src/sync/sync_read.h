@@ -1,0 +1,47 @@
+/*
+ * sync_read: reads of committed history for clients: a conversation's
+ * messages by seq range (fromSeq, beforeSeq, latest page), and the JSON
+ * objects of API.md that describe a message or a conversation.
+ *
+ * Reads come from this node's own applied state (its segment store through
+ * the seq index); read-your-writes on a follower is the caller's job (wait
+ * for a read index first, DESIGN.md "consistent=1").
+ * Ownership: returned json_t objects carry one reference for the caller.
+ * Errors: 0, CF_ENOTFOUND (no such conversation), CF_EFORBIDDEN (not a
+ * member), CF_ECORRUPT or -errno from the store, -ENOMEM.
+ * Threads: loop thread only.
+ */
+#ifndef SYNC_READ_H
+#define SYNC_READ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/cf_buf.h"
+#include "log/log_record.h"
+#include "raft/rft_fsm.h"
+
+#define SYNC_LIMIT_DEFAULT 50
+#define SYNC_LIMIT_MAX 200
+
+struct sync_history_query {
+	uint64_t from_seq;   /* 0 if absent */
+	uint64_t before_seq; /* 0 if absent */
+	unsigned limit;	     /* 1..SYNC_LIMIT_MAX */
+};
+
+/* {"messages": [...], "lastSeq": n, "hasMore": b} for user in conv. */
+int sync_history(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
+		 const struct sync_history_query *q, json_t **out);
+
+/* The message object of API.md for a LOG_REC_MESSAGE record. */
+json_t *sync_message_json(const struct log_record *rec);
+/* The conversation object of API.md (without per-user fields). */
+json_t *sync_conv_json(const struct rft_conv *c);
+
+/* A messageId as the decimal string clients see. */
+void sync_message_id_str(uint64_t id, char out[24]);
+
+#endif
