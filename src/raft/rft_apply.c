@@ -560,6 +560,27 @@ static void publish(struct rft_fsm *f)
 	}
 }
 
+/*
+ * Drop aged-out keys of a few conversations per entry, round robin, so that
+ * idle conversations do not hold keys for ever (memory only: a find checks
+ * the age itself, so the sweep changes no answer).
+ */
+static void sweep_idle_keys(struct rft_fsm *f)
+{
+	const struct cf_map_slot *s;
+	unsigned k;
+
+	for (k = 0; k < 4 && f->convs.n > 0; k++) {
+		if (!cf_map_next(&f->convs, &f->sweep, &s)) {
+			f->sweep = 0;
+			if (!cf_map_next(&f->convs, &f->sweep, &s))
+				return;
+		}
+		rft_dedup_purge(&f->dedup, &((struct rft_conv_st *)s->val)->fifo,
+				f->clock);
+	}
+}
+
 void rft_fsm_apply_entry(struct rft_fsm *f, uint64_t index, const void *buf,
 			 size_t len)
 {
@@ -615,6 +636,7 @@ void rft_fsm_apply_entry(struct rft_fsm *f, uint64_t index, const void *buf,
 		if (rv != 0)
 			fatal(f, index, "commit", rv);
 		f->clock = a.clock;
+		sweep_idle_keys(f);
 	}
 	f->n_results = e.count;
 	f->applied = index;

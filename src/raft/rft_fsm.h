@@ -14,7 +14,13 @@
  * command yields an error result and changes nothing. Apply never returns
  * non-zero to raft: an I/O error or a broken invariant logs why and exits the
  * process (better down than divergent). Apply never reads the local clock or
- * local config: time rules use max(serverTs, previous entry's).
+ * local config: time rules use max(serverTs, previous entry's), where the
+ * previous entry is the last one that wrote records (so that the clock is
+ * exactly the highest record ts after a rebuild). An entry at or below the
+ * applied index is skipped and leaves no results (n = 0). Record bodies are
+ * specified in rft_rec.h; media references reach on_record with conv NULL.
+ * After a restore from a snapshot ahead of the local store, needs_fetch is
+ * set: entries are no longer applied, checkpoints and snapshots refused.
  *
  * Ownership: the FSM owns the store it opens and its state. Pointers to
  * conversations stay valid until the next apply. Results of the last applied

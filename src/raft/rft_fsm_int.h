@@ -57,6 +57,7 @@ struct rft_fsm {
 	uint64_t clock;
 	uint64_t applied; /* highest index applied or skipped */
 	bool needs_fetch;
+	size_t sweep; /* cursor of the idle-key sweep over convs */
 
 	/* Results of the last applied entry. */
 	struct rft_result *results;
