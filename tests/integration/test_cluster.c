@@ -328,7 +328,7 @@ static void resend_through_other_node_is_a_duplicate(void **state)
 /* ---- kill -9 under load ---- */
 
 #define LOAD_THREADS 4
-#define LOAD_MAX 2000
+#define LOAD_MAX 8000
 
 struct load_ack {
 	long long seq;

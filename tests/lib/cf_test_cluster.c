@@ -175,13 +175,30 @@ int cf_test_cluster_node_spawn(struct cf_test_cluster *c, unsigned id)
 {
 	struct cf_test_node *nd = &c->nodes[id];
 	const char *level = getenv("CONFAB_IT_LOG_LEVEL");
-	char idarg[16], lvarg[32];
+	const char *extra = getenv("CONFAB_IT_ARGS");
+	char idarg[16], lvarg[32], extra_buf[512], *argv[32], *save;
+	int argc = 0;
 	pid_t parent = getpid(), pid;
 	int fd;
 
 	assert(id >= 1 && id <= c->n && nd->pid == 0);
 	snprintf(idarg, sizeof idarg, "%u", id);
 	snprintf(lvarg, sizeof lvarg, "--log-level=%s", level ? level : "info");
+	argv[argc++] = c->confabd;
+	argv[argc++] = "--cluster";
+	argv[argc++] = c->conf_path;
+	argv[argc++] = "--id";
+	argv[argc++] = idarg;
+	argv[argc++] = "--data";
+	argv[argc++] = nd->data_dir;
+	argv[argc++] = "--auth=dev";
+	argv[argc++] = lvarg;
+	/* Extra options for every node, split at spaces. */
+	snprintf(extra_buf, sizeof extra_buf, "%s", extra ? extra : "");
+	for (char *t = strtok_r(extra_buf, " ", &save); t && argc < 31;
+	     t = strtok_r(NULL, " ", &save))
+		argv[argc++] = t;
+	argv[argc] = NULL;
 	fd = open(nd->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 		  0644);
 	if (fd < 0)
@@ -200,9 +217,7 @@ int cf_test_cluster_node_spawn(struct cf_test_cluster *c, unsigned id)
 			_exit(127);
 		dup2(fd, 1);
 		dup2(fd, 2);
-		execl(c->confabd, c->confabd, "--cluster", c->conf_path,
-		      "--id", idarg, "--data", nd->data_dir, "--auth=dev",
-		      lvarg, (char *)NULL);
+		execv(c->confabd, argv);
 		dprintf(2, "exec %s: %s\n", c->confabd, strerror(errno));
 		_exit(127);
 	}
@@ -553,8 +568,10 @@ void cf_test_cluster_stop(struct cf_test_cluster *c)
 	for (unsigned i = 1; i <= c->n; i++)
 		cf_http_conn_release(&c->nodes[i].conn);
 	registry_remove(c);
-	if (c->passed) {
+	if (c->passed && getenv("CONFAB_IT_KEEP") == NULL) {
 		nftw(c->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	} else if (c->passed) {
+		fprintf(stderr, "# cluster folder kept at %s\n", c->dir);
 	} else {
 		fprintf(stderr, "# test failed: cluster folder kept at %s\n",
 			c->dir);

@@ -8,6 +8,9 @@
  * and releasing it; if a node dies before it is ready (a port taken
  * meanwhile), the whole start is retried with new ports. The confabd binary
  * is $CONFAB_BUILDDIR/confabd (set by make check), else ./confabd.
+ * Environment knobs: CONFAB_IT_LOG_LEVEL (--log-level, default info),
+ * CONFAB_IT_ARGS (extra confabd options, split at spaces), CONFAB_IT_KEEP
+ * (keep the folder of passed tests too).
  *
  * Processes are always stopped by PID: cf_test_cluster_stop() (SIGTERM, a
  * bounded wait, then SIGKILL), an atexit handler for clusters still running,
