@@ -240,7 +240,7 @@ static void websocket_fanout_reaches_sockets_on_other_nodes(void **state)
 	char cmid[32], frame[512];
 	struct cf_test_ack ack;
 	json_t *e;
-	int st, acked, i;
+	int st, acked, frames, i;
 
 	cf_test_create_group(c, 1, "alice", "it-ws", "[\"bob\"]");
 	assert_int_equal(cf_ws_connect(&b2, c->nodes[2].url,
@@ -265,7 +265,8 @@ static void websocket_fanout_reaches_sockets_on_other_nodes(void **state)
 			 "\"text\",\"content\":\"%s\"}",
 			 i, i, contents[i]);
 		assert_int_equal(cf_ws_send_text(&a3, frame), 0);
-		for (acked = 0; !acked;) {
+		for (acked = 0, frames = 0; !acked; frames++) {
+			assert_true(frames < 1000);
 			assert_int_equal(cf_ws_recv_json(&a3, 10000, &e), 0);
 			if (strcmp(cf_test_str(e, "type"), "error") == 0)
 				fail_msg("ws send refused: %s",
