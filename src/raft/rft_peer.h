@@ -8,7 +8,7 @@
  * link opens with a handshake that proves the cluster secret (HMAC-SHA256),
  * then carries length-framed messages [u32 len][u8 type][u64 reqId][body].
  * Both sides ping every second and drop a link silent for three seconds. The
- * wire format is specified at the top of rft_peer.c.
+ * wire format is specified at the top of rft_peer_link.c.
  *
  * Message types 0..RFT_PEER_TYPE_USER-1 belong to this module (handshake,
  * ping); users define their own types from RFT_PEER_TYPE_USER on.
@@ -42,7 +42,7 @@
 /* Largest body accepted; a longer frame closes the link. */
 #define RFT_PEER_MAX_BODY (16u * 1024u * 1024u)
 /* Bytes of [u32 len][u8 type][u64 reqId]. */
-#define RFT_PEER_HDR_SIZE 13u
+#define RFT_PEER_HDR_SIZE   13u
 #define RFT_PEER_NONCE_SIZE 16u
 
 struct rft_peer_mgr;
@@ -50,8 +50,8 @@ struct rft_peer_conn;
 
 /* A message arrived on the link from node `from`. */
 typedef void (*rft_peer_msg_cb)(struct rft_peer_mgr *mgr, unsigned from,
-				uint8_t type, uint64_t req_id,
-				const void *body, size_t len);
+				uint8_t type, uint64_t req_id, const void *body,
+				size_t len);
 /* The link to node `node` came up (up = true) or went down. */
 typedef void (*rft_peer_state_cb)(struct rft_peer_mgr *mgr, unsigned node,
 				  bool up);
@@ -76,7 +76,7 @@ struct rft_peer_node {
 	uv_timer_t retry;	       /* reconnect timer (we dial this one) */
 	bool dial;		       /* true if self_id < id */
 	unsigned backoff_ms;
-	uint64_t up_count;	       /* times the link came up */
+	uint64_t up_count; /* times the link came up */
 };
 
 /* All fields are private; read them through the functions below. */
@@ -95,8 +95,9 @@ struct rft_peer_mgr {
 	uv_tcp_t listener;
 	uv_timer_t tick;
 	uv_prepare_t flush;
-	unsigned handles; /* open handles, for the close callback */
-	int state;	  /* enum in rft_peer.c */
+	uint64_t last_tick_ms; /* loop time of the previous tick */
+	unsigned handles;      /* open handles, for the close callback */
+	int state;	       /* enum in rft_peer_int.h */
 };
 
 /*
@@ -130,7 +131,10 @@ void rft_peer_mgr_close(struct rft_peer_mgr *mgr, rft_peer_close_cb cb);
  * Queue one message to node_id: 0, or CF_EUNAVAIL if the link is not up,
  * CF_ETOOBIG if len > RFT_PEER_MAX_BODY, -EINVAL for a reserved type. Never
  * blocks. The body is copied; messages queued in one loop turn leave in one
- * write, in the order they were queued.
+ * write, in the order they were queued. Nothing bounds the queue: callers
+ * that may produce faster than the link drains check rft_peer_queued().
+ * A 0 return does not mean delivery: if the link drops, what it held is
+ * lost (replies are matched by reqId and time out above this module).
  */
 int rft_peer_send(struct rft_peer_mgr *mgr, unsigned node_id, uint8_t type,
 		  uint64_t req_id, const void *body, size_t len);
@@ -138,8 +142,8 @@ int rft_peer_send(struct rft_peer_mgr *mgr, unsigned node_id, uint8_t type,
  * The same with the blob's bytes as body: the link takes its own reference
  * (large blobs are written without a copy), the caller keeps its own.
  */
-int rft_peer_send_blob(struct rft_peer_mgr *mgr, unsigned node_id,
-		       uint8_t type, uint64_t req_id, struct cf_blob *blob);
+int rft_peer_send_blob(struct rft_peer_mgr *mgr, unsigned node_id, uint8_t type,
+		       uint64_t req_id, struct cf_blob *blob);
 /* True if the link to node_id is up (handshake done). */
 bool rft_peer_up(const struct rft_peer_mgr *mgr, unsigned node_id);
 /* Bytes queued or being written on the link to node_id (0 if down). */

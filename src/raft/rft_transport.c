@@ -103,8 +103,7 @@ static int tr_connect(struct raft_uv_transport *iface,
 	c->req = req;
 	c->t = t;
 	req->cb = cb;
-	rv = t->inner.connect(&t->inner, &c->inner, id, address,
-			      tr_connect_cb);
+	rv = t->inner.connect(&t->inner, &c->inner, id, address, tr_connect_cb);
 	if (rv != 0) {
 		tr_copy_errmsg(t);
 		free(c);
@@ -146,12 +145,10 @@ int rft_transport_init(struct rft_transport *t, uv_loop_t *loop)
 	return 0;
 }
 
-int rft_transport_set_bind_address(struct rft_transport *t,
-				   const char *address)
+int rft_transport_set_bind_address(struct rft_transport *t, const char *address)
 {
-	return raft_uv_tcp_set_bind_address(&t->inner, address) == 0
-		       ? 0
-		       : -EINVAL;
+	return raft_uv_tcp_set_bind_address(&t->inner, address) == 0 ? 0
+								     : -EINVAL;
 }
 
 void rft_transport_close(struct rft_transport *t)

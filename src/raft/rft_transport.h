@@ -25,7 +25,7 @@ struct rft_transport {
 	struct raft_uv_transport inner; /* raft_uv_tcp's transport */
 	raft_uv_accept_cb accept_cb;	/* raft's, from listen */
 	raft_uv_transport_close_cb close_cb;
-	unsigned nodelay_set;		/* streams given TCP_NODELAY */
+	unsigned nodelay_set; /* streams given TCP_NODELAY */
 };
 
 /* Build the wrapped transport on loop. */

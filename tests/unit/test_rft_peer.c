@@ -29,12 +29,12 @@
 #include "common/cf_err.h"
 #include "raft/rft_peer.h"
 
-#define N 3
-#define T_MSG 20	     /* a user message type */
-#define T_BIG 21	     /* a large message */
-#define BIG_LEN (4u << 20)   /* 4 MiB */
+#define N	3
+#define T_MSG	20	   /* a user message type */
+#define T_BIG	21	   /* a large message */
+#define BIG_LEN (4u << 20) /* 4 MiB */
 #define N_SMALL 2000u
-#define SECRET "correct horse battery staple"
+#define SECRET	"correct horse battery staple"
 
 struct node {
 	struct fixture *f;
@@ -43,8 +43,8 @@ struct node {
 	bool running;
 	bool closed;
 	bool up[N + 1];
-	unsigned ups[N + 1];   /* up events per peer */
-	unsigned downs[N + 1]; /* down events per peer */
+	unsigned ups[N + 1];	  /* up events per peer */
+	unsigned downs[N + 1];	  /* down events per peer */
 	uint64_t next_req[N + 1]; /* next expected small reqId per sender */
 	unsigned bigs[N + 1];
 	unsigned bad; /* messages that did not match */
@@ -57,9 +57,10 @@ struct fixture {
 	struct node nodes[N + 1];
 };
 
-static const struct rft_peer_timing fast = {
-	.ping_ms = 50, .dead_ms = 300, .backoff_min_ms = 10,
-	.backoff_max_ms = 100};
+static const struct rft_peer_timing fast = {.ping_ms = 50,
+					    .dead_ms = 300,
+					    .backoff_min_ms = 10,
+					    .backoff_max_ms = 100};
 
 /* --- helpers --- */
 
@@ -200,8 +201,8 @@ static void node_start(struct fixture *f, unsigned id, const char *secret)
 	memset(nd, 0, sizeof *nd);
 	nd->f = f;
 	make_cluster(f, &nd->cluster, secret);
-	assert_int_equal(rft_peer_mgr_init(&nd->mgr, &f->loop, &nd->cluster,
-					   id, on_msg, on_state, nd),
+	assert_int_equal(rft_peer_mgr_init(&nd->mgr, &f->loop, &nd->cluster, id,
+					   on_msg, on_state, nd),
 			 0);
 	rft_peer_mgr_set_timing(&nd->mgr, &fast);
 	assert_int_equal(rft_peer_mgr_start(&nd->mgr), 0);
@@ -231,8 +232,8 @@ static bool all_up(struct fixture *f, void *arg)
 	(void)arg;
 	for (a = 1; a <= N; a++)
 		for (b = 1; b <= N; b++)
-			if (a != b && !(f->nodes[a].running &&
-					f->nodes[a].up[b]))
+			if (a != b &&
+			    !(f->nodes[a].running && f->nodes[a].up[b]))
 				return false;
 	return true;
 }
@@ -348,8 +349,8 @@ static void frame(uint8_t *out, uint8_t type, const void *body, size_t len)
 	memcpy(out + 13, body, len);
 }
 
-static void proof(const uint8_t *dialer, const uint8_t *acceptor,
-		  unsigned id, uint8_t out[32])
+static void proof(const uint8_t *dialer, const uint8_t *acceptor, unsigned id,
+		  uint8_t out[32])
 {
 	uint8_t msg[11 + 32 + 2];
 	unsigned int n = 32;
@@ -364,7 +365,7 @@ static void proof(const uint8_t *dialer, const uint8_t *acceptor,
 
 /*
  * Dial node 2 as node 1 and complete the handshake by hand, checking the
- * manager's HELLO and PROOF against the format in rft_peer.c.
+ * manager's HELLO and PROOF against the format in rft_peer_link.c.
  */
 static void raw_handshake(struct fixture *f, struct raw *r)
 {
@@ -464,11 +465,19 @@ static void send_small(struct fixture *f, unsigned from, unsigned to,
 			 0);
 }
 
+static bool link_12_drained(struct fixture *f, void *arg)
+{
+	(void)arg;
+	return rft_peer_queued(&f->nodes[1].mgr, 2) == 0;
+}
+
 static void messages_arrive_in_order_and_intact(void **state)
 {
 	struct fixture *f = *state;
-	struct expect e[] = {{2, 1, N_SMALL, 1}, {2, 3, N_SMALL, 0},
-			     {1, 2, N_SMALL, 1}, {0, 0, 0, 0}};
+	struct expect e[] = {{2, 1, N_SMALL, 1},
+			     {2, 3, N_SMALL, 0},
+			     {1, 2, N_SMALL, 1},
+			     {0, 0, 0, 0}};
 	uint8_t *big;
 	uint64_t i;
 	size_t k;
@@ -506,7 +515,8 @@ static void messages_arrive_in_order_and_intact(void **state)
 	assert_int_equal(f->nodes[2].bigs[1], 1);
 	assert_int_equal(f->nodes[1].bigs[2], 1);
 	assert_int_equal(f->nodes[3].next_req[1], 0);
-	assert_int_equal(rft_peer_queued(&f->nodes[1].mgr, 2), 0);
+	/* Everything drains (a ping may be on its way at any moment). */
+	assert_true(run_until(f, link_12_drained, NULL, 2000));
 }
 
 static void send_checks_type_size_and_link(void **state)
@@ -519,9 +529,9 @@ static void send_checks_type_size_and_link(void **state)
 	assert_int_equal(rft_peer_send(m, 2, T_MSG, 1, "x", 1), CF_EUNAVAIL);
 	assert_int_equal(rft_peer_send(m, 9, T_MSG, 1, "x", 1), CF_EUNAVAIL);
 	assert_int_equal(rft_peer_send(m, 2, 3, 1, "x", 1), -EINVAL);
-	assert_int_equal(rft_peer_send(m, 2, T_MSG, 1, "x",
-				       RFT_PEER_MAX_BODY + 1),
-			 CF_ETOOBIG);
+	assert_int_equal(
+		rft_peer_send(m, 2, T_MSG, 1, "x", RFT_PEER_MAX_BODY + 1),
+		CF_ETOOBIG);
 	assert_false(rft_peer_up(m, 2));
 	assert_int_equal(rft_peer_queued(m, 2), 0);
 }
@@ -533,18 +543,18 @@ static void init_rejects_bad_config(void **state)
 	struct cf_cluster c;
 
 	make_cluster(f, &c, SECRET);
-	assert_int_equal(rft_peer_mgr_init(&m, &f->loop, &c, 9, on_msg,
-					   on_state, NULL),
-			 CF_EBADREQ);
+	assert_int_equal(
+		rft_peer_mgr_init(&m, &f->loop, &c, 9, on_msg, on_state, NULL),
+		CF_EBADREQ);
 	c.secret_len = 0;
-	assert_int_equal(rft_peer_mgr_init(&m, &f->loop, &c, 1, on_msg,
-					   on_state, NULL),
-			 CF_EBADREQ);
+	assert_int_equal(
+		rft_peer_mgr_init(&m, &f->loop, &c, 1, on_msg, on_state, NULL),
+		CF_EBADREQ);
 	make_cluster(f, &c, SECRET);
 	snprintf(c.nodes[1].peer_addr, CF_ADDR_SIZE, "localhost:1");
-	assert_int_equal(rft_peer_mgr_init(&m, &f->loop, &c, 1, on_msg,
-					   on_state, NULL),
-			 CF_EBADREQ);
+	assert_int_equal(
+		rft_peer_mgr_init(&m, &f->loop, &c, 1, on_msg, on_state, NULL),
+		CF_EBADREQ);
 }
 
 static bool pair_12_up(struct fixture *f, void *arg)
@@ -697,6 +707,58 @@ static void handshake_timeout_closes_mute_connection(void **state)
 	cf_buf_release(&r.in);
 }
 
+static void loop_stall_does_not_drop_links(void **state)
+{
+	struct fixture *f = *state;
+	unsigned a, b;
+
+	start_all(f);
+	/* The whole process stalls (a long callback, SIGSTOP): every peer's
+	 * pings wait unread while the dead time passes. */
+	usleep(3 * fast.dead_ms * 1000);
+	run_until(f, never, NULL, 2 * fast.dead_ms);
+	for (a = 1; a <= N; a++)
+		for (b = 1; b <= N; b++)
+			if (a != b)
+				assert_int_equal(f->nodes[a].downs[b], 0);
+}
+
+static bool node2_sees_1_up_twice(struct fixture *f, void *arg)
+{
+	(void)arg;
+	return f->nodes[2].ups[1] == 2 && f->nodes[2].up[1];
+}
+
+static void new_link_from_same_node_replaces_old(void **state)
+{
+	struct fixture *f = *state;
+	struct raw r1 = {.fd = -1, .in = CF_BUF_INIT};
+	struct raw r2 = {.fd = -1, .in = CF_BUF_INIT};
+
+	node_start(f, 2, SECRET);
+	raw_handshake(f, &r1);
+	assert_true(run_until(f, node2_sees_1_up, NULL, 3000));
+	/* Node 1 restarted without node 2 noticing: it dials again. */
+	raw_handshake(f, &r2);
+	assert_true(run_until(f, node2_sees_1_up_twice, NULL, 3000));
+	assert_int_equal(f->nodes[2].downs[1], 1);
+	assert_int_equal(rft_peer_up_count(&f->nodes[2].mgr, 1), 2);
+	r1.want = SIZE_MAX;
+	assert_true(run_until(f, raw_eof, &r1, 3000));
+	/* Messages now go to the new link. */
+	assert_int_equal(rft_peer_send(&f->nodes[2].mgr, 1, T_MSG, 9, "new", 3),
+			 0);
+	r2.want = 13 + 3;
+	assert_true(run_until(f, raw_pump, &r2, 3000));
+	assert_false(r2.eof);
+	assert_int_equal(((uint8_t *)r2.in.data)[4], T_MSG);
+	assert_int_equal(cf_get_u64(r2.in.data + 5), 9);
+	close(r1.fd);
+	close(r2.fd);
+	cf_buf_release(&r1.in);
+	cf_buf_release(&r2.in);
+}
+
 static void close_with_pending_writes_frees_everything(void **state)
 {
 	struct fixture *f = *state;
@@ -714,9 +776,9 @@ static void close_with_pending_writes_frees_everything(void **state)
 		assert_int_equal(rft_peer_send(&f->nodes[1].mgr, 2, T_BIG, i,
 					       big, BIG_LEN),
 				 0);
-		assert_int_equal(rft_peer_send_blob(&f->nodes[1].mgr, 3, T_BIG,
-						    i, blob),
-				 0);
+		assert_int_equal(
+			rft_peer_send_blob(&f->nodes[1].mgr, 3, T_BIG, i, blob),
+			0);
 		send_small(f, 2, 3, i);
 	}
 	free(big);
@@ -748,6 +810,8 @@ int main(void)
 		T(oversize_length_closes_link),
 		T(user_frame_before_handshake_closes_link),
 		T(handshake_timeout_closes_mute_connection),
+		T(loop_stall_does_not_drop_links),
+		T(new_link_from_same_node_replaces_old),
 		T(close_with_pending_writes_frees_everything),
 #undef T
 	};

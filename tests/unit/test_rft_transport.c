@@ -30,7 +30,7 @@
 #include "common/cf_diag.h"
 #include "raft/rft_transport.h"
 
-#define N 3
+#define N	  3
 #define N_ENTRIES 5
 #define ENTRY_LEN 24 /* a multiple of 8 (RAFT.md §0) */
 
@@ -42,7 +42,7 @@ struct rnode {
 	struct raft raft;
 	struct raft_io io;
 	struct raft_fsm fsm;
-	struct rft_transport tr;	  /* with_wrapper */
+	struct rft_transport tr;	/* with_wrapper */
 	struct raft_uv_transport stock; /* !with_wrapper */
 	unsigned applied;
 	uint64_t sum;
@@ -156,9 +156,8 @@ static void node_start(struct fixture *f, unsigned i)
 	nd->fsm.version = 1;
 	nd->fsm.data = nd;
 	nd->fsm.apply = fsm_apply;
-	assert_int_equal(raft_init(&nd->raft, &nd->io, &nd->fsm, nd->id,
-				   nd->addr),
-			 0);
+	assert_int_equal(
+		raft_init(&nd->raft, &nd->io, &nd->fsm, nd->id, nd->addr), 0);
 	raft_set_heartbeat_timeout(&nd->raft, 20);
 	raft_set_election_timeout(&nd->raft, 150 + 100 * i);
 	raft_configuration_init(&conf);
@@ -166,9 +165,9 @@ static void node_start(struct fixture *f, unsigned i)
 		char addr[32];
 
 		snprintf(addr, sizeof addr, "127.0.0.1:%d", f->ports[j]);
-		assert_int_equal(raft_configuration_add(&conf, j + 1, addr,
-							RAFT_VOTER),
-				 0);
+		assert_int_equal(
+			raft_configuration_add(&conf, j + 1, addr, RAFT_VOTER),
+			0);
 	}
 	rv = raft_bootstrap(&nd->raft, &conf);
 	raft_configuration_close(&conf);
@@ -302,8 +301,7 @@ static void walk_cb(uv_handle_t *h, void *arg)
 	int on = 0;
 	socklen_t olen = sizeof on;
 
-	if (h->type != UV_TCP || uv_is_closing(h) ||
-	    uv_fileno(h, &fd) != 0)
+	if (h->type != UV_TCP || uv_is_closing(h) || uv_fileno(h, &fd) != 0)
 		return;
 	len = sizeof peer;
 	if (getpeername(fd, (struct sockaddr *)&peer, &len) != 0)
