@@ -69,6 +69,7 @@ int rft_peer_mgr_init(struct rft_peer_mgr *mgr, uv_loop_t *loop,
 	unsigned i;
 
 	memset(mgr, 0, sizeof *mgr);
+	mgr->loop = loop; /* rft_peer_mgr_close() works even after a failure */
 	if (cf_cluster_node(c, self_id) == NULL || c->secret_len == 0 ||
 	    c->secret_len > sizeof c->secret)
 		return CF_EBADREQ;
@@ -318,7 +319,19 @@ void rft_peer_mgr_close(struct rft_peer_mgr *mgr, rft_peer_close_cb cb)
 	struct rft_peer_conn *conn;
 	unsigned i;
 
-	assert(mgr->state == MGR_RUNNING || mgr->state == MGR_FAILED);
+	assert(mgr->state != MGR_CLOSING);
+	if (mgr->state == MGR_INIT) {
+		/* Never started: no handle to close, but cb must still run
+		 * from the loop. One timer handle, closed at once, does it. */
+		assert(mgr->loop != NULL);
+		mgr->state = MGR_CLOSING;
+		mgr->close_cb = cb;
+		uv_timer_init(mgr->loop, &mgr->tick);
+		mgr->tick.data = mgr;
+		mgr->handles = 1;
+		uv_close((uv_handle_t *)&mgr->tick, mgr_handle_close_cb);
+		return;
+	}
 	mgr->state = MGR_CLOSING;
 	mgr->close_cb = cb;
 	for (conn = mgr->conns; conn != NULL; conn = conn->next)

@@ -15,7 +15,8 @@
  *
  * Ownership: the caller owns struct rft_peer_mgr. Once rft_peer_mgr_start()
  * was called (whatever it returned), the memory may be freed only in the
- * callback of rft_peer_mgr_close(). The cluster is copied.
+ * callback of rft_peer_mgr_close(); before that it may simply be dropped.
+ * The cluster is copied.
  * rft_peer_send() copies the body; rft_peer_send_blob() takes its own
  * reference to the blob. The body passed to rft_peer_msg_cb is valid during
  * the call only.
@@ -122,8 +123,9 @@ int rft_peer_mgr_start(struct rft_peer_mgr *mgr);
 /*
  * Close the listener, timers and every link (queued messages are dropped).
  * cb runs once every handle is closed, never from inside this call; no
- * other callback runs after this call. Only after rft_peer_mgr_start(), and
- * only once.
+ * other callback runs after this call. Call it once, after
+ * rft_peer_mgr_init() (whatever it or rft_peer_mgr_start() returned, or if
+ * start was never called).
  */
 void rft_peer_mgr_close(struct rft_peer_mgr *mgr, rft_peer_close_cb cb);
 

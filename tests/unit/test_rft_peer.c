@@ -557,6 +557,50 @@ static void init_rejects_bad_config(void **state)
 		CF_EBADREQ);
 }
 
+static void close_without_start_calls_back_from_loop(void **state)
+{
+	struct fixture *f = *state;
+	struct node *nd = &f->nodes[1];
+
+	make_cluster(f, &nd->cluster, SECRET);
+	assert_int_equal(rft_peer_mgr_init(&nd->mgr, &f->loop, &nd->cluster, 1,
+					   on_msg, on_state, nd),
+			 0);
+	rft_peer_mgr_close(&nd->mgr, on_closed);
+	assert_false(nd->closed);
+	assert_true(run_until(f, node_closed, (void *)(uintptr_t)1, 1000));
+}
+
+static void start_on_busy_port_fails_and_closes(void **state)
+{
+	struct fixture *f = *state;
+	struct node *nd = &f->nodes[1];
+	struct sockaddr_in a;
+	int fd, one = 1;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)f->ports[1]);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	make_cluster(f, &nd->cluster, SECRET);
+	assert_int_equal(rft_peer_mgr_init(&nd->mgr, &f->loop, &nd->cluster, 1,
+					   on_msg, on_state, nd),
+			 0);
+	assert_int_equal(rft_peer_mgr_start(&nd->mgr), UV_EADDRINUSE);
+	assert_false(rft_peer_up(&nd->mgr, 2));
+	assert_int_equal(rft_peer_send(&nd->mgr, 2, T_MSG, 0, "", 0),
+			 CF_EUNAVAIL);
+	rft_peer_mgr_close(&nd->mgr, on_closed);
+	assert_true(run_until(f, node_closed, (void *)(uintptr_t)1, 1000));
+	close(fd);
+}
+
 static bool pair_12_up(struct fixture *f, void *arg)
 {
 	(void)arg;
@@ -803,6 +847,8 @@ int main(void)
 		T(messages_arrive_in_order_and_intact),
 		T(send_checks_type_size_and_link),
 		T(init_rejects_bad_config),
+		T(close_without_start_calls_back_from_loop),
+		T(start_on_busy_port_fails_and_closes),
 		T(wrong_secret_link_never_comes_up),
 		T(closed_node_is_seen_down_and_reconnects),
 		T(silent_peer_is_declared_down),
