@@ -53,12 +53,14 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
+	int rv = 0;
 
 	if (f != NULL) {
-		cf_test_cluster_stop(&f->c);
+		/* A node that crashed or did not exit 0 fails the test. */
+		rv = cf_test_cluster_stop(&f->c) == 0 ? 0 : -1;
 		free(f);
 	}
-	return 0;
+	return rv;
 }
 
 static int other_node(int a, int b)

@@ -236,6 +236,11 @@ int cf_test_cluster_alive(struct cf_test_cluster *c, unsigned id)
 		return 0;
 	if (waitpid(nd->pid, &st, WNOHANG) == nd->pid) {
 		nd->pid = 0;
+		nd->exit_status =
+			WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		/* Only a stop by SIGTERM may end a node. */
+		if (!nd->stopping || nd->exit_status != 0)
+			nd->unexpected_exit = 1;
 		return 0;
 	}
 	return 1;
@@ -426,14 +431,17 @@ int cf_test_cluster_restart(struct cf_test_cluster *c, unsigned id,
 	return rv;
 }
 
-static void stop_nodes(struct cf_test_cluster *c)
+/* Stop every node; returns how many ended other than by a clean exit 0. */
+static int stop_nodes(struct cf_test_cluster *c)
 {
 	uint64_t deadline = cf_mono_ms() + STOP_GRACE_MS;
 	unsigned i, running;
+	int bad = 0;
 
 	for (i = 1; i <= c->n; i++) {
 		if (c->nodes[i].pid == 0)
 			continue;
+		c->nodes[i].stopping = 1;
 		if (c->nodes[i].paused)
 			kill(c->nodes[i].pid, SIGCONT);
 		kill(c->nodes[i].pid, SIGTERM);
@@ -451,7 +459,18 @@ static void stop_nodes(struct cf_test_cluster *c)
 		fprintf(stderr, "# node %u did not stop on SIGTERM: SIGKILL\n",
 			i);
 		cf_test_cluster_kill(c, i);
+		c->nodes[i].unexpected_exit = 1;
 	}
+	for (i = 1; i <= c->n; i++) {
+		if (c->nodes[i].unexpected_exit) {
+			fprintf(stderr, "# node %u ended badly (status %d)\n", i,
+				c->nodes[i].exit_status);
+			bad++;
+		}
+		c->nodes[i].stopping = 0;
+		c->nodes[i].unexpected_exit = 0;
+	}
+	return bad;
 }
 
 int cf_test_cluster_start(struct cf_test_cluster *c, unsigned n,
@@ -505,7 +524,7 @@ int cf_test_cluster_start(struct cf_test_cluster *c, unsigned n,
 			rv = cf_test_cluster_leader(c, left);
 			return rv > 0 ? 0 : rv;
 		}
-		stop_nodes(c);
+		(void)stop_nodes(c);
 		if (rv != -ECHILD)
 			break; /* only a node that died is worth a retry */
 		fprintf(stderr, "# cluster start attempt %d: a node exited "
@@ -560,11 +579,15 @@ static int rm_entry(const char *path, const struct stat *sb, int flag,
 	return remove(path);
 }
 
-void cf_test_cluster_stop(struct cf_test_cluster *c)
+int cf_test_cluster_stop(struct cf_test_cluster *c)
 {
+	int bad;
+
 	if (c->n == 0)
-		return;
-	stop_nodes(c);
+		return 0;
+	bad = stop_nodes(c);
+	if (bad > 0)
+		c->passed = 0;
 	for (unsigned i = 1; i <= c->n; i++)
 		cf_http_conn_release(&c->nodes[i].conn);
 	registry_remove(c);
@@ -578,4 +601,5 @@ void cf_test_cluster_stop(struct cf_test_cluster *c)
 		cf_test_cluster_dump_logs(c, 30);
 	}
 	c->n = 0;
+	return bad > 0 ? -ECHILD : 0;
 }

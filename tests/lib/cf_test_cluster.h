@@ -39,6 +39,9 @@ struct cf_test_node {
 	unsigned id; /* 1..n */
 	pid_t pid;   /* 0 while not running */
 	int paused;  /* SIGSTOPped */
+	int stopping;	     /* SIGTERM sent by stop */
+	int unexpected_exit; /* crashed, or a non-zero status on SIGTERM */
+	int exit_status;     /* of the last reaped process */
 	int raft_port, peer_port, client_port;
 	char url[64]; /* "http://127.0.0.1:PORT" */
 	char data_dir[PATH_MAX];
@@ -64,8 +67,12 @@ int cf_test_cluster_start(struct cf_test_cluster *c, unsigned n,
 			  int timeout_ms);
 /* Mark the running test as passed: stop will remove the folder. */
 void cf_test_cluster_pass(struct cf_test_cluster *c);
-/* Stop every node (TERM, then KILL after 10 s); see the header comment. */
-void cf_test_cluster_stop(struct cf_test_cluster *c);
+/*
+ * Stop every node (TERM, then KILL after 10 s); see the header comment.
+ * Returns -ECHILD (and treats the test as failed) if a node crashed during
+ * the test, or did not exit with status 0 on SIGTERM; else 0.
+ */
+int cf_test_cluster_stop(struct cf_test_cluster *c);
 
 /* Spawn node id (again) with its existing data folder. */
 int cf_test_cluster_node_spawn(struct cf_test_cluster *c, unsigned id);
