@@ -640,6 +640,42 @@ static void paused_leader_is_replaced_and_catches_up(void **state)
 	cf_test_cluster_pass(c);
 }
 
+static void bench_reports_one_json_line_without_errors(void **state)
+{
+	struct fixture *f = *state;
+	struct cf_test_cluster *c = &f->c;
+	const char *bd = getenv("CONFAB_BUILDDIR");
+	char cmd[1024], line[512] = "";
+	json_t *j, *h;
+	FILE *p;
+	int st;
+
+	snprintf(cmd, sizeof cmd,
+		 "%s/confab-bench --url %s --url %s --url %s --concurrency 8 "
+		 "--seconds 1 --warmup 0 --size 50 --conversations 2",
+		 bd && *bd ? bd : ".", c->nodes[1].url, c->nodes[2].url,
+		 c->nodes[3].url);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(line, sizeof line, p));
+	st = pclose(p);
+	assert_int_equal(st, 0);
+	j = json_loads(line, 0, NULL);
+	assert_non_null(j);
+	assert_int_equal(cf_test_int(j, "conc"), 8);
+	assert_int_equal(cf_test_int(j, "errors"), 0);
+	assert_true(cf_test_int(j, "total") > 0);
+	assert_true(json_number_value(json_object_get(j, "ops_s")) > 0);
+	assert_true(json_number_value(json_object_get(j, "p99_ms")) >=
+		    json_number_value(json_object_get(j, "p50_ms")));
+	json_decref(j);
+	/* What it sent was committed. */
+	h = cf_test_call(c, 1, "GET", "/v1/cluster", NULL, NULL, &st);
+	assert_true(cf_test_int(h, "commitIndex") > 3);
+	json_decref(h);
+	cf_test_cluster_pass(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -665,6 +701,9 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			sigterm_stops_a_node_with_status_zero, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			bench_reports_one_json_line_without_errors, setup,
 			teardown),
 	};
 
