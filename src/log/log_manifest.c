@@ -155,7 +155,8 @@ int log_manifest_decode(const void *buf, size_t n, struct log_manifest *m,
 	}
 	if (XXH3_64bits(p, n - MAN_SUM) != cf_get_u64(p + n - MAN_SUM)) {
 		cf_errmsg_printf(errmsg, "manifest: checksum mismatch");
-		return CF_ECORRUPT; /* tested: test_log_store corrupt_manifest_is_refused */
+		/* tested: test_log_store corrupt_manifest_is_refused */
+		return CF_ECORRUPT;
 	}
 	if (memcmp(p, MAN_MAGIC, 8) != 0 || cf_get_u32(p + 28) != 0) {
 		cf_errmsg_printf(errmsg, "manifest: bad magic");

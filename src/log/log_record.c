@@ -128,7 +128,11 @@ int log_record_decode(const void *buf, size_t len, struct log_record *rec,
 	size_t want;
 
 	if (len < LOG_REC_HDR + LOG_REC_SUM)
-		return CF_ECORRUPT; /* tested: test_log_record short_input */
+		/*
+		 * tested: test_log_record
+		 * short_input_is_refused_without_reading_past_len
+		 */
+		return CF_ECORRUPT;
 	total = cf_get_u32(p);
 	if (total < LOG_REC_HDR + 1 + LOG_REC_SUM || total > LOG_RECORD_MAX ||
 	    total > len)
@@ -145,7 +149,11 @@ int log_record_decode(const void *buf, size_t len, struct log_record *rec,
 		return CF_ECORRUPT;
 	if (XXH3_64bits(p, total - LOG_REC_SUM) !=
 	    cf_get_u64(p + total - LOG_REC_SUM))
-		return CF_ECORRUPT; /* tested: test_log_record corrupt_byte */
+		/*
+		 * tested: test_log_record
+		 * corrupt_byte_at_every_position_is_detected
+		 */
+		return CF_ECORRUPT;
 	if (!rec_kind_known(p[4]))
 		return CF_ECORRUPT;
 	rec->kind = p[4];

@@ -192,8 +192,14 @@ int log_segment_write(struct log_segment *seg, const void *p, size_t n)
 
 	assert(seg->fd >= 0);
 	rv = seg_pwrite(seg->fd, p, n, seg->size);
-	if (rv != 0)
+	if (rv != 0) {
+		/* Cut what a partial write left (best effort: the store
+		 * truncates again, and a scan would stop there anyway). */
+		if (ftruncate(seg->fd, (off_t)seg->size) != 0) {
+			/* keep rv: the write's error is the one to report */
+		}
 		return rv;
+	}
 	seg->size += n;
 	return 0;
 }
@@ -294,7 +300,11 @@ int log_segment_scan(struct log_segment *seg, uint64_t limit,
 	if (rv != 0)
 		return rv;
 	if (got < LOG_SEG_HDR)
-		return CF_ECORRUPT; /* tested: test_log_segment cut_... */
+		/*
+		 * tested: test_log_segment
+		 * cut_at_every_offset_scans_an_exact_prefix
+		 */
+		return CF_ECORRUPT;
 	rv = seg_check_header(seg, h);
 	if (rv != 0)
 		return rv;
@@ -343,7 +353,11 @@ int log_segment_scan(struct log_segment *seg, uint64_t limit,
 			buf->len += got;
 			continue;
 		}
-		return CF_ECORRUPT; /* tested: test_log_segment cut_at_every_offset */
+		/*
+		 * tested: test_log_segment
+		 * cut_at_every_offset_scans_an_exact_prefix
+		 */
+		return CF_ECORRUPT;
 	}
 	return 0;
 }

@@ -65,7 +65,7 @@ struct log_part {
 	size_t stagecap;
 	bool touched;	  /* something staged since the last commit/abort */
 	bool last_sealed; /* sealed flag of the hot segment before staging */
-	bool dir_dirty;	  /* segment files created or removed, folder not synced */
+	bool dir_dirty;	  /* files created or removed, folder not synced */
 };
 
 struct log_store {
@@ -227,7 +227,10 @@ static int part_drop_unknown(struct log_part *part,
 			continue;
 		if (log_manifest_find(m, part->id, segno) != NULL)
 			continue;
-		/* tested: test_log_store uncheckpointed_segment_is_removed */
+		/*
+		 * tested: test_log_store
+		 * uncheckpointed_segment_is_removed_on_reopen
+		 */
 		if (unlinkat(part->dirfd, e->d_name, 0) != 0) {
 			rv = -errno;
 			cf_errmsg_printf(errmsg, "unlink %s: %s", e->d_name,
@@ -268,7 +271,7 @@ static int part_load_seg(struct log_store *s, struct log_part *part,
 		return CF_ECORRUPT; /* checkpointed bytes are missing */
 	}
 	if (seg->size > ms->length) {
-		/* tested: test_log_store uncheckpointed_tail_is_cut */
+		/* tested: test_log_store uncheckpointed_tail_is_cut_on_reopen */
 		rv = log_segment_truncate(seg, ms->length);
 		if (rv != 0) {
 			cf_errmsg_printf(errmsg, "truncate: %s", cf_strerror(rv));
@@ -407,7 +410,8 @@ int log_store_open(struct log_store **out, const struct log_store_opts *o,
 		m.partitions = s->nparts;
 		m.applied_index = 0;
 	} else if (rv != 0) {
-		goto err_wrap; /* tested: test_log_store corrupt_manifest_is_refused */
+		/* tested: test_log_store corrupt_manifest_is_refused */
+		goto err_wrap;
 	}
 	if (m.partitions != s->nparts) {
 		cf_errmsg_printf(errmsg, "store has %u partitions, not %u",
@@ -484,7 +488,11 @@ int log_store_append(struct log_store *s, const struct log_record *rec)
 	    (hot->end + n > s->seal_bytes ||
 	     (s->seal_age_ms != 0 &&
 	      rec->ts >= hot->first_ts + s->seal_age_ms))) {
-		seal = true; /* tested: test_log_store seal_by_size, seal_by_age */
+		/*
+		 * tested: test_log_store seal_by_size_opens_new_segments,
+		 * seal_by_entry_age
+		 */
+		seal = true;
 		fresh = true;
 	}
 	ti = fresh ? part->nsegs : part->nsegs - 1;
@@ -582,8 +590,12 @@ static void part_unwrite(struct log_part *part)
 			}
 			continue;
 		}
-		if (seg->size > st->base)
-			log_segment_truncate(seg, st->base);
+		/*
+		 * Always: a partial write may have left bytes past size.
+		 * tested: test_log_store
+		 * failed_commit_leaves_the_store_as_before
+		 */
+		log_segment_truncate(seg, st->base);
 	}
 }
 

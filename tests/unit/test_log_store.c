@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <setjmp.h>
@@ -9,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -559,6 +562,63 @@ static void scan_callback_error_stops_open(void **state)
 	assert_null(f->s);
 }
 
+/* Let writes fail with EFBIG past limit bytes per file (0: no limit). */
+static void file_limit(rlim_t limit)
+{
+	struct rlimit rl;
+
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &rl), 0);
+	rl.rlim_cur = limit != 0 ? limit : rl.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+}
+
+static void failed_commit_leaves_the_store_as_before(void **state)
+{
+	struct fixture *f = *state;
+	struct log_store_stats st;
+	char path[160];
+	char path2[160];
+	uint64_t size;
+
+	signal(SIGXFSZ, SIG_IGN);
+	f->o.partitions = 1;
+	f->o.seal_bytes = 700;
+	assert_int_equal(store_open(f), 0);
+	append_msgs(f, "c_1", 1, 3);
+	assert_int_equal(log_store_commit(f->s), 0);
+	seg_path(f, "c_1", 1, path, sizeof(path));
+	seg_path(f, "c_1", 2, path2, sizeof(path2));
+	size = file_size(path);
+	/* The write of the entry fails half way. */
+	file_limit(size + 10);
+	append_msgs(f, "c_1", 4, 5);
+	assert_int_equal(log_store_commit(f->s), -EFBIG);
+	assert_true(file_size(path) == size);
+	assert_true(log_store_last_seq(f->s, CF_STR_LIT("c_1")) == 3);
+	log_store_stats(f->s, &st);
+	assert_true(st.records == 3);
+	/* An entry that seals and opens segment 2, whose header fails. */
+	file_limit(16);
+	append_msgs(f, "c_1", 4, 12);
+	assert_int_equal(log_store_commit(f->s), -EFBIG);
+	assert_true(file_size(path2) == UINT64_MAX);
+	assert_true(file_size(path) == size);
+	log_store_stats(f->s, &st);
+	assert_true(st.segments == 1);
+	assert_true(st.records == 3);
+	file_limit(0);
+	/* Everything works as if the failed entries never were. */
+	append_msgs(f, "c_1", 4, 12);
+	assert_int_equal(log_store_commit(f->s), 0);
+	log_store_stats(f->s, &st);
+	assert_true(st.segments >= 2);
+	for (uint64_t i = 1; i <= 12; i++)
+		check_read(f, "c_1", i);
+	assert_int_equal(log_store_checkpoint(f->s, 12, f->errmsg), 0);
+	assert_int_equal(store_open(f), 0);
+	assert_true(f->scanned == 12);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -581,6 +641,7 @@ int main(void)
 		T(corrupt_checkpointed_record_is_refused),
 		T(missing_checkpointed_bytes_are_refused),
 		T(scan_callback_error_stops_open),
+		T(failed_commit_leaves_the_store_as_before),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
