@@ -188,7 +188,9 @@ static int start_frame(struct fe_ws_parser *p)
 	/* tested: test_fe_ws.c message_over_limit_is_1009 */
 	if (len > p->max_message - p->msg.len)
 		return fail(p, FE_WS_CLOSE_TOO_BIG, CF_ETOOBIG);
-	if (cf_buf_reserve(&p->msg, (size_t)len + 1) != 0)
+	/* room for the NUL after the message; payload room grows as bytes
+	 * arrive, so a header alone cannot make us allocate its length */
+	if (cf_buf_reserve(&p->msg, 1) != 0)
 		return fail(p, FE_WS_CLOSE_INTERNAL, -ENOMEM);
 	return 0;
 }
@@ -274,7 +276,7 @@ static int finish_frame(struct fe_ws_parser *p, struct fe_ws_event *ev)
 		return fail(p, FE_WS_CLOSE_BAD_DATA, CF_EBADREQ);
 	p->in_message = false;
 	p->reset_message = true;
-	p->msg.data[p->msg.len] = '\0'; /* room reserved in start_frame */
+	p->msg.data[p->msg.len] = '\0'; /* room kept by the reserves */
 	ev->kind = p->msg_opcode == FE_WS_OP_TEXT ? FE_WS_TEXT : FE_WS_BINARY;
 	ev->data = (const uint8_t *)p->msg.data;
 	ev->len = p->msg.len;
@@ -291,6 +293,9 @@ static int take_payload(struct fe_ws_parser *p, const uint8_t *src, size_t n)
 		dst = p->ctrl + p->ctrl_len;
 		p->ctrl_len = (uint8_t)(p->ctrl_len + n);
 	} else {
+		/* n + 1: keep room for the NUL after the message */
+		if (cf_buf_reserve(&p->msg, n + 1) != 0)
+			return fail(p, FE_WS_CLOSE_INTERNAL, -ENOMEM);
 		dst = (uint8_t *)p->msg.data + p->msg.len;
 		p->msg.len += n;
 	}
@@ -366,8 +371,6 @@ int fe_ws_feed(struct fe_ws_parser *p, const void *data, size_t len,
 			}
 		}
 	}
-	/* An empty input may still end a zero-length frame: not possible,
-	 * since a frame's header is at least 2 bytes and is handled above. */
 	*consumed = i;
 	return FE_WS_NEED_MORE;
 }

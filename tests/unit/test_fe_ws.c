@@ -476,6 +476,26 @@ static void message_buffer_is_reused(void **state)
 	cf_buf_release(&in);
 }
 
+/* A client that announces a large frame and sends little of it must not
+ * make the server allocate the announced length. */
+static void header_alone_does_not_allocate_its_length(void **state)
+{
+	static const uint8_t h[] = {0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0x0f,
+				    0xff, 0xff, 1, 2, 3, 4, 'a', 'b', 'c'};
+	struct fe_ws_parser p;
+	struct fe_ws_event ev;
+	size_t used;
+
+	(void)state;
+	fe_ws_parser_init(&p, 0);
+	assert_int_equal(fe_ws_feed(&p, h, sizeof h, &used, &ev),
+			 FE_WS_NEED_MORE);
+	assert_int_equal(used, sizeof h);
+	assert_int_equal(p.msg.len, 3);
+	assert_true(p.msg.cap < 4096);
+	fe_ws_parser_release(&p);
+}
+
 static void encode_header_picks_minimal_length(void **state)
 {
 	static const struct {
@@ -721,6 +741,7 @@ int main(void)
 		cmocka_unit_test(fragment_order_is_enforced),
 		cmocka_unit_test(error_is_sticky),
 		cmocka_unit_test(message_buffer_is_reused),
+		cmocka_unit_test(header_alone_does_not_allocate_its_length),
 		cmocka_unit_test(encode_header_picks_minimal_length),
 		cmocka_unit_test(encoded_frames_read_back),
 		cmocka_unit_test(handshake_is_checked),
