@@ -69,7 +69,10 @@ int log_store_checkpoint(struct log_store *s, uint64_t applied_index,
 
 /* Highest seq of conv's messages, 0 if none. */
 uint64_t log_store_last_seq(const struct log_store *s, struct cf_str conv);
-/* Read conv's message seq into rec (strings borrow from scratch). */
+/*
+ * Read conv's message seq into rec (strings borrow from scratch). A record
+ * staged by log_store_append() and not yet committed is readable too.
+ */
 int log_store_read_seq(struct log_store *s, struct cf_str conv, uint64_t seq,
 		       struct log_record *rec, struct cf_buf *scratch);
 
@@ -78,7 +81,7 @@ struct log_store_stats {
 	uint64_t segments;
 	uint64_t bytes;
 	uint64_t records;
-	uint64_t conversations;
+	uint64_t conversations; /* with at least one message */
 	uint64_t index_bytes; /* memory held by the seq index */
 };
 void log_store_stats(const struct log_store *s, struct log_store_stats *st);
