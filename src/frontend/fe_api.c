@@ -21,6 +21,7 @@
 #include "common/cf_err.h"
 #include "common/cf_id.h"
 #include "common/cf_time.h"
+#include "frontend/fe_api_conv.h"
 #include "frontend/fe_auth.h"
 #include "frontend/fe_json.h"
 #include "frontend/fe_ops.h"
@@ -431,7 +432,7 @@ static void read_now(struct fe_call *k)
 		else if (!rft_conv_has_member(cv, cf_str_c(k->user)))
 			rv = CF_EFORBIDDEN;
 		else
-			o = conv_json_for(cv);
+			rv = fe_api_conv_json(f, cv, k->user, true, &o);
 	} else {
 		rv = sync_history(f, cf_str_c(k->user), cf_str_c(k->conv),
 				  &k->q, &o);
@@ -594,6 +595,8 @@ void fe_api_http(struct fe_conn *c, const struct fe_http_req *req)
 		fe_respond_rc(c, rv, msg);
 		return;
 	}
+	if (fe_api_conv_http(c, req, user))
+		return;
 	if (path_is(p, "/v1/messages")) {
 		if (req->method != FE_HTTP_POST)
 			return method_not_allowed(c);
@@ -647,6 +650,8 @@ void fe_api_ws_message(struct fe_conn *c, const char *text, size_t len)
 		rv = send_start(c, c->user, o, id, true, err, sizeof err);
 		if (rv != 0)
 			ws_send_error(c, id, rv, err);
+	} else if (fe_api_conv_ws(c, type, o, id)) {
+		/* delivered, read: fe_api_conv.c */
 	} else if (strcmp(type, "ping") == 0) {
 		json_t *r = json_pack("{s:s}", "type", "pong");
 		if (r != NULL && id != NULL)

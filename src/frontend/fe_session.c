@@ -9,6 +9,8 @@
 #include "common/cf_diag.h"
 #include "common/cf_time.h"
 #include "frontend/fe_server.h"
+#include "raft/rft_cmd.h"
+#include "raft/rft_rec.h"
 #include "sync/sync_read.h"
 
 struct fe_user {
@@ -57,20 +59,17 @@ void fe_session_touch(struct fe_conn *c)
 	c->last_active_ms = cf_mono_ms();
 }
 
-static struct cf_blob *message_frame(const struct log_record *rec)
+/* The frame of rec's event, built once for every socket (NULL: none). */
+static struct cf_blob *event_frame(const struct log_record *rec,
+				   const struct rft_conv *conv)
 {
 	struct cf_blob *b = NULL;
-	char cursor[32];
 	json_t *o;
 	char *s;
 
-	o = sync_message_json(rec);
+	o = sync_event_json(rec, conv);
 	if (o == NULL)
 		return NULL;
-	snprintf(cursor, sizeof cursor, "m%llu",
-		 (unsigned long long)rec->message_id);
-	json_object_set_new(o, "type", json_string("message"));
-	json_object_set_new(o, "cursor", json_string(cursor));
 	s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (s != NULL) {
@@ -80,54 +79,89 @@ static struct cf_blob *message_frame(const struct log_record *rec)
 	return b;
 }
 
+struct fanout {
+	struct fe_server *s;
+	const struct log_record *rec;
+	const struct rft_conv *conv;
+	struct cf_blob *frame; /* built on the first local socket */
+	bool failed;
+};
+
+/* Write the frame to every local socket of user (len bytes). */
+static void fanout_user(struct fanout *fo, const char *m, size_t len)
+{
+	struct fe_server *s = fo->s;
+	struct fe_user *u = cf_map_get(&s->users, m, len);
+	struct cf_list *e;
+
+	if (u == NULL || fo->failed)
+		return;
+	if (fo->frame == NULL) {
+		fo->frame = event_frame(fo->rec, fo->conv);
+		if (fo->frame == NULL) {
+			cf_warn("fan-out: no frame for a record of kind %u",
+				(unsigned)fo->rec->kind);
+			fo->failed = true;
+			return;
+		}
+	}
+	e = u->socks.next;
+	while (e != &u->socks) {
+		struct fe_conn *c = CF_CONTAINER_OF(e, struct fe_conn, user_link);
+		e = e->next;
+		if (c->state != FE_CONN_WS || c->ws_close_sent)
+			continue;
+		if (c->out_bytes + fo->frame->len > s->cfg.ws_max_buffer) {
+			s->metrics.ws_closed_slow++;
+			fe_conn_ws_close(c, 1008, "too slow: reconnect and sync");
+			fe_conn_close(c);
+			/* That may have been the user's last socket. */
+			if (cf_map_get(&s->users, m, len) == NULL)
+				break;
+			continue;
+		}
+		if (fe_conn_write_blob(c, fo->frame) == 0)
+			s->metrics.delivered_frames++;
+	}
+}
+
+/*
+ * Members as of the record's entry get its event; a member that a
+ * members_changed record removed gets that one event, and nothing after
+ * (it is no longer in conv->members).
+ */
 void fe_session_fanout(struct fe_server *s, const struct log_record *rec,
 		       const struct rft_conv *conv)
 {
-	struct cf_blob *frame = NULL;
+	struct fanout fo = {s, rec, conv, NULL, false};
+	struct rft_rec_members mb;
+	struct cf_str id;
+	size_t pos = 0;
 	uint64_t now;
 
-	if (rec->kind != LOG_REC_MESSAGE || conv == NULL || s->n_ws == 0)
+	if (conv == NULL || s->n_ws == 0)
 		return;
-	for (unsigned i = 0; i < conv->n_members; i++) {
-		const char *m = conv->members[i];
-		struct fe_user *u = cf_map_get(&s->users, m, strlen(m));
-		struct cf_list *e;
-		if (u == NULL)
-			continue;
-		if (frame == NULL) {
-			frame = message_frame(rec);
-			if (frame == NULL) {
-				cf_warn("fan-out: out of memory");
-				return;
-			}
-		}
-		e = u->socks.next;
-		while (e != &u->socks) {
-			struct fe_conn *c =
-				CF_CONTAINER_OF(e, struct fe_conn, user_link);
-			e = e->next;
-			if (c->state != FE_CONN_WS || c->ws_close_sent)
-				continue;
-			if (c->out_bytes + frame->len > s->cfg.ws_max_buffer) {
-				s->metrics.ws_closed_slow++;
-				fe_conn_ws_close(c, 1008,
-						 "too slow: reconnect and sync");
-				fe_conn_close(c);
-				/* That may have been the user's last socket. */
-				if (cf_map_get(&s->users, m, strlen(m)) == NULL)
-					break;
-				continue;
-			}
-			if (fe_conn_write_blob(c, frame) == 0)
-				s->metrics.delivered_frames++;
-		}
+	if (rec->kind != LOG_REC_MESSAGE && rec->kind != LOG_REC_CONV &&
+	    rec->kind != LOG_REC_MEMBERS && rec->kind != LOG_REC_RECALL &&
+	    rec->kind != LOG_REC_RECEIPT)
+		return;
+	for (unsigned i = 0; i < conv->n_members; i++)
+		fanout_user(&fo, conv->members[i], strlen(conv->members[i]));
+	if (rec->kind == LOG_REC_MEMBERS &&
+	    rft_rec_members_decode(rec->body, &mb) == 0) {
+		while (rft_idlist_next(mb.removed, &pos, &id))
+			if (!rft_conv_has_member(conv, id))
+				fanout_user(&fo, id.p, id.len);
 	}
-	if (frame != NULL) {
-		now = cf_wall_ms();
-		fe_hist_observe(&s->metrics.delivery,
-				now > rec->ts ? (double)(now - rec->ts) / 1e3
-					      : 0.0);
-		cf_blob_unref(frame);
+	if (fo.frame != NULL) {
+		if (rec->kind == LOG_REC_MESSAGE) {
+			now = cf_wall_ms();
+			fe_hist_observe(&s->metrics.delivery,
+					now > rec->ts
+						? (double)(now - rec->ts) / 1e3
+						: 0.0);
+		}
+		cf_blob_unref(fo.frame);
 	}
 }
 

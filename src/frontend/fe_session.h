@@ -2,11 +2,15 @@
  * fe_session: the WebSocket sessions of this node and fan-out to them.
  *
  * Every open, authenticated WebSocket is listed under its user. A committed
- * record is fanned out to the sockets of the conversation's members on this
- * node only (every node fans out to its own sockets, so nothing crosses the
- * cluster twice). The frame is built once, as a shared blob, and the same
- * blob is written to every socket. A socket whose pending output would pass
- * --ws-max-buffer is closed with 1008; its client syncs from its cursor.
+ * record (message, recall, receipt, conversation created or members
+ * changed; frames of sync_read.h's sync_event_json) is fanned out to the
+ * sockets of the conversation's members once its entry applied (the
+ * sender's own sockets included), and a members_changed also to the members
+ * it removed, on this node only (every node fans out to its own sockets, so
+ * nothing crosses the cluster twice). The frame is built once, as a shared
+ * blob, and the same blob is written to every socket. A socket whose
+ * pending output would pass --ws-max-buffer is closed with 1008; its client
+ * syncs from its cursor.
  * Ownership: sessions are the connections themselves (struct fe_conn).
  * Errors: none reported (fan-out is best effort per socket).
  * Threads: loop thread only.

@@ -445,11 +445,15 @@ static int do_recall(struct apply *a, const struct rft_cmd *cmd,
 		   cf_str_eqc(cmd->user, c->pub.owner);
 	if (!by_sender && !by_owner)
 		return CF_EFORBIDDEN;
+	res->seq = cmd->seq;
+	if (rft_conv_recalled(&c->pub, cmd->seq))
+		return 0; /* recalled already: no second record */
 	rec_init(a, &rec, LOG_REC_RECALL, c, cmd->user);
 	rec.seq = cmd->seq;
 	stage(a, &rec, c, SIZE_MAX);
+	if (rft__recalled_add(c, cmd->seq) != 0)
+		fatal(f, a->index, "recall", -ENOMEM);
 	c->pub.last_item_id = rec.message_id;
-	res->seq = cmd->seq;
 	res->message_id = rec.message_id;
 	res->server_ts = a->clock;
 	return 0;

@@ -145,6 +145,7 @@ static int scan_rec(void *arg, const struct log_record *rec)
 		rv = scan_members(f, c, rec);
 		break;
 	case LOG_REC_RECALL:
+		rv = rft__recalled_add(c, rec->seq);
 		break;
 	case LOG_REC_RECEIPT:
 		rv = rft_rec_receipt_decode(rec->body, &rr);

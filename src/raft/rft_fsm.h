@@ -1,7 +1,8 @@
 /*
  * rft_fsm: the replicated state machine over the segment store.
  *
- * State: conversations (type, owner, title, members, lastSeq), the
+ * State: conversations (type, owner, title, members, lastSeq, each
+ * member's receipt pointers, the recalled seqs), the
  * pair -> direct conversation map, the c_<n> counter, the idempotency window
  * (conversation, sender, clientMsgId) -> (seq, messageId, serverTs), and the
  * entry clock. All of it is rebuilt from segment records on open, so every
@@ -98,6 +99,11 @@ bool rft_fsm_needs_fetch(const struct rft_fsm *f);
 struct log_store *rft_fsm_store(struct rft_fsm *f);
 const struct rft_conv *rft_fsm_conv(const struct rft_fsm *f, struct cf_str id);
 bool rft_conv_has_member(const struct rft_conv *c, struct cf_str user);
+/* user's receipt pointers in c (both 0 if it never sent one). */
+void rft_conv_receipt(const struct rft_conv *c, struct cf_str user,
+		      uint64_t *delivered, uint64_t *read);
+/* True if message seq of c was recalled. */
+bool rft_conv_recalled(const struct rft_conv *c, uint64_t seq);
 /* Number of conversations; iterate with rft_fsm_conv_next. */
 uint64_t rft_fsm_conv_count(const struct rft_fsm *f);
 /* Next conversation (any order) or NULL: size_t it = 0; while ((c = ...)) */

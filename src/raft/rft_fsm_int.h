@@ -27,6 +27,7 @@ struct rft_conv_st {
 	struct rft_conv pub; /* first: a struct rft_conv * converts back */
 	unsigned members_cap;
 	struct cf_map receipts;	   /* user -> struct rft_receipt */
+	struct cf_map recalled;	   /* u64 seq (LE bytes) -> the conv itself */
 	struct rft_dedup_fifo fifo; /* its idempotency keys, oldest first */
 };
 
@@ -105,6 +106,8 @@ void rft__member_remove(struct rft_fsm *f, struct rft_conv_st *c,
 			struct cf_str user);
 /* The receipt pointers of user in c, created at zero if missing. */
 struct rft_receipt *rft__receipt(struct rft_conv_st *c, struct cf_str user);
+/* Mark seq of c recalled (idempotent). */
+int rft__recalled_add(struct rft_conv_st *c, uint64_t seq);
 /* Free every conversation and index. */
 void rft__state_release(struct rft_fsm *f);
 

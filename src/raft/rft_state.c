@@ -195,6 +195,7 @@ static void conv_free(struct rft_conv_st *c)
 	while (cf_map_next(&c->receipts, &i, &s))
 		free(s->val);
 	cf_map_release(&c->receipts);
+	cf_map_release(&c->recalled);
 	rft_dedup_fifo_release(&c->fifo);
 	free(c);
 }
@@ -213,6 +214,7 @@ int rft__conv_create(struct rft_fsm *f, struct cf_str id, uint8_t type,
 	if (c == NULL)
 		return -ENOMEM;
 	cf_map_init(&c->receipts);
+	cf_map_init(&c->recalled);
 	c->pub.type = type;
 	c->pub.created_at = ts;
 	c->pub.created_msg_id = message_id;
@@ -321,6 +323,32 @@ struct rft_receipt *rft__receipt(struct rft_conv_st *c, struct cf_str user)
 		return NULL;
 	}
 	return r;
+}
+
+void rft_conv_receipt(const struct rft_conv *c, struct cf_str user,
+		      uint64_t *delivered, uint64_t *read)
+{
+	const struct rft_receipt *r =
+		cf_map_get(&rft__st(c)->receipts, user.p, user.len);
+
+	*delivered = r != NULL ? r->delivered : 0;
+	*read = r != NULL ? r->read : 0;
+}
+
+int rft__recalled_add(struct rft_conv_st *c, uint64_t seq)
+{
+	uint8_t key[8];
+
+	cf_put_u64(key, seq);
+	return cf_map_put(&c->recalled, key, sizeof key, c, NULL);
+}
+
+bool rft_conv_recalled(const struct rft_conv *c, uint64_t seq)
+{
+	uint8_t key[8];
+
+	cf_put_u64(key, seq);
+	return cf_map_get(&rft__st(c)->recalled, key, sizeof key) != NULL;
 }
 
 void rft__state_release(struct rft_fsm *f)

@@ -1,5 +1,16 @@
 #include "config.h"
 
+/*
+ * sync_read: see sync_read.h. Event shapes (API.md "WebSocket"):
+ *   message       {"type":"message","cursor",...the message object}
+ *   recalled      {"type":"recalled","conversationId","seq","cursor"}
+ *   conversation  {"type":"conversation","event":"created"|
+ *                  "members_changed","cursor","conversation":{...},
+ *                  "added":[...],"removed":[...] (members_changed only)}
+ *   receipt       {"type":"receipt","conversationId","userId",
+ *                  "deliveredSeq","readSeq"}
+ */
+
 #include "sync/sync_read.h"
 
 #include <errno.h>
@@ -7,6 +18,8 @@
 #include <stdio.h>
 
 #include "common/cf_err.h"
+#include "raft/rft_cmd.h"
+#include "raft/rft_rec.h"
 
 void sync_message_id_str(uint64_t id, char out[24])
 {
@@ -38,6 +51,21 @@ json_t *sync_message_json(const struct log_record *rec)
 	    json_object_set_new(o, "content", str_json(rec->body)) != 0 ||
 	    json_object_set_new(o, "serverTs",
 				json_integer((json_int_t)rec->ts)) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+json_t *sync_recalled_json(const struct log_record *rec)
+{
+	json_t *o = sync_message_json(rec);
+
+	if (o == NULL)
+		return NULL;
+	json_object_del(o, "content");
+	json_object_del(o, "attachment");
+	if (json_object_set_new(o, "recalled", json_true()) != 0) {
 		json_decref(o);
 		return NULL;
 	}
@@ -104,7 +132,8 @@ int sync_history(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
 		rv = log_store_read_seq(store, conv, s, &rec, &scratch);
 		if (rv != 0)
 			goto err;
-		m = sync_message_json(&rec);
+		m = rft_conv_recalled(c, s) ? sync_recalled_json(&rec)
+					    : sync_message_json(&rec);
 		if (m == NULL || json_array_append_new(msgs, m) != 0) {
 			rv = -ENOMEM;
 			goto err;
@@ -121,4 +150,97 @@ err:
 	cf_buf_release(&scratch);
 	json_decref(msgs);
 	return rv;
+}
+
+/* ---- events ---- */
+
+void sync_cursor_str(uint64_t message_id, char out[24])
+{
+	snprintf(out, 24, "m%" PRIu64, message_id);
+}
+
+/* An id list of a record as a JSON array of strings. */
+static json_t *idlist_json(struct cf_str list)
+{
+	json_t *a = json_array();
+	struct cf_str id;
+	size_t pos = 0;
+
+	if (a == NULL)
+		return NULL;
+	while (rft_idlist_next(list, &pos, &id)) {
+		if (json_array_append_new(a, str_json(id)) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+static json_t *conversation_event(const struct log_record *rec,
+				  const struct rft_conv *conv)
+{
+	struct rft_rec_members m;
+	char cursor[24];
+	json_t *o;
+
+	if (conv == NULL)
+		return NULL;
+	sync_cursor_str(rec->message_id, cursor);
+	o = json_pack("{s:s, s:s, s:s, s:o*}", "type", "conversation", "event",
+		      rec->kind == LOG_REC_CONV ? "created" : "members_changed",
+		      "cursor", cursor, "conversation", sync_conv_json(conv));
+	if (o == NULL || rec->kind != LOG_REC_MEMBERS)
+		return o;
+	if (rft_rec_members_decode(rec->body, &m) != 0 ||
+	    json_object_set_new(o, "added", idlist_json(m.added)) != 0 ||
+	    json_object_set_new(o, "removed", idlist_json(m.removed)) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+json_t *sync_event_json(const struct log_record *rec,
+			const struct rft_conv *conv)
+{
+	struct rft_rec_receipt r;
+	char cursor[24];
+	json_t *o;
+
+	sync_cursor_str(rec->message_id, cursor);
+	switch (rec->kind) {
+	case LOG_REC_MESSAGE:
+		o = sync_message_json(rec);
+		if (o != NULL &&
+		    (json_object_set_new(o, "type", json_string("message")) !=
+			     0 ||
+		     json_object_set_new(o, "cursor", json_string(cursor)) !=
+			     0)) {
+			json_decref(o);
+			return NULL;
+		}
+		return o;
+	case LOG_REC_RECALL:
+		return json_pack("{s:s, s:s%, s:I, s:s}", "type", "recalled",
+				 "conversationId", rec->conv.p != NULL ? rec->conv.p : "",
+				 rec->conv.len, "seq", (json_int_t)rec->seq,
+				 "cursor", cursor);
+	case LOG_REC_RECEIPT:
+		if (rft_rec_receipt_decode(rec->body, &r) != 0)
+			return NULL;
+		return json_pack("{s:s, s:s%, s:s%, s:I, s:I}", "type",
+				 "receipt", "conversationId",
+				 rec->conv.p != NULL ? rec->conv.p : "",
+				 rec->conv.len, "userId",
+				 rec->sender.p != NULL ? rec->sender.p : "",
+				 rec->sender.len, "deliveredSeq",
+				 (json_int_t)r.delivered, "readSeq",
+				 (json_int_t)r.read);
+	case LOG_REC_CONV:
+	case LOG_REC_MEMBERS:
+		return conversation_event(rec, conv);
+	default:
+		return NULL;
+	}
 }

@@ -1,7 +1,9 @@
 /*
  * sync_read: reads of committed history for clients: a conversation's
  * messages by seq range (fromSeq, beforeSeq, latest page), and the JSON
- * objects of API.md that describe a message or a conversation.
+ * objects of API.md that describe a message, a conversation and the events
+ * of committed records. A recalled message keeps its seq in history, as a
+ * placeholder without content.
  *
  * Reads come from this node's own applied state (its segment store through
  * the seq index); read-your-writes on a follower is the caller's job (wait
@@ -38,8 +40,27 @@ int sync_history(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
 
 /* The message object of API.md for a LOG_REC_MESSAGE record. */
 json_t *sync_message_json(const struct log_record *rec);
+/*
+ * The placeholder of a recalled message: the message object without its
+ * content (or attachment), with "recalled": true.
+ */
+json_t *sync_recalled_json(const struct log_record *rec);
 /* The conversation object of API.md (without per-user fields). */
 json_t *sync_conv_json(const struct rft_conv *c);
+
+/*
+ * The event of a committed record, as API.md's WebSocket server frames
+ * (and sync items): `message`, `recalled`, `conversation` (created,
+ * members_changed) and `receipt`, with its "type". Every event but
+ * `receipt` carries the cursor of its item. conv is the record's
+ * conversation as rft_fsm_record_cb gives it (the state after its entry);
+ * a members_changed also lists the ids "added" and "removed". NULL on
+ * -ENOMEM, or for a kind clients never see (media).
+ */
+json_t *sync_event_json(const struct log_record *rec,
+			const struct rft_conv *conv);
+/* The cursor of an item: "m" and its messageId in decimal. */
+void sync_cursor_str(uint64_t message_id, char out[24]);
 
 /* A messageId as the decimal string clients see. */
 void sync_message_id_str(uint64_t id, char out[24]);

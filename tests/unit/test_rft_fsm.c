@@ -811,6 +811,67 @@ static void members_recall_and_receipts_follow_the_rules(void **state)
 	eb_release(&e);
 }
 
+/* Recalled seqs and receipt pointers: queries, no second record, rebuild. */
+static void recalls_and_receipts_are_kept_and_rebuilt(void **state)
+{
+	struct fx *x = *state;
+	const struct rft_result *r;
+	const struct rft_conv *c;
+	uint64_t d, rd;
+	unsigned n, seen;
+	struct eb e;
+
+	eb_begin(&e);
+	eb_create(&e, "alice", RFT_CONV_GROUP, "g", "bob", NULL);
+	eb_send(&e, "bob", "g", "b1", "one");
+	eb_send(&e, "bob", "g", "b2", "two");
+	eb_finish(&e, T0);
+	apply(&x->a, 2, &e, &n);
+	eb_release(&e);
+
+	eb_begin(&e);
+	eb_seq_cmd(&e, RFT_CMD_RECALL, "bob", "g", 1, 0);
+	eb_seq_cmd(&e, RFT_CMD_RECEIPT, "alice", "g", 1, RFT_RECEIPT_READ);
+	eb_seq_cmd(&e, RFT_CMD_RECEIPT, "alice", "g", 2,
+		   RFT_RECEIPT_DELIVERED);
+	eb_finish(&e, T0 + 1);
+	r = apply(&x->a, 3, &e, &n);
+	assert_int_equal(r[0].status, 0);
+	eb_release(&e);
+	seen = x->a.seen.n;
+
+	/* Recalled again (by the owner): answered, nothing written. */
+	eb_begin(&e);
+	eb_seq_cmd(&e, RFT_CMD_RECALL, "alice", "g", 1, 0);
+	eb_finish(&e, T0 + 2);
+	r = apply(&x->a, 4, &e, &n);
+	assert_int_equal(r[0].status, 0);
+	assert_int_equal(r[0].seq, 1);
+	assert_int_equal(r[0].message_id, 0);
+	assert_int_equal(x->a.seen.n, seen);
+	eb_release(&e);
+
+	for (int round = 0; round < 2; round++) {
+		c = rft_fsm_conv(x->a.f, CF_STR_LIT("g"));
+		assert_non_null(c);
+		assert_true(rft_conv_recalled(c, 1));
+		assert_false(rft_conv_recalled(c, 2));
+		assert_false(rft_conv_recalled(c, 3));
+		rft_conv_receipt(c, CF_STR_LIT("alice"), &d, &rd);
+		assert_int_equal(d, 2);
+		assert_int_equal(rd, 1);
+		rft_conv_receipt(c, CF_STR_LIT("bob"), &d, &rd);
+		assert_int_equal(d, 0);
+		assert_int_equal(rd, 0);
+		rft_conv_receipt(c, CF_STR_LIT("mallory"), &d, &rd);
+		assert_int_equal(d, 0);
+		assert_int_equal(rd, 0);
+		/* The same again from the records alone. */
+		node_checkpoint(&x->a);
+		node_reopen(&x->a);
+	}
+}
+
 /* Run apply of bytes in a child; returns the signal that ended it or -1. */
 static int apply_in_child(struct node *x, uint64_t index, const void *buf,
 			  size_t len)
@@ -1160,6 +1221,9 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			reopen_rebuilds_state_identically, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			recalls_and_receipts_are_kept_and_rebuilt, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(
 			members_recall_and_receipts_follow_the_rules, setup,
 			teardown),
