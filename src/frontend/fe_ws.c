@@ -88,10 +88,19 @@ static const uint8_t utf8d[] = {
 bool fe_ws_utf8_step(uint32_t *state, const uint8_t *s, size_t n)
 {
 	uint32_t st = *state;
-	size_t i;
+	size_t i = 0;
 
-	for (i = 0; i < n; i++) {
-		st = utf8d[256 + st + utf8d[s[i]]];
+	while (i < n) {
+		/* between characters, skip ASCII 8 bytes at a time */
+		if (st == UTF8_ACCEPT && n - i >= 8) {
+			uint64_t w;
+			memcpy(&w, s + i, 8);
+			if ((w & 0x8080808080808080ull) == 0) {
+				i += 8;
+				continue;
+			}
+		}
+		st = utf8d[256 + st + utf8d[s[i++]]];
 		if (st == UTF8_REJECT)
 			break;
 	}
@@ -286,7 +295,8 @@ static int finish_frame(struct fe_ws_parser *p, struct fe_ws_event *ev)
 /* Unmask n payload bytes from src into the frame's destination. */
 static int take_payload(struct fe_ws_parser *p, const uint8_t *src, size_t n)
 {
-	uint8_t *dst;
+	uint8_t *dst, m8[8];
+	uint64_t w, mw;
 	size_t i;
 
 	if (is_control(p->opcode)) {
@@ -299,10 +309,18 @@ static int take_payload(struct fe_ws_parser *p, const uint8_t *src, size_t n)
 		dst = (uint8_t *)p->msg.data + p->msg.len;
 		p->msg.len += n;
 	}
-	for (i = 0; i < n; i++) {
-		dst[i] = src[i] ^ p->mask[p->mask_pos];
-		p->mask_pos = (p->mask_pos + 1) & 3;
+	/* unmask 8 bytes at a time with the key rotated to mask_pos */
+	for (i = 0; i < 8; i++)
+		m8[i] = p->mask[(p->mask_pos + i) & 3];
+	memcpy(&mw, m8, 8);
+	for (i = 0; i + 8 <= n; i += 8) {
+		memcpy(&w, src + i, 8);
+		w ^= mw;
+		memcpy(dst + i, &w, 8);
 	}
+	for (; i < n; i++)
+		dst[i] = src[i] ^ m8[i & 7];
+	p->mask_pos = (uint8_t)((p->mask_pos + n) & 3);
 	p->remaining -= n;
 	/* tested: test_fe_ws.c bad_utf8_split_across_fragments_is_1007 */
 	if (!is_control(p->opcode) && p->msg_opcode == FE_WS_OP_TEXT &&

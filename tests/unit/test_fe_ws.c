@@ -731,6 +731,48 @@ static void utf8_dfa_agrees_with_rfc_3629(void **state)
 	}
 }
 
+/*
+ * Longer strings: ASCII runs (the 8-byte fast path) mixed with valid and
+ * broken sequences, checked whole and fed in two steps, against the
+ * reference. A fixed-seed xorshift keeps the cases the same every run.
+ */
+static void utf8_dfa_agrees_on_mixed_strings(void **state)
+{
+	static const char *const pieces[] = {
+		"abcdefghij", "A", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+		"\xc3", "\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xff",
+		"12345678", "\xe2\x82", "\xc0\xaf"};
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	uint8_t s[64];
+	int round;
+
+	(void)state;
+	for (round = 0; round < 50000; round++) {
+		size_t n = 0, cut;
+		uint32_t st = 0;
+		bool ok;
+
+		while (n < 40) {
+			const char *pc;
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			pc = pieces[x % (sizeof pieces / sizeof pieces[0])];
+			if (n + strlen(pc) > sizeof s)
+				break;
+			memcpy(s + n, pc, strlen(pc));
+			n += strlen(pc);
+			if ((x >> 32) % 5 == 0)
+				break;
+		}
+		assert_int_equal(fe_ws_utf8_valid(s, n), ref_utf8(s, n));
+		cut = (size_t)(x >> 40) % (n + 1);
+		ok = fe_ws_utf8_step(&st, s, cut) && fe_ws_utf8_step(&st, s + cut,
+								      n - cut);
+		assert_int_equal(ok && st == 0, ref_utf8(s, n));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -755,6 +797,7 @@ int main(void)
 		cmocka_unit_test(encoded_frames_read_back),
 		cmocka_unit_test(handshake_is_checked),
 		cmocka_unit_test(utf8_dfa_agrees_with_rfc_3629),
+		cmocka_unit_test(utf8_dfa_agrees_on_mixed_strings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
