@@ -1,23 +1,9 @@
 /*
- * rft_node: see rft_node.h for the contract.
- *
- * Request life cycle on the node that took it (struct rft_submit):
- *
- *   WAITING --(we lead, barrier applied)--> QUEUED --(prepare: raft_apply)--> PROPOSED
- *      |  ^                                                     |
- *      |  +-------(leadership lost: unknown outcome)------------+
- *      +--(another node leads, link up)--> FORWARDED --(RESULT)--> done
- *                                             |
- *                                             +--(link down / not leader)--> WAITING
- *   any state past its deadline --> done with CF_EUNAVAIL.
- *
- * On the leader, commands (local and forwarded) become struct node_item on the
- * `queued` list; the prepare handle, which libuv runs once per loop turn right
- * before polling, packs them into as few entries as the 512 KiB cap allows,
- * one raft_apply each (Redis's beforeSleep: batch the turn). raft 0.15 fires
- * the apply callback right after fsm->apply on the leader, so the results of
- * the FSM are read there and answered: local requests through their
- * callback, forwarded ones with a RESULT message to their origin node.
+ * rft_node: see rft_node.h for the contract. This file: setup (raft_uv with
+ * the TCP_NODELAY transport, the FSM, the peer links), leadership tracking
+ * with a barrier after each election, readiness, the loop hooks and the
+ * periodic checkpoint, the close order and introspection. The request life
+ * cycle is in rft_submit.c.
  */
 #include "config.h"
 
@@ -33,59 +19,17 @@
 #include "common/cf_diag.h"
 #include "common/cf_err.h"
 #include "common/cf_time.h"
-
-enum { SUB_WAITING = 1, SUB_QUEUED, SUB_PROPOSED, SUB_FORWARDED, SUB_DONE };
-enum { READ_ASK = 1, READ_ASKED, READ_WAIT, READ_DONE };
+#include "raft/rft_node_int.h"
 
 #define TICK_MS 20
 #define CHECKPOINT_MS 1000
-
-/* One command on the leader's way into an entry. */
-struct node_item {
-	struct cf_list link;
-	unsigned origin;	 /* node that took the request */
-	uint64_t req_id;	 /* origin's request id */
-	struct rft_submit *local; /* the request, when origin == self */
-	struct cf_buf enc;	 /* forwarded command bytes */
-};
-
-struct node_inflight {
-	struct raft_apply req;
-	struct rft_node *node;
-	unsigned n;
-	struct node_item *items[];
-};
 
 static uint64_t now_ms(void)
 {
 	return cf_mono_ms();
 }
 
-static int raft_to_cf(int rv)
-{
-	switch (rv) {
-	case 0:
-		return 0;
-	case RAFT_NOMEM:
-		return -ENOMEM;
-	case RAFT_NOTLEADER:
-		return CF_ENOTLEADER;
-	case RAFT_LEADERSHIPLOST:
-		return CF_ELEADERSHIP;
-	case RAFT_SHUTDOWN:
-	case RAFT_CANCELED:
-		return CF_ESHUTDOWN;
-	case RAFT_IOERR:
-	case RAFT_NOSPACE:
-		return CF_EIO;
-	case RAFT_TOOBIG:
-		return CF_ETOOBIG;
-	default:
-		return CF_EUNAVAIL;
-	}
-}
-
-static unsigned node_leader(const struct rft_node *n)
+unsigned rft__node_leader(const struct rft_node *n)
 {
 	raft_id id = 0;
 	const char *addr = NULL;
@@ -94,330 +38,11 @@ static unsigned node_leader(const struct rft_node *n)
 	return (unsigned)id;
 }
 
-static bool node_can_propose(const struct rft_node *n)
+bool rft__can_propose(const struct rft_node *n)
 {
 	return !n->closing && raft_state((struct raft *)&n->raft) ==
 				      RAFT_LEADER &&
 	       n->barrier_done;
-}
-
-/* Complete a local request. */
-static void sub_finish(struct rft_submit *s, int status,
-		       const struct rft_result *res)
-{
-	struct rft_result r;
-
-	assert(s->state != SUB_DONE);
-	s->state = SUB_DONE;
-	cf_list_remove(&s->link);
-	cf_buf_release(&s->enc);
-	if (res == NULL) {
-		memset(&r, 0, sizeof r);
-		r.status = status;
-		res = &r;
-	}
-	s->cb(s, status, res);
-}
-
-static void item_free(struct node_item *it)
-{
-	cf_buf_release(&it->enc);
-	free(it);
-}
-
-/* Send a result to a forwarded item's origin and free it. */
-static void item_reply(struct rft_node *n, struct node_item *it,
-		       const struct rft_result *res)
-{
-	struct cf_buf b = CF_BUF_INIT;
-
-	if (rft_result_encode(res, &b) == 0)
-		rft_peer_send(&n->peers, it->origin, RFT_MSG_RESULT,
-			      it->req_id, b.data, b.len);
-	cf_buf_release(&b);
-	item_free(it);
-}
-
-static void item_reply_status(struct rft_node *n, struct node_item *it,
-			      int status)
-{
-	struct rft_result r;
-
-	memset(&r, 0, sizeof r);
-	r.status = status;
-	item_reply(n, it, &r);
-}
-
-/* Put a local request back to wait for a usable leader. */
-static void sub_requeue(struct rft_node *n, struct rft_submit *s)
-{
-	cf_list_remove(&s->link);
-	s->state = SUB_WAITING;
-	cf_list_push(&n->waiting, &s->link);
-}
-
-/*
- * An item that will not be proposed here (we lost leadership, or the entry's
- * outcome is unknown): a local request waits again, a forwarded one is
- * answered so that its origin resubmits.
- */
-static void item_bounce(struct rft_node *n, struct node_item *it, int status)
-{
-	if (it->local != NULL) {
-		struct rft_submit *s = it->local;
-		free(it);
-		if (n->closing)
-			sub_finish(s, CF_ESHUTDOWN, NULL);
-		else
-			sub_requeue(n, s);
-		return;
-	}
-	item_reply_status(n, it, status);
-}
-
-static void node_drop_queued(struct rft_node *n, int status)
-{
-	struct cf_list *e;
-
-	while ((e = cf_list_head(&n->queued)) != NULL) {
-		struct node_item *it = CF_CONTAINER_OF(e, struct node_item, link);
-		cf_list_remove(e);
-		n->n_queued--;
-		item_bounce(n, it, status);
-	}
-}
-
-static int node_queue_local(struct rft_node *n, struct rft_submit *s)
-{
-	struct node_item *it = calloc(1, sizeof *it);
-
-	if (it == NULL)
-		return -ENOMEM;
-	it->origin = n->cfg.self;
-	it->req_id = s->req_id;
-	it->local = s;
-	cf_list_remove(&s->link);
-	s->state = SUB_QUEUED;
-	cf_list_push(&n->queued, &it->link);
-	n->n_queued++;
-	return 0;
-}
-
-/* Try to move one waiting request forward. */
-static void sub_dispatch(struct rft_node *n, struct rft_submit *s)
-{
-	unsigned leader;
-
-	if (node_can_propose(n)) {
-		if (node_queue_local(n, s) != 0)
-			sub_finish(s, -ENOMEM, NULL);
-		return;
-	}
-	leader = node_leader(n);
-	if (leader == 0 || leader == n->cfg.self ||
-	    !rft_peer_up(&n->peers, leader))
-		return;
-	if (rft_peer_send(&n->peers, leader, RFT_MSG_FORWARD, s->req_id,
-			  s->enc.data, s->enc.len) != 0)
-		return;
-	cf_list_remove(&s->link);
-	s->state = SUB_FORWARDED;
-	s->fwd_to = leader;
-	cf_list_push(&n->forwarded, &s->link);
-	n->stats.forwarded++;
-}
-
-static void node_dispatch_waiting(struct rft_node *n)
-{
-	struct cf_list todo;
-	struct cf_list *e;
-
-	cf_list_init(&todo);
-	cf_list_move(&todo, &n->waiting);
-	while ((e = cf_list_head(&todo)) != NULL) {
-		struct rft_submit *s = CF_CONTAINER_OF(e, struct rft_submit, link);
-		cf_list_remove(e);
-		cf_list_push(&n->waiting, e);
-		sub_dispatch(n, s);
-	}
-}
-
-/* Requests forwarded to a node whose link dropped: outcome unknown. */
-static void node_requeue_forwarded(struct rft_node *n, unsigned to)
-{
-	struct cf_list *e = n->forwarded.next;
-
-	while (e != &n->forwarded) {
-		struct rft_submit *s = CF_CONTAINER_OF(e, struct rft_submit, link);
-		e = e->next;
-		if (to == 0 || s->fwd_to == to)
-			sub_requeue(n, s);
-	}
-}
-
-static struct rft_submit *node_find_forwarded(struct rft_node *n,
-					      uint64_t req_id)
-{
-	struct cf_list *e;
-
-	cf_list_foreach(e, &n->forwarded)
-	{
-		struct rft_submit *s = CF_CONTAINER_OF(e, struct rft_submit, link);
-		if (s->req_id == req_id)
-			return s;
-	}
-	return NULL;
-}
-
-void rft_node_submit(struct rft_node *n, struct rft_submit *s,
-		     const struct rft_cmd *cmd, rft_submit_cb cb)
-{
-	struct rft_cmd c = *cmd;
-
-	s->node = n;
-	s->cb = cb;
-	s->req_id = ++n->next_req_id;
-	s->deadline = now_ms() + n->cfg.request_timeout_ms;
-	s->t0_ns = cf_mono_ns();
-	s->fwd_to = 0;
-	cf_buf_init(&s->enc);
-	cf_list_init(&s->link);
-	c.origin = (uint16_t)n->cfg.self;
-	c.req_id = s->req_id;
-	s->state = SUB_WAITING;
-	cf_list_push(&n->waiting, &s->link);
-	if (rft_cmd_encode(&c, &s->enc) != 0) {
-		/* Completed by the next tick: never from inside this call. */
-		s->deadline = 0;
-		return;
-	}
-	if (!n->closing)
-		sub_dispatch(n, s);
-}
-
-/* ---- proposing on the leader ---- */
-
-static void node_apply_cb(struct raft_apply *req, int status, void *result)
-{
-	struct node_inflight *f = req->data;
-	struct rft_node *n = f->node;
-	const struct rft_result *res = NULL;
-	unsigned nres = 0;
-	uint64_t index = 0;
-	int rc = raft_to_cf(status);
-
-	(void)result;
-	if (status == 0) {
-		res = rft_fsm_results(n->fsm, &nres, &index);
-		if (index != req->index || nres != f->n) {
-			cf_error("apply callback for index %llu found results "
-				 "of %llu (%u of %u): outcome unknown",
-				 (unsigned long long)req->index,
-				 (unsigned long long)index, nres, f->n);
-			rc = CF_ELEADERSHIP;
-		}
-	} else {
-		cf_warn("entry %llu not applied: %s",
-			(unsigned long long)req->index, raft_strerror(status));
-		if (status == RAFT_IOERR || status == RAFT_NOSPACE) {
-			/* 0.15 keeps leading after a failed write (0cac59c). */
-			cf_error("disk write failed on the leader; stepping down");
-			raft_transfer(&n->raft, NULL, 0, NULL);
-		}
-		if (rc != CF_ESHUTDOWN)
-			rc = CF_ELEADERSHIP;
-	}
-	for (unsigned i = 0; i < f->n; i++) {
-		struct node_item *it = f->items[i];
-		if (rc != 0) {
-			item_bounce(n, it, rc);
-			continue;
-		}
-		if (it->local != NULL) {
-			struct rft_submit *s = it->local;
-			free(it);
-			sub_finish(s, res[i].status, &res[i]);
-		} else {
-			item_reply(n, it, &res[i]);
-		}
-	}
-	free(f);
-}
-
-/* Pack queued items into entries and propose them. */
-static void node_propose(struct rft_node *n)
-{
-	while (n->n_queued > 0 && node_can_propose(n)) {
-		struct cf_buf buf = CF_BUF_INIT;
-		struct rft_batch b;
-		struct node_inflight *f;
-		struct raft_buffer rb;
-		struct cf_list *e;
-		unsigned max = n->n_queued;
-		unsigned k = 0;
-		int rv;
-
-		if (max > RFT_ENTRY_MAX_CMDS)
-			max = RFT_ENTRY_MAX_CMDS;
-		f = malloc(sizeof *f + max * sizeof f->items[0]);
-		if (f == NULL || rft_batch_begin(&b, &buf) != 0) {
-			free(f);
-			cf_buf_release(&buf);
-			return;
-		}
-		while (k < max && (e = cf_list_head(&n->queued)) != NULL) {
-			struct node_item *it =
-				CF_CONTAINER_OF(e, struct node_item, link);
-			const struct cf_buf *enc =
-				it->local != NULL ? &it->local->enc : &it->enc;
-			rv = rft_batch_add(&b, enc->data, enc->len);
-			if (rv == CF_ETOOBIG && k > 0)
-				break;
-			cf_list_remove(e);
-			n->n_queued--;
-			if (rv != 0) {
-				/* A command alone over the cap: refuse it. */
-				struct rft_result r;
-				memset(&r, 0, sizeof r);
-				r.status = rv == CF_ETOOBIG ? CF_ETOOBIG : rv;
-				if (it->local != NULL) {
-					struct rft_submit *s = it->local;
-					free(it);
-					sub_finish(s, r.status, &r);
-				} else {
-					item_reply(n, it, &r);
-				}
-				continue;
-			}
-			if (it->local != NULL)
-				it->local->state = SUB_PROPOSED;
-			f->items[k++] = it;
-		}
-		if (k == 0) {
-			free(f);
-			cf_buf_release(&buf);
-			continue;
-		}
-		rv = rft_batch_finish(&b, cf_wall_ms());
-		assert(rv == 0);
-		f->node = n;
-		f->n = k;
-		f->req.data = f;
-		rb.len = buf.len;
-		rb.base = cf_buf_detach(&buf, NULL);
-		assert(rb.len % 8 == 0);
-		rv = raft_apply(&n->raft, &f->req, &rb, 1, node_apply_cb);
-		if (rv != 0) {
-			cf_warn("raft_apply: %s", raft_strerror(rv));
-			free(rb.base);
-			for (unsigned i = 0; i < k; i++)
-				item_bounce(n, f->items[i], raft_to_cf(rv));
-			free(f);
-			return;
-		}
-		n->stats.entries_proposed++;
-		n->stats.commands_proposed += k;
-	}
 }
 
 /* ---- leadership ---- */
@@ -439,7 +64,7 @@ static void node_barrier_cb(struct raft_barrier *req, int status)
 		cf_info("leader for term %llu: barrier applied at %llu",
 			(unsigned long long)n->last_term,
 			(unsigned long long)raft_last_applied(&n->raft));
-		node_dispatch_waiting(n);
+		rft__dispatch_waiting(n);
 	}
 }
 
@@ -455,7 +80,7 @@ static void node_track(struct rft_node *n)
 			cf_info("lost leadership (term %llu)",
 				(unsigned long long)n->last_term);
 			n->barrier_done = false;
-			node_drop_queued(n, CF_ENOTLEADER);
+			rft__drop_queued(n, CF_ENOTLEADER);
 		}
 		if (st == RAFT_LEADER)
 			n->barrier_done = false;
@@ -468,7 +93,7 @@ static void node_track(struct rft_node *n)
 		if (raft_barrier(&n->raft, &n->barrier, node_barrier_cb) == 0)
 			n->barrier_pending = true;
 	}
-	leader = node_leader(n);
+	leader = rft__node_leader(n);
 	if (leader != 0 && n->ready_index == 0)
 		n->ready_index = n->raft.commit_index > 0 ? n->raft.commit_index : 1;
 	if (!n->ready && leader != 0 && n->ready_index != 0 &&
@@ -477,250 +102,6 @@ static void node_track(struct rft_node *n)
 		n->ready = true;
 		cf_info("ready: applied %llu", (unsigned long long)
 					raft_last_applied(&n->raft));
-	}
-}
-
-/* ---- read index ---- */
-
-static void read_finish(struct rft_read *r, int status)
-{
-	r->state = READ_DONE;
-	cf_list_remove(&r->link);
-	r->cb(r, status);
-}
-
-static void node_reads(struct rft_node *n)
-{
-	uint64_t applied = raft_last_applied(&n->raft);
-	struct cf_list *e = n->reads.next;
-
-	while (e != &n->reads) {
-		struct rft_read *r = CF_CONTAINER_OF(e, struct rft_read, link);
-		e = e->next;
-		if (r->state == READ_ASK) {
-			unsigned leader = node_leader(n);
-			if (node_can_propose(n)) {
-				r->index = n->raft.commit_index;
-				r->state = READ_WAIT;
-			} else if (leader != 0 && leader != n->cfg.self &&
-				   rft_peer_send(&n->peers, leader,
-						 RFT_MSG_READINDEX, r->req_id,
-						 NULL, 0) == 0) {
-				r->asked = leader;
-				r->state = READ_ASKED;
-			}
-		}
-		if (r->state == READ_WAIT && applied >= r->index)
-			read_finish(r, 0);
-	}
-}
-
-void rft_node_read_index(struct rft_node *n, struct rft_read *r,
-			 rft_read_cb cb)
-{
-	r->node = n;
-	r->cb = cb;
-	r->req_id = ++n->next_req_id;
-	r->deadline = now_ms() + n->cfg.request_timeout_ms;
-	r->index = 0;
-	r->asked = 0;
-	r->state = READ_ASK;
-	cf_list_init(&r->link);
-	cf_list_push(&n->reads, &r->link);
-	/* Answered from the next prepare or tick, never from here. */
-}
-
-void rft_node_wait_applied(struct rft_node *n, struct rft_read *r,
-			   uint64_t index, rft_read_cb cb)
-{
-	rft_node_read_index(n, r, cb);
-	r->index = index;
-	r->state = READ_WAIT;
-}
-
-/* ---- peer messages ---- */
-
-static void node_on_forward(struct rft_node *n, unsigned from,
-			    uint64_t req_id, const void *body, size_t len)
-{
-	struct node_item *it;
-	struct rft_cmd cmd;
-	struct rft_result r;
-
-	memset(&r, 0, sizeof r);
-	if (rft_cmd_decode(body, len, &cmd) != 0) {
-		r.status = CF_EBADREQ;
-		goto reply;
-	}
-	if (!node_can_propose(n)) {
-		r.status = CF_ENOTLEADER;
-		goto reply;
-	}
-	it = calloc(1, sizeof *it);
-	if (it == NULL || cf_buf_append(&it->enc, body, len) != 0) {
-		free(it);
-		r.status = -ENOMEM;
-		goto reply;
-	}
-	it->origin = from;
-	it->req_id = req_id;
-	cf_list_push(&n->queued, &it->link);
-	n->n_queued++;
-	return;
-reply: {
-	struct cf_buf b = CF_BUF_INIT;
-	if (rft_result_encode(&r, &b) == 0)
-		rft_peer_send(&n->peers, from, RFT_MSG_RESULT, req_id, b.data,
-			      b.len);
-	cf_buf_release(&b);
-}
-}
-
-static void node_on_result(struct rft_node *n, unsigned from, uint64_t req_id,
-			   const void *body, size_t len)
-{
-	struct rft_submit *s = node_find_forwarded(n, req_id);
-	struct rft_result r;
-
-	if (s == NULL || s->fwd_to != from)
-		return; /* late answer to a request already completed */
-	if (rft_result_decode(body, len, &r) != 0) {
-		cf_warn("bad result from node %u", from);
-		sub_requeue(n, s);
-		return;
-	}
-	if (r.status == CF_ENOTLEADER || r.status == CF_ELEADERSHIP ||
-	    r.status == CF_ESHUTDOWN) {
-		/* Retried with the same key by the next tick. */
-		sub_requeue(n, s);
-		return;
-	}
-	sub_finish(s, r.status, &r);
-}
-
-static void node_on_readindex(struct rft_node *n, unsigned from,
-			      uint64_t req_id)
-{
-	uint8_t b[12];
-
-	if (node_can_propose(n)) {
-		cf_put_u32(b, 0);
-		cf_put_u64(b + 4, n->raft.commit_index);
-	} else {
-		cf_put_u32(b, (uint32_t)CF_ENOTLEADER);
-		cf_put_u64(b + 4, 0);
-	}
-	rft_peer_send(&n->peers, from, RFT_MSG_READINDEX_R, req_id, b,
-		      sizeof b);
-}
-
-static void node_on_readindex_r(struct rft_node *n, unsigned from,
-				uint64_t req_id, const void *body, size_t len)
-{
-	struct cf_list *e;
-
-	if (len != 12)
-		return;
-	cf_list_foreach(e, &n->reads)
-	{
-		struct rft_read *r = CF_CONTAINER_OF(e, struct rft_read, link);
-		if (r->req_id != req_id || r->state != READ_ASKED ||
-		    r->asked != from)
-			continue;
-		if ((int32_t)cf_get_u32(body) == 0) {
-			r->index = cf_get_u64((const uint8_t *)body + 4);
-			r->state = READ_WAIT;
-		} else {
-			r->state = READ_ASK;
-		}
-		return;
-	}
-}
-
-static void node_peer_msg_cb(struct rft_peer_mgr *m, unsigned from,
-			     uint8_t type, uint64_t req_id, const void *body,
-			     size_t len)
-{
-	struct rft_node *n = m->data;
-
-	if (n->closing)
-		return;
-	switch (type) {
-	case RFT_MSG_FORWARD:
-		node_on_forward(n, from, req_id, body, len);
-		break;
-	case RFT_MSG_RESULT:
-		node_on_result(n, from, req_id, body, len);
-		break;
-	case RFT_MSG_READINDEX:
-		node_on_readindex(n, from, req_id);
-		break;
-	case RFT_MSG_READINDEX_R:
-		node_on_readindex_r(n, from, req_id, body, len);
-		break;
-	default:
-		if (type >= RFT_MSG_USER && n->cfg.on_user_msg != NULL)
-			n->cfg.on_user_msg(n, from, type, req_id, body, len);
-		break;
-	}
-}
-
-static void node_peer_state_cb(struct rft_peer_mgr *m, unsigned id, bool up)
-{
-	struct rft_node *n = m->data;
-
-	cf_info("peer link to node %u %s", id, up ? "up" : "down");
-	if (n->closing)
-		return;
-	if (!up) {
-		node_requeue_forwarded(n, id);
-		{
-			struct cf_list *e;
-			cf_list_foreach(e, &n->reads)
-			{
-				struct rft_read *r =
-					CF_CONTAINER_OF(e, struct rft_read, link);
-				if (r->state == READ_ASKED && r->asked == id)
-					r->state = READ_ASK;
-			}
-		}
-	} else {
-		node_dispatch_waiting(n);
-	}
-}
-
-int rft_node_send_user(struct rft_node *n, unsigned to, uint8_t type,
-		       uint64_t req_id, const void *body, size_t len)
-{
-	return rft_peer_send(&n->peers, to, type, req_id, body, len);
-}
-
-/* ---- loop hooks ---- */
-
-static void node_expire(struct rft_node *n)
-{
-	uint64_t now = now_ms();
-	struct cf_list *lists[] = {&n->waiting, &n->forwarded};
-	struct cf_list *e;
-
-	for (unsigned i = 0; i < 2; i++) {
-		e = lists[i]->next;
-		while (e != lists[i]) {
-			struct rft_submit *s =
-				CF_CONTAINER_OF(e, struct rft_submit, link);
-			e = e->next;
-			if (now >= s->deadline)
-				sub_finish(s, s->enc.len == 0 ? -ENOMEM
-							      : CF_EUNAVAIL,
-					   NULL);
-		}
-	}
-	e = n->reads.next;
-	while (e != &n->reads) {
-		struct rft_read *r = CF_CONTAINER_OF(e, struct rft_read, link);
-		e = e->next;
-		if (now >= r->deadline)
-			read_finish(r, CF_EUNAVAIL);
 	}
 }
 
@@ -750,8 +131,8 @@ static void node_prepare_cb(uv_prepare_t *h)
 	if (n->closing)
 		return;
 	node_track(n);
-	node_propose(n);
-	node_reads(n);
+	rft__propose(n);
+	rft__reads(n);
 }
 
 static void node_tick_cb(uv_timer_t *h)
@@ -761,9 +142,9 @@ static void node_tick_cb(uv_timer_t *h)
 	if (n->closing)
 		return;
 	node_track(n);
-	node_dispatch_waiting(n);
-	node_reads(n);
-	node_expire(n);
+	rft__dispatch_waiting(n);
+	rft__reads(n);
+	rft__expire(n);
 	if (now_ms() - n->checkpoint_at >= CHECKPOINT_MS)
 		node_checkpoint(n);
 }
@@ -868,7 +249,7 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 	raft_set_snapshot_trailing(&n->raft, n->cfg.snapshot_trailing);
 
 	rv = rft_peer_mgr_init(&n->peers, loop, cfg->cluster, cfg->self,
-			       node_peer_msg_cb, node_peer_state_cb, n);
+			       rft__peer_msg_cb, rft__peer_state_cb, n);
 	if (rv != 0) {
 		cf_errmsg_printf(errmsg, "peer links: %s", cf_strerror(rv));
 		goto err_raft;
@@ -940,20 +321,24 @@ int rft_node_start(struct rft_node *n, char *errmsg)
 
 /* ---- close ---- */
 
+static void node_closed_one(struct rft_node *n)
+{
+	if (--n->pending_closes != 0)
+		return;
+	/* Requests submitted while closing: nothing runs them any more. */
+	rft__fail_all(n);
+	if (n->close_cb != NULL)
+		n->close_cb(n);
+}
+
 static void node_handle_closed_cb(uv_handle_t *h)
 {
-	struct rft_node *n = h->data;
-
-	if (--n->pending_closes == 0 && n->close_cb != NULL)
-		n->close_cb(n);
+	node_closed_one(h->data);
 }
 
 static void node_peers_closed_cb(struct rft_peer_mgr *m)
 {
-	struct rft_node *n = m->data;
-
-	if (--n->pending_closes == 0 && n->close_cb != NULL)
-		n->close_cb(n);
+	node_closed_one(m->data);
 }
 
 static void node_raft_closed_cb(struct raft *r)
@@ -972,23 +357,12 @@ static void node_raft_closed_cb(struct raft *r)
 
 void rft_node_close(struct rft_node *n, void (*cb)(struct rft_node *n))
 {
-	struct cf_list *e;
-
 	assert(!n->closing);
 	n->closing = true;
 	n->close_cb = cb;
 	/* prepare, tick, peers */
 	n->pending_closes = 3;
-	while ((e = cf_list_head(&n->waiting)) != NULL)
-		sub_finish(CF_CONTAINER_OF(e, struct rft_submit, link),
-			   CF_ESHUTDOWN, NULL);
-	while ((e = cf_list_head(&n->forwarded)) != NULL)
-		sub_finish(CF_CONTAINER_OF(e, struct rft_submit, link),
-			   CF_ESHUTDOWN, NULL);
-	while ((e = cf_list_head(&n->reads)) != NULL)
-		read_finish(CF_CONTAINER_OF(e, struct rft_read, link),
-			    CF_ESHUTDOWN);
-	node_drop_queued(n, CF_ESHUTDOWN);
+	rft__fail_all(n);
 	node_checkpoint(n);
 	raft_close(&n->raft, node_raft_closed_cb);
 }
@@ -1011,7 +385,7 @@ const char *rft_node_role(const struct rft_node *n)
 
 unsigned rft_node_leader_id(const struct rft_node *n)
 {
-	return node_leader(n);
+	return rft__node_leader(n);
 }
 
 bool rft_node_is_ready(const struct rft_node *n, const char **why)
@@ -1021,7 +395,7 @@ bool rft_node_is_ready(const struct rft_node *n, const char **why)
 	if (n->fsm != NULL && rft_fsm_needs_fetch(n->fsm))
 		w = "a snapshot arrived that needs a segment fetch (not yet "
 		    "supported)";
-	else if (node_leader(n) == 0)
+	else if (rft__node_leader(n) == 0)
 		w = "no leader known";
 	else if (!n->ready)
 		w = "catching up with the commit index";

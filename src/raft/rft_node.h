@@ -68,6 +68,7 @@ struct rft_submit {
 	uint64_t deadline;	/* monotonic ms */
 	uint64_t t0_ns;		/* submit time, for metrics */
 	int state;
+	int err;		/* encode failure, reported by the next tick */
 	unsigned fwd_to;	/* node forwarded to */
 	struct cf_list link;
 };

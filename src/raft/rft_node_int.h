@@ -1,0 +1,49 @@
+/*
+ * rft_node_int: internal interface between the two halves of rft_node:
+ * rft_node.c (setup, leadership tracking, loop hooks, checkpoint, close,
+ * introspection) and rft_submit.c (request life cycle, peer messages, read
+ * index, expiry). Not for use outside src/raft/rft_node.c and rft_submit.c.
+ *
+ * Ownership: as in rft_node.h; every function works on the node's lists.
+ * Errors: none returned; requests complete through their callbacks.
+ * Threads: loop thread only.
+ */
+#ifndef RFT_NODE_INT_H
+#define RFT_NODE_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "raft/rft_node.h"
+
+/* struct rft_submit.state */
+enum { SUB_WAITING = 1, SUB_QUEUED, SUB_PROPOSED, SUB_FORWARDED, SUB_DONE };
+/* struct rft_read.state */
+enum { READ_ASK = 1, READ_ASKED, READ_WAIT, READ_DONE };
+
+/* rft_node.c */
+/* Current leader id, 0 if none known. */
+unsigned rft__node_leader(const struct rft_node *n);
+/* We lead, the barrier of this term is applied and we are not closing. */
+bool rft__can_propose(const struct rft_node *n);
+
+/* rft_submit.c */
+/* Move waiting requests forward (queue on the leader, or forward). */
+void rft__dispatch_waiting(struct rft_node *n);
+/* Empty the leader's queue: local requests wait again, forwarded ones are
+ * answered with status (local ones fail with CF_ESHUTDOWN when closing). */
+void rft__drop_queued(struct rft_node *n, int status);
+/* Pack queued items into entries, one raft_apply each. */
+void rft__propose(struct rft_node *n);
+/* Advance read-index requests. */
+void rft__reads(struct rft_node *n);
+/* Complete requests past their deadline with CF_EUNAVAIL. */
+void rft__expire(struct rft_node *n);
+/* Complete every pending request with CF_ESHUTDOWN (close). */
+void rft__fail_all(struct rft_node *n);
+/* rft_peer callbacks. */
+void rft__peer_msg_cb(struct rft_peer_mgr *m, unsigned from, uint8_t type,
+		      uint64_t req_id, const void *body, size_t len);
+void rft__peer_state_cb(struct rft_peer_mgr *m, unsigned id, bool up);
+
+#endif
