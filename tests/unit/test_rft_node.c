@@ -506,6 +506,15 @@ static void read_index_on_follower_sees_the_leaders_write(void **state)
 	assert_int_equal(last_seq(f, b), q.res.seq);
 	assert_true(raft_last_applied(&f->nodes[b].node.raft) >=
 		    q.res.index);
+	/* Waiting for an index already applied completes from the loop. */
+	memset(&rd, 0, sizeof rd);
+	rd.r.data = &rd;
+	rft_node_wait_applied(&f->nodes[a].node, &rd.r, q.res.index, read_cb);
+	assert_false(rd.done);
+	wait_done(f, &rd, 1);
+	assert_int_equal(rd.status, 0);
+	assert_true(raft_last_applied(&f->nodes[a].node.raft) >=
+		    q.res.index);
 }
 
 static bool new_leader(struct fixture *f, void *arg)
@@ -582,15 +591,35 @@ static void submit_without_quorum_fails_unavailable_after_deadline(
 	assert_int_equal(last_seq(f, b), 0);
 }
 
+struct proposed {
+	struct rft_node *n;
+	uint64_t entries;
+};
+
+static bool entry_proposed(struct fixture *f, void *arg)
+{
+	struct proposed *p = arg;
+
+	(void)f;
+	return p->n->stats.entries_proposed > p->entries;
+}
+
 static void close_with_pending_requests_completes_them_with_shutdown(
 	void **state)
 {
 	struct fixture *f = *state;
 	unsigned l = usable_leader(f), a, b;
 	struct req q[5];
+	struct proposed p;
 
 	followers(f, l, &a, &b);
 	create_g1(f, l);
+	/* Proposed (raft_apply called), not yet committed. */
+	p.n = &f->nodes[l].node;
+	p.entries = p.n->stats.entries_proposed;
+	submit_send(f, l, &q[4], "s0");
+	assert_true(run_until(f, entry_proposed, &p, 2000));
+	assert_false(q[4].done);
 	submit_send(f, l, &q[0], "s1");  /* queued on the leader */
 	read_index(f, l, &q[1]);
 	submit_send(f, a, &q[2], "s2");  /* forwarded */
@@ -602,6 +631,9 @@ static void close_with_pending_requests_completes_them_with_shutdown(
 	wait_done(f, q, 4);
 	for (unsigned i = 0; i < 4; i++)
 		assert_int_equal(q[i].status, CF_ESHUTDOWN);
+	/* The proposed one: either committed first, or shut down. */
+	wait_done(f, q + 4, 1);
+	assert_true(q[4].status == 0 || q[4].status == CF_ESHUTDOWN);
 	assert_true(run_until(f, node_closed, (void *)(uintptr_t)l, 5000));
 	assert_true(run_until(f, node_closed, (void *)(uintptr_t)a, 5000));
 	assert_int_equal(last_seq(f, b), 0);
