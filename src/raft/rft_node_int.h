@@ -18,8 +18,8 @@
 
 /* struct rft_submit.state */
 enum { SUB_WAITING = 1, SUB_QUEUED, SUB_PROPOSED, SUB_FORWARDED, SUB_DONE };
-/* struct rft_read.state */
-enum { READ_ASK = 1, READ_ASKED, READ_WAIT, READ_DONE };
+/* struct rft_read.state (READ_RETRY: refused, ask again from the next tick) */
+enum { READ_ASK = 1, READ_ASKED, READ_RETRY, READ_WAIT, READ_DONE };
 
 /* rft_node.c */
 /* Current leader id, 0 if none known. */

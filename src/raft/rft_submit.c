@@ -190,8 +190,12 @@ static void sub_dispatch(struct rft_node *n, struct rft_submit *s)
 	if (s->err != 0)
 		return; /* never encoded: rft__expire reports why */
 	if (rft__can_propose(n)) {
-		if (node_queue_local(n, s) != 0)
-			sub_finish(s, -ENOMEM, NULL);
+		/*
+		 * Out of memory: stays waiting (retried by the next tick, or
+		 * CF_EUNAVAIL at its deadline), so that the callback never
+		 * runs from inside rft_node_submit.
+		 */
+		(void)node_queue_local(n, s);
 		return;
 	}
 	leader = rft__node_leader(n);
@@ -558,7 +562,12 @@ static void node_on_readindex_r(struct rft_node *n, unsigned from,
 			r->index = cf_get_u64((const uint8_t *)body + 4);
 			r->state = READ_WAIT;
 		} else {
-			r->state = READ_ASK;
+			/*
+			 * Not (yet) a usable leader, e.g. its barrier is still
+			 * pending: ask again from the next tick, not from the
+			 * next loop turn (which would ping-pong per turn).
+			 */
+			r->state = READ_RETRY;
 		}
 		return;
 	}
@@ -648,6 +657,8 @@ void rft__expire(struct rft_node *n)
 		e = e->next;
 		if (now >= r->deadline)
 			read_finish(r, CF_EUNAVAIL);
+		else if (r->state == READ_RETRY)
+			r->state = READ_ASK;
 	}
 }
 

@@ -530,7 +530,7 @@ static void leader_close_elects_new_leader_and_resubmit_is_idempotent(
 {
 	struct fixture *f = *state;
 	unsigned l = usable_leader(f), a, b, nl;
-	struct req q[6];
+	struct req q[6], rd;
 
 	followers(f, l, &a, &b);
 	create_g1(f, l);
@@ -544,11 +544,16 @@ static void leader_close_elects_new_leader_and_resubmit_is_idempotent(
 	assert_true(run_until(f, node_closed, (void *)(uintptr_t)l, 5000));
 	assert_true(q[1].done);
 	assert_int_equal(q[1].status, CF_ESHUTDOWN);
+	/* Asked before a new leader exists: answered once one does. */
+	read_index(f, b, &rd);
 	assert_true(run_until(f, new_leader, (void *)(uintptr_t)l, 8000));
 	nl = usable_leader(f);
 	assert_true(nl == a || nl == b);
 	wait_done(f, q + 2, 1);
 	assert_int_equal(q[2].status, 0);
+	wait_done(f, &rd, 1);
+	assert_int_equal(rd.status, 0);
+	assert_true(last_seq(f, b) >= q[0].res.seq);
 	/* Resubmitted by a client with the same keys. */
 	submit_send(f, a, &q[3], "x1");
 	submit_send(f, b, &q[4], "x2");
