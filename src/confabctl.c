@@ -10,12 +10,16 @@
  * store unreadable), 2 usage error.
  */
 
+#include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cf_conf.h"
 #include "common/cf_err.h"
+#include "frontend/fe_auth.h"
 #include "log/log_inspect.h"
 
 #define EXIT_USAGE 2
@@ -144,6 +148,116 @@ static int ctl_verify(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * A duration: seconds ("3600"), or a number with a unit s, m, h or d
+ * ("30m", "24h", "7d"). 0 or CF_EBADREQ; at least 1 s, at most 10 years.
+ */
+static int ctl_parse_duration(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	uint64_t mul = 1;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return CF_EBADREQ;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return CF_EBADREQ;
+	if (*end != '\0') {
+		switch (*end) {
+		case 's': mul = 1; break;
+		case 'm': mul = 60; break;
+		case 'h': mul = 3600; break;
+		case 'd': mul = 86400; break;
+		default: return CF_EBADREQ;
+		}
+		if (end[1] != '\0')
+			return CF_EBADREQ;
+	}
+	if (v == 0 || v > 10ULL * 366 * 86400 / mul)
+		return CF_EBADREQ;
+	*out = (uint64_t)v * mul;
+	return 0;
+}
+
+/* Mint an HS256 token for a user from the cluster file's secret. */
+static int ctl_token(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"cluster", required_argument, NULL, 'c'},
+		{"user", required_argument, NULL, 'u'},
+		{"ttl", required_argument, NULL, 't'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	char errmsg[CF_ERRMSG_SIZE] = "";
+	struct cf_cluster cl;
+	const char *cluster = NULL, *user = NULL;
+	uint64_t ttl = 24 * 3600;
+	char *tok = NULL;
+	int ch, rv;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:u:t:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			cluster = optarg;
+			break;
+		case 'u':
+			user = optarg;
+			break;
+		case 't':
+			if (ctl_parse_duration(optarg, &ttl) != 0) {
+				fprintf(stderr,
+					"confabctl token: bad --ttl %s "
+					"(seconds, or N with s, m, h or d)\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			ctl_help();
+			exit(0);
+		default:
+			ctl_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc || cluster == NULL || user == NULL) {
+		fprintf(stderr, "confabctl token: %s\n",
+			optind != argc ? "unexpected argument"
+				       : "--cluster FILE and --user ID are "
+					 "required");
+		ctl_usage(stderr);
+		return EXIT_USAGE;
+	}
+	rv = cf_cluster_load(&cl, cluster, errmsg);
+	if (rv != 0) {
+		fprintf(stderr, "confabctl token: %s: %s\n", cluster, errmsg);
+		return 1;
+	}
+	if (cl.secret_len == 0) {
+		fprintf(stderr, "confabctl token: %s has no secret\n",
+			cluster);
+		return 1;
+	}
+	rv = fe_auth_mint(&cl, user, ttl, &tok);
+	if (rv == CF_EBADREQ) {
+		fprintf(stderr,
+			"confabctl token: user must be 1 to 128 bytes of "
+			"[A-Za-z0-9._:@-]\n");
+		return EXIT_USAGE;
+	}
+	if (rv != 0) {
+		fprintf(stderr, "confabctl token: cannot mint a token\n");
+		return 1;
+	}
+	printf("%s\n", tok);
+	free(tok);
+	return 0;
+}
+
 static const struct ctl_cmd ctl_cmds[] = {
 	{"inspect", "--data DIR",
 	 "show partitions, segments, conversations and appliedIndex",
@@ -151,6 +265,9 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{"verify", "--data DIR",
 	 "check every checksum of the store; exit 1 if any is wrong",
 	 ctl_verify},
+	{"token", "--cluster FILE --user ID [--ttl D]",
+	 "print an HS256 token for ID (D: 3600, 30m, 24h, 7d; default 24h)",
+	 ctl_token},
 	{NULL, NULL, NULL, NULL},
 };
 
