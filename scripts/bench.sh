@@ -7,7 +7,8 @@
 # nodes), stops the cluster, then runs $SHARED/bench/etcd3.sh and prints both.
 # env: SECS (8), CONCS ("1 16 256"), SPREAD (0), SHARED (../shared from the repo),
 #      BUILDDIR (where confabd and confab-bench are; default: the current folder),
-#      SKIP_ETCD=1 to run Confab only.
+#      SKIP_ETCD=1 to run Confab only, STRACE=1 to count durable writes per node
+#      (slows the nodes: not for throughput figures).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 SECS=${SECS:-8}
@@ -36,9 +37,37 @@ fi
 
 RES=$RUN/confab.jsonl
 : > "$RES"
+# metric NAME PORT: a counter's value from one node's /metrics
+metric() { curl -sf "http://127.0.0.1:$2/metrics" | awk -v n="$1" '$1 == n {print $2}'; }
+PIDS=$(cat "$RUN"/n1.pid "$RUN"/n2.pid "$RUN"/n3.pid 2>/dev/null || true)
 for c in $CONCS; do
+	e0=$(metric confab_raft_entries_applied_total 8001)
+	m0=$(metric confab_messages_committed_total 8001)
+	SPIDS=()
+	if [ "${STRACE:-0}" = 1 ]; then
+		# Durable writes per node: raft appends through io_submit on an
+		# O_DSYNC|O_DIRECT segment (each one a sync), plus our checkpoints'
+		# fdatasync/fsync. strace slows the nodes: use STRACE=1 runs for
+		# these counts only, not for throughput.
+		for p in $PIDS; do
+			strace -f -c -e trace=io_submit,fdatasync,fsync -o "$RUN/strace.$p.$c" -p "$p" 2>/dev/null &
+			SPIDS+=($!)
+		done
+		sleep 0.5
+	fi
 	"$BENCH" "${URLS[@]}" --concurrency "$c" --seconds "$SECS" --warmup 1 \
 		--size 200 --conversations 16 | tee -a "$RES"
+	for p in "${SPIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+	wait "${SPIDS[@]}" 2>/dev/null || true
+	e1=$(metric confab_raft_entries_applied_total 8001)
+	m1=$(metric confab_messages_committed_total 8001)
+	echo "c=$c: $((m1 - m0)) messages in $((e1 - e0)) raft entries: $(awk -v m=$((m1 - m0)) -v e=$((e1 - e0)) 'BEGIN{printf "%.1f", e ? m / e : 0}') messages per entry" | tee -a "$RUN/detail.txt"
+	if [ "${STRACE:-0}" = 1 ]; then
+		for p in $PIDS; do
+			n=$(awk '$NF ~ /^(io_submit|fdatasync|fsync)$/ {s += $4} END {print s + 0}' "$RUN/strace.$p.$c")
+			echo "c=$c: pid $p: $n durable writes (io_submit+fdatasync+fsync), $(awk -v n="$n" -v m=$((m1 - m0)) 'BEGIN{printf "%.3f", m ? n / m : 0}') per message" | tee -a "$RUN/detail.txt"
+		done
+	fi
 done
 "$REPO/scripts/cluster.sh" stop "$RUN"
 
@@ -62,6 +91,7 @@ for line in open(sys.argv[1]):
         print("c=%-4s ops_s=%-9s p50_ms=%-8s p99_ms=%-8s errors=%s total=%s" % (
             d["conc"], d["ops_s"], d["p50_ms"], d["p99_ms"], d["errors"], d["total"]))
 PY
+cat "$RUN/detail.txt"
 if [ -n "$ETCD_OUT" ]; then
 	echo "== etcd baseline =="
 	echo "$ETCD_OUT"
