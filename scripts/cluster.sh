@@ -12,7 +12,7 @@
 #   scripts/cluster.sh status [DIR]   pid, role and leader of each node
 #
 # DIR defaults to ./run. The binary is $CONFABD, else $BUILDDIR/confabd, else
-# ./confabd, else confabd on the PATH. LOG_LEVEL (info) is passed to --log-level.
+# ./confabd, else the repository's build/confabd (scripts/dev.sh), else confabd on the PATH. LOG_LEVEL (info) is passed to --log-level.
 set -euo pipefail
 
 cmd=${1:-}
@@ -29,6 +29,7 @@ find_confabd() {
 	if [ -n "${CONFABD:-}" ]; then echo "$CONFABD"
 	elif [ -n "${BUILDDIR:-}" ] && [ -x "$BUILDDIR/confabd" ]; then echo "$BUILDDIR/confabd"
 	elif [ -x ./confabd ]; then echo "$PWD/confabd"
+	elif [ -x "$(dirname "$0")/../build/confabd" ]; then echo "$(cd "$(dirname "$0")/../build" && pwd)/confabd"
 	elif command -v confabd >/dev/null 2>&1; then command -v confabd
 	else
 		echo "$0: confabd not found: set CONFABD or BUILDDIR, or run from the build folder" >&2

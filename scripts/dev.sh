@@ -3,7 +3,8 @@
 #   scripts/dev.sh up     install what is missing, build, start a local 3-node cluster
 #   scripts/dev.sh test   install what is missing, build, run every test (make check)
 #   scripts/dev.sh build  install what is missing and build only
-# Builds in place (./configure && make); the cluster lives under ./run (scripts/cluster.sh).
+# Builds out of tree: ./build (the programs) and, for `test`, ./build-san as well
+# (--enable-sanitize: ASan+UBSan, every test run again). The cluster lives under ./run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -25,33 +26,41 @@ deps() {
 	fi
 }
 
+# build DIR [configure flags...]: configure (once) and make in DIR.
 build() {
-	if [ ! -x configure ] || [ configure.ac -nt configure ]; then
+	local dir=$1
+	shift
+	if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ]; then
 		autoreconf -fi >/dev/null
 	fi
-	if [ ! -f Makefile ] || [ configure -nt config.status ]; then
-		./configure -q ${CONFIGURE_FLAGS:-}
+	mkdir -p "$dir"
+	if [ ! -f "$dir/Makefile" ] || [ configure -nt "$dir/config.status" ]; then
+		(cd "$dir" && "$ROOT/configure" -q "$@")
 	fi
-	make -j"$(nproc)" >/dev/null
+	make -C "$dir" -j"$(nproc)" >/dev/null
 }
 
 case "${1:-}" in
 up)
 	deps
-	build
-	exec "$ROOT/scripts/cluster.sh" start "${2:-$ROOT/run}"
+	build "$ROOT/build"
+	BUILDDIR="$ROOT/build" exec "$ROOT/scripts/cluster.sh" start "${2:-$ROOT/run}"
 	;;
 test)
 	deps
-	build
+	build "$ROOT/build"
+	build "$ROOT/build-san" --enable-sanitize
 	rc=0
-	make -j"$(nproc)" check || rc=$?
-	"$ROOT/scripts/test-summary.sh" "$ROOT" || true
+	make -C "$ROOT/build" -j"$(nproc)" check || rc=$?
+	# The same tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		make -C "$ROOT/build-san" -j"$(nproc)" check || rc=$?
+	"$ROOT/scripts/test-summary.sh" "$ROOT/build" "$ROOT/build-san" || true
 	exit $rc
 	;;
 build)
 	deps
-	build
+	build "$ROOT/build"
 	;;
 *)
 	echo "usage: scripts/dev.sh up|test|build" >&2
