@@ -1,0 +1,352 @@
+#include "config.h"
+
+/*
+ * Operations (issue 4, API.md "Operations"), end to end on one 3-node
+ * cluster of real confabd processes: GET /metrics holds every metric
+ * API.md lists in Prometheus text format (HELP and TYPE lines, histograms
+ * with cumulative buckets, +Inf = _count), and its counters, gauges and
+ * histograms move with sends, duplicates, deliveries and sockets;
+ * GET /v1/cluster lists every node's url, role, reachability and socket
+ * count, and a socket opened on node 2 shows in node 1's view within ~2 s.
+ */
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../lib/cf_test_api.h"
+#include "common/cf_err.h"
+#include "common/cf_time.h"
+
+#define START_TIMEOUT_MS 30000
+#define N_TESTS 4
+
+static struct cf_test_cluster cluster;
+static int n_passed;
+
+static int group_setup(void **state)
+{
+	(void)state;
+	if (cf_test_cluster_start(&cluster, 3, START_TIMEOUT_MS) != 0) {
+		cf_test_cluster_stop(&cluster);
+		return -1;
+	}
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	if (n_passed == N_TESTS)
+		cf_test_cluster_pass(&cluster);
+	cf_test_cluster_stop(&cluster);
+	return 0;
+}
+
+/* GET /metrics of node (malloc'd text). */
+static char *metrics(unsigned node)
+{
+	struct cf_http_resp r;
+	char ct[128], *s;
+
+	cf_http_resp_init(&r);
+	assert_int_equal(cf_http_request(&cluster.nodes[node].conn, "GET",
+					 "/metrics", NULL, NULL, 0, &r),
+			 0);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(cf_http_resp_header(&r, "Content-Type", ct, sizeof ct),
+			 0);
+	assert_non_null(strstr(ct, "text/plain"));
+	s = strdup(r.body);
+	assert_non_null(s);
+	cf_http_resp_release(&r);
+	return s;
+}
+
+/*
+ * The value of series (e.g. `confab_segments{tier="hot"}`) in text, which
+ * must be at the start of a line followed by a space; -1 if absent.
+ */
+static double value(const char *text, const char *series)
+{
+	size_t n = strlen(series);
+	const char *p = text;
+
+	while ((p = strstr(p, series)) != NULL) {
+		if ((p == text || p[-1] == '\n') && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+		p += n;
+	}
+	return -1;
+}
+
+static void assert_typed(const char *text, const char *name, const char *type)
+{
+	char line[160];
+
+	snprintf(line, sizeof line, "# TYPE %s %s\n", name, type);
+	if (strstr(text, line) == NULL)
+		fail_msg("no '# TYPE %s %s'", name, type);
+	snprintf(line, sizeof line, "# HELP %s ", name);
+	if (strstr(text, line) == NULL)
+		fail_msg("no '# HELP %s'", name);
+}
+
+/* Histogram name: buckets ascend in le, cumulative, +Inf equals _count. */
+static double histogram_count(const char *text, const char *name)
+{
+	char pre[128], series[160];
+	const char *p = text;
+	double prev = 0, le_prev = -1, count;
+	int buckets = 0;
+
+	assert_typed(text, name, "histogram");
+	snprintf(pre, sizeof pre, "%s_bucket{le=\"", name);
+	while ((p = strstr(p, pre)) != NULL) {
+		const char *q = p + strlen(pre);
+		double le, v;
+
+		if (strncmp(q, "+Inf\"}", 6) == 0)
+			break;
+		le = strtod(q, NULL);
+		v = strtod(strchr(q, ' ') + 1, NULL);
+		assert_true(le > le_prev);
+		assert_true(v >= prev);
+		le_prev = le;
+		prev = v;
+		buckets++;
+		p = q;
+	}
+	assert_true(buckets >= 5);
+	snprintf(series, sizeof series, "%s_bucket{le=\"+Inf\"}", name);
+	count = value(text, series);
+	assert_true(count >= prev);
+	snprintf(series, sizeof series, "%s_count", name);
+	assert_true(value(text, series) == count);
+	snprintf(series, sizeof series, "%s_sum", name);
+	assert_true(value(text, series) >= 0);
+	return count;
+}
+
+static void metrics_lists_every_metric_of_api_md(void **state)
+{
+	static const struct {
+		const char *name, *type, *series;
+	} m[] = {
+		{"confab_messages_committed_total", "counter", NULL},
+		{"confab_dedup_hits_total", "counter", NULL},
+		{"confab_ws_connections", "gauge", NULL},
+		{"confab_sync_requests_total", "counter", NULL},
+		{"confab_apply_lag_entries", "gauge", NULL},
+		{"confab_raft_role", "gauge", NULL},
+		{"confab_segments", "gauge", "confab_segments{tier=\"hot\"}"},
+		{"confab_segments", "gauge", "confab_segments{tier=\"cold\"}"},
+		{"confab_segment_bytes", "gauge",
+		 "confab_segment_bytes{tier=\"hot\"}"},
+		{"confab_segment_bytes", "gauge",
+		 "confab_segment_bytes{tier=\"cold\"}"},
+		{"confab_push_sent_total", "counter", NULL},
+		{"confab_push_failed_total", "counter", NULL},
+	};
+	int leaders = 0;
+
+	(void)state;
+	for (unsigned node = 1; node <= 3; node++) {
+		char *t = metrics(node);
+		double role;
+
+		for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+			const char *s = m[i].series ? m[i].series : m[i].name;
+
+			assert_typed(t, m[i].name, m[i].type);
+			if (value(t, s) < 0)
+				fail_msg("n%u: no series %s", node, s);
+		}
+		histogram_count(t, "confab_send_ack_seconds");
+		histogram_count(t, "confab_delivery_seconds");
+		role = value(t, "confab_raft_role");
+		assert_true(role == 1 || role == 3);
+		leaders += role == 3;
+		free(t);
+	}
+	assert_int_equal(leaders, 1);
+	n_passed++;
+}
+
+static void metrics_move_with_sends_duplicates_and_deliveries(void **state)
+{
+	struct cf_test_ack a;
+	struct cf_ws_client w;
+	char *t0, *t1, *t2;
+	json_t *ev = NULL;
+	uint64_t deadline;
+
+	(void)state;
+	cf_test_create_group(&cluster, 1, "mo1", "ops-g1", "[\"mo2\"]");
+	assert_int_equal(cf_ws_connect(&w, cluster.nodes[2].url,
+				       "/v1/ws?user=mo2&deviceId=d1", 5000),
+			 0);
+	t0 = metrics(1);
+	t2 = metrics(2);
+	assert_true(value(t2, "confab_ws_connections") >= 1);
+	/* One send through node 1, delivered on node 2's socket. */
+	assert_int_equal(cf_test_send(&cluster, 1, "mo1", "ops-g1", "c1",
+				      "hello", &a),
+			 201);
+	for (;;) {
+		assert_int_equal(cf_ws_recv_json(&w, 10000, &ev), 0);
+		if (strcmp(cf_test_str(ev, "type"), "message") == 0)
+			break;
+		json_decref(ev);
+	}
+	assert_string_equal(cf_test_str(ev, "content"), "hello");
+	json_decref(ev);
+	/* The same send again: a duplicate. */
+	assert_int_equal(cf_test_send(&cluster, 1, "mo1", "ops-g1", "c1",
+				      "hello", &a),
+			 200);
+	assert_true(a.duplicate);
+	t1 = metrics(1);
+	assert_true(value(t1, "confab_messages_committed_total") >=
+		    value(t0, "confab_messages_committed_total") + 1);
+	assert_true(value(t1, "confab_dedup_hits_total") >=
+		    value(t0, "confab_dedup_hits_total") + 1);
+	assert_true(histogram_count(t1, "confab_send_ack_seconds") >=
+		    histogram_count(t0, "confab_send_ack_seconds") + 2);
+	assert_true(value(t1, "confab_send_ack_seconds_sum") >
+		    value(t0, "confab_send_ack_seconds_sum"));
+	assert_true(value(t1, "confab_apply_lag_entries") >= 0);
+	assert_true(value(t1, "confab_segments{tier=\"hot\"}") >= 1);
+	assert_true(value(t1, "confab_segment_bytes{tier=\"hot\"}") > 0);
+	/* Node 2 wrote the event to a socket: its delivery histogram moved. */
+	{
+		char *t3 = metrics(2);
+
+		assert_true(histogram_count(t3, "confab_delivery_seconds") >=
+			    histogram_count(t2, "confab_delivery_seconds") + 1);
+		free(t3);
+	}
+	free(t0);
+	free(t1);
+	free(t2);
+	/* Closing the socket lowers the gauge again. */
+	t0 = metrics(2);
+	cf_ws_close(&w);
+	deadline = cf_mono_ms() + 5000;
+	for (;;) {
+		t1 = metrics(2);
+		if (value(t1, "confab_ws_connections") ==
+		    value(t0, "confab_ws_connections") - 1)
+			break;
+		free(t1);
+		assert_true(cf_mono_ms() < deadline);
+		cf_test_sleep_ms(50);
+	}
+	free(t0);
+	free(t1);
+	n_passed++;
+}
+
+/* GET /v1/cluster of node. */
+static json_t *cluster_view(unsigned node)
+{
+	int st;
+	json_t *j = cf_test_call(&cluster, node, "GET", "/v1/cluster", NULL,
+				 NULL, &st);
+
+	assert_int_equal(st, 200);
+	assert_non_null(j);
+	return j;
+}
+
+static json_t *peer_of(json_t *view, unsigned id)
+{
+	json_t *peers = json_object_get(view, "peers"), *p;
+	size_t i;
+
+	json_array_foreach(peers, i, p)
+		if (cf_test_int(p, "nodeId") == (long long)id)
+			return p;
+	fail_msg("node %u not in peers", id);
+	return NULL;
+}
+
+static void cluster_lists_every_node_with_url_role_and_sockets(void **state)
+{
+	(void)state;
+	for (unsigned node = 1; node <= 3; node++) {
+		json_t *v = cluster_view(node);
+
+		assert_int_equal(cf_test_int(v, "nodeId"), node);
+		assert_true(cf_test_int(v, "leaderId") >= 1);
+		assert_true(cf_test_int(v, "term") >= 1);
+		assert_true(cf_test_int(v, "commitIndex") >= 1);
+		assert_true(cf_test_int(v, "appliedIndex") >= 1);
+		assert_int_equal(json_array_size(json_object_get(v, "peers")),
+				 3);
+		for (unsigned id = 1; id <= 3; id++) {
+			json_t *p = peer_of(v, id);
+			const char *role = cf_test_str(p, "role");
+
+			assert_string_equal(cf_test_str(p, "url"),
+					    cluster.nodes[id].url);
+			assert_true(strcmp(role, "leader") == 0 ||
+				    strcmp(role, "follower") == 0);
+			assert_true(json_is_true(
+				json_object_get(p, "reachable")));
+			assert_true(json_is_integer(
+				json_object_get(p, "wsConnections")));
+		}
+		json_decref(v);
+	}
+	n_passed++;
+}
+
+static void socket_on_node_2_shows_in_node_1_view(void **state)
+{
+	struct cf_ws_client w;
+	json_t *v;
+	long long before, now = -1;
+	uint64_t t0, deadline;
+
+	(void)state;
+	v = cluster_view(1);
+	before = cf_test_int(peer_of(v, 2), "wsConnections");
+	json_decref(v);
+	assert_int_equal(cf_ws_connect(&w, cluster.nodes[2].url,
+				       "/v1/ws?user=ops-w&deviceId=d1", 5000),
+			 0);
+	t0 = cf_mono_ms();
+	deadline = t0 + 2500;
+	while (cf_mono_ms() < deadline) {
+		v = cluster_view(1);
+		now = cf_test_int(peer_of(v, 2), "wsConnections");
+		json_decref(v);
+		if (now == before + 1)
+			break;
+		cf_test_sleep_ms(100);
+	}
+	assert_int_equal(now, before + 1);
+	cf_ws_close(&w);
+	n_passed++;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(metrics_lists_every_metric_of_api_md),
+		cmocka_unit_test(
+			metrics_move_with_sends_duplicates_and_deliveries),
+		cmocka_unit_test(
+			cluster_lists_every_node_with_url_role_and_sockets),
+		cmocka_unit_test(socket_on_node_2_shows_in_node_1_view),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
