@@ -116,6 +116,23 @@ static int on_message_begin(llhttp_t *ll)
 	return 0;
 }
 
+/* The body limit of the request being parsed (big_body_path: see .h). */
+static size_t body_limit(const struct fe_http_parser *p)
+{
+	const char *bp = p->limits.big_body_path;
+	const char *u = (const char *)p->store.data + p->url.off;
+	size_t n = p->url.len;
+
+	if (bp == NULL || p->limits.big_body_bytes <= p->limits.max_body_bytes ||
+	    p->ll.method != HTTP_POST || !p->url.present)
+		return p->limits.max_body_bytes;
+	if (memchr(u, '?', n) != NULL)
+		n = (size_t)((const char *)memchr(u, '?', n) - u);
+	if (n == strlen(bp) && memcmp(u, bp, n) == 0)
+		return p->limits.big_body_bytes;
+	return p->limits.max_body_bytes;
+}
+
 static int on_url(llhttp_t *ll, const char *at, size_t n)
 {
 	struct fe_http_parser *p = ll->data;
@@ -259,7 +276,7 @@ static int on_headers_complete(llhttp_t *ll)
 		return -1;
 	}
 	if (ll->flags & F_CONTENT_LENGTH) {
-		if (ll->content_length > p->limits.max_body_bytes) {
+		if (ll->content_length > body_limit(p)) {
 			fail(p, 413, CF_ETOOBIG);
 			return -1;
 		}
@@ -283,7 +300,7 @@ static int on_body(llhttp_t *ll, const char *at, size_t n)
 	struct fe_http_parser *p = ll->data;
 
 	/* tested: test_fe_http.c chunked_body_over_limit_is_413 */
-	if (p->body.len + n > p->limits.max_body_bytes) {
+	if (p->body.len + n > body_limit(p)) {
 		fail(p, 413, CF_ETOOBIG);
 		return -1;
 	}

@@ -40,6 +40,8 @@ struct fe_http_limits {
 	size_t max_header_bytes; /* request line + headers; over -> 431 */
 	size_t max_body_bytes;	 /* decoded body; over -> 413 */
 	size_t max_url_bytes;	 /* request target; over -> 414 */
+	const char *big_body_path; /* POST to this exact path (no query) */
+	size_t big_body_bytes;	   /* may carry up to this, if larger */
 	bool report_continue;	 /* report FE_HTTP_CONTINUE (default off:
 				    the client then waits a while and
 				    sends its body anyway) */
