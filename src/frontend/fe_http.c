@@ -510,6 +510,8 @@ void fe_http_limits_default(struct fe_http_limits *l)
 	l->max_body_bytes = FE_HTTP_MAX_BODY_BYTES;
 	l->max_url_bytes = FE_HTTP_MAX_URL_BYTES;
 	l->report_continue = false;
+	l->big_body_path = NULL;
+	l->big_body_bytes = 0;
 }
 
 void fe_http_parser_init(struct fe_http_parser *p,

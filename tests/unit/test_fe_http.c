@@ -365,6 +365,29 @@ static void body_over_limit_is_413(void **state)
 	CHECK_SPLITS(&l, "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nabcde");
 }
 
+static void big_body_path_alone_may_carry_more(void **state)
+{
+	struct fe_http_limits l;
+
+	(void)state;
+	fe_http_limits_default(&l);
+	l.max_body_bytes = 4;
+	l.big_body_path = "/up";
+	l.big_body_bytes = 8;
+	assert_int_equal(REFUSED(&l, "POST /up?x=1 HTTP/1.1\r\n"
+				     "Content-Length: 8\r\n\r\nabcdefgh"),
+			 0);
+	assert_int_equal(REFUSED(&l, "POST /up HTTP/1.1\r\n"
+				     "Content-Length: 9\r\n\r\n"),
+			 413);
+	assert_int_equal(REFUSED(&l, "POST /upx HTTP/1.1\r\n"
+				     "Content-Length: 5\r\n\r\n"),
+			 413);
+	assert_int_equal(REFUSED(&l, "PUT /up HTTP/1.1\r\n"
+				     "Content-Length: 5\r\n\r\n"),
+			 413);
+}
+
 static void chunked_body_over_limit_is_413(void **state)
 {
 	static const char req[] = "POST / HTTP/1.1\r\n"
@@ -827,6 +850,7 @@ int main(void)
 		cmocka_unit_test(header_section_over_limit_is_431),
 		cmocka_unit_test(body_over_limit_is_413),
 		cmocka_unit_test(chunked_body_over_limit_is_413),
+		cmocka_unit_test(big_body_path_alone_may_carry_more),
 		cmocka_unit_test(url_over_limit_is_414),
 		cmocka_unit_test(bare_cr_in_header_value_is_400),
 		cmocka_unit_test(obs_fold_is_400),
