@@ -47,7 +47,13 @@ up)
 	BUILDDIR="$ROOT/build" exec "$ROOT/scripts/cluster.sh" start "${2:-$ROOT/run}"
 	;;
 test)
+	PKGS+=(chromium)
+	command -v node >/dev/null 2>&1 || PKGS+=(nodejs npm)
 	deps
+	# the browser tests (tests/browser/run.sh): playwright-core, pinned; no browser download
+	if [ ! -d "$ROOT/tests/browser/node_modules" ]; then
+		PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$ROOT/tests/browser" --no-audit --no-fund >/dev/null
+	fi
 	build "$ROOT/build"
 	build "$ROOT/build-san" --enable-sanitize
 	rc=0
