@@ -7,15 +7,22 @@
  * the uploader and members of a conversation whose message references the
  * blob (403 / 404 otherwise), the 16 MiB limit holds on /v1/media only,
  * and a node that was down during an upload fetches the blob from a peer.
+ * Push: the cluster runs with --push-webhook pointing at a tiny HTTP server
+ * of this program, which must receive a body for the offline member only.
  */
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -28,9 +35,81 @@
 static struct cf_test_cluster cluster;
 static int n_passed;
 
+/* ---- the webhook: one thread, one request per connection ---- */
+
+static int hook_fd = -1;
+static pthread_mutex_t hook_mu = PTHREAD_MUTEX_INITIALIZER;
+static json_t *hook_bodies; /* array of the JSON bodies received */
+
+static void *hook_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		char buf[65536];
+		size_t n = 0;
+		long clen = -1;
+		char *hdr_end = NULL;
+		int fd = accept(hook_fd, NULL, NULL);
+		if (fd < 0)
+			return NULL;
+		for (;;) {
+			ssize_t k = read(fd, buf + n, sizeof buf - 1 - n);
+			if (k <= 0)
+				break;
+			n += (size_t)k;
+			buf[n] = '\0';
+			if (hdr_end == NULL &&
+			    (hdr_end = strstr(buf, "\r\n\r\n")) != NULL) {
+				char *cl = strcasestr(buf, "Content-Length:");
+				clen = cl ? strtol(cl + 15, NULL, 10) : 0;
+			}
+			if (hdr_end != NULL &&
+			    (long)(n - (size_t)(hdr_end + 4 - buf)) >= clen)
+				break;
+		}
+		if (hdr_end != NULL && strncmp(buf, "POST /hook ", 11) == 0) {
+			json_error_t je;
+			json_t *o = json_loads(hdr_end + 4, 0, &je);
+			pthread_mutex_lock(&hook_mu);
+			if (o != NULL)
+				json_array_append_new(hook_bodies, o);
+			pthread_mutex_unlock(&hook_mu);
+		}
+		dprintf(fd, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
+			    "Connection: close\r\n\r\n");
+		close(fd);
+	}
+}
+
+static int hook_start(void)
+{
+	static char args[128];
+	struct sockaddr_in a;
+	socklen_t al = sizeof a;
+	pthread_t t;
+
+	hook_bodies = json_array();
+	hook_fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (hook_fd < 0 || bind(hook_fd, (struct sockaddr *)&a, sizeof a) ||
+	    listen(hook_fd, 64) ||
+	    getsockname(hook_fd, (struct sockaddr *)&a, &al) ||
+	    pthread_create(&t, NULL, hook_main, NULL))
+		return -1;
+	pthread_detach(t);
+	snprintf(args, sizeof args, "--push-webhook http://127.0.0.1:%u/hook",
+		 (unsigned)ntohs(a.sin_port));
+	setenv("CONFAB_IT_ARGS", args, 1);
+	return 0;
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
+	if (hook_start() != 0)
+		return -1;
 	if (cf_test_cluster_start(&cluster, 3, START_TIMEOUT_MS) != 0) {
 		cf_test_cluster_stop(&cluster);
 		return -1;
@@ -38,7 +117,7 @@ static int group_setup(void **state)
 	return 0;
 }
 
-#define N_TESTS 4
+#define N_TESTS 5
 
 static int group_teardown(void **state)
 {
@@ -244,6 +323,81 @@ static void a_node_that_missed_the_upload_fetches_it_from_a_peer(
 	n_passed++;
 }
 
+/* Bodies received for conv so far (a new array; caller decrefs). */
+static json_t *hook_for(const char *conv)
+{
+	json_t *out = json_array();
+	size_t i;
+	json_t *o;
+
+	pthread_mutex_lock(&hook_mu);
+	json_array_foreach(hook_bodies, i, o)
+		if (strcmp(cf_test_str(o, "conversationId"), conv) == 0)
+			json_array_append(out, o);
+	pthread_mutex_unlock(&hook_mu);
+	return out;
+}
+
+static void push_reaches_only_members_without_a_socket(void **state)
+{
+	struct cf_ws_client b2;
+	char content[160], preview[101];
+	struct cf_test_ack a;
+	struct cf_http_resp r;
+	uint64_t end;
+	json_t *got, *o;
+	int leader, st;
+
+	(void)state;
+	assert_int_equal(cf_ws_connect(&b2, cluster.nodes[2].url,
+				       "/v1/ws?user=pu-b&deviceId=d2", 5000),
+			 0);
+	cf_test_create_group(&cluster, 1, "pu-a", "pu-g",
+			     "[\"pu-b\",\"pu-c\"]");
+	/* Let every node learn of pu-b's socket (reports every second). */
+	cf_test_sleep_ms(1500);
+	for (int i = 0; i < 150; i++)
+		content[i] = (char)('a' + i % 26);
+	content[150] = '\0';
+	memcpy(preview, content, 100);
+	preview[100] = '\0';
+	st = cf_test_send(&cluster, 3, "pu-a", "pu-g", "p1", content, &a);
+	assert_true(st == 200 || st == 201);
+	end = cf_mono_ms() + 8000;
+	for (;;) {
+		got = hook_for("pu-g");
+		if (json_array_size(got) >= 1 || cf_mono_ms() > end)
+			break;
+		json_decref(got);
+		cf_test_sleep_ms(50);
+	}
+	/* A little longer: nothing more may come. */
+	cf_test_sleep_ms(700);
+	json_decref(got);
+	got = hook_for("pu-g");
+	assert_int_equal(json_array_size(got), 1);
+	o = json_array_get(got, 0);
+	assert_string_equal(cf_test_str(o, "userId"), "pu-c");
+	assert_string_equal(cf_test_str(o, "senderId"), "pu-a");
+	assert_string_equal(cf_test_str(o, "preview"), preview);
+	assert_int_equal(cf_test_int(o, "seq"), a.seq);
+	assert_string_equal(cf_test_str(o, "messageId"), a.mid);
+	json_decref(got);
+	/* The leader counts it. */
+	leader = cf_test_cluster_leader(&cluster, 5000);
+	assert_true(leader > 0);
+	cf_http_resp_init(&r);
+	assert_int_equal(cf_http_request(&cluster.nodes[leader].conn, "GET",
+					 "/metrics", NULL, NULL, 0, &r),
+			 0);
+	assert_non_null(strstr(r.body, "\nconfab_push_sent_total "));
+	assert_true(strtoull(strstr(r.body, "\nconfab_push_sent_total ") + 24,
+			     NULL, 10) >= 1);
+	cf_http_resp_release(&r);
+	cf_ws_close(&b2);
+	n_passed++;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -254,6 +408,7 @@ int main(void)
 		cmocka_unit_test(the_size_limit_holds_on_media_only),
 		cmocka_unit_test(
 			a_node_that_missed_the_upload_fetches_it_from_a_peer),
+		cmocka_unit_test(push_reaches_only_members_without_a_socket),
 	};
 
 	assert_int_equal(sizeof tests / sizeof tests[0], N_TESTS);
