@@ -106,9 +106,8 @@ static int scan_members(struct rft_fsm *f, struct rft_conv_st *c,
 	return rv;
 }
 
-static int scan_rec(void *arg, const struct log_record *rec)
+static int scan_rec_state(struct rft_fsm *f, const struct log_record *rec)
 {
-	struct rft_fsm *f = arg;
 	struct rft_conv_st *c = NULL;
 	struct rft_rec_receipt rr;
 	struct rft_receipt *r;
@@ -164,6 +163,20 @@ static int scan_rec(void *arg, const struct log_record *rec)
 	return rv;
 }
 
+/* Rebuild one record, then publish it to on_rebuild (state after it). */
+static int scan_rec(void *arg, const struct log_record *rec)
+{
+	struct rft_fsm *f = arg;
+	struct rft_conv_st *c;
+	int rv = scan_rec_state(f, rec);
+
+	if (rv != 0 || f->on_rebuild == NULL)
+		return rv;
+	c = rec->kind == LOG_REC_MEDIA ? NULL : rft__conv_find(f, rec->conv);
+	f->on_rebuild(f->on_record_arg, rec, c != NULL ? &c->pub : NULL);
+	return 0;
+}
+
 int rft_fsm_open(struct rft_fsm **out, const struct rft_fsm_config *cfg,
 		 char *errmsg)
 {
@@ -185,6 +198,7 @@ int rft_fsm_open(struct rft_fsm **out, const struct rft_fsm_config *cfg,
 	f->raft = cfg->raft;
 	f->on_record = cfg->on_record;
 	f->on_record_arg = cfg->on_record_arg;
+	f->on_rebuild = cfg->on_rebuild;
 	f->partitions = cfg->store.partitions;
 	f->rfsm.version = 1;
 	f->rfsm.data = f;

@@ -66,6 +66,12 @@ struct rft_fsm_config {
 	struct raft *raft;	     /* may be set later: rft_fsm_set_raft */
 	rft_fsm_record_cb on_record; /* may be NULL */
 	void *on_record_arg;
+	/*
+	 * May be NULL: called with on_record_arg for every record read while
+	 * rebuilding on open, in order, with the state after it (so that
+	 * indexes built from the record tail cover the whole store).
+	 */
+	rft_fsm_record_cb on_rebuild;
 };
 
 /* Open the store and rebuild the state from its records. */

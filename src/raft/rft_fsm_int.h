@@ -43,6 +43,7 @@ struct rft_fsm {
 	struct raft_fsm rfsm;
 	rft_fsm_record_cb on_record;
 	void *on_record_arg;
+	rft_fsm_record_cb on_rebuild;
 	unsigned partitions;
 
 	struct cf_map convs; /* id -> struct rft_conv_st */

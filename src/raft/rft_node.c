@@ -209,6 +209,7 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 	fc.raft = &n->raft;
 	fc.on_record = cfg->on_record;
 	fc.on_record_arg = cfg->on_record_arg;
+	fc.on_rebuild = cfg->on_rebuild;
 	rv = rft_fsm_open(&n->fsm, &fc, errmsg);
 	if (rv != 0) {
 		cf_errmsg_wrapf(errmsg, "store %s", store_dir);

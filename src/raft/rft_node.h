@@ -98,6 +98,7 @@ struct rft_node_config {
 	unsigned request_timeout_ms; /* default 5000 */
 	rft_fsm_record_cb on_record; /* committed-record tail */
 	void *on_record_arg;
+	rft_fsm_record_cb on_rebuild; /* records read on open, may be NULL */
 	rft_node_user_msg_cb on_user_msg;
 	void *data;
 };

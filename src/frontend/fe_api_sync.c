@@ -1,0 +1,373 @@
+#include "config.h"
+/*
+ * fe_api_sync: GET /v1/sync (with long polling) and the WebSocket `sync`
+ * frame over the inbox index (see fe_api_sync.h).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "common/cf_diag.h"
+#include "common/cf_err.h"
+#include "common/cf_list.h"
+#include "frontend/fe_api_sync.h"
+#include "frontend/fe_json.h"
+#include "frontend/fe_server.h"
+#include "sync/sync_feed.h"
+#include "sync/sync_inbox.h"
+#include "sync/sync_read.h"
+
+#define WAIT_MAX_S 60
+/* A WS replay writes at most this many pages before `synced`. */
+#define WS_PAGES_MAX 40
+
+struct fe_sync {
+	struct sync_inbox *inbox;
+	struct cf_list waits; /* struct sync_wait, oldest first */
+	uv_timer_t kick;      /* next turn after a record: check waits */
+	bool kick_init;
+	bool closing;
+};
+
+struct sync_wait {
+	struct cf_list link;
+	struct fe_server *srv;
+	struct fe_conn *conn; /* referenced */
+	uv_timer_t timer;
+	char user[129];
+	uint64_t after;
+	unsigned limit;
+	bool done;
+};
+
+static struct fe_sync *sync_state(struct fe_server *s)
+{
+	struct fe_sync *st = s->sync;
+
+	if (st != NULL)
+		return st;
+	st = calloc(1, sizeof(*st));
+	if (st == NULL || sync_inbox_new(&st->inbox) != 0) {
+		cf_error("sync: out of memory for the inbox index");
+		exit(1);
+	}
+	cf_list_init(&st->waits);
+	s->sync = st;
+	return st;
+}
+
+static void respond_feed(struct fe_conn *c, const char *user, uint64_t after,
+			 unsigned limit)
+{
+	struct fe_server *s = c->srv;
+	json_t *o = NULL;
+	int rv;
+
+	rv = sync_feed(rft_node_fsm(s->node), sync_state(s)->inbox,
+		       cf_str_c(user), after, limit, &o);
+	if (rv != 0) {
+		fe_respond_rc(c, rv, NULL);
+		return;
+	}
+	fe_respond_json(c, 200, o);
+}
+
+/* ---- long polls ---- */
+
+static void wait_closed_cb(uv_handle_t *h)
+{
+	struct sync_wait *w = h->data;
+
+	fe_conn_unref(w->conn);
+	free(w);
+}
+
+/* Answer w (items after its cursor, maybe none) and let it go. */
+static void wait_finish(struct sync_wait *w)
+{
+	if (w->done)
+		return;
+	w->done = true;
+	cf_list_remove(&w->link);
+	uv_timer_stop(&w->timer);
+	if (fe_conn_alive(w->conn) && !w->srv->closing)
+		respond_feed(w->conn, w->user, w->after, w->limit);
+	else if (fe_conn_alive(w->conn))
+		fe_respond_rc(w->conn, CF_EUNAVAIL, "node shutting down");
+	uv_close((uv_handle_t *)&w->timer, wait_closed_cb);
+}
+
+static void wait_timer_cb(uv_timer_t *t)
+{
+	wait_finish(t->data);
+}
+
+static void kick_cb(uv_timer_t *t)
+{
+	struct fe_server *s = t->data;
+	struct fe_sync *st = s->sync;
+	struct cf_list *e = st->waits.next;
+
+	while (e != &st->waits) {
+		struct sync_wait *w = CF_CONTAINER_OF(e, struct sync_wait, link);
+
+		e = e->next;
+		if (!fe_conn_alive(w->conn) ||
+		    sync_inbox_changed(st->inbox, cf_str_c(w->user), w->after,
+				       NULL, 0) > 0)
+			wait_finish(w);
+	}
+}
+
+static void wait_start(struct fe_conn *c, const char *user, uint64_t after,
+		       unsigned limit, uint64_t secs)
+{
+	struct fe_server *s = c->srv;
+	struct fe_sync *st = sync_state(s);
+	struct sync_wait *w = calloc(1, sizeof(*w));
+
+	if (w == NULL) {
+		fe_respond_rc(c, -ENOMEM, NULL);
+		return;
+	}
+	if (!st->kick_init) {
+		uv_timer_init(s->loop, &st->kick);
+		st->kick.data = s;
+		st->kick_init = true;
+	}
+	w->srv = s;
+	w->conn = c;
+	fe_conn_ref(c);
+	snprintf(w->user, sizeof w->user, "%s", user);
+	w->after = after;
+	w->limit = limit;
+	uv_timer_init(s->loop, &w->timer);
+	w->timer.data = w;
+	uv_timer_start(&w->timer, wait_timer_cb, secs * 1000, 0);
+	cf_list_push(&st->waits, &w->link);
+}
+
+/* ---- HTTP ---- */
+
+static int query_num(const struct fe_http_req *req, const char *name,
+		     bool *present, uint64_t *out)
+{
+	struct cf_str v;
+
+	*out = 0;
+	*present = fe_http_query_get(req, name, &v) == 0;
+	if (!*present)
+		return 0;
+	return fe_parse_u64(v, out) == 0 ? 0 : CF_EBADREQ;
+}
+
+static void http_conv_form(struct fe_conn *c, const struct fe_http_req *req,
+			   const char *user, struct cf_str conv)
+{
+	struct sync_history_query q;
+	uint64_t last, limit;
+	bool has;
+	json_t *o = NULL;
+	int rv;
+
+	if (query_num(req, "lastSeq", &has, &last) != 0 ||
+	    query_num(req, "limit", &has, &limit) != 0)
+		return fe_respond_rc(c, CF_EBADREQ,
+				     "'lastSeq' and 'limit' are integers");
+	memset(&q, 0, sizeof q);
+	q.from_seq = last + 1;
+	q.limit = limit == 0 ? SYNC_LIMIT_DEFAULT
+			     : limit > SYNC_LIMIT_MAX ? SYNC_LIMIT_MAX
+						      : (unsigned)limit;
+	rv = sync_history(rft_node_fsm(c->srv->node), cf_str_c(user), conv, &q,
+			  &o);
+	if (rv != 0)
+		return fe_respond_rc(c, rv,
+				     rv == CF_EFORBIDDEN
+					     ? "not a member of this conversation"
+				     : rv == CF_ENOTFOUND ? "no such conversation"
+							  : NULL);
+	fe_respond_json(c, 200, o);
+}
+
+bool fe_api_sync_http(struct fe_conn *c, const struct fe_http_req *req,
+		      const char *user)
+{
+	struct fe_server *s = c->srv;
+	struct cf_str v;
+	uint64_t after = 0, limit, wait;
+	bool has;
+
+	if (!cf_str_eqc(req->path, "/v1/sync"))
+		return false;
+	s->metrics.sync_requests++;
+	if (req->method != FE_HTTP_GET) {
+		fe_respond_error(c, 405, "method_not_allowed",
+				 "method not allowed on this route");
+		return true;
+	}
+	if (fe_http_query_get(req, "conversationId", &v) == 0) {
+		http_conv_form(c, req, user, v);
+		return true;
+	}
+	if (fe_http_query_get(req, "cursor", &v) == 0 &&
+	    sync_cursor_parse(v, &after) != 0) {
+		fe_respond_rc(c, CF_EBADREQ, "malformed cursor");
+		return true;
+	}
+	if (query_num(req, "limit", &has, &limit) != 0 ||
+	    query_num(req, "wait", &has, &wait) != 0) {
+		fe_respond_rc(c, CF_EBADREQ, "'limit' and 'wait' are integers");
+		return true;
+	}
+	if (limit == 0)
+		limit = SYNC_FEED_LIMIT_DEFAULT;
+	if (limit > SYNC_FEED_LIMIT_MAX)
+		limit = SYNC_FEED_LIMIT_MAX;
+	if (wait > WAIT_MAX_S)
+		wait = WAIT_MAX_S;
+	if (wait > 0 && !s->closing &&
+	    sync_inbox_changed(sync_state(s)->inbox, cf_str_c(user), after,
+			       NULL, 0) == 0) {
+		wait_start(c, user, after, (unsigned)limit, wait);
+		return true;
+	}
+	respond_feed(c, user, after, (unsigned)limit);
+	return true;
+}
+
+/* ---- WebSocket ---- */
+
+static void ws_json(struct fe_conn *c, json_t *o)
+{
+	char *t;
+
+	if (o == NULL)
+		return;
+	t = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (t == NULL)
+		return;
+	fe_conn_ws_send_text(c, t, strlen(t));
+	free(t);
+}
+
+static void ws_error(struct fe_conn *c, json_t *id, int rc, const char *msg)
+{
+	const char *code;
+	int status;
+	json_t *o;
+
+	fe_error_of(rc, &status, &code);
+	o = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code,
+		      "message", msg != NULL ? msg : cf_strerror(rc));
+	if (o != NULL && id != NULL)
+		json_object_set(o, "id", id);
+	ws_json(c, o);
+}
+
+bool fe_api_sync_ws(struct fe_conn *c, const char *type, json_t *o,
+		    json_t *id)
+{
+	struct fe_server *s = c->srv;
+	struct rft_fsm *f;
+	const char *cur;
+	uint64_t after = 0, upto;
+	bool more = true;
+	char cs[24];
+	json_t *r;
+	int rv = 0;
+
+	if (strcmp(type, "sync") != 0)
+		return false;
+	s->metrics.sync_requests++;
+	cur = json_string_value(json_object_get(o, "cursor"));
+	if (json_object_get(o, "cursor") != NULL &&
+	    !json_is_null(json_object_get(o, "cursor")) &&
+	    (cur == NULL || sync_cursor_parse(cf_str_c(cur), &after) != 0)) {
+		ws_error(c, id, CF_EBADREQ, "malformed cursor");
+		return true;
+	}
+	/*
+	 * Items from the first one fanned out live to this socket on were
+	 * sent already, in order: replay only those before it.
+	 */
+	upto = c->first_live_id != 0 ? c->first_live_id - 1 : 0;
+	if (upto != 0 && upto <= after)
+		more = false;
+	f = rft_node_fsm(s->node);
+	for (unsigned page = 0; more && page < WS_PAGES_MAX; page++) {
+		json_t *items = json_array();
+		size_t i;
+		json_t *it;
+
+		if (items == NULL) {
+			rv = -ENOMEM;
+			break;
+		}
+		rv = sync_feed_read(f, sync_state(s)->inbox,
+				    cf_str_c(c->user), after, upto,
+				    SYNC_FEED_LIMIT_MAX, items, &after, &more);
+		json_array_foreach(items, i, it)
+			ws_json(c, json_incref(it));
+		json_decref(items);
+		if (rv != 0)
+			break;
+	}
+	if (rv != 0) {
+		ws_error(c, id, rv, "sync failed");
+		return true;
+	}
+	sync_cursor_str(after, cs);
+	r = json_pack("{s:s, s:s}", "type", "synced", "cursor", cs);
+	if (r != NULL && more)
+		json_object_set_new(r, "hasMore", json_true());
+	if (r != NULL && id != NULL)
+		json_object_set(r, "id", id);
+	ws_json(c, r);
+	return true;
+}
+
+/* ---- the record tail ---- */
+
+void fe_api_sync_on_record(struct fe_server *s, const struct log_record *rec,
+			   const struct rft_conv *conv, bool live)
+{
+	struct fe_sync *st = sync_state(s);
+	int rv = sync_inbox_on_record(st->inbox, rec, conv);
+
+	if (rv != 0) {
+		cf_error("sync: inbox index: %s", cf_strerror(rv));
+		exit(1);
+	}
+	if (live && st->kick_init && !cf_list_empty(&st->waits) &&
+	    !uv_is_active((uv_handle_t *)&st->kick))
+		uv_timer_start(&st->kick, kick_cb, 0, 0);
+}
+
+void fe_api_sync_close(struct fe_server *s)
+{
+	struct fe_sync *st = s->sync;
+
+	if (st == NULL || st->closing)
+		return;
+	st->closing = true;
+	while (!cf_list_empty(&st->waits))
+		wait_finish(CF_CONTAINER_OF(st->waits.next, struct sync_wait,
+					    link));
+	if (st->kick_init)
+		uv_close((uv_handle_t *)&st->kick, NULL);
+}
+
+void fe_api_sync_release(struct fe_server *s)
+{
+	struct fe_sync *st = s->sync;
+
+	if (st == NULL)
+		return;
+	sync_inbox_free(st->inbox);
+	free(st);
+	s->sync = NULL;
+}

@@ -1,0 +1,50 @@
+/*
+ * fe_api_sync: the sync routes of API.md "Offline inbox and sync" and the
+ * WebSocket `sync` frame, over this node's inbox index (sync_inbox), which
+ * it keeps from the committed-record tail (live and rebuilt).
+ *
+ *   GET /v1/sync?cursor=C&limit=L[&wait=S]    items after C (long poll)
+ *   GET /v1/sync?conversationId=c&lastSeq=N   = messages?fromSeq=N+1
+ *   WebSocket frame {"type":"sync","cursor"?}  replay, then `synced`
+ *
+ * The WS replay is written to the socket within the handling of the frame
+ * (store reads are synchronous), so no live event can interleave: live
+ * events committed meanwhile follow `synced`, none at or before its cursor.
+ * A long poll holds a connection reference and a timer until an item for
+ * its user is committed (checked on the next loop turn after the record, so
+ * the whole entry is indexed) or its deadline passes.
+ * Ownership: the state hangs off the server (fe_server.sync) and is freed by
+ * fe_api_sync_release after fe_api_sync_close and the loop ran out.
+ * Errors: answered to clients; an inbox that cannot take a record (-ENOMEM)
+ * stops the process (better down than a node with a divergent index).
+ * Threads: loop thread only.
+ */
+#ifndef FE_API_SYNC_H
+#define FE_API_SYNC_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "frontend/fe_conn.h"
+#include "frontend/fe_http.h"
+#include "log/log_record.h"
+#include "raft/rft_fsm.h"
+
+struct fe_server;
+
+/* Answer req if it is GET /v1/sync and return true; else false. */
+bool fe_api_sync_http(struct fe_conn *c, const struct fe_http_req *req,
+		      const char *user);
+/* Handle a `sync` frame and return true; false for other types. */
+bool fe_api_sync_ws(struct fe_conn *c, const char *type, json_t *o,
+		    json_t *id);
+/* Index a committed record; live: wake long polls (false on rebuild). */
+void fe_api_sync_on_record(struct fe_server *s, const struct log_record *rec,
+			   const struct rft_conv *conv, bool live);
+/* Answer pending long polls (empty) and close their timers. */
+void fe_api_sync_close(struct fe_server *s);
+/* Free the index, once the loop has run out. */
+void fe_api_sync_release(struct fe_server *s);
+
+#endif

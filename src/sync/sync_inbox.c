@@ -1,0 +1,331 @@
+#include "config.h"
+/*
+ * sync_inbox: the per-user inbox index and per-conversation item lists
+ * (see sync_inbox.h). Nothing here is stored on disk: the index is rebuilt
+ * from the records on open, like the FSM state.
+ *
+ * Layout: users (id -> struct ib_user) each hold a list of their entries,
+ * oldest latest-item first: since records come in commit order, an item
+ * always carries the highest messageId so far, so touching an entry moves it
+ * to the tail and the list stays sorted by `last`. convs (id -> struct
+ * ib_conv) hold the non-message items, sorted by messageId for the same
+ * reason.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cf_err.h"
+#include "common/cf_list.h"
+#include "common/cf_map.h"
+#include "raft/rft_rec.h"
+#include "sync/sync_inbox.h"
+
+struct ib_conv {
+	struct sync_item *items;
+	size_t n, cap;
+};
+
+struct ib_entry {
+	struct cf_list link; /* in ib_user.ents */
+	struct sync_inbox_entry pub;
+};
+
+struct ib_user {
+	struct cf_list ents; /* oldest `last` first */
+	struct cf_map by_conv; /* conv id -> struct ib_entry */
+};
+
+struct sync_inbox {
+	struct cf_map convs; /* conv id -> struct ib_conv */
+	struct cf_map users; /* user id -> struct ib_user */
+	uint64_t last_id;
+};
+
+int sync_inbox_new(struct sync_inbox **out)
+{
+	struct sync_inbox *ix = calloc(1, sizeof(*ix));
+
+	if (ix == NULL)
+		return -ENOMEM;
+	cf_map_init(&ix->convs);
+	cf_map_init(&ix->users);
+	*out = ix;
+	return 0;
+}
+
+void sync_inbox_free(struct sync_inbox *ix)
+{
+	const struct cf_map_slot *s;
+	size_t i = 0;
+
+	if (ix == NULL)
+		return;
+	while (cf_map_next(&ix->convs, &i, &s)) {
+		struct ib_conv *c = s->val;
+
+		for (size_t k = 0; k < c->n; k++)
+			free(c->items[k].body);
+		free(c->items);
+		free(c);
+	}
+	i = 0;
+	while (cf_map_next(&ix->users, &i, &s)) {
+		struct ib_user *u = s->val;
+		const struct cf_map_slot *e;
+		size_t j = 0;
+
+		while (cf_map_next(&u->by_conv, &j, &e))
+			free(e->val);
+		cf_map_release(&u->by_conv);
+		free(u);
+	}
+	cf_map_release(&ix->convs);
+	cf_map_release(&ix->users);
+	free(ix);
+}
+
+uint64_t sync_inbox_last_id(const struct sync_inbox *ix)
+{
+	return ix->last_id;
+}
+
+static struct ib_conv *conv_get(struct sync_inbox *ix, struct cf_str id)
+{
+	struct ib_conv *c = cf_map_get(&ix->convs, id.p, id.len);
+
+	if (c != NULL)
+		return c;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	if (cf_map_put(&ix->convs, id.p, id.len, c, NULL) != 0) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static int item_add(struct ib_conv *c, const struct log_record *rec)
+{
+	struct sync_item *it;
+
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 4;
+		struct sync_item *v = realloc(c->items, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		c->items = v;
+		c->cap = cap;
+	}
+	it = &c->items[c->n];
+	memset(it, 0, sizeof(*it));
+	it->message_id = rec->message_id;
+	it->kind = (uint8_t)rec->kind;
+	if (rec->kind == LOG_REC_RECALL)
+		it->seq = rec->seq;
+	if (rec->kind == LOG_REC_MEMBERS && rec->body.len > 0) {
+		it->body = malloc(rec->body.len);
+		if (it->body == NULL)
+			return -ENOMEM;
+		memcpy(it->body, rec->body.p, rec->body.len);
+		it->body_len = (uint32_t)rec->body.len;
+	}
+	c->n++;
+	return 0;
+}
+
+static struct ib_user *user_get(struct sync_inbox *ix, struct cf_str id)
+{
+	struct ib_user *u = cf_map_get(&ix->users, id.p, id.len);
+
+	if (u != NULL)
+		return u;
+	u = calloc(1, sizeof(*u));
+	if (u == NULL)
+		return NULL;
+	cf_list_init(&u->ents);
+	cf_map_init(&u->by_conv);
+	if (cf_map_put(&ix->users, id.p, id.len, u, NULL) != 0) {
+		free(u);
+		return NULL;
+	}
+	return u;
+}
+
+/*
+ * Move user's entry for conv to the newest place with last = id; create it
+ * if joining. join: set joined (and clear left); leave: set left. An entry
+ * already left is not touched unless join.
+ */
+enum { TOUCH, JOIN, LEAVE };
+
+static int touch(struct sync_inbox *ix, struct cf_str user, struct cf_str conv,
+		 uint64_t id, int how)
+{
+	struct ib_user *u = user_get(ix, user);
+	struct ib_entry *e;
+
+	if (u == NULL)
+		return -ENOMEM;
+	e = cf_map_get(&u->by_conv, conv.p, conv.len);
+	if (e == NULL) {
+		if (how != JOIN)
+			return 0; /* not a member seen joining: nothing */
+		e = calloc(1, sizeof(*e));
+		if (e == NULL)
+			return -ENOMEM;
+		cf_list_init(&e->link);
+		if (cf_map_put(&u->by_conv, conv.p, conv.len, e, NULL) != 0) {
+			free(e);
+			return -ENOMEM;
+		}
+		e->pub.conv = cf_map_key(&u->by_conv, conv.p, conv.len);
+	}
+	if (how == TOUCH && e->pub.left != 0)
+		return 0;
+	if (how == JOIN) {
+		if (e->pub.joined == 0 || e->pub.left != 0)
+			e->pub.joined = id;
+		e->pub.left = 0;
+	} else if (how == LEAVE) {
+		if (e->pub.left != 0)
+			return 0;
+		e->pub.left = id;
+	}
+	e->pub.last = id;
+	cf_list_remove(&e->link);
+	cf_list_push(&u->ents, &e->link);
+	return 0;
+}
+
+static int members_change(struct sync_inbox *ix, const struct log_record *rec,
+			  const struct rft_conv *conv)
+{
+	struct rft_rec_members m;
+	struct cf_str id;
+	size_t pos = 0;
+	int rv;
+
+	if (rft_rec_members_decode(rec->body, &m) != 0)
+		return CF_ECORRUPT;
+	while (rft_idlist_next(m.added, &pos, &id)) {
+		rv = touch(ix, id, rec->conv, rec->message_id, JOIN);
+		if (rv != 0)
+			return rv;
+	}
+	pos = 0;
+	while (rft_idlist_next(m.removed, &pos, &id)) {
+		rv = touch(ix, id, rec->conv, rec->message_id, LEAVE);
+		if (rv != 0)
+			return rv;
+	}
+	for (unsigned k = 0; conv != NULL && k < conv->n_members; k++) {
+		rv = touch(ix, cf_str_c(conv->members[k]), rec->conv,
+			   rec->message_id, TOUCH);
+		if (rv != 0)
+			return rv;
+	}
+	return 0;
+}
+
+int sync_inbox_on_record(struct sync_inbox *ix, const struct log_record *rec,
+			 const struct rft_conv *conv)
+{
+	struct ib_conv *c;
+	int how = TOUCH;
+	int rv;
+
+	switch (rec->kind) {
+	case LOG_REC_MESSAGE:
+	case LOG_REC_RECALL:
+	case LOG_REC_CONV:
+	case LOG_REC_MEMBERS:
+		break;
+	default:
+		return 0; /* receipts, media: not items */
+	}
+	if (rec->message_id > ix->last_id)
+		ix->last_id = rec->message_id;
+	if (rec->kind != LOG_REC_MESSAGE) {
+		c = conv_get(ix, rec->conv);
+		if (c == NULL)
+			return -ENOMEM;
+		rv = item_add(c, rec);
+		if (rv != 0)
+			return rv;
+	}
+	if (rec->kind == LOG_REC_MEMBERS)
+		return members_change(ix, rec, conv);
+	if (rec->kind == LOG_REC_CONV)
+		how = JOIN;
+	for (unsigned k = 0; conv != NULL && k < conv->n_members; k++) {
+		rv = touch(ix, cf_str_c(conv->members[k]), rec->conv,
+			   rec->message_id, how);
+		if (rv != 0)
+			return rv;
+	}
+	return 0;
+}
+
+size_t sync_inbox_changed(const struct sync_inbox *ix, struct cf_str user,
+			  uint64_t after, const struct sync_inbox_entry **out,
+			  size_t max)
+{
+	const struct ib_user *u = cf_map_get(&ix->users, user.p, user.len);
+	const struct cf_list *l;
+	size_t n = 0;
+
+	if (u == NULL)
+		return 0;
+	for (l = u->ents.prev; l != &u->ents; l = l->prev) {
+		const struct ib_entry *e =
+			CF_CONTAINER_OF(l, struct ib_entry, link);
+
+		if (e->pub.last <= after)
+			break;
+		if (n < max)
+			out[n] = &e->pub;
+		n++;
+	}
+	return n;
+}
+
+const struct sync_inbox_entry *sync_inbox_entry(const struct sync_inbox *ix,
+						struct cf_str user,
+						struct cf_str conv)
+{
+	const struct ib_user *u = cf_map_get(&ix->users, user.p, user.len);
+	const struct ib_entry *e;
+
+	if (u == NULL)
+		return NULL;
+	e = cf_map_get(&u->by_conv, conv.p, conv.len);
+	return e != NULL ? &e->pub : NULL;
+}
+
+const struct sync_item *sync_inbox_items(const struct sync_inbox *ix,
+					 struct cf_str conv, uint64_t after,
+					 size_t *n, size_t *first)
+{
+	const struct ib_conv *c = cf_map_get(&ix->convs, conv.p, conv.len);
+	size_t lo = 0, hi;
+
+	*n = 0;
+	*first = 0;
+	if (c == NULL || c->n == 0)
+		return NULL;
+	hi = c->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->items[mid].message_id <= after)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*n = c->n;
+	*first = lo;
+	return c->items;
+}
