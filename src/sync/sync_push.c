@@ -107,7 +107,7 @@ static void attempt_closed_cb(uv_handle_t *h)
 		job_free(j);
 	} else if (p->closing) {
 		job_free(j);
-	} else if (now - j->first_ms >= GIVE_UP_MS) {
+	} else if (now - j->first_ms >= p->give_up_ms) {
 		dead_letter(p, j);
 		job_free(j);
 	} else {
@@ -328,6 +328,7 @@ int sync_push_init(struct sync_push *p, uv_loop_t *loop, const char *url,
 
 	memset(p, 0, sizeof *p);
 	p->loop = loop;
+	p->give_up_ms = GIVE_UP_MS;
 	cf_list_init(&p->queue);
 	cf_list_init(&p->inflight);
 	if (strncmp(url, "http://", 7) != 0) {

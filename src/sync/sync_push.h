@@ -44,6 +44,7 @@ struct sync_push {
 	unsigned n_inflight;
 	uint64_t sent;		/* delivered (2xx) */
 	uint64_t failed;	/* given up: dead letter */
+	uint64_t give_up_ms;	/* default 10 minutes (tests shorten it) */
 	bool closing;
 	int pending;
 	void (*close_cb)(struct sync_push *p);

@@ -1,0 +1,221 @@
+#include "config.h"
+
+/*
+ * sync_push on a real libuv loop against servers of this test: a 2xx
+ * answer counts as sent; a failing webhook is retried with backoff and,
+ * once the give-up time passed, the body lands in the dead-letter file and
+ * counts as failed; bad URLs are refused.
+ */
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/cf_err.h"
+#include "common/cf_time.h"
+#include "sync/sync_push.h"
+
+/* A listening socket on 127.0.0.1 (port out). */
+static int listen_any(unsigned *port)
+{
+	struct sockaddr_in a;
+	socklen_t al = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+/* The webhook: a thread answering every connection with status. */
+struct srv {
+	pthread_t t;
+	int fd;
+	int status;
+	int requests; /* read after the thread ended */
+	char last[4096];
+};
+
+static void *srv_main(void *arg)
+{
+	struct srv *s = arg;
+	char buf[4096];
+
+	for (;;) {
+		ssize_t n, got = 0;
+		int fd = accept(s->fd, NULL, NULL);
+		if (fd < 0)
+			return NULL;
+		while (got < (ssize_t)sizeof buf - 1 &&
+		       (n = read(fd, buf + got,
+				 sizeof buf - 1 - (size_t)got)) > 0) {
+			got += n;
+			buf[got] = '\0';
+			if (strstr(buf, "\r\n\r\n") && buf[got - 1] == '}')
+				break;
+		}
+		__atomic_add_fetch(&s->requests, 1, __ATOMIC_SEQ_CST);
+		snprintf(s->last, sizeof s->last, "%s", got > 0 ? buf : "");
+		dprintf(fd, "HTTP/1.1 %d X\r\nContent-Length: 0\r\n\r\n",
+			s->status);
+		close(fd);
+	}
+}
+
+static void srv_start(struct srv *s, unsigned *port)
+{
+	s->fd = listen_any(port);
+	assert_int_equal(pthread_create(&s->t, NULL, srv_main, s), 0);
+}
+
+static void srv_stop(struct srv *s)
+{
+	shutdown(s->fd, SHUT_RDWR);
+	pthread_join(s->t, NULL);
+	close(s->fd);
+}
+
+static void closed_cb(struct sync_push *p)
+{
+	*(int *)p->loop->data = 1;
+}
+
+static void run_until(uv_loop_t *loop, int (*done)(void *), void *arg,
+		      int ms)
+{
+	uint64_t end = cf_mono_ms() + (uint64_t)ms;
+
+	while (!done(arg) && cf_mono_ms() < end)
+		uv_run(loop, UV_RUN_ONCE);
+}
+
+static int sent_one(void *arg)
+{
+	return ((struct sync_push *)arg)->sent >= 1;
+}
+
+static int failed_one(void *arg)
+{
+	return ((struct sync_push *)arg)->failed >= 1;
+}
+
+static int flag_set(void *arg)
+{
+	return *(int *)arg;
+}
+
+static void finish(uv_loop_t *loop, struct sync_push *p, struct srv *s)
+{
+	int closed = 0;
+
+	loop->data = &closed;
+	sync_push_close(p, closed_cb);
+	run_until(loop, flag_set, &closed, 7000);
+	assert_true(closed);
+	uv_run(loop, UV_RUN_DEFAULT);
+	srv_stop(s);
+	assert_int_equal(uv_loop_close(loop), 0);
+}
+
+static void a_2xx_answer_counts_as_sent(void **state)
+{
+	char dir[] = "/tmp/test_sync_push.XXXXXX", url[64], err[256];
+	struct sync_push p;
+	struct srv s = {.status = 204};
+	uv_loop_t loop;
+	unsigned port;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	uv_loop_init(&loop);
+	srv_start(&s, &port);
+	snprintf(url, sizeof url, "http://127.0.0.1:%u/p/q", port);
+	assert_int_equal(sync_push_init(&p, &loop, url, dir, err), 0);
+	sync_push_enqueue(&p, "{\"userId\":\"u\"}", 14);
+	run_until(&loop, sent_one, &p, 5000);
+	assert_int_equal(p.sent, 1);
+	assert_int_equal(p.failed, 0);
+	assert_int_equal(s.requests, 1);
+	assert_true(strncmp(s.last, "POST /p/q HTTP/1.1\r\n", 20) == 0);
+	assert_non_null(strstr(s.last, "Content-Length: 14\r\n"));
+	assert_non_null(strstr(s.last, "\r\n\r\n{\"userId\":\"u\"}"));
+	finish(&loop, &p, &s);
+	rmdir(dir);
+}
+
+static void a_failing_webhook_is_retried_then_dead_lettered(void **state)
+{
+	char dir[] = "/tmp/test_sync_push.XXXXXX", url[64], err[256];
+	char path[128], line[256];
+	struct sync_push p;
+	struct srv s = {.status = 500};
+	uv_loop_t loop;
+	unsigned port;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	uv_loop_init(&loop);
+	srv_start(&s, &port);
+	snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
+	assert_int_equal(sync_push_init(&p, &loop, url, dir, err), 0);
+	p.give_up_ms = 1500; /* tries at 0, 1 s, 3 s (backoff 1 s, 2 s) */
+	sync_push_enqueue(&p, "{\"n\":1}", 7);
+	run_until(&loop, failed_one, &p, 8000);
+	assert_int_equal(p.failed, 1);
+	assert_int_equal(p.sent, 0);
+	assert_int_equal(s.requests, 3);
+	assert_true(strncmp(s.last, "POST / HTTP/1.1\r\n", 17) == 0);
+	snprintf(path, sizeof path, "%s/push-dead-letter.jsonl", dir);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof line, f));
+	assert_string_equal(line, "{\"n\":1}\n");
+	assert_null(fgets(line, sizeof line, f));
+	fclose(f);
+	unlink(path);
+	finish(&loop, &p, &s);
+	rmdir(dir);
+}
+
+static void only_http_urls_are_accepted(void **state)
+{
+	struct sync_push p;
+	uv_loop_t loop;
+	char err[256];
+
+	(void)state;
+	uv_loop_init(&loop);
+	assert_int_equal(sync_push_init(&p, &loop, "https://x/", "/tmp", err),
+			 CF_EBADREQ);
+	assert_int_equal(sync_push_init(&p, &loop, "http:///a", "/tmp", err),
+			 CF_EBADREQ);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(a_2xx_answer_counts_as_sent),
+		cmocka_unit_test(a_failing_webhook_is_retried_then_dead_lettered),
+		cmocka_unit_test(only_http_urls_are_accepted),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
