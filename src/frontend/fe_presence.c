@@ -307,6 +307,7 @@ static void presence_tick(uv_timer_t *t)
 
 	if (p->srv->closing)
 		return;
+	fe_media_tick(&p->srv->media);
 	if (p->dirty || ++p->ticks >= REPORT_EVERY) {
 		p->ticks = 0;
 		p->dirty = false;
