@@ -42,7 +42,10 @@ static void check(const struct fe_http_limits *lim, const char *d, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fe_http_limits tiny = {256, 64, 64, true};
+	struct fe_http_limits tiny = {.max_header_bytes = 256,
+				      .max_body_bytes = 64,
+				      .max_url_bytes = 64,
+				      .report_continue = true};
 
 	check(NULL, (const char *)data, size);
 	check(&tiny, (const char *)data, size);
