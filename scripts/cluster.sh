@@ -13,6 +13,7 @@
 #
 # DIR defaults to ./run. The binary is $CONFABD, else $BUILDDIR/confabd, else
 # ./confabd, else the repository's build/confabd (scripts/dev.sh), else confabd on the PATH. LOG_LEVEL (info) is passed to --log-level.
+# CONFABD_ARGS (empty) holds extra confabd options, split at spaces.
 set -euo pipefail
 
 cmd=${1:-}
@@ -75,7 +76,8 @@ start() {
 	for i in $(seq 1 $N); do
 		mkdir -p "$DIR/n$i"
 		nohup "$bin" --cluster "$DIR/cluster.conf" --id "$i" --data "$DIR/n$i" \
-			--auth=dev --log-level "$LOG_LEVEL" >> "$DIR/n$i.log" 2>&1 < /dev/null &
+			--auth=dev --log-level "$LOG_LEVEL" ${CONFABD_ARGS:-} \
+			>> "$DIR/n$i.log" 2>&1 < /dev/null &
 		echo $! > "$DIR/n$i.pid"
 	done
 	for i in $(seq 1 $N); do

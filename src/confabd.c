@@ -37,8 +37,11 @@ static void usage(FILE *f)
 		"usage: confabd --cluster FILE --id N --data DIR [--auth dev|jwt]\n"
 		"               [--log-level debug|info|warn|error] [--max-group N]\n"
 		"               [--max-body BYTES] [--ws-max-buffer BYTES]\n"
+		"               [--max-media BYTES] [--push-webhook URL]\n"
+		"               [--rate-limit N] [--rate-burst N]\n"
 		"               [--heartbeat-ms MS] [--election-ms MS]\n"
 		"               [--snapshot-threshold N] [--snapshot-trailing N]\n"
+		"               [--web DIR]\n"
 		"       confabd --help | --version\n");
 }
 
@@ -100,10 +103,15 @@ int main(int argc, char **argv)
 		{"max-group", required_argument, NULL, 'g'},
 		{"max-body", required_argument, NULL, 'b'},
 		{"ws-max-buffer", required_argument, NULL, 'w'},
+		{"max-media", required_argument, NULL, 'M'},
+		{"push-webhook", required_argument, NULL, 'P'},
+		{"rate-limit", required_argument, NULL, 'r'},
+		{"rate-burst", required_argument, NULL, 'B'},
 		{"heartbeat-ms", required_argument, NULL, 'H'},
 		{"election-ms", required_argument, NULL, 'E'},
 		{"snapshot-threshold", required_argument, NULL, 'T'},
 		{"snapshot-trailing", required_argument, NULL, 'L'},
+		{"web", required_argument, NULL, 'W'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -159,9 +167,15 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'P':
+			fc.push_webhook = optarg;
+			break;
 		case 'g':
 		case 'b':
 		case 'w':
+		case 'M':
+		case 'r':
+		case 'B':
 		case 'H':
 		case 'E':
 		case 'T':
@@ -177,6 +191,20 @@ int main(int argc, char **argv)
 				fc.max_body = v;
 			else if (ch == 'w')
 				fc.ws_max_buffer = v;
+			else if (ch == 'M')
+				fc.max_media = v;
+			else if (ch == 'r' || ch == 'B') {
+				if (v == 0 || v > 1000000) {
+					fprintf(stderr, "confabd: --rate-limit "
+						"and --rate-burst are 1 to "
+						"1000000\n");
+					return 2;
+				}
+				if (ch == 'r')
+					fc.rate_limit = (unsigned)v;
+				else
+					fc.rate_burst = (unsigned)v;
+			}
 			else if (ch == 'H')
 				nc.heartbeat_ms = (unsigned)v;
 			else if (ch == 'E')
@@ -185,6 +213,9 @@ int main(int argc, char **argv)
 				nc.snapshot_threshold = (unsigned)v;
 			else
 				nc.snapshot_trailing = (unsigned)v;
+			break;
+		case 'W':
+			fc.web_dir = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -229,6 +260,7 @@ int main(int argc, char **argv)
 	nc.data_dir = data;
 	nc.on_record = fe_server_on_record;
 	nc.on_record_arg = &d.server;
+	nc.on_rebuild = fe_server_on_rebuild;
 	nc.on_user_msg = daemon_user_msg_cb;
 	nc.data = &d;
 	rv = rft_node_init(&d.node, &d.loop, &nc, errmsg);

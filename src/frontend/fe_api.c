@@ -22,6 +22,7 @@
 #include "common/cf_id.h"
 #include "common/cf_time.h"
 #include "frontend/fe_api_conv.h"
+#include "frontend/fe_api_sync.h"
 #include "frontend/fe_auth.h"
 #include "frontend/fe_json.h"
 #include "frontend/fe_ops.h"
@@ -177,6 +178,7 @@ static int send_start(struct fe_conn *c, const char *user, json_t *o,
 	struct fe_call *k;
 	json_t *att;
 	char *att_text = NULL;
+	unsigned retry_s = 1;
 	int rv;
 
 	if ((rv = fe_json_str(o, "conversationId", true, FE_STR_ID, 0, &conv,
@@ -201,6 +203,12 @@ static int send_start(struct fe_conn *c, const char *user, json_t *o,
 		snprintf(err, errlen, "'content' is over %u characters",
 			 srv->cfg.max_content_chars);
 		return CF_ETOOBIG;
+	}
+	rv = fe_rate_take(&srv->rate, user, cf_mono_ns(), &retry_s);
+	if (rv != 0) {
+		snprintf(err, errlen, "over %u sends per second; retry in %u s",
+			 srv->cfg.rate_limit, retry_s);
+		return rv;
 	}
 	att = json_object_get(o, "attachment");
 	if (att != NULL && !json_is_null(att)) {
@@ -595,7 +603,9 @@ void fe_api_http(struct fe_conn *c, const struct fe_http_req *req)
 		fe_respond_rc(c, rv, msg);
 		return;
 	}
-	if (fe_api_conv_http(c, req, user))
+	if (fe_api_conv_http(c, req, user) || fe_api_sync_http(c, req, user))
+		return;
+	if (fe_presence_http(c, req, user) || fe_media_http(c, req, user))
 		return;
 	if (path_is(p, "/v1/messages")) {
 		if (req->method != FE_HTTP_POST)
@@ -652,6 +662,10 @@ void fe_api_ws_message(struct fe_conn *c, const char *text, size_t len)
 			ws_send_error(c, id, rv, err);
 	} else if (fe_api_conv_ws(c, type, o, id)) {
 		/* delivered, read: fe_api_conv.c */
+	} else if (fe_api_sync_ws(c, type, o, id)) {
+		/* sync: fe_api_sync.c */
+	} else if (fe_presence_ws(c, type, o, id)) {
+		/* typing: fe_presence.c */
 	} else if (strcmp(type, "ping") == 0) {
 		json_t *r = json_pack("{s:s}", "type", "pong");
 		if (r != NULL && id != NULL)

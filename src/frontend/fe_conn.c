@@ -458,6 +458,8 @@ int fe_conn_accept(struct fe_server *srv, uv_stream_t *listener)
 	cf_list_init(&c->user_link);
 	fe_http_limits_default(&lim);
 	lim.max_body_bytes = srv->cfg.max_body;
+	lim.big_body_path = "/v1/media";
+	lim.big_body_bytes = srv->cfg.max_media;
 	fe_http_parser_init(&c->http, &lim);
 	fe_ws_parser_init(&c->ws, srv->cfg.ws_max_message);
 	uv_tcp_init(srv->loop, &c->tcp);

@@ -57,6 +57,8 @@ struct fe_conn {
 	struct cf_list user_link; /* in struct fe_user's socket list */
 	uint64_t last_active_ms;
 	bool ws_close_sent;
+	uint64_t first_live_id; /* first item fanned out to it (fe_api_sync) */
+	uint64_t close_by_ms;	/* slow socket: dropped if not drained by */
 };
 
 /* Accept a new connection from the server's listener. */

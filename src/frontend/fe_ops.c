@@ -9,6 +9,7 @@
 #include "common/cf_err.h"
 #include "frontend/fe_json.h"
 #include "frontend/fe_server.h"
+#include "frontend/fe_static.h"
 
 static void ops_cluster(struct fe_conn *c)
 {
@@ -112,10 +113,10 @@ static void ops_metrics(struct fe_conn *c)
 		"confab_index_bytes %llu\n"
 		"# HELP confab_push_sent_total Push notifications sent.\n"
 		"# TYPE confab_push_sent_total counter\n"
-		"confab_push_sent_total 0\n"
+		"confab_push_sent_total %llu\n"
 		"# HELP confab_push_failed_total Push notifications failed.\n"
 		"# TYPE confab_push_failed_total counter\n"
-		"confab_push_failed_total 0\n",
+		"confab_push_failed_total %llu\n",
 		(unsigned long long)fst.messages,
 		(unsigned long long)fst.dedup_hits, s->n_ws,
 		(unsigned long long)s->metrics.sync_requests,
@@ -128,7 +129,9 @@ static void ops_metrics(struct fe_conn *c)
 		(unsigned long long)fst.commands,
 		(unsigned long long)lst.segments,
 		(unsigned long long)lst.bytes,
-		(unsigned long long)lst.index_bytes);
+		(unsigned long long)lst.index_bytes,
+		(unsigned long long)(s->push_on ? s->push.sent : 0),
+		(unsigned long long)(s->push_on ? s->push.failed : 0));
 	if (rv == 0)
 		rv = fe_hist_render(&s->metrics.send_ack,
 				    "confab_send_ack_seconds",
@@ -165,7 +168,7 @@ bool fe_ops_http(struct fe_conn *c, const struct fe_http_req *req)
 	} else if (cf_str_eqc(p, "/v1/cluster")) {
 		ops_cluster(c);
 	} else {
-		return false;
+		return fe_static_http(c, req);
 	}
 	return true;
 }

@@ -9,6 +9,8 @@
 #include "common/cf_buf.h"
 #include "common/cf_diag.h"
 #include "common/cf_err.h"
+#include "common/cf_time.h"
+#include "frontend/fe_api_sync.h"
 #include "frontend/fe_conn.h"
 #include "frontend/fe_session.h"
 
@@ -24,6 +26,9 @@ void fe_config_default(struct fe_config *c)
 	c->ws_max_buffer = 4u << 20;
 	c->max_group = 500;
 	c->max_content_chars = 100000;
+	c->max_media = FE_MEDIA_MAX_DEFAULT;
+	c->rate_limit = 100;
+	c->rate_burst = 200;
 }
 
 void fe_server_init(struct fe_server *s, uv_loop_t *loop,
@@ -37,6 +42,9 @@ void fe_server_init(struct fe_server *s, uv_loop_t *loop,
 	s->cfg = *cfg;
 	cf_list_init(&s->conns);
 	cf_map_init(&s->users);
+	fe_presence_init(&s->presence, s);
+	fe_media_init(&s->media, s);
+	fe_rate_init(&s->rate, cfg->rate_limit, cfg->rate_burst);
 }
 
 void fe_server_attach(struct fe_server *s, struct rft_node *node)
@@ -56,11 +64,28 @@ static void server_accept_cb(uv_stream_t *l, int status)
 		cf_warn("accept: %s", cf_strerror(rv));
 }
 
+/* Drop the slow sockets closed with 1008 that did not drain in time. */
+static void server_reap_slow(struct fe_server *s)
+{
+	uint64_t now = cf_mono_ms();
+	struct cf_list *e = s->conns.next;
+
+	while (e != &s->conns) {
+		struct fe_conn *c = CF_CONTAINER_OF(e, struct fe_conn, link);
+		e = e->next;
+		if (c->close_by_ms != 0 && now >= c->close_by_ms &&
+		    c->state != FE_CONN_CLOSING)
+			fe_conn_close(c);
+	}
+}
+
 static void server_status_cb(uv_timer_t *t)
 {
 	struct fe_server *s = t->data;
 	uint8_t body[20];
 	const char *role = rft_node_role(s->node);
+
+	server_reap_slow(s);
 
 	memset(body, 0, sizeof body);
 	cf_put_u32(body, s->n_ws);
@@ -76,6 +101,9 @@ static void server_status_cb(uv_timer_t *t)
 void fe_server_on_peer_msg(struct fe_server *s, unsigned from, uint8_t type,
 			   const void *body, size_t len)
 {
+	if (fe_presence_peer_msg(&s->presence, from, type, body, len) ||
+	    fe_media_peer_msg(&s->media, from, type, body, len))
+		return;
 	if (type != FE_MSG_STATUS || len != 20)
 		return;
 	for (unsigned i = 0; i < s->cluster->n_nodes; i++) {
@@ -119,6 +147,14 @@ int fe_server_start(struct fe_server *s, char *errmsg)
 	s->status_timer.data = s;
 	uv_timer_start(&s->status_timer, server_status_cb, STATUS_MS,
 		       STATUS_MS);
+	fe_presence_start(&s->presence);
+	if (s->cfg.push_webhook != NULL) {
+		rv = sync_push_init(&s->push, s->loop, s->cfg.push_webhook,
+				    s->node->cfg.data_dir, errmsg);
+		if (rv != 0)
+			return rv;
+		s->push_on = true;
+	}
 	cf_info("serving clients on %s", me->client_url);
 	return 0;
 }
@@ -131,14 +167,30 @@ static void server_handle_closed_cb(uv_handle_t *h)
 		s->close_cb(s);
 }
 
+static void server_push_closed_cb(struct sync_push *p)
+{
+	struct fe_server *s = CF_CONTAINER_OF(p, struct fe_server, push);
+
+	if (--s->pending_closes == 0 && s->close_cb != NULL)
+		s->close_cb(s);
+}
+
 void fe_server_close(struct fe_server *s, void (*cb)(struct fe_server *s))
 {
 	struct cf_list *e;
 
 	s->closing = true;
 	s->close_cb = cb;
-	/* listener + timer + (connections, counted once) */
-	s->pending_closes = 2 + (cf_list_empty(&s->conns) ? 0 : 1);
+	fe_api_sync_close(s);
+	/* listener + timer + presence timer + (connections, counted once) */
+	s->pending_closes = 2 + (s->presence.started ? 1 : 0) +
+			    (cf_list_empty(&s->conns) ? 0 : 1);
+	s->presence.timer.data = s;
+	fe_presence_close(&s->presence, server_handle_closed_cb);
+	if (s->push_on) {
+		s->pending_closes++;
+		sync_push_close(&s->push, server_push_closed_cb);
+	}
 	uv_close((uv_handle_t *)&s->listener, server_handle_closed_cb);
 	uv_close((uv_handle_t *)&s->status_timer, server_handle_closed_cb);
 	e = s->conns.next;
@@ -151,17 +203,43 @@ void fe_server_close(struct fe_server *s, void (*cb)(struct fe_server *s))
 	}
 }
 
+/* sync_push_online_fn: an open socket on any node (fe_presence's view). */
+static bool server_online(void *arg, const char *user, size_t len)
+{
+	struct fe_server *s = arg;
+
+	return fe_presence_has_socket(&s->presence, user, len);
+}
+
 void fe_server_on_record(void *arg, const struct log_record *rec,
 			 const struct rft_conv *conv)
 {
 	struct fe_server *s = arg;
 
+	fe_api_sync_on_record(s, rec, conv, true);
+	fe_media_on_record(&s->media, rec, conv);
 	if (s->closing)
 		return;
+	if (s->push_on && rec->kind == LOG_REC_MESSAGE &&
+	    strcmp(rft_node_role(s->node), "leader") == 0)
+		sync_push_record(&s->push, rec, conv, server_online, s);
 	fe_session_fanout(s, rec, conv);
+}
+
+void fe_server_on_rebuild(void *arg, const struct log_record *rec,
+			  const struct rft_conv *conv)
+{
+	struct fe_server *s = arg;
+
+	fe_api_sync_on_record(s, rec, conv, false);
+	fe_media_on_record(&s->media, rec, conv);
 }
 
 void fe_server_release(struct fe_server *s)
 {
 	fe_session_release(s);
+	fe_api_sync_release(s);
+	fe_presence_release(&s->presence);
+	fe_media_release(&s->media);
+	fe_rate_release(&s->rate);
 }

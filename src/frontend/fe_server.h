@@ -20,9 +20,13 @@
 #include "common/cf_list.h"
 #include "common/cf_map.h"
 #include "frontend/fe_metrics.h"
+#include "frontend/fe_media.h"
+#include "frontend/fe_presence.h"
+#include "frontend/fe_rate.h"
 #include "log/log_record.h"
 #include "raft/rft_fsm.h"
 #include "raft/rft_node.h"
+#include "sync/sync_push.h"
 
 struct fe_config {
 	bool auth_dev;		/* accept ?user= / X-Confab-User */
@@ -31,6 +35,11 @@ struct fe_config {
 	size_t ws_max_buffer;	/* pending output per socket, default 4 MiB */
 	unsigned max_group;	/* default 500 */
 	unsigned max_content_chars; /* default 100,000 */
+	size_t max_media;	/* POST /v1/media body, default 16 MiB */
+	const char *push_webhook; /* http:// URL, NULL: no push */
+	unsigned rate_limit;	/* sends per second per user, default 100 */
+	unsigned rate_burst;	/* default 200 */
+	const char *web_dir;	/* the page's files (fe_static), NULL: default */
 };
 
 /* What a peer last told us about itself. */
@@ -53,6 +62,12 @@ struct fe_server {
 	struct cf_map users;	/* user id -> struct fe_user (sockets) */
 	struct fe_peer_status peers[CF_MAX_NODES];
 	struct fe_metrics metrics;
+	struct fe_sync *sync;	/* inbox index + long polls (fe_api_sync) */
+	struct fe_presence presence; /* online state, typing */
+	struct fe_media media;	     /* blobs, their references */
+	struct sync_push push;	     /* when cfg.push_webhook */
+	bool push_on;
+	struct fe_rate rate;	     /* per-user send rate */
 	bool closing;
 	int pending_closes;
 	void (*close_cb)(struct fe_server *s);
@@ -75,6 +90,9 @@ void fe_server_release(struct fe_server *s);
 /* rft_fsm_record_cb: fan a committed record out to local sockets. */
 void fe_server_on_record(void *arg, const struct log_record *rec,
 			 const struct rft_conv *conv);
+/* rft_fsm on_rebuild: index a record read while the store opens. */
+void fe_server_on_rebuild(void *arg, const struct log_record *rec,
+			  const struct rft_conv *conv);
 /* rft_node_user_msg_cb target: peer status messages. */
 void fe_server_on_peer_msg(struct fe_server *s, unsigned from, uint8_t type,
 			   const void *body, size_t len);

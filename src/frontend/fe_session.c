@@ -36,6 +36,7 @@ void fe_session_opened(struct fe_conn *c)
 	cf_list_push(&u->socks, &c->user_link);
 	u->n++;
 	s->n_ws++;
+	fe_presence_opened(&s->presence, c->user);
 }
 
 void fe_session_closed(struct fe_conn *c)
@@ -48,6 +49,7 @@ void fe_session_closed(struct fe_conn *c)
 		return;
 	cf_list_remove(&c->user_link);
 	s->n_ws--;
+	fe_presence_closed(&s->presence, c->user);
 	if (--u->n == 0) {
 		cf_map_del(&s->users, c->user, len);
 		free(u);
@@ -57,6 +59,25 @@ void fe_session_closed(struct fe_conn *c)
 void fe_session_touch(struct fe_conn *c)
 {
 	c->last_active_ms = cf_mono_ms();
+	fe_presence_touch(&c->srv->presence, c->user);
+}
+
+void fe_session_send_user(struct fe_server *s, const char *user, size_t len,
+			  struct cf_blob *frame)
+{
+	struct fe_user *u = cf_map_get(&s->users, user, len);
+	struct cf_list *e;
+
+	if (u == NULL)
+		return;
+	for (e = u->socks.next; e != &u->socks; e = e->next) {
+		struct fe_conn *c = CF_CONTAINER_OF(e, struct fe_conn, user_link);
+		if (c->state != FE_CONN_WS || c->ws_close_sent ||
+		    c->out_bytes + frame->len > s->cfg.ws_max_buffer)
+			continue;
+		if (fe_conn_write_blob(c, frame) == 0)
+			s->metrics.delivered_frames++;
+	}
 }
 
 /* The frame of rec's event, built once for every socket (NULL: none). */
@@ -113,8 +134,14 @@ static void fanout_user(struct fanout *fo, const char *m, size_t len)
 			continue;
 		if (c->out_bytes + fo->frame->len > s->cfg.ws_max_buffer) {
 			s->metrics.ws_closed_slow++;
+			/*
+			 * The close frame goes after the frames already
+			 * queued (no more are added); a client that does not
+			 * drain them within FE_SLOW_DRAIN_MS is dropped by
+			 * fe_server's status timer.
+			 */
+			c->close_by_ms = cf_mono_ms() + FE_SLOW_DRAIN_MS;
 			fe_conn_ws_close(c, 1008, "too slow: reconnect and sync");
-			fe_conn_close(c);
 			/* That may have been the user's last socket. */
 			if (cf_map_get(&s->users, m, len) == NULL)
 				break;
@@ -122,6 +149,8 @@ static void fanout_user(struct fanout *fo, const char *m, size_t len)
 		}
 		if (fe_conn_write_blob(c, fo->frame) == 0)
 			s->metrics.delivered_frames++;
+		if (c->first_live_id == 0 && fo->rec->kind != LOG_REC_RECEIPT)
+			c->first_live_id = fo->rec->message_id;
 	}
 }
 

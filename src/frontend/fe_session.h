@@ -18,9 +18,13 @@
 #ifndef FE_SESSION_H
 #define FE_SESSION_H
 
+#include "common/cf_blob.h"
 #include "frontend/fe_conn.h"
 #include "log/log_record.h"
 #include "raft/rft_fsm.h"
+
+/* How long a socket closed with 1008 (too slow) may take to drain. */
+#define FE_SLOW_DRAIN_MS 5000
 
 struct fe_server;
 
@@ -31,6 +35,9 @@ void fe_session_touch(struct fe_conn *c);
 /* Fan a committed record out to local sockets of conv's members. */
 void fe_session_fanout(struct fe_server *s, const struct log_record *rec,
 		       const struct rft_conv *conv);
+/* Write frame to every open local socket of user (len bytes). */
+void fe_session_send_user(struct fe_server *s, const char *user, size_t len,
+			  struct cf_blob *frame);
 /* Free the user table (server close, after every socket closed). */
 void fe_session_release(struct fe_server *s);
 

@@ -33,13 +33,29 @@ static json_t *str_json(struct cf_str s)
 
 json_t *sync_message_json(const struct log_record *rec)
 {
+	struct cf_str content;
+	struct cf_str att;
 	char id[24];
 	json_t *o;
 
+	/* A record that fails to split was verified by checksum on read: it
+	 * was written that way, so show its bytes rather than lose it. */
+	if (rft_rec_message_split(rec, &content, &att) != 0) {
+		content = rec->body;
+		att.len = 0;
+	}
 	sync_message_id_str(rec->message_id, id);
 	o = json_object();
 	if (o == NULL)
 		return NULL;
+	if (att.len > 0) {
+		json_t *a = json_loadb(att.p, att.len, JSON_DECODE_ANY, NULL);
+
+		if (a != NULL && json_object_set_new(o, "attachment", a) != 0) {
+			json_decref(o);
+			return NULL;
+		}
+	}
 	if (json_object_set_new(o, "messageId", json_string(id)) != 0 ||
 	    json_object_set_new(o, "conversationId", str_json(rec->conv)) != 0 ||
 	    json_object_set_new(o, "seq", json_integer((json_int_t)rec->seq)) !=
@@ -48,7 +64,7 @@ json_t *sync_message_json(const struct log_record *rec)
 	    json_object_set_new(o, "clientMsgId",
 				str_json(rec->client_msg_id)) != 0 ||
 	    json_object_set_new(o, "msgType", str_json(rec->msg_type)) != 0 ||
-	    json_object_set_new(o, "content", str_json(rec->body)) != 0 ||
+	    json_object_set_new(o, "content", str_json(content)) != 0 ||
 	    json_object_set_new(o, "serverTs",
 				json_integer((json_int_t)rec->ts)) != 0) {
 		json_decref(o);

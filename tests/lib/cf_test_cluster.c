@@ -193,6 +193,13 @@ int cf_test_cluster_node_spawn(struct cf_test_cluster *c, unsigned id)
 	argv[argc++] = nd->data_dir;
 	argv[argc++] = "--auth=dev";
 	argv[argc++] = lvarg;
+	/*
+	 * Tests and confab-bench send far faster than one person; the per-user
+	 * rate is tested by test_limits, which sets its own in CONFAB_IT_ARGS
+	 * (later options win).
+	 */
+	argv[argc++] = "--rate-limit=1000000";
+	argv[argc++] = "--rate-burst=1000000";
 	/* Extra options for every node, split at spaces. */
 	snprintf(extra_buf, sizeof extra_buf, "%s", extra ? extra : "");
 	for (char *t = strtok_r(extra_buf, " ", &save); t && argc < 31;

@@ -9,7 +9,8 @@
  * meanwhile), the whole start is retried with new ports. The confabd binary
  * is $CONFAB_BUILDDIR/confabd (set by make check), else ./confabd.
  * Environment knobs: CONFAB_IT_LOG_LEVEL (--log-level, default info),
- * CONFAB_IT_ARGS (extra confabd options, split at spaces), CONFAB_IT_KEEP
+ * CONFAB_IT_ARGS (extra confabd options, split at spaces; they come last
+ * and win over the defaults, e.g. --rate-limit=1000000), CONFAB_IT_KEEP
  * (keep the folder of passed tests too).
  *
  * Processes are always stopped by PID: cf_test_cluster_stop() (SIGTERM, a
