@@ -74,41 +74,11 @@ static void call_free(struct fe_call *k)
 	free(k);
 }
 
-/* Send a WebSocket frame built from o (stolen). */
-static void ws_send_json(struct fe_conn *c, json_t *o)
-{
-	char *s;
-
-	if (o == NULL)
-		return;
-	s = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (s == NULL)
-		return;
-	fe_conn_ws_send_text(c, s, strlen(s));
-	free(s);
-}
-
-static void ws_send_error(struct fe_conn *c, json_t *id, int rc,
-			  const char *msg)
-{
-	const char *code;
-	int status;
-	json_t *o;
-
-	fe_error_of(rc, &status, &code);
-	o = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code,
-		      "message", msg != NULL ? msg : cf_strerror(rc));
-	if (o != NULL && id != NULL)
-		json_object_set(o, "id", id);
-	ws_send_json(c, o);
-}
-
 static void call_fail(struct fe_call *k, int rc, const char *msg)
 {
 	if (fe_conn_alive(k->conn)) {
 		if (k->ws)
-			ws_send_error(k->conn, k->ws_id, rc, msg);
+			fe_ws_send_error(k->conn, k->ws_id, rc, msg);
 		else
 			fe_respond_rc(k->conn, rc, msg);
 	}
@@ -155,7 +125,7 @@ static void send_done_cb(struct rft_submit *s, int status,
 			if (k->ws_id != NULL)
 				json_object_set(o, "id", k->ws_id);
 		}
-		ws_send_json(k->conn, o);
+		fe_ws_send_json(k->conn, o);
 	} else {
 		fe_respond_json(k->conn, r->duplicate ? 200 : 201, o);
 	}
@@ -648,18 +618,18 @@ void fe_api_ws_message(struct fe_conn *c, const char *text, size_t len)
 	o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 	if (o == NULL || !json_is_object(o)) {
 		json_decref(o);
-		ws_send_error(c, NULL, CF_EBADREQ,
+		fe_ws_send_error(c, NULL, CF_EBADREQ,
 			      "frames are JSON objects with a type");
 		return;
 	}
 	id = json_object_get(o, "id");
 	type = json_string_value(json_object_get(o, "type"));
 	if (type == NULL) {
-		ws_send_error(c, id, CF_EBADREQ, "'type' is required");
+		fe_ws_send_error(c, id, CF_EBADREQ, "'type' is required");
 	} else if (strcmp(type, "send") == 0) {
 		rv = send_start(c, c->user, o, id, true, err, sizeof err);
 		if (rv != 0)
-			ws_send_error(c, id, rv, err);
+			fe_ws_send_error(c, id, rv, err);
 	} else if (fe_api_conv_ws(c, type, o, id)) {
 		/* delivered, read: fe_api_conv.c */
 	} else if (fe_api_sync_ws(c, type, o, id)) {
@@ -670,9 +640,9 @@ void fe_api_ws_message(struct fe_conn *c, const char *text, size_t len)
 		json_t *r = json_pack("{s:s}", "type", "pong");
 		if (r != NULL && id != NULL)
 			json_object_set(r, "id", id);
-		ws_send_json(c, r);
+		fe_ws_send_json(c, r);
 	} else {
-		ws_send_error(c, id, CF_EBADREQ, "unknown frame type");
+		fe_ws_send_error(c, id, CF_EBADREQ, "unknown frame type");
 	}
 	json_decref(o);
 }

@@ -72,41 +72,11 @@ static void call_free(struct conv_call *k)
 	free(k);
 }
 
-/* Send o (stolen) as a WebSocket text frame. */
-static void ws_send_json(struct fe_conn *c, json_t *o)
-{
-	char *s;
-
-	if (o == NULL)
-		return;
-	s = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (s == NULL)
-		return;
-	fe_conn_ws_send_text(c, s, strlen(s));
-	free(s);
-}
-
-static void ws_send_error(struct fe_conn *c, json_t *id, int rc,
-			  const char *msg)
-{
-	const char *code;
-	int status;
-	json_t *o;
-
-	fe_error_of(rc, &status, &code);
-	o = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code,
-		      "message", msg != NULL ? msg : cf_strerror(rc));
-	if (o != NULL && id != NULL)
-		json_object_set(o, "id", id);
-	ws_send_json(c, o);
-}
-
 static void call_fail(struct conv_call *k, int rc, const char *msg)
 {
 	if (fe_conn_alive(k->conn)) {
 		if (k->ws)
-			ws_send_error(k->conn, k->ws_id, rc, msg);
+			fe_ws_send_error(k->conn, k->ws_id, rc, msg);
 		else
 			fe_respond_rc(k->conn, rc, msg);
 	}
@@ -538,7 +508,7 @@ static void receipt_applied_cb(struct rft_read *r, int status)
 			      "receipt", "id", k->ws_id, "conversationId",
 			      k->conv, "userId", k->user, "deliveredSeq",
 			      (json_int_t)d, "readSeq", (json_int_t)rd);
-		ws_send_json(k->conn, o);
+		fe_ws_send_json(k->conn, o);
 	}
 	call_free(k);
 }
@@ -642,7 +612,7 @@ bool fe_api_conv_ws(struct fe_conn *c, const char *type, json_t *o,
 		rv = receipt_start(c, c->user, conv, kind, o, id, true, err,
 				   sizeof err);
 	if (rv != 0)
-		ws_send_error(c, id, rv, rv == -ENOMEM ? NULL : err);
+		fe_ws_send_error(c, id, rv, rv == -ENOMEM ? NULL : err);
 	return true;
 }
 

@@ -240,34 +240,6 @@ bool fe_api_sync_http(struct fe_conn *c, const struct fe_http_req *req,
 
 /* ---- WebSocket ---- */
 
-static void ws_json(struct fe_conn *c, json_t *o)
-{
-	char *t;
-
-	if (o == NULL)
-		return;
-	t = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (t == NULL)
-		return;
-	fe_conn_ws_send_text(c, t, strlen(t));
-	free(t);
-}
-
-static void ws_error(struct fe_conn *c, json_t *id, int rc, const char *msg)
-{
-	const char *code;
-	int status;
-	json_t *o;
-
-	fe_error_of(rc, &status, &code);
-	o = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code,
-		      "message", msg != NULL ? msg : cf_strerror(rc));
-	if (o != NULL && id != NULL)
-		json_object_set(o, "id", id);
-	ws_json(c, o);
-}
-
 bool fe_api_sync_ws(struct fe_conn *c, const char *type, json_t *o,
 		    json_t *id)
 {
@@ -287,7 +259,7 @@ bool fe_api_sync_ws(struct fe_conn *c, const char *type, json_t *o,
 	if (json_object_get(o, "cursor") != NULL &&
 	    !json_is_null(json_object_get(o, "cursor")) &&
 	    (cur == NULL || sync_cursor_parse(cf_str_c(cur), &after) != 0)) {
-		ws_error(c, id, CF_EBADREQ, "malformed cursor");
+		fe_ws_send_error(c, id, CF_EBADREQ, "malformed cursor");
 		return true;
 	}
 	/*
@@ -311,13 +283,13 @@ bool fe_api_sync_ws(struct fe_conn *c, const char *type, json_t *o,
 				    cf_str_c(c->user), after, upto,
 				    SYNC_FEED_LIMIT_MAX, items, &after, &more);
 		json_array_foreach(items, i, it)
-			ws_json(c, json_incref(it));
+			fe_ws_send_json(c, json_incref(it));
 		json_decref(items);
 		if (rv != 0)
 			break;
 	}
 	if (rv != 0) {
-		ws_error(c, id, rv, "sync failed");
+		fe_ws_send_error(c, id, rv, "sync failed");
 		return true;
 	}
 	sync_cursor_str(after, cs);
@@ -326,7 +298,7 @@ bool fe_api_sync_ws(struct fe_conn *c, const char *type, json_t *o,
 		json_object_set_new(r, "hasMore", json_true());
 	if (r != NULL && id != NULL)
 		json_object_set(r, "id", id);
-	ws_json(c, r);
+	fe_ws_send_json(c, r);
 	return true;
 }
 

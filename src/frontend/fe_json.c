@@ -123,6 +123,34 @@ void fe_respond_rc(struct fe_conn *c, int rc, const char *msg)
 	fe_respond_error(c, status, code, msg);
 }
 
+void fe_ws_send_json(struct fe_conn *c, json_t *o)
+{
+	char *s;
+
+	if (o == NULL)
+		return;
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (s == NULL)
+		return;
+	fe_conn_ws_send_text(c, s, strlen(s));
+	free(s);
+}
+
+void fe_ws_send_error(struct fe_conn *c, json_t *id, int rc, const char *msg)
+{
+	const char *code;
+	int status;
+	json_t *o;
+
+	fe_error_of(rc, &status, &code);
+	o = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code,
+		      "message", msg != NULL ? msg : cf_strerror(rc));
+	if (o != NULL && id != NULL)
+		json_object_set(o, "id", id);
+	fe_ws_send_json(c, o);
+}
+
 int fe_json_body(const struct fe_http_req *req, json_t **out, char *err,
 		 size_t errlen)
 {

@@ -27,8 +27,16 @@ void fe_respond_error(struct fe_conn *c, int status, const char *code,
 		      const char *msg);
 /* Answer the error of rc (msg may be NULL: cf_strerror's). */
 void fe_respond_rc(struct fe_conn *c, int rc, const char *msg);
-/* {"error":{"code","message"}} as a string for WebSocket error frames. */
+/* {"error":{"code","message"}}, the body of an HTTP error answer. */
 json_t *fe_error_json(const char *code, const char *msg);
+
+/* Queue o (stolen; NULL is ignored) on WebSocket c as one text frame. */
+void fe_ws_send_json(struct fe_conn *c, json_t *o);
+/*
+ * Queue {"type":"error","code","message"} for rc (msg may be NULL:
+ * cf_strerror's), echoing the client's "id" when id is not NULL.
+ */
+void fe_ws_send_error(struct fe_conn *c, json_t *id, int rc, const char *msg);
 
 /* Parse a request body that must be one JSON object. */
 int fe_json_body(const struct fe_http_req *req, json_t **out, char *err,

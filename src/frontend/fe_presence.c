@@ -397,27 +397,6 @@ static void typing_receive(struct fe_presence *p, const void *body,
 	json_decref(o);
 }
 
-static void ws_error(struct fe_conn *c, json_t *id, int rc, const char *msg)
-{
-	const char *code;
-	int status;
-	json_t *o;
-	char *s;
-
-	fe_error_of(rc, &status, &code);
-	o = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code,
-		      "message", msg);
-	if (o == NULL)
-		return;
-	if (id != NULL)
-		json_object_set(o, "id", id);
-	s = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (s != NULL)
-		fe_conn_ws_send_text(c, s, strlen(s));
-	free(s);
-}
-
 bool fe_presence_ws(struct fe_conn *c, const char *type, json_t *o,
 		    json_t *id)
 {
@@ -438,21 +417,21 @@ bool fe_presence_ws(struct fe_conn *c, const char *type, json_t *o,
 		rv = fe_json_str(o, "state", true, FE_STR_ANY, 8, &st, err,
 				 sizeof err);
 	if (rv != 0) {
-		ws_error(c, id, rv, err);
+		fe_ws_send_error(c, id, rv, err);
 		return true;
 	}
 	if (!cf_str_eqc(st, "start") && !cf_str_eqc(st, "stop")) {
-		ws_error(c, id, CF_EBADREQ, "'state' is start or stop");
+		fe_ws_send_error(c, id, CF_EBADREQ, "'state' is start or stop");
 		return true;
 	}
 	cv = rft_fsm_conv(rft_node_fsm(s->node), conv);
 	if (cv == NULL) {
-		ws_error(c, id, CF_ENOTFOUND, "no such conversation");
+		fe_ws_send_error(c, id, CF_ENOTFOUND, "no such conversation");
 		return true;
 	}
 	if (!rft_conv_has_member(cv, (struct cf_str){c->user,
 						     strlen(c->user)})) {
-		ws_error(c, id, CF_EFORBIDDEN, "not a member");
+		fe_ws_send_error(c, id, CF_EFORBIDDEN, "not a member");
 		return true;
 	}
 	ev = json_pack("{s:s, s:s%, s:s, s:s%}", "type", "typing",
@@ -461,7 +440,7 @@ bool fe_presence_ws(struct fe_conn *c, const char *type, json_t *o,
 	js = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
 	json_decref(ev);
 	if (js == NULL) {
-		ws_error(c, id, -ENOMEM, "out of memory");
+		fe_ws_send_error(c, id, -ENOMEM, "out of memory");
 		return true;
 	}
 	typing_deliver(s, conv, (struct cf_str){c->user, strlen(c->user)}, js,
