@@ -14,12 +14,15 @@
 # DIR defaults to ./run. The binary is $CONFABD, else $BUILDDIR/confabd, else
 # ./confabd, else the repository's build/confabd (scripts/dev.sh), else confabd on the PATH. LOG_LEVEL (info) is passed to --log-level.
 # CONFABD_ARGS (empty) holds extra confabd options, split at spaces.
+# PORT_BASE (8000) moves every port: clients PORT_BASE+N, raft PORT_BASE-1000+N,
+# peers PORT_BASE-900+N (a second cluster beside the first: PORT_BASE=9000).
 set -euo pipefail
 
 cmd=${1:-}
 DIR=${2:-./run}
 LOG_LEVEL=${LOG_LEVEL:-info}
 N=3
+PORT_BASE=${PORT_BASE:-8000}
 
 usage() {
 	echo "usage: $0 start|stop|restart|status [DIR]" >&2
@@ -38,7 +41,7 @@ find_confabd() {
 	fi
 }
 
-url() { echo "http://127.0.0.1:$((8000 + $1))"; }
+url() { echo "http://127.0.0.1:$((PORT_BASE + $1))"; }
 
 pid_of() { # the pid of node $1 if it runs, else nothing
 	local f=$DIR/n$1.pid p
@@ -53,7 +56,7 @@ write_conf() {
 		echo "partitions 16"
 		echo "secret secret.key"
 		for i in $(seq 1 $N); do
-			echo "node $i raft=127.0.0.1:$((7000 + i)) peer=127.0.0.1:$((7100 + i)) client=$(url "$i")"
+			echo "node $i raft=127.0.0.1:$((PORT_BASE - 1000 + i)) peer=127.0.0.1:$((PORT_BASE - 900 + i)) client=$(url "$i")"
 		done
 	} > "$DIR/cluster.conf"
 	if [ ! -s "$DIR/secret.key" ]; then
