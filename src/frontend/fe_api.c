@@ -133,6 +133,36 @@ static void send_done_cb(struct rft_submit *s, int status,
 }
 
 /*
+ * API.md's attachment: {"mediaId" (an id, required), "mime" and "name"
+ * (strings), "size" (an integer >= 0)}; 0 or CF_EBADREQ with err set.
+ */
+static int attachment_check(json_t *att, char *err, size_t errlen)
+{
+	struct cf_str s;
+	json_t *size;
+	int rv;
+
+	if (!json_is_object(att)) {
+		snprintf(err, errlen, "'attachment' must be an object");
+		return CF_EBADREQ;
+	}
+	if ((rv = fe_json_str(att, "mediaId", true, FE_STR_ID, 0, &s, err,
+			      errlen)) != 0 ||
+	    (rv = fe_json_str(att, "mime", false, FE_STR_ANY, 255, &s, err,
+			      errlen)) != 0 ||
+	    (rv = fe_json_str(att, "name", false, FE_STR_ANY, 1024, &s, err,
+			      errlen)) != 0)
+		return rv;
+	size = json_object_get(att, "size");
+	if (size != NULL && !json_is_null(size) &&
+	    (!json_is_integer(size) || json_integer_value(size) < 0)) {
+		snprintf(err, errlen, "'size' must be an integer >= 0");
+		return CF_EBADREQ;
+	}
+	return 0;
+}
+
+/*
  * Validate a send from a JSON object and submit it. On a validation error
  * returns it (with err set) and submits nothing.
  */
@@ -174,18 +204,23 @@ static int send_start(struct fe_conn *c, const char *user, json_t *o,
 			 srv->cfg.max_content_chars);
 		return CF_ETOOBIG;
 	}
+	att = json_object_get(o, "attachment");
+	if (att != NULL && json_is_null(att))
+		att = NULL;
+	if (att == NULL &&
+	    (cf_str_eqc(type, "image") || cf_str_eqc(type, "file"))) {
+		snprintf(err, errlen, "an image or file carries an 'attachment'");
+		return CF_EBADREQ;
+	}
+	if (att != NULL && (rv = attachment_check(att, err, errlen)) != 0)
+		return rv;
 	rv = fe_rate_take(&srv->rate, user, cf_mono_ns(), &retry_s);
 	if (rv != 0) {
 		snprintf(err, errlen, "over %u sends per second; retry in %u s",
 			 srv->cfg.rate_limit, retry_s);
 		return rv;
 	}
-	att = json_object_get(o, "attachment");
-	if (att != NULL && !json_is_null(att)) {
-		if (!json_is_object(att)) {
-			snprintf(err, errlen, "'attachment' must be an object");
-			return CF_EBADREQ;
-		}
+	if (att != NULL) {
 		att_text = json_dumps(att, JSON_COMPACT | JSON_SORT_KEYS);
 		if (att_text == NULL)
 			return -ENOMEM;
@@ -546,11 +581,6 @@ static bool path_conv(struct cf_str p, const char *suffix, struct cf_str *id)
 	return true;
 }
 
-static void method_not_allowed(struct fe_conn *c)
-{
-	fe_respond_error(c, 405, "bad_request",
-			 "method not allowed on this route");
-}
 
 void fe_api_http(struct fe_conn *c, const struct fe_http_req *req)
 {
@@ -568,6 +598,13 @@ void fe_api_http(struct fe_conn *c, const struct fe_http_req *req)
 		fe_respond_error(c, 404, "not_found", "no such route");
 		return;
 	}
+	if (path_is(p, "/v1/ws")) {
+		/* the WebSocket route without an upgrade (RFC 6455 4.4) */
+		fe_respond_error_hdr(c, 426, "bad_request",
+				     "this route needs a WebSocket upgrade",
+				     FE_WS_VERSION_HEADER);
+		return;
+	}
 	rv = fe_auth_request(srv->cluster, srv->cfg.auth_dev, req, user, &msg);
 	if (rv != 0) {
 		fe_respond_rc(c, rv, msg);
@@ -579,25 +616,25 @@ void fe_api_http(struct fe_conn *c, const struct fe_http_req *req)
 		return;
 	if (path_is(p, "/v1/messages")) {
 		if (req->method != FE_HTTP_POST)
-			return method_not_allowed(c);
+			return fe_respond_405(c, "POST");
 		http_send(c, req, user);
 	} else if (path_is(p, "/v1/conversations")) {
 		if (req->method != FE_HTTP_POST)
-			return method_not_allowed(c);
+			return fe_respond_405(c, "GET, POST");
 		http_create(c, req, user);
 	} else if (path_conv(p, "/messages", &id)) {
 		if (!cf_id_valid(id.p, id.len))
 			return fe_respond_error(c, 400, "bad_request",
 						"bad conversation id");
 		if (req->method != FE_HTTP_GET)
-			return method_not_allowed(c);
+			return fe_respond_405(c, "GET");
 		http_history(c, req, user, id);
 	} else if (path_conv(p, "", &id)) {
 		if (!cf_id_valid(id.p, id.len))
 			return fe_respond_error(c, 400, "bad_request",
 						"bad conversation id");
 		if (req->method != FE_HTTP_GET)
-			return method_not_allowed(c);
+			return fe_respond_405(c, "GET");
 		http_get_conv(c, req, user, id);
 	} else {
 		fe_respond_error(c, 404, "not_found", "no such route");

@@ -618,12 +618,6 @@ bool fe_api_conv_ws(struct fe_conn *c, const char *type, json_t *o,
 
 /* ---- routing ---- */
 
-static void method_not_allowed(struct fe_conn *c)
-{
-	fe_respond_error(c, 405, "bad_request",
-			 "method not allowed on this route");
-}
-
 bool fe_api_conv_http(struct fe_conn *c, const struct fe_http_req *req,
 		      const char *user)
 {
@@ -650,13 +644,13 @@ bool fe_api_conv_http(struct fe_conn *c, const struct fe_http_req *req,
 	if (cf_str_eqc(tail, "members") || cf_str_eqc(tail, "delivered") ||
 	    cf_str_eqc(tail, "read")) {
 		if (req->method != FE_HTTP_POST) {
-			method_not_allowed(c);
+			fe_respond_405(c, "POST");
 			return true;
 		}
 	} else if (tail.len > 9 && memcmp(tail.p, "messages/", 9) == 0 &&
 		   memchr(tail.p + 9, '/', tail.len - 9) == NULL) {
 		if (req->method != FE_HTTP_DELETE) {
-			method_not_allowed(c);
+			fe_respond_405(c, "DELETE");
 			return true;
 		}
 	} else {

@@ -204,8 +204,7 @@ bool fe_api_sync_http(struct fe_conn *c, const struct fe_http_req *req,
 		return false;
 	s->metrics.sync_requests++;
 	if (req->method != FE_HTTP_GET) {
-		fe_respond_error(c, 405, "method_not_allowed",
-				 "method not allowed on this route");
+		fe_respond_405(c, "GET");
 		return true;
 	}
 	if (fe_http_query_get(req, "conversationId", &v) == 0) {

@@ -254,8 +254,11 @@ static void conn_upgrade(struct fe_conn *c, const struct fe_http_req *req)
 	c->busy = true;
 	rv = fe_ws_handshake_check(req, &status);
 	if (rv != 0) {
-		fe_respond_error(c, status, "bad_request",
-				 "bad WebSocket handshake");
+		/* RFC 6455 4.4: a 426 names the version we speak */
+		fe_respond_error_hdr(c, status, "bad_request",
+				     "bad WebSocket handshake",
+				     status == 426 ? FE_WS_VERSION_HEADER
+						   : NULL);
 		c->close_after_write = true;
 		return;
 	}
@@ -342,7 +345,7 @@ static bool conn_process_ws(struct fe_conn *c)
 		fe_api_ws_message(c, (const char *)ev.data, ev.len);
 		break;
 	case FE_WS_BINARY:
-		fe_conn_ws_close(c, FE_WS_CLOSE_BAD_DATA,
+		fe_conn_ws_close(c, FE_WS_CLOSE_UNSUPPORTED,
 				 "binary frames are not used");
 		break;
 	case FE_WS_PING: {

@@ -86,12 +86,27 @@ void fe_respond_json(struct fe_conn *c, int status, json_t *o)
 void fe_respond_error(struct fe_conn *c, int status, const char *code,
 		      const char *msg)
 {
+	fe_respond_error_hdr(c, status, code, msg,
+			     status == 503 || status == 429
+				     ? "Retry-After: 1\r\n"
+				     : NULL);
+}
+
+void fe_respond_405(struct fe_conn *c, const char *allow)
+{
+	char h[64];
+
+	snprintf(h, sizeof h, "Allow: %s\r\n", allow);
+	fe_respond_error_hdr(c, 405, "bad_request",
+			     "method not allowed on this route", h);
+}
+
+void fe_respond_error_hdr(struct fe_conn *c, int status, const char *code,
+			  const char *msg, const char *extra)
+{
 	json_t *o = fe_error_json(code, msg);
-	const char *extra = NULL;
 	char *s;
 
-	if (status == 503 || status == 429)
-		extra = "Retry-After: 1\r\n";
 	s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (s == NULL) {
@@ -225,8 +240,10 @@ int fe_json_str(json_t *o, const char *key, bool required,
 			return CF_EBADREQ;
 		}
 		if (max > 0 && len > max) {
-			snprintf(err, errlen, "'%s' is too long", key);
-			return CF_ETOOBIG;
+			/* a field, not the body or content: 400 (API.md) */
+			snprintf(err, errlen, "'%s' is over %zu bytes", key,
+				 max);
+			return CF_EBADREQ;
 		}
 		break;
 	}

@@ -25,6 +25,11 @@ void fe_error_of(int rc, int *status, const char **code);
 void fe_respond_json(struct fe_conn *c, int status, json_t *o);
 void fe_respond_error(struct fe_conn *c, int status, const char *code,
 		      const char *msg);
+/* The same with extra header lines ("Name: value\r\n"..., or NULL). */
+void fe_respond_error_hdr(struct fe_conn *c, int status, const char *code,
+			  const char *msg, const char *extra);
+/* 405 bad_request with "Allow: <allow>" (e.g. "GET, POST"). */
+void fe_respond_405(struct fe_conn *c, const char *allow);
 /* Answer the error of rc (msg may be NULL: cf_strerror's). */
 void fe_respond_rc(struct fe_conn *c, int rc, const char *msg);
 /* {"error":{"code","message"}}, the body of an HTTP error answer. */
@@ -44,8 +49,8 @@ int fe_json_body(const struct fe_http_req *req, json_t **out, char *err,
 
 /*
  * Read o[key] as a string. required: missing -> error; kind selects the
- * validation: FE_STR_ANY (any UTF-8, up to max bytes), FE_STR_ID (API id),
- * FE_STR_MSGTYPE ([a-z_]{1,32}).
+ * validation: FE_STR_ANY (any UTF-8, up to max bytes: longer is
+ * CF_EBADREQ too), FE_STR_ID (API id), FE_STR_MSGTYPE ([a-z_]{1,32}).
  */
 enum fe_str_kind { FE_STR_ANY, FE_STR_ID, FE_STR_MSGTYPE };
 int fe_json_str(json_t *o, const char *key, bool required,

@@ -647,16 +647,14 @@ bool fe_media_http(struct fe_conn *c, const struct fe_http_req *req,
 
 	if (cf_str_eqc(p, "/v1/media")) {
 		if (req->method != FE_HTTP_POST)
-			fe_respond_error(c, 405, "bad_request",
-					 "method not allowed on this route");
+			fe_respond_405(c, "POST");
 		else
 			http_upload(c, req, user);
 		return true;
 	}
 	if (p.len > sizeof pre - 1 && memcmp(p.p, pre, sizeof pre - 1) == 0) {
 		if (req->method != FE_HTTP_GET)
-			fe_respond_error(c, 405, "bad_request",
-					 "method not allowed on this route");
+			fe_respond_405(c, "GET");
 		else
 			download(c,
 				 (struct cf_str){p.p + sizeof pre - 1,

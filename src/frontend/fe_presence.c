@@ -480,8 +480,7 @@ bool fe_presence_http(struct fe_conn *c, const struct fe_http_req *req,
 	if (!cf_str_eqc(req->path, "/v1/presence"))
 		return false;
 	if (req->method != FE_HTTP_GET) {
-		fe_respond_error(c, 405, "bad_request",
-				 "method not allowed on this route");
+		fe_respond_405(c, "GET");
 		return true;
 	}
 	if (fe_http_query_get(req, "users", &v) != 0 || v.len == 0) {

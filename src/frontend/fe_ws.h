@@ -48,6 +48,7 @@ enum fe_ws_close_code {
 	FE_WS_CLOSE_NORMAL = 1000,
 	FE_WS_CLOSE_GOING_AWAY = 1001,
 	FE_WS_CLOSE_PROTOCOL = 1002,
+	FE_WS_CLOSE_UNSUPPORTED = 1003, /* e.g. a binary message */
 	FE_WS_CLOSE_NO_STATUS = 1005, /* never on the wire */
 	FE_WS_CLOSE_BAD_DATA = 1007,
 	FE_WS_CLOSE_POLICY = 1008,
