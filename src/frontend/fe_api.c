@@ -209,7 +209,8 @@ static int send_start(struct fe_conn *c, const char *user, json_t *o,
 		att = NULL;
 	if (att == NULL &&
 	    (cf_str_eqc(type, "image") || cf_str_eqc(type, "file"))) {
-		snprintf(err, errlen, "an image or file carries an 'attachment'");
+		snprintf(err, errlen,
+			 "an image or file carries an 'attachment'");
 		return CF_EBADREQ;
 	}
 	if (att != NULL && (rv = attachment_check(att, err, errlen)) != 0)

@@ -29,6 +29,7 @@
 
 #define READ_CHUNK (64u * 1024u)
 #define IN_HIGH (256u * 1024u)
+#define LINGER_MS 2000u
 
 struct conn_write {
 	uv_write_t req;
@@ -100,7 +101,8 @@ static void conn_write_cb(uv_write_t *req, int status)
 	free(w);
 	if (status != 0) {
 		fe_conn_close(c);
-	} else if (c->close_after_write && c->out_bytes == 0) {
+	} else if (c->close_after_write && c->out_bytes == 0 &&
+		   !c->lingering) {
 		fe_conn_close(c);
 	}
 	fe_conn_unref(c);
@@ -220,6 +222,41 @@ void fe_conn_ws_close(struct fe_conn *c, uint16_t code, const char *reason)
 
 /* ---- HTTP side ---- */
 
+static void conn_shutdown_cb(uv_shutdown_t *req, int status)
+{
+	struct fe_conn *c = req->data;
+
+	(void)status;
+	free(req);
+	fe_conn_unref(c);
+}
+
+/*
+ * Lingering close after an error answer to a request whose body may still
+ * be on its way (e.g. 413): closing at once with unread input would send
+ * a reset that can destroy the answer before the client reads it. Instead
+ * send FIN once the answer is written, drop whatever still arrives, and
+ * close on the peer's EOF or after LINGER_MS (server_reap_slow).
+ */
+static void conn_linger(struct fe_conn *c)
+{
+	uv_shutdown_t *req = malloc(sizeof *req);
+
+	if (req == NULL) {
+		fe_conn_close(c);
+		return;
+	}
+	req->data = c;
+	if (uv_shutdown(req, (uv_stream_t *)&c->tcp, conn_shutdown_cb) != 0) {
+		free(req);
+		fe_conn_close(c);
+		return;
+	}
+	fe_conn_ref(c);
+	c->lingering = true;
+	c->close_by_ms = cf_mono_ms() + LINGER_MS;
+}
+
 static void conn_http_error(struct fe_conn *c, int status)
 {
 	const char *code = status == 413 ? "payload_too_large" : "bad_request";
@@ -231,6 +268,8 @@ static void conn_http_error(struct fe_conn *c, int status)
 	c->http.req.keep_alive = false;
 	fe_respond_error(c, status, code, msg);
 	c->close_after_write = true;
+	if (c->state == FE_CONN_HTTP)
+		conn_linger(c);
 }
 
 /* The upgrade request: answers it (101 or an error). */
@@ -434,8 +473,8 @@ static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		fe_conn_close(c);
 		return;
 	}
-	if (nread == 0 || c->state == FE_CONN_CLOSING)
-		return;
+	if (nread == 0 || c->state == FE_CONN_CLOSING || c->lingering)
+		return; /* lingering: the bytes are dropped */
 	c->in.len += (size_t)nread;
 	conn_process(c);
 }

@@ -59,6 +59,7 @@ struct fe_conn {
 	bool ws_close_sent;
 	uint64_t first_live_id; /* first item fanned out to it (fe_api_sync) */
 	uint64_t close_by_ms;	/* slow socket: dropped if not drained by */
+	bool lingering;		/* HTTP error sent: input dropped till EOF */
 };
 
 /* Accept a new connection from the server's listener. */
