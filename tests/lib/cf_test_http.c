@@ -576,33 +576,38 @@ out:
 	return rv;
 }
 
-int cf_ws_send(struct cf_ws_client *w, int opcode, const void *p, size_t n)
+int cf_ws_send_raw(struct cf_ws_client *w, unsigned first, int masked,
+		   uint64_t declared_len, const void *p, size_t n)
 {
 	uint64_t deadline = cf_mono_ms() + (uint64_t)w->conn.timeout_ms;
+	uint64_t dl = declared_len;
 	struct cf_buf f = CF_BUF_INIT;
-	unsigned char h[14], mask[4];
+	unsigned char h[14], mask[4] = {0, 0, 0, 0};
+	unsigned char mbit = masked ? 0x80 : 0;
 	size_t hl = 2;
 	int rv;
 
 	if (w->conn.fd < 0)
 		return -ENOTCONN;
-	h[0] = (unsigned char)(0x80 | (opcode & 0x0f));
-	if (n < 126) {
-		h[1] = (unsigned char)(0x80 | n);
-	} else if (n <= 0xffff) {
-		h[1] = 0x80 | 126;
-		h[2] = (unsigned char)(n >> 8);
-		h[3] = (unsigned char)n;
+	h[0] = (unsigned char)first;
+	if (dl < 126) {
+		h[1] = (unsigned char)(mbit | dl);
+	} else if (dl <= 0xffff) {
+		h[1] = mbit | 126;
+		h[2] = (unsigned char)(dl >> 8);
+		h[3] = (unsigned char)dl;
 		hl = 4;
 	} else {
-		h[1] = 0x80 | 127;
+		h[1] = mbit | 127;
 		for (int i = 0; i < 8; i++)
-			h[2 + i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
+			h[2 + i] = (unsigned char)(dl >> (56 - 8 * i));
 		hl = 10;
 	}
-	random_bytes(mask, 4);
-	memcpy(h + hl, mask, 4);
-	hl += 4;
+	if (masked) {
+		random_bytes(mask, 4);
+		memcpy(h + hl, mask, 4);
+		hl += 4;
+	}
 	rv = cf_buf_reserve(&f, hl + n);
 	if (rv != 0)
 		return rv;
@@ -614,6 +619,12 @@ int cf_ws_send(struct cf_ws_client *w, int opcode, const void *p, size_t n)
 	rv = send_all(&w->conn, f.data, f.len, deadline);
 	cf_buf_release(&f);
 	return rv;
+}
+
+int cf_ws_send(struct cf_ws_client *w, int opcode, const void *p, size_t n)
+{
+	return cf_ws_send_raw(w, 0x80u | ((unsigned)opcode & 0x0fu), 1, n, p,
+			      n);
 }
 
 /* Read one frame; *payload points into w->conn.in, consumed by the caller. */

@@ -113,6 +113,15 @@ int cf_ws_connect(struct cf_ws_client *w, const char *url,
 		  const char *path_query, int timeout_ms);
 /* Send one masked frame of the given opcode. */
 int cf_ws_send(struct cf_ws_client *w, int opcode, const void *p, size_t n);
+/*
+ * Send one hand-made frame, for protocol-violation tests: first is the
+ * whole first byte (FIN 0x80, RSV bits 0x70, opcode), masked whether a
+ * masking key is sent (RFC 6455 requires it from clients), declared_len
+ * the payload length written in the header (n, or more to announce a frame
+ * bigger than what is sent); the n bytes of p follow (masked if masked).
+ */
+int cf_ws_send_raw(struct cf_ws_client *w, unsigned first, int masked,
+		   uint64_t declared_len, const void *p, size_t n);
 static inline int cf_ws_send_text(struct cf_ws_client *w, const char *s)
 {
 	return cf_ws_send(w, CF_WS_TEXT, s, strlen(s));
