@@ -8,12 +8,18 @@
 # env: SECS (8), CONCS ("1 16 256"), SPREAD (0), SHARED (../shared from the repo),
 #      BUILDDIR (where confabd and confab-bench are; default: the current folder),
 #      SKIP_ETCD=1 to run Confab only, STRACE=1 to count durable writes per node
-#      (slows the nodes: not for throughput figures).
+#      (slows the nodes: not for throughput figures),
+#      PORT_BASE (8000: nodes on 8001-8003; passed to cluster.sh),
+#      FANOUT=N to also run the group fan-out mode (confab-bench --fanout N,
+#      members' sockets and sends over all three nodes, FANOUT_RATE messages/s,
+#      default 100; 0 for a closed loop) for SECS seconds.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 SECS=${SECS:-8}
 CONCS=${CONCS:-"1 16 256"}
 SPREAD=${SPREAD:-0}
+PB=${PORT_BASE:-8000}
+export PORT_BASE=$PB
 SHARED=${SHARED:-$REPO/../shared}
 BUILDDIR=$(cd "${BUILDDIR:-.}" && pwd)
 export BUILDDIR
@@ -30,11 +36,11 @@ CONFABD_ARGS="--rate-limit=1000000 --rate-burst=1000000 ${CONFABD_ARGS:-}" \
 
 URLS=()
 if [ "$SPREAD" = 1 ]; then
-	URLS=(--url http://127.0.0.1:8001 --url http://127.0.0.1:8002 --url http://127.0.0.1:8003)
+	URLS=(--url http://127.0.0.1:$((PB + 1)) --url http://127.0.0.1:$((PB + 2)) --url http://127.0.0.1:$((PB + 3)))
 else
-	leader=$(curl -sf http://127.0.0.1:8001/v1/cluster |
+	leader=$(curl -sf http://127.0.0.1:$((PB + 1))/v1/cluster |
 		python3 -c 'import json,sys; print(json.load(sys.stdin)["leaderId"])')
-	URLS=(--url "http://127.0.0.1:$((8000 + leader))")
+	URLS=(--url "http://127.0.0.1:$((PB + leader))")
 fi
 
 RES=$RUN/confab.jsonl
@@ -43,8 +49,8 @@ RES=$RUN/confab.jsonl
 metric() { curl -sf "http://127.0.0.1:$2/metrics" | awk -v n="$1" '$1 == n {print $2}'; }
 PIDS=$(cat "$RUN"/n1.pid "$RUN"/n2.pid "$RUN"/n3.pid 2>/dev/null || true)
 for c in $CONCS; do
-	e0=$(metric confab_raft_entries_applied_total 8001)
-	m0=$(metric confab_messages_committed_total 8001)
+	e0=$(metric confab_raft_entries_applied_total $((PB + 1)))
+	m0=$(metric confab_messages_committed_total $((PB + 1)))
 	SPIDS=()
 	if [ "${STRACE:-0}" = 1 ]; then
 		# Durable writes per node: raft appends through io_submit on an
@@ -61,8 +67,8 @@ for c in $CONCS; do
 		--size 200 --conversations 16 | tee -a "$RES"
 	for p in "${SPIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
 	wait "${SPIDS[@]}" 2>/dev/null || true
-	e1=$(metric confab_raft_entries_applied_total 8001)
-	m1=$(metric confab_messages_committed_total 8001)
+	e1=$(metric confab_raft_entries_applied_total $((PB + 1)))
+	m1=$(metric confab_messages_committed_total $((PB + 1)))
 	echo "c=$c: $((m1 - m0)) messages in $((e1 - e0)) raft entries: $(awk -v m=$((m1 - m0)) -v e=$((e1 - e0)) 'BEGIN{printf "%.1f", e ? m / e : 0}') messages per entry" | tee -a "$RUN/detail.txt"
 	if [ "${STRACE:-0}" = 1 ]; then
 		for p in $PIDS; do
@@ -71,6 +77,15 @@ for c in $CONCS; do
 		done
 	fi
 done
+FAN=$RUN/fanout.jsonl
+: > "$FAN"
+if [ -n "${FANOUT:-}" ]; then
+	RATE=()
+	[ "${FANOUT_RATE:-100}" != 0 ] && RATE=(--rate "${FANOUT_RATE:-100}")
+	"$BENCH" --fanout "$FANOUT" --url http://127.0.0.1:$((PB + 1)) --url http://127.0.0.1:$((PB + 2)) \
+		--url http://127.0.0.1:$((PB + 3)) "${RATE[@]}" --seconds "$SECS" --warmup 1 \
+		--size 200 | tee -a "$FAN"
+fi
 "$REPO/scripts/cluster.sh" stop "$RUN"
 
 ETCD_OUT=""
@@ -94,6 +109,10 @@ for line in open(sys.argv[1]):
             d["conc"], d["ops_s"], d["p50_ms"], d["p99_ms"], d["errors"], d["total"]))
 PY
 cat "$RUN/detail.txt"
+if [ -s "$FAN" ]; then
+	echo "== confab group fan-out ($FANOUT members over 3 nodes, ${SECS}s) =="
+	cat "$FAN"
+fi
 if [ -n "$ETCD_OUT" ]; then
 	echo "== etcd baseline =="
 	echo "$ETCD_OUT"

@@ -15,9 +15,15 @@
  * non-2xx answers and the connection failures, ops_s and the latencies the
  * 2xx answers only; and one human line on stderr.
  *
- * The response reader handles what confabd sends: a status line, headers
- * with Content-Length, and that many body bytes. A response without
- * Content-Length (or chunked) counts as an error and drops the connection.
+ * The response reader (bench_http.c) handles what confabd sends: a status
+ * line, headers with Content-Length, and that many body bytes. A response
+ * without Content-Length (or chunked) counts as an error and drops the
+ * connection.
+ *
+ * --fanout N selects the group fan-out mode instead (bench_fanout.c): one
+ * group of N members with a WebSocket each, send->ack, send->delivery and
+ * commit->delivery; --rate R paces its sends (default: closed loop over
+ * --concurrency connections).
  */
 
 #include <assert.h>
@@ -26,15 +32,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include "bench/bench_fanout.h"
+#include "bench/bench_http.h"
 #include "common/cf_buf.h"
 #include "common/cf_time.h"
 
 #define MAX_URLS 16
-#define HEAD_MAX 65536
 #define RECONNECT_MS 100
 
 enum bench_phase { PHASE_SETUP, PHASE_WARMUP, PHASE_MEASURE, PHASE_DONE };
@@ -45,6 +51,7 @@ struct bench {
 	char hosts[MAX_URLS][80]; /* "127.0.0.1:8001", the Host header */
 	unsigned n_urls;
 	unsigned conc, seconds, warmup, size, n_convs;
+	unsigned fanout, rate; /* --fanout mode (bench_fanout.c) */
 	char run_id[32];
 	char *content;
 	enum bench_phase phase;
@@ -81,7 +88,11 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: confab-bench [--url URL ...] [--concurrency C] "
 		   "[--seconds S] [--warmup W]\n"
-		   "                    [--size BYTES] [--conversations K]\n");
+		   "                    [--size BYTES] [--conversations K]\n"
+		   "       confab-bench --fanout N [--url URL ...] [--rate R | "
+		   "--concurrency C]\n"
+		   "                    [--seconds S] [--warmup W] "
+		   "[--size BYTES]\n");
 }
 
 static int lat_cmp(const void *a, const void *b)
@@ -172,27 +183,10 @@ static void conn_fail(struct bench_conn *c, const char *why)
  */
 static long response_length(struct bench_conn *c, int *status)
 {
-	const char *d = c->in.data, *end, *p;
-	size_t hl, cl;
+	size_t body_off;
 
-	if (c->in.len < 12)
-		return 0;
-	end = memmem(d, c->in.len, "\r\n\r\n", 4);
-	if (end == NULL)
-		return c->in.len > HEAD_MAX ? -1 : 0;
-	if (strncmp(d, "HTTP/1.", 7) != 0)
-		return -1;
-	*status = atoi(d + 9);
-	hl = (size_t)(end - d) + 4;
-	for (p = d; p != NULL && p < end; p = memmem(p, (size_t)(end - p),
-						       "\r\n", 2)) {
-		p += 2;
-		if (strncasecmp(p, "content-length:", 15) == 0) {
-			cl = strtoul(p + 15, NULL, 10);
-			return c->in.len >= hl + cl ? (long)(hl + cl) : 0;
-		}
-	}
-	return *status == 204 || *status == 304 ? (long)hl : -1;
+	return bench_http_response_length(c->in.data, c->in.len, status,
+					  &body_off);
 }
 
 static void setup_answer(struct bench_conn *c, int status)
@@ -455,13 +449,15 @@ static int parse_args(struct bench *b, int argc, char **argv)
 		{"warmup", required_argument, NULL, 'w'},
 		{"size", required_argument, NULL, 'z'},
 		{"conversations", required_argument, NULL, 'k'},
+		{"fanout", required_argument, NULL, 'f'},
+		{"rate", required_argument, NULL, 'r'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int ch, rv = 0;
 
 	while (rv == 0 &&
-	       (ch = getopt_long(argc, argv, "u:c:s:w:z:k:h", opts, NULL)) !=
+	       (ch = getopt_long(argc, argv, "u:c:s:w:z:k:f:r:h", opts, NULL)) !=
 		       -1) {
 		switch (ch) {
 		case 'u':
@@ -481,6 +477,12 @@ static int parse_args(struct bench *b, int argc, char **argv)
 			break;
 		case 'k':
 			rv = parse_uint(optarg, 1, 100000, &b->n_convs);
+			break;
+		case 'f':
+			rv = parse_uint(optarg, 2, 100000, &b->fanout);
+			break;
+		case 'r':
+			rv = parse_uint(optarg, 1, 1000000, &b->rate);
 			break;
 		case 'h':
 			usage(stdout);
@@ -525,6 +527,35 @@ static void report(struct bench *b)
 		secs);
 }
 
+/* --fanout: hand the parsed options to bench_fanout.c. */
+static int run_fanout(const struct bench *b)
+{
+	struct bh_target t[MAX_URLS];
+	struct bf_opts o;
+	unsigned i;
+
+	_Static_assert(MAX_URLS <= BH_MAX_TARGETS, "bench_fanout's node cap");
+	if (b->fanout == 0) {
+		fprintf(stderr, "confab-bench: --rate needs --fanout\n");
+		return 2;
+	}
+	for (i = 0; i < b->n_urls; i++) {
+		t[i].addr = b->addrs[i];
+		snprintf(t[i].host, sizeof t[i].host, "%s", b->hosts[i]);
+	}
+	memset(&o, 0, sizeof o);
+	o.targets = t;
+	o.n_targets = b->n_urls;
+	o.members = b->fanout;
+	o.seconds = b->seconds;
+	o.warmup = b->warmup;
+	o.size = b->size;
+	o.rate = b->rate;
+	o.conc = b->conc;
+	o.run_id = b->run_id;
+	return bench_fanout_run(&o);
+}
+
 int main(int argc, char **argv)
 {
 	struct bench b;
@@ -545,6 +576,8 @@ int main(int argc, char **argv)
 	snprintf(b.run_id, sizeof b.run_id, "%llx%x",
 		 (unsigned long long)(cf_wall_ms() % 0xffffffffu),
 		 (unsigned)getpid());
+	if (b.fanout > 0 || b.rate > 0)
+		return run_fanout(&b);
 	b.content = malloc(b.size + 1);
 	b.conns = calloc(b.conc, sizeof *b.conns);
 	if (b.content == NULL || b.conns == NULL) {

@@ -676,6 +676,57 @@ static void bench_reports_one_json_line_without_errors(void **state)
 	cf_test_cluster_pass(c);
 }
 
+/*
+ * --fanout: a group of 10 members with sockets on all three nodes; every
+ * acked message reaches every member socket once, and each node's
+ * confab_delivery_seconds histogram counted each message once.
+ */
+static void bench_fanout_delivers_every_message_to_every_member(void **state)
+{
+	struct fixture *f = *state;
+	struct cf_test_cluster *c = &f->c;
+	const char *bd = getenv("CONFAB_BUILDDIR");
+	char cmd[1024], line[4096] = "";
+	json_t *j;
+	FILE *p;
+	int st, sends;
+
+	snprintf(cmd, sizeof cmd,
+		 "%s/confab-bench --fanout 10 --url %s --url %s --url %s "
+		 "--rate 40 --concurrency 4 --seconds 2 --warmup 0 --size 50",
+		 bd && *bd ? bd : ".", c->nodes[1].url, c->nodes[2].url,
+		 c->nodes[3].url);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(line, sizeof line, p));
+	st = pclose(p);
+	assert_int_equal(st, 0);
+	j = json_loads(line, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "mode")),
+			    "fanout");
+	assert_int_equal(cf_test_int(j, "members"), 10);
+	assert_int_equal(cf_test_int(j, "errors"), 0);
+	sends = cf_test_int(j, "sends");
+	/* 40/s for 2 s; the last tick may fall just outside the window */
+	assert_in_range(sends, 70, 80);
+	assert_int_equal(cf_test_int(j, "total"), sends);
+	assert_int_equal(cf_test_int(j, "deliveries"), sends * 10);
+	assert_int_equal(cf_test_int(j, "missing"), 0);
+	assert_int_equal(cf_test_int(j, "dup"), 0);
+	/* 10 members round robin: every node holds sockets */
+	assert_int_equal(cf_test_int(j, "commit_deliv_count"), sends * 3);
+	assert_true(json_number_value(json_object_get(j, "deliv_p99_ms")) >=
+		    json_number_value(json_object_get(j, "deliv_p50_ms")));
+	assert_true(json_number_value(json_object_get(j, "ack_p50_ms")) > 0);
+	assert_true(json_number_value(
+			    json_object_get(j, "commit_deliv_p50_ms")) >= 0);
+	assert_int_equal(json_array_size(json_object_get(j, "deliv_node_p50_ms")),
+			 3);
+	json_decref(j);
+	cf_test_cluster_pass(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -705,6 +756,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			bench_reports_one_json_line_without_errors, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			bench_fanout_delivers_every_message_to_every_member,
+			setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
