@@ -22,6 +22,7 @@
 #include "raft/rft_node_int.h"
 
 #define TICK_MS 20
+#define CLOSE_DRAIN_MS 2000
 #define CHECKPOINT_MS 1000
 
 static uint64_t now_ms(void)
@@ -135,12 +136,35 @@ static void node_prepare_cb(uv_prepare_t *h)
 	rft__reads(n);
 }
 
+static void node_raft_close(struct rft_node *n);
+
+/*
+ * Closing: raft 0.15 must not be closed while its own disk writes are in
+ * flight (a write completing after raft_close() reaches the freed log and
+ * crashed the node on SIGTERM under load). Wait until our entries and the
+ * barrier are called back and everything raft holds is stored, at most
+ * CLOSE_DRAIN_MS.
+ */
+static bool node_drained(struct rft_node *n)
+{
+	return n->n_inflight == 0 && !n->barrier_pending &&
+	       n->raft.last_stored >= raft_last_index(&n->raft);
+}
+
 static void node_tick_cb(uv_timer_t *h)
 {
 	struct rft_node *n = h->data;
 
-	if (n->closing)
+	if (n->closing) {
+		if (!n->raft_closing &&
+		    (node_drained(n) || now_ms() >= n->drain_deadline)) {
+			if (!node_drained(n))
+				cf_warn("closing with %u entries in flight",
+					n->n_inflight);
+			node_raft_close(n);
+		}
 		return;
+	}
 	node_track(n);
 	rft__dispatch_waiting(n);
 	rft__reads(n);
@@ -365,6 +389,18 @@ void rft_node_close(struct rft_node *n, void (*cb)(struct rft_node *n))
 	n->pending_closes = 3;
 	rft__fail_all(n);
 	node_checkpoint(n);
+	if (node_drained(n)) {
+		node_raft_close(n);
+		return;
+	}
+	/* node_tick_cb closes raft once drained. */
+	n->drain_deadline = now_ms() + CLOSE_DRAIN_MS;
+}
+
+static void node_raft_close(struct rft_node *n)
+{
+	assert(!n->raft_closing);
+	n->raft_closing = true;
 	raft_close(&n->raft, node_raft_closed_cb);
 }
 

@@ -139,6 +139,9 @@ struct rft_node {
 	unsigned n_queued;
 	struct rft_node_stats stats;
 	bool closing;
+	bool raft_closing;	 /* raft_close() called */
+	unsigned n_inflight;	 /* raft_apply() calls not called back yet */
+	uint64_t drain_deadline; /* monotonic ms: close raft by then */
 	int pending_closes;
 	void (*close_cb)(struct rft_node *n);
 };
@@ -147,7 +150,11 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 		  const struct rft_node_config *cfg, char *errmsg);
 /* Bootstrap (if new), start raft and the peer links. */
 int rft_node_start(struct rft_node *n, char *errmsg);
-/* Fail pending requests, checkpoint, close raft and every handle; cb last. */
+/*
+ * Fail queued requests, checkpoint, wait (at most 2 s) for the entries
+ * already proposed and raft's disk writes, close raft and every handle;
+ * cb last.
+ */
 void rft_node_close(struct rft_node *n, void (*cb)(struct rft_node *n));
 
 /* Submit a command (its origin and req_id are set by the node). */

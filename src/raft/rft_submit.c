@@ -298,6 +298,8 @@ static void node_apply_cb(struct raft_apply *req, int status, void *result)
 	int rc = raft_to_cf(status);
 
 	(void)result;
+	assert(n->n_inflight > 0);
+	n->n_inflight--;
 	if (status == 0) {
 		res = rft_fsm_results(n->fsm, &nres, &index);
 		if (index != req->index || nres != f->n) {
@@ -406,6 +408,7 @@ void rft__propose(struct rft_node *n)
 			free(f);
 			return;
 		}
+		n->n_inflight++;
 		n->stats.entries_proposed++;
 		n->stats.commands_proposed += k;
 	}
