@@ -139,7 +139,9 @@ static void ops_metrics(struct fe_conn *c)
 	if (rv == 0)
 		rv = fe_hist_render(&s->metrics.delivery,
 				    "confab_delivery_seconds",
-				    "Commit (apply) to socket write.", &b);
+				    "Leader's serverTs of a message to the write "
+				    "of its event on a socket of this node.",
+				    &b);
 	if (rv != 0) {
 		cf_buf_release(&b);
 		fe_respond_rc(c, -ENOMEM, NULL);

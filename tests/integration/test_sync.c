@@ -169,8 +169,8 @@ static void offline_user_syncs_many_conversations_in_few_pages(void **state)
 				cmid, k + 1);
 		}
 	/* A recall, and otto removed from sy_0 then a message he must not see. */
-	expect(2, "DELETE", "/v1/conversations/sy_3/messages/2", "ann", NULL,
-	       200);
+	json_decref(expect(2, "DELETE", "/v1/conversations/sy_3/messages/2",
+			   "ann", NULL, 200));
 	j = expect(3, "POST", "/v1/conversations/sy_0/members", "ann",
 		   "{\"remove\":[\"otto\"]}", 200);
 	json_decref(j);
