@@ -29,6 +29,12 @@ enum log_rec_kind {
 	LOG_REC_MEDIA = 6,   /* media reference; body: rft_fsm encoding */
 };
 
+/*
+ * Flag of a LOG_REC_MESSAGE whose content was erased by compaction after a
+ * recall (log_cold): the body is empty and no other flag is set.
+ */
+#define LOG_REC_MSG_RECALLED 0x80u
+
 /* Largest encoded record, header and checksum included. */
 #define LOG_RECORD_MAX (1u << 20)
 
