@@ -590,6 +590,8 @@ struct cold_cursor {
 	uint32_t run;	   /* its current run (== nruns: others) */
 	uint32_t k;	   /* records of that run, or others, seen */
 	uint64_t last_idx; /* raft index of the previous other record */
+	uint64_t min_idx;  /* lowest raft index seen */
+	uint64_t max_idx;  /* highest raft index seen */
 };
 
 /* Check that rec, found at (blk, off), is the one the index expects next. */
@@ -626,9 +628,10 @@ static int cold_expect(const struct log_cold *r, struct cold_cursor *cu,
 		cu->last_idx = rec->raft_index;
 		cu->k++;
 	}
-	if (rec->raft_index < r->info.min_index ||
-	    rec->raft_index > r->info.max_index)
-		return CF_ECORRUPT;
+	if (rec->raft_index < cu->min_idx)
+		cu->min_idx = rec->raft_index;
+	if (rec->raft_index > cu->max_idx)
+		cu->max_idx = rec->raft_index;
 	if (cu->run == c->nruns && cu->k == c->others) {
 		cu->conv++;
 		cu->run = 0;
@@ -639,7 +642,7 @@ static int cold_expect(const struct log_cold *r, struct cold_cursor *cu,
 
 int log_cold_verify(struct log_cold *r, char *errmsg)
 {
-	struct cold_cursor cu = {0, 0, 0, 0};
+	struct cold_cursor cu = {0, 0, 0, 0, UINT64_MAX, 0};
 	struct log_record rec;
 	uint64_t recalled = 0;
 	uint32_t b, i, off, at;
@@ -680,6 +683,14 @@ int log_cold_verify(struct log_cold *r, char *errmsg)
 	}
 	if (cu.conv != r->info.conversations || recalled != r->info.recalled) {
 		cf_errmsg_printf(errmsg, "records do not match the index");
+		return CF_ECORRUPT;
+	}
+	if (r->info.records > 0 ? cu.min_idx != r->info.min_index ||
+					  cu.max_idx != r->info.max_index
+				: r->info.min_index != 0 ||
+					  r->info.max_index != 0) {
+		cf_errmsg_printf(errmsg, "raft index range does not match the "
+					 "records");
 		return CF_ECORRUPT;
 	}
 	return 0;
