@@ -284,6 +284,11 @@ static void conn_upgrade(struct fe_conn *c, const struct fe_http_req *req)
 	int status = 400;
 	int rv;
 
+	/*
+	 * A refused upgrade closes the connection: its answer must say so
+	 * (Connection: close), or a client reusing it races our FIN.
+	 */
+	c->http.req.keep_alive = false;
 	if (!cf_str_eqc(req->path, "/v1/ws")) {
 		c->busy = true;
 		fe_respond_error(c, 404, "not_found", "no such route");
