@@ -92,7 +92,11 @@ int log_cold_writer_open(struct log_cold_writer **out, int dirfd,
 			 uint32_t coldno);
 /*
  * Messages for which fn answers true are written recalled. A message whose
- * LOG_REC_RECALL record is among the added records is recalled anyway.
+ * LOG_REC_RECALL record is among the added records is recalled anyway. fn
+ * runs inside log_cold_writer_finish() (on the finishing thread). For every
+ * node to write the same bytes, fn must answer from recall state as of one
+ * Raft index that all nodes agree on (for instance the highest index of
+ * the compacted input), never from whatever a node has applied by now.
  */
 void log_cold_writer_set_recalled(struct log_cold_writer *w,
 				  log_cold_recalled_fn fn, void *arg);
@@ -100,8 +104,20 @@ void log_cold_writer_set_recalled(struct log_cold_writer *w,
 int log_cold_writer_add(struct log_cold_writer *w,
 			const struct log_record *rec);
 /*
- * Sort, write, fsync, rename, fsync the folder; then free w (also on
- * failure, which removes NAME.tmp and leaves NAME untouched). info (may be
+ * Add every record of the sealed hot segment segno of the writer's
+ * partition, in its partition folder part_dirfd, up to limit bytes (the
+ * manifest's checkpointed length; UINT64_MAX for the whole file). The
+ * segment's header must name the same partition and number. CF_ECORRUPT if
+ * a record before limit is invalid (nothing is skipped silently; records
+ * added before the damage stay added: abort the writer).
+ */
+int log_cold_writer_add_segment(struct log_cold_writer *w, int part_dirfd,
+				uint32_t segno, uint64_t limit);
+/*
+ * Sort, write, fsync, rename, fsync the folder; then free w, also on
+ * failure. A failure before the rename removes NAME.tmp and leaves NAME
+ * untouched; only a failed fsync of the folder returns an error with NAME
+ * in place (complete, but its name may not survive a crash). info (may be
  * NULL) receives what was written. CF_EBADREQ if two messages share a
  * conversation and seq.
  */

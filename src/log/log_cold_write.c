@@ -97,6 +97,7 @@
 
 #include "common/cf_err.h"
 #include "log/log_cold_int.h"
+#include "log/log_segment.h"
 
 /* Bytes buffered before a write(2). */
 #define COLD_WRITE_CHUNK (1u << 20)
@@ -254,6 +255,33 @@ int log_cold_writer_add(struct log_cold_writer *w,
 	if (rec->raft_index > w->max_index)
 		w->max_index = rec->raft_index;
 	return 0;
+}
+
+static int cw_segment_cb(void *arg, uint64_t off,
+			 const struct log_record *rec)
+{
+	(void)off;
+	return log_cold_writer_add(arg, rec);
+}
+
+int log_cold_writer_add_segment(struct log_cold_writer *w, int part_dirfd,
+				uint32_t segno, uint64_t limit)
+{
+	struct log_segment seg;
+	struct cf_buf buf = CF_BUF_INIT;
+	uint64_t end = 0;
+	int rv;
+
+	log_segment_init(&seg, w->partition, segno);
+	rv = log_segment_open(&seg, part_dirfd, true);
+	if (rv != 0)
+		return rv;
+	rv = log_segment_scan(&seg, limit, &buf, cw_segment_cb, w, &end);
+	if (rv == 0 && limit != UINT64_MAX && end != limit)
+		rv = CF_ECORRUPT; /* shorter than the manifest says */
+	cf_buf_release(&buf);
+	log_segment_close(&seg);
+	return rv;
 }
 
 static struct cf_str cw_conv(const struct log_cold_writer *w,

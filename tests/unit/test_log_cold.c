@@ -19,6 +19,7 @@
 
 #include "common/cf_err.h"
 #include "log/log_cold.h"
+#include "log/log_segment.h"
 
 /* A record of the model, owning its strings. */
 struct mrec {
@@ -989,6 +990,77 @@ static void other_version_is_refused(void **state)
 	free(raw);
 }
 
+/* Write the model's records, in model order, into hot segment segno. */
+static uint64_t write_hot(struct fixture *f, int pdir, unsigned part,
+			  uint32_t segno, size_t from, size_t to)
+{
+	struct log_segment seg;
+	struct cf_buf bytes = CF_BUF_INIT;
+	uint64_t end;
+
+	for (size_t i = from; i < to; i++) {
+		struct log_record r = to_rec(&f->m.r[i]);
+
+		assert_int_equal(log_record_encode(&r, &bytes), 0);
+	}
+	log_segment_init(&seg, part, segno);
+	assert_int_equal(log_segment_create(&seg, pdir), 0);
+	assert_int_equal(log_segment_write(&seg, bytes.data, bytes.len), 0);
+	assert_int_equal(log_segment_sync(&seg), 0);
+	log_segment_close(&seg);
+	end = LOG_SEG_HDR + bytes.len;
+	cf_buf_release(&bytes);
+	return end;
+}
+
+static void sealed_hot_segments_compact_to_the_same_bytes(void **state)
+{
+	struct fixture *f = *state;
+	struct log_cold_writer *w;
+	struct log_cold_info info;
+	uint64_t len1, len2;
+	size_t la, lb;
+	char *a, *b;
+	int pdir;
+
+	make_history(&f->m, 12, 800, 200);
+	assert_int_equal(mkdirat(f->dirfd, "p0003", 0755), 0);
+	pdir = openat(f->dirfd, "p0003", O_RDONLY | O_DIRECTORY);
+	assert_true(pdir >= 0);
+	len1 = write_hot(f, pdir, 3, 1, 0, f->m.n / 2);
+	len2 = write_hot(f, pdir, 3, 2, f->m.n / 2, f->m.n);
+	/* Two sealed segments, the later one first. */
+	assert_int_equal(log_cold_writer_open(&w, f->dirfd, "h.cold", 3, 7),
+			 0);
+	assert_int_equal(log_cold_writer_add_segment(w, pdir, 2, len2), 0);
+	assert_int_equal(log_cold_writer_add_segment(w, pdir, 1, UINT64_MAX),
+			 0);
+	assert_int_equal(log_cold_writer_finish(w, &info), 0);
+	assert_int_equal(info.records, f->m.n);
+	assert_int_equal(write_cold(f, "d.cold", NULL, NULL, NULL, NULL), 0);
+	a = read_file(f, "h.cold", &la);
+	b = read_file(f, "d.cold", &lb);
+	assert_int_equal(la, lb);
+	assert_memory_equal(a, b, la);
+	free(a);
+	free(b);
+	/* Another partition's segment, or one shorter than its manifest. */
+	assert_int_equal(log_cold_writer_open(&w, f->dirfd, "z.cold", 4, 7),
+			 0);
+	assert_int_equal(log_cold_writer_add_segment(w, pdir, 1, len1),
+			 CF_ECORRUPT);
+	log_cold_writer_abort(w);
+	assert_int_equal(log_cold_writer_open(&w, f->dirfd, "z.cold", 3, 7),
+			 0);
+	assert_int_equal(log_cold_writer_add_segment(w, pdir, 1, len1 + 1),
+			 CF_ECORRUPT);
+	assert_int_equal(log_cold_writer_add_segment(w, pdir, 9, len1),
+			 -ENOENT);
+	log_cold_writer_abort(w);
+	assert_false(file_exists(f, "z.cold"));
+	close(pdir);
+}
+
 static void names_round_trip(void **state)
 {
 	char name[LOG_COLD_NAME];
@@ -1021,6 +1093,7 @@ int main(void)
 		T(corrupt_byte_anywhere_is_detected),
 		T(damage_behind_valid_checksums_never_gives_a_wrong_record),
 		T(other_version_is_refused),
+		T(sealed_hot_segments_compact_to_the_same_bytes),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
