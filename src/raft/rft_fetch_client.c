@@ -1,0 +1,597 @@
+#include "config.h"
+
+/*
+ * The fetch client (protocol at the top of rft_fetch.c). One request in
+ * flight at a time, each bounded by the timeout:
+ *
+ *   1. FETCH_MANIFEST. Refuse a peer whose appliedIndex is below
+ *      max(min_applied, local appliedIndex) (-EAGAIN), whose partition
+ *      count differs (CF_EBADREQ), that lacks a segment the local manifest
+ *      names (CF_ENOTFOUND: compacted), or that has a shorter segment
+ *      than the local one (CF_ECORRUPT).
+ *   2. For each segment of the peer's manifest, in (partition, segno)
+ *      order, with L its local checkpointed length (0 if the local
+ *      manifest does not name it) and R the peer's:
+ *      - L > 0: FETCH_SUM of [0, L), compared with the local xxh3 of the
+ *        same bytes (CF_ECORRUPT if they differ); the file is cut to L
+ *        (bytes past a checkpoint are not trusted);
+ *      - L = 0: any stale file is removed and the segment created with its
+ *        header (the header is a function of partition and segno, so it
+ *        is byte-identical to the peer's);
+ *      - FETCH_RANGE chunks from the local end up to R. Bytes are
+ *        appended only as whole records that log_record_decode accepts
+ *        (checksum, layout) and that belong to the partition; the segment
+ *        must end exactly at R on a record boundary (CF_ECORRUPT);
+ *      - fdatasync the file; fsync a partition folder once its new files
+ *        are all created, and the store folder if partition folders were.
+ *   3. log_manifest_save() of the peer's manifest (tmp, fsync, rename,
+ *      fsync folder): the store is now the peer's checkpoint, byte for
+ *      byte. Local segments the peer's manifest does not name cannot exist
+ *      (step 1), and uncheckpointed files are removed by log_store_open().
+ *
+ * Any failure leaves the old MANIFEST in force; bytes already appended lie
+ * past its lengths and are cut by log_store_open() or the next fetch. The
+ * local prefix hash runs on the loop thread (known follow-up: uv_queue_work).
+ */
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "common/cf_diag.h"
+#include "log/log_record.h"
+#include "raft/rft_fetch_int.h"
+
+void rft_fetch_client_init(struct rft_fetch *f)
+{
+	struct rft_fetch_client *c = &f->c;
+
+	memset(c, 0, sizeof(*c));
+	c->state = RFT_FC_IDLE;
+	c->dirfd = -1;
+	c->part_fd = -1;
+	log_manifest_init(&c->local);
+	log_manifest_init(&c->remote);
+	log_segment_init(&c->seg, 0, 0);
+	cf_buf_init(&c->carry);
+}
+
+static void client_reset(struct rft_fetch *f)
+{
+	struct rft_fetch_client *c = &f->c;
+
+	if (!f->closing)
+		uv_timer_stop(&f->timer);
+	log_segment_close(&c->seg);
+	if (c->part_fd >= 0)
+		close(c->part_fd);
+	if (c->dirfd >= 0)
+		close(c->dirfd);
+	log_manifest_release(&c->local);
+	log_manifest_release(&c->remote);
+	cf_buf_release(&c->carry);
+	rft_fetch_client_init(f);
+}
+
+/* End the fetch: cleanup, then the callback (which may start another). */
+static void client_finish(struct rft_fetch *f, int status)
+{
+	struct rft_fetch_client *c = &f->c;
+	rft_fetch_cb cb = c->cb;
+	void *arg = c->arg;
+	uint64_t applied = status == 0 ? c->remote.applied_index : 0;
+
+	assert(c->state != RFT_FC_IDLE);
+	if (status == 0) {
+		f->stats.done++;
+		f->errmsg[0] = '\0';
+	} else {
+		f->stats.failed++;
+		if (f->errmsg[0] == '\0')
+			cf_errmsg_printf(f->errmsg, "%s", cf_strerror(status));
+		cf_errmsg_wrapf(f->errmsg, "fetch from node %u", c->peer);
+		cf_warn("%s", f->errmsg);
+	}
+	client_reset(f);
+	cb(f, status, applied, arg);
+}
+
+void rft_fetch_client_fail(struct rft_fetch *f, int status)
+{
+	assert(status != 0);
+	client_finish(f, status);
+}
+
+static void client_timeout(uv_timer_t *t)
+{
+	struct rft_fetch *f = t->data;
+
+	if (f->c.state == RFT_FC_IDLE)
+		return;
+	cf_errmsg_printf(f->errmsg, "no answer in %u ms", f->timeout_ms);
+	rft_fetch_client_fail(f, CF_ETIMEDOUT);
+}
+
+static int client_send(struct rft_fetch *f, enum rft_fetch_cstate state,
+		       uint8_t type, const void *body, size_t len)
+{
+	struct rft_fetch_client *c = &f->c;
+	int rv;
+
+	c->req_id = f->next_req++;
+	rv = rft_peer_send(f->peers, c->peer, type, c->req_id, body, len);
+	if (rv != 0) {
+		cf_errmsg_printf(f->errmsg, "send: %s", cf_strerror(rv));
+		return rv;
+	}
+	c->state = state;
+	f->stats.requests++;
+	uv_timer_start(&f->timer, client_timeout, f->timeout_ms, 0);
+	return 0;
+}
+
+static int client_send_seg(struct rft_fetch *f, enum rft_fetch_cstate state,
+			   uint8_t type, uint64_t off, uint64_t len)
+{
+	const struct log_manifest_seg *rs = &f->c.remote.segs[f->c.idx];
+	uint8_t b[RFT_FETCH_REQ_SIZE];
+
+	cf_put_u32(b, rs->partition);
+	cf_put_u32(b + 4, rs->segno);
+	cf_put_u64(b + 8, off);
+	cf_put_u64(b + 16, len);
+	return client_send(f, state, type, b, sizeof(b));
+}
+
+/* Make part_fd the folder of partition (created if missing). */
+static int client_part(struct rft_fetch *f, unsigned partition)
+{
+	struct rft_fetch_client *c = &f->c;
+	char name[LOG_SEG_NAME];
+	int rv;
+
+	if (c->part_fd >= 0 && c->part_id == partition)
+		return 0;
+	if (c->part_fd >= 0) {
+		if (c->part_dirty && fsync(c->part_fd) != 0) {
+			rv = -errno;
+			cf_errmsg_printf(f->errmsg, "fsync folder: %s",
+					 cf_strerror(rv));
+			return rv;
+		}
+		close(c->part_fd);
+		c->part_fd = -1;
+		c->part_dirty = false;
+	}
+	log_segment_part_name(name, partition);
+	if (mkdirat(c->dirfd, name, 0755) == 0)
+		c->root_dirty = true;
+	else if (errno != EEXIST)
+		goto err;
+	c->part_fd = openat(c->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->part_fd < 0)
+		goto err;
+	c->part_id = partition;
+	return 0;
+
+err:
+	rv = -errno;
+	cf_errmsg_printf(f->errmsg, "folder %s: %s", name, cf_strerror(rv));
+	return rv;
+}
+
+static uint64_t client_local_len(const struct rft_fetch_client *c)
+{
+	const struct log_manifest_seg *rs = &c->remote.segs[c->idx];
+	const struct log_manifest_seg *ls =
+		log_manifest_find(&c->local, rs->partition, rs->segno);
+
+	return ls != NULL ? ls->length : 0;
+}
+
+static void client_seg_errmsg(struct rft_fetch *f, const char *what, int rv)
+{
+	const struct log_manifest_seg *rs = &f->c.remote.segs[f->c.idx];
+	char name[LOG_SEG_NAME];
+
+	log_segment_name(name, rs->segno);
+	cf_errmsg_printf(f->errmsg, "p%04u/%s: %s: %s", (unsigned)rs->partition,
+			 name, what, cf_strerror(rv));
+}
+
+/* Segment done: whole records up to R, on disk. */
+static int client_seg_done(struct rft_fetch *f)
+{
+	struct rft_fetch_client *c = &f->c;
+	const struct log_manifest_seg *rs = &c->remote.segs[c->idx];
+	int rv;
+
+	if (c->seg.fd < 0)
+		return 0; /* nothing was appended */
+	if (c->carry.len != 0 || c->seg.size != rs->length) {
+		client_seg_errmsg(f, "does not end on a record", CF_ECORRUPT);
+		return CF_ECORRUPT;
+	}
+	rv = log_segment_sync(&c->seg);
+	if (rv != 0) {
+		client_seg_errmsg(f, "fdatasync", rv);
+		return rv;
+	}
+	log_segment_close(&c->seg);
+	return 0;
+}
+
+/* Ask for the next chunk: 1 if sent, 0 if the segment is complete. */
+static int client_next_range(struct rft_fetch *f)
+{
+	struct rft_fetch_client *c = &f->c;
+	const struct log_manifest_seg *rs = &c->remote.segs[c->idx];
+	uint64_t len;
+	int rv;
+
+	if (c->req_off >= rs->length) {
+		rv = client_seg_done(f);
+		return rv != 0 ? rv : 0;
+	}
+	len = rs->length - c->req_off;
+	if (len > f->chunk)
+		len = f->chunk;
+	rv = client_send_seg(f, RFT_FC_RANGE, RFT_FETCH_MSG_RANGE, c->req_off,
+			     len);
+	return rv != 0 ? rv : 1;
+}
+
+/* Open or create the current segment at local length L, then fetch. */
+static int client_seg_open(struct rft_fetch *f, uint64_t l)
+{
+	struct rft_fetch_client *c = &f->c;
+	const struct log_manifest_seg *rs = &c->remote.segs[c->idx];
+	char name[LOG_SEG_NAME];
+	int rv;
+
+	if (l == rs->length)
+		return 0; /* already complete */
+	rv = client_part(f, rs->partition);
+	if (rv != 0)
+		return rv;
+	log_segment_init(&c->seg, rs->partition, rs->segno);
+	if (l == 0) {
+		log_segment_name(name, rs->segno);
+		if (unlinkat(c->part_fd, name, 0) != 0 && errno != ENOENT) {
+			rv = -errno;
+			client_seg_errmsg(f, "unlink stale file", rv);
+			return rv;
+		}
+		rv = log_segment_create(&c->seg, c->part_fd);
+		if (rv != 0) {
+			client_seg_errmsg(f, "create", rv);
+			return rv;
+		}
+		c->part_dirty = true;
+	} else {
+		rv = log_segment_open(&c->seg, c->part_fd, false);
+		if (rv == 0 && c->seg.size > l)
+			rv = log_segment_truncate(&c->seg, l);
+		if (rv != 0) {
+			client_seg_errmsg(f, "open", rv);
+			return rv;
+		}
+	}
+	c->carry.len = 0;
+	c->req_off = c->seg.size;
+	return client_next_range(f);
+}
+
+/* Start the current segment: 1 if a request is out, 0 if done. */
+static int client_seg_start(struct rft_fetch *f)
+{
+	struct rft_fetch_client *c = &f->c;
+	const struct log_manifest_seg *rs = &c->remote.segs[c->idx];
+	uint64_t l = client_local_len(c);
+	char name[LOG_SEG_NAME];
+	int fd;
+	int rv;
+
+	if (l == 0)
+		return client_seg_open(f, 0);
+	rv = client_part(f, rs->partition);
+	if (rv != 0)
+		return rv;
+	log_segment_name(name, rs->segno);
+	fd = openat(c->part_fd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rv = errno == ENOENT ? CF_ECORRUPT : -errno;
+		client_seg_errmsg(f, "checkpointed segment", rv);
+		return rv;
+	}
+	rv = rft_fetch_hash_file(fd, 0, l, &c->local_sum);
+	close(fd);
+	if (rv != 0) {
+		client_seg_errmsg(f, "local prefix", rv);
+		return rv;
+	}
+	rv = client_send_seg(f, RFT_FC_SUM, RFT_FETCH_MSG_SUM, 0, l);
+	return rv != 0 ? rv : 1;
+}
+
+static int client_install(struct rft_fetch *f)
+{
+	struct rft_fetch_client *c = &f->c;
+	int rv;
+
+	if (c->part_fd >= 0 && c->part_dirty && fsync(c->part_fd) != 0) {
+		rv = -errno;
+		cf_errmsg_printf(f->errmsg, "fsync folder: %s",
+				 cf_strerror(rv));
+		return rv;
+	}
+	c->part_dirty = false;
+	if (c->root_dirty && fsync(c->dirfd) != 0) {
+		rv = -errno;
+		cf_errmsg_printf(f->errmsg, "fsync store folder: %s",
+				 cf_strerror(rv));
+		return rv;
+	}
+	return log_manifest_save(c->dirfd, &c->remote, f->errmsg);
+}
+
+/* Walk the segments from idx on until a request is out or all are done. */
+static int client_advance(struct rft_fetch *f, int rv)
+{
+	struct rft_fetch_client *c = &f->c;
+
+	for (;;) {
+		if (rv < 0)
+			return rv;
+		if (rv > 0)
+			return 0; /* a request is out */
+		if (c->idx == c->remote.nsegs)
+			break;
+		rv = client_seg_start(f);
+		if (rv == 0)
+			c->idx++;
+	}
+	rv = client_install(f);
+	if (rv != 0)
+		return rv;
+	client_finish(f, 0);
+	return 0;
+}
+
+static int client_on_manifest(struct rft_fetch *f, const void *p, size_t n)
+{
+	struct rft_fetch_client *c = &f->c;
+	uint64_t need = c->min_applied;
+	int rv;
+
+	rv = log_manifest_decode(p, n, &c->remote, f->errmsg);
+	if (rv != 0)
+		return rv;
+	if (c->local.partitions != 0 &&
+	    c->local.partitions != c->remote.partitions) {
+		cf_errmsg_printf(f->errmsg, "peer has %u partitions, we %u",
+				 (unsigned)c->remote.partitions,
+				 (unsigned)c->local.partitions);
+		return CF_EBADREQ;
+	}
+	if (need < c->local.applied_index)
+		need = c->local.applied_index;
+	if (c->remote.applied_index < need) {
+		cf_errmsg_printf(f->errmsg, "peer checkpoint %llu below %llu",
+				 (unsigned long long)c->remote.applied_index,
+				 (unsigned long long)need);
+		return -EAGAIN;
+	}
+	for (size_t i = 0; i < c->local.nsegs; i++) {
+		const struct log_manifest_seg *ls = &c->local.segs[i];
+		const struct log_manifest_seg *rs = log_manifest_find(
+			&c->remote, ls->partition, ls->segno);
+		if (rs == NULL) {
+			cf_errmsg_printf(f->errmsg,
+					 "peer has no segment %u of p%04u",
+					 (unsigned)ls->segno,
+					 (unsigned)ls->partition);
+			return CF_ENOTFOUND;
+		}
+		if (ls->length > rs->length) {
+			cf_errmsg_printf(f->errmsg,
+					 "segment %u of p%04u: local %llu "
+					 "bytes, peer %llu",
+					 (unsigned)ls->segno,
+					 (unsigned)ls->partition,
+					 (unsigned long long)ls->length,
+					 (unsigned long long)rs->length);
+			return CF_ECORRUPT;
+		}
+	}
+	c->idx = 0;
+	return client_advance(f, 0);
+}
+
+static int client_on_sum(struct rft_fetch *f, const void *p, size_t n)
+{
+	struct rft_fetch_client *c = &f->c;
+	int rv;
+
+	if (n != 8)
+		return CF_ECORRUPT;
+	if (cf_get_u64(p) != c->local_sum) {
+		client_seg_errmsg(f, "local prefix differs from the peer's",
+				  CF_ECORRUPT);
+		return CF_ECORRUPT;
+	}
+	rv = client_seg_open(f, client_local_len(c));
+	if (rv == 0)
+		c->idx++;
+	return client_advance(f, rv);
+}
+
+/* Append whole, valid records of carry to the segment. */
+static int client_drain(struct rft_fetch *f)
+{
+	struct rft_fetch_client *c = &f->c;
+	uint32_t parts = c->remote.partitions;
+	struct log_record rec;
+	size_t at = 0;
+	int rv;
+
+	while (c->carry.len - at >= 4) {
+		const char *p = c->carry.data + at;
+		uint32_t total = cf_get_u32(p);
+		size_t used;
+
+		if (total > LOG_RECORD_MAX)
+			goto bad;
+		if (c->carry.len - at < total)
+			break;
+		rv = log_record_decode(p, total, &rec, &used);
+		if (rv != 0 || used != total ||
+		    XXH3_64bits(rec.conv.p, rec.conv.len) % parts !=
+			    c->seg.partition)
+			goto bad;
+		at += total;
+	}
+	if (at == 0)
+		return 0;
+	rv = log_segment_write(&c->seg, c->carry.data, at);
+	if (rv != 0) {
+		client_seg_errmsg(f, "write", rv);
+		return rv;
+	}
+	cf_buf_consume(&c->carry, at);
+	f->stats.bytes += at;
+	return 0;
+
+bad:
+	cf_errmsg_printf(f->errmsg, "segment %u of p%04u: bad record at %llu",
+			 (unsigned)c->seg.segno, c->seg.partition,
+			 (unsigned long long)(c->seg.size + at));
+	return CF_ECORRUPT;
+}
+
+static int client_on_range(struct rft_fetch *f, const void *p, size_t n)
+{
+	struct rft_fetch_client *c = &f->c;
+	const struct log_manifest_seg *rs = &c->remote.segs[c->idx];
+	uint64_t want = rs->length - c->req_off;
+	int rv;
+
+	if (want > f->chunk)
+		want = f->chunk;
+	if (n != want) {
+		client_seg_errmsg(f, "short chunk", CF_ECORRUPT);
+		return CF_ECORRUPT;
+	}
+	rv = cf_buf_append(&c->carry, p, n);
+	if (rv != 0)
+		return rv;
+	c->req_off += n;
+	rv = client_drain(f);
+	if (rv != 0)
+		return rv;
+	rv = client_next_range(f);
+	if (rv == 0)
+		c->idx++;
+	return client_advance(f, rv);
+}
+
+void rft_fetch_client_answer(struct rft_fetch *f, unsigned from, uint8_t type,
+			     uint64_t req_id, const void *body, size_t len)
+{
+	struct rft_fetch_client *c = &f->c;
+	const uint8_t *p = body;
+	int status;
+	int rv;
+
+	if (c->state == RFT_FC_IDLE || from != c->peer || req_id != c->req_id)
+		return; /* late answer of an ended fetch or request */
+	uv_timer_stop(&f->timer);
+	if ((type == RFT_FETCH_MSG_MANIFEST_R) !=
+		    (c->state == RFT_FC_MANIFEST) ||
+	    (type == RFT_FETCH_MSG_SUM_R) != (c->state == RFT_FC_SUM) ||
+	    len < RFT_FETCH_STATUS) {
+		cf_errmsg_printf(f->errmsg, "malformed answer");
+		rft_fetch_client_fail(f, CF_ECORRUPT);
+		return;
+	}
+	status = (int32_t)cf_get_u32(p);
+	if (status != 0) {
+		if (c->state == RFT_FC_MANIFEST)
+			cf_errmsg_printf(f->errmsg, "peer manifest: %s",
+					 cf_strerror(status));
+		else
+			client_seg_errmsg(f, "peer refused", status);
+		rft_fetch_client_fail(f, status > 0 ? CF_ECORRUPT : status);
+		return;
+	}
+	p += RFT_FETCH_STATUS;
+	len -= RFT_FETCH_STATUS;
+	switch (c->state) {
+	case RFT_FC_MANIFEST:
+		rv = client_on_manifest(f, p, len);
+		break;
+	case RFT_FC_SUM:
+		rv = client_on_sum(f, p, len);
+		break;
+	default:
+		rv = client_on_range(f, p, len);
+		break;
+	}
+	if (rv != 0)
+		rft_fetch_client_fail(f, rv);
+}
+
+int rft_fetch_start(struct rft_fetch *f, unsigned peer, const char *dest_dir,
+		    uint64_t min_applied, rft_fetch_cb cb, void *arg)
+{
+	struct rft_fetch_client *c = &f->c;
+	int rv;
+
+	if (f->closing)
+		return CF_ESHUTDOWN;
+	if (c->state != RFT_FC_IDLE)
+		return CF_ECONFLICT;
+	if (!rft_peer_up(f->peers, peer))
+		return CF_EUNAVAIL;
+	f->errmsg[0] = '\0';
+	if (mkdir(dest_dir, 0755) != 0 && errno != EEXIST) {
+		rv = -errno;
+		cf_errmsg_printf(f->errmsg, "mkdir %s: %s", dest_dir,
+				 cf_strerror(rv));
+		return rv;
+	}
+	c->dirfd = open(dest_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->dirfd < 0) {
+		rv = -errno;
+		cf_errmsg_printf(f->errmsg, "open %s: %s", dest_dir,
+				 cf_strerror(rv));
+		return rv;
+	}
+	rv = log_manifest_load(c->dirfd, &c->local, f->errmsg);
+	if (rv == CF_ENOTFOUND) {
+		log_manifest_init(&c->local); /* empty: any P, index 0 */
+		f->errmsg[0] = '\0';
+	} else if (rv != 0) {
+		goto err;
+	}
+	c->peer = peer;
+	c->min_applied = min_applied;
+	c->cb = cb;
+	c->arg = arg;
+	rv = client_send(f, RFT_FC_MANIFEST, RFT_FETCH_MSG_MANIFEST, "", 0);
+	if (rv != 0)
+		goto err;
+	f->stats.started++;
+	return 0;
+
+err:
+	client_reset(f);
+	assert(rv != 0);
+	return rv;
+}

@@ -1,0 +1,98 @@
+/*
+ * rft_fetch_int: the state of struct rft_fetch, shared by rft_fetch.c (the
+ * protocol, the server, create/close) and rft_fetch_client.c (the client).
+ * Ownership and threads as in rft_fetch.h. Errors: 0 or a negative code.
+ */
+#ifndef RFT_FETCH_INT_H
+#define RFT_FETCH_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <uv.h>
+
+#include "common/cf_buf.h"
+#include "common/cf_err.h"
+#include "log/log_manifest.h"
+#include "log/log_segment.h"
+#include "raft/rft_fetch.h"
+
+/* Status field at the head of every answer: i32, 0 or a negative code. */
+#define RFT_FETCH_STATUS 4
+/* Request bodies: SUM and RANGE share one layout. */
+#define RFT_FETCH_REQ_SIZE 24
+
+enum rft_fetch_cstate {
+	RFT_FC_IDLE = 0,
+	RFT_FC_MANIFEST, /* waiting for MANIFEST_R */
+	RFT_FC_SUM,	 /* waiting for SUM_R of the current segment */
+	RFT_FC_RANGE,	 /* waiting for RANGE_R of the current segment */
+};
+
+/* The client side: one fetch in flight. */
+struct rft_fetch_client {
+	enum rft_fetch_cstate state;
+	unsigned peer;
+	uint64_t req_id;      /* the request waiting for its answer */
+	uint64_t min_applied;
+	rft_fetch_cb cb;
+	void *arg;
+	int dirfd;	      /* dest folder */
+	struct log_manifest local;
+	struct log_manifest remote;
+	size_t idx;	      /* current segment in remote.segs */
+	uint64_t local_sum;   /* xxh3 of the local prefix being checked */
+	uint64_t req_off;     /* offset of the next byte to ask for */
+	int part_fd;	      /* folder of part_id, or -1 */
+	unsigned part_id;
+	bool part_dirty;      /* files created in part_fd, not fsync'd */
+	bool root_dirty;      /* partition folders created */
+	struct log_segment seg; /* the file being appended to (fd -1) */
+	struct cf_buf carry;  /* fetched bytes not yet a whole record */
+};
+
+/* The server side: the manifest on disk, reloaded when the file changes. */
+struct rft_fetch_server {
+	int dirfd;
+	bool have;	      /* man/raw hold the file identified below */
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtim;
+	struct log_manifest man;
+	struct cf_buf raw;    /* man encoded: the MANIFEST_R body */
+	struct cf_buf out;    /* answer being built */
+	unsigned corrupt;     /* test hook: RANGE answers to damage */
+};
+
+struct rft_fetch {
+	uv_loop_t *loop;
+	struct rft_peer_mgr *peers;
+	unsigned chunk;
+	unsigned timeout_ms;
+	uint64_t next_req;
+	uv_timer_t timer;
+	bool closing;
+	void (*close_cb)(void *arg);
+	void *close_arg;
+	struct rft_fetch_client c;
+	struct rft_fetch_server s;
+	struct rft_fetch_stats stats;
+	char errmsg[CF_ERRMSG_SIZE];
+};
+
+/* Server (rft_fetch.c): answer one request. */
+void rft_fetch_serve(struct rft_fetch *f, unsigned from, uint8_t type,
+		     uint64_t req_id, const void *body, size_t len);
+/* xxh3 of fd's bytes [off, off + len); CF_ECORRUPT if the file is short. */
+int rft_fetch_hash_file(int fd, uint64_t off, uint64_t len, uint64_t *sum);
+
+/* Client (rft_fetch_client.c). */
+void rft_fetch_client_init(struct rft_fetch *f);
+void rft_fetch_client_answer(struct rft_fetch *f, unsigned from, uint8_t type,
+			     uint64_t req_id, const void *body, size_t len);
+/* End the running fetch with status (cleanup first, then the callback). */
+void rft_fetch_client_fail(struct rft_fetch *f, int status);
+
+#endif
