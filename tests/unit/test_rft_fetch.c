@@ -63,7 +63,14 @@ struct fixture {
 	int status;
 	uint64_t applied;
 	bool fetch_closed;
+	/* Raw requests sent by a test (reqIds from RAW_REQ on). */
+	uint8_t raw_type;
+	int raw_status;
+	struct cf_buf raw_body;
+	bool raw_done;
 };
+
+#define RAW_REQ (1ull << 40)
 
 static const struct rft_peer_timing fast = {.ping_ms = 50,
 					    .dead_ms = 300,
@@ -270,7 +277,19 @@ static void on_msg(struct rft_peer_mgr *mgr, unsigned from, uint8_t type,
 		   uint64_t req_id, const void *body, size_t len)
 {
 	struct node *nd = mgr->data;
+	struct fixture *f = nd->f;
 
+	if (req_id >= RAW_REQ && type % 2 == 1) {
+		assert_true(len >= 4);
+		f->raw_type = type;
+		f->raw_status = (int32_t)cf_get_u32(body);
+		f->raw_body.len = 0;
+		assert_int_equal(cf_buf_append(&f->raw_body,
+					       (const char *)body + 4, len - 4),
+				 0);
+		f->raw_done = true;
+		return;
+	}
 	assert_true(rft_fetch_on_msg(nd->fetch, from, type, req_id, body,
 				     len));
 }
@@ -436,6 +455,7 @@ static int teardown(void **state)
 	uv_run(&f->loop, UV_RUN_DEFAULT);
 	assert_int_equal(uv_loop_close(&f->loop), 0);
 	nftw(f->base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	cf_buf_release(&f->raw_body);
 	free(f);
 	return 0;
 }
@@ -681,6 +701,153 @@ static void segment_gone_on_peer_is_not_found(void **state)
 	assert_int_equal(fetch(f, 2, f->dir[2], 0), CF_ENOTFOUND);
 }
 
+/* The other node's last checkpoint is later than ours, but our own
+ * checkpointed segment is longer than its: divergence. */
+static void local_segment_longer_than_peer_is_corrupt(void **state)
+{
+	struct fixture *f = *state;
+	char errmsg[CF_ERRMSG_SIZE];
+	struct log_manifest m;
+	int fd;
+
+	start_nodes(f);
+	assert_int_equal(fetch(f, 2, f->dir[2], 0), 0);
+	fill(f->dir[2], AHEAD + 1, AHEAD + 40);
+	load_manifest(f->dir[2], &m);
+	m.applied_index = AHEAD;
+	fd = open(f->dir[2], O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	assert_int_equal(log_manifest_save(fd, &m, errmsg), 0);
+	close(fd);
+	log_manifest_release(&m);
+	assert_int_equal(fetch(f, 2, f->dir[2], 0), CF_ECORRUPT);
+	assert_non_null(strstr(rft_fetch_errmsg(f->nodes[2].fetch), "local"));
+}
+
+static bool raw_answered(struct fixture *f)
+{
+	return f->raw_done;
+}
+
+/* Node 2 sends one raw request to node 1; the answer's status. */
+static int raw(struct fixture *f, uint8_t type, uint32_t part, uint32_t segno,
+	       uint64_t off, uint64_t len)
+{
+	static uint64_t next = RAW_REQ;
+	uint8_t b[24];
+
+	cf_put_u32(b, part);
+	cf_put_u32(b + 4, segno);
+	cf_put_u64(b + 8, off);
+	cf_put_u64(b + 16, len);
+	f->raw_done = false;
+	assert_int_equal(rft_peer_send(&f->nodes[2].mgr, 1, type, next++, b,
+				       type == RFT_FETCH_MSG_MANIFEST ? 0
+								      : 24),
+			 0);
+	assert_true(run_until(f, raw_answered, 5000));
+	assert_int_equal(f->raw_type, type + 1);
+	return f->raw_status;
+}
+
+/* Commit records without a checkpoint (the store is a node's, running). */
+static void append_uncheckpointed(const char *dir)
+{
+	char errmsg[CF_ERRMSG_SIZE];
+	struct log_store_opts o;
+	struct log_store *s;
+	struct log_record r;
+
+	store_opts(&o, dir);
+	assert_int_equal(log_store_open(&s, &o, NULL, NULL, errmsg), 0);
+	for (unsigned i = 0; i < 200; i++) {
+		memset(&r, 0, sizeof(r));
+		r.kind = LOG_REC_MESSAGE;
+		r.raft_index = AHEAD + 1 + i;
+		r.message_id = (uint64_t)r.raft_index * 65536;
+		r.conv = CF_STR_LIT("c1");
+		r.seq = log_store_last_seq(s, r.conv) + 1;
+		r.ts = 5000;
+		r.body = CF_STR_LIT("not checkpointed yet");
+		assert_int_equal(log_store_append(s, &r), 0);
+		assert_int_equal(log_store_commit(s), 0);
+	}
+	log_store_close(s); /* no checkpoint: the tail is not durable */
+}
+
+static void server_answers_only_within_its_checkpoint(void **state)
+{
+	struct fixture *f = *state;
+	struct cf_buf file = CF_BUF_INIT;
+	struct log_manifest m;
+	struct log_manifest got;
+	char errmsg[CF_ERRMSG_SIZE];
+	const struct log_manifest_seg *last;
+	uint32_t part = (uint32_t)(XXH3_64bits("c1", 2) % PARTS);
+	char path[256];
+	struct stat st;
+
+	load_manifest(f->dir[1], &m);
+	append_uncheckpointed(f->dir[1]);
+	start_nodes(f);
+	assert_int_equal(raw(f, RFT_FETCH_MSG_MANIFEST, 0, 0, 0, 0), 0);
+	log_manifest_init(&got);
+	assert_int_equal(log_manifest_decode(f->raw_body.data, f->raw_body.len,
+					     &got, errmsg),
+			 0);
+	assert_int_equal(got.applied_index, AHEAD);
+	assert_int_equal(got.nsegs, m.nsegs);
+	/* The hot segment of c1's partition has bytes past the checkpoint. */
+	last = NULL;
+	for (size_t i = 0; i < m.nsegs; i++)
+		if (m.segs[i].partition == part)
+			last = &m.segs[i];
+	assert_non_null(last);
+	seg_path(path, sizeof(path), f->dir[1], part, last->segno);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true((uint64_t)st.st_size > last->length);
+	assert_int_equal(raw(f, RFT_FETCH_MSG_RANGE, part, last->segno,
+			     last->length - 100, 101),
+			 CF_EBADREQ);
+	assert_int_equal(raw(f, RFT_FETCH_MSG_RANGE, part, last->segno,
+			     last->length, 1),
+			 CF_EBADREQ);
+	assert_int_equal(raw(f, RFT_FETCH_MSG_SUM, part, last->segno, 0,
+			     last->length + 1),
+			 CF_EBADREQ);
+	assert_int_equal(raw(f, RFT_FETCH_MSG_RANGE, 0, 1, 0,
+			     RFT_FETCH_CHUNK_MAX + 1),
+			 CF_EBADREQ);
+	assert_int_equal(raw(f, RFT_FETCH_MSG_RANGE, 0, 1, 0, 0), CF_EBADREQ);
+	assert_int_equal(raw(f, RFT_FETCH_MSG_RANGE, PARTS, 1, 0, 32),
+			 CF_EBADREQ);
+	assert_int_equal(raw(f, RFT_FETCH_MSG_RANGE, 0, 9999, 0, 32),
+			 CF_ENOTFOUND);
+	/* The last 100 checkpointed bytes are the file's. */
+	assert_int_equal(raw(f, RFT_FETCH_MSG_RANGE, part, last->segno,
+			     last->length - 100, 100),
+			 0);
+	read_file(path, &file);
+	assert_int_equal(f->raw_body.len, 100);
+	assert_memory_equal(f->raw_body.data,
+			    file.data + last->length - 100, 100);
+	assert_int_equal(raw(f, RFT_FETCH_MSG_SUM, part, last->segno, 0,
+			     last->length),
+			 0);
+	assert_int_equal(f->raw_body.len, 8);
+	assert_true(cf_get_u64(f->raw_body.data) ==
+		    XXH3_64bits(file.data, last->length));
+	/* A fetch takes the checkpoint, not the tail. */
+	assert_int_equal(fetch(f, 2, f->dir[3], 0), 0);
+	assert_int_equal(f->applied, AHEAD);
+	seg_path(path, sizeof(path), f->dir[3], part, last->segno);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal((uint64_t)st.st_size, last->length);
+	log_manifest_release(&got);
+	log_manifest_release(&m);
+	cf_buf_release(&file);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -706,6 +873,12 @@ int main(void)
 			chunk_corrupted_in_flight_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			segment_gone_on_peer_is_not_found, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			local_segment_longer_than_peer_is_corrupt, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			server_answers_only_within_its_checkpoint, setup,
+			teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
