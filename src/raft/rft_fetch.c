@@ -33,8 +33,12 @@
  * are served too (lengths only grow; a segment that disappears answers
  * CF_ENOTFOUND).
  *
- * The server reads files on the loop thread: one pread of at most 1 MiB
- * per RANGE, a streaming hash for SUM (the whole asked range).
+ * The server checks requests against the manifest on the loop thread and
+ * reads files in the libuv threadpool (uv_queue_work): one pread of at most
+ * 1 MiB per RANGE, a streaming hash of the asked range for SUM. At most
+ * RFT_FETCH_SERVE_MAX reads are in flight; beyond, requests are refused
+ * with CF_EUNAVAIL (a client has one request out at a time, so this bounds
+ * only misbehaving peers).
  */
 
 #include "raft/rft_fetch.h"
@@ -171,7 +175,20 @@ static int srv_check(struct rft_fetch_server *s, const void *body, size_t n,
 	return 0;
 }
 
-static int srv_open(struct rft_fetch_server *s, const struct srv_req *q)
+/* A SUM or RANGE read, done in the threadpool. */
+struct srv_work {
+	uv_work_t req;
+	struct rft_fetch *f;
+	int dirfd;	  /* the store folder (f's, read-only here) */
+	unsigned from;
+	uint8_t type;
+	uint64_t req_id;
+	struct srv_req q;
+	int status;
+	struct cf_buf out; /* status, then the payload */
+};
+
+static int srv_open(int dirfd, const struct srv_req *q)
 {
 	char part[LOG_SEG_NAME];
 	char seg[LOG_SEG_NAME];
@@ -181,110 +198,146 @@ static int srv_open(struct rft_fetch_server *s, const struct srv_req *q)
 	log_segment_part_name(part, q->partition);
 	log_segment_name(seg, q->segno);
 	snprintf(path, sizeof(path), "%s/%s", part, seg);
-	fd = openat(s->dirfd, path, O_RDONLY | O_CLOEXEC);
+	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? CF_ENOTFOUND : -errno;
 	return fd;
 }
 
-static int srv_range(struct rft_fetch *f, const struct srv_req *q)
+/* Worker thread: touches only w (and reads the folder through dirfd). */
+static void srv_work_run(uv_work_t *req)
 {
-	struct rft_fetch_server *s = &f->s;
+	struct srv_work *w = req->data;
 	size_t done = 0;
+	uint64_t sum;
 	char *p;
 	int fd;
-	int rv;
 
-	if (q->len == 0 || q->len > RFT_FETCH_CHUNK_MAX)
-		return CF_EBADREQ;
-	rv = cf_buf_reserve(&s->out, (size_t)q->len);
-	if (rv != 0)
-		return rv;
-	fd = srv_open(s, q);
-	if (fd < 0)
-		return fd;
-	p = s->out.data + s->out.len;
-	while (done < q->len) {
-		ssize_t r = pread(fd, p + done, (size_t)q->len - done,
-				  (off_t)(q->off + done));
+	w->status = srv_open(w->dirfd, &w->q);
+	if (w->status < 0)
+		return;
+	fd = w->status;
+	w->status = 0;
+	if (w->type == RFT_FETCH_MSG_SUM) {
+		w->status = rft_fetch_hash_file(fd, w->q.off, w->q.len, &sum);
+		if (w->status == 0)
+			w->status = cf_buf_put_u64(&w->out, sum);
+		close(fd);
+		return;
+	}
+	w->status = cf_buf_reserve(&w->out, (size_t)w->q.len);
+	p = w->out.data + w->out.len;
+	while (w->status == 0 && done < w->q.len) {
+		ssize_t r = pread(fd, p + done, (size_t)w->q.len - done,
+				  (off_t)(w->q.off + done));
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0) {
-			rv = r < 0 ? -errno : CF_ECORRUPT;
-			close(fd);
-			return rv;
-		}
-		done += (size_t)r;
+		if (r <= 0)
+			w->status = r < 0 ? -errno : CF_ECORRUPT;
+		else
+			done += (size_t)r;
 	}
 	close(fd);
-	if (s->corrupt > 0) {
-		s->corrupt--;
-		p[q->len / 2] ^= 0x20; /* test hook: damage in flight */
-	}
-	s->out.len += done;
-	f->stats.served_bytes += done;
-	return 0;
+	if (w->status == 0)
+		w->out.len += done;
 }
 
-static int srv_sum(struct rft_fetch *f, const struct srv_req *q)
+static void srv_answer(struct rft_fetch *f, unsigned from, uint8_t type,
+		       uint64_t req_id, int status, struct cf_buf *out)
 {
-	uint64_t sum;
-	int fd;
+	if (status != 0) {
+		cf_debug("fetch: refusing request %u of node %u: %s",
+			 (unsigned)type, from, cf_errname(status));
+		out->len = RFT_FETCH_STATUS;
+	}
+	cf_put_u32(out->data, (uint32_t)(int32_t)status);
+	f->stats.served++;
+	if (status == 0)
+		f->stats.served_bytes += out->len - RFT_FETCH_STATUS;
+	/* A link that went down loses the answer: the client sees it. */
+	(void)rft_peer_send(f->peers, from, (uint8_t)(type + 1), req_id,
+			    out->data, out->len);
+}
+
+static void srv_work_done(uv_work_t *req, int status)
+{
+	struct srv_work *w = req->data;
+	struct rft_fetch *f = w->f;
+
+	if (status != 0) /* canceled */
+		w->status = status;
+	if (!f->closing) {
+		if (w->status == 0 && w->type == RFT_FETCH_MSG_RANGE &&
+		    f->s.corrupt > 0) {
+			f->s.corrupt--; /* test hook: damage in flight */
+			w->out.data[RFT_FETCH_STATUS + w->q.len / 2] ^= 0x20;
+		}
+		srv_answer(f, w->from, w->type, w->req_id, w->status, &w->out);
+	}
+	cf_buf_release(&w->out);
+	free(w);
+	assert(f->s.inflight > 0);
+	f->s.inflight--;
+	rft_fetch_maybe_free(f);
+}
+
+/* Check a SUM/RANGE request on the loop, read in the threadpool. */
+static int srv_queue(struct rft_fetch *f, unsigned from, uint8_t type,
+		     uint64_t req_id, const void *body, size_t len)
+{
+	struct srv_work *w;
 	int rv;
 
-	fd = srv_open(&f->s, q);
-	if (fd < 0)
-		return fd;
-	rv = rft_fetch_hash_file(fd, q->off, q->len, &sum);
-	close(fd);
+	if (f->s.inflight >= RFT_FETCH_SERVE_MAX)
+		return CF_EUNAVAIL;
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return -ENOMEM;
+	rv = srv_check(&f->s, body, len, &w->q);
+	if (rv == 0 && type == RFT_FETCH_MSG_RANGE &&
+	    (w->q.len == 0 || w->q.len > RFT_FETCH_CHUNK_MAX))
+		rv = CF_EBADREQ;
+	if (rv == 0)
+		rv = cf_buf_zero(&w->out, RFT_FETCH_STATUS);
 	if (rv != 0)
-		return rv;
-	return cf_buf_put_u64(&f->s.out, sum);
+		goto err;
+	w->req.data = w;
+	w->f = f;
+	w->dirfd = f->s.dirfd;
+	w->from = from;
+	w->type = type;
+	w->req_id = req_id;
+	rv = uv_queue_work(f->loop, &w->req, srv_work_run, srv_work_done);
+	if (rv != 0)
+		goto err;
+	f->s.inflight++;
+	return 0;
+
+err:
+	cf_buf_release(&w->out);
+	free(w);
+	return rv;
 }
 
 void rft_fetch_serve(struct rft_fetch *f, unsigned from, uint8_t type,
 		     uint64_t req_id, const void *body, size_t len)
 {
 	struct rft_fetch_server *s = &f->s;
-	struct srv_req q;
-	uint8_t rtype = (uint8_t)(type + 1);
 	int rv;
 
 	s->out.len = 0;
 	if (cf_buf_zero(&s->out, RFT_FETCH_STATUS) != 0)
 		return; /* no memory: the client times out */
-	switch (type) {
-	case RFT_FETCH_MSG_MANIFEST:
+	if (type == RFT_FETCH_MSG_MANIFEST) {
 		rv = len == 0 ? srv_refresh(s) : CF_EBADREQ;
 		if (rv == 0)
 			rv = cf_buf_append(&s->out, s->raw.data, s->raw.len);
-		break;
-	case RFT_FETCH_MSG_SUM:
-		rv = srv_check(s, body, len, &q);
+	} else {
+		rv = srv_queue(f, from, type, req_id, body, len);
 		if (rv == 0)
-			rv = srv_sum(f, &q);
-		break;
-	case RFT_FETCH_MSG_RANGE:
-		rv = srv_check(s, body, len, &q);
-		if (rv == 0)
-			rv = srv_range(f, &q);
-		break;
-	default:
-		assert(false);
-		return;
+			return; /* answered by srv_work_done */
 	}
-	if (rv != 0) {
-		cf_debug("fetch: refusing request %u of node %u: %s",
-			 (unsigned)type, from, cf_errname(rv));
-		s->out.len = RFT_FETCH_STATUS;
-	}
-	cf_put_u32(s->out.data, (uint32_t)(int32_t)rv);
-	f->stats.served++;
-	/* A link that went down loses the answer: the client sees it. */
-	(void)rft_peer_send(f->peers, from, rtype, req_id, s->out.data,
-			    s->out.len);
-	if (s->out.cap > 2 * (size_t)RFT_FETCH_CHUNK_MAX + 4096)
-		cf_buf_release(&s->out);
+	srv_answer(f, from, type, req_id, rv, &s->out);
 }
 
 /* ---------------------------------------------------------- life cycle */
@@ -333,14 +386,13 @@ int rft_fetch_create(struct rft_fetch **out, uv_loop_t *loop,
 	return 0;
 }
 
-static void fetch_closed(uv_handle_t *h)
+void rft_fetch_maybe_free(struct rft_fetch *f)
 {
-	struct rft_fetch *f = h->data;
 	void (*cb)(void *arg) = f->close_cb;
 	void *arg = f->close_arg;
 
-	if (f->c.state != RFT_FC_IDLE)
-		rft_fetch_client_fail(f, CF_ESHUTDOWN);
+	if (!f->closing || !f->timer_closed || f->s.inflight > 0)
+		return;
 	cf_buf_release(&f->c.carry);
 	log_manifest_release(&f->s.man);
 	cf_buf_release(&f->s.raw);
@@ -349,6 +401,16 @@ static void fetch_closed(uv_handle_t *h)
 	free(f);
 	if (cb != NULL)
 		cb(arg);
+}
+
+static void fetch_closed(uv_handle_t *h)
+{
+	struct rft_fetch *f = h->data;
+
+	f->timer_closed = true;
+	if (f->c.state != RFT_FC_IDLE)
+		rft_fetch_client_fail(f, CF_ESHUTDOWN);
+	rft_fetch_maybe_free(f);
 }
 
 void rft_fetch_close(struct rft_fetch *f, void (*cb)(void *arg), void *arg)
@@ -404,6 +466,7 @@ const char *rft_fetch_errmsg(const struct rft_fetch *f)
 void rft_fetch_get_stats(const struct rft_fetch *f, struct rft_fetch_stats *st)
 {
 	*st = f->stats;
+	st->serving = f->s.inflight;
 }
 
 void rft_fetch_test_corrupt_ranges(struct rft_fetch *f, unsigned n)

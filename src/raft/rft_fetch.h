@@ -17,17 +17,21 @@
  * Server: answers FETCH_MANIFEST / FETCH_SUM / FETCH_RANGE from the files of
  * the store folder it serves, only within the lengths of the MANIFEST on
  * disk (which names only fsync'd bytes). Protocol at the top of
- * rft_fetch.c. File reads and hashing run on the loop thread for now (one
- * chunk of at most 1 MiB per request; a prefix hash reads the whole prefix):
- * moving them to uv_queue_work is a known follow-up.
+ * rft_fetch.c. Segment reads and hashes run in the libuv threadpool
+ * (uv_queue_work); the manifest is checked on the loop thread.
  *
  * Client: one fetch at a time per struct rft_fetch, into a folder that no
  * open log_store uses (the caller closes its store first and reopens it
- * after a successful fetch).
+ * after a successful fetch). Its file work runs on the loop thread for
+ * now: the xxh3 of each local checkpointed prefix (up to a segment, 64 MiB),
+ * one pwrite per chunk, an fdatasync per segment and the manifest install.
+ * Moving those to the threadpool is a known follow-up.
  *
  * Ownership: rft_fetch_create() allocates; rft_fetch_close() frees once its
- * timer handle is closed (cb then). The peer manager is borrowed: it must
- * outlive the struct, and the caller routes peer messages and link state
+ * timer handle is closed and no server read is in flight (cb then); after
+ * rft_fetch_close() the caller routes no more messages to it. The peer
+ * manager is borrowed: it must outlive the struct (nothing is sent after
+ * rft_fetch_close()), and the caller routes peer messages and link state
  * to rft_fetch_on_msg() / rft_fetch_on_peer_state().
  * Errors: 0 or a negative code. The fetch callback gets 0, -EAGAIN (the
  * peer's checkpoint is below min_applied or below the local one: retry
@@ -93,6 +97,7 @@ struct rft_fetch_stats {
 	uint64_t requests;   /* requests sent by the client */
 	uint64_t served;     /* requests answered by the server */
 	uint64_t served_bytes;
+	uint64_t serving;    /* server reads in the threadpool now */
 };
 
 int rft_fetch_create(struct rft_fetch **out, uv_loop_t *loop,

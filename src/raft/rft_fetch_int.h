@@ -20,6 +20,8 @@
 
 /* Status field at the head of every answer: i32, 0 or a negative code. */
 #define RFT_FETCH_STATUS 4
+/* Server reads in the threadpool at a time, at most. */
+#define RFT_FETCH_SERVE_MAX 16
 /* Request bodies: SUM and RANGE share one layout. */
 #define RFT_FETCH_REQ_SIZE 24
 
@@ -64,6 +66,7 @@ struct rft_fetch_server {
 	struct cf_buf raw;    /* man encoded: the MANIFEST_R body */
 	struct cf_buf out;    /* answer being built */
 	unsigned corrupt;     /* test hook: RANGE answers to damage */
+	unsigned inflight;    /* reads queued in the threadpool */
 };
 
 struct rft_fetch {
@@ -74,6 +77,7 @@ struct rft_fetch {
 	uint64_t next_req;
 	uv_timer_t timer;
 	bool closing;
+	bool timer_closed;
 	void (*close_cb)(void *arg);
 	void *close_arg;
 	struct rft_fetch_client c;
@@ -85,6 +89,8 @@ struct rft_fetch {
 /* Server (rft_fetch.c): answer one request. */
 void rft_fetch_serve(struct rft_fetch *f, unsigned from, uint8_t type,
 		     uint64_t req_id, const void *body, size_t len);
+/* Free f once closing, its timer closed and no server read in flight. */
+void rft_fetch_maybe_free(struct rft_fetch *f);
 /* xxh3 of fd's bytes [off, off + len); CF_ECORRUPT if the file is short. */
 int rft_fetch_hash_file(int fd, uint64_t off, uint64_t len, uint64_t *sum);
 

@@ -68,6 +68,8 @@ struct fixture {
 	int raw_status;
 	struct cf_buf raw_body;
 	bool raw_done;
+	unsigned close_after; /* close node 1's fetch on its nth request */
+	unsigned close_serving; /* reads in flight then */
 };
 
 #define RAW_REQ (1ull << 40)
@@ -273,6 +275,8 @@ static void pick_ports(int *ports, int n)
 		close(fds[i]);
 }
 
+static void fetch_closed_cb(void *arg);
+
 static void on_msg(struct rft_peer_mgr *mgr, unsigned from, uint8_t type,
 		   uint64_t req_id, const void *body, size_t len)
 {
@@ -290,8 +294,21 @@ static void on_msg(struct rft_peer_mgr *mgr, unsigned from, uint8_t type,
 		f->raw_done = true;
 		return;
 	}
+	if (nd->fetch == NULL)
+		return; /* closed by the test */
 	assert_true(rft_fetch_on_msg(nd->fetch, from, type, req_id, body,
 				     len));
+	if (nd == &f->nodes[1] && f->close_after > 0 &&
+	    --f->close_after == 0) {
+		struct rft_fetch_stats st;
+
+		rft_fetch_get_stats(nd->fetch, &st);
+		f->close_serving = (unsigned)st.serving;
+		f->fetch_closed = false;
+		rft_fetch_close(nd->fetch, fetch_closed_cb, f);
+		assert_false(f->fetch_closed);
+		nd->fetch = NULL;
+	}
 }
 
 static void on_state(struct rft_peer_mgr *mgr, unsigned node, bool up)
@@ -299,7 +316,8 @@ static void on_state(struct rft_peer_mgr *mgr, unsigned node, bool up)
 	struct node *nd = mgr->data;
 
 	nd->up[node] = up;
-	rft_fetch_on_peer_state(nd->fetch, node, up);
+	if (nd->fetch != NULL)
+		rft_fetch_on_peer_state(nd->fetch, node, up);
 }
 
 static void on_closed(struct rft_peer_mgr *mgr)
@@ -848,6 +866,27 @@ static void server_answers_only_within_its_checkpoint(void **state)
 	cf_buf_release(&file);
 }
 
+static void close_waits_for_reads_in_flight(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t b[24];
+
+	start_nodes(f);
+	cf_put_u32(b, 1);
+	cf_put_u32(b + 4, 1);
+	cf_put_u64(b + 8, 0);
+	cf_put_u64(b + 16, 4096);
+	f->close_after = 8;
+	for (uint64_t i = 0; i < 8; i++)
+		assert_int_equal(rft_peer_send(&f->nodes[2].mgr, 1,
+					       RFT_FETCH_MSG_SUM, RAW_REQ + i,
+					       b, sizeof(b)),
+				 0);
+	assert_true(run_until(f, fetch_is_closed, 5000));
+	/* Reads were in flight: the memory stayed until they ended. */
+	assert_true(f->close_serving > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -879,6 +918,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			server_answers_only_within_its_checkpoint, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			close_waits_for_reads_in_flight, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
