@@ -391,7 +391,8 @@ void rft_fetch_maybe_free(struct rft_fetch *f)
 	void (*cb)(void *arg) = f->close_cb;
 	void *arg = f->close_arg;
 
-	if (!f->closing || !f->timer_closed || f->s.inflight > 0)
+	if (!f->closing || !f->timer_closed || f->s.inflight > 0 ||
+	    f->c.state == RFT_FC_WORK)
 		return;
 	cf_buf_release(&f->c.carry);
 	log_manifest_release(&f->s.man);
@@ -408,7 +409,8 @@ static void fetch_closed(uv_handle_t *h)
 	struct rft_fetch *f = h->data;
 
 	f->timer_closed = true;
-	if (f->c.state != RFT_FC_IDLE)
+	/* A job in the threadpool ends the fetch when it is done. */
+	if (f->c.state != RFT_FC_IDLE && f->c.state != RFT_FC_WORK)
 		rft_fetch_client_fail(f, CF_ESHUTDOWN);
 	rft_fetch_maybe_free(f);
 }
@@ -446,8 +448,9 @@ bool rft_fetch_on_msg(struct rft_fetch *f, unsigned from, uint8_t type,
 
 void rft_fetch_on_peer_state(struct rft_fetch *f, unsigned node, bool up)
 {
+	/* During local work the next request, if any, sees the link. */
 	if (up || f->closing || f->c.state == RFT_FC_IDLE ||
-	    f->c.peer != node)
+	    f->c.state == RFT_FC_WORK || f->c.peer != node)
 		return;
 	cf_errmsg_printf(f->errmsg, "link to node %u went down", node);
 	rft_fetch_client_fail(f, CF_EUNAVAIL);

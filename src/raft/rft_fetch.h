@@ -22,10 +22,9 @@
  *
  * Client: one fetch at a time per struct rft_fetch, into a folder that no
  * open log_store uses (the caller closes its store first and reopens it
- * after a successful fetch). Its file work runs on the loop thread for
- * now: the xxh3 of each local checkpointed prefix (up to a segment, 64 MiB),
- * one pwrite per chunk, an fdatasync per segment and the manifest install.
- * Moving those to the threadpool is a known follow-up.
+ * after a successful fetch). The xxh3 of local prefixes, the fdatasyncs
+ * and the manifest install run in the threadpool; verifying and appending
+ * each chunk (<= 1 MiB, a pwrite) runs on the loop thread.
  *
  * Ownership: rft_fetch_create() allocates; rft_fetch_close() frees once its
  * timer handle is closed and no server read is in flight (cb then); after

@@ -30,8 +30,15 @@
  *      (step 1), and uncheckpointed files are removed by log_store_open().
  *
  * Any failure leaves the old MANIFEST in force; bytes already appended lie
- * past its lengths and are cut by log_store_open() or the next fetch. The
- * local prefix hash runs on the loop thread (known follow-up: uv_queue_work).
+ * past its lengths and are cut by log_store_open() or the next fetch.
+ *
+ * Threads: the local prefix hash, each segment's fdatasync and the install
+ * (folder fsyncs, manifest save) run in the libuv threadpool as jobs (state
+ * RFT_FC_WORK: the loop thread leaves the client's files alone until the
+ * job's next step runs on the loop). Verifying and appending a chunk (at
+ * most 1 MiB, a pwrite into the page cache) and creating files stay on the
+ * loop thread. A link that drops during a job is seen by the next request;
+ * rft_fetch_close() during a job ends the fetch when the job is done.
  */
 
 #include <assert.h>
@@ -56,6 +63,7 @@ void rft_fetch_client_init(struct rft_fetch *f)
 	c->state = RFT_FC_IDLE;
 	c->dirfd = -1;
 	c->part_fd = -1;
+	c->job_fd = -1;
 	log_manifest_init(&c->local);
 	log_manifest_init(&c->remote);
 	log_segment_init(&c->seg, 0, 0);
@@ -68,7 +76,10 @@ static void client_reset(struct rft_fetch *f)
 
 	if (!f->closing)
 		uv_timer_stop(&f->timer);
+	assert(c->state != RFT_FC_WORK);
 	log_segment_close(&c->seg);
+	if (c->job_fd >= 0)
+		close(c->job_fd);
 	if (c->part_fd >= 0)
 		close(c->part_fd);
 	if (c->dirfd >= 0)
@@ -112,7 +123,7 @@ static void client_timeout(uv_timer_t *t)
 {
 	struct rft_fetch *f = t->data;
 
-	if (f->c.state == RFT_FC_IDLE)
+	if (f->c.state == RFT_FC_IDLE || f->c.state == RFT_FC_WORK)
 		return;
 	cf_errmsg_printf(f->errmsg, "no answer in %u ms", f->timeout_ms);
 	rft_fetch_client_fail(f, CF_ETIMEDOUT);
@@ -147,6 +158,58 @@ static int client_send_seg(struct rft_fetch *f, enum rft_fetch_cstate state,
 	cf_put_u64(b + 8, off);
 	cf_put_u64(b + 16, len);
 	return client_send(f, state, type, b, sizeof(b));
+}
+
+static void client_work_run(uv_work_t *req)
+{
+	struct rft_fetch *f = req->data;
+
+	f->c.job_rv = f->c.job(f);
+}
+
+static void client_work_done(uv_work_t *req, int status)
+{
+	struct rft_fetch *f = req->data;
+	struct rft_fetch_client *c = &f->c;
+	int rv = status != 0 ? status : c->job_rv;
+
+	assert(c->state == RFT_FC_WORK);
+	c->state = RFT_FC_STEP;
+	if (c->job_errmsg[0] != '\0')
+		memcpy(f->errmsg, c->job_errmsg, sizeof(f->errmsg));
+	if (f->closing) {
+		rft_fetch_client_fail(f, CF_ESHUTDOWN);
+		rft_fetch_maybe_free(f);
+		return;
+	}
+	rv = c->next(f, rv);
+	if (rv != 0)
+		rft_fetch_client_fail(f, rv);
+}
+
+/*
+ * Run job in the threadpool, then next on the loop: 1 (queued) or an
+ * error. While it runs the loop thread leaves the client's files alone.
+ */
+static int client_queue(struct rft_fetch *f, rft_fetch_job_fn job,
+			rft_fetch_next_fn next)
+{
+	struct rft_fetch_client *c = &f->c;
+	int rv;
+
+	c->job = job;
+	c->next = next;
+	c->job_rv = 0;
+	c->job_errmsg[0] = '\0';
+	c->work.data = f;
+	rv = uv_queue_work(f->loop, &c->work, client_work_run,
+			   client_work_done);
+	if (rv != 0) {
+		cf_errmsg_printf(f->errmsg, "queue work: %s", cf_strerror(rv));
+		return rv;
+	}
+	c->state = RFT_FC_WORK;
+	return 1;
 }
 
 /* Make part_fd the folder of partition (created if missing). */
@@ -205,29 +268,44 @@ static void client_seg_errmsg(struct rft_fetch *f, const char *what, int rv)
 			 name, what, cf_strerror(rv));
 }
 
-/* Segment done: whole records up to R, on disk. */
+static int client_advance(struct rft_fetch *f, int rv);
+
+/* Threadpool: fdatasync the segment. */
+static int client_sync_job(struct rft_fetch *f)
+{
+	int rv = log_segment_sync(&f->c.seg);
+
+	if (rv != 0)
+		cf_errmsg_printf(f->c.job_errmsg, "segment %u of p%04u: "
+				 "fdatasync: %s", (unsigned)f->c.seg.segno,
+				 f->c.seg.partition, cf_strerror(rv));
+	return rv;
+}
+
+static int client_sync_next(struct rft_fetch *f, int rv)
+{
+	if (rv != 0)
+		return rv;
+	log_segment_close(&f->c.seg);
+	f->c.idx++;
+	return client_advance(f, 0);
+}
+
+/* Segment fetched: whole records up to R; then its fdatasync (1). */
 static int client_seg_done(struct rft_fetch *f)
 {
 	struct rft_fetch_client *c = &f->c;
 	const struct log_manifest_seg *rs = &c->remote.segs[c->idx];
-	int rv;
 
-	if (c->seg.fd < 0)
-		return 0; /* nothing was appended */
+	assert(c->seg.fd >= 0);
 	if (c->carry.len != 0 || c->seg.size != rs->length) {
 		client_seg_errmsg(f, "does not end on a record", CF_ECORRUPT);
 		return CF_ECORRUPT;
 	}
-	rv = log_segment_sync(&c->seg);
-	if (rv != 0) {
-		client_seg_errmsg(f, "fdatasync", rv);
-		return rv;
-	}
-	log_segment_close(&c->seg);
-	return 0;
+	return client_queue(f, client_sync_job, client_sync_next);
 }
 
-/* Ask for the next chunk: 1 if sent, 0 if the segment is complete. */
+/* Ask for the next chunk, or sync the complete segment: 1 or an error. */
 static int client_next_range(struct rft_fetch *f)
 {
 	struct rft_fetch_client *c = &f->c;
@@ -235,10 +313,8 @@ static int client_next_range(struct rft_fetch *f)
 	uint64_t len;
 	int rv;
 
-	if (c->req_off >= rs->length) {
-		rv = client_seg_done(f);
-		return rv != 0 ? rv : 0;
-	}
+	if (c->req_off >= rs->length)
+		return client_seg_done(f);
 	len = rs->length - c->req_off;
 	if (len > f->chunk)
 		len = f->chunk;
@@ -288,14 +364,39 @@ static int client_seg_open(struct rft_fetch *f, uint64_t l)
 	return client_next_range(f);
 }
 
-/* Start the current segment: 1 if a request is out, 0 if done. */
+/* Threadpool: xxh3 of the local checkpointed prefix. */
+static int client_hash_job(struct rft_fetch *f)
+{
+	struct rft_fetch_client *c = &f->c;
+	int rv = rft_fetch_hash_file(c->job_fd, 0, c->job_len, &c->local_sum);
+
+	if (rv != 0)
+		cf_errmsg_printf(c->job_errmsg, "segment %u of p%04u: local "
+				 "prefix: %s", (unsigned)c->remote.segs[c->idx].segno,
+				 (unsigned)c->remote.segs[c->idx].partition,
+				 cf_strerror(rv));
+	return rv;
+}
+
+static int client_hash_next(struct rft_fetch *f, int rv)
+{
+	struct rft_fetch_client *c = &f->c;
+
+	close(c->job_fd);
+	c->job_fd = -1;
+	if (rv != 0)
+		return rv;
+	rv = client_send_seg(f, RFT_FC_SUM, RFT_FETCH_MSG_SUM, 0, c->job_len);
+	return rv;
+}
+
+/* Start the current segment: 1 if a request or job is out, 0 if done. */
 static int client_seg_start(struct rft_fetch *f)
 {
 	struct rft_fetch_client *c = &f->c;
 	const struct log_manifest_seg *rs = &c->remote.segs[c->idx];
 	uint64_t l = client_local_len(c);
 	char name[LOG_SEG_NAME];
-	int fd;
 	int rv;
 
 	if (l == 0)
@@ -304,41 +405,44 @@ static int client_seg_start(struct rft_fetch *f)
 	if (rv != 0)
 		return rv;
 	log_segment_name(name, rs->segno);
-	fd = openat(c->part_fd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	c->job_fd = openat(c->part_fd, name, O_RDONLY | O_CLOEXEC);
+	if (c->job_fd < 0) {
 		rv = errno == ENOENT ? CF_ECORRUPT : -errno;
 		client_seg_errmsg(f, "checkpointed segment", rv);
 		return rv;
 	}
-	rv = rft_fetch_hash_file(fd, 0, l, &c->local_sum);
-	close(fd);
-	if (rv != 0) {
-		client_seg_errmsg(f, "local prefix", rv);
-		return rv;
-	}
-	rv = client_send_seg(f, RFT_FC_SUM, RFT_FETCH_MSG_SUM, 0, l);
-	return rv != 0 ? rv : 1;
+	c->job_len = l;
+	return client_queue(f, client_hash_job, client_hash_next);
 }
 
-static int client_install(struct rft_fetch *f)
+/* Threadpool: fsync the folders, then install the peer's manifest. */
+static int client_install_job(struct rft_fetch *f)
 {
 	struct rft_fetch_client *c = &f->c;
 	int rv;
 
 	if (c->part_fd >= 0 && c->part_dirty && fsync(c->part_fd) != 0) {
 		rv = -errno;
-		cf_errmsg_printf(f->errmsg, "fsync folder: %s",
+		cf_errmsg_printf(c->job_errmsg, "fsync folder: %s",
 				 cf_strerror(rv));
 		return rv;
 	}
 	c->part_dirty = false;
 	if (c->root_dirty && fsync(c->dirfd) != 0) {
 		rv = -errno;
-		cf_errmsg_printf(f->errmsg, "fsync store folder: %s",
+		cf_errmsg_printf(c->job_errmsg, "fsync store folder: %s",
 				 cf_strerror(rv));
 		return rv;
 	}
-	return log_manifest_save(c->dirfd, &c->remote, f->errmsg);
+	return log_manifest_save(c->dirfd, &c->remote, c->job_errmsg);
+}
+
+static int client_install_next(struct rft_fetch *f, int rv)
+{
+	if (rv != 0)
+		return rv;
+	client_finish(f, 0);
+	return 0;
 }
 
 /* Walk the segments from idx on until a request is out or all are done. */
@@ -357,11 +461,8 @@ static int client_advance(struct rft_fetch *f, int rv)
 		if (rv == 0)
 			c->idx++;
 	}
-	rv = client_install(f);
-	if (rv != 0)
-		return rv;
-	client_finish(f, 0);
-	return 0;
+	rv = client_queue(f, client_install_job, client_install_next);
+	return rv < 0 ? rv : 0;
 }
 
 static int client_on_manifest(struct rft_fetch *f, const void *p, size_t n)
@@ -495,10 +596,7 @@ static int client_on_range(struct rft_fetch *f, const void *p, size_t n)
 	rv = client_drain(f);
 	if (rv != 0)
 		return rv;
-	rv = client_next_range(f);
-	if (rv == 0)
-		c->idx++;
-	return client_advance(f, rv);
+	return client_advance(f, client_next_range(f));
 }
 
 void rft_fetch_client_answer(struct rft_fetch *f, unsigned from, uint8_t type,
@@ -509,9 +607,11 @@ void rft_fetch_client_answer(struct rft_fetch *f, unsigned from, uint8_t type,
 	int status;
 	int rv;
 
-	if (c->state == RFT_FC_IDLE || from != c->peer || req_id != c->req_id)
+	if (c->state == RFT_FC_IDLE || c->state == RFT_FC_WORK ||
+	    from != c->peer || req_id != c->req_id)
 		return; /* late answer of an ended fetch or request */
 	uv_timer_stop(&f->timer);
+	c->req_id = 0; /* answered */
 	if ((type == RFT_FETCH_MSG_MANIFEST_R) !=
 		    (c->state == RFT_FC_MANIFEST) ||
 	    (type == RFT_FETCH_MSG_SUM_R) != (c->state == RFT_FC_SUM) ||

@@ -30,7 +30,14 @@ enum rft_fetch_cstate {
 	RFT_FC_MANIFEST, /* waiting for MANIFEST_R */
 	RFT_FC_SUM,	 /* waiting for SUM_R of the current segment */
 	RFT_FC_RANGE,	 /* waiting for RANGE_R of the current segment */
+	RFT_FC_WORK,	 /* file work in the threadpool (no request out) */
+	RFT_FC_STEP,	 /* between steps, on the loop thread */
 };
+
+struct rft_fetch;
+/* A client job: fn runs in the threadpool, next on the loop with its rv. */
+typedef int (*rft_fetch_job_fn)(struct rft_fetch *f);
+typedef int (*rft_fetch_next_fn)(struct rft_fetch *f, int rv);
 
 /* The client side: one fetch in flight. */
 struct rft_fetch_client {
@@ -52,6 +59,13 @@ struct rft_fetch_client {
 	bool root_dirty;      /* partition folders created */
 	struct log_segment seg; /* the file being appended to (fd -1) */
 	struct cf_buf carry;  /* fetched bytes not yet a whole record */
+	uv_work_t work;	      /* the job in the threadpool (state WORK) */
+	rft_fetch_job_fn job;
+	rft_fetch_next_fn next;
+	int job_rv;
+	int job_fd;	      /* file the job reads, or -1 */
+	uint64_t job_len;
+	char job_errmsg[CF_ERRMSG_SIZE];
 };
 
 /* The server side: the manifest on disk, reloaded when the file changes. */
@@ -89,7 +103,7 @@ struct rft_fetch {
 /* Server (rft_fetch.c): answer one request. */
 void rft_fetch_serve(struct rft_fetch *f, unsigned from, uint8_t type,
 		     uint64_t req_id, const void *body, size_t len);
-/* Free f once closing, its timer closed and no server read in flight. */
+/* Free f once closing, its timer closed and no read or job in flight. */
 void rft_fetch_maybe_free(struct rft_fetch *f);
 /* xxh3 of fd's bytes [off, off + len); CF_ECORRUPT if the file is short. */
 int rft_fetch_hash_file(int fd, uint64_t off, uint64_t len, uint64_t *sum);

@@ -887,6 +887,29 @@ static void close_waits_for_reads_in_flight(void **state)
 	assert_true(f->close_serving > 0);
 }
 
+static void close_ends_a_running_fetch_with_shutdown(void **state)
+{
+	struct fixture *f = *state;
+	struct summary sm;
+
+	start_nodes(f);
+	f->done = false;
+	assert_int_equal(rft_fetch_start(f->nodes[2].fetch, 1, f->dir[2], 0,
+					 fetch_cb, f),
+			 0);
+	assert_true(run_until(f, fetching_started, 5000));
+	assert_false(f->done);
+	f->fetch_closed = false;
+	rft_fetch_close(f->nodes[2].fetch, fetch_closed_cb, f);
+	f->nodes[2].fetch = NULL;
+	assert_false(f->done); /* never from inside close */
+	assert_true(run_until(f, fetch_is_closed, 5000));
+	assert_true(f->done);
+	assert_int_equal(f->status, CF_ESHUTDOWN);
+	summarize(f->dir[2], &sm);
+	assert_int_equal(sm.applied, BEHIND);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -920,6 +943,9 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			close_waits_for_reads_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			close_ends_a_running_fetch_with_shutdown, setup,
+			teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
