@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # cluster.sh: run a local three-node Confab cluster for development.
 #
-#   scripts/cluster.sh start [DIR]    write DIR/cluster.conf (client ports 8001-8003,
+#   scripts/cluster.sh start [DIR]    (nodes already running are left alone) write DIR/cluster.conf (client ports 8001-8003,
 #                                     raft 7001-7003, peer 7101-7103, 16 partitions)
 #                                     and DIR/secret.key (random, kept if present),
 #                                     start three confabd --auth=dev in the background
@@ -69,14 +69,12 @@ start() {
 	bin=$(find_confabd)
 	mkdir -p "$DIR"
 	DIR=$(cd "$DIR" && pwd)
-	for i in $(seq 1 $N); do
-		if [ -n "$(pid_of "$i")" ]; then
-			echo "$0: node $i already runs (pid $(pid_of "$i")); stop it first" >&2
-			exit 1
-		fi
-	done
 	write_conf
 	for i in $(seq 1 $N); do
+		if [ -n "$(pid_of "$i")" ]; then
+			echo "node $i already runs (pid $(pid_of "$i"))"
+			continue
+		fi
 		mkdir -p "$DIR/n$i"
 		nohup "$bin" --cluster "$DIR/cluster.conf" --id "$i" --data "$DIR/n$i" \
 			--auth=dev --log-level "$LOG_LEVEL" ${CONFABD_ARGS:-} \

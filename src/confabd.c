@@ -261,6 +261,7 @@ int main(int argc, char **argv)
 	nc.on_record = fe_server_on_record;
 	nc.on_record_arg = &d.server;
 	nc.on_rebuild = fe_server_on_rebuild;
+	nc.on_reset = fe_server_on_reset;
 	nc.on_user_msg = daemon_user_msg_cb;
 	nc.data = &d;
 	rv = rft_node_init(&d.node, &d.loop, &nc, errmsg);

@@ -332,6 +332,21 @@ void fe_api_sync_close(struct fe_server *s)
 		uv_close((uv_handle_t *)&st->kick, NULL);
 }
 
+void fe_api_sync_reset(struct fe_server *s)
+{
+	struct fe_sync *st = s->sync;
+	struct sync_inbox *ix;
+
+	if (st == NULL)
+		return;
+	if (sync_inbox_new(&ix) != 0) {
+		cf_error("sync: out of memory for the inbox index");
+		exit(1);
+	}
+	sync_inbox_free(st->inbox);
+	st->inbox = ix;
+}
+
 void fe_api_sync_release(struct fe_server *s)
 {
 	struct fe_sync *st = s->sync;

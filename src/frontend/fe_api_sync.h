@@ -42,6 +42,11 @@ bool fe_api_sync_ws(struct fe_conn *c, const char *type, json_t *o,
 /* Index a committed record; live: wake long polls (false on rebuild). */
 void fe_api_sync_on_record(struct fe_server *s, const struct log_record *rec,
 			   const struct rft_conv *conv, bool live);
+/*
+ * Forget the inbox index (the state is about to be rebuilt from a fetched
+ * store); long polls stay and are answered from the rebuilt one.
+ */
+void fe_api_sync_reset(struct fe_server *s);
 /* Answer pending long polls (empty) and close their timers. */
 void fe_api_sync_close(struct fe_server *s);
 /* Free the index, once the loop has run out. */

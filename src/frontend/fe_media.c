@@ -675,11 +675,29 @@ void fe_media_init(struct fe_media *m, struct fe_server *srv)
 	cf_list_init(&m->waits);
 }
 
-void fe_media_release(struct fe_media *m)
+static void media_index_clear(struct fe_media *m)
 {
 	const struct cf_map_slot *slot;
 	size_t i = 0;
 
+	while (cf_map_next(&m->index, &i, &slot)) {
+		struct fe_media_meta *mt = slot->val;
+		for (unsigned k = 0; k < mt->n_convs; k++)
+			free(mt->convs[k]);
+		free(mt->convs);
+		free(mt);
+	}
+	cf_map_release(&m->index);
+}
+
+void fe_media_reset_index(struct fe_media *m)
+{
+	media_index_clear(m);
+	cf_map_init(&m->index);
+}
+
+void fe_media_release(struct fe_media *m)
+{
 	while (!cf_list_empty(&m->waits))
 		wait_free(CF_CONTAINER_OF(m->waits.next, struct wait, link));
 	fe_media_xfers_expire(m, UINT64_MAX);
@@ -694,12 +712,5 @@ void fe_media_release(struct fe_media *m)
 			fe_conn_unref(u->c);
 		free(u);
 	}
-	while (cf_map_next(&m->index, &i, &slot)) {
-		struct fe_media_meta *mt = slot->val;
-		for (unsigned k = 0; k < mt->n_convs; k++)
-			free(mt->convs[k]);
-		free(mt->convs);
-		free(mt);
-	}
-	cf_map_release(&m->index);
+	media_index_clear(m);
 }

@@ -60,6 +60,8 @@ struct fe_media {
 
 void fe_media_init(struct fe_media *m, struct fe_server *srv);
 void fe_media_release(struct fe_media *m);
+/* Forget the reference index (rebuilt from a fetched store next). */
+void fe_media_reset_index(struct fe_media *m);
 /* Time out waiting requests (called about every 250 ms). */
 void fe_media_tick(struct fe_media *m);
 /* Committed records: media references and message attachments. */

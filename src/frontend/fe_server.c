@@ -235,6 +235,14 @@ void fe_server_on_rebuild(void *arg, const struct log_record *rec,
 	fe_media_on_record(&s->media, rec, conv);
 }
 
+void fe_server_on_reset(void *arg)
+{
+	struct fe_server *s = arg;
+
+	fe_api_sync_reset(s);
+	fe_media_reset_index(&s->media);
+}
+
 void fe_server_release(struct fe_server *s)
 {
 	fe_session_release(s);

@@ -93,6 +93,8 @@ void fe_server_on_record(void *arg, const struct log_record *rec,
 /* rft_fsm on_rebuild: index a record read while the store opens. */
 void fe_server_on_rebuild(void *arg, const struct log_record *rec,
 			  const struct rft_conv *conv);
+/* rft_fsm on_reset: forget record indexes before a rebuild after a fetch. */
+void fe_server_on_reset(void *arg);
 /* rft_node_user_msg_cb target: peer status messages. */
 void fe_server_on_peer_msg(struct fe_server *s, unsigned from, uint8_t type,
 			   const void *body, size_t len);

@@ -599,10 +599,15 @@ void rft_fsm_apply_entry(struct rft_fsm *f, uint64_t index, const void *buf,
 	if (index <= log_store_applied_index(f->store) || index <= f->applied)
 		return; /* replayed: the checkpoint holds it already */
 	if (f->needs_fetch) {
-		/* Applying on top of missing segments would diverge. */
-		cf_warn("fsm: entry %" PRIu64 " not applied: segment fetch "
-			"pending", index);
-		return; /* f->applied stays: no checkpoint may claim it */
+		/*
+		 * Applying on top of missing segments would diverge: keep the
+		 * entry for rft_fsm_fetch_done(). f->applied stays, so that no
+		 * checkpoint may claim it.
+		 */
+		rv = rft__pending_add(f, index, buf, len);
+		if (rv != 0)
+			fatal(f, index, "pending file", rv);
+		return;
 	}
 	rv = rft_entry_decode(buf, len, &e);
 	if (rv != 0) {

@@ -164,7 +164,7 @@ static int scan_rec_state(struct rft_fsm *f, const struct log_record *rec)
 }
 
 /* Rebuild one record, then publish it to on_rebuild (state after it). */
-static int scan_rec(void *arg, const struct log_record *rec)
+int rft__scan_rec(void *arg, const struct log_record *rec)
 {
 	struct rft_fsm *f = arg;
 	struct rft_conv_st *c;
@@ -177,12 +177,32 @@ static int scan_rec(void *arg, const struct log_record *rec)
 	return 0;
 }
 
+int rft__fsm_load(struct rft_fsm *f, char *errmsg)
+{
+	const struct cf_map_slot *s;
+	size_t i = 0;
+	int rv;
+
+	rv = log_store_open(&f->store, &f->store_opts, rft__scan_rec, f, errmsg);
+	if (rv != 0) {
+		f->store = NULL;
+		cf_errmsg_wrapf(errmsg, "fsm: rebuild");
+		return rv;
+	}
+	/* Keys that aged out at the clock leave memory now, as they would have. */
+	while (cf_map_next(&f->convs, &i, &s)) {
+		struct rft_conv_st *c = s->val;
+
+		rft_dedup_purge(&f->dedup, &c->fifo, f->clock);
+	}
+	f->applied = log_store_applied_index(f->store);
+	return 0;
+}
+
 int rft_fsm_open(struct rft_fsm **out, const struct rft_fsm_config *cfg,
 		 char *errmsg)
 {
 	struct rft_fsm *f;
-	const struct cf_map_slot *s;
-	size_t i = 0;
 	int rv;
 
 	errmsg[0] = '\0';
@@ -199,26 +219,30 @@ int rft_fsm_open(struct rft_fsm **out, const struct rft_fsm_config *cfg,
 	f->on_record = cfg->on_record;
 	f->on_record_arg = cfg->on_record_arg;
 	f->on_rebuild = cfg->on_rebuild;
+	f->on_reset = cfg->on_reset;
 	f->partitions = cfg->store.partitions;
 	f->rfsm.version = 1;
 	f->rfsm.data = f;
-	rv = log_store_open(&f->store, &cfg->store, scan_rec, f, errmsg);
-	if (rv != 0) {
-		cf_errmsg_wrapf(errmsg, "fsm: rebuild");
+	f->pending_fd = -1;
+	f->store_opts = cfg->store;
+	f->store_dir = strdup(cfg->store.dir);
+	f->pending_path = malloc(strlen(cfg->store.dir) + sizeof ".pending");
+	if (f->store_dir == NULL || f->pending_path == NULL) {
+		rv = -ENOMEM;
 		goto err_free;
 	}
-	/* Keys that aged out at the clock leave memory now, as they would have. */
-	while (cf_map_next(&f->convs, &i, &s)) {
-		struct rft_conv_st *c = s->val;
-
-		rft_dedup_purge(&f->dedup, &c->fifo, f->clock);
-	}
-	f->applied = log_store_applied_index(f->store);
+	strcpy(f->pending_path, cfg->store.dir);
+	strcat(f->pending_path, ".pending");
+	f->store_opts.dir = f->store_dir;
+	/* Entries kept by an earlier run: raft replays them (see header). */
+	(void)unlink(f->pending_path);
+	rv = rft__fsm_load(f, errmsg);
+	if (rv != 0)
+		goto err_free;
 	*out = f;
 	return 0;
 
 err_free:
-	f->store = NULL;
 	rft_fsm_close(f);
 	assert(rv != 0);
 	return rv;
@@ -230,6 +254,9 @@ void rft_fsm_close(struct rft_fsm *f)
 		return;
 	if (f->store != NULL)
 		log_store_close(f->store);
+	rft__pending_close(f);
+	free(f->store_dir);
+	free(f->pending_path);
 	rft__state_release(f);
 	free(f->results);
 	free(f->recs);
@@ -331,9 +358,11 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 	rv = snap_decode(buf->base, buf->len, &applied, &parts);
 	raft_free(buf->base);
 	if (rv != 0) {
+		/* Nothing to fetch against: stay down for an operator. */
 		cf_error("fsm: restore: snapshot manifest: %s; not ready",
 			 cf_strerror(rv));
 		f->needs_fetch = true;
+		f->fetch_min = UINT64_MAX;
 		return 0;
 	}
 	if (parts != f->partitions)
@@ -350,6 +379,11 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 		"segments must be fetched; not ready",
 		(unsigned long long)applied, (unsigned long long)f->applied);
 	f->needs_fetch = true;
+	if (applied > f->fetch_min || f->fetch_min == 0)
+		f->fetch_min = applied;
+	/* Entries before the snapshot are in what the fetch brings. */
+	rft__pending_close(f);
+	(void)unlink(f->pending_path);
 	return 0;
 }
 
@@ -398,6 +432,16 @@ int rft_fsm_checkpoint(struct rft_fsm *f, char *errmsg)
 bool rft_fsm_needs_fetch(const struct rft_fsm *f)
 {
 	return f->needs_fetch;
+}
+
+uint64_t rft_fsm_fetch_min(const struct rft_fsm *f)
+{
+	return f->needs_fetch ? f->fetch_min : 0;
+}
+
+const char *rft_fsm_store_dir(const struct rft_fsm *f)
+{
+	return f->store_dir;
 }
 
 struct log_store *rft_fsm_store(struct rft_fsm *f)

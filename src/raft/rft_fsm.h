@@ -21,7 +21,11 @@
  * applied index is skipped and leaves no results (n = 0). Record bodies are
  * specified in rft_rec.h; media references reach on_record with conv NULL.
  * After a restore from a snapshot ahead of the local store, needs_fetch is
- * set: entries are no longer applied, checkpoints and snapshots refused.
+ * set: entries are not applied but kept in a pending file (STORE.pending,
+ * not synced: after a crash raft replays them again, since snapshots are
+ * refused meanwhile), checkpoints and snapshots are refused, and the node
+ * fetches segments from a peer (rft_fetch); rft_fsm_fetch_done() then
+ * rebuilds the state from the fetched store and applies the pending entries.
  *
  * Ownership: the FSM owns the store it opens and its state. Pointers to
  * conversations stay valid until the next apply. Results of the last applied
@@ -72,6 +76,12 @@ struct rft_fsm_config {
 	 * indexes built from the record tail cover the whole store).
 	 */
 	rft_fsm_record_cb on_rebuild;
+	/*
+	 * May be NULL: called with on_record_arg just before the state is
+	 * rebuilt from a fetched store (rft_fsm_fetch_done), so that indexes
+	 * built from records can start again from nothing.
+	 */
+	void (*on_reset)(void *arg);
 };
 
 /* Open the store and rebuild the state from its records. */
@@ -101,6 +111,21 @@ uint64_t rft_fsm_applied(const struct rft_fsm *f);
 int rft_fsm_checkpoint(struct rft_fsm *f, char *errmsg);
 /* True after a snapshot arrived that is ahead of local state (needs fetch). */
 bool rft_fsm_needs_fetch(const struct rft_fsm *f);
+/* The appliedIndex a fetched store must reach (the snapshot's), if needed. */
+uint64_t rft_fsm_fetch_min(const struct rft_fsm *f);
+/* The store folder (what a segment fetch fills). */
+const char *rft_fsm_store_dir(const struct rft_fsm *f);
+/*
+ * A segment fetch installed a checkpoint at applied >= rft_fsm_fetch_min()
+ * in the store folder (the open store wrote nothing meanwhile: apply kept
+ * the entries it was given in a pending file). Close the store, call
+ * on_reset, rebuild the state from the new store (on_rebuild for every
+ * record), then apply the pending entries past its appliedIndex in order
+ * (on_record for each). 0; -EAGAIN if a newer snapshot arrived meanwhile
+ * (still needs_fetch: fetch again); another negative code with errmsg: the
+ * state is then unusable and the caller must stop the node.
+ */
+int rft_fsm_fetch_done(struct rft_fsm *f, char *errmsg);
 
 struct log_store *rft_fsm_store(struct rft_fsm *f);
 const struct rft_conv *rft_fsm_conv(const struct rft_fsm *f, struct cf_str id);

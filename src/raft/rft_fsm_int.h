@@ -59,6 +59,13 @@ struct rft_fsm {
 	uint64_t clock;
 	uint64_t applied; /* highest index applied or skipped */
 	bool needs_fetch;
+	uint64_t fetch_min;	/* snapshot index a fetched store must reach */
+	int pending_fd;		/* STORE.pending while needs_fetch, else -1 */
+	uint64_t pending_n;	/* entries in it */
+	struct log_store_opts store_opts; /* dir points at store_dir */
+	char *store_dir;
+	char *pending_path;
+	void (*on_reset)(void *arg);
 	size_t sweep; /* cursor of the idle-key sweep over convs */
 
 	/* Results of the last applied entry. */
@@ -111,5 +118,14 @@ struct rft_receipt *rft__receipt(struct rft_conv_st *c, struct cf_str user);
 int rft__recalled_add(struct rft_conv_st *c, uint64_t seq);
 /* Free every conversation and index. */
 void rft__state_release(struct rft_fsm *f);
+
+/* log_store scan callback of a rebuild (rft_fsm.c). */
+int rft__scan_rec(void *arg, const struct log_record *rec);
+/* Open f->store from f->store_opts and rebuild the state (rft_fsm.c). */
+int rft__fsm_load(struct rft_fsm *f, char *errmsg);
+/* Keep an entry that arrived while needs_fetch (rft_fsm_fetch.c). */
+int rft__pending_add(struct rft_fsm *f, uint64_t index, const void *buf,
+		     size_t len);
+void rft__pending_close(struct rft_fsm *f);
 
 #endif

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/cf_diag.h"
 #include "common/cf_err.h"
@@ -23,6 +24,7 @@
 
 #define TICK_MS 20
 #define CLOSE_DRAIN_MS 2000
+#define FETCH_RETRY_MS 1000
 #define CHECKPOINT_MS 1000
 
 static uint64_t now_ms(void)
@@ -138,6 +140,96 @@ static void node_prepare_cb(uv_prepare_t *h)
 
 static void node_raft_close(struct rft_node *n);
 
+/* ---- segment fetch (DESIGN.md "Snapshot by reference") ---- */
+
+static void node_fetch_cb(struct rft_fetch *fe, int status, uint64_t applied,
+			  void *arg)
+{
+	struct rft_node *n = arg;
+	char errmsg[CF_ERRMSG_SIZE];
+	struct rft_fetch_stats st;
+	int rv;
+
+	if (n->closing || n->fsm == NULL)
+		return;
+	if (status != 0) {
+		cf_warn("segment fetch from node %u failed: %s (%s); retrying",
+			n->fetch_peer, cf_strerror(status),
+			rft_fetch_errmsg(fe));
+		n->fetch_next_ms = now_ms() + FETCH_RETRY_MS;
+		return;
+	}
+	if (applied < rft_fsm_fetch_min(n->fsm)) {
+		/* A newer snapshot arrived meanwhile: again, from there. */
+		n->fetch_next_ms = now_ms();
+		return;
+	}
+	rv = rft_fsm_fetch_done(n->fsm, errmsg);
+	if (rv == -EAGAIN) {
+		n->fetch_next_ms = now_ms();
+		return;
+	}
+	if (rv != 0) {
+		/* The state is gone; raft replays into a fresh start. */
+		cf_error("segment fetch: rebuild failed: %s (%s); exiting",
+			 errmsg, cf_strerror(rv));
+		fflush(stderr);
+		_exit(1);
+	}
+	n->last_checkpoint = 0; /* checkpoint what the pending entries added */
+	rft_fetch_get_stats(fe, &st);
+	cf_info("segment fetch done: store at %llu from node %u (%llu bytes "
+		"fetched in all), applied %llu",
+		(unsigned long long)applied, n->fetch_peer,
+		(unsigned long long)st.bytes,
+		(unsigned long long)rft_fsm_applied(n->fsm));
+}
+
+/* The peer to fetch from: the leader, else (or after a failure) another. */
+static unsigned node_fetch_peer(struct rft_node *n)
+{
+	const struct cf_cluster *cl = n->cfg.cluster;
+	unsigned leader = rft__node_leader(n);
+
+	if (leader != 0 && leader != n->cfg.self && leader != n->fetch_peer &&
+	    rft_peer_up(&n->peers, leader))
+		return leader;
+	for (unsigned k = 1; k <= cl->n_nodes; k++) {
+		unsigned id = cl->nodes[(n->fetch_peer + k) % cl->n_nodes].id;
+
+		if (id != n->cfg.self && rft_peer_up(&n->peers, id))
+			return id;
+	}
+	return 0;
+}
+
+static void node_fetch_tick(struct rft_node *n)
+{
+	uint64_t min = rft_fsm_fetch_min(n->fsm);
+	unsigned peer;
+	int rv;
+
+	if (min == 0 || min == UINT64_MAX || rft_fetch_running(n->fetch) ||
+	    now_ms() < n->fetch_next_ms)
+		return;
+	peer = node_fetch_peer(n);
+	if (peer == 0) {
+		n->fetch_next_ms = now_ms() + FETCH_RETRY_MS;
+		return;
+	}
+	n->fetch_peer = peer;
+	rv = rft_fetch_start(n->fetch, peer, rft_fsm_store_dir(n->fsm), min,
+			     node_fetch_cb, n);
+	if (rv != 0) {
+		cf_warn("segment fetch from node %u: %s", peer,
+			cf_strerror(rv));
+		n->fetch_next_ms = now_ms() + FETCH_RETRY_MS;
+		return;
+	}
+	cf_info("segment fetch from node %u: the snapshot is at %llu", peer,
+		(unsigned long long)min);
+}
+
 /*
  * Closing: raft 0.15 must not be closed while its own disk writes are in
  * flight (a write completing after raft_close() reaches the freed log and
@@ -166,6 +258,7 @@ static void node_tick_cb(uv_timer_t *h)
 		return;
 	}
 	node_track(n);
+	node_fetch_tick(n);
 	rft__dispatch_waiting(n);
 	rft__reads(n);
 	rft__expire(n);
@@ -234,6 +327,7 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 	fc.on_record = cfg->on_record;
 	fc.on_record_arg = cfg->on_record_arg;
 	fc.on_rebuild = cfg->on_rebuild;
+	fc.on_reset = cfg->on_reset;
 	rv = rft_fsm_open(&n->fsm, &fc, errmsg);
 	if (rv != 0) {
 		cf_errmsg_wrapf(errmsg, "store %s", store_dir);
@@ -273,10 +367,21 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 	raft_set_snapshot_threshold(&n->raft, n->cfg.snapshot_threshold);
 	raft_set_snapshot_trailing(&n->raft, n->cfg.snapshot_trailing);
 
+	{
+		struct rft_fetch_opts fo = {.store_dir = rft_fsm_store_dir(n->fsm)};
+
+		rv = rft_fetch_create(&n->fetch, loop, &n->peers, &fo, errmsg);
+		if (rv != 0) {
+			cf_errmsg_wrapf(errmsg, "segment fetch");
+			goto err_raft;
+		}
+	}
 	rv = rft_peer_mgr_init(&n->peers, loop, cfg->cluster, cfg->self,
 			       rft__peer_msg_cb, rft__peer_state_cb, n);
 	if (rv != 0) {
 		cf_errmsg_printf(errmsg, "peer links: %s", cf_strerror(rv));
+		rft_fetch_close(n->fetch, NULL, NULL);
+		n->fetch = NULL;
 		goto err_raft;
 	}
 	uv_prepare_init(loop, &n->prepare);
@@ -366,6 +471,13 @@ static void node_peers_closed_cb(struct rft_peer_mgr *m)
 	node_closed_one(m->data);
 }
 
+static void node_fetch_closed_cb(void *arg)
+{
+	struct rft_node *n = arg;
+
+	rft_peer_mgr_close(&n->peers, node_peers_closed_cb);
+}
+
 static void node_raft_closed_cb(struct raft *r)
 {
 	struct rft_node *n = CF_CONTAINER_OF(r, struct rft_node, raft);
@@ -377,7 +489,9 @@ static void node_raft_closed_cb(struct raft *r)
 	n->fsm = NULL;
 	uv_close((uv_handle_t *)&n->prepare, node_handle_closed_cb);
 	uv_close((uv_handle_t *)&n->tick, node_handle_closed_cb);
-	rft_peer_mgr_close(&n->peers, node_peers_closed_cb);
+	/* The fetch borrows the peer manager: it goes first. */
+	rft_fetch_close(n->fetch, node_fetch_closed_cb, n);
+	n->fetch = NULL;
 }
 
 void rft_node_close(struct rft_node *n, void (*cb)(struct rft_node *n))

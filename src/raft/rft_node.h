@@ -33,6 +33,7 @@
 #include "common/cf_conf.h"
 #include "common/cf_list.h"
 #include "raft/rft_cmd.h"
+#include "raft/rft_fetch.h"
 #include "raft/rft_fsm.h"
 #include "raft/rft_peer.h"
 #include "raft/rft_transport.h"
@@ -99,6 +100,8 @@ struct rft_node_config {
 	rft_fsm_record_cb on_record; /* committed-record tail */
 	void *on_record_arg;
 	rft_fsm_record_cb on_rebuild; /* records read on open, may be NULL */
+	void (*on_reset)(void *arg);  /* before a rebuild after a segment
+				       * fetch (on_record_arg), may be NULL */
 	rft_node_user_msg_cb on_user_msg;
 	void *data;
 };
@@ -138,6 +141,9 @@ struct rft_node {
 	struct cf_list reads;	  /* rft_read in any state */
 	unsigned n_queued;
 	struct rft_node_stats stats;
+	struct rft_fetch *fetch;  /* segment fetch: server, and client when needed */
+	uint64_t fetch_next_ms;	  /* monotonic ms of the next fetch attempt */
+	unsigned fetch_peer;	  /* the peer of the last attempt */
 	bool closing;
 	bool raft_closing;	 /* raft_close() called */
 	unsigned n_inflight;	 /* raft_apply() calls not called back yet */

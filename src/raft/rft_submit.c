@@ -598,6 +598,9 @@ void rft__peer_msg_cb(struct rft_peer_mgr *m, unsigned from,
 		node_on_readindex_r(n, from, req_id, body, len);
 		break;
 	default:
+		if (n->fetch != NULL &&
+		    rft_fetch_on_msg(n->fetch, from, type, req_id, body, len))
+			break;
 		if (type >= RFT_MSG_USER && n->cfg.on_user_msg != NULL)
 			n->cfg.on_user_msg(n, from, type, req_id, body, len);
 		break;
@@ -611,6 +614,8 @@ void rft__peer_state_cb(struct rft_peer_mgr *m, unsigned id, bool up)
 	cf_info("peer link to node %u %s", id, up ? "up" : "down");
 	if (n->closing)
 		return;
+	if (n->fetch != NULL)
+		rft_fetch_on_peer_state(n->fetch, id, up);
 	if (!up) {
 		node_requeue_forwarded(n, id);
 		{

@@ -1,0 +1,215 @@
+#include "config.h"
+
+/*
+ * rft_fsm_fetch: the FSM's side of a segment fetch (DESIGN.md "Snapshot by
+ * reference"): entries that raft hands to apply while the store lacks
+ * segments go to a pending file, and once rft_fetch installed a peer's
+ * checkpoint the state is rebuilt from the store and the pending entries
+ * past its appliedIndex are applied in order.
+ *
+ * Pending file (STORE.pending), little-endian, appended in index order:
+ *
+ *   u64 raft index, u32 length n, u32 XXH32 of the n bytes, n bytes
+ *
+ * It is not synced: raft holds the same entries in its own log (snapshots
+ * are refused while a fetch is pending, so raft keeps them), and after a
+ * crash it replays them into a new pending file; rft_fsm_open() removes a
+ * leftover one.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "common/cf_diag.h"
+#include "common/cf_err.h"
+#include "raft/rft_fsm_int.h"
+
+#define PENDING_HDR 16u
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* 1 read all, 0 at a clean end of file, CF_ECORRUPT on a short read. */
+static int read_all(int fd, void *p, size_t n)
+{
+	char *c = p;
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, c + got, n - got);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return got == 0 ? 0 : CF_ECORRUPT;
+		got += (size_t)r;
+	}
+	return 1;
+}
+
+int rft__pending_add(struct rft_fsm *f, uint64_t index, const void *buf,
+		     size_t len)
+{
+	uint8_t h[PENDING_HDR];
+	int rv;
+
+	if (len > UINT32_MAX)
+		return CF_EBADREQ;
+	if (f->pending_fd < 0) {
+		f->pending_fd = open(f->pending_path,
+				     O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+				     0644);
+		if (f->pending_fd < 0)
+			return -errno;
+		f->pending_n = 0;
+		cf_info("fsm: keeping entries from %" PRIu64
+			" in %s until the segment fetch is done",
+			index, f->pending_path);
+	}
+	cf_put_u64(h, index);
+	cf_put_u32(h + 8, (uint32_t)len);
+	cf_put_u32(h + 12, XXH32(buf, len, 0));
+	rv = write_all(f->pending_fd, h, sizeof h);
+	if (rv == 0)
+		rv = write_all(f->pending_fd, buf, len);
+	if (rv != 0)
+		return rv;
+	f->pending_n++;
+	return 0;
+}
+
+void rft__pending_close(struct rft_fsm *f)
+{
+	if (f->pending_fd >= 0)
+		close(f->pending_fd);
+	f->pending_fd = -1;
+	f->pending_n = 0;
+}
+
+/* Apply the pending entries past the store's appliedIndex, in order. */
+static int pending_replay(struct rft_fsm *f, char *errmsg)
+{
+	uint8_t h[PENDING_HDR];
+	uint64_t n_applied = 0;
+	void *buf = NULL;
+	size_t cap = 0;
+	int rv;
+
+	if (f->pending_fd < 0)
+		return 0;
+	if (lseek(f->pending_fd, 0, SEEK_SET) != 0) {
+		rv = -errno;
+		goto err;
+	}
+	while ((rv = read_all(f->pending_fd, h, sizeof h)) == 1) {
+		uint64_t index = cf_get_u64(h);
+		uint32_t len = cf_get_u32(h + 8);
+
+		if (len > cap) {
+			void *p = realloc(buf, len);
+
+			if (p == NULL) {
+				rv = -ENOMEM;
+				goto err;
+			}
+			buf = p;
+			cap = len;
+		}
+		rv = read_all(f->pending_fd, buf, len);
+		if (rv != 1 && len > 0) {
+			rv = rv == 0 ? CF_ECORRUPT : rv;
+			goto err;
+		}
+		if (XXH32(buf, len, 0) != cf_get_u32(h + 12)) {
+			rv = CF_ECORRUPT;
+			goto err;
+		}
+		if (index <= f->applied)
+			continue; /* the fetched store holds it */
+		if (index != f->applied + 1) {
+			cf_errmsg_printf(errmsg,
+					 "pending entry %" PRIu64
+					 " after applied %" PRIu64,
+					 index, f->applied);
+			rv = CF_ECORRUPT;
+			goto out;
+		}
+		rft_fsm_apply_entry(f, index, buf, len);
+		n_applied++;
+	}
+	if (rv != 0)
+		goto err;
+	cf_info("fsm: applied %" PRIu64 " pending entries, now at %" PRIu64,
+		n_applied, f->applied);
+	goto out;
+err:
+	cf_errmsg_printf(errmsg, "pending file %s: %s", f->pending_path,
+			 cf_strerror(rv));
+out:
+	free(buf);
+	return rv;
+}
+
+int rft_fsm_fetch_done(struct rft_fsm *f, char *errmsg)
+{
+	int rv;
+
+	errmsg[0] = '\0';
+	if (!f->needs_fetch)
+		return 0;
+	if (f->store != NULL)
+		log_store_close(f->store);
+	f->store = NULL;
+	if (f->on_reset != NULL)
+		f->on_reset(f->on_record_arg);
+	rft__state_release(f);
+	cf_map_init(&f->convs);
+	cf_map_init(&f->pairs);
+	cf_map_init(&f->users);
+	rft_dedup_init(&f->dedup);
+	f->clock = 0;
+	f->sweep = 0;
+	f->applied = 0;
+	rv = rft__fsm_load(f, errmsg);
+	if (rv != 0)
+		return rv;
+	if (f->applied < f->fetch_min) {
+		/* A newer snapshot came meanwhile: fetch again (state is that
+		 * of the store; the pending entries wait). */
+		cf_errmsg_printf(errmsg,
+				 "fetched store at %" PRIu64
+				 " is below the snapshot at %" PRIu64,
+				 f->applied, f->fetch_min);
+		return -EAGAIN;
+	}
+	f->needs_fetch = false;
+	f->fetch_min = 0;
+	rv = pending_replay(f, errmsg);
+	rft__pending_close(f);
+	(void)unlink(f->pending_path);
+	return rv;
+}
