@@ -1,8 +1,8 @@
 /*
  * rft_fetch: segment fetch between nodes over the peer links (DESIGN.md
- * "Snapshot by reference"). Step 1: the protocol, the server side and a
- * client that brings a store folder up to a peer's last checkpoint; the
- * wiring into rft_fsm restore/apply is a later step.
+ * "Snapshot by reference"): the protocol, the server side and a client
+ * that brings a store folder up to a peer's last checkpoint. rft_node runs
+ * it when rft_fsm_needs_fetch() (rft_fsm_fetch.c rebuilds afterwards).
  *
  * Every node writes byte-identical segment files, and what a checkpoint
  * (the MANIFEST) names is fsync'd and never rewritten. So a node that lacks

@@ -16,10 +16,11 @@
  * index first. Restoring one never fails: at or below the local applied index
  * (raft_start loading its own last snapshot, the common case) it changes
  * nothing; above it, the node lacks segments: rft_fsm_needs_fetch() turns
- * true, apply stops applying (it would diverge), checkpoints and snapshots
- * are refused (they would record an appliedIndex the segments do not hold),
- * and the node reports itself not ready until a segment fetch exists
- * (DESIGN.md; not built yet).
+ * true, apply keeps entries in a pending file instead of applying them (it
+ * would diverge), checkpoints and snapshots are refused (they would record
+ * an appliedIndex the segments do not hold), and the node is not ready
+ * until rft_node has fetched the segments from a peer (rft_fetch) and
+ * rft_fsm_fetch_done() (rft_fsm_fetch.c) rebuilt the state.
  */
 
 #include <assert.h>
