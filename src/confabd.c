@@ -41,6 +41,7 @@ static void usage(FILE *f)
 		"               [--rate-limit N] [--rate-burst N]\n"
 		"               [--heartbeat-ms MS] [--election-ms MS]\n"
 		"               [--snapshot-threshold N] [--snapshot-trailing N]\n"
+		"               [--raft-memory BYTES]\n"
 		"               [--web DIR]\n"
 		"       confabd --help | --version\n");
 }
@@ -111,6 +112,7 @@ int main(int argc, char **argv)
 		{"election-ms", required_argument, NULL, 'E'},
 		{"snapshot-threshold", required_argument, NULL, 'T'},
 		{"snapshot-trailing", required_argument, NULL, 'L'},
+		{"raft-memory", required_argument, NULL, 'R'},
 		{"web", required_argument, NULL, 'W'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -180,6 +182,7 @@ int main(int argc, char **argv)
 		case 'E':
 		case 'T':
 		case 'L':
+		case 'R':
 			if (parse_size(optarg, &v) != 0) {
 				fprintf(stderr, "confabd: bad number '%s'\n",
 					optarg);
@@ -211,6 +214,8 @@ int main(int argc, char **argv)
 				nc.election_ms = (unsigned)v;
 			else if (ch == 'T')
 				nc.snapshot_threshold = (unsigned)v;
+			else if (ch == 'R')
+				nc.raft_memory = v;
 			else
 				nc.snapshot_trailing = (unsigned)v;
 			break;

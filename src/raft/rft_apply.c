@@ -650,6 +650,7 @@ void rft_fsm_apply_entry(struct rft_fsm *f, uint64_t index, const void *buf,
 	f->n_results = e.count;
 	f->applied = index;
 	f->stats.entries++;
+	f->stats.entry_bytes += len;
 	f->stats.commands += e.count;
 	publish(f);
 }

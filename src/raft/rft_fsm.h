@@ -147,6 +147,7 @@ const struct rft_conv *const *rft_fsm_user_convs(const struct rft_fsm *f,
 /* Per-entry statistics for the closing-note figures and /metrics. */
 struct rft_fsm_stats {
 	uint64_t entries;  /* entries applied */
+	uint64_t entry_bytes; /* their encoded sizes */
 	uint64_t commands; /* commands applied */
 	uint64_t messages; /* messages committed (not duplicates) */
 	uint64_t dedup_hits;

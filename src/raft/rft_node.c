@@ -25,6 +25,8 @@
 #define TICK_MS 20
 #define CLOSE_DRAIN_MS 2000
 #define FETCH_RETRY_MS 1000
+#define BUDGET_EVERY_MS 1000
+#define BUDGET_MIN_ENTRIES 256u
 #define CHECKPOINT_MS 1000
 
 static uint64_t now_ms(void)
@@ -243,6 +245,55 @@ static bool node_drained(struct rft_node *n)
 	       n->raft.last_stored >= raft_last_index(&n->raft);
 }
 
+/*
+ * Keep (threshold + trailing) x mean entry size within cfg.raft_memory:
+ * trailing gets two thirds of the entries, threshold one third. A lower
+ * trailing makes snapshot installs (then segment fetches) more likely for
+ * a follower that falls far behind; that is the price of bounded memory.
+ */
+static void node_budget(struct rft_node *n)
+{
+	struct rft_fsm_stats st;
+	uint64_t cap, mean;
+	unsigned thr, trail;
+
+	if (now_ms() - n->budget_at_ms < BUDGET_EVERY_MS)
+		return;
+	n->budget_at_ms = now_ms();
+	rft_fsm_stats(n->fsm, &st);
+	if (st.entries < 64)
+		return;
+	mean = st.entry_bytes / st.entries + 64; /* + raft's own per entry */
+	cap = n->cfg.raft_memory / mean;
+	thr = cap / 3 > n->cfg.snapshot_threshold ? n->cfg.snapshot_threshold
+						  : (unsigned)(cap / 3);
+	trail = cap - cap / 3 > n->cfg.snapshot_trailing
+			? n->cfg.snapshot_trailing
+			: (unsigned)(cap - cap / 3);
+	if (thr < BUDGET_MIN_ENTRIES)
+		thr = BUDGET_MIN_ENTRIES < n->cfg.snapshot_threshold
+			      ? BUDGET_MIN_ENTRIES
+			      : n->cfg.snapshot_threshold;
+	if (trail < BUDGET_MIN_ENTRIES)
+		trail = BUDGET_MIN_ENTRIES < n->cfg.snapshot_trailing
+				? BUDGET_MIN_ENTRIES
+				: n->cfg.snapshot_trailing;
+	/* Move on a change of a quarter or more, not on every wobble. */
+	if ((uint64_t)thr * 4 > (uint64_t)n->cur_threshold * 3 &&
+	    (uint64_t)thr * 3 < (uint64_t)n->cur_threshold * 4 &&
+	    (uint64_t)trail * 4 > (uint64_t)n->cur_trailing * 3 &&
+	    (uint64_t)trail * 3 < (uint64_t)n->cur_trailing * 4)
+		return;
+	raft_set_snapshot_threshold(&n->raft, thr);
+	raft_set_snapshot_trailing(&n->raft, trail);
+	cf_info("raft memory: mean entry %llu bytes: snapshot threshold %u, "
+		"trailing %u (budget %llu MiB)",
+		(unsigned long long)mean, thr, trail,
+		(unsigned long long)(n->cfg.raft_memory >> 20));
+	n->cur_threshold = thr;
+	n->cur_trailing = trail;
+}
+
 static void node_tick_cb(uv_timer_t *h)
 {
 	struct rft_node *n = h->data;
@@ -259,6 +310,7 @@ static void node_tick_cb(uv_timer_t *h)
 	}
 	node_track(n);
 	node_fetch_tick(n);
+	node_budget(n);
 	rft__dispatch_waiting(n);
 	rft__reads(n);
 	rft__expire(n);
@@ -295,6 +347,8 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 		n->cfg.snapshot_threshold = 16384;
 	if (n->cfg.snapshot_trailing == 0)
 		n->cfg.snapshot_trailing = 32768;
+	if (n->cfg.raft_memory == 0)
+		n->cfg.raft_memory = 128ull << 20;
 	if (n->cfg.raft_segment_size == 0)
 		n->cfg.raft_segment_size = 16u << 20;
 	if (n->cfg.request_timeout_ms == 0)
@@ -366,6 +420,8 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 	raft_set_pre_vote(&n->raft, true);
 	raft_set_snapshot_threshold(&n->raft, n->cfg.snapshot_threshold);
 	raft_set_snapshot_trailing(&n->raft, n->cfg.snapshot_trailing);
+	n->cur_threshold = n->cfg.snapshot_threshold;
+	n->cur_trailing = n->cfg.snapshot_trailing;
 
 	{
 		struct rft_fetch_opts fo = {.store_dir = rft_fsm_store_dir(n->fsm)};

@@ -96,6 +96,13 @@ struct rft_node_config {
 	unsigned snapshot_threshold; /* default 16384 */
 	unsigned snapshot_trailing;  /* default 32768 */
 	size_t raft_segment_size;    /* default 16 MiB */
+	/*
+	 * Bytes of entries raft may hold in memory (default 128 MiB): raft
+	 * 0.15 keeps threshold + trailing entries, counted not sized, so the
+	 * node lowers both (never below 256 each, never above the values
+	 * above) from the mean entry size it applies.
+	 */
+	uint64_t raft_memory;
 	unsigned request_timeout_ms; /* default 5000 */
 	rft_fsm_record_cb on_record; /* committed-record tail */
 	void *on_record_arg;
@@ -143,6 +150,9 @@ struct rft_node {
 	struct rft_node_stats stats;
 	struct rft_fetch *fetch;  /* segment fetch: server, and client when needed */
 	uint64_t fetch_next_ms;	  /* monotonic ms of the next fetch attempt */
+	uint64_t budget_at_ms;	  /* last look at the raft memory budget */
+	unsigned cur_threshold;	  /* snapshot threshold / trailing in force */
+	unsigned cur_trailing;
 	unsigned fetch_peer;	  /* the peer of the last attempt */
 	bool closing;
 	bool raft_closing;	 /* raft_close() called */
