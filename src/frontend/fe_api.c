@@ -611,6 +611,15 @@ void fe_api_http(struct fe_conn *c, const struct fe_http_req *req)
 		fe_respond_rc(c, rv, msg);
 		return;
 	}
+	if (req->method == FE_HTTP_GET &&
+	    rft_fsm_needs_fetch(rft_node_fsm(srv->node))) {
+		/* The state lacks segments (DESIGN.md): reads go elsewhere;
+		 * writes still go to the leader. */
+		fe_respond_rc(c, CF_EUNAVAIL,
+			      "this node is fetching segments after a snapshot; "
+			      "read through another node");
+		return;
+	}
 	if (fe_api_conv_http(c, req, user) || fe_api_sync_http(c, req, user))
 		return;
 	if (fe_presence_http(c, req, user) || fe_media_http(c, req, user))

@@ -253,6 +253,12 @@ bool fe_api_sync_ws(struct fe_conn *c, const char *type, json_t *o,
 
 	if (strcmp(type, "sync") != 0)
 		return false;
+	if (rft_fsm_needs_fetch(rft_node_fsm(s->node))) {
+		fe_ws_send_error(c, id, CF_EUNAVAIL,
+				 "this node is fetching segments after a "
+				 "snapshot; sync again later or elsewhere");
+		return true;
+	}
 	s->metrics.sync_requests++;
 	cur = json_string_value(json_object_get(o, "cursor"));
 	if (json_object_get(o, "cursor") != NULL &&

@@ -73,6 +73,8 @@ static void node_barrier_cb(struct raft_barrier *req, int status)
 	}
 }
 
+static void node_ready_cb(struct rft_read *r, int status);
+
 static void node_track(struct rft_node *n)
 {
 	int st = raft_state(&n->raft);
@@ -99,15 +101,31 @@ static void node_track(struct rft_node *n)
 			n->barrier_pending = true;
 	}
 	leader = rft__node_leader(n);
-	if (leader != 0 && n->ready_index == 0)
-		n->ready_index = n->raft.commit_index > 0 ? n->raft.commit_index : 1;
-	if (!n->ready && leader != 0 && n->ready_index != 0 &&
-	    raft_last_applied(&n->raft) >= n->ready_index &&
-	    !rft_fsm_needs_fetch(n->fsm)) {
-		n->ready = true;
-		cf_info("ready: applied %llu", (unsigned long long)
-					raft_last_applied(&n->raft));
+	/*
+	 * Ready once applied up to the leader's commit index (a read index
+	 * asked of the leader itself: the commit index this node sees may
+	 * only cover its own log, e.g. before the leader finds it needs a
+	 * snapshot). A read that times out is asked again.
+	 */
+	if (!n->ready && leader != 0 && !n->ready_asking && !n->closing) {
+		n->ready_asking = true;
+		n->ready_rd.data = n;
+		rft_node_read_index(n, &n->ready_rd, node_ready_cb);
 	}
+}
+
+static void node_ready_cb(struct rft_read *r, int status)
+{
+	struct rft_node *n = r->data;
+
+	n->ready_asking = false;
+	if (status != 0 || n->closing || n->fsm == NULL ||
+	    rft_fsm_needs_fetch(n->fsm))
+		return;
+	n->ready = true;
+	n->ready_index = r->index;
+	cf_info("ready: applied %llu", (unsigned long long)
+				raft_last_applied(&n->raft));
 }
 
 static void node_checkpoint(struct rft_node *n)

@@ -138,7 +138,9 @@ struct rft_node {
 	bool barrier_done;
 	bool barrier_pending;
 	struct raft_barrier barrier;
-	uint64_t ready_index;	/* commit index to reach before ready */
+	uint64_t ready_index;	/* the leader's commit index when ready */
+	struct rft_read ready_rd; /* read index asked to become ready */
+	bool ready_asking;
 	bool ready;
 	uint64_t last_checkpoint;
 	uint64_t checkpoint_at; /* monotonic ms of the last checkpoint */
