@@ -188,9 +188,16 @@ int main(int argc, char **argv)
 					optarg);
 				return 2;
 			}
-			if (ch == 'g')
+			if (ch == 'g') {
+				/* 3,000 ids of 128 bytes fit one Raft entry
+				 * (512 KiB) with room to spare. */
+				if (v < 2 || v > 3000) {
+					fprintf(stderr, "confabd: --max-group is "
+						"2 to 3000\n");
+					return 2;
+				}
 				fc.max_group = (unsigned)v;
-			else if (ch == 'b')
+			} else if (ch == 'b')
 				fc.max_body = v;
 			else if (ch == 'w')
 				fc.ws_max_buffer = v;

@@ -316,7 +316,7 @@ static void http_create(struct fe_conn *c, const struct fe_http_req *req,
 			const char *user)
 {
 	struct fe_server *srv = c->srv;
-	struct cf_str ids[1024];
+	struct cf_str *ids = NULL;
 	struct cf_buf list = CF_BUF_INIT;
 	struct cf_str type;
 	struct cf_str title;
@@ -352,11 +352,15 @@ static void http_create(struct fe_conn *c, const struct fe_http_req *req,
 		rv = CF_EBADREQ;
 		goto fail;
 	}
-	if (json_array_size(members) > srv->cfg.max_group ||
-	    json_array_size(members) > sizeof ids / sizeof ids[0]) {
+	if (json_array_size(members) > srv->cfg.max_group) {
 		snprintf(err, sizeof err, "a group has at most %u members",
 			 srv->cfg.max_group);
 		rv = CF_EBADREQ;
+		goto fail;
+	}
+	ids = calloc(json_array_size(members) + 1, sizeof *ids);
+	if (ids == NULL) {
+		rv = -ENOMEM;
 		goto fail;
 	}
 	json_array_foreach(members, i, v)
@@ -418,10 +422,12 @@ static void http_create(struct fe_conn *c, const struct fe_http_req *req,
 	cmd.members.p = list.data;
 	cmd.members.len = list.len;
 	rft_node_submit(srv->node, &k->sub, &cmd, create_done_cb);
+	free(ids);
 	cf_buf_release(&list);
 	json_decref(o);
 	return;
 fail:
+	free(ids);
 	cf_buf_release(&list);
 	json_decref(o);
 	fe_respond_rc(c, rv, err);
