@@ -2,7 +2,8 @@
 
 /*
  * rft_dedup: an open-addressing table (linear probing on h1, backward-shift
- * deletion, load at most 1/2) of 128-bit key hashes, and per-conversation
+ * deletion, load at most 3/4: XXH3 keys probe short even so, and the table
+ * is most of the FSM's memory per message) of 128-bit key hashes, and per-conversation
  * rings that evict in insertion order. See rft_dedup.h for the rules.
  *
  * The hash of a key is XXH3_128bits over
@@ -210,7 +211,7 @@ int rft_dedup_add(struct rft_dedup *d, struct rft_dedup_fifo *q,
 		if (rv != 0)
 			return rv;
 	}
-	if ((d->n + 1) * 2 > d->cap) {
+	if ((d->n + 1) * 4 > d->cap * 3) {
 		rv = grow_table(d);
 		if (rv != 0)
 			return rv;
