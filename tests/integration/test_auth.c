@@ -71,10 +71,8 @@ static int group_setup(void **state)
 
 	(void)state;
 	setenv("CONFAB_IT_ARGS", "--auth=jwt", 1);
-	if (cf_test_cluster_start(&cluster, 3, START_TIMEOUT_MS) != 0) {
-		cf_test_cluster_stop(&cluster);
-		return -1;
-	}
+	if (cf_test_cluster_start(&cluster, 3, START_TIMEOUT_MS) != 0)
+		return -1; /* it stopped what it started */
 	snprintf(path, sizeof path, "%s/secret.key", cluster.dir);
 	f = fopen(path, "r");
 	if (f == NULL)
@@ -90,9 +88,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	if (n_passed == N_TESTS)
-		cf_test_cluster_pass(&cluster);
-	cf_test_cluster_stop(&cluster);
+	cf_test_cluster_end(&cluster, n_passed == N_TESTS);
 	return 0;
 }
 

@@ -35,11 +35,8 @@ static int n_passed;
 static int group_setup(void **state)
 {
 	(void)state;
-	if (cf_test_cluster_start(&cluster, 3, START_TIMEOUT_MS) != 0) {
-		cf_test_cluster_stop(&cluster);
-		return -1;
-	}
-	return 0;
+	/* A failed start stops what it started. */
+	return cf_test_cluster_start(&cluster, 3, START_TIMEOUT_MS) != 0 ? -1 : 0;
 }
 
 #define N_TESTS 7
@@ -47,9 +44,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	if (n_passed == N_TESTS)
-		cf_test_cluster_pass(&cluster);
-	cf_test_cluster_stop(&cluster);
+	cf_test_cluster_end(&cluster, n_passed == N_TESTS);
 	return 0;
 }
 
@@ -57,13 +52,8 @@ static int group_teardown(void **state)
 static json_t *expect(unsigned node, const char *method, const char *path,
 		      const char *user, const char *body, int status)
 {
-	int st;
-	json_t *j = cf_test_call(&cluster, node, method, path, user, body, &st);
-
-	if (st != status)
-		fail_msg("%s %s as %s on n%u: %d, expected %d", method, path,
-			 user ? user : "-", node, st, status);
-	return j;
+	return cf_test_expect(&cluster, node, method, path, user, body,
+			      status);
 }
 
 /* The same, for an error: checks the API code too. */

@@ -110,11 +110,8 @@ static int group_setup(void **state)
 	(void)state;
 	if (hook_start() != 0)
 		return -1;
-	if (cf_test_cluster_start(&cluster, 3, START_TIMEOUT_MS) != 0) {
-		cf_test_cluster_stop(&cluster);
-		return -1;
-	}
-	return 0;
+	/* A failed start stops what it started. */
+	return cf_test_cluster_start(&cluster, 3, START_TIMEOUT_MS) != 0 ? -1 : 0;
 }
 
 #define N_TESTS 5
@@ -122,9 +119,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	if (n_passed == N_TESTS)
-		cf_test_cluster_pass(&cluster);
-	cf_test_cluster_stop(&cluster);
+	cf_test_cluster_end(&cluster, n_passed == N_TESTS);
 	return 0;
 }
 

@@ -110,13 +110,7 @@ static json_t *expect(struct cf_test_cluster *c, unsigned node,
 		      const char *method, const char *path, const char *user,
 		      const char *body, int want)
 {
-	int st;
-	json_t *j = cf_test_call(c, node, method, path, user, body, &st);
-
-	if (st != want)
-		fail_msg("%s %s on n%u as %s: %d, want %d", method, path, node,
-			 user, st, want);
-	return j;
+	return cf_test_expect(c, node, method, path, user, body, want);
 }
 
 static void send_ok(struct cf_test_cluster *c, unsigned node,

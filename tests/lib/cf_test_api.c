@@ -77,6 +77,19 @@ json_t *cf_test_call(struct cf_test_cluster *c, unsigned node,
 	return j;
 }
 
+json_t *cf_test_expect(struct cf_test_cluster *c, unsigned node,
+		       const char *method, const char *path, const char *user,
+		       const char *body, int want)
+{
+	int st;
+	json_t *j = cf_test_call(c, node, method, path, user, body, &st);
+
+	if (st != want)
+		fail_msg("%s %s as %s on n%u: %d, expected %d", method, path,
+			 user != NULL ? user : "-", node, st, want);
+	return j;
+}
+
 void cf_test_create_group(struct cf_test_cluster *c, unsigned node,
 			 const char *owner, const char *id,
 			 const char *members_json)

@@ -43,6 +43,10 @@ const char *cf_test_str(json_t *o, const char *k);
 json_t *cf_test_call(struct cf_test_cluster *c, unsigned node,
 		     const char *method, const char *path, const char *user,
 		     const char *body, int *status);
+/* cf_test_call() that must answer want (fails the test otherwise). */
+json_t *cf_test_expect(struct cf_test_cluster *c, unsigned node,
+		       const char *method, const char *path, const char *user,
+		       const char *body, int want);
 /* Create group id owned by owner (asserts 201). */
 void cf_test_create_group(struct cf_test_cluster *c, unsigned node,
 			  const char *owner, const char *id,

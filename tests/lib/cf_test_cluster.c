@@ -544,6 +544,13 @@ int cf_test_cluster_start(struct cf_test_cluster *c, unsigned n,
 	return rv != 0 ? rv : CF_EUNAVAIL;
 }
 
+int cf_test_cluster_end(struct cf_test_cluster *c, bool all_passed)
+{
+	if (all_passed)
+		cf_test_cluster_pass(c);
+	return cf_test_cluster_stop(c);
+}
+
 void cf_test_cluster_pass(struct cf_test_cluster *c)
 {
 	c->passed = 1;

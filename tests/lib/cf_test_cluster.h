@@ -30,6 +30,7 @@
 
 #include <jansson.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "cf_test_http.h"
@@ -66,6 +67,11 @@ struct cf_test_cluster {
  */
 int cf_test_cluster_start(struct cf_test_cluster *c, unsigned n,
 			  int timeout_ms);
+/*
+ * A cmocka group teardown: mark the tests passed if all were (the folder is
+ * then removed), then stop. 0, or cf_test_cluster_stop()'s code.
+ */
+int cf_test_cluster_end(struct cf_test_cluster *c, bool all_passed);
 /* Mark the running test as passed: stop will remove the folder. */
 void cf_test_cluster_pass(struct cf_test_cluster *c);
 /*
