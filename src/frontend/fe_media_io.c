@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "common/cf_err.h"
+#include "common/cf_io.h"
 #include "common/cf_time.h"
 #include "frontend/fe_server.h"
 
@@ -105,7 +106,6 @@ int fe_media_blob_write(struct fe_media *m, const char *id, const void *data,
 		      size_t len)
 {
 	char dir[4096], tmp[4200], path[4200];
-	size_t off = 0;
 	int fd, rv = 0;
 
 	snprintf(dir, sizeof dir, "%s/media", m->srv->node->cfg.data_dir);
@@ -116,16 +116,9 @@ int fe_media_blob_write(struct fe_media *m, const char *id, const void *data,
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
-	while (off < len) {
-		ssize_t n = write(fd, (const char *)data + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rv = n < 0 ? -errno : CF_EIO;
-			goto fail;
-		}
-		off += (size_t)n;
-	}
+	rv = cf_write_all(fd, data, len);
+	if (rv != 0)
+		goto fail;
 	if (fsync(fd) != 0 || rename(tmp, path) != 0) {
 		rv = -errno;
 		goto fail;
@@ -162,14 +155,8 @@ int fe_media_blob_read(struct fe_media *m, const char *id, char **out,
 		close(fd);
 		return -ENOMEM;
 	}
-	while (off < (size_t)st.st_size) {
-		ssize_t n = read(fd, p + off, (size_t)st.st_size - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
+	if (cf_read_all(fd, p, (size_t)st.st_size, &off) != 0)
+		off = 0; /* refused below as short */
 	close(fd);
 	if (off != (size_t)st.st_size) {
 		free(p);

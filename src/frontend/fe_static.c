@@ -11,6 +11,7 @@
 
 #include "common/cf_buf.h"
 #include "common/cf_diag.h"
+#include "common/cf_io.h"
 #include "frontend/fe_json.h"
 #include "frontend/fe_server.h"
 
@@ -117,19 +118,9 @@ static int static_read(const char *dir, const char *name, size_t len,
 		rv = -ENOMEM;
 		goto out;
 	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rv = -errno;
-			goto out_free;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
+	rv = cf_read_all(fd, buf, (size_t)st.st_size, &got);
+	if (rv != 0)
+		goto out_free;
 	*out = buf;
 	*out_len = got;
 	rv = 0;

@@ -19,6 +19,7 @@
 #include <xxhash.h>
 
 #include "common/cf_err.h"
+#include "common/cf_io.h"
 #include "log/log_cold_int.h"
 
 /* Bytes read at a time by the whole-file checksum of log_cold_verify(). */
@@ -57,22 +58,12 @@ struct log_cold {
 
 static int cold_pread(int fd, void *p, size_t n, uint64_t off)
 {
-	char *q = p;
+	size_t got;
+	int rv = cf_pread_all(fd, p, n, off, &got);
 
-	while (n > 0) {
-		ssize_t k = pread(fd, q, n, (off_t)off);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			return CF_ECORRUPT; /* shorter than its index says */
-		q += k;
-		n -= (size_t)k;
-		off += (uint64_t)k;
-	}
-	return 0;
+	if (rv == 0 && got != n)
+		rv = CF_ECORRUPT; /* shorter than its index says */
+	return rv;
 }
 
 static void run_get(const struct cold_conv *c, uint32_t i, uint64_t *first,

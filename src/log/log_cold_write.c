@@ -96,6 +96,7 @@
 #include <xxhash.h>
 
 #include "common/cf_err.h"
+#include "common/cf_io.h"
 #include "log/log_cold_int.h"
 #include "log/log_segment.h"
 
@@ -146,18 +147,7 @@ void log_cold_name(char *name, uint32_t coldno)
 
 int log_cold_parse_name(const char *name, uint32_t *coldno)
 {
-	uint32_t v = 0;
-	int i;
-
-	for (i = 0; i < 8; i++) {
-		if (name[i] < '0' || name[i] > '9')
-			return CF_EBADREQ;
-		v = v * 10 + (uint32_t)(name[i] - '0');
-	}
-	if (strcmp(name + 8, ".cold") != 0)
-		return CF_EBADREQ;
-	*coldno = v;
-	return 0;
+	return log_file_parse_name(name, ".cold", coldno);
 }
 
 static void cw_free(struct log_cold_writer *w)
@@ -323,20 +313,11 @@ static int cw_cmp(const void *a, const void *b, void *arg)
 /* write(2) all of p[0..n), then empty buf. */
 static int cold_write_all(int fd, const void *p, size_t n, struct cf_buf *buf)
 {
-	const char *q = p;
+	int rv = cf_write_all(fd, p, n);
 
-	while (n > 0) {
-		ssize_t k = write(fd, q, n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		q += k;
-		n -= (size_t)k;
-	}
-	cf_buf_truncate(buf, 0);
-	return 0;
+	if (rv == 0)
+		cf_buf_truncate(buf, 0);
+	return rv;
 }
 
 /* Hand p[0..n) to the file (hashed, buffered, written in chunks). */

@@ -39,6 +39,7 @@
 #include <xxhash.h>
 
 #include "common/cf_err.h"
+#include "common/cf_io.h"
 #include "log/log_segment.h"
 
 #define MAN_MAGIC "CFMANIFS"
@@ -230,17 +231,13 @@ int log_manifest_load(int dirfd, struct log_manifest *m, char *errmsg)
 	rv = cf_buf_reserve(&buf, (size_t)st.st_size + 1);
 	if (rv != 0)
 		goto err_close;
-	while (done < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf.data + done, (size_t)st.st_size - done);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			rv = r < 0 ? -errno : CF_ECORRUPT;
-			cf_errmsg_printf(errmsg, "manifest: read: %s",
-					 cf_strerror(rv));
-			goto err_free;
-		}
-		done += (size_t)r;
+	rv = cf_read_all(fd, buf.data, (size_t)st.st_size, &done);
+	if (rv == 0 && done != (size_t)st.st_size)
+		rv = CF_ECORRUPT;
+	if (rv != 0) {
+		cf_errmsg_printf(errmsg, "manifest: read: %s",
+				 cf_strerror(rv));
+		goto err_free;
 	}
 	rv = log_manifest_decode(buf.data, done, m, errmsg);
 	if (rv != 0)
@@ -260,7 +257,6 @@ err_close:
 int log_manifest_save(int dirfd, const struct log_manifest *m, char *errmsg)
 {
 	struct cf_buf buf = CF_BUF_INIT;
-	size_t done = 0;
 	const char *step;
 	int fd;
 	int rv;
@@ -278,16 +274,9 @@ int log_manifest_save(int dirfd, const struct log_manifest *m, char *errmsg)
 		goto err_free;
 	}
 	step = "write " LOG_MANIFEST_TMP;
-	while (done < buf.len) {
-		ssize_t w = write(fd, buf.data + done, buf.len - done);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			rv = -errno;
-			goto err_close;
-		}
-		done += (size_t)w;
-	}
+	rv = cf_write_all(fd, buf.data, buf.len);
+	if (rv != 0)
+		goto err_close;
 	step = "fsync " LOG_MANIFEST_TMP;
 	if (fsync(fd) != 0) {
 		rv = -errno;

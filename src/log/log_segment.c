@@ -32,6 +32,7 @@
 #include <xxhash.h>
 
 #include "common/cf_err.h"
+#include "common/cf_io.h"
 
 #define SEG_MAGIC "CFSEGMNT"
 #define SEG_VERSION 1
@@ -50,7 +51,7 @@ void log_segment_part_name(char *name, unsigned partition)
 	snprintf(name, LOG_SEG_NAME, "p%04u", partition);
 }
 
-int log_segment_parse_name(const char *name, uint32_t *segno)
+int log_file_parse_name(const char *name, const char *ext, uint32_t *no)
 {
 	uint32_t v = 0;
 	int i;
@@ -60,10 +61,15 @@ int log_segment_parse_name(const char *name, uint32_t *segno)
 			return CF_EBADREQ;
 		v = v * 10 + (uint32_t)(name[i] - '0');
 	}
-	if (strcmp(name + 8, ".seg") != 0)
+	if (strcmp(name + 8, ext) != 0)
 		return CF_EBADREQ;
-	*segno = v;
+	*no = v;
 	return 0;
+}
+
+int log_segment_parse_name(const char *name, uint32_t *segno)
+{
+	return log_file_parse_name(name, ".seg", segno);
 }
 
 void log_segment_init(struct log_segment *seg, unsigned partition,
@@ -86,44 +92,6 @@ static void seg_header(const struct log_segment *seg, uint8_t *h)
 	cf_put_u64(h + 24, XXH3_64bits(h, 24));
 }
 
-static int seg_pwrite(int fd, const void *p, size_t n, uint64_t off)
-{
-	const char *q = p;
-
-	while (n > 0) {
-		ssize_t w = pwrite(fd, q, n, (off_t)off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		q += w;
-		n -= (size_t)w;
-		off += (uint64_t)w;
-	}
-	return 0;
-}
-
-/* Read up to n bytes at off; *got is short only at the end of the file. */
-static int seg_pread(int fd, void *p, size_t n, uint64_t off, size_t *got)
-{
-	char *q = p;
-	size_t done = 0;
-
-	while (done < n) {
-		ssize_t r = pread(fd, q + done, n - done, (off_t)(off + done));
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			break;
-		done += (size_t)r;
-	}
-	*got = done;
-	return 0;
-}
 
 int log_segment_create(struct log_segment *seg, int dirfd)
 {
@@ -138,7 +106,7 @@ int log_segment_create(struct log_segment *seg, int dirfd)
 	if (seg->fd < 0)
 		return -errno;
 	seg_header(seg, h);
-	rv = seg_pwrite(seg->fd, h, sizeof(h), 0);
+	rv = cf_pwrite_all(seg->fd, h, sizeof(h), 0);
 	if (rv != 0)
 		goto err_unlink;
 	seg->size = LOG_SEG_HDR;
@@ -191,7 +159,7 @@ int log_segment_write(struct log_segment *seg, const void *p, size_t n)
 	int rv;
 
 	assert(seg->fd >= 0);
-	rv = seg_pwrite(seg->fd, p, n, seg->size);
+	rv = cf_pwrite_all(seg->fd, p, n, seg->size);
 	if (rv != 0) {
 		/* Cut what a partial write left (best effort: the store
 		 * truncates again, and a scan would stop there anyway). */
@@ -243,7 +211,7 @@ int log_segment_read(struct log_segment *seg, uint64_t off,
 	rv = cf_buf_reserve(scratch, want);
 	if (rv != 0)
 		return rv;
-	rv = seg_pread(seg->fd, scratch->data, want, off, &got);
+	rv = cf_pread_all(seg->fd, scratch->data, want, off, &got);
 	if (rv != 0)
 		return rv;
 	scratch->len = got;
@@ -254,7 +222,7 @@ int log_segment_read(struct log_segment *seg, uint64_t off,
 			rv = cf_buf_reserve(scratch, total - got);
 			if (rv != 0)
 				return rv;
-			rv = seg_pread(seg->fd, scratch->data + got,
+			rv = cf_pread_all(seg->fd, scratch->data + got,
 				       total - got, off + got, &got);
 			if (rv != 0)
 				return rv;
@@ -296,7 +264,7 @@ int log_segment_scan(struct log_segment *seg, uint64_t limit,
 	*valid_end = 0;
 	if (limit > seg->size)
 		limit = seg->size;
-	rv = seg_pread(seg->fd, h, sizeof(h), 0, &got);
+	rv = cf_pread_all(seg->fd, h, sizeof(h), 0, &got);
 	if (rv != 0)
 		return rv;
 	if (got < LOG_SEG_HDR)
@@ -344,7 +312,7 @@ int log_segment_scan(struct log_segment *seg, uint64_t limit,
 			rv = cf_buf_reserve(buf, want - buf->len);
 			if (rv != 0)
 				return rv;
-			rv = seg_pread(seg->fd, buf->data + buf->len,
+			rv = cf_pread_all(seg->fd, buf->data + buf->len,
 				       want - buf->len, base + buf->len, &got);
 			if (rv != 0)
 				return rv;

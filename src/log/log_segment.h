@@ -49,6 +49,8 @@ void log_segment_name(char *name, uint32_t segno);
 void log_segment_part_name(char *name, unsigned partition);
 /* Parse a segment file name; 0 and *segno, or CF_EBADREQ if not one. */
 int log_segment_parse_name(const char *name, uint32_t *segno);
+/* "%08u" followed by exactly ext (".seg", ".cold"): *no; else CF_EBADREQ. */
+int log_file_parse_name(const char *name, const char *ext, uint32_t *no);
 
 /* A segment that is not created yet (fd -1, sizes 0). */
 void log_segment_init(struct log_segment *seg, unsigned partition,

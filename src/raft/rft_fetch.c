@@ -54,6 +54,7 @@
 #include <xxhash.h>
 
 #include "common/cf_diag.h"
+#include "common/cf_io.h"
 #include "raft/rft_fetch_int.h"
 
 #define FETCH_TIMEOUT_DEFAULT 10000u
@@ -76,20 +77,16 @@ int rft_fetch_hash_file(int fd, uint64_t off, uint64_t len, uint64_t *sum)
 	XXH3_64bits_reset(st);
 	while (len > 0) {
 		size_t want = len < HASH_CHUNK ? (size_t)len : HASH_CHUNK;
-		ssize_t r = pread(fd, buf, want, (off_t)off);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			rv = -errno;
-			goto out;
-		}
-		if (r == 0) {
+		size_t got;
+
+		rv = cf_pread_all(fd, buf, want, off, &got);
+		if (rv == 0 && got != want)
 			rv = CF_ECORRUPT; /* shorter than its length */
+		if (rv != 0)
 			goto out;
-		}
-		XXH3_64bits_update(st, buf, (size_t)r);
-		off += (uint64_t)r;
-		len -= (uint64_t)r;
+		XXH3_64bits_update(st, buf, got);
+		off += got;
+		len -= got;
 	}
 	*sum = XXH3_64bits_digest(st);
 out:
@@ -227,16 +224,11 @@ static void srv_work_run(uv_work_t *req)
 	}
 	w->status = cf_buf_reserve(&w->out, (size_t)w->q.len);
 	p = w->out.data + w->out.len;
-	while (w->status == 0 && done < w->q.len) {
-		ssize_t r = pread(fd, p + done, (size_t)w->q.len - done,
-				  (off_t)(w->q.off + done));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			w->status = r < 0 ? -errno : CF_ECORRUPT;
-		else
-			done += (size_t)r;
-	}
+	if (w->status == 0)
+		w->status = cf_pread_all(fd, p, (size_t)w->q.len, w->q.off,
+					 &done);
+	if (w->status == 0 && done != w->q.len)
+		w->status = CF_ECORRUPT; /* shorter than its checkpoint */
 	close(fd);
 	if (w->status == 0)
 		w->out.len += done;

@@ -28,47 +28,22 @@
 
 #include "common/cf_diag.h"
 #include "common/cf_err.h"
+#include "common/cf_io.h"
 #include "raft/rft_fsm_int.h"
 
 #define PENDING_HDR 16u
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* 1 read all, 0 at a clean end of file, CF_ECORRUPT on a short read. */
-static int read_all(int fd, void *p, size_t n)
+static int read_record(int fd, void *p, size_t n)
 {
-	char *c = p;
-	size_t got = 0;
+	size_t got;
+	int rv = cf_read_all(fd, p, n, &got);
 
-	while (got < n) {
-		ssize_t r = read(fd, c + got, n - got);
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			return got == 0 ? 0 : CF_ECORRUPT;
-		got += (size_t)r;
-	}
-	return 1;
+	if (rv != 0)
+		return rv;
+	if (got == n)
+		return 1;
+	return got == 0 ? 0 : CF_ECORRUPT;
 }
 
 int rft__pending_add(struct rft_fsm *f, uint64_t index, const void *buf,
@@ -93,9 +68,9 @@ int rft__pending_add(struct rft_fsm *f, uint64_t index, const void *buf,
 	cf_put_u64(h, index);
 	cf_put_u32(h + 8, (uint32_t)len);
 	cf_put_u32(h + 12, XXH32(buf, len, 0));
-	rv = write_all(f->pending_fd, h, sizeof h);
+	rv = cf_write_all(f->pending_fd, h, sizeof h);
 	if (rv == 0)
-		rv = write_all(f->pending_fd, buf, len);
+		rv = cf_write_all(f->pending_fd, buf, len);
 	if (rv != 0)
 		return rv;
 	f->pending_n++;
@@ -125,7 +100,7 @@ static int pending_replay(struct rft_fsm *f, char *errmsg)
 		rv = -errno;
 		goto err;
 	}
-	while ((rv = read_all(f->pending_fd, h, sizeof h)) == 1) {
+	while ((rv = read_record(f->pending_fd, h, sizeof h)) == 1) {
 		uint64_t index = cf_get_u64(h);
 		uint32_t len = cf_get_u32(h + 8);
 
@@ -139,7 +114,7 @@ static int pending_replay(struct rft_fsm *f, char *errmsg)
 			buf = p;
 			cap = len;
 		}
-		rv = read_all(f->pending_fd, buf, len);
+		rv = read_record(f->pending_fd, buf, len);
 		if (rv != 1 && len > 0) {
 			rv = rv == 0 ? CF_ECORRUPT : rv;
 			goto err;
