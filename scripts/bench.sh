@@ -4,10 +4,11 @@
 # Starts a fresh three-node cluster in a temp folder (scripts/cluster.sh), runs
 # confab-bench at concurrency 1, 16 and 256 (SECS seconds each after a 1 s warm-up,
 # 200-byte messages, requests to the leader; SPREAD=1 spreads them over all three
-# nodes), stops the cluster, then runs $SHARED/bench/etcd3.sh and prints both.
-# env: SECS (8), CONCS ("1 16 256"), SPREAD (0), SHARED (../shared from the repo),
+# nodes), stops the cluster, then, if BASELINES names a folder holding etcd3.sh (a
+# baseline script kept outside this repository), runs it and prints both.
+# env: SECS (8), CONCS ("1 16 256"), SPREAD (0), BASELINES (unset: Confab only),
 #      BUILDDIR (where confabd and confab-bench are; default: the current folder),
-#      SKIP_ETCD=1 to run Confab only, STRACE=1 to count durable writes per node
+#      STRACE=1 to count durable writes per node
 #      (slows the nodes: not for throughput figures),
 #      PORT_BASE (8000: nodes on 8001-8003; passed to cluster.sh),
 #      FANOUT=N to also run the group fan-out mode (confab-bench --fanout N,
@@ -20,7 +21,11 @@ CONCS=${CONCS:-"1 16 256"}
 SPREAD=${SPREAD:-0}
 PB=${PORT_BASE:-8000}
 export PORT_BASE=$PB
-SHARED=${SHARED:-$REPO/../shared}
+BASELINES=${BASELINES:-}
+if ! command -v python3 >/dev/null 2>&1; then
+	echo "$0: needs python3 (apt-get install python3)" >&2
+	exit 1
+fi
 BUILDDIR=$(cd "${BUILDDIR:-.}" && pwd)
 export BUILDDIR
 BENCH=$BUILDDIR/confab-bench
@@ -89,12 +94,12 @@ fi
 "$REPO/scripts/cluster.sh" stop "$RUN"
 
 ETCD_OUT=""
-if [ "${SKIP_ETCD:-0}" != 1 ]; then
-	if [ -x "$SHARED/bench/etcd3.sh" ] || [ -f "$SHARED/bench/etcd3.sh" ]; then
-		ETCD_OUT=$(SECS=$SECS CONCS=$CONCS bash "$SHARED/bench/etcd3.sh" 2>&1 | tail -n 5) ||
+if [ -n "$BASELINES" ]; then
+	if [ -f "$BASELINES/etcd3.sh" ]; then
+		ETCD_OUT=$(SECS=$SECS CONCS=$CONCS bash "$BASELINES/etcd3.sh" 2>&1 | tail -n 5) ||
 			ETCD_OUT="etcd3.sh failed: $ETCD_OUT"
 	else
-		ETCD_OUT="$SHARED/bench/etcd3.sh not found (set SHARED)"
+		ETCD_OUT="$BASELINES/etcd3.sh not found"
 	fi
 fi
 

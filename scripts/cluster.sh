@@ -7,9 +7,11 @@
 #                                     start three confabd --auth=dev in the background
 #                                     (logs DIR/nN.log, pids DIR/nN.pid), wait for
 #                                     /readyz and print the URLs
-#   scripts/cluster.sh stop [DIR]     SIGTERM by pid file, SIGKILL after 10 s
+#   scripts/cluster.sh stop [DIR]     SIGTERM by pid file, SIGKILL after 10 s; says
+#                                     which nodes it stopped
 #   scripts/cluster.sh restart [DIR]  stop, then start (data kept)
-#   scripts/cluster.sh status [DIR]   pid, role and leader of each node
+#   scripts/cluster.sh status [DIR]   pid, role and leader of each node; exits 1 if a
+#                                     running node does not answer, 3 if one is stopped
 #
 # DIR defaults to ./run. The binary is $CONFABD, else $BUILDDIR/confabd, else
 # ./confabd, else the repository's build/confabd (scripts/dev.sh), else confabd on the PATH. LOG_LEVEL (info) is passed to --log-level.
@@ -103,10 +105,15 @@ start() {
 }
 
 stop() {
-	local i p alive
+	local i p alive stopped=()
 	for i in $(seq 1 $N); do
 		p=$(pid_of "$i")
-		if [ -n "$p" ]; then kill -TERM "$p" 2>/dev/null || true; fi
+		if [ -n "$p" ]; then
+			kill -TERM "$p" 2>/dev/null || true
+			stopped+=("$i:$p")
+		else
+			echo "node $i: not running"
+		fi
 	done
 	for _ in $(seq 1 100); do
 		alive=0
@@ -122,10 +129,20 @@ stop() {
 		fi
 		rm -f "$DIR/n$i.pid"
 	done
+	for p in "${stopped[@]}"; do
+		echo "node ${p%%:*}: stopped (pid ${p#*:})"
+	done
+}
+
+# field JSON NAME: a top-level number or string of /v1/cluster's answer
+# (the fields before "peers"; no JSON tool needed).
+field() {
+	local top=${1%%\"peers\"*}
+	printf '%s' "$top" | sed -n "s/.*\"$2\":\"\{0,1\}\([^\",}]*\).*/\1/p"
 }
 
 status() {
-	local i p info rc=0
+	local i p j rc=0
 	for i in $(seq 1 $N); do
 		p=$(pid_of "$i")
 		if [ -z "$p" ]; then
@@ -133,10 +150,12 @@ status() {
 			rc=3
 			continue
 		fi
-		info=$(curl -sf --max-time 2 "$(url "$i")/v1/cluster" 2>/dev/null |
-			python3 -c 'import json,sys; d=json.load(sys.stdin); print("role=%s leader=%s term=%s commit=%s applied=%s" % (d.get("role"), d.get("leaderId"), d.get("term"), d.get("commitIndex"), d.get("appliedIndex")))' \
-			2>/dev/null || echo "not answering")
-		echo "node $i  $(url "$i")  pid $p  $info"
+		if j=$(curl -sf --max-time 2 "$(url "$i")/v1/cluster" 2>/dev/null) && [ -n "$j" ]; then
+			echo "node $i  $(url "$i")  pid $p  role=$(field "$j" role) leader=$(field "$j" leaderId) term=$(field "$j" term) commit=$(field "$j" commitIndex) applied=$(field "$j" appliedIndex)"
+		else
+			echo "node $i  $(url "$i")  pid $p  not answering"
+			rc=1
+		fi
 	done
 	return $rc
 }

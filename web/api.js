@@ -104,6 +104,7 @@ export class Live {
     this.cursor = null;
     this.nextId = 1;
     this.pingTimer = null;
+    this.synced = false;
   }
 
   start() { this.connect(); }
@@ -120,6 +121,7 @@ export class Live {
   connect() {
     if (this.closed) return;
     this.h.onState('connecting', this.attempt);
+    this.synced = false;
     const ws = new WebSocket(this.api.wsUrl(this.deviceId));
     this.ws = ws;
     ws.onopen = () => {
@@ -139,6 +141,8 @@ export class Live {
       try { f = JSON.parse(ev.data); } catch { return; }
       if (f.cursor && (f.type === 'message' || f.type === 'recalled' ||
           f.type === 'conversation' || f.type === 'synced')) this.cursor = f.cursor;
+      /* The replay asked for on open is over (tests wait for this). */
+      if (f.type === 'synced' && !f.hasMore) this.synced = true;
       this.h.onEvent(f);
     };
     ws.onclose = () => {

@@ -136,6 +136,15 @@ static void node_checkpoint(struct rft_node *n)
 
 	if (applied <= n->last_checkpoint)
 		return;
+	/*
+	 * While a segment fetch is pending the store lacks segments and must
+	 * never record an appliedIndex; the entries applied meanwhile wait in
+	 * STORE.pending and in raft's log (snapshots are refused meanwhile).
+	 * The fetch's completion resets last_checkpoint: the next tick
+	 * checkpoints.
+	 */
+	if (rft_fsm_needs_fetch(n->fsm))
+		return;
 	rv = rft_fsm_checkpoint(n->fsm, errmsg);
 	if (rv != 0) {
 		/* The store can no longer be made durable: better down. */

@@ -139,6 +139,9 @@ test('history_scrolls_back_with_before_seq', async () => {
     for (let i = 0; i < n; i += 10) await Promise.all([...Array(Math.min(10, n - i)).keys()].map((k) => post(i + k)));
   }, [convId, n]);
   const page = await openAs('bob', 2, 'desk');
+  /* A new device replays the user's whole history over its socket: once
+   * that is over, what the open conversation shows is its first page only. */
+  await page.waitForFunction(() => window.confab.live.synced, null, { timeout: T });
   await page.click(`#conv-list li[data-id="${convId}"]`);
   await page.locator('#message-list li', { hasText: `bulk message ${n - 1}` }).waitFor({ timeout: T });
   expect(await page.locator('#message-list li', { hasText: 'hi bob, from node 1' }).count() === 0, 'first page already has everything');

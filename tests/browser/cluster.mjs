@@ -1,22 +1,45 @@
-/* cluster.mjs: a throwaway three-node Confab cluster on free loopback ports
- * for the browser tests (the same layout as scripts/cluster.sh). */
+/* cluster.mjs: a throwaway three-node Confab cluster on a loopback address
+ * and ports of its own for the browser tests (the same layout as
+ * scripts/cluster.sh). */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync, openSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-function freePort() {
-  return new Promise((resolve, reject) => {
+/* The low bound of the kernel's ephemeral port range: neither a bind to
+ * port 0 nor an outgoing connection takes a port below it. */
+function ephemeralLow() {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  } catch { return 32768; }
+}
+
+function listenOn(host, port) {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
+    s.once('error', () => resolve(null));
+    s.listen({ host, port, exclusive: true }, () => resolve(s));
   });
+}
+
+/* n ports on a loopback address of this cluster's own (127.a.b.c, never
+ * 127.0.0.1), below the ephemeral range, held listening until the cluster
+ * file is written (the same rule as tests/lib/cf_test_ports.c). */
+async function reservePorts(n) {
+  const low = 10000, high = ephemeralLow();
+  const b = randomBytes(3);
+  const host = `127.${1 + (b[0] % 254)}.${b[1]}.${1 + (b[2] % 254)}`;
+  const held = [];
+  let cand = low + (randomBytes(4).readUInt32LE(0) % (high - low));
+  for (let tries = 0; held.length < n && tries < 4000; tries++) {
+    cand = low + ((cand - low + 7919) % (high - low));
+    const s = await listenOn(host, cand);
+    if (s) held.push(s);
+  }
+  if (held.length < n) throw new Error(`no ${n} free ports on ${host}`);
+  return { host, ports: held.map((s) => s.address().port), release: () => Promise.all(held.map((s) => new Promise((r) => s.close(r)))) };
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -31,36 +54,60 @@ export class Cluster {
     this.dir = mkdtempSync(path.join(os.tmpdir(), 'confab-browser-'));
   }
 
+  /* Start the nodes; a node that exits before it is ready (a port taken
+   * meanwhile) makes the whole start again, from empty data folders, on a
+   * new address and new ports. */
   async start() {
-    const ports = [];
-    while (ports.length < 3 * this.n) {
-      const p = await freePort();
-      if (!ports.includes(p)) ports.push(p);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.startOnce();
+        return;
+      } catch (e) {
+        if (!e.nodeExited || attempt >= 3) throw e;
+        console.log(`# cluster start attempt ${attempt}: ${e.message}; again from empty folders`);
+        await this.stop({ keep: true });
+      }
     }
+  }
+
+  async startOnce() {
+    const { host, ports, release } = await reservePorts(3 * this.n);
+    this.procs = [];
+    this.urls = [];
     const lines = ['partitions 16', 'secret secret.key'];
     for (let i = 1; i <= this.n; i++) {
       const [r, p, c] = ports.slice(3 * (i - 1), 3 * i);
-      this.urls.push(`http://127.0.0.1:${c}`);
-      lines.push(`node ${i} raft=127.0.0.1:${r} peer=127.0.0.1:${p} client=http://127.0.0.1:${c}`);
+      this.urls.push(`http://${host}:${c}`);
+      lines.push(`node ${i} raft=${host}:${r} peer=${host}:${p} client=http://${host}:${c}`);
     }
     writeFileSync(path.join(this.dir, 'cluster.conf'), lines.join('\n') + '\n');
     writeFileSync(path.join(this.dir, 'secret.key'), randomBytes(32).toString('hex'), { mode: 0o600 });
+    await release();
     for (let i = 1; i <= this.n; i++) {
-      mkdirSync(path.join(this.dir, `n${i}`));
+      const data = path.join(this.dir, `n${i}`);
+      rmSync(data, { recursive: true, force: true });
+      mkdirSync(data);
       const log = openSync(path.join(this.dir, `n${i}.log`), 'a');
       const p = spawn(this.bin, ['--cluster', path.join(this.dir, 'cluster.conf'), '--id', String(i),
-        '--data', path.join(this.dir, `n${i}`), '--auth=dev', '--web', this.web,
+        '--data', data, '--auth=dev', '--web', this.web,
         '--log-level', 'warn'], { stdio: ['ignore', log, log] });
+      closeSync(log);
       this.procs.push(p);
     }
-    const deadline = Date.now() + 20000;
-    for (const u of this.urls) {
+    const deadline = Date.now() + 30000;
+    for (const [k, u] of this.urls.entries()) {
       for (;;) {
+        const p = this.procs[k];
+        if (p.exitCode !== null || p.signalCode !== null) {
+          const e = new Error(`node ${k + 1} exited (${p.exitCode ?? p.signalCode}) before it was ready:\n${this.logs()}`);
+          e.nodeExited = true;
+          throw e;
+        }
         try {
           const r = await fetch(`${u}/readyz`);
           if (r.ok) break;
         } catch { /* not listening yet */ }
-        if (Date.now() > deadline) throw new Error(`${u} not ready in 20 s:\n${this.logs()}`);
+        if (Date.now() > deadline) throw new Error(`${u} not ready in 30 s:\n${this.logs()}`);
         await sleep(100);
       }
     }

@@ -316,30 +316,56 @@ static void cluster_lists_every_node_with_url_role_and_sockets(void **state)
 	n_passed++;
 }
 
+/* Node 2's socket count as node `from` sees it (its own if from == 2). */
+static long long ws_count_of_2(unsigned from)
+{
+	json_t *v = cluster_view(from);
+	long long n = cf_test_int(peer_of(v, 2), "wsConnections");
+
+	json_decref(v);
+	return n;
+}
+
+/*
+ * Wait (bounded) until node 1's view of node 2's sockets equals node 2's own
+ * count, which node 2 announces every second; *n is that count. Sockets of
+ * earlier tests may still be closing, so "before" is only known once the two
+ * agree, and stay so for longer than one announcement period.
+ */
+static bool views_agree(long long *n, int timeout_ms)
+{
+	uint64_t deadline = cf_mono_ms() + (uint64_t)timeout_ms;
+	long long own, seen;
+
+	do {
+		own = ws_count_of_2(2);
+		seen = ws_count_of_2(1);
+		if (own == seen) {
+			/* Still so after more than one announcement period. */
+			cf_test_sleep_ms(1300);
+			if (ws_count_of_2(2) == own && ws_count_of_2(1) == own) {
+				*n = own;
+				return true;
+			}
+		}
+		cf_test_sleep_ms(100);
+	} while (cf_mono_ms() < deadline);
+	print_message("# node 2 says %lld sockets, node 1 sees %lld\n", own,
+		      seen);
+	return false;
+}
+
 static void socket_on_node_2_shows_in_node_1_view(void **state)
 {
 	struct cf_ws_client w;
-	json_t *v;
 	long long before, now = -1;
-	uint64_t t0, deadline;
 
 	(void)state;
-	v = cluster_view(1);
-	before = cf_test_int(peer_of(v, 2), "wsConnections");
-	json_decref(v);
+	assert_true(views_agree(&before, 15000));
 	assert_int_equal(cf_ws_connect(&w, cluster.nodes[2].url,
 				       "/v1/ws?user=ops-w&deviceId=d1", 5000),
 			 0);
-	t0 = cf_mono_ms();
-	deadline = t0 + 2500;
-	while (cf_mono_ms() < deadline) {
-		v = cluster_view(1);
-		now = cf_test_int(peer_of(v, 2), "wsConnections");
-		json_decref(v);
-		if (now == before + 1)
-			break;
-		cf_test_sleep_ms(100);
-	}
+	assert_true(views_agree(&now, 15000));
 	assert_int_equal(now, before + 1);
 	cf_ws_close(&w);
 	n_passed++;

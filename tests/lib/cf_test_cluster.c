@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cf_test_cluster.h"
+#include "cf_test_ports.h"
 #include "common/cf_err.h"
 #include "common/cf_time.h"
 
@@ -77,39 +78,6 @@ static void registry_remove(struct cf_test_cluster *c)
 	}
 }
 
-/* Find n distinct free TCP ports on 127.0.0.1 (all bound at once). */
-static int free_ports(int *ports, unsigned n)
-{
-	int fds[3 * CF_TEST_MAX_NODES];
-	struct sockaddr_in sa;
-	socklen_t sl;
-	unsigned i, opened = 0;
-	int rv = 0;
-
-	assert(n <= 3 * CF_TEST_MAX_NODES);
-	for (i = 0; i < n; i++) {
-		memset(&sa, 0, sizeof sa);
-		sa.sin_family = AF_INET;
-		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fds[i] < 0) {
-			rv = -errno;
-			break;
-		}
-		opened++;
-		sl = sizeof sa;
-		if (bind(fds[i], (struct sockaddr *)&sa, sizeof sa) != 0 ||
-		    getsockname(fds[i], (struct sockaddr *)&sa, &sl) != 0) {
-			rv = -errno;
-			break;
-		}
-		ports[i] = ntohs(sa.sin_port);
-	}
-	for (i = 0; i < opened; i++)
-		close(fds[i]);
-	return rv;
-}
-
 static int write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -124,40 +92,53 @@ static int write_file(const char *path, const char *text)
 	return rv;
 }
 
-/* Pick ports and write cluster.conf; data folders are (re)created empty. */
+static int rm_entry(const char *path, const struct stat *sb, int flag,
+		    struct FTW *ftw)
+{
+	return remove(path);
+}
+
+/*
+ * Reserve ports on a loopback address of the cluster's own (cf_test_ports.h),
+ * write cluster.conf while they are held, then release them for the nodes.
+ * Data folders are made empty: a retry must not reuse a Raft log that holds
+ * the previous attempt's addresses.
+ */
 static int cluster_configure(struct cf_test_cluster *c)
 {
-	int ports[3 * CF_TEST_MAX_NODES];
+	struct cf_test_ports ports;
 	char line[300];
 	struct cf_buf conf = CF_BUF_INIT;
 	struct cf_test_node *nd;
 	unsigned i;
 	int rv;
 
-	rv = free_ports(ports, 3 * c->n);
+	rv = cf_test_ports_reserve(&ports, 3 * c->n);
 	if (rv != 0)
 		return rv;
+	snprintf(c->ip, sizeof c->ip, "%s", ports.ip);
 	rv = cf_buf_appendf(&conf, "# written by cf_test_cluster\n"
 				   "partitions 16\nsecret secret.key\n");
 	for (i = 1; rv == 0 && i <= c->n; i++) {
 		nd = &c->nodes[i];
 		nd->id = i;
-		nd->raft_port = ports[3 * (i - 1)];
-		nd->peer_port = ports[3 * (i - 1) + 1];
-		nd->client_port = ports[3 * (i - 1) + 2];
-		snprintf(nd->url, sizeof nd->url, "http://127.0.0.1:%d",
+		nd->raft_port = ports.port[3 * (i - 1)];
+		nd->peer_port = ports.port[3 * (i - 1) + 1];
+		nd->client_port = ports.port[3 * (i - 1) + 2];
+		snprintf(nd->url, sizeof nd->url, "http://%s:%d", c->ip,
 			 nd->client_port);
 		snprintf(line, sizeof line,
-			 "node %u raft=127.0.0.1:%d peer=127.0.0.1:%d "
-			 "client=%s\n",
-			 i, nd->raft_port, nd->peer_port, nd->url);
+			 "node %u raft=%s:%d peer=%s:%d client=%s\n", i, c->ip,
+			 nd->raft_port, c->ip, nd->peer_port, nd->url);
 		rv = cf_buf_append(&conf, line, strlen(line));
 		snprintf(nd->data_dir, sizeof nd->data_dir, "%s/n%u", c->dir,
 			 i);
 		snprintf(nd->log_path, sizeof nd->log_path, "%s/n%u.log",
 			 c->dir, i);
-		if (rv == 0 && mkdir(nd->data_dir, 0700) != 0 &&
-		    errno != EEXIST)
+		if (rv == 0 && access(nd->data_dir, F_OK) == 0 &&
+		    nftw(nd->data_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+			rv = -errno;
+		if (rv == 0 && mkdir(nd->data_dir, 0700) != 0)
 			rv = -errno;
 		cf_http_conn_release(&nd->conn);
 		if (rv == 0)
@@ -168,6 +149,7 @@ static int cluster_configure(struct cf_test_cluster *c)
 	if (rv == 0)
 		rv = write_file(c->conf_path, conf.data);
 	cf_buf_release(&conf);
+	cf_test_ports_release(&ports);
 	return rv;
 }
 
@@ -534,9 +516,10 @@ int cf_test_cluster_start(struct cf_test_cluster *c, unsigned n,
 		(void)stop_nodes(c);
 		if (rv != -ECHILD)
 			break; /* only a node that died is worth a retry */
-		fprintf(stderr, "# cluster start attempt %d: a node exited "
-				"(port conflict?)\n",
-			attempt + 1);
+		fprintf(stderr, "# cluster start attempt %d on %s: a node "
+				"exited (port taken?); again from empty "
+				"folders\n",
+			attempt + 1, c->ip);
 		if (attempt + 1 < START_ATTEMPTS)
 			rv = 0;
 	}
@@ -585,12 +568,6 @@ void cf_test_cluster_dump_logs(struct cf_test_cluster *c, int lines)
 		}
 		fclose(f);
 	}
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-		    struct FTW *ftw)
-{
-	return remove(path);
 }
 
 int cf_test_cluster_stop(struct cf_test_cluster *c)

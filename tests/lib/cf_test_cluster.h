@@ -1,12 +1,14 @@
 /*
- * cf_test_cluster: a cluster of real confabd processes on 127.0.0.1, for the
+ * cf_test_cluster: a cluster of real confabd processes on loopback, for the
  * integration tests.
  *
  * cf_test_cluster_start() makes a folder with mkdtemp (/tmp/confab-it-XXXXXX)
  * holding cluster.conf, secret.key, one data folder per node (n1/, n2/...) and
- * each node's stdout+stderr (n1.log...). Ports are found by binding port 0
- * and releasing it; if a node dies before it is ready (a port taken
- * meanwhile), the whole start is retried with new ports. The confabd binary
+ * each node's stdout+stderr (n1.log...). Every cluster listens on a loopback
+ * address of its own, 127.a.b.c, on ports held bound until cluster.conf is
+ * written (cf_test_ports.h); if a node dies before it is ready (a port taken
+ * meanwhile), the whole start is retried on a new address and new ports
+ * from empty data folders. The confabd binary
  * is $CONFAB_BUILDDIR/confabd (set by make check), else ./confabd.
  * Environment knobs: CONFAB_IT_LOG_LEVEL (--log-level, default info),
  * CONFAB_IT_ARGS (extra confabd options, split at spaces; they come last
@@ -45,7 +47,7 @@ struct cf_test_node {
 	int unexpected_exit; /* crashed, or a non-zero status on SIGTERM */
 	int exit_status;     /* of the last reaped process */
 	int raft_port, peer_port, client_port;
-	char url[64]; /* "http://127.0.0.1:PORT" */
+	char url[64]; /* "http://127.a.b.c:PORT" */
 	char data_dir[PATH_MAX];
 	char log_path[PATH_MAX];
 	struct cf_http_conn conn; /* for the calling (main) thread */
@@ -53,6 +55,7 @@ struct cf_test_node {
 
 struct cf_test_cluster {
 	unsigned n;
+	char ip[16]; /* the cluster's loopback address, "127.a.b.c" */
 	char dir[PATH_MAX];
 	char conf_path[PATH_MAX];
 	char confabd[PATH_MAX];

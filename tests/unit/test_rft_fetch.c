@@ -1,7 +1,7 @@
 #include "config.h"
 
 /*
- * rft_fetch over real peer links on 127.0.0.1: two rft_peer managers (nodes
+ * rft_fetch over real peer links on a loopback address of its own: two rft_peer managers (nodes
  * 1 and 2) on one uv loop, each with an rft_fetch serving its own store.
  * Stores are filled through the real log_store API with the same
  * deterministic entries, one further than the other, and small segments so
@@ -9,6 +9,7 @@
  * in turns and time.
  */
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -33,6 +34,7 @@
 #include "log/log_segment.h"
 #include "log/log_store.h"
 #include "raft/rft_fetch.h"
+#include "../lib/cf_test_ports.h"
 
 #define N 2
 #define PARTS 4
@@ -252,27 +254,21 @@ static void assert_same_content(const char *a, const char *b)
 
 /* --------------------------------------------------------------- links */
 
+/* The loopback address of this run's ports (tests/lib/cf_test_ports.h). */
+static char tip[16];
+
+/* n ports on a loopback address of this test's own, outside the ephemeral
+ * range, held until the configuration is made (cf_test_ports.h). */
 static void pick_ports(int *ports, int n)
 {
-	int fds[N + 1];
-	struct sockaddr_in a;
-	socklen_t len;
+	struct cf_test_ports tp;
+	int i;
 
-	for (int i = 0; i < n; i++) {
-		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-		assert_true(fds[i] >= 0);
-		memset(&a, 0, sizeof a);
-		a.sin_family = AF_INET;
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		assert_int_equal(bind(fds[i], (struct sockaddr *)&a, sizeof a),
-				 0);
-		len = sizeof a;
-		assert_int_equal(
-			getsockname(fds[i], (struct sockaddr *)&a, &len), 0);
-		ports[i] = ntohs(a.sin_port);
-	}
-	for (int i = 0; i < n; i++)
-		close(fds[i]);
+	assert_int_equal(cf_test_ports_reserve(&tp, (unsigned)n), 0);
+	snprintf(tip, sizeof tip, "%s", tp.ip);
+	for (i = 0; i < n; i++)
+		ports[i] = tp.port[i];
+	cf_test_ports_release(&tp);
 }
 
 static void fetch_closed_cb(void *arg);
@@ -363,7 +359,7 @@ static void mgr_start(struct fixture *f, unsigned id)
 	c->partitions = PARTS;
 	for (unsigned i = 0; i < N; i++) {
 		c->nodes[i].id = i + 1;
-		snprintf(c->nodes[i].peer_addr, CF_ADDR_SIZE, "127.0.0.1:%d",
+		snprintf(c->nodes[i].peer_addr, CF_ADDR_SIZE, "%s:%d", tip,
 			 f->ports[i + 1]);
 		snprintf(c->nodes[i].raft_addr, CF_ADDR_SIZE, "127.0.0.1:1");
 	}

@@ -3,11 +3,12 @@
 /*
  * rft_node through its real path: three nodes (raft_uv over the TCP_NODELAY
  * transport, the FSM over a segment store, the peer links) on one uv loop in
- * this process, on 127.0.0.1 with free ports and a temp data dir each.
+ * this process, on a loopback address of its own with free ports and a temp data dir each.
  * Every loop run is bounded in turns and time.
  */
 
 #define _XOPEN_SOURCE 700
+#include <arpa/inet.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -28,6 +29,7 @@
 #include "common/cf_err.h"
 #include "common/cf_time.h"
 #include "raft/rft_node.h"
+#include "../lib/cf_test_ports.h"
 
 #define N	   3
 #define SECRET	   "correct horse battery staple"
@@ -64,28 +66,21 @@ typedef bool (*pred_fn)(struct fixture *f, void *arg);
 
 /* --- helpers --- */
 
+/* The loopback address of this run's ports (tests/lib/cf_test_ports.h). */
+static char tip[16];
+
+/* n ports on a loopback address of this test's own, outside the ephemeral
+ * range, held until the configuration is made (cf_test_ports.h). */
 static void pick_ports(int *ports, int n)
 {
-	int fds[2 * N];
-	struct sockaddr_in a;
-	socklen_t len;
+	struct cf_test_ports tp;
 	int i;
 
-	for (i = 0; i < n; i++) {
-		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-		assert_true(fds[i] >= 0);
-		memset(&a, 0, sizeof a);
-		a.sin_family = AF_INET;
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		assert_int_equal(bind(fds[i], (struct sockaddr *)&a, sizeof a),
-				 0);
-		len = sizeof a;
-		assert_int_equal(
-			getsockname(fds[i], (struct sockaddr *)&a, &len), 0);
-		ports[i] = ntohs(a.sin_port);
-	}
+	assert_int_equal(cf_test_ports_reserve(&tp, (unsigned)n), 0);
+	snprintf(tip, sizeof tip, "%s", tp.ip);
 	for (i = 0; i < n; i++)
-		close(fds[i]);
+		ports[i] = tp.port[i];
+	cf_test_ports_release(&tp);
 }
 
 static void guard_cb(uv_timer_t *h)
@@ -226,9 +221,9 @@ static int setup(void **state)
 	for (unsigned i = 0; i < N; i++) {
 		struct cf_node_conf *nc = &f->cluster.nodes[i];
 		nc->id = i + 1;
-		snprintf(nc->raft_addr, CF_ADDR_SIZE, "127.0.0.1:%d",
+		snprintf(nc->raft_addr, CF_ADDR_SIZE, "%s:%d", tip,
 			 f->ports[i]);
-		snprintf(nc->peer_addr, CF_ADDR_SIZE, "127.0.0.1:%d",
+		snprintf(nc->peer_addr, CF_ADDR_SIZE, "%s:%d", tip,
 			 f->ports[N + i]);
 	}
 	f->cluster.secret_len = (unsigned)strlen(SECRET);

@@ -1,11 +1,12 @@
 #include "config.h"
 
 /*
- * rft_peer over real TCP on 127.0.0.1: three managers (three nodes) on one
+ * rft_peer over real TCP on a loopback address of its own: three managers (three nodes) on one
  * uv loop in this process, plus raw sockets that play a misbehaving or
  * silent peer. Every loop run is bounded in iterations and time.
  */
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -28,6 +29,7 @@
 #include "common/cf_diag.h"
 #include "common/cf_err.h"
 #include "raft/rft_peer.h"
+#include "../lib/cf_test_ports.h"
 
 #define N	3
 #define T_MSG	20	   /* a user message type */
@@ -64,28 +66,21 @@ static const struct rft_peer_timing fast = {.ping_ms = 50,
 
 /* --- helpers --- */
 
+/* The loopback address of this run's ports (tests/lib/cf_test_ports.h). */
+static char tip[16];
+
+/* n ports on a loopback address of this test's own, outside the ephemeral
+ * range, held until the configuration is made (cf_test_ports.h). */
 static void pick_ports(int *ports, int n)
 {
-	int fds[N + 1];
-	struct sockaddr_in a;
-	socklen_t len;
+	struct cf_test_ports tp;
 	int i;
 
-	for (i = 0; i < n; i++) {
-		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-		assert_true(fds[i] >= 0);
-		memset(&a, 0, sizeof a);
-		a.sin_family = AF_INET;
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		assert_int_equal(bind(fds[i], (struct sockaddr *)&a, sizeof a),
-				 0);
-		len = sizeof a;
-		assert_int_equal(
-			getsockname(fds[i], (struct sockaddr *)&a, &len), 0);
-		ports[i] = ntohs(a.sin_port);
-	}
+	assert_int_equal(cf_test_ports_reserve(&tp, (unsigned)n), 0);
+	snprintf(tip, sizeof tip, "%s", tp.ip);
 	for (i = 0; i < n; i++)
-		close(fds[i]);
+		ports[i] = tp.port[i];
+	cf_test_ports_release(&tp);
 }
 
 static uint8_t pattern(uint64_t req_id, size_t i)
@@ -186,7 +181,7 @@ static void make_cluster(struct fixture *f, struct cf_cluster *c,
 	c->partitions = 16;
 	for (i = 0; i < N; i++) {
 		c->nodes[i].id = i + 1;
-		snprintf(c->nodes[i].peer_addr, CF_ADDR_SIZE, "127.0.0.1:%d",
+		snprintf(c->nodes[i].peer_addr, CF_ADDR_SIZE, "%s:%d", tip,
 			 f->ports[i + 1]);
 		snprintf(c->nodes[i].raft_addr, CF_ADDR_SIZE, "127.0.0.1:1");
 	}
@@ -294,7 +289,7 @@ static int raw_connect(int port)
 	memset(&a, 0, sizeof a);
 	a.sin_family = AF_INET;
 	a.sin_port = htons((uint16_t)port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	inet_pton(AF_INET, tip, &a.sin_addr);
 	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
 	assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
 	return fd;
@@ -585,7 +580,7 @@ static void start_on_busy_port_fails_and_closes(void **state)
 	memset(&a, 0, sizeof a);
 	a.sin_family = AF_INET;
 	a.sin_port = htons((uint16_t)f->ports[1]);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	inet_pton(AF_INET, tip, &a.sin_addr);
 	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
 	assert_int_equal(listen(fd, 1), 0);
 	make_cluster(f, &nd->cluster, SECRET);

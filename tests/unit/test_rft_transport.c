@@ -2,12 +2,13 @@
 
 /*
  * rft_transport under libraft's real uv io: three raft instances on one uv
- * loop over 127.0.0.1, each with its own temp dir, elect a leader and apply
+ * loop over a loopback address of its own, each with its own temp dir, elect a leader and apply
  * a few entries; then every raft TCP stream on the loop is checked for
  * TCP_NODELAY with getsockopt. The same run over the stock transport shows
  * that the check tells the two apart.
  */
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ftw.h>
 #include <netinet/in.h>
@@ -29,6 +30,7 @@
 #include "common/cf_buf.h"
 #include "common/cf_diag.h"
 #include "raft/rft_transport.h"
+#include "../lib/cf_test_ports.h"
 
 #define N	  3
 #define N_ENTRIES 5
@@ -69,28 +71,21 @@ struct nodelay_count {
 	unsigned connected_off;
 };
 
+/* The loopback address of this run's ports (tests/lib/cf_test_ports.h). */
+static char tip[16];
+
+/* n ports on a loopback address of this test's own, outside the ephemeral
+ * range, held until the configuration is made (cf_test_ports.h). */
 static void pick_ports(int *ports, int n)
 {
-	int fds[N];
-	struct sockaddr_in a;
-	socklen_t len;
+	struct cf_test_ports tp;
 	int i;
 
-	for (i = 0; i < n; i++) {
-		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-		assert_true(fds[i] >= 0);
-		memset(&a, 0, sizeof a);
-		a.sin_family = AF_INET;
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		assert_int_equal(bind(fds[i], (struct sockaddr *)&a, sizeof a),
-				 0);
-		len = sizeof a;
-		assert_int_equal(
-			getsockname(fds[i], (struct sockaddr *)&a, &len), 0);
-		ports[i] = ntohs(a.sin_port);
-	}
+	assert_int_equal(cf_test_ports_reserve(&tp, (unsigned)n), 0);
+	snprintf(tip, sizeof tip, "%s", tp.ip);
 	for (i = 0; i < n; i++)
-		close(fds[i]);
+		ports[i] = tp.port[i];
+	cf_test_ports_release(&tp);
 }
 
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
@@ -144,7 +139,7 @@ static void node_start(struct fixture *f, unsigned i)
 	nd->id = i + 1;
 	snprintf(nd->dir, sizeof nd->dir, "/tmp/confab-tr-XXXXXX");
 	assert_non_null(mkdtemp(nd->dir));
-	snprintf(nd->addr, sizeof nd->addr, "127.0.0.1:%d", f->ports[i]);
+	snprintf(nd->addr, sizeof nd->addr, "%s:%d", tip, f->ports[i]);
 	if (f->with_wrapper) {
 		assert_int_equal(rft_transport_init(&nd->tr, &f->loop), 0);
 		tr = rft_transport_iface(&nd->tr);
@@ -164,7 +159,7 @@ static void node_start(struct fixture *f, unsigned i)
 	for (j = 0; j < N; j++) {
 		char addr[32];
 
-		snprintf(addr, sizeof addr, "127.0.0.1:%d", f->ports[j]);
+		snprintf(addr, sizeof addr, "%s:%d", tip, f->ports[j]);
 		assert_int_equal(
 			raft_configuration_add(&conf, j + 1, addr, RAFT_VOTER),
 			0);
