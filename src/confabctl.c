@@ -19,6 +19,7 @@
 
 #include "common/cf_conf.h"
 #include "common/cf_err.h"
+#include "common/cf_lock.h"
 #include "frontend/fe_auth.h"
 #include "log/log_inspect.h"
 
@@ -91,13 +92,32 @@ static int ctl_parse_data(int argc, char **argv, const char **data)
 	return 0;
 }
 
-static char *ctl_store_dir(const char *data)
+/*
+ * Lock the data folder (cf_lock.h: a running node holds it, so an offline
+ * command never reads files being written) and return DATA/store, malloc'd;
+ * NULL after printing why.
+ */
+static char *ctl_open_data(const char *verb, const char *data, int *lock_fd)
 {
+	char errmsg[CF_ERRMSG_SIZE] = "";
 	size_t n = strlen(data) + sizeof("/store");
-	char *p = malloc(n);
+	char *p;
+	int rv;
 
-	if (p != NULL)
-		snprintf(p, n, "%s/store", data);
+	rv = cf_lock_dir(data, lock_fd, errmsg);
+	if (rv != 0) {
+		fprintf(stderr, "confabctl %s: %s%s\n", verb, errmsg,
+			rv == -EBUSY ? ": stop the node first" : "");
+		return NULL;
+	}
+	p = malloc(n);
+	if (p == NULL) {
+		fprintf(stderr, "confabctl %s: out of memory\n", verb);
+		cf_unlock_dir(*lock_fd);
+		*lock_fd = -1;
+		return NULL;
+	}
+	snprintf(p, n, "%s/store", data);
 	return p;
 }
 
@@ -106,16 +126,18 @@ static int ctl_inspect(int argc, char **argv)
 	char errmsg[CF_ERRMSG_SIZE] = "";
 	const char *data;
 	char *dir;
+	int lock_fd = -1;
 	int rv;
 
 	rv = ctl_parse_data(argc, argv, &data);
 	if (rv != 0)
 		return rv;
-	dir = ctl_store_dir(data);
+	dir = ctl_open_data("inspect", data, &lock_fd);
 	if (dir == NULL)
 		return 1;
 	rv = log_inspect_print(dir, stdout, errmsg);
 	free(dir);
+	cf_unlock_dir(lock_fd);
 	if (rv != 0) {
 		fprintf(stderr, "confabctl inspect: %s\n", errmsg);
 		return 1;
@@ -129,16 +151,18 @@ static int ctl_verify(int argc, char **argv)
 	unsigned problems = 0;
 	const char *data;
 	char *dir;
+	int lock_fd = -1;
 	int rv;
 
 	rv = ctl_parse_data(argc, argv, &data);
 	if (rv != 0)
 		return rv;
-	dir = ctl_store_dir(data);
+	dir = ctl_open_data("verify", data, &lock_fd);
 	if (dir == NULL)
 		return 1;
 	rv = log_inspect_verify(dir, stdout, &problems, errmsg);
 	free(dir);
+	cf_unlock_dir(lock_fd);
 	printf("%u problem%s\n", problems, problems == 1 ? "" : "s");
 	if (rv != 0 || problems > 0) {
 		fprintf(stderr, "confabctl verify: %s\n",

@@ -19,6 +19,7 @@
 
 #include "common/cf_diag.h"
 #include "common/cf_err.h"
+#include "common/cf_lock.h"
 #include "common/cf_time.h"
 #include "raft/rft_node_int.h"
 
@@ -364,6 +365,7 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 	int rv;
 
 	memset(n, 0, sizeof *n);
+	n->lock_fd = -1;
 	n->loop = loop;
 	n->cfg = *cfg;
 	if (n->cfg.heartbeat_ms == 0)
@@ -400,6 +402,10 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 				 cf_strerror(rv));
 		return rv;
 	}
+	/* Two processes on one folder would write the same segments. */
+	rv = cf_lock_dir(cfg->data_dir, &n->lock_fd, errmsg);
+	if (rv != 0)
+		return rv;
 
 	memset(&fc, 0, sizeof fc);
 	fc.store.dir = store_dir;
@@ -412,7 +418,7 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 	rv = rft_fsm_open(&n->fsm, &fc, errmsg);
 	if (rv != 0) {
 		cf_errmsg_wrapf(errmsg, "store %s", store_dir);
-		return rv;
+		goto err_lock;
 	}
 	n->raft_fsm = rft_fsm_raft(n->fsm);
 	n->last_checkpoint = rft_fsm_applied(n->fsm);
@@ -483,6 +489,9 @@ err_transport:
 err_fsm:
 	rft_fsm_close(n->fsm);
 	n->fsm = NULL;
+err_lock:
+	cf_unlock_dir(n->lock_fd);
+	n->lock_fd = -1;
 	assert(rv != 0);
 	return rv;
 }
@@ -540,6 +549,9 @@ static void node_closed_one(struct rft_node *n)
 		return;
 	/* Requests submitted while closing: nothing runs them any more. */
 	rft__fail_all(n);
+	/* Every file is closed: another process may open the folder. */
+	cf_unlock_dir(n->lock_fd);
+	n->lock_fd = -1;
 	if (n->close_cb != NULL)
 		n->close_cb(n);
 }

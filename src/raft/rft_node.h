@@ -128,6 +128,7 @@ struct rft_node {
 	struct rft_transport transport;
 	struct raft_fsm *raft_fsm;
 	struct rft_fsm *fsm;
+	int lock_fd; /* flock on DATA/LOCK (cf_lock.h) until closed */
 	struct rft_peer_mgr peers;
 	uv_prepare_t prepare;
 	uv_timer_t tick;

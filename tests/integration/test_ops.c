@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -25,7 +26,7 @@
 #include "common/cf_time.h"
 
 #define START_TIMEOUT_MS 30000
-#define N_TESTS 4
+#define N_TESTS 5
 
 static struct cf_test_cluster cluster;
 static int n_passed;
@@ -371,6 +372,46 @@ static void socket_on_node_2_shows_in_node_1_view(void **state)
 	n_passed++;
 }
 
+/*
+ * A second confabd on a running node's data folder (the operator's slip:
+ * the same --data twice) must not open it: it exits 1 and says which
+ * process holds the folder; the running node keeps serving.
+ */
+static void a_second_process_on_a_data_folder_is_refused(void **state)
+{
+	struct cf_test_node *nd = &cluster.nodes[1];
+	char cmd[3 * PATH_MAX], log[PATH_MAX + 16], want[64], line[512];
+	struct cf_http_resp r;
+	FILE *f;
+	int st, found = 0;
+
+	(void)state;
+	snprintf(log, sizeof log, "%s/second.log", cluster.dir);
+	snprintf(cmd, sizeof cmd,
+		 "timeout 20 '%s' --cluster '%s' --id 1 --data '%s' "
+		 "--auth dev >'%s' 2>&1",
+		 cluster.confabd, cluster.conf_path, nd->data_dir, log);
+	st = system(cmd);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 1);
+	snprintf(want, sizeof want, "in use by another process (pid %d)",
+		 (int)nd->pid);
+	f = fopen(log, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f) != NULL)
+		if (strstr(line, want) != NULL)
+			found = 1;
+	fclose(f);
+	assert_true(found);
+	cf_http_resp_init(&r);
+	assert_int_equal(cf_test_cluster_http(&cluster, 1, "GET", "/readyz",
+					      NULL, NULL, &r),
+			 0);
+	assert_int_equal(r.status, 200);
+	cf_http_resp_release(&r);
+	n_passed++;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -380,6 +421,7 @@ int main(void)
 		cmocka_unit_test(
 			cluster_lists_every_node_with_url_role_and_sockets),
 		cmocka_unit_test(socket_on_node_2_shows_in_node_1_view),
+		cmocka_unit_test(a_second_process_on_a_data_folder_is_refused),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

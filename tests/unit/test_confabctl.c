@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <setjmp.h>
@@ -18,6 +19,7 @@
 #include <xxhash.h>
 
 #include "common/cf_err.h"
+#include "common/cf_lock.h"
 #include "log/log_store.h"
 
 extern char **environ;
@@ -296,6 +298,29 @@ static void a_folder_without_store_fails(void **state)
 	assert_int_equal(run(f, "verify", "--data", f->data, NULL), 1);
 }
 
+/* A running node holds DATA/LOCK: offline commands refuse the folder. */
+static void a_locked_folder_is_refused_with_the_holder(void **state)
+{
+	struct fixture *f = *state;
+	char errmsg[CF_ERRMSG_SIZE] = "", pid[32];
+	int fd, fd2;
+
+	build_store(f, 3);
+	assert_int_equal(cf_lock_dir(f->data, &fd, errmsg), 0);
+	/* A second lock on the folder fails too, naming this process. */
+	assert_int_equal(cf_lock_dir(f->data, &fd2, errmsg), -EBUSY);
+	assert_int_equal(fd2, -1);
+	snprintf(pid, sizeof pid, "(pid %ld)", (long)getpid());
+	assert_non_null(strstr(errmsg, pid));
+	assert_int_equal(run(f, "verify", "--data", f->data, NULL), 1);
+	assert_non_null(strstr(f->out.data, "in use by another process"));
+	assert_non_null(strstr(f->out.data, pid));
+	assert_int_equal(run(f, "inspect", "--data", f->data, NULL), 1);
+	assert_non_null(strstr(f->out.data, "stop the node first"));
+	cf_unlock_dir(fd);
+	assert_int_equal(run(f, "verify", "--data", f->data, NULL), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -308,6 +333,7 @@ int main(void)
 		T(verify_refuses_a_corrupt_manifest),
 		T(verify_reports_a_missing_segment),
 		T(a_folder_without_store_fails),
+		T(a_locked_folder_is_refused_with_the_holder),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
