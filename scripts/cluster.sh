@@ -16,6 +16,8 @@
 # DIR defaults to ./run. The binary is $CONFABD, else $BUILDDIR/confabd, else
 # ./confabd, else the repository's build/confabd (scripts/dev.sh), else confabd on the PATH. LOG_LEVEL (info) is passed to --log-level.
 # CONFABD_ARGS (empty) holds extra confabd options, split at spaces.
+# SEGMENT_SIZE and SEAL_AGE, if set, become the cluster file's segment-size and
+# seal-age (confabd(8); fixed when a node's store is created).
 # PORT_BASE (8000) moves every port: clients PORT_BASE+N, raft PORT_BASE-1000+N,
 # peers PORT_BASE-900+N (a second cluster beside the first: PORT_BASE=9000).
 set -euo pipefail
@@ -57,6 +59,8 @@ write_conf() {
 		echo "# written by scripts/cluster.sh"
 		echo "partitions 16"
 		echo "secret secret.key"
+		[ -z "${SEGMENT_SIZE:-}" ] || echo "segment-size $SEGMENT_SIZE"
+		[ -z "${SEAL_AGE:-}" ] || echo "seal-age $SEAL_AGE"
 		for i in $(seq 1 $N); do
 			echo "node $i raft=127.0.0.1:$((PORT_BASE - 1000 + i)) peer=127.0.0.1:$((PORT_BASE - 900 + i)) client=$(url "$i")"
 		done

@@ -172,36 +172,11 @@ static int ctl_verify(int argc, char **argv)
 	return 0;
 }
 
-/*
- * A duration: seconds ("3600"), or a number with a unit s, m, h or d
- * ("30m", "24h", "7d"). 0 or CF_EBADREQ; at least 1 s, at most 10 years.
- */
+/* A --ttl: a duration (cf_parse_duration) of at least 1 s. */
 static int ctl_parse_duration(const char *s, uint64_t *out)
 {
-	unsigned long long v;
-	uint64_t mul = 1;
-	char *end;
-
-	if (*s < '0' || *s > '9')
+	if (cf_parse_duration(s, out) != 0 || *out == 0)
 		return CF_EBADREQ;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
-		return CF_EBADREQ;
-	if (*end != '\0') {
-		switch (*end) {
-		case 's': mul = 1; break;
-		case 'm': mul = 60; break;
-		case 'h': mul = 3600; break;
-		case 'd': mul = 86400; break;
-		default: return CF_EBADREQ;
-		}
-		if (end[1] != '\0')
-			return CF_EBADREQ;
-	}
-	if (v == 0 || v > 10ULL * 366 * 86400 / mul)
-		return CF_EBADREQ;
-	*out = (uint64_t)v * mul;
 	return 0;
 }
 

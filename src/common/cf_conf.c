@@ -152,6 +152,94 @@ static int conf_secret(struct cf_cluster *c, const char *cluster_path,
 	return 0;
 }
 
+int cf_parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	uint64_t mul = 1;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return CF_EBADREQ;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return CF_EBADREQ;
+	if (*end != '\0') {
+		switch (*end) {
+		case 'K': mul = 1ull << 10; break;
+		case 'M': mul = 1ull << 20; break;
+		case 'G': mul = 1ull << 30; break;
+		default: return CF_EBADREQ;
+		}
+		if (end[1] != '\0')
+			return CF_EBADREQ;
+	}
+	if (v > UINT64_MAX / mul)
+		return CF_EBADREQ;
+	*out = (uint64_t)v * mul;
+	return 0;
+}
+
+int cf_parse_duration(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	uint64_t mul = 1;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return CF_EBADREQ;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return CF_EBADREQ;
+	if (*end != '\0') {
+		switch (*end) {
+		case 's': mul = 1; break;
+		case 'm': mul = 60; break;
+		case 'h': mul = 3600; break;
+		case 'd': mul = 86400; break;
+		default: return CF_EBADREQ;
+		}
+		if (end[1] != '\0')
+			return CF_EBADREQ;
+	}
+	if (v > 10ULL * 366 * 86400 / mul)
+		return CF_EBADREQ;
+	*out = (uint64_t)v * mul;
+	return 0;
+}
+
+/* segment-size SIZE / seal-age DURATION */
+static int conf_store_key(struct cf_cluster *c, const char *key, char *save,
+			  char *errmsg)
+{
+	char *v = strtok_r(NULL, " \t", &save);
+	uint64_t n;
+
+	if (strcmp(key, "segment-size") == 0) {
+		if (v == NULL || cf_parse_size(v, &n) != 0 ||
+		    n < CF_SEGMENT_SIZE_MIN || n > CF_SEGMENT_SIZE_MAX) {
+			cf_errmsg_printf(errmsg, "segment-size: 64K to 1G "
+						 "(bytes, or N with K, M or G)");
+			return CF_EBADREQ;
+		}
+		c->segment_size = n;
+	} else {
+		if (v == NULL || cf_parse_duration(v, &n) != 0) {
+			cf_errmsg_printf(errmsg, "seal-age: 0 (never) or a "
+						 "duration (N with s, m, h or "
+						 "d) up to 10 years");
+			return CF_EBADREQ;
+		}
+		c->seal_age_ms = n * 1000;
+	}
+	if (strtok_r(NULL, " \t", &save) != NULL) {
+		cf_errmsg_printf(errmsg, "%s: one value only", key);
+		return CF_EBADREQ;
+	}
+	return 0;
+}
+
 int cf_cluster_load(struct cf_cluster *c, const char *path, char *errmsg)
 {
 	char line[1024];
@@ -161,6 +249,8 @@ int cf_cluster_load(struct cf_cluster *c, const char *path, char *errmsg)
 
 	memset(c, 0, sizeof *c);
 	c->partitions = 16;
+	c->segment_size = CF_SEGMENT_SIZE_DEFAULT;
+	c->seal_age_ms = CF_SEAL_AGE_DEFAULT_MS;
 	f = fopen(path, "r");
 	if (f == NULL) {
 		rv = -errno;
@@ -189,6 +279,9 @@ int cf_cluster_load(struct cf_cluster *c, const char *path, char *errmsg)
 			} else {
 				c->partitions = (unsigned)n;
 			}
+		} else if (strcmp(w, "segment-size") == 0 ||
+			   strcmp(w, "seal-age") == 0) {
+			rv = conf_store_key(c, w, save, errmsg);
 		} else if (strcmp(w, "secret") == 0) {
 			char *v = strtok_r(NULL, " \t", &save);
 			if (v == NULL || strlen(v) >= sizeof c->secret_path) {

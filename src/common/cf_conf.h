@@ -4,6 +4,10 @@
  *   # comment
  *   partitions 16
  *   secret secret.key                 (relative to the cluster file's folder)
+ *   segment-size 64M                  hot segment size (64K..1G; default 64M)
+ *   seal-age 1d                       seal a hot segment this much entry time
+ *                                     after its first record (0: never;
+ *                                     default 1d)
  *   node 1 raft=127.0.0.1:7001 peer=127.0.0.1:7101 client=http://127.0.0.1:8001
  *   node 2 ...
  *
@@ -19,6 +23,10 @@
 #include <stdint.h>
 
 #define CF_MAX_NODES 7
+#define CF_SEGMENT_SIZE_DEFAULT (64ull << 20)
+#define CF_SEGMENT_SIZE_MIN (64ull << 10)
+#define CF_SEGMENT_SIZE_MAX (1ull << 30)
+#define CF_SEAL_AGE_DEFAULT_MS (86400ull * 1000)
 #define CF_ADDR_SIZE 64
 #define CF_URL_SIZE 128
 
@@ -34,6 +42,12 @@ struct cf_cluster {
 	unsigned n_nodes;
 	struct cf_node_conf nodes[CF_MAX_NODES];
 	unsigned partitions; /* P, default 16 */
+	/*
+	 * Cluster-wide store shape, recorded in each store at creation: a node
+	 * whose store says otherwise refuses to start (log_store.h).
+	 */
+	uint64_t segment_size; /* bytes, default 64 MiB */
+	uint64_t seal_age_ms;  /* entry-clock ms, 0 = never, default 1 day */
 	char secret_path[512];
 	char secret[256]; /* file contents, trimmed */
 	unsigned secret_len;
@@ -43,6 +57,17 @@ int cf_cluster_load(struct cf_cluster *c, const char *path, char *errmsg);
 /* The entry for id, or NULL. */
 const struct cf_node_conf *cf_cluster_node(const struct cf_cluster *c,
 					   unsigned id);
+/*
+ * A size: bytes ("65536"), or a number with K, M or G (binary units).
+ * 0 or CF_EBADREQ (also on overflow).
+ */
+int cf_parse_size(const char *s, uint64_t *out);
+/*
+ * A duration in seconds: "3600", or a number with s, m, h or d ("30m",
+ * "24h", "7d"); "0" is 0. 0 or CF_EBADREQ; at most 10 years.
+ */
+int cf_parse_duration(const char *s, uint64_t *out);
+
 /* Split "a.b.c.d:port" into ip (>= 16 bytes) and port; 0 or CF_EBADREQ. */
 int cf_addr_split(const char *addr, char *ip, int *port);
 

@@ -412,6 +412,12 @@ static int insp_manifest(void *arg, const struct log_manifest *m)
 	in->nparts = m->partitions;
 	fprintf(in->out, "appliedIndex %llu\npartitions %u\n",
 		(unsigned long long)m->applied_index, m->partitions);
+	if (m->seal_bytes != 0)
+		fprintf(in->out, "segment-size %llu\nseal-age-ms %llu\n",
+			(unsigned long long)m->seal_bytes,
+			(unsigned long long)m->seal_age_ms);
+	else
+		fprintf(in->out, "segment-size unrecorded\n");
 	if (in->verify)
 		fprintf(in->out, "ok: " LOG_MANIFEST_NAME ": %zu segments\n",
 			m->nsegs);

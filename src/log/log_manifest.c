@@ -5,21 +5,29 @@
  *
  *   offset  size  field
  *        0     8  magic "CFMANIFS"
- *        8     4  version (1)
+ *        8     4  version (2; 1 is still read)
  *       12     4  partitions P
  *       16     8  appliedIndex
  *       24     4  number of segment entries N
  *       28     4  reserved, zero
- *       32  24*N  entries, by partition then segment number:
+ *   version 2 only:
+ *       32     8  segment size (seal_bytes) the store was created with
+ *       40     8  seal age in entry-clock ms (0: never)
+ *
+ *    H  24*N  entries (H = 48 in version 2, 32 in version 1), by partition
+ *             then segment number:
  *                   u32 partition (< P), u32 segment number,
  *                   u64 checkpointed length (>= segment header size),
  *                   u32 flags (bit 0: sealed; other bits zero),
  *                   u32 reserved, zero
- *   32+24N     8  XXH3_64bits of bytes [0, 32 + 24N)
+ *  H+24N     8  XXH3_64bits of bytes [0, H + 24N)
  *
- * A manifest is valid if its length is exactly 40 + 24N, the checksum
+ * A manifest is valid if its length is exactly H + 8 + 24N, the checksum
  * matches, the magic is right, the version known, and the entries are in
- * strictly increasing (partition, segno) order with partition < P.
+ * strictly increasing (partition, segno) order with partition < P. A
+ * version 1 manifest (written before the store recorded its shape) decodes
+ * with seal_bytes = seal_age_ms = 0, "not recorded"; it is written back as
+ * version 2.
  *
  * Replacement: write MANIFEST.tmp, fsync it, rename it over MANIFEST, fsync
  * the folder. A crash before the rename leaves the old manifest in force (a
@@ -43,8 +51,9 @@
 #include "log/log_segment.h"
 
 #define MAN_MAGIC "CFMANIFS"
-#define MAN_VERSION 1
-#define MAN_HDR 32
+#define MAN_VERSION 2
+#define MAN_HDR_V1 32
+#define MAN_HDR 48
 #define MAN_ENTRY 24
 #define MAN_SUM 8
 /* A sanity bound on the manifest size (millions of segments). */
@@ -120,6 +129,8 @@ int log_manifest_encode(const struct log_manifest *m, struct cf_buf *out)
 	cf_put_u64(p + 16, m->applied_index);
 	cf_put_u32(p + 24, (uint32_t)m->nsegs);
 	cf_put_u32(p + 28, 0);
+	cf_put_u64(p + 32, m->seal_bytes);
+	cf_put_u64(p + 40, m->seal_age_ms);
 	p += MAN_HDR;
 	for (size_t i = 0; i < m->nsegs; i++) {
 		const struct log_manifest_seg *s = &m->segs[i];
@@ -143,15 +154,11 @@ int log_manifest_decode(const void *buf, size_t n, struct log_manifest *m,
 	uint32_t version;
 	int rv;
 
+	size_t hdr;
+
 	log_manifest_release(m);
-	if (n < MAN_HDR + MAN_SUM) {
+	if (n < MAN_HDR_V1 + MAN_SUM) {
 		cf_errmsg_printf(errmsg, "manifest: short (%zu bytes)", n);
-		return CF_ECORRUPT;
-	}
-	count = cf_get_u32(p + 24);
-	if ((uint64_t)MAN_HDR + (uint64_t)count * MAN_ENTRY + MAN_SUM != n) {
-		cf_errmsg_printf(errmsg, "manifest: %zu bytes for %u segments",
-				 n, (unsigned)count);
 		return CF_ECORRUPT;
 	}
 	if (XXH3_64bits(p, n - MAN_SUM) != cf_get_u64(p + n - MAN_SUM)) {
@@ -164,14 +171,25 @@ int log_manifest_decode(const void *buf, size_t n, struct log_manifest *m,
 		return CF_ECORRUPT;
 	}
 	version = cf_get_u32(p + 8);
-	if (version != MAN_VERSION) {
+	if (version != 1 && version != MAN_VERSION) {
 		cf_errmsg_printf(errmsg, "manifest: unknown version %u",
 				 (unsigned)version);
 		return CF_EVERSION;
 	}
+	hdr = version == 1 ? MAN_HDR_V1 : MAN_HDR;
+	count = cf_get_u32(p + 24);
+	if ((uint64_t)hdr + (uint64_t)count * MAN_ENTRY + MAN_SUM != n) {
+		cf_errmsg_printf(errmsg, "manifest: %zu bytes for %u segments",
+				 n, (unsigned)count);
+		return CF_ECORRUPT;
+	}
 	m->partitions = cf_get_u32(p + 12);
 	m->applied_index = cf_get_u64(p + 16);
-	p += MAN_HDR;
+	if (version >= 2) {
+		m->seal_bytes = cf_get_u64(p + 32);
+		m->seal_age_ms = cf_get_u64(p + 40);
+	}
+	p += hdr;
 	for (uint32_t i = 0; i < count; i++, p += MAN_ENTRY) {
 		uint32_t part = cf_get_u32(p);
 		uint32_t segno = cf_get_u32(p + 4);

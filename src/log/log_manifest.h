@@ -3,7 +3,8 @@
  *
  * The manifest names every segment of every partition with the length that
  * was fsync'd at the checkpoint and whether it is sealed, plus the partition
- * count P and the appliedIndex of the checkpoint. It is replaced atomically
+ * count P, the segment size and seal age the store was created with, and
+ * the appliedIndex of the checkpoint. It is replaced atomically
  * (MANIFEST.tmp, fsync, rename to MANIFEST, fsync the folder), so a crash
  * leaves either the old or the new one. Layout at the top of log_manifest.c.
  *
@@ -34,6 +35,9 @@ struct log_manifest_seg {
 struct log_manifest {
 	uint32_t partitions;
 	uint64_t applied_index;
+	/* The store's shape (log_store_opts); 0 and 0: not recorded (v1). */
+	uint64_t seal_bytes;
+	uint64_t seal_age_ms;
 	struct log_manifest_seg *segs; /* by partition, then segno */
 	size_t nsegs;
 	size_t cap;

@@ -419,6 +419,26 @@ int log_store_open(struct log_store **out, const struct log_store_opts *o,
 		rv = CF_EBADREQ;
 		goto err_wrap;
 	}
+	if (fresh || (m.seal_bytes == 0 && m.seal_age_ms == 0)) {
+		/* New, or written before stores recorded their shape. */
+		m.seal_bytes = s->seal_bytes;
+		m.seal_age_ms = s->seal_age_ms;
+	} else if (m.seal_bytes != s->seal_bytes ||
+		   m.seal_age_ms != s->seal_age_ms) {
+		/*
+		 * Every node must seal at the same record: the shape is fixed
+		 * at creation (tested: test_log_store shape_is_fixed_...).
+		 */
+		cf_errmsg_printf(errmsg,
+				 "store was created with segment size %llu "
+				 "and seal age %llu ms, not %llu and %llu ms",
+				 (unsigned long long)m.seal_bytes,
+				 (unsigned long long)m.seal_age_ms,
+				 (unsigned long long)s->seal_bytes,
+				 (unsigned long long)s->seal_age_ms);
+		rv = CF_EBADREQ;
+		goto err_wrap;
+	}
 	s->applied_index = m.applied_index;
 	unlinkat(s->dirfd, LOG_MANIFEST_TMP, 0);
 	for (unsigned i = 0; i < s->nparts; i++) {
@@ -666,6 +686,8 @@ int log_store_checkpoint(struct log_store *s, uint64_t applied_index,
 	log_manifest_init(&m);
 	m.partitions = s->nparts;
 	m.applied_index = applied_index;
+	m.seal_bytes = s->seal_bytes;
+	m.seal_age_ms = s->seal_age_ms;
 	for (unsigned i = 0; i < s->nparts; i++) {
 		struct log_part *part = &s->parts[i];
 		for (size_t k = 0; k < part->nsegs; k++) {

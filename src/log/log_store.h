@@ -40,6 +40,12 @@ struct log_store_opts {
 	uint64_t seal_bytes;	 /* hot segment size limit, default 64 MiB */
 	uint64_t seal_age_ms;	 /* by entry clock; 0 = never by age */
 };
+/*
+ * partitions, seal_bytes and seal_age_ms are the store's shape: recorded in
+ * the manifest at creation, and an open with other values fails with
+ * CF_EBADREQ (every node must seal at the same record). A store whose
+ * manifest predates the record adopts the values given.
+ */
 
 /* Called for every record found on open, partition by partition, in order. */
 typedef int (*log_scan_cb)(void *arg, const struct log_record *rec);

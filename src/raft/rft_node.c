@@ -410,6 +410,8 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 	memset(&fc, 0, sizeof fc);
 	fc.store.dir = store_dir;
 	fc.store.partitions = cfg->cluster->partitions;
+	fc.store.seal_bytes = cfg->cluster->segment_size;
+	fc.store.seal_age_ms = cfg->cluster->seal_age_ms;
 	fc.raft = &n->raft;
 	fc.on_record = cfg->on_record;
 	fc.on_record_arg = cfg->on_record_arg;

@@ -26,7 +26,7 @@
 #include "common/cf_time.h"
 
 #define START_TIMEOUT_MS 30000
-#define N_TESTS 5
+#define N_TESTS 6
 
 static struct cf_test_cluster cluster;
 static int n_passed;
@@ -412,6 +412,46 @@ static void a_second_process_on_a_data_folder_is_refused(void **state)
 	n_passed++;
 }
 
+/*
+ * segment-size and seal-age are fixed when a store is made: a node whose
+ * cluster file says otherwise refuses to start and says why; with the
+ * cluster's file it starts again and catches up.
+ */
+static void a_store_of_another_shape_refuses_to_start(void **state)
+{
+	struct cf_test_node *nd = &cluster.nodes[3];
+	char cmd[4 * PATH_MAX], conf[PATH_MAX + 16], log[PATH_MAX + 16];
+	char line[512];
+	FILE *f;
+	int st, found = 0;
+
+	(void)state;
+	assert_int_equal(cf_test_cluster_term(&cluster, 3, 15000, &st), 0);
+	assert_int_equal(st, 0);
+	snprintf(conf, sizeof conf, "%s/other.conf", cluster.dir);
+	snprintf(log, sizeof log, "%s/other.log", cluster.dir);
+	snprintf(cmd, sizeof cmd,
+		 "(cat '%s'; echo 'segment-size 1M') > '%s' && "
+		 "timeout 20 '%s' --cluster '%s' --id 3 --data '%s' "
+		 "--auth dev >'%s' 2>&1",
+		 cluster.conf_path, conf, cluster.confabd, conf, nd->data_dir,
+		 log);
+	st = system(cmd);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 1);
+	f = fopen(log, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f) != NULL)
+		if (strstr(line, "store was created with segment size "
+				 "67108864 and seal age 86400000 ms, not "
+				 "1048576") != NULL)
+			found = 1;
+	fclose(f);
+	assert_true(found);
+	assert_int_equal(cf_test_cluster_restart(&cluster, 3, 30000), 0);
+	n_passed++;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -422,6 +462,7 @@ int main(void)
 			cluster_lists_every_node_with_url_role_and_sockets),
 		cmocka_unit_test(socket_on_node_2_shows_in_node_1_view),
 		cmocka_unit_test(a_second_process_on_a_data_folder_is_refused),
+		cmocka_unit_test(a_store_of_another_shape_refuses_to_start),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

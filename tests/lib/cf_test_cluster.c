@@ -119,6 +119,13 @@ static int cluster_configure(struct cf_test_cluster *c)
 	snprintf(c->ip, sizeof c->ip, "%s", ports.ip);
 	rv = cf_buf_appendf(&conf, "# written by cf_test_cluster\n"
 				   "partitions 16\nsecret secret.key\n");
+	/* Extra cluster-file lines, ';'-separated (segment-size 64K;...). */
+	for (const char *p = getenv("CONFAB_IT_CONF"); rv == 0 && p && *p;) {
+		size_t n = strcspn(p, ";");
+
+		rv = cf_buf_appendf(&conf, "%.*s\n", (int)n, p);
+		p += n + (p[n] == ';');
+	}
 	for (i = 1; rv == 0 && i <= c->n; i++) {
 		nd = &c->nodes[i];
 		nd->id = i;

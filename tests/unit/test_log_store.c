@@ -505,6 +505,78 @@ static void corrupt_manifest_is_refused(void **state)
 	assert_non_null(strstr(f->errmsg, "manifest"));
 }
 
+/* Segment size and seal age are fixed when the store is made. */
+static void shape_is_fixed_at_creation(void **state)
+{
+	struct fixture *f = *state;
+
+	f->o.seal_bytes = 4096;
+	f->o.seal_age_ms = 60000;
+	assert_int_equal(store_open(f), 0);
+	append_msgs(f, "c_1", 1, 2);
+	assert_int_equal(log_store_commit(f->s), 0);
+	assert_int_equal(log_store_checkpoint(f->s, 2, f->errmsg), 0);
+	f->o.seal_bytes = 8192;
+	assert_int_equal(store_open(f), CF_EBADREQ);
+	assert_null(f->s);
+	assert_non_null(strstr(f->errmsg, "segment size 4096"));
+	f->o.seal_bytes = 4096;
+	f->o.seal_age_ms = 0;
+	assert_int_equal(store_open(f), CF_EBADREQ);
+	assert_non_null(strstr(f->errmsg, "seal age 60000 ms"));
+	f->o.seal_age_ms = 60000;
+	assert_int_equal(store_open(f), 0);
+	check_read(f, "c_1", 2);
+}
+
+/*
+ * A manifest written before stores recorded their shape (version 1: a
+ * 32-byte header) opens with the values given, and the next checkpoint
+ * records them.
+ */
+static void version_1_manifest_adopts_the_shape_given(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t buf[4096], v1[4096];
+	char path[160];
+	ssize_t n;
+	size_t m;
+	int fd;
+
+	assert_int_equal(store_open(f), 0);
+	append_msgs(f, "c_1", 1, 3);
+	assert_int_equal(log_store_commit(f->s), 0);
+	assert_int_equal(log_store_checkpoint(f->s, 3, f->errmsg), 0);
+	log_store_close(f->s);
+	f->s = NULL;
+	snprintf(path, sizeof(path), "%s/MANIFEST", f->store);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	n = read(fd, buf, sizeof buf);
+	assert_true(n > 56 && n < (ssize_t)sizeof buf);
+	/* v2 = 48-byte header + entries + 8; v1 drops header bytes 32..47. */
+	memcpy(v1, buf, 32);
+	v1[8] = 1;
+	memcpy(v1 + 32, buf + 48, (size_t)n - 48 - 8);
+	m = (size_t)n - 16;
+	{
+		uint64_t sum = XXH3_64bits(v1, m - 8);
+		for (int i = 0; i < 8; i++)
+			v1[m - 8 + (size_t)i] = (uint8_t)(sum >> (8 * i));
+	}
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(pwrite(fd, v1, m, 0), (ssize_t)m);
+	close(fd);
+	f->o.seal_bytes = 8192;
+	f->o.seal_age_ms = 5000;
+	assert_int_equal(store_open(f), 0);
+	check_read(f, "c_1", 3);
+	assert_int_equal(log_store_checkpoint(f->s, 3, f->errmsg), 0);
+	f->o.seal_bytes = 4096;
+	assert_int_equal(store_open(f), CF_EBADREQ);
+	assert_non_null(strstr(f->errmsg, "segment size 8192"));
+}
+
 static void corrupt_checkpointed_record_is_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -638,6 +710,8 @@ int main(void)
 		T(abort_undoes_a_seal),
 		T(uncheckpointed_segment_is_removed_on_reopen),
 		T(corrupt_manifest_is_refused),
+		T(shape_is_fixed_at_creation),
+		T(version_1_manifest_adopts_the_shape_given),
 		T(corrupt_checkpointed_record_is_refused),
 		T(missing_checkpointed_bytes_are_refused),
 		T(scan_callback_error_stops_open),
