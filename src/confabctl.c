@@ -4,7 +4,8 @@
  * confabctl: the admin CLI (confabctl(8)). A thin main: a table of
  * commands, each parsing its own options and calling into the modules.
  * Offline commands work on a stopped node's data folder: DIR/raft holds
- * raft's files and DIR/store the segment store (log_store.h).
+ * raft's files and DIR/store the segment store (log_store.h). Live
+ * commands call the nodes' admin routes (ctl/ctl_admin.h).
  *
  * Exit status: 0 success, 1 failure (for verify: corruption found or the
  * store unreadable), 2 usage error.
@@ -20,6 +21,7 @@
 #include "common/cf_conf.h"
 #include "common/cf_err.h"
 #include "common/cf_lock.h"
+#include "ctl/ctl_admin.h"
 #include "frontend/fe_auth.h"
 #include "log/log_inspect.h"
 
@@ -264,6 +266,9 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{"verify", "--data DIR",
 	 "check every checksum of the store; exit 1 if any is wrong",
 	 ctl_verify},
+	{"status", "--cluster FILE [--node URL] [--json]",
+	 "every node of a running cluster as it sees itself (admin token)",
+	 ctl_status},
 	{"token", "--cluster FILE --user ID [--ttl D]",
 	 "print an HS256 token for ID (D: 3600, 30m, 24h, 7d; default 24h)",
 	 ctl_token},

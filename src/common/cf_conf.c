@@ -111,45 +111,71 @@ static int conf_node(struct cf_cluster *c, char *rest, char *errmsg)
 	return 0;
 }
 
-static int conf_secret(struct cf_cluster *c, const char *cluster_path,
-		       char *errmsg)
+/* Read a secret file (relative to the cluster file's folder), trimmed. */
+static int conf_read_secret(const char *name, const char *file,
+			    const char *cluster_path, char *buf, size_t size,
+			    unsigned *len, char *errmsg)
 {
-	char path[sizeof c->secret_path + 512];
+	char path[1024];
 	const char *slash;
 	FILE *f;
 	size_t n;
+	int rv;
 
-	if (c->secret_path[0] == '/') {
-		snprintf(path, sizeof path, "%s", c->secret_path);
+	if (file[0] == '/') {
+		snprintf(path, sizeof path, "%s", file);
 	} else {
 		slash = strrchr(cluster_path, '/');
 		if (slash == NULL)
-			snprintf(path, sizeof path, "%s", c->secret_path);
+			snprintf(path, sizeof path, "%s", file);
 		else
 			snprintf(path, sizeof path, "%.*s/%s",
 				 (int)(slash - cluster_path), cluster_path,
-				 c->secret_path);
+				 file);
 	}
 	f = fopen(path, "r");
 	if (f == NULL) {
-		cf_errmsg_printf(errmsg, "secret file %s: %s", path,
+		rv = -errno;
+		cf_errmsg_printf(errmsg, "%s file %s: %s", name, path,
 				 strerror(errno));
-		return -errno;
+		return rv;
 	}
-	n = fread(c->secret, 1, sizeof c->secret - 1, f);
+	n = fread(buf, 1, size - 1, f);
 	fclose(f);
-	while (n > 0 && (c->secret[n - 1] == '\n' || c->secret[n - 1] == '\r' ||
-			 c->secret[n - 1] == ' '))
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
+			 buf[n - 1] == ' '))
 		n--;
-	c->secret[n] = '\0';
+	buf[n] = '\0';
 	if (n < 16) {
-		cf_errmsg_printf(errmsg,
-				 "secret file %s: at least 16 bytes needed",
-				 path);
+		cf_errmsg_printf(errmsg, "%s file %s: at least 16 bytes needed",
+				 name, path);
 		return CF_EBADREQ;
 	}
-	c->secret_len = (unsigned)n;
+	*len = (unsigned)n;
 	return 0;
+}
+
+static int conf_secret(struct cf_cluster *c, const char *cluster_path,
+		       char *errmsg)
+{
+	int rv;
+
+	rv = conf_read_secret("secret", c->secret_path, cluster_path,
+			      c->secret, sizeof c->secret, &c->secret_len,
+			      errmsg);
+	if (rv != 0 || c->admin_secret_path[0] == '\0')
+		return rv;
+	rv = conf_read_secret("admin-secret", c->admin_secret_path,
+			      cluster_path, c->admin_secret,
+			      sizeof c->admin_secret, &c->admin_secret_len,
+			      errmsg);
+	if (rv == 0 && c->admin_secret_len == c->secret_len &&
+	    memcmp(c->admin_secret, c->secret, c->secret_len) == 0) {
+		/* A user token must never pass for an admin's. */
+		cf_errmsg_printf(errmsg, "admin-secret must differ from secret");
+		rv = CF_EBADREQ;
+	}
+	return rv;
 }
 
 int cf_parse_size(const char *s, uint64_t *out)
@@ -282,13 +308,16 @@ int cf_cluster_load(struct cf_cluster *c, const char *path, char *errmsg)
 		} else if (strcmp(w, "segment-size") == 0 ||
 			   strcmp(w, "seal-age") == 0) {
 			rv = conf_store_key(c, w, save, errmsg);
-		} else if (strcmp(w, "secret") == 0) {
+		} else if (strcmp(w, "secret") == 0 ||
+			   strcmp(w, "admin-secret") == 0) {
 			char *v = strtok_r(NULL, " \t", &save);
+			char *dst = w[0] == 's' ? c->secret_path
+						: c->admin_secret_path;
 			if (v == NULL || strlen(v) >= sizeof c->secret_path) {
-				cf_errmsg_printf(errmsg, "secret: missing path");
+				cf_errmsg_printf(errmsg, "%s: missing path", w);
 				rv = CF_EBADREQ;
 			} else {
-				strcpy(c->secret_path, v);
+				strcpy(dst, v);
 			}
 		} else {
 			cf_errmsg_printf(errmsg, "unknown directive '%s'", w);

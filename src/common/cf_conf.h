@@ -4,6 +4,8 @@
  *   # comment
  *   partitions 16
  *   secret secret.key                 (relative to the cluster file's folder)
+ *   admin-secret admin.key            optional: signs admin tokens only; must
+ *                                     differ from secret
  *   segment-size 64M                  hot segment size (64K..1G; default 64M)
  *   seal-age 1d                       seal a hot segment this much entry time
  *                                     after its first record (0: never;
@@ -51,6 +53,9 @@ struct cf_cluster {
 	char secret_path[512];
 	char secret[256]; /* file contents, trimmed */
 	unsigned secret_len;
+	char admin_secret_path[512]; /* "" if none: admin routes refuse all */
+	char admin_secret[256];
+	unsigned admin_secret_len;
 };
 
 int cf_cluster_load(struct cf_cluster *c, const char *path, char *errmsg);

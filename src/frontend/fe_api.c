@@ -1,6 +1,7 @@
 /*
  * fe_api: see fe_api.h. Routes:
  *   GET  /healthz, /readyz, /metrics, /v1/cluster      (fe_ops.c)
+ *   /v1/admin/...  admin token only                     (fe_admin.c)
  *   POST /v1/conversations, GET /v1/conversations/{id}
  *   POST /v1/messages, GET /v1/conversations/{id}/messages
  *   GET  /v1/ws                                         (upgrade, fe_conn.c)
@@ -21,6 +22,7 @@
 #include "common/cf_err.h"
 #include "common/cf_id.h"
 #include "common/cf_time.h"
+#include "frontend/fe_admin.h"
 #include "frontend/fe_api_conv.h"
 #include "frontend/fe_api_sync.h"
 #include "frontend/fe_auth.h"
@@ -599,7 +601,7 @@ void fe_api_http(struct fe_conn *c, const struct fe_http_req *req)
 	int rv;
 
 	srv->metrics.http_requests++;
-	if (fe_ops_http(c, req))
+	if (fe_ops_http(c, req) || fe_admin_http(c, req))
 		return;
 	if (p.len < 4 || memcmp(p.p, "/v1/", 4) != 0) {
 		fe_respond_error(c, 404, "not_found", "no such route");

@@ -11,13 +11,21 @@
 #include "common/cf_err.h"
 #include "common/cf_id.h"
 
-int fe_auth_token(const struct cf_cluster *cl, const char *token, size_t len,
-		  char user[129], const char **msg)
+/*
+ * Verify a token signed with key: HS256, a valid sub, an exp in the future;
+ * for an admin token (admin) also aud "confab-admin" and an exp at most
+ * FE_ADMIN_TTL_MAX (+ clock skew) ahead, while a user token must not carry
+ * that audience.
+ */
+static int auth_verify(const char *key, unsigned key_len, bool admin,
+		       const char *token, size_t len, char user[129],
+		       const char **msg)
 {
 	char *copy;
 	jwt_t *jwt = NULL;
-	const char *sub;
+	const char *sub, *aud;
 	long exp;
+	time_t now = time(NULL);
 	int rv = CF_EUNAUTH;
 
 	if (len == 0 || len > 4096) {
@@ -27,8 +35,8 @@ int fe_auth_token(const struct cf_cluster *cl, const char *token, size_t len,
 	copy = strndup(token, len);
 	if (copy == NULL)
 		return -ENOMEM;
-	if (jwt_decode(&jwt, copy, (const unsigned char *)cl->secret,
-		       (int)cl->secret_len) != 0 ||
+	if (jwt_decode(&jwt, copy, (const unsigned char *)key, (int)key_len) !=
+		    0 ||
 	    jwt == NULL) {
 		*msg = "malformed or badly signed token";
 		goto out;
@@ -42,14 +50,27 @@ int fe_auth_token(const struct cf_cluster *cl, const char *token, size_t len,
 		*msg = "token has no valid sub";
 		goto out;
 	}
+	aud = jwt_get_grant(jwt, "aud");
+	if (admin && (aud == NULL || strcmp(aud, FE_ADMIN_AUD) != 0)) {
+		*msg = "admin token must have aud \"" FE_ADMIN_AUD "\"";
+		goto out;
+	}
+	if (!admin && aud != NULL && strcmp(aud, FE_ADMIN_AUD) == 0) {
+		*msg = "an admin token is not a user token";
+		goto out;
+	}
 	errno = 0;
 	exp = jwt_get_grant_int(jwt, "exp");
 	if (errno != 0 || exp <= 0) {
 		*msg = "token has no exp";
 		goto out;
 	}
-	if ((time_t)exp <= time(NULL)) {
+	if ((time_t)exp <= now) {
 		*msg = "token expired";
+		goto out;
+	}
+	if (admin && (time_t)exp > now + FE_ADMIN_TTL_MAX + FE_ADMIN_SKEW) {
+		*msg = "admin token lives longer than 5 minutes";
 		goto out;
 	}
 	strcpy(user, sub);
@@ -59,6 +80,34 @@ out:
 		jwt_free(jwt);
 	free(copy);
 	return rv;
+}
+
+int fe_auth_token(const struct cf_cluster *cl, const char *token, size_t len,
+		  char user[129], const char **msg)
+{
+	return auth_verify(cl->secret, cl->secret_len, false, token, len, user,
+			   msg);
+}
+
+int fe_auth_admin_request(const struct cf_cluster *cl,
+			  const struct fe_http_req *req, char admin[129],
+			  const char **msg)
+{
+	struct cf_str auth = req->h[FE_HTTP_H_AUTHORIZATION];
+
+	if (cl->admin_secret_len == 0) {
+		*msg = "no admin-secret in the cluster file: admin routes "
+		       "are off";
+		return CF_EFORBIDDEN;
+	}
+	if (auth.p == NULL || auth.len < 7 ||
+	    strncasecmp(auth.p, "Bearer ", 7) != 0) {
+		*msg = "admin routes need 'Authorization: Bearer <admin "
+		       "token>' (confabctl)";
+		return CF_EUNAUTH;
+	}
+	return auth_verify(cl->admin_secret, cl->admin_secret_len, true,
+			   auth.p + 7, auth.len - 7, admin, msg);
 }
 
 int fe_auth_request(const struct cf_cluster *cl, bool dev,
@@ -97,8 +146,8 @@ int fe_auth_request(const struct cf_cluster *cl, bool dev,
 	return CF_EUNAUTH;
 }
 
-int fe_auth_mint(const struct cf_cluster *cl, const char *user,
-		 uint64_t ttl_s, char **out)
+static int auth_mint(const char *key, unsigned key_len, const char *aud,
+		     const char *user, uint64_t ttl_s, char **out)
 {
 	jwt_t *jwt = NULL;
 	char *s;
@@ -109,11 +158,12 @@ int fe_auth_mint(const struct cf_cluster *cl, const char *user,
 	if (jwt_new(&jwt) != 0)
 		return -ENOMEM;
 	if (jwt_add_grant(jwt, "sub", user) != 0 ||
+	    (aud != NULL && jwt_add_grant(jwt, "aud", aud) != 0) ||
 	    jwt_add_grant_int(jwt, "iat", (long)time(NULL)) != 0 ||
 	    jwt_add_grant_int(jwt, "exp", (long)(time(NULL) + (time_t)ttl_s)) !=
 		    0 ||
-	    jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)cl->secret,
-			(int)cl->secret_len) != 0)
+	    jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)key,
+			(int)key_len) != 0)
 		goto out;
 	s = jwt_encode_str(jwt);
 	if (s == NULL)
@@ -123,4 +173,21 @@ int fe_auth_mint(const struct cf_cluster *cl, const char *user,
 out:
 	jwt_free(jwt);
 	return rv;
+}
+
+int fe_auth_mint(const struct cf_cluster *cl, const char *user,
+		 uint64_t ttl_s, char **out)
+{
+	return auth_mint(cl->secret, cl->secret_len, NULL, user, ttl_s, out);
+}
+
+int fe_auth_admin_mint(const struct cf_cluster *cl, const char *who,
+		       uint64_t ttl_s, char **out)
+{
+	if (cl->admin_secret_len == 0)
+		return CF_EFORBIDDEN;
+	if (ttl_s == 0 || ttl_s > FE_ADMIN_TTL_MAX)
+		return CF_EBADREQ;
+	return auth_mint(cl->admin_secret, cl->admin_secret_len, FE_ADMIN_AUD,
+			 who, ttl_s, out);
 }

@@ -6,6 +6,7 @@
  * Folder layout (kept when a test fails):
  *   DIR/cluster.conf   partitions 16, secret secret.key, one "node" line each
  *   DIR/secret.key     32 random hex characters
+ *   DIR/admin.key      the admin secret (secret.key with another first byte)
  *   DIR/nK/            node K's --data folder
  *   DIR/nK.log         node K's stdout and stderr, appended across restarts
  */
@@ -118,7 +119,8 @@ static int cluster_configure(struct cf_test_cluster *c)
 		return rv;
 	snprintf(c->ip, sizeof c->ip, "%s", ports.ip);
 	rv = cf_buf_appendf(&conf, "# written by cf_test_cluster\n"
-				   "partitions 16\nsecret secret.key\n");
+				   "partitions 16\nsecret secret.key\n"
+				   "admin-secret admin.key\n");
 	/* Extra cluster-file lines, ';'-separated (segment-size 64K;...). */
 	for (const char *p = getenv("CONFAB_IT_CONF"); rv == 0 && p && *p;) {
 		size_t n = strcspn(p, ";");
@@ -503,6 +505,11 @@ int cf_test_cluster_start(struct cf_test_cluster *c, unsigned n,
 		snprintf(secret + 2 * i, 3, "%02x", raw[i]);
 	snprintf(path, sizeof path, "%s/secret.key", c->dir);
 	rv = write_file(path, secret);
+	/* The admin secret: another first character (it must differ). */
+	secret[0] = secret[0] == '0' ? '1' : '0';
+	snprintf(path, sizeof path, "%s/admin.key", c->dir);
+	if (rv == 0)
+		rv = write_file(path, secret);
 	for (attempt = 0; rv == 0 && attempt < START_ATTEMPTS; attempt++) {
 		rv = cluster_configure(c);
 		for (i = 1; rv == 0 && i <= n; i++)

@@ -1,0 +1,234 @@
+#include "config.h"
+
+/* ctl_admin: see ctl_admin.h. */
+
+#include "ctl/ctl_admin.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cf_buf.h"
+#include "common/cf_conf.h"
+#include "common/cf_err.h"
+#include "ctl/ctl_http.h"
+#include "frontend/fe_auth.h"
+
+#define EXIT_USAGE 2
+#define CALL_TIMEOUT_MS 5000
+#define TOKEN_TTL_S 120
+
+struct admin_opts {
+	const char *cluster;
+	const char *node; /* NULL: every node of the cluster file */
+	bool json;
+	struct cf_cluster cl;
+	char *token;
+};
+
+/* Parse the options every live verb shares; 0, 1 or EXIT_USAGE. */
+static int admin_parse(const char *verb, int argc, char **argv,
+		       struct admin_opts *o)
+{
+	static const struct option opts[] = {
+		{"cluster", required_argument, NULL, 'c'},
+		{"node", required_argument, NULL, 'n'},
+		{"json", no_argument, NULL, 'j'},
+		{NULL, 0, NULL, 0},
+	};
+	char errmsg[CF_ERRMSG_SIZE] = "";
+	int ch, rv;
+
+	memset(o, 0, sizeof *o);
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:n:j", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			o->cluster = optarg;
+			break;
+		case 'n':
+			o->node = optarg;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		default:
+			fprintf(stderr, "usage: confabctl %s --cluster FILE "
+					"[--node URL] [--json]\n",
+				verb);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc || o->cluster == NULL) {
+		fprintf(stderr, "confabctl %s: %s\n", verb,
+			optind != argc ? "unexpected argument"
+				       : "--cluster FILE is required (its "
+					 "admin-secret signs the request)");
+		return EXIT_USAGE;
+	}
+	rv = cf_cluster_load(&o->cl, o->cluster, errmsg);
+	if (rv != 0) {
+		fprintf(stderr, "confabctl %s: %s\n", verb, errmsg);
+		return 1;
+	}
+	rv = fe_auth_admin_mint(&o->cl, "confabctl", TOKEN_TTL_S, &o->token);
+	if (rv != 0) {
+		fprintf(stderr, "confabctl %s: %s\n", verb,
+			rv == CF_EFORBIDDEN
+				? "the cluster file has no admin-secret"
+				: "cannot mint an admin token");
+		return 1;
+	}
+	return 0;
+}
+
+/* GET path on url as admin: the JSON answer, or NULL with why in err. */
+static json_t *admin_get(const struct admin_opts *o, const char *url,
+			 const char *path, char *err, size_t esize)
+{
+	char errmsg[CF_ERRMSG_SIZE] = "";
+	struct cf_buf body = CF_BUF_INIT;
+	json_t *j = NULL, *m;
+	int rv, status = 0;
+
+	rv = ctl_http_call(url, "GET", path, o->token, NULL, CALL_TIMEOUT_MS,
+			   &status, &body, errmsg);
+	if (rv != 0) {
+		snprintf(err, esize, "not answering: %s", errmsg);
+		goto out;
+	}
+	j = json_loadb(body.data, body.len, 0, NULL);
+	if (status != 200) {
+		m = json_object_get(json_object_get(j, "error"), "message");
+		snprintf(err, esize, "HTTP %d: %s", status,
+			 json_is_string(m) ? json_string_value(m)
+					   : "no message");
+		json_decref(j);
+		j = NULL;
+	} else if (!json_is_object(j)) {
+		snprintf(err, esize, "answer is not a JSON object");
+		json_decref(j);
+		j = NULL;
+	}
+out:
+	cf_buf_release(&body);
+	return j;
+}
+
+static long long jint(json_t *o, const char *path1, const char *path2)
+{
+	json_t *v = json_object_get(o, path1);
+
+	if (path2 != NULL)
+		v = json_object_get(v, path2);
+	return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+}
+
+/* "1.2 GB" */
+static const char *human(long long b, char *buf, size_t n)
+{
+	static const char *unit[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+	double v = (double)b;
+	int u = 0;
+
+	while (v >= 1000 && u < 5) {
+		v /= 1000;
+		u++;
+	}
+	if (b < 0)
+		snprintf(buf, n, "?");
+	else if (u == 0)
+		snprintf(buf, n, "%lld B", b);
+	else
+		snprintf(buf, n, "%.1f %s", v, unit[u]);
+	return buf;
+}
+
+static void print_status(unsigned id, const char *url, json_t *s)
+{
+	char hb[32], cb[32], fb[32], tb[32];
+	json_t *st = json_object_get(s, "store");
+	const char *why = json_string_value(json_object_get(s,
+							   "notReadyBecause"));
+
+	printf("node %u  %s  %s  leader %lld  term %lld  commit %lld  "
+	       "applied %lld  lag %lld  %s%s%s\n",
+	       id, url, json_string_value(json_object_get(s, "role")),
+	       jint(s, "leaderId", NULL), jint(s, "term", NULL),
+	       jint(s, "commitIndex", NULL), jint(s, "appliedIndex", NULL),
+	       jint(s, "applyLag", NULL),
+	       json_is_true(json_object_get(s, "ready")) ? "ready"
+							 : "not ready",
+	       why != NULL && *why ? ": " : "", why != NULL ? why : "");
+	printf("  hot %lld segments %s %lld records  cold %lld segments "
+	       "%s %lld records  disk %s free of %s\n",
+	       jint(st, "hot", "segments"),
+	       human(jint(st, "hot", "bytes"), hb, sizeof hb),
+	       jint(st, "hot", "records"), jint(st, "cold", "segments"),
+	       human(jint(st, "cold", "bytes"), cb, sizeof cb),
+	       jint(st, "cold", "records"),
+	       human(jint(s, "disk", "freeBytes"), fb, sizeof fb),
+	       human(jint(s, "disk", "totalBytes"), tb, sizeof tb));
+}
+
+int ctl_status(int argc, char **argv)
+{
+	struct admin_opts o;
+	json_t *all = json_array(), *s, *row;
+	char err[CF_ERRMSG_SIZE + 64];
+	unsigned bad = 0, asked = 0;
+	int rv;
+
+	rv = admin_parse("status", argc, argv, &o);
+	if (rv != 0) {
+		json_decref(all);
+		return rv;
+	}
+	for (unsigned i = 0; i < o.cl.n_nodes; i++) {
+		const struct cf_node_conf *nc = &o.cl.nodes[i];
+
+		if (o.node != NULL && strcmp(o.node, nc->client_url) != 0)
+			continue;
+		asked++;
+		s = admin_get(&o, nc->client_url, "/v1/admin/status", err,
+			      sizeof err);
+		if (s == NULL)
+			bad++;
+		if (o.json) {
+			row = json_pack("{s:i, s:s}", "nodeId", (int)nc->id,
+					"url", nc->client_url);
+			if (s != NULL)
+				json_object_set_new(row, "status", s);
+			else
+				json_object_set_new(row, "error",
+						    json_string(err));
+			json_array_append_new(all, row);
+		} else if (s != NULL) {
+			print_status(nc->id, nc->client_url, s);
+			json_decref(s);
+		} else {
+			printf("node %u  %s  %s\n", nc->id, nc->client_url,
+			       err);
+		}
+	}
+	if (o.json) {
+		json_t *out = json_pack("{s:o}", "nodes", all);
+
+		json_dumpf(out, stdout, JSON_COMPACT);
+		printf("\n");
+		json_decref(out);
+	} else {
+		json_decref(all);
+	}
+	free(o.token);
+	if (asked == 0) {
+		fprintf(stderr, "confabctl status: no node of %s has client "
+				"URL %s\n",
+			o.cluster, o.node);
+		return 1;
+	}
+	return bad > 0 ? 1 : 0;
+}

@@ -1,0 +1,95 @@
+#include "config.h"
+
+/* fe_admin: admin routes; see fe_admin.h. */
+
+#include "frontend/fe_admin.h"
+
+#include <jansson.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "common/cf_diag.h"
+#include "common/cf_err.h"
+#include "frontend/fe_auth.h"
+#include "frontend/fe_json.h"
+#include "frontend/fe_server.h"
+#include "log/log_store.h"
+#include "raft/rft_fsm.h"
+#include "raft/rft_node.h"
+
+#define ADMIN_PREFIX "/v1/admin/"
+
+/* {segments, bytes, records} of one tier. */
+static json_t *tier(uint64_t segments, uint64_t bytes, uint64_t records)
+{
+	return json_pack("{s:I, s:I, s:I}", "segments", (json_int_t)segments,
+			 "bytes", (json_int_t)bytes, "records",
+			 (json_int_t)records);
+}
+
+static void admin_status(struct fe_conn *c)
+{
+	struct fe_server *s = c->srv;
+	struct rft_node *n = s->node;
+	struct rft_fsm *f = rft_node_fsm(n);
+	struct log_store_stats st;
+	struct statvfs vfs;
+	const char *why = NULL;
+	bool ready = rft_node_is_ready(n, &why);
+	uint64_t commit = n->raft.commit_index;
+	uint64_t applied = raft_last_applied(&n->raft);
+	json_t *o, *disk;
+
+	log_store_stats(rft_fsm_store(f), &st);
+	if (statvfs(rft_fsm_store_dir(f), &vfs) == 0)
+		disk = json_pack("{s:I, s:I}", "freeBytes",
+				 (json_int_t)((uint64_t)vfs.f_bavail *
+					      vfs.f_frsize),
+				 "totalBytes",
+				 (json_int_t)((uint64_t)vfs.f_blocks *
+					      vfs.f_frsize));
+	else
+		disk = json_null();
+	o = json_pack("{s:i, s:s, s:i, s:I, s:I, s:I, s:I, s:b, s:b, s:s, "
+		      "s:{s:o, s:o}, s:o, s:s}",
+		      "nodeId", (int)s->self, "role", rft_node_role(n),
+		      "leaderId", (int)rft_node_leader_id(n), "term",
+		      (json_int_t)n->raft.current_term, "commitIndex",
+		      (json_int_t)commit, "appliedIndex", (json_int_t)applied,
+		      "applyLag",
+		      (json_int_t)(commit > applied ? commit - applied : 0),
+		      "ready", ready, "fetching", rft_fsm_needs_fetch(f),
+		      "notReadyBecause", ready || why == NULL ? "" : why,
+		      "store", "hot",
+		      tier(st.segments, st.bytes, st.records), "cold",
+		      tier(0, 0, 0), "disk", disk, "version",
+		      PACKAGE_VERSION);
+	fe_respond_json(c, 200, o);
+}
+
+bool fe_admin_http(struct fe_conn *c, const struct fe_http_req *req)
+{
+	struct cf_str p = req->path;
+	const char *msg = NULL;
+	char admin[129];
+	int rv;
+
+	if (p.len < sizeof ADMIN_PREFIX - 1 ||
+	    memcmp(p.p, ADMIN_PREFIX, sizeof ADMIN_PREFIX - 1) != 0)
+		return false;
+	rv = fe_auth_admin_request(c->srv->cluster, req, admin, &msg);
+	if (rv != 0) {
+		fe_respond_rc(c, rv, msg);
+		return true;
+	}
+	if (cf_str_eqc(p, ADMIN_PREFIX "status")) {
+		if (req->method != FE_HTTP_GET) {
+			fe_respond_405(c, "GET");
+			return true;
+		}
+		admin_status(c);
+	} else {
+		fe_respond_error(c, 404, "not_found", "no such admin route");
+	}
+	return true;
+}

@@ -1,0 +1,25 @@
+/*
+ * fe_admin: the admin routes under /v1/admin/ (DESIGN.md "confabctl").
+ *
+ *   GET /v1/admin/status   this node as it sees itself: role, leader, term,
+ *                          commit and applied index, readiness and why not,
+ *                          apply lag, segment fetch, store per tier,
+ *                          data folder's free and total bytes
+ *
+ * Every admin route takes only an admin token (fe_auth.h): a user token, a
+ * query token or a dev identity is 401, and a cluster file without
+ * admin-secret makes every admin route 403. Answers are JSON (confab(7)).
+ * Threads: loop thread only. Errors: answered to the client.
+ */
+#ifndef FE_ADMIN_H
+#define FE_ADMIN_H
+
+#include <stdbool.h>
+
+#include "frontend/fe_conn.h"
+#include "frontend/fe_http.h"
+
+/* Answer req if its path is under /v1/admin/; false if it is not. */
+bool fe_admin_http(struct fe_conn *c, const struct fe_http_req *req);
+
+#endif

@@ -1,0 +1,270 @@
+#include "config.h"
+
+/*
+ * Admin routes and confabctl's live verbs on one 3-node cluster of real
+ * confabd processes (cf_test_cluster writes admin-secret admin.key):
+ * `confabctl status` lists every node as it sees itself (text and --json),
+ * names a node that does not answer (exit 1), and --node asks one; the
+ * admin routes refuse every user credential (dev identities, user tokens,
+ * query tokens) and admin tokens without the audience or living longer than
+ * 5 minutes; a user route refuses an admin token. Tokens are made here with
+ * libjwt and confabctl's own minting.
+ */
+
+#include <errno.h>
+#include <jwt.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "../lib/cf_test_api.h"
+#include "common/cf_conf.h"
+#include "common/cf_err.h"
+#include "frontend/fe_auth.h"
+
+#define START_TIMEOUT_MS 30000
+#define N_TESTS 3
+
+static struct cf_test_cluster cluster;
+static struct cf_cluster conf; /* the cluster file, as confabctl reads it */
+static int n_passed;
+
+static int group_setup(void **state)
+{
+	char errmsg[CF_ERRMSG_SIZE];
+
+	(void)state;
+	if (cf_test_cluster_start(&cluster, 3, START_TIMEOUT_MS) != 0)
+		return -1;
+	return cf_cluster_load(&conf, cluster.conf_path, errmsg) == 0 ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	cf_test_cluster_end(&cluster, n_passed == N_TESTS);
+	return 0;
+}
+
+static const char *builddir(void)
+{
+	const char *b = getenv("CONFAB_BUILDDIR");
+
+	return b != NULL ? b : ".";
+}
+
+/* Run confabctl with args; its whole stdout in out; its exit status. */
+static int ctl(const char *args, char *out, size_t size)
+{
+	char cmd[2048];
+	FILE *p;
+	size_t n = 0, got;
+	int st;
+
+	snprintf(cmd, sizeof cmd, "'%s/confabctl' %s 2>&1", builddir(), args);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (n + 1 < size && (got = fread(out + n, 1, size - 1 - n, p)) > 0)
+		n += got;
+	out[n] = '\0';
+	st = pclose(p);
+	assert_true(WIFEXITED(st));
+	/* As TAP comments: "# " before every line. */
+	print_message("# confabctl %s -> %d\n", args, WEXITSTATUS(st));
+	for (char *l = out, *e; *l != '\0'; l = e + (*e != '\0')) {
+		e = l + strcspn(l, "\n");
+		print_message("#   %.*s\n", (int)(e - l), l);
+	}
+	return WEXITSTATUS(st);
+}
+
+/* GET path on node with extra headers; the status, the body's message. */
+static int get(unsigned node, const char *path, const char *headers,
+	       char *msg, size_t msize)
+{
+	struct cf_http_resp r;
+	json_t *j;
+	int rv;
+
+	cf_http_resp_init(&r);
+	rv = cf_http_request(&cluster.nodes[node].conn, "GET", path, headers,
+			     NULL, 0, &r);
+	assert_int_equal(rv, 0);
+	rv = r.status;
+	j = cf_http_resp_json(&r);
+	snprintf(msg, msize, "%s",
+		 cf_test_str(json_object_get(j, "error"), "message"));
+	cf_http_resp_release(&r);
+	return rv;
+}
+
+/* An HS256 token over key with sub, aud (or none) and exp = now + ttl. */
+static char *token(const char *key, const char *aud, long ttl)
+{
+	jwt_t *jwt = NULL;
+	char *s;
+
+	assert_int_equal(jwt_new(&jwt), 0);
+	assert_int_equal(jwt_add_grant(jwt, "sub", "ops"), 0);
+	if (aud != NULL)
+		assert_int_equal(jwt_add_grant(jwt, "aud", aud), 0);
+	assert_int_equal(jwt_add_grant_int(jwt, "exp", (long)time(NULL) + ttl),
+			 0);
+	assert_int_equal(jwt_set_alg(jwt, JWT_ALG_HS256,
+				     (const unsigned char *)key,
+				     (int)strlen(key)),
+			 0);
+	s = jwt_encode_str(jwt);
+	assert_non_null(s);
+	jwt_free(jwt);
+	return s;
+}
+
+static void status_lists_every_node_as_it_sees_itself(void **state)
+{
+	char out[16384], args[1024], pat[64];
+	json_t *j, *nodes, *row, *s;
+	int leaders = 0;
+	size_t i;
+
+	(void)state;
+	snprintf(args, sizeof args, "status --cluster '%s'",
+		 cluster.conf_path);
+	assert_int_equal(ctl(args, out, sizeof out), 0);
+	for (unsigned id = 1; id <= 3; id++) {
+		snprintf(pat, sizeof pat, "node %u  %s  ", id,
+			 cluster.nodes[id].url);
+		assert_non_null(strstr(out, pat));
+	}
+	assert_non_null(strstr(out, " ready"));
+	assert_non_null(strstr(out, "free of"));
+	snprintf(args, sizeof args, "status --cluster '%s' --json",
+		 cluster.conf_path);
+	assert_int_equal(ctl(args, out, sizeof out), 0);
+	j = json_loads(out, 0, NULL);
+	assert_non_null(j);
+	nodes = json_object_get(j, "nodes");
+	assert_int_equal(json_array_size(nodes), 3);
+	json_array_foreach(nodes, i, row) {
+		s = json_object_get(row, "status");
+		assert_non_null(s);
+		assert_int_equal(cf_test_int(s, "nodeId"),
+				 cf_test_int(row, "nodeId"));
+		assert_true(cf_test_int(s, "appliedIndex") >= 1);
+		assert_true(cf_test_int(s, "commitIndex") >=
+			    cf_test_int(s, "appliedIndex"));
+		assert_true(cf_test_int(s, "term") >= 1);
+		assert_true(json_is_boolean(json_object_get(s, "ready")));
+		assert_true(cf_test_int(json_object_get(
+						json_object_get(s, "store"),
+						"hot"),
+					"segments") >= 0);
+		assert_true(cf_test_int(json_object_get(s, "disk"),
+					"freeBytes") > 0);
+		if (strcmp(cf_test_str(s, "role"), "leader") == 0)
+			leaders++;
+	}
+	assert_int_equal(leaders, 1);
+	json_decref(j);
+	n_passed++;
+}
+
+static void admin_routes_take_only_admin_tokens(void **state)
+{
+	char msg[256], hdr[1024];
+	char *user_tok, *no_aud, *too_long, *good;
+	const char *path = "/v1/admin/status";
+
+	(void)state;
+	/* No credential, dev identities, user tokens: 401. */
+	assert_int_equal(get(1, path, NULL, msg, sizeof msg), 401);
+	assert_int_equal(get(1, "/v1/admin/status?user=alice", NULL, msg,
+			     sizeof msg),
+			 401);
+	assert_int_equal(get(1, path, "X-Confab-User: alice\r\n", msg,
+			     sizeof msg),
+			 401);
+	assert_int_equal(fe_auth_mint(&conf, "alice", 60, &user_tok), 0);
+	snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", user_tok);
+	assert_int_equal(get(2, path, hdr, msg, sizeof msg), 401);
+	/* An admin token without the audience, or for 10 minutes: 401. */
+	no_aud = token(conf.admin_secret, NULL, 60);
+	snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", no_aud);
+	assert_int_equal(get(2, path, hdr, msg, sizeof msg), 401);
+	assert_non_null(strstr(msg, "aud"));
+	too_long = token(conf.admin_secret, FE_ADMIN_AUD, 600);
+	snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", too_long);
+	assert_int_equal(get(3, path, hdr, msg, sizeof msg), 401);
+	assert_non_null(strstr(msg, "5 minutes"));
+	/* The right token, but in the query string: 401. */
+	good = token(conf.admin_secret, FE_ADMIN_AUD, 120);
+	snprintf(hdr, sizeof hdr, "/v1/admin/status?token=%s", good);
+	assert_int_equal(get(3, hdr, NULL, msg, sizeof msg), 401);
+	/* The right token: every node answers; other admin routes 404/405. */
+	snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", good);
+	for (unsigned n = 1; n <= 3; n++)
+		assert_int_equal(get(n, path, hdr, msg, sizeof msg), 200);
+	assert_int_equal(get(1, "/v1/admin/nothing", hdr, msg, sizeof msg),
+			 404);
+	/* A user route refuses the admin token (not signed with secret)... */
+	assert_int_equal(get(1, "/v1/conversations", hdr, msg, sizeof msg),
+			 401);
+	assert_non_null(strstr(msg, "badly signed"));
+	free(good);
+	/* ...and a token with the admin audience even if it is. */
+	good = token(conf.secret, FE_ADMIN_AUD, 120);
+	snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", good);
+	assert_int_equal(get(1, "/v1/conversations", hdr, msg, sizeof msg),
+			 401);
+	assert_non_null(strstr(msg, "an admin token is not a user token"));
+	assert_int_equal(get(1, path, hdr, msg, sizeof msg), 401);
+	free(user_tok);
+	free(no_aud);
+	free(too_long);
+	free(good);
+	n_passed++;
+}
+
+static void status_names_a_node_that_does_not_answer(void **state)
+{
+	char out[16384], args[1024], pat[128];
+
+	(void)state;
+	assert_int_equal(cf_test_cluster_kill(&cluster, 3), 0);
+	snprintf(args, sizeof args, "status --cluster '%s'",
+		 cluster.conf_path);
+	assert_int_equal(ctl(args, out, sizeof out), 1);
+	snprintf(pat, sizeof pat, "node 3  %s  not answering",
+		 cluster.nodes[3].url);
+	assert_non_null(strstr(out, pat));
+	snprintf(args, sizeof args, "status --cluster '%s' --node %s",
+		 cluster.conf_path, cluster.nodes[1].url);
+	assert_int_equal(ctl(args, out, sizeof out), 0);
+	assert_null(strstr(out, "node 2"));
+	snprintf(args, sizeof args, "status --cluster '%s' --node "
+				    "http://127.0.0.1:1",
+		 cluster.conf_path);
+	assert_int_equal(ctl(args, out, sizeof out), 1);
+	assert_non_null(strstr(out, "no node of"));
+	assert_int_equal(ctl("status", out, sizeof out), 2);
+	assert_int_equal(cf_test_cluster_restart(&cluster, 3, 30000), 0);
+	n_passed++;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(status_lists_every_node_as_it_sees_itself),
+		cmocka_unit_test(admin_routes_take_only_admin_tokens),
+		cmocka_unit_test(status_names_a_node_that_does_not_answer),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
