@@ -22,6 +22,7 @@
 #include "common/cf_err.h"
 #include "common/cf_lock.h"
 #include "ctl/ctl_admin.h"
+#include "ctl/ctl_dump.h"
 #include "frontend/fe_auth.h"
 #include "log/log_inspect.h"
 
@@ -269,6 +270,11 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{"status", "--cluster FILE [--node URL] [--json]",
 	 "every node of a running cluster as it sees itself (admin token)",
 	 ctl_status},
+	{"dump",
+	 "--conversation ID [--from N] [--to N] (--cluster FILE --node URL | "
+	 "--data DIR)",
+	 "a conversation's messages as JSON lines, live or offline",
+	 ctl_dump},
 	{"token", "--cluster FILE --user ID [--ttl D]",
 	 "print an HS256 token for ID (D: 3600, 30m, 24h, 7d; default 24h)",
 	 ctl_token},

@@ -10,12 +10,14 @@
 
 #include "common/cf_diag.h"
 #include "common/cf_err.h"
+#include "common/cf_id.h"
 #include "frontend/fe_auth.h"
 #include "frontend/fe_json.h"
 #include "frontend/fe_server.h"
 #include "log/log_store.h"
 #include "raft/rft_fsm.h"
 #include "raft/rft_node.h"
+#include "sync/sync_read.h"
 
 #define ADMIN_PREFIX "/v1/admin/"
 
@@ -67,10 +69,64 @@ static void admin_status(struct fe_conn *c)
 	fe_respond_json(c, 200, o);
 }
 
+/* GET /v1/admin/conversations/{id}/messages?fromSeq=&limit= */
+static void admin_messages(struct fe_conn *c, const struct fe_http_req *req,
+			   struct cf_str conv)
+{
+	struct rft_fsm *f = rft_node_fsm(c->srv->node);
+	struct sync_history_query q = {.from_seq = 1,
+				       .limit = SYNC_LIMIT_MAX};
+	struct cf_str v;
+	uint64_t n;
+	json_t *o = NULL;
+	int rv;
+
+	if (fe_http_query_get(req, "fromSeq", &v) == 0) {
+		if (fe_parse_u64(v, &n) != 0 || n == 0)
+			return fe_respond_error(c, 400, "bad_request",
+						"fromSeq must be a positive "
+						"integer");
+		q.from_seq = n;
+	}
+	if (fe_http_query_get(req, "limit", &v) == 0) {
+		if (fe_parse_u64(v, &n) != 0 || n == 0)
+			return fe_respond_error(c, 400, "bad_request",
+						"limit must be a positive "
+						"integer");
+		q.limit = n < SYNC_LIMIT_MAX ? (unsigned)n : SYNC_LIMIT_MAX;
+	}
+	if (rft_fsm_needs_fetch(f))
+		return fe_respond_rc(c, CF_EUNAVAIL,
+				     "this node is fetching segments after a "
+				     "snapshot");
+	rv = sync_history(f, (struct cf_str){NULL, 0}, conv, &q, &o);
+	if (rv != 0)
+		return fe_respond_rc(c, rv,
+				     rv == CF_ENOTFOUND ? "no such conversation"
+							: "read failed");
+	fe_respond_json(c, 200, o);
+}
+
+/* "/v1/admin/conversations/{id}/messages": id out. */
+static bool path_messages(struct cf_str p, struct cf_str *id)
+{
+	static const char pre[] = ADMIN_PREFIX "conversations/";
+	static const char suf[] = "/messages";
+	size_t np = sizeof pre - 1, ns = sizeof suf - 1;
+
+	if (p.len <= np + ns || memcmp(p.p, pre, np) != 0 ||
+	    memcmp(p.p + p.len - ns, suf, ns) != 0)
+		return false;
+	id->p = p.p + np;
+	id->len = p.len - np - ns;
+	return cf_id_valid(id->p, id->len);
+}
+
 bool fe_admin_http(struct fe_conn *c, const struct fe_http_req *req)
 {
 	struct cf_str p = req->path;
 	const char *msg = NULL;
+	struct cf_str id;
 	char admin[129];
 	int rv;
 
@@ -88,6 +144,12 @@ bool fe_admin_http(struct fe_conn *c, const struct fe_http_req *req)
 			return true;
 		}
 		admin_status(c);
+	} else if (path_messages(p, &id)) {
+		if (req->method != FE_HTTP_GET) {
+			fe_respond_405(c, "GET");
+			return true;
+		}
+		admin_messages(c, req, id);
 	} else {
 		fe_respond_error(c, 404, "not_found", "no such admin route");
 	}

@@ -5,6 +5,10 @@
  *                          commit and applied index, readiness and why not,
  *                          apply lag, segment fetch, store per tier,
  *                          data folder's free and total bytes
+ *   GET /v1/admin/conversations/{id}/messages?fromSeq=&limit=
+ *                          a conversation's messages from fromSeq (default
+ *                          1), at most limit (200), whoever the members:
+ *                          {"messages","lastSeq","hasMore"} as history
  *
  * Every admin route takes only an admin token (fe_auth.h): a user token, a
  * query token or a dev identity is 401, and a cluster file without

@@ -123,7 +123,7 @@ int sync_history(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
 
 	if (c == NULL)
 		return CF_ENOTFOUND;
-	if (!rft_conv_has_member(c, user))
+	if (user.p != NULL && !rft_conv_has_member(c, user))
 		return CF_EFORBIDDEN;
 	last = c->last_seq;
 	if (q->from_seq > 0) {

@@ -34,7 +34,10 @@ struct sync_history_query {
 	unsigned limit;	     /* 1..SYNC_LIMIT_MAX */
 };
 
-/* {"messages": [...], "lastSeq": n, "hasMore": b} for user in conv. */
+/*
+ * {"messages": [...], "lastSeq": n, "hasMore": b} for user in conv; user.p
+ * NULL reads as an admin, without the membership check (fe_admin.c).
+ */
 int sync_history(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
 		 const struct sync_history_query *q, json_t **out);
 

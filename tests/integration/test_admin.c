@@ -30,7 +30,7 @@
 #include "frontend/fe_auth.h"
 
 #define START_TIMEOUT_MS 30000
-#define N_TESTS 3
+#define N_TESTS 4
 
 static struct cf_test_cluster cluster;
 static struct cf_cluster conf; /* the cluster file, as confabctl reads it */
@@ -258,12 +258,121 @@ static void status_names_a_node_that_does_not_answer(void **state)
 	n_passed++;
 }
 
+/* The seqs of the JSON lines in out, and how many of them are recalled. */
+static size_t dump_lines(const char *out, uint64_t *seqs, size_t max,
+			 size_t *recalled)
+{
+	size_t n = 0;
+
+	*recalled = 0;
+	for (const char *l = out; *l != '\0' && n < max;) {
+		const char *e = l + strcspn(l, "\n");
+		json_t *j = json_loadb(l, (size_t)(e - l), 0, NULL);
+
+		if (j != NULL) {
+			seqs[n++] = (uint64_t)cf_test_int(j, "seq");
+			if (json_is_true(json_object_get(j, "recalled"))) {
+				(*recalled)++;
+				assert_null(json_object_get(j, "content"));
+			}
+			json_decref(j);
+		}
+		l = e + (*e != '\0');
+	}
+	return n;
+}
+
+/*
+ * confabctl dump through a node (pages of 200 joined) and from a stopped
+ * node's data folder give the same lines; a recalled message is a
+ * placeholder; a running node's folder is refused.
+ */
+static void dump_reads_a_conversation_live_and_offline(void **state)
+{
+	static char out[1 << 20], out2[1 << 20];
+	char args[2048];
+	uint64_t seqs[400];
+	size_t n, rec;
+	int st;
+
+	(void)state;
+	cf_test_create_group(&cluster, 1, "dumper", "g-dump", "[\"bob\"]");
+	for (int i = 1; i <= 230; i++) {
+		char cmid[32], content[64];
+		struct cf_test_ack a;
+
+		snprintf(cmid, sizeof cmid, "d-%d", i);
+		snprintf(content, sizeof content, "dump line %d", i);
+		assert_int_equal(cf_test_send(&cluster, 1 + (unsigned)i % 3,
+					      "dumper", "g-dump", cmid,
+					      content, &a),
+				 201);
+	}
+	json_decref(cf_test_expect(&cluster, 1, "DELETE",
+				   "/v1/conversations/g-dump/messages/7",
+				   "dumper", NULL, 200));
+	/* A follower may apply the recall a heartbeat after the answer. */
+	for (unsigned nd = 1; nd <= 2; nd++)
+		json_decref(cf_test_expect(&cluster, nd, "GET",
+					   "/v1/conversations/g-dump/messages"
+					   "?consistent=1&limit=1",
+					   "dumper", NULL, 200));
+	snprintf(args, sizeof args,
+		 "dump --cluster '%s' --node %s --conversation g-dump",
+		 cluster.conf_path, cluster.nodes[1].url);
+	assert_int_equal(ctl(args, out, sizeof out), 0);
+	n = dump_lines(out, seqs, 400, &rec);
+	assert_int_equal(n, 230);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(seqs[i], i + 1);
+	assert_int_equal(rec, 1);
+	assert_non_null(strstr(out, "dump line 230"));
+	assert_null(strstr(out, "\"dump line 7\""));
+	snprintf(args, sizeof args,
+		 "dump --cluster '%s' --node %s --conversation g-dump "
+		 "--from 5 --to 9",
+		 cluster.conf_path, cluster.nodes[2].url);
+	assert_int_equal(ctl(args, out, sizeof out), 0);
+	n = dump_lines(out, seqs, 400, &rec);
+	assert_int_equal(n, 5);
+	assert_int_equal(seqs[0], 5);
+	assert_int_equal(seqs[4], 9);
+	assert_int_equal(rec, 1);
+	/* A running node's folder is refused; a stopped one's is read. */
+	snprintf(args, sizeof args, "dump --data '%s' --conversation g-dump",
+		 cluster.nodes[1].data_dir);
+	assert_int_equal(ctl(args, out2, sizeof out2), 1);
+	assert_non_null(strstr(out2, "stop the node first"));
+	assert_int_equal(cf_test_cluster_leader(&cluster, 10000) > 0, 1);
+	/* Node 3 has everything once it answers a consistent read. */
+	json_decref(cf_test_expect(&cluster, 3, "GET",
+				   "/v1/conversations/g-dump/messages?"
+				   "consistent=1&limit=1",
+				   "dumper", NULL, 200));
+	assert_int_equal(cf_test_cluster_term(&cluster, 3, 15000, &st), 0);
+	assert_int_equal(st, 0);
+	snprintf(args, sizeof args,
+		 "dump --data '%s' --conversation g-dump --from 5 --to 9",
+		 cluster.nodes[3].data_dir);
+	assert_int_equal(ctl(args, out2, sizeof out2), 0);
+	assert_string_equal(out2, out);
+	snprintf(args, sizeof args, "dump --data '%s' --conversation nope",
+		 cluster.nodes[3].data_dir);
+	assert_int_equal(ctl(args, out2, sizeof out2), 1);
+	assert_non_null(strstr(out2, "no conversation nope"));
+	assert_int_equal(ctl("dump --conversation g-dump", out2, sizeof out2),
+			 2);
+	assert_int_equal(cf_test_cluster_restart(&cluster, 3, 30000), 0);
+	n_passed++;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(status_lists_every_node_as_it_sees_itself),
 		cmocka_unit_test(admin_routes_take_only_admin_tokens),
 		cmocka_unit_test(status_names_a_node_that_does_not_answer),
+		cmocka_unit_test(dump_reads_a_conversation_live_and_offline),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
