@@ -80,7 +80,10 @@ static int ctl(const char *args, char *out, size_t size)
 	print_message("# confabctl %s -> %d\n", args, WEXITSTATUS(st));
 	for (char *l = out, *e; *l != '\0'; l = e + (*e != '\0')) {
 		e = l + strcspn(l, "\n");
-		print_message("#   %.*s\n", (int)(e - l), l);
+		/* cmocka's messages are short: long lines go in pieces. */
+		for (char *q = l; q < e; q += 200)
+			print_message("#   %.*s\n",
+				      (int)(e - q < 200 ? e - q : 200), q);
 	}
 	return WEXITSTATUS(st);
 }
