@@ -71,10 +71,13 @@ static void admin_and_user_tokens_do_not_mix(void **state)
 	assert_int_equal(fe_auth_token(&c, admin, strlen(admin), who, &msg),
 			 CF_EUNAUTH);
 	/* Minting refuses an admin token over 5 minutes. */
+	free(user);
+	user = NULL;
 	assert_int_equal(fe_auth_admin_mint(&c, "ops", 301, &user),
 			 CF_EBADREQ);
 	assert_int_equal(fe_auth_admin_mint(&c, "ops", 0, &user),
 			 CF_EBADREQ);
+	assert_null(user);
 	free(admin);
 	free(user);
 }
@@ -83,7 +86,7 @@ static void admin_routes_are_off_without_an_admin_secret(void **state)
 {
 	struct cf_cluster c;
 	struct fe_http_req r;
-	char *tok, who[129];
+	char *tok, *other = NULL, who[129];
 	const char *msg = NULL;
 
 	(void)state;
@@ -91,7 +94,7 @@ static void admin_routes_are_off_without_an_admin_secret(void **state)
 	assert_int_equal(fe_auth_admin_mint(&c, "ops", 60, &tok), 0);
 	cluster(&c, false);
 	assert_int_equal(admin_with(&c, tok), CF_EFORBIDDEN);
-	assert_int_equal(fe_auth_admin_mint(&c, "ops", 60, &tok),
+	assert_int_equal(fe_auth_admin_mint(&c, "ops", 60, &other),
 			 CF_EFORBIDDEN);
 	cluster(&c, true);
 	request(&r, NULL);
@@ -101,6 +104,7 @@ static void admin_routes_are_off_without_an_admin_secret(void **state)
 	request(&r, "Basic b3BzOnB3");
 	assert_int_equal(fe_auth_admin_request(&c, &r, who, &msg),
 			 CF_EUNAUTH);
+	free(tok);
 }
 
 int main(void)
