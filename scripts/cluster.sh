@@ -3,7 +3,9 @@
 #
 #   scripts/cluster.sh start [DIR]    (nodes already running are left alone) write DIR/cluster.conf (client ports 8001-8003,
 #                                     raft 7001-7003, peer 7101-7103, 16 partitions)
-#                                     and DIR/secret.key (random, kept if present),
+#                                     and DIR/secret.key, DIR/admin.key (random, kept
+#                                     if present; admin.key signs confabctl's admin
+#                                     tokens),
 #                                     start three confabd --auth=dev in the background
 #                                     (logs DIR/nN.log, pids DIR/nN.pid), wait for
 #                                     /readyz and print the URLs
@@ -59,15 +61,19 @@ write_conf() {
 		echo "# written by scripts/cluster.sh"
 		echo "partitions 16"
 		echo "secret secret.key"
+		echo "admin-secret admin.key"
 		[ -z "${SEGMENT_SIZE:-}" ] || echo "segment-size $SEGMENT_SIZE"
 		[ -z "${SEAL_AGE:-}" ] || echo "seal-age $SEAL_AGE"
 		for i in $(seq 1 $N); do
 			echo "node $i raft=127.0.0.1:$((PORT_BASE - 1000 + i)) peer=127.0.0.1:$((PORT_BASE - 900 + i)) client=$(url "$i")"
 		done
 	} > "$DIR/cluster.conf"
-	if [ ! -s "$DIR/secret.key" ]; then
-		(umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$DIR/secret.key")
-	fi
+	local k
+	for k in secret.key admin.key; do
+		if [ ! -s "$DIR/$k" ]; then
+			(umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$DIR/$k")
+		fi
+	done
 }
 
 start() {
@@ -146,7 +152,7 @@ field() {
 }
 
 status() {
-	local i p j rc=0
+	local i p j rc=0 silent=0
 	for i in $(seq 1 $N); do
 		p=$(pid_of "$i")
 		if [ -z "$p" ]; then
@@ -158,9 +164,10 @@ status() {
 			echo "node $i  $(url "$i")  pid $p  role=$(field "$j" role) leader=$(field "$j" leaderId) term=$(field "$j" term) commit=$(field "$j" commitIndex) applied=$(field "$j" appliedIndex)"
 		else
 			echo "node $i  $(url "$i")  pid $p  not answering"
-			rc=1
+			silent=1
 		fi
 	done
+	[ $silent = 0 ] || return 1
 	return $rc
 }
 
