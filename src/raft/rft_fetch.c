@@ -34,7 +34,7 @@
  * CF_ENOTFOUND).
  *
  * The server checks requests against the manifest on the loop thread and
- * reads files in the libuv threadpool (uv_queue_work): one pread of at most
+ * reads files on the node's worker thread (rft_worker.h): one pread of at most
  * 1 MiB per RANGE, a streaming hash of the asked range for SUM. At most
  * RFT_FETCH_SERVE_MAX reads are in flight; beyond, requests are refused
  * with CF_EUNAVAIL (a client has one request out at a time, so this bounds
@@ -172,9 +172,9 @@ static int srv_check(struct rft_fetch_server *s, const void *body, size_t n,
 	return 0;
 }
 
-/* A SUM or RANGE read, done in the threadpool. */
+/* A SUM or RANGE read, done on the worker thread. */
 struct srv_work {
-	uv_work_t req;
+	struct rft_worker_job job;
 	struct rft_fetch *f;
 	int dirfd;	  /* the store folder (f's, read-only here) */
 	unsigned from;
@@ -202,9 +202,9 @@ static int srv_open(int dirfd, const struct srv_req *q)
 }
 
 /* Worker thread: touches only w (and reads the folder through dirfd). */
-static void srv_work_run(uv_work_t *req)
+static void srv_work_run(struct rft_worker_job *job)
 {
-	struct srv_work *w = req->data;
+	struct srv_work *w = job->data;
 	size_t done = 0;
 	uint64_t sum;
 	char *p;
@@ -251,9 +251,9 @@ static void srv_answer(struct rft_fetch *f, unsigned from, uint8_t type,
 			    out->data, out->len);
 }
 
-static void srv_work_done(uv_work_t *req, int status)
+static void srv_work_done(struct rft_worker_job *job, int status)
 {
-	struct srv_work *w = req->data;
+	struct srv_work *w = job->data;
 	struct rft_fetch *f = w->f;
 
 	if (status != 0) /* canceled */
@@ -273,7 +273,7 @@ static void srv_work_done(uv_work_t *req, int status)
 	rft_fetch_maybe_free(f);
 }
 
-/* Check a SUM/RANGE request on the loop, read in the threadpool. */
+/* Check a SUM/RANGE request on the loop, read on the worker thread. */
 static int srv_queue(struct rft_fetch *f, unsigned from, uint8_t type,
 		     uint64_t req_id, const void *body, size_t len)
 {
@@ -293,13 +293,13 @@ static int srv_queue(struct rft_fetch *f, unsigned from, uint8_t type,
 		rv = cf_buf_zero(&w->out, RFT_FETCH_STATUS);
 	if (rv != 0)
 		goto err;
-	w->req.data = w;
+	w->job.data = w;
 	w->f = f;
 	w->dirfd = f->s.dirfd;
 	w->from = from;
 	w->type = type;
 	w->req_id = req_id;
-	rv = uv_queue_work(f->loop, &w->req, srv_work_run, srv_work_done);
+	rv = rft_worker_submit(f->worker, &w->job, srv_work_run, srv_work_done);
 	if (rv != 0)
 		goto err;
 	f->s.inflight++;
@@ -341,7 +341,8 @@ int rft_fetch_create(struct rft_fetch **out, uv_loop_t *loop,
 	struct rft_fetch *f;
 	int rv;
 
-	if (o->store_dir == NULL || o->chunk_bytes > RFT_FETCH_CHUNK_MAX) {
+	if (o->store_dir == NULL || o->worker == NULL ||
+	    o->chunk_bytes > RFT_FETCH_CHUNK_MAX) {
 		cf_errmsg_printf(errmsg, "fetch: bad options");
 		return CF_EBADREQ;
 	}
@@ -349,6 +350,7 @@ int rft_fetch_create(struct rft_fetch **out, uv_loop_t *loop,
 	if (f == NULL)
 		return -ENOMEM;
 	f->loop = loop;
+	f->worker = o->worker;
 	f->peers = peers;
 	f->chunk = o->chunk_bytes != 0 ? o->chunk_bytes : RFT_FETCH_CHUNK_MAX;
 	f->timeout_ms =
@@ -401,7 +403,7 @@ static void fetch_closed(uv_handle_t *h)
 	struct rft_fetch *f = h->data;
 
 	f->timer_closed = true;
-	/* A job in the threadpool ends the fetch when it is done. */
+	/* A job on the worker ends the fetch when it is done. */
 	if (f->c.state != RFT_FC_IDLE && f->c.state != RFT_FC_WORK)
 		rft_fetch_client_fail(f, CF_ESHUTDOWN);
 	rft_fetch_maybe_free(f);

@@ -17,13 +17,13 @@
  * Server: answers FETCH_MANIFEST / FETCH_SUM / FETCH_RANGE from the files of
  * the store folder it serves, only within the lengths of the MANIFEST on
  * disk (which names only fsync'd bytes). Protocol at the top of
- * rft_fetch.c. Segment reads and hashes run in the libuv threadpool
- * (uv_queue_work); the manifest is checked on the loop thread.
+ * rft_fetch.c. Segment reads and hashes run on the node's worker thread
+ * (rft_worker.h); the manifest is checked on the loop thread.
  *
  * Client: one fetch at a time per struct rft_fetch, into a folder that no
  * open log_store uses (the caller closes its store first and reopens it
  * after a successful fetch). The xxh3 of local prefixes, the fdatasyncs
- * and the manifest install run in the threadpool; verifying and appending
+ * and the manifest install run on the worker thread; verifying and appending
  * each chunk (<= 1 MiB, a pwrite) runs on the loop thread.
  *
  * Ownership: rft_fetch_create() allocates; rft_fetch_close() frees once its
@@ -77,6 +77,7 @@ struct rft_fetch;
 
 struct rft_fetch_opts {
 	const char *store_dir; /* the store folder this node serves */
+	struct rft_worker *worker; /* runs the reads, hashes and fsyncs */
 	unsigned chunk_bytes;  /* bytes per FETCH_RANGE, default and max 1 MiB */
 	unsigned timeout_ms;   /* per request, default 10000 */
 };
@@ -96,7 +97,7 @@ struct rft_fetch_stats {
 	uint64_t requests;   /* requests sent by the client */
 	uint64_t served;     /* requests answered by the server */
 	uint64_t served_bytes;
-	uint64_t serving;    /* server reads in the threadpool now */
+	uint64_t serving;    /* server reads on the worker now */
 };
 
 int rft_fetch_create(struct rft_fetch **out, uv_loop_t *loop,

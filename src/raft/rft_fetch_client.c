@@ -33,7 +33,7 @@
  * past its lengths and are cut by log_store_open() or the next fetch.
  *
  * Threads: the local prefix hash, each segment's fdatasync and the install
- * (folder fsyncs, manifest save) run in the libuv threadpool as jobs (state
+ * (folder fsyncs, manifest save) run on the node's worker thread as jobs (state
  * RFT_FC_WORK: the loop thread leaves the client's files alone until the
  * job's next step runs on the loop). Verifying and appending a chunk (at
  * most 1 MiB, a pwrite into the page cache) and creating files stay on the
@@ -160,16 +160,16 @@ static int client_send_seg(struct rft_fetch *f, enum rft_fetch_cstate state,
 	return client_send(f, state, type, b, sizeof(b));
 }
 
-static void client_work_run(uv_work_t *req)
+static void client_work_run(struct rft_worker_job *job)
 {
-	struct rft_fetch *f = req->data;
+	struct rft_fetch *f = job->data;
 
 	f->c.job_rv = f->c.job(f);
 }
 
-static void client_work_done(uv_work_t *req, int status)
+static void client_work_done(struct rft_worker_job *job, int status)
 {
-	struct rft_fetch *f = req->data;
+	struct rft_fetch *f = job->data;
 	struct rft_fetch_client *c = &f->c;
 	int rv = status != 0 ? status : c->job_rv;
 
@@ -188,7 +188,7 @@ static void client_work_done(uv_work_t *req, int status)
 }
 
 /*
- * Run job in the threadpool, then next on the loop: 1 (queued) or an
+ * Run job on the worker thread, then next on the loop: 1 (queued) or an
  * error. While it runs the loop thread leaves the client's files alone.
  */
 static int client_queue(struct rft_fetch *f, rft_fetch_job_fn job,
@@ -202,8 +202,8 @@ static int client_queue(struct rft_fetch *f, rft_fetch_job_fn job,
 	c->job_rv = 0;
 	c->job_errmsg[0] = '\0';
 	c->work.data = f;
-	rv = uv_queue_work(f->loop, &c->work, client_work_run,
-			   client_work_done);
+	rv = rft_worker_submit(f->worker, &c->work, client_work_run,
+			       client_work_done);
 	if (rv != 0) {
 		cf_errmsg_printf(f->errmsg, "queue work: %s", cf_strerror(rv));
 		return rv;

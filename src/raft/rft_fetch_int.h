@@ -16,11 +16,12 @@
 #include "common/cf_err.h"
 #include "log/log_manifest.h"
 #include "log/log_segment.h"
+#include "raft/rft_worker.h"
 #include "raft/rft_fetch.h"
 
 /* Status field at the head of every answer: i32, 0 or a negative code. */
 #define RFT_FETCH_STATUS 4
-/* Server reads in the threadpool at a time, at most. */
+/* Server reads in the worker thread at a time, at most. */
 #define RFT_FETCH_SERVE_MAX 16
 /* Request bodies: SUM and RANGE share one layout. */
 #define RFT_FETCH_REQ_SIZE 24
@@ -30,12 +31,12 @@ enum rft_fetch_cstate {
 	RFT_FC_MANIFEST, /* waiting for MANIFEST_R */
 	RFT_FC_SUM,	 /* waiting for SUM_R of the current segment */
 	RFT_FC_RANGE,	 /* waiting for RANGE_R of the current segment */
-	RFT_FC_WORK,	 /* file work in the threadpool (no request out) */
+	RFT_FC_WORK,	 /* file work in the worker thread (no request out) */
 	RFT_FC_STEP,	 /* between steps, on the loop thread */
 };
 
 struct rft_fetch;
-/* A client job: fn runs in the threadpool, next on the loop with its rv. */
+/* A client job: fn runs in the worker thread, next on the loop with its rv. */
 typedef int (*rft_fetch_job_fn)(struct rft_fetch *f);
 typedef int (*rft_fetch_next_fn)(struct rft_fetch *f, int rv);
 
@@ -59,7 +60,7 @@ struct rft_fetch_client {
 	bool root_dirty;      /* partition folders created */
 	struct log_segment seg; /* the file being appended to (fd -1) */
 	struct cf_buf carry;  /* fetched bytes not yet a whole record */
-	uv_work_t work;	      /* the job in the threadpool (state WORK) */
+	struct rft_worker_job work; /* the job on the worker (state WORK) */
 	rft_fetch_job_fn job;
 	rft_fetch_next_fn next;
 	int job_rv;
@@ -80,11 +81,12 @@ struct rft_fetch_server {
 	struct cf_buf raw;    /* man encoded: the MANIFEST_R body */
 	struct cf_buf out;    /* answer being built */
 	unsigned corrupt;     /* test hook: RANGE answers to damage */
-	unsigned inflight;    /* reads queued in the threadpool */
+	unsigned inflight;    /* reads queued in the worker thread */
 };
 
 struct rft_fetch {
 	uv_loop_t *loop;
+	struct rft_worker *worker;
 	struct rft_peer_mgr *peers;
 	unsigned chunk;
 	unsigned timeout_ms;

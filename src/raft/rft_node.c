@@ -29,6 +29,8 @@
 #define BUDGET_EVERY_MS 1000
 #define BUDGET_MIN_ENTRIES 256u
 #define CHECKPOINT_MS 1000
+/* Jobs waiting for the worker thread, at most. */
+#define WORKER_QUEUE 64
 
 static uint64_t now_ms(void)
 {
@@ -458,12 +460,19 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 	n->cur_threshold = n->cfg.snapshot_threshold;
 	n->cur_trailing = n->cfg.snapshot_trailing;
 
+	rv = rft_worker_init(&n->worker, loop, WORKER_QUEUE);
+	if (rv != 0) {
+		cf_errmsg_printf(errmsg, "worker thread: %s", cf_strerror(rv));
+		goto err_raft;
+	}
 	{
-		struct rft_fetch_opts fo = {.store_dir = rft_fsm_store_dir(n->fsm)};
+		struct rft_fetch_opts fo = {.store_dir = rft_fsm_store_dir(n->fsm),
+					    .worker = &n->worker};
 
 		rv = rft_fetch_create(&n->fetch, loop, &n->peers, &fo, errmsg);
 		if (rv != 0) {
 			cf_errmsg_wrapf(errmsg, "segment fetch");
+			rft_worker_close(&n->worker, NULL);
 			goto err_raft;
 		}
 	}
@@ -473,6 +482,7 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 		cf_errmsg_printf(errmsg, "peer links: %s", cf_strerror(rv));
 		rft_fetch_close(n->fetch, NULL, NULL);
 		n->fetch = NULL;
+		rft_worker_close(&n->worker, NULL);
 		goto err_raft;
 	}
 	uv_prepare_init(loop, &n->prepare);
@@ -568,11 +578,19 @@ static void node_peers_closed_cb(struct rft_peer_mgr *m)
 	node_closed_one(m->data);
 }
 
+static void node_worker_closed_cb(struct rft_worker *w)
+{
+	struct rft_node *n = CF_CONTAINER_OF(w, struct rft_node, worker);
+
+	rft_peer_mgr_close(&n->peers, node_peers_closed_cb);
+}
+
+/* The fetch used the worker and the peer links: they close after it. */
 static void node_fetch_closed_cb(void *arg)
 {
 	struct rft_node *n = arg;
 
-	rft_peer_mgr_close(&n->peers, node_peers_closed_cb);
+	rft_worker_close(&n->worker, node_worker_closed_cb);
 }
 
 static void node_raft_closed_cb(struct raft *r)

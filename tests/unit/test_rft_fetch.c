@@ -34,6 +34,7 @@
 #include "log/log_segment.h"
 #include "log/log_store.h"
 #include "raft/rft_fetch.h"
+#include "raft/rft_worker.h"
 #include "../lib/cf_test_ports.h"
 
 #define N 2
@@ -57,6 +58,7 @@ struct node {
 struct fixture {
 	uv_loop_t loop;
 	uv_timer_t guard;
+	struct rft_worker worker;
 	int ports[N + 1];
 	struct node nodes[N + 1];
 	char base[64];
@@ -407,6 +409,7 @@ static void start_nodes(struct fixture *f)
 
 	for (unsigned id = 1; id <= N; id++) {
 		struct rft_fetch_opts o = {.store_dir = f->dir[id],
+					   .worker = &f->worker,
 					   .chunk_bytes = CHUNK,
 					   .timeout_ms = 2000};
 		assert_int_equal(rft_fetch_create(&f->nodes[id].fetch, &f->loop,
@@ -427,6 +430,8 @@ static int setup(void **state)
 		f->nodes[id].f = f;
 	assert_int_equal(uv_loop_init(&f->loop), 0);
 	assert_int_equal(uv_timer_init(&f->loop, &f->guard), 0);
+	/* One worker thread serves both nodes' fetches. */
+	assert_int_equal(rft_worker_init(&f->worker, &f->loop, 64), 0);
 	pick_ports(f->ports + 1, N);
 	strcpy(f->base, "/tmp/test_rft_fetch.XXXXXX");
 	assert_non_null(mkdtemp(f->base));
@@ -465,6 +470,7 @@ static int teardown(void **state)
 			assert_true(run_until(f, fetch_is_closed, 2000));
 		}
 	}
+	rft_worker_close(&f->worker, NULL);
 	uv_close((uv_handle_t *)&f->guard, NULL);
 	uv_run(&f->loop, UV_RUN_DEFAULT);
 	assert_int_equal(uv_loop_close(&f->loop), 0);
