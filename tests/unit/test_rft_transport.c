@@ -61,6 +61,8 @@ struct fixture {
 	struct rnode nodes[N];
 	unsigned apply_done;
 	unsigned apply_failed;
+	unsigned apply_ok;
+	unsigned apply_seen;
 };
 
 struct nodelay_count {
@@ -153,8 +155,10 @@ static void node_start(struct fixture *f, unsigned i)
 	nd->fsm.apply = fsm_apply;
 	assert_int_equal(
 		raft_init(&nd->raft, &nd->io, &nd->fsm, nd->id, nd->addr), 0);
-	raft_set_heartbeat_timeout(&nd->raft, 20);
-	raft_set_election_timeout(&nd->raft, 150 + 100 * i);
+	/* Wide enough that a loaded machine does not depose the leader;
+	 * run_cluster retries an entry that fails anyway. */
+	raft_set_heartbeat_timeout(&nd->raft, 50);
+	raft_set_election_timeout(&nd->raft, 600 + 200 * i);
 	raft_configuration_init(&conf);
 	for (j = 0; j < N; j++) {
 		char addr[32];
@@ -257,7 +261,7 @@ static bool all_applied(struct fixture *f)
 {
 	unsigned i;
 
-	if (f->apply_done < N_ENTRIES)
+	if (f->apply_ok < N_ENTRIES)
 		return false;
 	for (i = 0; i < N; i++)
 		if (f->nodes[i].sum != f->nodes[0].sum ||
@@ -273,8 +277,15 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
 	(void)result;
 	if (status != 0)
 		f->apply_failed++;
+	else
+		f->apply_ok++;
 	f->apply_done++;
 	free(req);
+}
+
+static bool one_more_done(struct fixture *f)
+{
+	return f->apply_done > f->apply_seen;
 }
 
 static bool port_in(const int *ports, int port)
@@ -317,13 +328,19 @@ static void run_cluster(struct fixture *f, struct nodelay_count *c)
 	struct raft_buffer buf;
 	struct raft_apply *req;
 	struct rnode *l;
-	unsigned i;
+	unsigned i, tries, ok_before;
 
 	for (i = 0; i < N; i++)
 		node_start(f, i);
-	assert_true(run_until(f, has_leader, 10000));
-	l = leader(f);
-	for (i = 0; i < N_ENTRIES; i++) {
+	/*
+	 * One entry at a time; an entry whose leader is deposed meanwhile
+	 * (a loaded machine) is tried again on the next leader, so it may be
+	 * in the log twice: the nodes must agree, whatever the count.
+	 */
+	for (i = 0, tries = 0; i < N_ENTRIES; tries++) {
+		assert_true(tries < 100);
+		assert_true(run_until(f, has_leader, 10000));
+		l = leader(f);
 		buf.len = ENTRY_LEN;
 		buf.base = raft_malloc(buf.len);
 		assert_non_null(buf.base);
@@ -332,16 +349,22 @@ static void run_cluster(struct fixture *f, struct nodelay_count *c)
 		req = calloc(1, sizeof *req);
 		assert_non_null(req);
 		req->data = f;
-		assert_int_equal(raft_apply(&l->raft, req, &buf, 1, apply_cb),
-				 0);
+		f->apply_seen = f->apply_done;
+		ok_before = f->apply_ok;
+		if (raft_apply(&l->raft, req, &buf, 1, apply_cb) != 0) {
+			raft_free(buf.base);
+			free(req);
+			continue; /* not the leader any more */
+		}
+		assert_true(run_until(f, one_more_done, 10000));
+		if (f->apply_ok > ok_before)
+			i++;
 	}
 	assert_true(run_until(f, all_applied, 10000));
-	assert_int_equal(f->apply_failed, 0);
 	for (i = 0; i < N; i++) {
 		assert_int_equal(f->nodes[i].bad, 0);
-		assert_int_equal(f->nodes[i].sum,
-				 N_ENTRIES * 1000u +
-					 N_ENTRIES * (N_ENTRIES - 1) / 2);
+		assert_true(f->nodes[i].sum >=
+			    N_ENTRIES * 1000u + N_ENTRIES * (N_ENTRIES - 1) / 2);
 	}
 	memset(c, 0, sizeof *c);
 	memcpy(c->ports, f->ports, sizeof c->ports);
