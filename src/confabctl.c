@@ -157,6 +157,10 @@ static int ctl_verify(int argc, char **argv)
 	int lock_fd = -1;
 	int rv;
 
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--cluster") == 0 ||
+		    strncmp(argv[i], "--cluster=", 10) == 0)
+			return ctl_verify_cluster(argc, argv);
 	rv = ctl_parse_data(argc, argv, &data);
 	if (rv != 0)
 		return rv;
@@ -264,8 +268,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{"inspect", "--data DIR",
 	 "show partitions, segments, conversations and appliedIndex",
 	 ctl_inspect},
-	{"verify", "--data DIR",
-	 "check every checksum of the store; exit 1 if any is wrong",
+	{"verify", "--data DIR | --cluster FILE [--json]",
+	 "check every checksum of a store, or that all nodes are identical",
 	 ctl_verify},
 	{"status", "--cluster FILE [--node URL] [--json]",
 	 "every node of a running cluster as it sees itself (admin token)",

@@ -4,16 +4,19 @@
 
 #include "ctl/ctl_admin.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/cf_buf.h"
 #include "common/cf_conf.h"
 #include "common/cf_err.h"
+#include "common/cf_time.h"
 #include "ctl/ctl_http.h"
 #include "frontend/fe_auth.h"
 
@@ -231,4 +234,194 @@ int ctl_status(int argc, char **argv)
 		return 1;
 	}
 	return bad > 0 ? 1 : 0;
+}
+
+/* ---- verify --cluster ---- */
+
+#define VERIFY_WAIT_MS 60000
+
+/* POST path as admin to the first node that takes it; the JSON answer. */
+static json_t *admin_post_any(const struct admin_opts *o, const char *path,
+			      char *err, size_t esize)
+{
+	char errmsg[CF_ERRMSG_SIZE];
+	struct cf_buf body = CF_BUF_INIT;
+	json_t *j = NULL;
+	int status = 0;
+
+	for (unsigned i = 0; i < o->cl.n_nodes && j == NULL; i++) {
+		body.len = 0;
+		if (ctl_http_call(o->cl.nodes[i].client_url, "POST", path,
+				  o->token, "{}", CALL_TIMEOUT_MS * 2, &status,
+				  &body, errmsg) != 0) {
+			snprintf(err, esize, "%s", errmsg);
+			continue;
+		}
+		j = json_loadb(body.data, body.len, 0, NULL);
+		if (status != 200 || !json_is_object(j)) {
+			json_t *m = json_object_get(json_object_get(j, "error"),
+						    "message");
+			snprintf(err, esize, "%s: HTTP %d: %s",
+				 o->cl.nodes[i].client_url, status,
+				 json_is_string(m) ? json_string_value(m)
+						   : "bad answer");
+			json_decref(j);
+			j = NULL;
+		}
+	}
+	cf_buf_release(&body);
+	return j;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* The first difference between two nodes' file lists, in buf. */
+static void first_difference(json_t *a, json_t *b, char *buf, size_t n)
+{
+	size_t na = json_array_size(a), nb = json_array_size(b);
+
+	for (size_t i = 0; i < na || i < nb; i++) {
+		json_t *x = json_array_get(a, i), *y = json_array_get(b, i);
+		const char *nx = json_string_value(json_object_get(x, "name"));
+		const char *ny = json_string_value(json_object_get(y, "name"));
+
+		if (x == NULL || y == NULL || strcmp(nx, ny) != 0) {
+			snprintf(buf, n, "%s only on %s",
+				 x == NULL ? ny : nx,
+				 x == NULL ? "the second" : "the first");
+			return;
+		}
+		if (jint(x, "bytes", NULL) != jint(y, "bytes", NULL)) {
+			snprintf(buf, n, "%s: %lld bytes vs %lld", nx,
+				 jint(x, "bytes", NULL), jint(y, "bytes", NULL));
+			return;
+		}
+		if (strcmp(json_string_value(json_object_get(x, "xxh3")),
+			   json_string_value(json_object_get(y, "xxh3"))) !=
+		    0) {
+			snprintf(buf, n, "%s: same length, other bytes", nx);
+			return;
+		}
+	}
+	snprintf(buf, n, "no file differs");
+}
+
+int ctl_verify_cluster(int argc, char **argv)
+{
+	struct admin_opts o;
+	json_t *mark, *res[CF_MAX_NODES] = {NULL}, *ref = NULL, *all;
+	char err[CF_ERRMSG_SIZE + 64], path[128], diff[256];
+	const char *markid;
+	uint64_t deadline;
+	unsigned bad = 0, refi = 0;
+	int rv;
+
+	rv = admin_parse("verify", argc, argv, &o);
+	if (rv != 0)
+		return rv;
+	mark = admin_post_any(&o, "/v1/admin/verify", err, sizeof err);
+	if (mark == NULL) {
+		fprintf(stderr, "confabctl verify: no node committed the "
+				"marker: %s\n",
+			err);
+		free(o.token);
+		return 1;
+	}
+	markid = json_string_value(json_object_get(mark, "markId"));
+	snprintf(path, sizeof path, "/v1/admin/verify/%s",
+		 markid != NULL ? markid : "0");
+	deadline = cf_mono_ms() + VERIFY_WAIT_MS;
+	for (unsigned i = 0; i < o.cl.n_nodes; i++) {
+		const char *url = o.cl.nodes[i].client_url;
+		const char *st;
+
+		for (;;) {
+			res[i] = admin_get(&o, url, path, err, sizeof err);
+			st = json_string_value(json_object_get(res[i], "state"));
+			if (res[i] != NULL && st != NULL &&
+			    (strcmp(st, "done") == 0 ||
+			     strcmp(st, "failed") == 0))
+				break;
+			if (cf_mono_ms() >= deadline) {
+				if (res[i] != NULL)
+					snprintf(err, sizeof err,
+						 "marker still %s after %d s",
+						 st, VERIFY_WAIT_MS / 1000);
+				json_decref(res[i]);
+				res[i] = NULL;
+				break;
+			}
+			json_decref(res[i]);
+			res[i] = NULL;
+			sleep_ms(100);
+		}
+		if (res[i] == NULL) {
+			bad++;
+			if (!o.json)
+				printf("node %u  %s  %s\n", o.cl.nodes[i].id,
+				       url, err);
+			continue;
+		}
+		st = json_string_value(json_object_get(res[i], "state"));
+		if (strcmp(st, "done") != 0) {
+			bad++;
+			if (!o.json)
+				printf("node %u  %s  failed: %s\n",
+				       o.cl.nodes[i].id, url,
+				       json_string_value(json_object_get(
+					       res[i], "error")));
+			continue;
+		}
+		if (!o.json)
+			printf("node %u  %s  index %lld  files %zu  digest "
+			       "%s\n",
+			       o.cl.nodes[i].id, url,
+			       jint(res[i], "index", NULL),
+			       json_array_size(
+				       json_object_get(res[i], "files")),
+			       json_string_value(
+				       json_object_get(res[i], "digest")));
+		if (ref == NULL) {
+			ref = res[i];
+			refi = i;
+		} else if (strcmp(json_string_value(
+					  json_object_get(ref, "digest")),
+				  json_string_value(json_object_get(
+					  res[i], "digest"))) != 0) {
+			first_difference(json_object_get(ref, "files"),
+					 json_object_get(res[i], "files"), diff,
+					 sizeof diff);
+			if (!o.json)
+				printf("node %u differs from node %u: %s\n",
+				       o.cl.nodes[i].id, o.cl.nodes[refi].id,
+				       diff);
+			bad++;
+		}
+	}
+	if (o.json) {
+		all = json_array();
+		for (unsigned i = 0; i < o.cl.n_nodes; i++)
+			json_array_append_new(
+				all, res[i] != NULL ? json_incref(res[i])
+						    : json_null());
+		json_t *out = json_pack("{s:O, s:o, s:b}", "marker", mark,
+					"nodes", all, "identical", bad == 0);
+		json_dumpf(out, stdout, JSON_COMPACT);
+		printf("\n");
+		json_decref(out);
+	} else if (bad == 0) {
+		printf("identical: %u nodes at index %lld (marker %s)\n",
+		       o.cl.n_nodes, jint(mark, "index", NULL), markid);
+	}
+	for (unsigned i = 0; i < o.cl.n_nodes; i++)
+		json_decref(res[i]);
+	json_decref(mark);
+	free(o.token);
+	return bad == 0 ? 0 : 1;
 }

@@ -5,6 +5,9 @@
  *
  *   status --cluster FILE [--node URL] [--json]
  *       every node of the cluster file (or only URL), as each sees itself
+ *   verify --cluster FILE [--json]
+ *       commit a verify marker; every node hashes its segment files as of
+ *       the marker's index; identical digests, or the first difference
  *
  * Each verb returns confabctl's exit status: 0, 1 (a node did not answer
  * or refused), 2 (usage). Threads: main thread only.
@@ -13,5 +16,6 @@
 #define CTL_ADMIN_H
 
 int ctl_status(int argc, char **argv);
+int ctl_verify_cluster(int argc, char **argv);
 
 #endif

@@ -4,18 +4,26 @@
 
 #include "frontend/fe_admin.h"
 
+#include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/statvfs.h>
 
 #include "common/cf_diag.h"
 #include "common/cf_err.h"
 #include "common/cf_id.h"
+#include "common/cf_time.h"
 #include "frontend/fe_auth.h"
 #include "frontend/fe_json.h"
 #include "frontend/fe_server.h"
 #include "log/log_store.h"
+#include "raft/rft_cmd.h"
 #include "raft/rft_fsm.h"
+#include "raft/rft_mark.h"
 #include "raft/rft_node.h"
 #include "sync/sync_read.h"
 
@@ -107,6 +115,104 @@ static void admin_messages(struct fe_conn *c, const struct fe_http_req *req,
 	fe_respond_json(c, 200, o);
 }
 
+/* ---- verify markers (rft_mark.h) ---- */
+
+struct admin_call {
+	struct fe_conn *conn; /* referenced */
+	struct rft_submit sub;
+	uint64_t mark;
+};
+
+static void mark_committed_cb(struct rft_submit *s, int status,
+			      const struct rft_result *res)
+{
+	struct admin_call *k = s->data;
+	char id[24];
+
+	if (status == 0 && res != NULL)
+		status = res->status;
+	if (fe_conn_alive(k->conn)) {
+		if (status != 0) {
+			fe_respond_rc(k->conn, status,
+				      "the verify marker was not committed");
+		} else {
+			snprintf(id, sizeof id, "%" PRIu64, k->mark);
+			fe_respond_json(k->conn, 200,
+					json_pack("{s:s, s:I}", "markId", id,
+						  "index",
+						  (json_int_t)res->index));
+		}
+	}
+	fe_conn_unref(k->conn);
+	free(k);
+}
+
+/* POST /v1/admin/verify: commit a marker; answers its id and index. */
+static void admin_verify_start(struct fe_conn *c, const char *admin)
+{
+	struct admin_call *k = calloc(1, sizeof *k);
+	struct rft_cmd cmd;
+
+	if (k == NULL)
+		return fe_respond_rc(c, -ENOMEM, "out of memory");
+	if (getrandom(&k->mark, sizeof k->mark, 0) != (ssize_t)sizeof k->mark)
+		k->mark = cf_mono_ns();
+	/* Non-zero and below 2^53, like every integer of the protocol. */
+	k->mark = (k->mark & ((1ull << 53) - 1)) | 1;
+	k->conn = c;
+	fe_conn_ref(c);
+	memset(&cmd, 0, sizeof cmd);
+	cmd.type = RFT_CMD_MARK;
+	cmd.user = cf_str_c(admin);
+	cmd.seq = k->mark;
+	k->sub.data = k;
+	rft_node_submit(c->srv->node, &k->sub, &cmd, mark_committed_cb);
+}
+
+/* GET /v1/admin/verify/{markId}: this node's files at the marker. */
+static void admin_verify_get(struct fe_conn *c, struct cf_str idtext)
+{
+	const struct rft_mark *k;
+	json_t *files, *o;
+	char name[64], hex[24];
+	uint64_t id;
+
+	if (fe_parse_u64(idtext, &id) != 0 || id == 0)
+		return fe_respond_error(c, 400, "bad_request",
+					"markId must be a positive integer");
+	k = rft_marks_find(&c->srv->node->marks, id);
+	if (k == NULL) {
+		/* Not applied here yet, or forgotten (restart, 8 newer). */
+		fe_respond_json(c, 200,
+				json_pack("{s:s%, s:s}", "markId", idtext.p,
+					  idtext.len, "state", "unknown"));
+		return;
+	}
+	files = json_array();
+	for (size_t i = 0; k->state == RFT_MARK_DONE && i < k->nfiles; i++) {
+		snprintf(name, sizeof name, "p%04u/%08u.seg",
+			 k->files[i].partition, (unsigned)k->files[i].segno);
+		snprintf(hex, sizeof hex, "%016" PRIx64, k->files[i].xxh3);
+		json_array_append_new(files,
+				      json_pack("{s:s, s:I, s:s}", "name", name,
+						"bytes",
+						(json_int_t)k->files[i].size,
+						"xxh3", hex));
+	}
+	snprintf(hex, sizeof hex, "%016" PRIx64, k->digest);
+	o = json_pack("{s:s%, s:I, s:s, s:s, s:o}", "markId", idtext.p,
+		      idtext.len, "index", (json_int_t)k->index, "state",
+		      k->state == RFT_MARK_DONE	     ? "done"
+		      : k->state == RFT_MARK_HASHING ? "hashing"
+						     : "failed",
+		      "digest", k->state == RFT_MARK_DONE ? hex : "", "files",
+		      files);
+	if (o != NULL && k->state == RFT_MARK_FAILED)
+		json_object_set_new(o, "error",
+				    json_string(cf_strerror(k->status)));
+	fe_respond_json(c, 200, o);
+}
+
 /* "/v1/admin/conversations/{id}/messages": id out. */
 static bool path_messages(struct cf_str p, struct cf_str *id)
 {
@@ -144,6 +250,22 @@ bool fe_admin_http(struct fe_conn *c, const struct fe_http_req *req)
 			return true;
 		}
 		admin_status(c);
+	} else if (cf_str_eqc(p, ADMIN_PREFIX "verify")) {
+		if (req->method != FE_HTTP_POST) {
+			fe_respond_405(c, "POST");
+			return true;
+		}
+		admin_verify_start(c, admin);
+	} else if (p.len > sizeof ADMIN_PREFIX "verify/" - 1 &&
+		   memcmp(p.p, ADMIN_PREFIX "verify/",
+			  sizeof ADMIN_PREFIX "verify/" - 1) == 0) {
+		if (req->method != FE_HTTP_GET) {
+			fe_respond_405(c, "GET");
+			return true;
+		}
+		id.p = p.p + sizeof ADMIN_PREFIX "verify/" - 1;
+		id.len = p.len - (sizeof ADMIN_PREFIX "verify/" - 1);
+		admin_verify_get(c, id);
 	} else if (path_messages(p, &id)) {
 		if (req->method != FE_HTTP_GET) {
 			fe_respond_405(c, "GET");

@@ -9,6 +9,12 @@
  *                          a conversation's messages from fromSeq (default
  *                          1), at most limit (200), whoever the members:
  *                          {"messages","lastSeq","hasMore"} as history
+ *   POST /v1/admin/verify  commit a verify marker (rft_mark.h); answers
+ *                          {"markId","index"} once committed
+ *   GET /v1/admin/verify/{markId}
+ *                          this node's files at the marker: state unknown
+ *                          (not applied here yet), hashing, done (digest,
+ *                          files [{name, bytes, xxh3}]) or failed (error)
  *
  * Every admin route takes only an admin token (fe_auth.h): a user token, a
  * query token or a dev identity is 401, and a cluster file without

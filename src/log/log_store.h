@@ -82,6 +82,21 @@ uint64_t log_store_last_seq(const struct log_store *s, struct cf_str conv);
 int log_store_read_seq(struct log_store *s, struct cf_str conv, uint64_t seq,
 		       struct log_record *rec, struct cf_buf *scratch);
 
+/* One segment file as it is now (log_store_files). */
+struct log_store_file {
+	unsigned partition;
+	uint32_t segno;
+	uint64_t size; /* bytes written (committed), header included */
+	bool sealed;
+};
+/*
+ * Every segment file with its size now, by partition then segment number,
+ * in *out (malloc'd, the caller frees it). Files only grow until sealed, so
+ * their prefixes of these sizes stay readable as they are (verify markers).
+ */
+int log_store_files(const struct log_store *s, struct log_store_file **out,
+		    size_t *n);
+
 /* Statistics for /metrics and confabctl. */
 struct log_store_stats {
 	uint64_t segments;

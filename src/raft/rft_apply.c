@@ -527,6 +527,22 @@ static int do_media(struct apply *a, const struct rft_cmd *cmd,
 	return 0;
 }
 
+/* A verify marker: no record; reported once the entry is written. */
+static int do_mark(struct apply *a, const struct rft_cmd *cmd,
+		   struct rft_result *res)
+{
+	struct rft_fsm *f = a->f;
+
+	if (!cf_id_valid(cmd->user.p, cmd->user.len) || cmd->seq == 0)
+		return CF_EBADREQ;
+	if (f->n_marks == sizeof f->marks / sizeof f->marks[0])
+		return CF_EUNAVAIL; /* a few per entry are plenty */
+	f->marks[f->n_marks++] = cmd->seq;
+	res->seq = cmd->seq;
+	res->server_ts = a->clock;
+	return 0;
+}
+
 static int apply_cmd(struct apply *a, const struct rft_cmd *cmd,
 		     struct rft_result *res)
 {
@@ -543,6 +559,8 @@ static int apply_cmd(struct apply *a, const struct rft_cmd *cmd,
 		return do_receipt(a, cmd, res);
 	case RFT_CMD_MEDIA:
 		return do_media(a, cmd, res);
+	case RFT_CMD_MARK:
+		return do_mark(a, cmd, res);
 	default:
 		return CF_EBADREQ;
 	}
@@ -625,6 +643,7 @@ void rft_fsm_apply_entry(struct rft_fsm *f, uint64_t index, const void *buf,
 	}
 	a.clock = e.server_ts > f->clock ? e.server_ts : f->clock;
 	f->n_recs = 0;
+	f->n_marks = 0;
 	f->scratch.len = 0;
 	while ((rv = rft_entry_next(&e, &pos, &cmd)) == 1) {
 		struct rft_result *res = &f->results[a.pos];
@@ -653,4 +672,6 @@ void rft_fsm_apply_entry(struct rft_fsm *f, uint64_t index, const void *buf,
 	f->stats.entry_bytes += len;
 	f->stats.commands += e.count;
 	publish(f);
+	for (unsigned i = 0; i < f->n_marks && f->on_mark != NULL; i++)
+		f->on_mark(f->on_mark_arg, index, f->marks[i]);
 }

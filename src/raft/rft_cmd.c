@@ -38,6 +38,7 @@
  *   RECALL   s16 user, s16 conv, u64 seq
  *   RECEIPT  s16 user, s16 conv, u64 seq (upToSeq), u8 receipt_kind
  *   MEDIA    s16 user, s16 media_id, s32 content
+ *   MARK     s16 user, u64 seq (the marker id)
  *   other    no fields are interpreted: the bytes up to len are skipped, so
  *            that apply can answer CF_EBADREQ for a type it does not know.
  *
@@ -187,6 +188,9 @@ size_t rft_cmd_size(const struct rft_cmd *c)
 		n += 2 + c->user.len + 2 + c->media_id.len + 4 +
 		     c->content.len;
 		break;
+	case RFT_CMD_MARK:
+		n += 2 + c->user.len + 8;
+		break;
 	default:
 		break;
 	}
@@ -297,6 +301,11 @@ int rft_cmd_encode(const struct rft_cmd *c, struct cf_buf *out)
 		wr_s16(&p, c->media_id);
 		wr_s32(&p, c->content);
 		break;
+	case RFT_CMD_MARK:
+		wr_s16(&p, c->user);
+		cf_put_u64(p, c->seq);
+		p += 8;
+		break;
 	default:
 		break;
 	}
@@ -352,6 +361,10 @@ int rft_cmd_decode(const void *buf, size_t len, struct rft_cmd *c)
 		c->user = rd_s16(&r);
 		c->media_id = rd_s16(&r);
 		c->content = rd_s32(&r);
+		break;
+	case RFT_CMD_MARK:
+		c->user = rd_s16(&r);
+		c->seq = cf_rd_u64(&r);
 		break;
 	default:
 		/* Unknown type: skip its bytes, apply answers CF_EBADREQ. */

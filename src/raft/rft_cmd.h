@@ -37,6 +37,7 @@ enum rft_cmd_type {
 	RFT_CMD_RECALL = 4,  /* recall message seq */
 	RFT_CMD_RECEIPT = 5, /* move a delivered/read pointer */
 	RFT_CMD_MEDIA = 6,   /* commit a media reference */
+	RFT_CMD_MARK = 7,    /* verify marker: every node records its files */
 };
 
 enum rft_conv_type {
@@ -59,6 +60,7 @@ enum rft_receipt_kind {
  *   RECALL:  user, conv, seq
  *   RECEIPT: user, conv, seq (upToSeq), receipt_kind
  *   MEDIA:   user, media_id, content (JSON {size, mime, xxh3})
+ *   MARK:    user (the admin), seq (the marker id)
  * A list of ids (members, removed) is encoded as a u16 count then u16-length
  * strings; decode leaves it as that raw span: walk it with rft_idlist_next().
  */

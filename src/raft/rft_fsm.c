@@ -221,6 +221,8 @@ int rft_fsm_open(struct rft_fsm **out, const struct rft_fsm_config *cfg,
 	f->on_record_arg = cfg->on_record_arg;
 	f->on_rebuild = cfg->on_rebuild;
 	f->on_reset = cfg->on_reset;
+	f->on_mark = cfg->on_mark;
+	f->on_mark_arg = cfg->on_mark_arg;
 	f->partitions = cfg->store.partitions;
 	f->rfsm.version = 1;
 	f->rfsm.data = f;

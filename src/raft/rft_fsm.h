@@ -82,6 +82,13 @@ struct rft_fsm_config {
 	 * built from records can start again from nothing.
 	 */
 	void (*on_reset)(void *arg);
+	/*
+	 * May be NULL: a verify marker (RFT_CMD_MARK) was applied at index;
+	 * called after the entry's records are written, so that the store's
+	 * files then are the state every node has at that index.
+	 */
+	void (*on_mark)(void *arg, uint64_t index, uint64_t mark_id);
+	void *on_mark_arg;
 };
 
 /* Open the store and rebuild the state from its records. */

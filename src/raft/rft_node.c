@@ -131,6 +131,14 @@ static void node_ready_cb(struct rft_read *r, int status)
 				raft_last_applied(&n->raft));
 }
 
+/* FSM: a verify marker applied at index (rft_mark.h). */
+static void node_on_mark(void *arg, uint64_t index, uint64_t mark_id)
+{
+	struct rft_node *n = arg;
+
+	rft_marks_on_apply(&n->marks, rft_fsm_store(n->fsm), index, mark_id);
+}
+
 static void node_checkpoint(struct rft_node *n)
 {
 	char errmsg[CF_ERRMSG_SIZE] = "";
@@ -419,6 +427,8 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 	fc.on_record_arg = cfg->on_record_arg;
 	fc.on_rebuild = cfg->on_rebuild;
 	fc.on_reset = cfg->on_reset;
+	fc.on_mark = node_on_mark;
+	fc.on_mark_arg = n;
 	rv = rft_fsm_open(&n->fsm, &fc, errmsg);
 	if (rv != 0) {
 		cf_errmsg_wrapf(errmsg, "store %s", store_dir);
@@ -465,6 +475,12 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 		cf_errmsg_printf(errmsg, "worker thread: %s", cf_strerror(rv));
 		goto err_raft;
 	}
+	rv = rft_marks_init(&n->marks, &n->worker, rft_fsm_store_dir(n->fsm));
+	if (rv != 0) {
+		cf_errmsg_printf(errmsg, "store folder: %s", cf_strerror(rv));
+		rft_worker_close(&n->worker, NULL);
+		goto err_raft;
+	}
 	{
 		struct rft_fetch_opts fo = {.store_dir = rft_fsm_store_dir(n->fsm),
 					    .worker = &n->worker};
@@ -473,6 +489,7 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 		if (rv != 0) {
 			cf_errmsg_wrapf(errmsg, "segment fetch");
 			rft_worker_close(&n->worker, NULL);
+			rft_marks_release(&n->marks);
 			goto err_raft;
 		}
 	}
@@ -483,6 +500,7 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 		rft_fetch_close(n->fetch, NULL, NULL);
 		n->fetch = NULL;
 		rft_worker_close(&n->worker, NULL);
+		rft_marks_release(&n->marks);
 		goto err_raft;
 	}
 	uv_prepare_init(loop, &n->prepare);
@@ -582,6 +600,7 @@ static void node_worker_closed_cb(struct rft_worker *w)
 {
 	struct rft_node *n = CF_CONTAINER_OF(w, struct rft_node, worker);
 
+	rft_marks_release(&n->marks); /* every hashing job has ended */
 	rft_peer_mgr_close(&n->peers, node_peers_closed_cb);
 }
 

@@ -35,6 +35,7 @@
 #include "raft/rft_cmd.h"
 #include "raft/rft_fetch.h"
 #include "raft/rft_fsm.h"
+#include "raft/rft_mark.h"
 #include "raft/rft_worker.h"
 #include "raft/rft_peer.h"
 #include "raft/rft_transport.h"
@@ -131,6 +132,7 @@ struct rft_node {
 	struct rft_fsm *fsm;
 	int lock_fd; /* flock on DATA/LOCK (cf_lock.h) until closed */
 	struct rft_worker worker; /* long jobs: segment fetch reads, hashes */
+	struct rft_marks marks;	  /* verify markers applied here */
 	struct rft_peer_mgr peers;
 	uv_prepare_t prepare;
 	uv_timer_t tick;

@@ -12,6 +12,7 @@
  */
 
 #include <errno.h>
+#include <limits.h>
 #include <jwt.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,7 +31,7 @@
 #include "frontend/fe_auth.h"
 
 #define START_TIMEOUT_MS 30000
-#define N_TESTS 4
+#define N_TESTS 5
 
 static struct cf_test_cluster cluster;
 static struct cf_cluster conf; /* the cluster file, as confabctl reads it */
@@ -369,6 +370,84 @@ static void dump_reads_a_conversation_live_and_offline(void **state)
 	n_passed++;
 }
 
+/* Flip one byte of the first segment file of node id over 64 bytes long
+ * (the middle one); its path in path. */
+static void flip_segment_byte(unsigned id, char *path, size_t n)
+{
+	char cmd[PATH_MAX + 128];
+	FILE *p, *f;
+	long size;
+	int c;
+
+	snprintf(cmd, sizeof cmd,
+		 "find '%s/store' -name '*.seg' -size +64c | sort | head -n 1",
+		 cluster.nodes[id].data_dir);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(path, (int)n, p));
+	pclose(p);
+	path[strcspn(path, "\n")] = '\0';
+	f = fopen(path, "r+b");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	size = ftell(f);
+	assert_int_equal(fseek(f, size / 2, SEEK_SET), 0);
+	c = fgetc(f);
+	assert_int_equal(fseek(f, size / 2, SEEK_SET), 0);
+	fputc(c ^ 0x01, f);
+	fclose(f);
+}
+
+/*
+ * verify --cluster: a committed marker makes every node hash its segment
+ * files as of the marker's index; the three agree; a byte changed behind
+ * node 3's back is named (file, kind of difference) and exits 1.
+ */
+static void verify_cluster_compares_every_node_at_a_marker(void **state)
+{
+	static char out[1 << 16];
+	char args[1024], path[PATH_MAX], want[PATH_MAX + 64];
+	const char *rel;
+	json_t *j;
+
+	(void)state;
+	for (int i = 1; i <= 20; i++) {
+		char cmid[32];
+		struct cf_test_ack a;
+
+		snprintf(cmid, sizeof cmid, "v-%d", i);
+		assert_int_equal(cf_test_send(&cluster, 1 + (unsigned)i % 3,
+					      "dumper", "g-dump", cmid,
+					      "to verify", &a),
+				 201);
+	}
+	snprintf(args, sizeof args, "verify --cluster '%s'",
+		 cluster.conf_path);
+	assert_int_equal(ctl(args, out, sizeof out), 0);
+	assert_non_null(strstr(out, "identical: 3 nodes at index"));
+	snprintf(args, sizeof args, "verify --cluster '%s' --json",
+		 cluster.conf_path);
+	assert_int_equal(ctl(args, out, sizeof out), 0);
+	j = json_loads(out, 0, NULL);
+	assert_non_null(j);
+	assert_true(json_is_true(json_object_get(j, "identical")));
+	assert_int_equal(json_array_size(json_object_get(j, "nodes")), 3);
+	json_decref(j);
+	/* A byte changed on node 3's disk (not by node 3): named. */
+	flip_segment_byte(3, path, sizeof path);
+	rel = strstr(path, "/store/") + strlen("/store/");
+	snprintf(args, sizeof args, "verify --cluster '%s'",
+		 cluster.conf_path);
+	assert_int_equal(ctl(args, out, sizeof out), 1);
+	snprintf(want, sizeof want,
+		 "node 3 differs from node 1: %s: same length, other bytes",
+		 rel);
+	assert_non_null(strstr(out, want));
+	flip_segment_byte(3, path, sizeof path); /* and back */
+	assert_int_equal(ctl(args, out, sizeof out), 0);
+	n_passed++;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -376,6 +455,8 @@ int main(void)
 		cmocka_unit_test(admin_routes_take_only_admin_tokens),
 		cmocka_unit_test(status_names_a_node_that_does_not_answer),
 		cmocka_unit_test(dump_reads_a_conversation_live_and_offline),
+		cmocka_unit_test(
+			verify_cluster_compares_every_node_at_a_marker),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

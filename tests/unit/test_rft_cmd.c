@@ -188,6 +188,11 @@ static void recall_receipt_media_round_trip(void **state)
 	c.media_id = S("m_42");
 	c.content = S("{\"size\":1,\"mime\":\"a/b\",\"xxh3\":\"00\"}");
 	round_trip(&c);
+	memset(&c, 0, sizeof(c));
+	c.type = RFT_CMD_MARK;
+	c.user = S("confabctl");
+	c.seq = (1ull << 53) - 1;
+	round_trip(&c);
 }
 
 static void unknown_type_decodes_with_no_fields(void **state)
