@@ -132,6 +132,10 @@ static int ctl_inspect(int argc, char **argv)
 	int lock_fd = -1;
 	int rv;
 
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--cluster") == 0 ||
+		    strncmp(argv[i], "--cluster=", 10) == 0)
+			return ctl_inspect_live(argc, argv);
 	rv = ctl_parse_data(argc, argv, &data);
 	if (rv != 0)
 		return rv;
@@ -265,7 +269,7 @@ static int ctl_token(int argc, char **argv)
 }
 
 static const struct ctl_cmd ctl_cmds[] = {
-	{"inspect", "--data DIR",
+	{"inspect", "--data DIR | --cluster FILE --node URL [--json]",
 	 "show partitions, segments, conversations and appliedIndex",
 	 ctl_inspect},
 	{"verify", "--data DIR | --cluster FILE [--json]",

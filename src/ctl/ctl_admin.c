@@ -425,3 +425,60 @@ int ctl_verify_cluster(int argc, char **argv)
 	free(o.token);
 	return bad == 0 ? 0 : 1;
 }
+
+/* ---- inspect --cluster --node ---- */
+
+int ctl_inspect_live(int argc, char **argv)
+{
+	struct admin_opts o;
+	char err[CF_ERRMSG_SIZE + 64];
+	json_t *j, *seg;
+	size_t i;
+	int rv;
+
+	rv = admin_parse("inspect", argc, argv, &o);
+	if (rv != 0)
+		return rv;
+	if (o.node == NULL) {
+		fprintf(stderr, "confabctl inspect: --node URL is required "
+				"with --cluster\n");
+		free(o.token);
+		return EXIT_USAGE;
+	}
+	j = admin_get(&o, o.node, "/v1/admin/inspect", err, sizeof err);
+	free(o.token);
+	if (j == NULL) {
+		fprintf(stderr, "confabctl inspect: %s: %s\n", o.node, err);
+		return 1;
+	}
+	if (o.json) {
+		json_dumpf(j, stdout, JSON_COMPACT);
+		printf("\n");
+		json_decref(j);
+		return 0;
+	}
+	printf("node %lld %s\nappliedIndex %lld\ncheckpointIndex %lld\n"
+	       "partitions %lld\nsegment-size %lld\nseal-age-ms %lld\n",
+	       jint(j, "nodeId", NULL), o.node, jint(j, "appliedIndex", NULL),
+	       jint(j, "checkpointIndex", NULL), jint(j, "partitions", NULL),
+	       jint(j, "segmentSize", NULL), jint(j, "sealAgeMs", NULL));
+	json_array_foreach(json_object_get(j, "segments"), i, seg)
+		printf("segment %s bytes %lld %s\n",
+		       json_string_value(json_object_get(seg, "name")),
+		       jint(seg, "bytes", NULL),
+		       json_is_true(json_object_get(seg, "sealed")) ? "sealed"
+								    : "hot");
+	printf("hot segments %lld bytes %lld records %lld\n"
+	       "cold segments %lld bytes %lld records %lld\n"
+	       "records %lld\nconversations %lld\nindex-bytes %lld\n",
+	       jint(json_object_get(j, "tiers"), "hot", "segments"),
+	       jint(json_object_get(j, "tiers"), "hot", "bytes"),
+	       jint(json_object_get(j, "tiers"), "hot", "records"),
+	       jint(json_object_get(j, "tiers"), "cold", "segments"),
+	       jint(json_object_get(j, "tiers"), "cold", "bytes"),
+	       jint(json_object_get(j, "tiers"), "cold", "records"),
+	       jint(j, "records", NULL), jint(j, "conversations", NULL),
+	       jint(j, "indexBytes", NULL));
+	json_decref(j);
+	return 0;
+}

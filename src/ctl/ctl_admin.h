@@ -5,6 +5,8 @@
  *
  *   status --cluster FILE [--node URL] [--json]
  *       every node of the cluster file (or only URL), as each sees itself
+ *   inspect --cluster FILE --node URL [--json]
+ *       one node's store: shape, tiers, every segment file
  *   verify --cluster FILE [--json]
  *       commit a verify marker; every node hashes its segment files as of
  *       the marker's index; identical digests, or the first difference
@@ -17,5 +19,6 @@
 
 int ctl_status(int argc, char **argv);
 int ctl_verify_cluster(int argc, char **argv);
+int ctl_inspect_live(int argc, char **argv);
 
 #endif

@@ -115,6 +115,50 @@ static void admin_messages(struct fe_conn *c, const struct fe_http_req *req,
 	fe_respond_json(c, 200, o);
 }
 
+/* GET /v1/admin/inspect: the store's shape, tiers and segment files. */
+static void admin_inspect(struct fe_conn *c)
+{
+	struct fe_server *s = c->srv;
+	struct rft_fsm *f = rft_node_fsm(s->node);
+	struct log_store *store = rft_fsm_store(f);
+	struct log_store_file *files = NULL;
+	struct log_store_stats st;
+	json_t *segs, *o;
+	char name[64];
+	size_t n = 0;
+	int rv;
+
+	rv = log_store_files(store, &files, &n);
+	if (rv != 0)
+		return fe_respond_rc(c, rv, "cannot list the segments");
+	log_store_stats(store, &st);
+	segs = json_array();
+	for (size_t i = 0; i < n; i++) {
+		snprintf(name, sizeof name, "p%04u/%08u.seg",
+			 files[i].partition, (unsigned)files[i].segno);
+		json_array_append_new(segs,
+				      json_pack("{s:s, s:I, s:b}", "name", name,
+						"bytes",
+						(json_int_t)files[i].size,
+						"sealed", files[i].sealed));
+	}
+	free(files);
+	o = json_pack("{s:i, s:I, s:I, s:i, s:I, s:I, s:I, s:I, s:I, "
+		      "s:{s:o, s:o}, s:o}",
+		      "nodeId", (int)s->self, "appliedIndex",
+		      (json_int_t)rft_fsm_applied(f), "checkpointIndex",
+		      (json_int_t)log_store_applied_index(store), "partitions",
+		      (int)s->cluster->partitions, "segmentSize",
+		      (json_int_t)s->cluster->segment_size, "sealAgeMs",
+		      (json_int_t)s->cluster->seal_age_ms, "records",
+		      (json_int_t)st.records, "conversations",
+		      (json_int_t)st.conversations, "indexBytes",
+		      (json_int_t)st.index_bytes, "tiers", "hot",
+		      tier(st.segments, st.bytes, st.records), "cold",
+		      tier(0, 0, 0), "segments", segs);
+	fe_respond_json(c, 200, o);
+}
+
 /* ---- verify markers (rft_mark.h) ---- */
 
 struct admin_call {
@@ -250,6 +294,17 @@ bool fe_admin_http(struct fe_conn *c, const struct fe_http_req *req)
 			return true;
 		}
 		admin_status(c);
+	} else if (cf_str_eqc(p, ADMIN_PREFIX "inspect")) {
+		if (req->method != FE_HTTP_GET) {
+			fe_respond_405(c, "GET");
+			return true;
+		}
+		if (rft_fsm_needs_fetch(rft_node_fsm(c->srv->node)))
+			fe_respond_rc(c, CF_EUNAVAIL,
+				      "this node is fetching segments after a "
+				      "snapshot");
+		else
+			admin_inspect(c);
 	} else if (cf_str_eqc(p, ADMIN_PREFIX "verify")) {
 		if (req->method != FE_HTTP_POST) {
 			fe_respond_405(c, "POST");

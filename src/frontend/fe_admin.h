@@ -9,6 +9,10 @@
  *                          a conversation's messages from fromSeq (default
  *                          1), at most limit (200), whoever the members:
  *                          {"messages","lastSeq","hasMore"} as history
+ *   GET /v1/admin/inspect  the store: appliedIndex, checkpointIndex,
+ *                          partitions, segment size, seal age, records,
+ *                          conversations, index bytes, tiers, and every
+ *                          segment file {name, bytes, sealed}
  *   POST /v1/admin/verify  commit a verify marker (rft_mark.h); answers
  *                          {"markId","index"} once committed
  *   GET /v1/admin/verify/{markId}

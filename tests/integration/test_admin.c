@@ -31,7 +31,7 @@
 #include "frontend/fe_auth.h"
 
 #define START_TIMEOUT_MS 30000
-#define N_TESTS 5
+#define N_TESTS 6
 
 static struct cf_test_cluster cluster;
 static struct cf_cluster conf; /* the cluster file, as confabctl reads it */
@@ -448,6 +448,51 @@ static void verify_cluster_compares_every_node_at_a_marker(void **state)
 	n_passed++;
 }
 
+/* inspect through a node: the shape, its segment files, the counts. */
+static void inspect_live_lists_the_store_of_a_node(void **state)
+{
+	static char out[1 << 16];
+	char args[1024];
+	json_t *j, *seg;
+	long long sum = 0;
+	size_t i;
+
+	(void)state;
+	/* Node 1 has applied everything the earlier tests wrote. */
+	json_decref(cf_test_expect(&cluster, 1, "GET",
+				   "/v1/conversations/g-dump/messages?"
+				   "consistent=1&limit=1",
+				   "dumper", NULL, 200));
+	snprintf(args, sizeof args, "inspect --cluster '%s' --node %s",
+		 cluster.conf_path, cluster.nodes[1].url);
+	assert_int_equal(ctl(args, out, sizeof out), 0);
+	assert_non_null(strstr(out, "\npartitions 16\n"));
+	assert_non_null(strstr(out, "\nsegment-size 67108864\n"));
+	assert_non_null(strstr(out, "\nsegment p"));
+	assert_non_null(strstr(out, " hot\n"));
+	snprintf(args, sizeof args, "inspect --cluster '%s' --node %s --json",
+		 cluster.conf_path, cluster.nodes[1].url);
+	assert_int_equal(ctl(args, out, sizeof out), 0);
+	j = json_loads(out, 0, NULL);
+	assert_non_null(j);
+	assert_true(cf_test_int(j, "records") >= 250);
+	assert_true(cf_test_int(j, "conversations") >= 1);
+	assert_true(cf_test_int(j, "appliedIndex") >=
+		    cf_test_int(j, "checkpointIndex"));
+	json_array_foreach(json_object_get(j, "segments"), i, seg)
+		sum += cf_test_int(seg, "bytes");
+	assert_true(sum > 0);
+	assert_int_equal(sum, cf_test_int(json_object_get(json_object_get(
+							  j, "tiers"),
+						  "hot"),
+					  "bytes"));
+	json_decref(j);
+	snprintf(args, sizeof args, "inspect --cluster '%s'",
+		 cluster.conf_path);
+	assert_int_equal(ctl(args, out, sizeof out), 2);
+	n_passed++;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -457,6 +502,7 @@ int main(void)
 		cmocka_unit_test(dump_reads_a_conversation_live_and_offline),
 		cmocka_unit_test(
 			verify_cluster_compares_every_node_at_a_marker),
+		cmocka_unit_test(inspect_live_lists_the_store_of_a_node),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
