@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # cluster.sh: run a local three-node Confab cluster for development.
 #
-#   scripts/cluster.sh start [DIR]    (nodes already running are left alone) write DIR/cluster.conf (client ports 8001-8003,
-#                                     raft 7001-7003, peer 7101-7103, 16 partitions)
+#   scripts/cluster.sh start [DIR]    (nodes already running are left alone) write DIR/cluster.conf
+#                                     unless it exists (client ports 8001-8003, peer
+#                                     8011-8013, raft 8021-8023, 16 partitions)
 #                                     and DIR/secret.key, DIR/admin.key (random, kept
 #                                     if present; admin.key signs confabctl's admin
 #                                     tokens),
@@ -20,8 +21,11 @@
 # CONFABD_ARGS (empty) holds extra confabd options, split at spaces.
 # SEGMENT_SIZE and SEAL_AGE, if set, become the cluster file's segment-size and
 # seal-age (confabd(8); fixed when a node's store is created).
-# PORT_BASE (8000) moves every port: clients PORT_BASE+N, raft PORT_BASE-1000+N,
-# peers PORT_BASE-900+N (a second cluster beside the first: PORT_BASE=9000).
+# PORT_BASE (8000) places a new cluster's ports: clients PORT_BASE+N, peers
+# PORT_BASE+10+N, raft PORT_BASE+20+N, all within PORT_BASE+1..PORT_BASE+23, so
+# two clusters whose PORT_BASEs differ by 100 or more never collide (a second
+# cluster beside the first: PORT_BASE=9000). An existing DIR/cluster.conf is
+# kept as it is: Raft holds its addresses.
 set -euo pipefail
 
 cmd=${1:-}
@@ -47,7 +51,13 @@ find_confabd() {
 	fi
 }
 
-url() { echo "http://127.0.0.1:$((PORT_BASE + $1))"; }
+# node $1's client URL: from the cluster file if there is one
+url() {
+	local u=""
+	[ -f "$DIR/cluster.conf" ] &&
+		u=$(sed -n "s/^node $1 .*client=\([^ ]*\).*/\1/p" "$DIR/cluster.conf")
+	echo "${u:-http://127.0.0.1:$((PORT_BASE + $1))}"
+}
 
 pid_of() { # the pid of node $1 if it runs, else nothing
 	local f=$DIR/n$1.pid p
@@ -56,18 +66,22 @@ pid_of() { # the pid of node $1 if it runs, else nothing
 	if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then echo "$p"; fi
 }
 
+# A cluster's conf is written once: Raft keeps its addresses in its log, so a
+# later PORT_BASE or scheme must not move the ports of existing data.
 write_conf() {
-	{
-		echo "# written by scripts/cluster.sh"
-		echo "partitions 16"
-		echo "secret secret.key"
-		echo "admin-secret admin.key"
-		[ -z "${SEGMENT_SIZE:-}" ] || echo "segment-size $SEGMENT_SIZE"
-		[ -z "${SEAL_AGE:-}" ] || echo "seal-age $SEAL_AGE"
-		for i in $(seq 1 $N); do
-			echo "node $i raft=127.0.0.1:$((PORT_BASE - 1000 + i)) peer=127.0.0.1:$((PORT_BASE - 900 + i)) client=$(url "$i")"
-		done
-	} > "$DIR/cluster.conf"
+	if [ ! -s "$DIR/cluster.conf" ]; then
+		{
+			echo "# written by scripts/cluster.sh"
+			echo "partitions 16"
+			echo "secret secret.key"
+			echo "admin-secret admin.key"
+			[ -z "${SEGMENT_SIZE:-}" ] || echo "segment-size $SEGMENT_SIZE"
+			[ -z "${SEAL_AGE:-}" ] || echo "seal-age $SEAL_AGE"
+			for i in $(seq 1 $N); do
+				echo "node $i raft=127.0.0.1:$((PORT_BASE + 20 + i)) peer=127.0.0.1:$((PORT_BASE + 10 + i)) client=http://127.0.0.1:$((PORT_BASE + i))"
+			done
+		} > "$DIR/cluster.conf"
+	fi
 	local k
 	for k in secret.key admin.key; do
 		if [ ! -s "$DIR/$k" ]; then

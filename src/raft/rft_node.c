@@ -551,8 +551,17 @@ int rft_node_start(struct rft_node *n, char *errmsg)
 	}
 	rv = raft_start(&n->raft);
 	if (rv != 0) {
-		cf_errmsg_printf(errmsg, "raft_start: %s (%s)",
-				 raft_strerror(rv), raft_errmsg(&n->raft));
+		/* raft 0.15 often says only "I/O error": name what it binds. */
+		const struct cf_node_conf *me =
+			cf_cluster_node(n->cfg.cluster, n->cfg.self);
+
+		cf_errmsg_printf(errmsg,
+				 "raft_start on %s: %s%s%s (is the address in "
+				 "use, or not on this host?)",
+				 me != NULL ? me->raft_addr : "?",
+				 raft_strerror(rv),
+				 raft_errmsg(&n->raft)[0] ? ": " : "",
+				 raft_errmsg(&n->raft));
 		return CF_EIO;
 	}
 	cf_info("raft started: last index %llu, applied %llu, store applied "

@@ -26,7 +26,7 @@
 #include "common/cf_time.h"
 
 #define START_TIMEOUT_MS 30000
-#define N_TESTS 6
+#define N_TESTS 7
 
 static struct cf_test_cluster cluster;
 static int n_passed;
@@ -452,6 +452,35 @@ static void a_store_of_another_shape_refuses_to_start(void **state)
 	n_passed++;
 }
 
+/* A Raft address in use (node 2's, taken by node 2): the log names it. */
+static void a_raft_address_in_use_is_named(void **state)
+{
+	char cmd[3 * PATH_MAX], log[PATH_MAX + 16], want[128], line[512];
+	FILE *f;
+	int st, found = 0;
+
+	(void)state;
+	snprintf(log, sizeof log, "%s/busy.log", cluster.dir);
+	snprintf(cmd, sizeof cmd,
+		 "timeout 20 '%s' --cluster '%s' --id 2 --data '%s/busy' "
+		 "--auth dev >'%s' 2>&1",
+		 cluster.confabd, cluster.conf_path, cluster.dir, log);
+	st = system(cmd);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 1);
+	snprintf(want, sizeof want, "raft_start on %s:%d: ", cluster.ip,
+		 cluster.nodes[2].raft_port);
+	f = fopen(log, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f) != NULL)
+		if (strstr(line, want) != NULL &&
+		    strstr(line, "is the address in use") != NULL)
+			found = 1;
+	fclose(f);
+	assert_true(found);
+	n_passed++;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -463,6 +492,7 @@ int main(void)
 		cmocka_unit_test(socket_on_node_2_shows_in_node_1_view),
 		cmocka_unit_test(a_second_process_on_a_data_folder_is_refused),
 		cmocka_unit_test(a_store_of_another_shape_refuses_to_start),
+		cmocka_unit_test(a_raft_address_in_use_is_named),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
