@@ -176,8 +176,15 @@ static void help_and_usage_errors(void **state)
 	struct fixture *f = *state;
 
 	assert_int_equal(run(f, "--help", NULL), 0);
-	assert_true(has_line(f, "usage: confabctl inspect --data DIR"));
-	assert_true(has_line(f, "       confabctl verify --data DIR"));
+	assert_true(has_line(f, "usage: confabctl inspect --data DIR | "
+				"--cluster FILE --node URL [--json]"));
+	assert_true(has_line(f, "       confabctl verify --data DIR | "
+				"--cluster FILE [--json]"));
+	assert_true(has_line(f, "       confabctl status --cluster FILE "
+				"[--node URL] [--json]"));
+	assert_true(has_line(f, "       confabctl dump --conversation ID "
+				"[--from N] [--to N] (--cluster FILE --node "
+				"URL | --data DIR)"));
 	assert_int_equal(run(f, NULL), 2);
 	assert_int_equal(run(f, "frobnicate", NULL), 2);
 	assert_int_equal(run(f, "verify", NULL), 2);
