@@ -661,7 +661,15 @@ static void close_with_pending_requests_completes_them_with_shutdown(
 	assert_true(q[4].status == 0 || q[4].status == CF_ESHUTDOWN);
 	assert_true(run_until(f, node_closed, (void *)(uintptr_t)l, 5000));
 	assert_true(run_until(f, node_closed, (void *)(uintptr_t)a, 5000));
-	assert_int_equal(last_seq(f, b), 0);
+	/*
+	 * Nothing shut down was applied: b holds at most the proposed s0
+	 * (committed, or in an unknown outcome that a loaded machine may
+	 * have committed before its leader closed), never s1 or s2.
+	 */
+	assert_true(last_seq(f, b) <= 1);
+	if (q[4].status == CF_ESHUTDOWN && last_seq(f, b) == 1)
+		print_message("# s0 committed although its answer was "
+			      "shutdown (outcome unknown, as documented)\n");
 }
 
 static void command_over_entry_cap_completes_toobig_on_any_node(void **state)
