@@ -90,7 +90,9 @@ test)
 	install_missing
 	if [ ! -f "$ROOT/tests/browser/node_modules/playwright-core/package.json" ]; then
 		say "npm ci in tests/browser (playwright-core; a few seconds)"
+		# npm's cache and logs stay in the clone (build/ is not tracked).
 		PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$ROOT/tests/browser" \
+			--cache "$ROOT/build/npm-cache" --no-update-notifier \
 			--no-audit --no-fund --loglevel=error
 	fi
 	build "$ROOT/build" "the programs and tests"

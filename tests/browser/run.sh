@@ -22,4 +22,12 @@ fi
 CONFAB_SRCDIR=${CONFAB_SRCDIR:-$(cd "$here/../.." && pwd)}
 CONFAB_BUILDDIR=${CONFAB_BUILDDIR:-$PWD}
 export CHROMIUM CONFAB_SRCDIR CONFAB_BUILDDIR
-exec node "$here/chat.test.mjs"
+# Chromium writes under $HOME (~/.config/chromium/Crash Reports): give it a
+# home of its own under /tmp, removed afterwards, so that the tests leave
+# nothing outside the clone.
+home=$(mktemp -d /tmp/confab-browser-home-XXXXXX) || exit 1
+HOME=$home XDG_CONFIG_HOME=$home/.config XDG_CACHE_HOME=$home/.cache \
+	node "$here/chat.test.mjs"
+rc=$?
+rm -rf "$home"
+exit $rc
