@@ -5,9 +5,9 @@
  * from the records on open, like the FSM state.
  *
  * Layout: users (id -> struct ib_user) each hold a list of their entries,
- * oldest latest-item first: since records come in commit order, an item
- * always carries the highest messageId so far, so touching an entry moves it
- * to the tail and the list stays sorted by `last`. convs (id -> struct
+ * oldest latest-item first, sorted by `last`: a live record carries the
+ * highest messageId so far and moves its entry to the tail; a record of the
+ * rebuild (partition by partition) is put in its place. convs (id -> struct
  * ib_conv) hold the non-message items, sorted by messageId for the same
  * reason.
  */
@@ -196,7 +196,23 @@ static int touch(struct sync_inbox *ix, struct cf_str user, struct cf_str conv,
 	}
 	e->pub.last = id;
 	cf_list_remove(&e->link);
-	cf_list_push(&u->ents, &e->link);
+	/*
+	 * Live records come in commit order, so the entry goes to the tail.
+	 * The rebuild on open (and after a segment fetch) reads the store
+	 * partition by partition: a conversation's records are in order, but
+	 * another partition's may be older, so walk back from the tail to the
+	 * entry's place (sync_inbox_changed stops at the first entry not newer
+	 * than the cursor: an unsorted list hides conversations from sync).
+	 */
+	{
+		struct cf_list *at = u->ents.prev;
+
+		while (at != &u->ents &&
+		       CF_CONTAINER_OF(at, struct ib_entry, link)->pub.last >
+			       id)
+			at = at->prev;
+		cf_list_push(at->next, &e->link);
+	}
 	return 0;
 }
 

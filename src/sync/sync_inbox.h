@@ -6,9 +6,10 @@
  * membership changes) in messageId order. Messages themselves are found
  * through the store's seq index (a conversation's messageIds grow with seq).
  *
- * Fed from the committed-record tail (sync_inbox_on_record for every record
- * in commit order, during the rebuild on open and after each apply), so it is
- * the same on every node. Items: messages, recalls, conversation changes;
+ * Fed from the committed records (sync_inbox_on_record for every record:
+ * after each apply in commit order, and during the rebuild on open or after
+ * a segment fetch partition by partition, each conversation's records in
+ * order), so it is the same on every node. Items: messages, recalls, conversation changes;
  * receipts and media are not items. A removed user keeps its entry with
  * `left` set to the messageId of the change that removed it: it sees that
  * change and nothing after. A user added again gets a new `joined` and

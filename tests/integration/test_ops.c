@@ -286,33 +286,55 @@ static json_t *peer_of(json_t *view, unsigned id)
 	return NULL;
 }
 
+/*
+ * True if v lists the three nodes with their URLs, a settled role (leader
+ * or follower) and a reachable link; a loaded machine may show a candidate
+ * or a link that is reconnecting for a moment.
+ */
+static bool view_settled(json_t *v, unsigned node)
+{
+	if (cf_test_int(v, "nodeId") != node ||
+	    cf_test_int(v, "leaderId") < 1 || cf_test_int(v, "term") < 1 ||
+	    cf_test_int(v, "commitIndex") < 1 ||
+	    cf_test_int(v, "appliedIndex") < 1 ||
+	    json_array_size(json_object_get(v, "peers")) != 3)
+		return false;
+	for (unsigned id = 1; id <= 3; id++) {
+		json_t *p = peer_of(v, id);
+		const char *role = cf_test_str(p, "role");
+
+		if (strcmp(cf_test_str(p, "url"), cluster.nodes[id].url) != 0 ||
+		    (strcmp(role, "leader") != 0 &&
+		     strcmp(role, "follower") != 0) ||
+		    !json_is_true(json_object_get(p, "reachable")) ||
+		    !json_is_integer(json_object_get(p, "wsConnections")))
+			return false;
+	}
+	return true;
+}
+
 static void cluster_lists_every_node_with_url_role_and_sockets(void **state)
 {
 	(void)state;
 	for (unsigned node = 1; node <= 3; node++) {
-		json_t *v = cluster_view(node);
+		uint64_t deadline = cf_mono_ms() + 15000;
+		bool ok = false;
 
-		assert_int_equal(cf_test_int(v, "nodeId"), node);
-		assert_true(cf_test_int(v, "leaderId") >= 1);
-		assert_true(cf_test_int(v, "term") >= 1);
-		assert_true(cf_test_int(v, "commitIndex") >= 1);
-		assert_true(cf_test_int(v, "appliedIndex") >= 1);
-		assert_int_equal(json_array_size(json_object_get(v, "peers")),
-				 3);
-		for (unsigned id = 1; id <= 3; id++) {
-			json_t *p = peer_of(v, id);
-			const char *role = cf_test_str(p, "role");
+		while (!ok && cf_mono_ms() < deadline) {
+			json_t *v = cluster_view(node);
 
-			assert_string_equal(cf_test_str(p, "url"),
-					    cluster.nodes[id].url);
-			assert_true(strcmp(role, "leader") == 0 ||
-				    strcmp(role, "follower") == 0);
-			assert_true(json_is_true(
-				json_object_get(p, "reachable")));
-			assert_true(json_is_integer(
-				json_object_get(p, "wsConnections")));
+			ok = view_settled(v, node);
+			if (!ok) {
+				char *d = json_dumps(v, JSON_COMPACT);
+
+				print_message("# n%u not settled yet: %.300s\n",
+					      node, d != NULL ? d : "?");
+				free(d);
+				cf_test_sleep_ms(200);
+			}
+			json_decref(v);
 		}
-		json_decref(v);
+		assert_true(ok);
 	}
 	n_passed++;
 }

@@ -762,14 +762,21 @@ static void follower_with_a_pending_fetch_stays_up_then_catches_up(
 	unsigned l = usable_leader(f), a, b;
 	struct req q;
 	char key[32];
-	uint64_t t_end;
+	uint64_t t_end, b_last;
 	int i = 0;
 
 	followers(f, l, &a, &b);
 	create_g1(f, l);
+	b_last = raft_last_index(&f->nodes[b].node.raft);
 	node_stop(f, b);
-	/* Far past b's log: the leader snapshots and truncates. */
-	for (i = 0; i < 80; i++) {
+	/*
+	 * Far past b's log: the leader snapshots and truncates (its snapshot
+	 * is written asynchronously: on a loaded machine, send until the
+	 * log's first entry is past b's last).
+	 */
+	for (i = 0; i < 80 || f->nodes[l].node.raft.log.offset <= b_last;
+	     i++) {
+		assert_true(i < 2000);
 		snprintf(key, sizeof key, "k%d", i);
 		submit_send(f, l, &q, key);
 		wait_done(f, &q, 1);
