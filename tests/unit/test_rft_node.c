@@ -254,12 +254,6 @@ static int setup(void **state)
 	return setup_snap(state, 0, 0);
 }
 
-/* Raft snapshots every 16 entries and keeps 8 behind. */
-static int setup_small_snapshots(void **state)
-{
-	return setup_snap(state, 16, 8);
-}
-
 static void walk_cb(uv_handle_t *h, void *arg)
 {
 	(void)arg;
@@ -722,85 +716,6 @@ static void submit_after_close_began_completes_with_shutdown(void **state)
 	assert_true(run_until(f, node_closed, (void *)(uintptr_t)a, 5000));
 }
 
-static bool never(struct fixture *f, void *arg)
-{
-	(void)f;
-	(void)arg;
-	return false;
-}
-
-static bool fetch_pending(struct fixture *f, void *arg)
-{
-	struct node *nd = &f->nodes[(uintptr_t)arg];
-
-	return nd->running && rft_fsm_needs_fetch(rft_node_fsm(&nd->node));
-}
-
-static bool caught_up(struct fixture *f, void *arg)
-{
-	unsigned l = usable_leader(f), id = (unsigned)(uintptr_t)arg;
-
-	return l != 0 && all_ready(f, NULL) &&
-	       !rft_fsm_needs_fetch(rft_node_fsm(&f->nodes[id].node)) &&
-	       last_seq(f, id) == last_seq(f, l);
-}
-
-/*
- * A follower that installs a snapshot while its segment fetch cannot
- * complete (its peer links refuse it: another cluster secret) keeps
- * applying entries into its pending file across several checkpoint ticks,
- * stays up and not ready. Restarted with the right secret, it fetches and
- * catches up. (The checkpoint tick skips a node whose fetch is pending; the
- * case where that mattered, entries applied to the store within the second
- * before the install, needs a node killed with entries past its checkpoint:
- * tests/integration/test_snapshot.c.)
- */
-static void follower_with_a_pending_fetch_stays_up_then_catches_up(
-	void **state)
-{
-	struct fixture *f = *state;
-	unsigned l = usable_leader(f), a, b;
-	struct req q;
-	char key[32];
-	uint64_t t_end, b_last;
-	int i = 0;
-
-	followers(f, l, &a, &b);
-	create_g1(f, l);
-	b_last = raft_last_index(&f->nodes[b].node.raft);
-	node_stop(f, b);
-	/*
-	 * Far past b's log: the leader snapshots and truncates (its snapshot
-	 * is written asynchronously: on a loaded machine, send until the
-	 * log's first entry is past b's last).
-	 */
-	for (i = 0; i < 80 || f->nodes[l].node.raft.log.offset <= b_last;
-	     i++) {
-		assert_true(i < 2000);
-		snprintf(key, sizeof key, "k%d", i);
-		submit_send(f, l, &q, key);
-		wait_done(f, &q, 1);
-		assert_int_equal(q.status, 0);
-	}
-	node_start_with(f, b, &f->wrong_secret);
-	assert_true(run_until(f, fetch_pending, (void *)(uintptr_t)b, 10000));
-	/* More than two checkpoint periods of entries while it fetches. */
-	uv_update_time(&f->loop);
-	t_end = uv_now(&f->loop) + 2600;
-	while (uv_now(&f->loop) < t_end) {
-		snprintf(key, sizeof key, "k%d", i++);
-		submit_send(f, l, &q, key);
-		wait_done(f, &q, 1);
-		assert_int_equal(q.status, 0);
-		run_until(f, never, NULL, 50);
-	}
-	assert_true(fetch_pending(f, (void *)(uintptr_t)b));
-	assert_false(rft_node_is_ready(&f->nodes[b].node, NULL));
-	node_stop(f, b);
-	node_start(f, b);
-	assert_true(run_until(f, caught_up, (void *)(uintptr_t)b, 15000));
-}
-
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -814,9 +729,6 @@ int main(void)
 		T(close_with_pending_requests_completes_them_with_shutdown),
 		T(command_over_entry_cap_completes_toobig_on_any_node),
 		T(submit_after_close_began_completes_with_shutdown),
-		cmocka_unit_test_setup_teardown(
-			follower_with_a_pending_fetch_stays_up_then_catches_up,
-			setup_small_snapshots, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN); /* as confabd: a peer may close first */
