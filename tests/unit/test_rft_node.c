@@ -244,7 +244,7 @@ static int setup_snap(void **state, unsigned threshold, unsigned trailing)
 	f->wrong_secret.secret[0] ^= 1;
 	for (unsigned i = 1; i <= N; i++)
 		node_start(f, i);
-	assert_true(run_until(f, all_ready, NULL, 10000));
+	assert_true(run_until(f, all_ready, NULL, 30000));
 	*state = f;
 	return 0;
 }
