@@ -178,10 +178,16 @@ static int conf_secret(struct cf_cluster *c, const char *cluster_path,
 	return rv;
 }
 
-int cf_parse_size(const char *s, uint64_t *out)
+/*
+ * A decimal number with at most one unit letter from units (its multiplier
+ * in muls, same position); 0 or CF_EBADREQ, also past max.
+ */
+static int parse_units(const char *s, const char *units, const uint64_t *muls,
+		       uint64_t max, uint64_t *out)
 {
 	unsigned long long v;
 	uint64_t mul = 1;
+	const char *u;
 	char *end;
 
 	if (*s < '0' || *s > '9')
@@ -191,48 +197,29 @@ int cf_parse_size(const char *s, uint64_t *out)
 	if (errno != 0)
 		return CF_EBADREQ;
 	if (*end != '\0') {
-		switch (*end) {
-		case 'K': mul = 1ull << 10; break;
-		case 'M': mul = 1ull << 20; break;
-		case 'G': mul = 1ull << 30; break;
-		default: return CF_EBADREQ;
-		}
-		if (end[1] != '\0')
+		u = strchr(units, *end);
+		if (u == NULL || end[1] != '\0')
 			return CF_EBADREQ;
+		mul = muls[u - units];
 	}
-	if (v > UINT64_MAX / mul)
+	if (v > max / mul)
 		return CF_EBADREQ;
 	*out = (uint64_t)v * mul;
 	return 0;
 }
 
+int cf_parse_size(const char *s, uint64_t *out)
+{
+	static const uint64_t muls[] = {1ull << 10, 1ull << 20, 1ull << 30};
+
+	return parse_units(s, "KMG", muls, UINT64_MAX, out);
+}
+
 int cf_parse_duration(const char *s, uint64_t *out)
 {
-	unsigned long long v;
-	uint64_t mul = 1;
-	char *end;
+	static const uint64_t muls[] = {1, 60, 3600, 86400};
 
-	if (*s < '0' || *s > '9')
-		return CF_EBADREQ;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
-		return CF_EBADREQ;
-	if (*end != '\0') {
-		switch (*end) {
-		case 's': mul = 1; break;
-		case 'm': mul = 60; break;
-		case 'h': mul = 3600; break;
-		case 'd': mul = 86400; break;
-		default: return CF_EBADREQ;
-		}
-		if (end[1] != '\0')
-			return CF_EBADREQ;
-	}
-	if (v > 10ULL * 366 * 86400 / mul)
-		return CF_EBADREQ;
-	*out = (uint64_t)v * mul;
-	return 0;
+	return parse_units(s, "smhd", muls, 10ULL * 366 * 86400, out);
 }
 
 /* segment-size SIZE / seal-age DURATION */

@@ -134,3 +134,17 @@ void cf_test_ports_release(struct cf_test_ports *p)
 		p->fd[i] = -1;
 	}
 }
+
+int cf_test_ports_pick(char *ip, int *ports, unsigned n)
+{
+	struct cf_test_ports tp;
+	int rv = cf_test_ports_reserve(&tp, n);
+
+	if (rv != 0)
+		return rv;
+	memcpy(ip, tp.ip, sizeof tp.ip);
+	for (unsigned i = 0; i < n; i++)
+		ports[i] = tp.port[i];
+	cf_test_ports_release(&tp);
+	return 0;
+}

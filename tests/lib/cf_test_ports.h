@@ -35,6 +35,11 @@ struct cf_test_ports {
 int cf_test_ports_reserve(struct cf_test_ports *p, unsigned n);
 /* Close the descriptors; ip and port[] stay readable. Idempotent. */
 void cf_test_ports_release(struct cf_test_ports *p);
+/*
+ * For in-process tests that bind the ports themselves: n ports on a new
+ * loopback address (ip, >= 16 bytes), released at once; 0 or -errno.
+ */
+int cf_test_ports_pick(char *ip, int *ports, unsigned n);
 /* Fill *sa with p->ip and port (any port, not only reserved ones). */
 struct sockaddr_in;
 void cf_test_ports_addr(const struct cf_test_ports *p, int port,

@@ -80,14 +80,7 @@ static char tip[16];
  * range, held until the configuration is made (cf_test_ports.h). */
 static void pick_ports(int *ports, int n)
 {
-	struct cf_test_ports tp;
-	int i;
-
-	assert_int_equal(cf_test_ports_reserve(&tp, (unsigned)n), 0);
-	snprintf(tip, sizeof tip, "%s", tp.ip);
-	for (i = 0; i < n; i++)
-		ports[i] = tp.port[i];
-	cf_test_ports_release(&tp);
+	assert_int_equal(cf_test_ports_pick(tip, ports, (unsigned)n), 0);
 }
 
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
