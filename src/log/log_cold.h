@@ -66,6 +66,7 @@ struct log_cold_info {
 	uint32_t coldno;
 	uint64_t file_size;
 	uint64_t file_xxh3;	/* whole-file checksum (the trailer's) */
+	uint64_t content_xxh3;	/* identity: XXH3 of the decoded records */
 	uint64_t records;	/* all records */
 	uint64_t messages;	/* LOG_REC_MESSAGE records */
 	uint64_t recalled;	/* of which recalled (body dropped) */

@@ -17,7 +17,7 @@
 #define COLD_HDR 64	   /* file header */
 #define COLD_BLOCK_HDR 24  /* block header */
 #define COLD_BTAB_ENT 24   /* index: one block */
-#define COLD_IDX_HDR 32	   /* index: counts */
+#define COLD_IDX_HDR 40	   /* index: counts and content identity */
 #define COLD_CONV_FIXED 28 /* index: conversation fields after its id */
 #define COLD_RUN 20	   /* index: one run */
 #define COLD_TRAILER 40	   /* file trailer */

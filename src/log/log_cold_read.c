@@ -93,6 +93,7 @@ static int cold_parse_index(struct log_cold *r)
 	nrecs = cf_rd_u64(&rd);
 	nmsgs = cf_rd_u64(&rd);
 	nrecalled = cf_rd_u64(&rd);
+	r->info.content_xxh3 = cf_rd_u64(&rd);
 	if (rd.err != 0 || (uint64_t)nb * COLD_BTAB_ENT > rd.left ||
 	    (uint64_t)nc * (1 + 1 + COLD_CONV_FIXED) > rd.left ||
 	    nrecs != r->info.records || nmsgs > nrecs || nrecalled > nmsgs)
@@ -636,19 +637,30 @@ int log_cold_verify(struct log_cold *r, char *errmsg)
 	struct cold_cursor cu = {0, 0, 0, 0, UINT64_MAX, 0};
 	struct log_record rec;
 	uint64_t recalled = 0;
+	XXH3_state_t *cs = NULL;
 	uint32_t b, i, off, at;
 	int rv;
 
 	rv = cold_verify_sum(r, errmsg);
 	if (rv != 0)
 		return rv;
+	cs = XXH3_createState();
+	if (cs == NULL || XXH3_64bits_reset(cs) != XXH_OK) {
+		rv = -ENOMEM;
+		goto out;
+	}
 	r->cached = -1;
 	for (b = 0; b < r->info.blocks; b++) {
 		rv = cold_block(r, b);
 		if (rv != 0) {
 			cf_errmsg_printf(errmsg, "block %u: %s", b,
 					 cf_strerror(rv));
-			return rv;
+			goto out;
+		}
+		if (XXH3_64bits_update(cs, r->cache.data, r->cache.len) !=
+		    XXH_OK) {
+			rv = -ENOMEM;
+			goto out;
 		}
 		off = 0;
 		for (i = 0; i < r->blocks[b].nrecs; i++) {
@@ -661,7 +673,7 @@ int log_cold_verify(struct log_cold *r, char *errmsg)
 						 "block %u record %u (offset "
 						 "%u): %s",
 						 b, i, at, cf_strerror(rv));
-				return rv;
+				goto out;
 			}
 			recalled += rec.kind == LOG_REC_MESSAGE &&
 				    (rec.flags & LOG_REC_MSG_RECALLED) != 0;
@@ -669,12 +681,14 @@ int log_cold_verify(struct log_cold *r, char *errmsg)
 		if (off != r->cache.len) {
 			cf_errmsg_printf(errmsg, "block %u: bytes past its "
 						 "records", b);
-			return CF_ECORRUPT;
+			rv = CF_ECORRUPT;
+			goto out;
 		}
 	}
 	if (cu.conv != r->info.conversations || recalled != r->info.recalled) {
 		cf_errmsg_printf(errmsg, "records do not match the index");
-		return CF_ECORRUPT;
+		rv = CF_ECORRUPT;
+		goto out;
 	}
 	if (r->info.records > 0 ? cu.min_idx != r->info.min_index ||
 					  cu.max_idx != r->info.max_index
@@ -682,7 +696,16 @@ int log_cold_verify(struct log_cold *r, char *errmsg)
 					  r->info.max_index != 0) {
 		cf_errmsg_printf(errmsg, "raft index range does not match the "
 					 "records");
-		return CF_ECORRUPT;
+		rv = CF_ECORRUPT;
+		goto out;
 	}
-	return 0;
+	if (XXH3_64bits_digest(cs) != r->info.content_xxh3) {
+		cf_errmsg_printf(errmsg, "content identity does not match the "
+					 "records");
+		rv = CF_ECORRUPT;
+	}
+out:
+	if (cs != NULL)
+		XXH3_freeState(cs);
+	return rv;
 }

@@ -50,7 +50,11 @@
  *        8     8  records (== header)
  *       16     8  messages
  *       24     8  recalled messages
- *       32  24*B  per block: u64 file offset, u32 c, u32 u, u32 records,
+ *       32     8  content identity: XXH3_64bits of the decoded record
+ *                 stream (the uncompressed bytes of every block, in order).
+ *                 Unlike the file checksum it does not depend on the
+ *                 liblz4 build: fetch and verify compare files by it.
+ *       40  24*B  per block: u64 file offset, u32 c, u32 u, u32 records,
  *                 u32 reserved zero (equal to the block's own header)
  *        .     .  per conversation, in file order:
  *                   u8 id length (1..128), id bytes,
@@ -127,6 +131,7 @@ struct log_cold_writer {
 	uint64_t min_index, max_index;
 	/* Output state of finish. */
 	XXH3_state_t *xs;
+	XXH3_state_t *cs;	/* content identity */
 	struct cf_buf out;	/* file bytes not written yet */
 	uint64_t written;	/* file bytes handed to out so far */
 	struct cf_buf block;	/* uncompressed block being filled */
@@ -156,6 +161,8 @@ static void cw_free(struct log_cold_writer *w)
 		close(w->fd);
 	if (w->xs != NULL)
 		XXH3_freeState(w->xs);
+	if (w->cs != NULL)
+		XXH3_freeState(w->cs);
 	cf_buf_release(&w->recs);
 	cf_buf_release(&w->out);
 	cf_buf_release(&w->block);
@@ -188,7 +195,9 @@ int log_cold_writer_open(struct log_cold_writer **out, int dirfd,
 	w->name = strdup(name);
 	w->tmp = malloc(n + 5);
 	w->xs = XXH3_createState();
-	if (w->name == NULL || w->tmp == NULL || w->xs == NULL) {
+	w->cs = XXH3_createState();
+	if (w->name == NULL || w->tmp == NULL || w->xs == NULL ||
+	    w->cs == NULL) {
 		rv = -ENOMEM;
 		goto err;
 	}
@@ -351,6 +360,8 @@ static int cw_flush_block(struct log_cold_writer *w)
 	rv = cf_buf_reserve(&w->zbuf, (size_t)bound);
 	if (rv != 0)
 		return rv;
+	if (XXH3_64bits_update(w->cs, w->block.data, w->block.len) != XXH_OK)
+		return -ENOMEM;
 	c = LZ4_compress_default(w->block.data, w->zbuf.data,
 				 (int)w->block.len, bound);
 	if (c <= 0)
@@ -553,7 +564,8 @@ static int cw_write(struct log_cold_writer *w)
 	cf_put_u64(h + 32, w->min_index);
 	cf_put_u64(h + 40, w->max_index);
 	cf_put_u64(h + 56, XXH3_64bits(h, 56));
-	if (XXH3_64bits_reset(w->xs) != XXH_OK)
+	if (XXH3_64bits_reset(w->xs) != XXH_OK ||
+	    XXH3_64bits_reset(w->cs) != XXH_OK)
 		return -ENOMEM;
 	rv = cw_emit(w, h, sizeof(h));
 	if (rv != 0)
@@ -584,6 +596,8 @@ static int cw_write(struct log_cold_writer *w)
 	cf_put_u64(ih + 8, w->n);
 	cf_put_u64(ih + 16, w->info.messages);
 	cf_put_u64(ih + 24, w->info.recalled);
+	w->info.content_xxh3 = XXH3_64bits_digest(w->cs);
+	cf_put_u64(ih + 32, w->info.content_xxh3);
 	is = XXH3_createState();
 	if (is == NULL || XXH3_64bits_reset(is) != XXH_OK ||
 	    XXH3_64bits_update(is, ih, sizeof(ih)) != XXH_OK ||

@@ -632,6 +632,38 @@ static void empty_file_has_no_conversation(void **state)
 	log_cold_close(r);
 }
 
+/* Re-encode every record of a scan into one stream. */
+static int stream_cb(void *arg, const struct log_record *rec)
+{
+	return log_record_encode(rec, arg);
+}
+
+static void identity_is_the_hash_of_the_decoded_records(void **state)
+{
+	struct fixture *f = *state;
+	struct log_cold *r;
+	struct log_cold_info info;
+	struct cf_buf all;
+	char err[CF_ERRMSG_SIZE] = "";
+
+	make_history(&f->m, 20, 1500, 250);
+	assert_int_equal(write_cold(f, "i.cold", NULL, NULL, NULL, &info), 0);
+	assert_int_equal(log_cold_open(&r, f->dirfd, "i.cold"), 0);
+	assert_true(log_cold_get_info(r)->content_xxh3 == info.content_xxh3);
+	cf_buf_init(&all);
+	assert_int_equal(log_cold_scan(r, stream_cb, &all), 0);
+	assert_true(XXH3_64bits(all.data, all.len) == info.content_xxh3);
+	assert_int_equal(log_cold_verify(r, err), 0);
+	cf_buf_release(&all);
+	log_cold_close(r);
+	/* The empty file's identity is the hash of nothing. */
+	for (size_t i = 0; i < f->m.n; i++)
+		free(f->m.r[i].body);
+	f->m.n = 0;
+	assert_int_equal(write_cold(f, "z.cold", NULL, NULL, NULL, &info), 0);
+	assert_true(info.content_xxh3 == XXH3_64bits(NULL, 0));
+}
+
 static void record_larger_than_a_block_gets_its_own_block(void **state)
 {
 	struct fixture *f = *state;
@@ -1085,6 +1117,7 @@ int main(void)
 		T(read_by_seq_decompresses_at_most_one_block),
 		T(recalled_content_is_absent_from_the_file),
 		T(empty_file_has_no_conversation),
+		T(identity_is_the_hash_of_the_decoded_records),
 		T(record_larger_than_a_block_gets_its_own_block),
 		T(same_records_in_any_order_give_identical_bytes),
 		T(duplicate_seq_is_refused_and_leaves_no_file),
