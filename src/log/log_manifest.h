@@ -2,13 +2,16 @@
  * log_manifest: the store's manifest, the record of its last checkpoint.
  *
  * The manifest names every segment of every partition with the length that
- * was fsync'd at the checkpoint and whether it is sealed, plus the partition
+ * was fsync'd at the checkpoint and whether it is sealed, every cold file
+ * with the hot segments it replaced and its identity, the compactions
+ * decided but not switched yet (jobs), plus the partition
  * count P, the segment size and seal age the store was created with, and
  * the appliedIndex of the checkpoint. It is replaced atomically
  * (MANIFEST.tmp, fsync, rename to MANIFEST, fsync the folder), so a crash
  * leaves either the old or the new one. Layout at the top of log_manifest.c.
  *
- * Ownership: a struct log_manifest owns its segment array;
+ * Ownership: a struct log_manifest owns its arrays and the jobs' recall
+ * lists;
  * log_manifest_release() frees it. Errors: 0, -errno, -ENOMEM, CF_ECORRUPT
  * (bad checksum or layout), CF_EVERSION (unknown version), CF_ENOTFOUND (no
  * MANIFEST); errmsg says which. Threads: any; no shared state.
@@ -32,6 +35,34 @@ struct log_manifest_seg {
 	bool sealed;
 };
 
+/* A cold file (log_cold.h) that replaced hot segments. */
+struct log_manifest_cold {
+	uint32_t partition;
+	uint32_t coldno;
+	uint32_t first_segno; /* the hot segments it replaced: */
+	uint32_t last_segno;  /* [first_segno, last_segno] */
+	uint64_t size;	      /* file bytes */
+	uint64_t ident;	      /* content identity (log_cold_info) */
+	uint64_t index;	      /* Raft index of the compaction command */
+};
+
+/*
+ * A compaction decided and not switched yet: the cold file coldno of
+ * partition will replace hot segments [first_segno, last_segno]. recalls
+ * (owned, recalls_len bytes) lists the messages whose content it drops,
+ * nrecalls entries of: u8 conversation id length (1..128), the id, u64 seq.
+ */
+struct log_manifest_job {
+	uint32_t partition;
+	uint32_t coldno;
+	uint32_t first_segno;
+	uint32_t last_segno;
+	uint64_t index;
+	uint32_t nrecalls;
+	uint32_t recalls_len;
+	uint8_t *recalls;
+};
+
 struct log_manifest {
 	uint32_t partitions;
 	uint64_t applied_index;
@@ -41,6 +72,12 @@ struct log_manifest {
 	struct log_manifest_seg *segs; /* by partition, then segno */
 	size_t nsegs;
 	size_t cap;
+	struct log_manifest_cold *colds; /* by partition, then coldno */
+	size_t ncolds;
+	size_t coldcap;
+	struct log_manifest_job *jobs; /* in the order decided */
+	size_t njobs;
+	size_t jobcap;
 };
 
 void log_manifest_init(struct log_manifest *m);
@@ -48,6 +85,18 @@ void log_manifest_release(struct log_manifest *m);
 /* Append a segment entry (kept in the order given). */
 int log_manifest_add(struct log_manifest *m, uint32_t partition,
 		     uint32_t segno, uint64_t length, bool sealed);
+/* Append a cold file entry (kept in the order given). */
+int log_manifest_add_cold(struct log_manifest *m,
+			  const struct log_manifest_cold *c);
+/* Append a job, copying its recall list. */
+int log_manifest_add_job(struct log_manifest *m,
+			 const struct log_manifest_job *j);
+/* The cold entry of (partition, coldno), or NULL. */
+const struct log_manifest_cold *
+log_manifest_find_cold(const struct log_manifest *m, uint32_t partition,
+		       uint32_t coldno);
+/* Check an encoded recall list of n entries; 0 or CF_ECORRUPT. */
+int log_manifest_recalls_check(const uint8_t *p, size_t len, uint32_t n);
 /* The entry of (partition, segno), or NULL. */
 const struct log_manifest_seg *log_manifest_find(const struct log_manifest *m,
 						 uint32_t partition,

@@ -41,50 +41,14 @@
 #include "log/log_index.h"
 #include "log/log_manifest.h"
 #include "log/log_segment.h"
+#include "log/log_store_int.h"
 
 #define STORE_SEAL_DEFAULT (64ull << 20)
 /* Offsets in the index are u32: keep segments well under 4 GiB. */
 #define STORE_SEAL_MAX (1ull << 30)
 #define STORE_PARTS_MAX 9999u
 
-struct log_stage {
-	size_t seg;	  /* index in the partition's segs */
-	uint64_t base;	  /* the segment's end when the stage began */
-	struct cf_buf buf; /* encoded records, kept across entries */
-};
-
-struct log_part {
-	unsigned id;
-	int dirfd;
-	struct log_segment *segs; /* by segno */
-	size_t nsegs;
-	size_t cap;
-	size_t ncommitted; /* segs[ncommitted..nsegs) are reserved only */
-	struct log_stage *stages;
-	size_t nstages;
-	size_t stagecap;
-	bool touched;	  /* something staged since the last commit/abort */
-	bool last_sealed; /* sealed flag of the hot segment before staging */
-	bool dir_dirty;	  /* files created or removed, folder not synced */
-};
-
-struct log_store {
-	int dirfd;
-	unsigned nparts;
-	uint64_t seal_bytes;
-	uint64_t seal_age_ms;
-	uint64_t applied_index;
-	struct log_part *parts;
-	unsigned *touched; /* partitions with staged records */
-	unsigned ntouched;
-	struct log_iconv **undo; /* index entries staged, oldest first */
-	size_t nundo;
-	size_t undocap;
-	struct log_index ix;
-	struct cf_buf scan_buf;
-};
-
-static unsigned store_part_of(const struct log_store *s, struct cf_str conv)
+unsigned log__part_of(const struct log_store *s, struct cf_str conv)
 {
 	return (unsigned)(XXH3_64bits(conv.p, conv.len) % s->nparts);
 }
@@ -97,6 +61,7 @@ static void part_release(struct log_part *part)
 	for (size_t i = 0; i < part->stagecap; i++)
 		cf_buf_release(&part->stages[i].buf);
 	free(part->stages);
+	log__cold_part_release(part);
 	if (part->dirfd >= 0)
 		close(part->dirfd);
 	part->dirfd = -1;
@@ -111,6 +76,7 @@ void log_store_close(struct log_store *s)
 	free(s->parts);
 	free(s->touched);
 	free(s->undo);
+	log__cold_release(s);
 	log_index_release(&s->ix);
 	cf_buf_release(&s->scan_buf);
 	if (s->dirfd >= 0)
@@ -316,13 +282,22 @@ static int store_open_part(struct log_store *s, struct log_part *part,
 		goto err;
 	}
 	rv = part_drop_unknown(part, m, errmsg);
+	if (rv == 0)
+		rv = log__cold_drop_unknown(part, m, errmsg);
+	if (rv == 0)
+		rv = log__cold_open_part(s, part, m, cb, arg, errmsg);
 	if (rv != 0)
 		goto err;
 	for (size_t i = 0; i < m->nsegs; i++) {
 		const struct log_manifest_seg *ms = &m->segs[i];
 		if (ms->partition != part->id)
 			continue;
-		rv = part_load_seg(s, part, ms, cb, arg, errmsg);
+		if (ms->segno <= part->cold_segno) {
+			cf_errmsg_printf(errmsg, "also in a cold file");
+			rv = CF_ECORRUPT;
+		} else {
+			rv = part_load_seg(s, part, ms, cb, arg, errmsg);
+		}
 		if (rv != 0) {
 			log_segment_name(name, ms->segno);
 			cf_errmsg_wrapf(errmsg, "segment %s", name);
@@ -446,6 +421,14 @@ int log_store_open(struct log_store **out, const struct log_store_opts *o,
 		if (rv != 0)
 			goto err_wrap;
 	}
+	rv = log__cold_open_jobs(s, &m);
+	if (rv != 0) {
+		cf_errmsg_printf(errmsg, "compaction job: %s",
+				 rv == CF_ECORRUPT ? "inputs are not sealed "
+						     "hot segments"
+						   : cf_strerror(rv));
+		goto err_wrap;
+	}
 	if (fresh) {
 		rv = log_manifest_save(s->dirfd, &m, errmsg);
 		if (rv != 0)
@@ -471,6 +454,13 @@ uint64_t log_store_applied_index(const struct log_store *s)
 
 /* -------------------------------------------------------------- append */
 
+/* Number of the next segment: past the hot one and every compacted one. */
+static uint32_t part_next_segno(const struct log_part *part,
+				const struct log_segment *hot)
+{
+	return (hot != NULL ? hot->segno : part->cold_segno) + 1;
+}
+
 int log_store_append(struct log_store *s, const struct log_record *rec)
 {
 	struct log_part *part;
@@ -489,7 +479,7 @@ int log_store_append(struct log_store *s, const struct log_record *rec)
 
 	if (rec->conv.len == 0)
 		return CF_EBADREQ;
-	part = &s->parts[store_part_of(s, rec->conv)];
+	part = &s->parts[log__part_of(s, rec->conv)];
 	rv = part_reserve(part);
 	if (rv != 0)
 		return rv;
@@ -529,7 +519,7 @@ int log_store_append(struct log_store *s, const struct log_record *rec)
 	if (rv != 0)
 		return rv;
 	if (rec->kind == LOG_REC_MESSAGE) {
-		uint32_t segno = fresh ? (hot != NULL ? hot->segno + 1 : 1)
+		uint32_t segno = fresh ? part_next_segno(part, hot)
 				       : hot->segno;
 		rv = log_index_add(&s->ix, rec->conv, rec->seq, segno,
 				   (uint32_t)off, &c);
@@ -549,7 +539,7 @@ int log_store_append(struct log_store *s, const struct log_record *rec)
 		hot->sealed = true;
 	if (fresh) {
 		seg = &part->segs[part->nsegs++];
-		log_segment_init(seg, part->id, hot != NULL ? hot->segno + 1 : 1);
+		log_segment_init(seg, part->id, part_next_segno(part, hot));
 		seg->end = LOG_SEG_HDR;
 	}
 	seg = &part->segs[ti];
@@ -740,9 +730,14 @@ int log_store_checkpoint(struct log_store *s, uint64_t applied_index,
 			part->dir_dirty = false;
 		}
 	}
+	rv = log__cold_to_manifest(s, &m);
+	if (rv != 0)
+		goto err;
 	rv = log_manifest_save(s->dirfd, &m, errmsg);
 	if (rv != 0)
 		goto err;
+	/* The manifest no longer names compacted hot segments. */
+	log__cold_unlink_doomed(s);
 	s->applied_index = applied_index;
 	log_manifest_release(&m);
 	return 0;
@@ -773,9 +768,10 @@ int log_store_read_seq(struct log_store *s, struct cf_str conv, uint64_t seq,
 	rv = log_index_find(&s->ix, conv, seq, &segno, &off);
 	if (rv != 0)
 		return rv;
-	part = &s->parts[store_part_of(s, conv)];
+	part = &s->parts[log__part_of(s, conv)];
 	seg = part_find_seg(part, segno);
-	assert(seg != NULL);
+	if (seg == NULL) /* compacted */
+		return log__cold_read(s, part, segno, conv, seq, rec, scratch);
 	if (off >= seg->size) {
 		/* Staged, not written yet: read it from its stage. */
 		for (size_t i = 0; i < part->nstages; i++) {

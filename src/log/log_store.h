@@ -107,4 +107,102 @@ struct log_store_stats {
 };
 void log_store_stats(const struct log_store *s, struct log_store_stats *st);
 
+/*
+ * ---- The cold tier (log_store_cold.c) ----
+ *
+ * Compaction turns sealed hot segments of a partition into one cold file
+ * (log_cold.h) and drops the content of recalled messages. It is decided
+ * in the replicated log so that every node writes the same content:
+ *
+ *   log_store_compact_plan()    loop, at a Raft index, after commit: picks
+ *                               the partition's oldest sealed hot segments
+ *                               not taken by another job and records a job
+ *                               (in the manifest from the next checkpoint)
+ *   log_compact_run()           any thread: writes the cold file (reads the
+ *                               input files through its own descriptors)
+ *   log_store_compact_switch()  loop: reads go to the cold file, the hot
+ *                               segments leave the store; the next
+ *                               checkpoint's manifest names the cold file
+ *                               and not them, then they are unlinked
+ *
+ * A crash at any point leaves a store that reopens into the old state with
+ * the job pending (log_store_jobs(): run and switch them again), or the new
+ * one; stray cold files and temporaries are removed on open.
+ */
+struct log_compact;
+
+/* A recalled message: its content is dropped by compaction. */
+struct log_recall {
+	struct cf_str conv;
+	uint64_t seq;
+};
+
+/* What a compaction job is, and once run, what it did. */
+struct log_compact_result {
+	unsigned partition;
+	uint32_t coldno;
+	uint32_t first_segno;	/* hot segments [first_segno, last_segno] */
+	uint32_t last_segno;
+	uint64_t index;		/* Raft index that decided it */
+	uint64_t segments;	/* hot segments in */
+	uint64_t bytes_in;	/* their bytes */
+	/* After a successful run: */
+	uint64_t bytes_out;	/* cold file bytes */
+	uint64_t records;
+	uint64_t messages;
+	uint64_t erased;	/* recalled messages written without content */
+	uint64_t ident;		/* content identity of the cold file */
+};
+
+/*
+ * Decide a job for partition at Raft index: at most max_segs (>= 1) of the
+ * partition's sealed hot segments, oldest first, not taken by a pending
+ * job. recalls (any partition; only messages in the input count) is the
+ * recall state at index. The store owns the job; *out stays valid until
+ * the job is switched or the store closed. CF_ENOTFOUND: nothing sealed to
+ * compact (no job). CF_EBADREQ: bad partition. Nothing may be staged.
+ */
+int log_store_compact_plan(struct log_store *s, unsigned partition,
+			   uint64_t index, unsigned max_segs,
+			   const struct log_recall *recalls, size_t nrecalls,
+			   struct log_compact **out);
+/* Jobs decided and not switched, in order (after open: to run again). */
+size_t log_store_jobs(const struct log_store *s, struct log_compact ***out);
+/*
+ * Write the job's cold file (NAME.tmp, fsync, rename, fsync folder). Any
+ * thread; touches only the job; at most one run of a job at a time and
+ * none across log_store_close(). On failure the job stays pending and may
+ * be run again. CF_ECORRUPT if an input segment is damaged.
+ */
+int log_compact_run(struct log_compact *c, char *errmsg);
+/*
+ * After a successful run, on the loop, nothing staged: switch the job's
+ * hot segments to its cold file (see above) and free the job. CF_EBADREQ
+ * if the job was not run successfully.
+ */
+int log_store_compact_switch(struct log_store *s, struct log_compact *c,
+			     char *errmsg);
+const struct log_compact_result *log_compact_get(const struct log_compact *c);
+
+/* Number of partitions P. */
+unsigned log_store_partitions(const struct log_store *s);
+/* Sealed hot segments of partition that no job has taken yet. */
+unsigned log_store_sealed_free(const struct log_store *s, unsigned partition);
+
+/* The cold tier, for /metrics and confabctl. */
+struct log_store_cold_stats {
+	uint64_t files;
+	uint64_t bytes;
+	uint64_t records;
+	uint64_t erased;	 /* recalled messages held without content */
+	uint64_t jobs;		 /* decided, not switched */
+	uint64_t compactions;	 /* switched since open */
+	uint64_t bytes_read;	 /* by compactions since open (hot input) */
+	uint64_t bytes_written;	 /* by compactions since open */
+	uint64_t records_erased; /* by compactions since open */
+	uint64_t block_reads;	 /* cold blocks read by reads since open */
+};
+void log_store_cold_stats(const struct log_store *s,
+			  struct log_store_cold_stats *st);
+
 #endif

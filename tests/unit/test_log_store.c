@@ -554,11 +554,14 @@ static void version_1_manifest_adopts_the_shape_given(void **state)
 	assert_true(fd >= 0);
 	n = read(fd, buf, sizeof buf);
 	assert_true(n > 56 && n < (ssize_t)sizeof buf);
-	/* v2 = 48-byte header + entries + 8; v1 drops header bytes 32..47. */
+	/*
+	 * v3 = 56-byte header + entries + 8 (no cold file, no job); v1 drops
+	 * header bytes 32..55.
+	 */
 	memcpy(v1, buf, 32);
 	v1[8] = 1;
-	memcpy(v1 + 32, buf + 48, (size_t)n - 48 - 8);
-	m = (size_t)n - 16;
+	memcpy(v1 + 32, buf + 56, (size_t)n - 56 - 8);
+	m = (size_t)n - 24;
 	{
 		uint64_t sum = XXH3_64bits(v1, m - 8);
 		for (int i = 0; i < 8; i++)

@@ -1,0 +1,127 @@
+/*
+ * log_store_int: the store's structures, shared by log_store.c (hot
+ * segments: open, append, commit, checkpoint, reads) and log_store_cold.c
+ * (the cold tier: cold files, compaction jobs and their switch). Not for
+ * other modules. Threads: loop thread only, except struct log_compact's
+ * run fields (see log_store_cold.c).
+ */
+#ifndef LOG_STORE_INT_H
+#define LOG_STORE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/cf_buf.h"
+#include "log/log_cold.h"
+#include "log/log_index.h"
+#include "log/log_manifest.h"
+#include "log/log_segment.h"
+#include "log/log_store.h"
+
+struct log_stage {
+	size_t seg;	  /* index in the partition's segs */
+	uint64_t base;	  /* the segment's end when the stage began */
+	struct cf_buf buf; /* encoded records, kept across entries */
+};
+
+/* A cold file of a partition. */
+struct log_coldf {
+	struct log_manifest_cold m;
+	struct log_cold *r; /* open reader, NULL until first read */
+	uint64_t records;   /* in the file */
+	uint64_t erased;    /* recalled messages held without content */
+};
+
+struct log_part {
+	unsigned id;
+	int dirfd;
+	struct log_segment *segs; /* hot segments by segno */
+	size_t nsegs;
+	size_t cap;
+	size_t ncommitted; /* segs[ncommitted..nsegs) are reserved only */
+	struct log_stage *stages;
+	size_t nstages;
+	size_t stagecap;
+	bool touched;	  /* something staged since the last commit/abort */
+	bool last_sealed; /* sealed flag of the hot segment before staging */
+	bool dir_dirty;	  /* files created or removed, folder not synced */
+	struct log_coldf *colds; /* by first_segno */
+	size_t ncolds;
+	size_t coldcap;
+	uint32_t cold_segno; /* highest hot segno ever compacted, 0 if none */
+	uint32_t next_coldno; /* number of the next cold file */
+	uint32_t *doomed; /* compacted hot segnos, unlinked after a checkpoint */
+	size_t ndoomed;
+	size_t doomcap;
+};
+
+struct log_store {
+	int dirfd;
+	unsigned nparts;
+	uint64_t seal_bytes;
+	uint64_t seal_age_ms;
+	uint64_t applied_index;
+	struct log_part *parts;
+	unsigned *touched; /* partitions with staged records */
+	unsigned ntouched;
+	struct log_iconv **undo; /* index entries staged, oldest first */
+	size_t nundo;
+	size_t undocap;
+	struct log_index ix;
+	struct cf_buf scan_buf;
+	struct log_compact **jobs; /* decided, not switched; in that order */
+	size_t njobs;
+	size_t jobcap;
+	struct log_store_cold_stats cold; /* counters of the cold tier */
+};
+
+/* A compaction job (log_store_cold.c). */
+struct log_compact {
+	struct log_manifest_job j; /* owns j.recalls */
+	int part_dirfd;		   /* dup of the partition folder's fd */
+	uint64_t *lengths;	   /* checkpointed length of each input */
+	bool running;		   /* handed to log_compact_run, not back */
+	bool done;		   /* the cold file is written */
+	struct log_compact_result res;
+};
+
+unsigned log__part_of(const struct log_store *s, struct cf_str conv);
+
+/* ---- log_store_cold.c, called by log_store.c ---- */
+
+/* Open: cold files and jobs of part from m; scan records (rebuild). */
+int log__cold_open_part(struct log_store *s, struct log_part *part,
+			const struct log_manifest *m, log_scan_cb cb,
+			void *arg, char *errmsg);
+/* Open: take m's jobs (after every partition is open). */
+int log__cold_open_jobs(struct log_store *s, const struct log_manifest *m);
+/* Remove cold files and temporaries the manifest does not name. */
+int log__cold_drop_unknown(struct log_part *part, const struct log_manifest *m,
+			   char *errmsg);
+/* Checkpoint: add the cold entries and jobs to m. */
+int log__cold_to_manifest(const struct log_store *s, struct log_manifest *m);
+/* After a manifest was saved: unlink compacted hot segments. */
+void log__cold_unlink_doomed(struct log_store *s);
+/* Read conv's message seq from the cold file covering segno. */
+int log__cold_read(struct log_store *s, struct log_part *part, uint32_t segno,
+		   struct cf_str conv, uint64_t seq, struct log_record *rec,
+		   struct cf_buf *scratch);
+/* The cold file whose range holds segno, or NULL. */
+struct log_coldf *log__part_find_cold(struct log_part *part, uint32_t segno);
+/* Add a cold file to the partition (segment order kept). */
+int log__part_add_cold(struct log_part *part, const struct log_coldf *c);
+
+/* ---- log_compact.c ---- */
+
+/* Make a job of mj (recalls copied) and append it to s->jobs. */
+int log__job_new(struct log_store *s, const struct log_manifest_job *mj,
+		 struct log_compact **out);
+void log__job_free(struct log_compact *c);
+
+/* Free the partition's cold state. */
+void log__cold_part_release(struct log_part *part);
+/* Free every job. */
+void log__cold_release(struct log_store *s);
+
+#endif
