@@ -135,6 +135,23 @@ unsigned log_store_partitions(const struct log_store *s)
 	return s->nparts;
 }
 
+unsigned log_store_part_of(const struct log_store *s, struct cf_str conv)
+{
+	return log__part_of(s, conv);
+}
+
+void log_store_seal(struct log_store *s, unsigned partition)
+{
+	struct log_part *part;
+
+	assert(s->ntouched == 0); /* commit or abort first */
+	if (partition >= s->nparts)
+		return;
+	part = &s->parts[partition];
+	if (part->nsegs > 0 && part->segs[part->nsegs - 1].records_done > 0)
+		part->segs[part->nsegs - 1].sealed = true;
+}
+
 unsigned log_store_sealed_free(const struct log_store *s, unsigned partition)
 {
 	const struct log_part *part;

@@ -186,6 +186,14 @@ const struct log_compact_result *log_compact_get(const struct log_compact *c);
 
 /* Number of partitions P. */
 unsigned log_store_partitions(const struct log_store *s);
+/* The partition of conversation conv. */
+unsigned log_store_part_of(const struct log_store *s, struct cf_str conv);
+/*
+ * Seal partition's hot segment now if it holds a record (the next record
+ * opens a new one), so that a compaction can take it. Nothing may be
+ * staged; recorded by the next checkpoint.
+ */
+void log_store_seal(struct log_store *s, unsigned partition);
 /* Sealed hot segments of partition that no job has taken yet. */
 unsigned log_store_sealed_free(const struct log_store *s, unsigned partition);
 

@@ -543,6 +543,105 @@ static int do_mark(struct apply *a, const struct rft_cmd *cmd,
 	return 0;
 }
 
+/* Most hot segments one cold file may take. */
+#define COMPACT_COUNT_MAX 1024u
+
+static int do_compact(struct apply *a, const struct rft_cmd *cmd,
+		      struct rft_result *res)
+{
+	struct rft_fsm *f = a->f;
+	struct rft_compact_req *q;
+
+	if (!cf_id_valid(cmd->user.p, cmd->user.len) ||
+	    (cmd->seq >= f->partitions && cmd->seq != RFT_COMPACT_ALL) ||
+	    cmd->count == 0 || cmd->count > COMPACT_COUNT_MAX ||
+	    (cmd->flags & ~RFT_COMPACT_SEAL) != 0)
+		return CF_EBADREQ;
+	if (f->n_compacts == sizeof f->compacts / sizeof f->compacts[0])
+		return CF_EUNAVAIL; /* a few per entry are plenty */
+	q = &f->compacts[f->n_compacts++];
+	q->part = cmd->seq;
+	q->count = cmd->count;
+	q->flags = cmd->flags;
+	q->pos = a->pos;
+	res->seq = 0; /* jobs decided: set once planned */
+	res->server_ts = a->clock;
+	return 0;
+}
+
+/* The recalled messages of partition p's conversations, in f->recalls. */
+static size_t recalls_of(struct rft_fsm *f, unsigned p)
+{
+	const struct cf_map_slot *s, *r;
+	size_t i = 0, n = 0;
+
+	while (cf_map_next(&f->convs, &i, &s)) {
+		struct rft_conv_st *c = s->val;
+		struct cf_str id = {s->key, s->klen};
+		size_t k = 0;
+
+		if (c->recalled.n == 0 ||
+		    log_store_part_of(f->store, id) != p)
+			continue;
+		while (cf_map_next(&c->recalled, &k, &r)) {
+			if (n == f->recalls_cap) {
+				size_t cap = n == 0 ? 64 : n * 2;
+				struct log_recall *v =
+					realloc(f->recalls, cap * sizeof(*v));
+
+				if (v == NULL)
+					return SIZE_MAX;
+				f->recalls = v;
+				f->recalls_cap = cap;
+			}
+			f->recalls[n].conv = id;
+			f->recalls[n].seq = cf_get_u64((uint8_t *)r->key);
+			n++;
+		}
+	}
+	return n;
+}
+
+/*
+ * The entry's compaction commands, once its records are written: seal if
+ * asked, then plan one job per partition with sealed segments. The same
+ * on every node at this index (sealing and the jobs are functions of the
+ * applied state); the node runs the jobs (on_compact).
+ */
+static void plan_compactions(struct rft_fsm *f, uint64_t index)
+{
+	for (unsigned k = 0; k < f->n_compacts; k++) {
+		const struct rft_compact_req *q = &f->compacts[k];
+		unsigned p0 = q->part == RFT_COMPACT_ALL ? 0 : (unsigned)q->part;
+		unsigned p1 = q->part == RFT_COMPACT_ALL ? f->partitions
+							 : p0 + 1;
+
+		for (unsigned p = p0; p < p1; p++) {
+			struct log_compact *job;
+			size_t nr;
+			int rv;
+
+			if (q->flags & RFT_COMPACT_SEAL)
+				log_store_seal(f->store, p);
+			if (log_store_sealed_free(f->store, p) == 0)
+				continue;
+			nr = recalls_of(f, p);
+			if (nr == SIZE_MAX)
+				fatal(f, index, "compaction", -ENOMEM);
+			rv = log_store_compact_plan(f->store, p, index,
+						    q->count, f->recalls, nr,
+						    &job);
+			if (rv == CF_ENOTFOUND)
+				continue;
+			if (rv != 0)
+				fatal(f, index, "compaction", rv);
+			f->results[q->pos].seq++;
+			if (f->on_compact != NULL)
+				f->on_compact(f->on_mark_arg, job);
+		}
+	}
+}
+
 static int apply_cmd(struct apply *a, const struct rft_cmd *cmd,
 		     struct rft_result *res)
 {
@@ -561,6 +660,8 @@ static int apply_cmd(struct apply *a, const struct rft_cmd *cmd,
 		return do_media(a, cmd, res);
 	case RFT_CMD_MARK:
 		return do_mark(a, cmd, res);
+	case RFT_CMD_COMPACT:
+		return do_compact(a, cmd, res);
 	default:
 		return CF_EBADREQ;
 	}
@@ -644,6 +745,7 @@ void rft_fsm_apply_entry(struct rft_fsm *f, uint64_t index, const void *buf,
 	a.clock = e.server_ts > f->clock ? e.server_ts : f->clock;
 	f->n_recs = 0;
 	f->n_marks = 0;
+	f->n_compacts = 0;
 	f->scratch.len = 0;
 	while ((rv = rft_entry_next(&e, &pos, &cmd)) == 1) {
 		struct rft_result *res = &f->results[a.pos];
@@ -666,6 +768,8 @@ void rft_fsm_apply_entry(struct rft_fsm *f, uint64_t index, const void *buf,
 		f->clock = a.clock;
 		sweep_idle_keys(f);
 	}
+	if (f->n_compacts > 0)
+		plan_compactions(f, index);
 	f->n_results = e.count;
 	f->applied = index;
 	f->stats.entries++;

@@ -39,6 +39,7 @@
  *   RECEIPT  s16 user, s16 conv, u64 seq (upToSeq), u8 receipt_kind
  *   MEDIA    s16 user, s16 media_id, s32 content
  *   MARK     s16 user, u64 seq (the marker id)
+ *   COMPACT  s16 user, u64 seq (partition or all), u32 count, u8 flags
  *   other    no fields are interpreted: the bytes up to len are skipped, so
  *            that apply can answer CF_EBADREQ for a type it does not know.
  *
@@ -191,6 +192,9 @@ size_t rft_cmd_size(const struct rft_cmd *c)
 	case RFT_CMD_MARK:
 		n += 2 + c->user.len + 8;
 		break;
+	case RFT_CMD_COMPACT:
+		n += 2 + c->user.len + 8 + 4 + 1;
+		break;
 	default:
 		break;
 	}
@@ -302,9 +306,15 @@ int rft_cmd_encode(const struct rft_cmd *c, struct cf_buf *out)
 		wr_s32(&p, c->content);
 		break;
 	case RFT_CMD_MARK:
+	case RFT_CMD_COMPACT:
 		wr_s16(&p, c->user);
 		cf_put_u64(p, c->seq);
 		p += 8;
+		if (c->type == RFT_CMD_COMPACT) {
+			cf_put_u32(p, c->count);
+			p += 4;
+			*p++ = c->flags;
+		}
 		break;
 	default:
 		break;
@@ -365,6 +375,12 @@ int rft_cmd_decode(const void *buf, size_t len, struct rft_cmd *c)
 	case RFT_CMD_MARK:
 		c->user = rd_s16(&r);
 		c->seq = cf_rd_u64(&r);
+		break;
+	case RFT_CMD_COMPACT:
+		c->user = rd_s16(&r);
+		c->seq = cf_rd_u64(&r);
+		c->count = cf_rd_u32(&r);
+		c->flags = cf_rd_u8(&r);
 		break;
 	default:
 		/* Unknown type: skip its bytes, apply answers CF_EBADREQ. */

@@ -38,7 +38,12 @@ enum rft_cmd_type {
 	RFT_CMD_RECEIPT = 5, /* move a delivered/read pointer */
 	RFT_CMD_MEDIA = 6,   /* commit a media reference */
 	RFT_CMD_MARK = 7,    /* verify marker: every node records its files */
+	RFT_CMD_COMPACT = 8, /* compact sealed hot segments to cold files */
 };
+
+/* COMPACT: seq for every partition; flags: seal the hot segments first. */
+#define RFT_COMPACT_ALL UINT64_MAX
+#define RFT_COMPACT_SEAL 1u
 
 enum rft_conv_type {
 	RFT_CONV_DIRECT = 1,
@@ -61,6 +66,9 @@ enum rft_receipt_kind {
  *   RECEIPT: user, conv, seq (upToSeq), receipt_kind
  *   MEDIA:   user, media_id, content (JSON {size, mime, xxh3})
  *   MARK:    user (the admin), seq (the marker id)
+ *   COMPACT: user (the admin or the leader's rule), seq (partition, or
+ *            RFT_COMPACT_ALL), count (most hot segments per cold file),
+ *            flags (RFT_COMPACT_SEAL)
  * A list of ids (members, removed) is encoded as a u16 count then u16-length
  * strings; decode leaves it as that raw span: walk it with rft_idlist_next().
  */
@@ -79,6 +87,8 @@ struct rft_cmd {
 	uint8_t conv_type;    /* enum rft_conv_type */
 	uint8_t receipt_kind; /* enum rft_receipt_kind */
 	uint64_t seq;
+	uint32_t count;
+	uint8_t flags;
 	struct cf_str members; /* encoded id list (see above) */
 	struct cf_str removed; /* encoded id list */
 };

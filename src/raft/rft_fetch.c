@@ -16,9 +16,14 @@
  *                          1 <= len <= 1 MiB
  *   FETCH_RANGE_R    (29)  i32 status, then (status 0) exactly len bytes:
  *                          the segment's bytes [offset, offset + len)
+ *   FETCH_CRANGE     (30)  u32 partition, u32 cold number, u64 offset,
+ *                          u64 len, 1 <= len <= 1 MiB
+ *   FETCH_CRANGE_R   (31)  i32 status, then (status 0) exactly len bytes of
+ *                          the cold file (a cold file named by a manifest
+ *                          is complete and never changes)
  *
- * Statuses: 0; CF_ENOTFOUND (no MANIFEST, or the segment is not in it: it
- * was never there or compaction removed it); CF_EBADREQ (malformed request,
+ * Statuses: 0; CF_ENOTFOUND (no MANIFEST, or the segment or cold file is
+ * not in it: it was never there or compaction removed it); CF_EBADREQ (malformed request,
  * partition out of range, range past the checkpointed length, len 0 or too
  * large); CF_ECORRUPT (the file is shorter than its checkpointed length);
  * -errno (a read failed).
@@ -55,6 +60,7 @@
 
 #include "common/cf_diag.h"
 #include "common/cf_io.h"
+#include "log/log_cold.h"
 #include "raft/rft_fetch_int.h"
 
 #define FETCH_TIMEOUT_DEFAULT 10000u
@@ -142,11 +148,13 @@ struct srv_req {
 	uint64_t len;
 };
 
-/* Decode a SUM/RANGE body and check it against the manifest. */
-static int srv_check(struct rft_fetch_server *s, const void *body, size_t n,
-		     struct srv_req *q)
+/* Decode a SUM/RANGE/CRANGE body and check it against the manifest. */
+static int srv_check(struct rft_fetch_server *s, uint8_t type,
+		     const void *body, size_t n, struct srv_req *q)
 {
 	const struct log_manifest_seg *ms;
+	const struct log_manifest_cold *mc;
+	uint64_t length;
 	struct cf_rd r;
 	int rv;
 
@@ -164,10 +172,18 @@ static int srv_check(struct rft_fetch_server *s, const void *body, size_t n,
 		return rv;
 	if (q->partition >= s->man.partitions)
 		return CF_EBADREQ;
-	ms = log_manifest_find(&s->man, q->partition, q->segno);
-	if (ms == NULL)
-		return CF_ENOTFOUND;
-	if (q->off > ms->length || q->len > ms->length - q->off)
+	if (type == RFT_FETCH_MSG_CRANGE) {
+		mc = log_manifest_find_cold(&s->man, q->partition, q->segno);
+		if (mc == NULL)
+			return CF_ENOTFOUND;
+		length = mc->size;
+	} else {
+		ms = log_manifest_find(&s->man, q->partition, q->segno);
+		if (ms == NULL)
+			return CF_ENOTFOUND;
+		length = ms->length;
+	}
+	if (q->off > length || q->len > length - q->off)
 		return CF_EBADREQ; /* past the checkpointed length */
 	return 0;
 }
@@ -185,7 +201,7 @@ struct srv_work {
 	struct cf_buf out; /* status, then the payload */
 };
 
-static int srv_open(int dirfd, const struct srv_req *q)
+static int srv_open(int dirfd, uint8_t type, const struct srv_req *q)
 {
 	char part[LOG_SEG_NAME];
 	char seg[LOG_SEG_NAME];
@@ -193,7 +209,10 @@ static int srv_open(int dirfd, const struct srv_req *q)
 	int fd;
 
 	log_segment_part_name(part, q->partition);
-	log_segment_name(seg, q->segno);
+	if (type == RFT_FETCH_MSG_CRANGE)
+		log_cold_name(seg, q->segno);
+	else
+		log_segment_name(seg, q->segno);
 	snprintf(path, sizeof(path), "%s/%s", part, seg);
 	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -210,7 +229,7 @@ static void srv_work_run(struct rft_worker_job *job)
 	char *p;
 	int fd;
 
-	w->status = srv_open(w->dirfd, &w->q);
+	w->status = srv_open(w->dirfd, w->type, &w->q);
 	if (w->status < 0)
 		return;
 	fd = w->status;
@@ -259,7 +278,7 @@ static void srv_work_done(struct rft_worker_job *job, int status)
 	if (status != 0) /* canceled */
 		w->status = status;
 	if (!f->closing) {
-		if (w->status == 0 && w->type == RFT_FETCH_MSG_RANGE &&
+		if (w->status == 0 && w->type != RFT_FETCH_MSG_SUM &&
 		    f->s.corrupt > 0) {
 			f->s.corrupt--; /* test hook: damage in flight */
 			w->out.data[RFT_FETCH_STATUS + w->q.len / 2] ^= 0x20;
@@ -285,8 +304,8 @@ static int srv_queue(struct rft_fetch *f, unsigned from, uint8_t type,
 	w = calloc(1, sizeof(*w));
 	if (w == NULL)
 		return -ENOMEM;
-	rv = srv_check(&f->s, body, len, &w->q);
-	if (rv == 0 && type == RFT_FETCH_MSG_RANGE &&
+	rv = srv_check(&f->s, type, body, len, &w->q);
+	if (rv == 0 && type != RFT_FETCH_MSG_SUM &&
 	    (w->q.len == 0 || w->q.len > RFT_FETCH_CHUNK_MAX))
 		rv = CF_EBADREQ;
 	if (rv == 0)
@@ -425,12 +444,14 @@ bool rft_fetch_on_msg(struct rft_fetch *f, unsigned from, uint8_t type,
 	case RFT_FETCH_MSG_MANIFEST:
 	case RFT_FETCH_MSG_SUM:
 	case RFT_FETCH_MSG_RANGE:
+	case RFT_FETCH_MSG_CRANGE:
 		if (!f->closing)
 			rft_fetch_serve(f, from, type, req_id, body, len);
 		return true;
 	case RFT_FETCH_MSG_MANIFEST_R:
 	case RFT_FETCH_MSG_SUM_R:
 	case RFT_FETCH_MSG_RANGE_R:
+	case RFT_FETCH_MSG_CRANGE_R:
 		if (!f->closing)
 			rft_fetch_client_answer(f, from, type, req_id, body,
 						len);

@@ -68,6 +68,8 @@ enum rft_fetch_msg {
 	RFT_FETCH_MSG_SUM_R = 27,      /* i32 status, u64 xxh3 */
 	RFT_FETCH_MSG_RANGE = 28,      /* bytes of a checkpointed range */
 	RFT_FETCH_MSG_RANGE_R = 29,    /* i32 status, bytes */
+	RFT_FETCH_MSG_CRANGE = 30,     /* bytes of a cold file */
+	RFT_FETCH_MSG_CRANGE_R = 31,   /* i32 status, bytes */
 };
 
 /* Largest FETCH_RANGE answer body (bytes of the segment). */

@@ -24,6 +24,15 @@
  *        must end exactly at R on a record boundary (CF_ECORRUPT);
  *      - fdatasync the file; fsync a partition folder once its new files
  *        are all created, and the store folder if partition folders were.
+ *   2b. For each cold file of the peer's manifest, in (partition, number)
+ *      order: if the local manifest names the same file (size and
+ *      identity), nothing; else FETCH_CRANGE chunks into NAME.tmp, then
+ *      on the worker thread fdatasync, a full log_cold_verify() (every
+ *      checksum, every record) and the identity, partition, number and
+ *      size the peer's manifest gives (CF_ECORRUPT otherwise), and the
+ *      rename to NAME. Local hot segments the peer compacted are not an
+ *      error: the peer's cold files cover them, and log_store_open()
+ *      removes the files its new manifest does not name.
  *   3. log_manifest_save() of the peer's manifest (tmp, fsync, rename,
  *      fsync folder): the store is now the peer's checkpoint, byte for
  *      byte. Local segments the peer's manifest does not name cannot exist
@@ -52,6 +61,8 @@
 #include <xxhash.h>
 
 #include "common/cf_diag.h"
+#include "common/cf_io.h"
+#include "log/log_cold.h"
 #include "log/log_record.h"
 #include "raft/rft_fetch_int.h"
 
@@ -64,6 +75,7 @@ void rft_fetch_client_init(struct rft_fetch *f)
 	c->dirfd = -1;
 	c->part_fd = -1;
 	c->job_fd = -1;
+	c->cold_fd = -1;
 	log_manifest_init(&c->local);
 	log_manifest_init(&c->remote);
 	log_segment_init(&c->seg, 0, 0);
@@ -80,6 +92,8 @@ static void client_reset(struct rft_fetch *f)
 	log_segment_close(&c->seg);
 	if (c->job_fd >= 0)
 		close(c->job_fd);
+	if (c->cold_fd >= 0)
+		close(c->cold_fd);
 	if (c->part_fd >= 0)
 		close(c->part_fd);
 	if (c->dirfd >= 0)
@@ -269,6 +283,7 @@ static void client_seg_errmsg(struct rft_fetch *f, const char *what, int rv)
 }
 
 static int client_advance(struct rft_fetch *f, int rv);
+static int client_cold_start(struct rft_fetch *f);
 
 /* Threadpool: fdatasync the segment. */
 static int client_sync_job(struct rft_fetch *f)
@@ -445,6 +460,155 @@ static int client_install_next(struct rft_fetch *f, int rv)
 	return 0;
 }
 
+/* ---- cold files (step 2b) ---- */
+
+static void client_cold_errmsg(struct rft_fetch *f, char *out,
+			       const char *what, int rv)
+{
+	const struct log_manifest_cold *rc = &f->c.remote.colds[f->c.cidx];
+	char name[LOG_COLD_NAME];
+
+	log_cold_name(name, rc->coldno);
+	cf_errmsg_printf(out, "p%04u/%s: %s: %s", (unsigned)rc->partition,
+			 name, what, cf_strerror(rv));
+}
+
+static int client_cold_send(struct rft_fetch *f)
+{
+	struct rft_fetch_client *c = &f->c;
+	const struct log_manifest_cold *rc = &c->remote.colds[c->cidx];
+	uint8_t b[RFT_FETCH_REQ_SIZE];
+	uint64_t len = rc->size - c->req_off;
+
+	if (len > f->chunk)
+		len = f->chunk;
+	cf_put_u32(b, rc->partition);
+	cf_put_u32(b + 4, rc->coldno);
+	cf_put_u64(b + 8, c->req_off);
+	cf_put_u64(b + 16, len);
+	return client_send(f, RFT_FC_CRANGE, RFT_FETCH_MSG_CRANGE, b,
+			   sizeof(b));
+}
+
+/* Worker: sync NAME.tmp, verify it against the peer's entry, rename it. */
+static int client_cold_job(struct rft_fetch *f)
+{
+	struct rft_fetch_client *c = &f->c;
+	const struct log_manifest_cold *rc = &c->remote.colds[c->cidx];
+	const struct log_cold_info *info;
+	struct log_cold *r = NULL;
+	char name[LOG_COLD_NAME], tmp[LOG_COLD_NAME + 8];
+	char err[CF_ERRMSG_SIZE] = "";
+	int rv;
+
+	log_cold_name(name, rc->coldno);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	if (fdatasync(c->cold_fd) != 0) {
+		rv = -errno;
+		client_cold_errmsg(f, c->job_errmsg, "fdatasync", rv);
+		return rv;
+	}
+	rv = log_cold_open(&r, c->part_fd, tmp);
+	if (rv == 0)
+		rv = log_cold_verify(r, err);
+	if (rv == 0) {
+		info = log_cold_get_info(r);
+		if (info->partition != rc->partition ||
+		    info->coldno != rc->coldno ||
+		    info->file_size != rc->size ||
+		    info->content_xxh3 != rc->ident) {
+			cf_errmsg_printf(err, "not the file the peer's "
+					      "manifest names");
+			rv = CF_ECORRUPT;
+		}
+	}
+	log_cold_close(r);
+	if (rv != 0) {
+		client_cold_errmsg(f, c->job_errmsg, err[0] ? err : "verify",
+				   rv);
+		unlinkat(c->part_fd, tmp, 0);
+		return rv;
+	}
+	if (renameat(c->part_fd, tmp, c->part_fd, name) != 0) {
+		rv = -errno;
+		client_cold_errmsg(f, c->job_errmsg, "rename", rv);
+		return rv;
+	}
+	return 0;
+}
+
+static int client_cold_next(struct rft_fetch *f, int rv)
+{
+	struct rft_fetch_client *c = &f->c;
+
+	close(c->cold_fd);
+	c->cold_fd = -1;
+	if (rv != 0)
+		return rv;
+	c->part_dirty = true;
+	c->cidx++;
+	return client_advance(f, 0);
+}
+
+/* Start the current cold file: 1 if a request is out, 0 if we have it. */
+static int client_cold_start(struct rft_fetch *f)
+{
+	struct rft_fetch_client *c = &f->c;
+	const struct log_manifest_cold *rc = &c->remote.colds[c->cidx];
+	const struct log_manifest_cold *lc =
+		log_manifest_find_cold(&c->local, rc->partition, rc->coldno);
+	char name[LOG_COLD_NAME], tmp[LOG_COLD_NAME + 8];
+	int rv;
+
+	if (lc != NULL && lc->ident == rc->ident && lc->size == rc->size)
+		return 0;
+	rv = client_part(f, rc->partition);
+	if (rv != 0)
+		return rv;
+	log_cold_name(name, rc->coldno);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	c->cold_fd = openat(c->part_fd, tmp,
+			    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (c->cold_fd < 0) {
+		rv = -errno;
+		client_cold_errmsg(f, f->errmsg, "create", rv);
+		return rv;
+	}
+	c->req_off = 0;
+	if (rc->size == 0)
+		return CF_ECORRUPT;
+	rv = client_cold_send(f);
+	return rv != 0 ? rv : 1;
+}
+
+static int client_on_crange(struct rft_fetch *f, const void *p, size_t n)
+{
+	struct rft_fetch_client *c = &f->c;
+	const struct log_manifest_cold *rc = &c->remote.colds[c->cidx];
+	uint64_t want = rc->size - c->req_off;
+	int rv;
+
+	if (want > f->chunk)
+		want = f->chunk;
+	if (n != want) {
+		client_cold_errmsg(f, f->errmsg, "short chunk", CF_ECORRUPT);
+		return CF_ECORRUPT;
+	}
+	rv = cf_pwrite_all(c->cold_fd, p, n, c->req_off);
+	if (rv != 0) {
+		client_cold_errmsg(f, f->errmsg, "write", rv);
+		return rv;
+	}
+	c->req_off += n;
+	f->stats.bytes += n;
+	if (c->req_off < rc->size) {
+		rv = client_cold_send(f);
+		return rv;
+	}
+	rv = client_queue(f, client_cold_job, client_cold_next);
+	return rv < 0 ? rv : 0;
+}
+
 /* Walk the segments from idx on until a request is out or all are done. */
 static int client_advance(struct rft_fetch *f, int rv)
 {
@@ -455,14 +619,32 @@ static int client_advance(struct rft_fetch *f, int rv)
 			return rv;
 		if (rv > 0)
 			return 0; /* a request is out */
-		if (c->idx == c->remote.nsegs)
+		if (c->idx < c->remote.nsegs) {
+			rv = client_seg_start(f);
+			if (rv == 0)
+				c->idx++;
+			continue;
+		}
+		if (c->cidx == c->remote.ncolds)
 			break;
-		rv = client_seg_start(f);
+		rv = client_cold_start(f);
 		if (rv == 0)
-			c->idx++;
+			c->cidx++;
 	}
 	rv = client_queue(f, client_install_job, client_install_next);
 	return rv < 0 ? rv : 0;
+}
+
+/* Does a cold file of m replace segment segno of partition? */
+static bool remote_covers(const struct log_manifest *m, uint32_t partition,
+			  uint32_t segno)
+{
+	for (size_t i = 0; i < m->ncolds; i++)
+		if (m->colds[i].partition == partition &&
+		    m->colds[i].first_segno <= segno &&
+		    segno <= m->colds[i].last_segno)
+			return true;
+	return false;
 }
 
 static int client_on_manifest(struct rft_fetch *f, const void *p, size_t n)
@@ -493,6 +675,9 @@ static int client_on_manifest(struct rft_fetch *f, const void *p, size_t n)
 		const struct log_manifest_seg *ls = &c->local.segs[i];
 		const struct log_manifest_seg *rs = log_manifest_find(
 			&c->remote, ls->partition, ls->segno);
+		if (rs == NULL && remote_covers(&c->remote, ls->partition,
+						ls->segno))
+			continue; /* compacted by the peer */
 		if (rs == NULL) {
 			cf_errmsg_printf(f->errmsg,
 					 "peer has no segment %u of p%04u",
@@ -511,7 +696,22 @@ static int client_on_manifest(struct rft_fetch *f, const void *p, size_t n)
 			return CF_ECORRUPT;
 		}
 	}
+	for (size_t i = 0; i < c->local.ncolds; i++) {
+		const struct log_manifest_cold *lc = &c->local.colds[i];
+		const struct log_manifest_cold *rc = log_manifest_find_cold(
+			&c->remote, lc->partition, lc->coldno);
+
+		if (rc == NULL || rc->ident != lc->ident) {
+			cf_errmsg_printf(f->errmsg,
+					 "peer has no cold file %u of p%04u "
+					 "like ours",
+					 (unsigned)lc->coldno,
+					 (unsigned)lc->partition);
+			return CF_ENOTFOUND;
+		}
+	}
 	c->idx = 0;
+	c->cidx = 0;
 	return client_advance(f, 0);
 }
 
@@ -615,6 +815,7 @@ void rft_fetch_client_answer(struct rft_fetch *f, unsigned from, uint8_t type,
 	if ((type == RFT_FETCH_MSG_MANIFEST_R) !=
 		    (c->state == RFT_FC_MANIFEST) ||
 	    (type == RFT_FETCH_MSG_SUM_R) != (c->state == RFT_FC_SUM) ||
+	    (type == RFT_FETCH_MSG_CRANGE_R) != (c->state == RFT_FC_CRANGE) ||
 	    len < RFT_FETCH_STATUS) {
 		cf_errmsg_printf(f->errmsg, "malformed answer");
 		rft_fetch_client_fail(f, CF_ECORRUPT);
@@ -625,6 +826,9 @@ void rft_fetch_client_answer(struct rft_fetch *f, unsigned from, uint8_t type,
 		if (c->state == RFT_FC_MANIFEST)
 			cf_errmsg_printf(f->errmsg, "peer manifest: %s",
 					 cf_strerror(status));
+		else if (c->state == RFT_FC_CRANGE)
+			client_cold_errmsg(f, f->errmsg, "peer refused",
+					   status);
 		else
 			client_seg_errmsg(f, "peer refused", status);
 		rft_fetch_client_fail(f, status > 0 ? CF_ECORRUPT : status);
@@ -638,6 +842,9 @@ void rft_fetch_client_answer(struct rft_fetch *f, unsigned from, uint8_t type,
 		break;
 	case RFT_FC_SUM:
 		rv = client_on_sum(f, p, len);
+		break;
+	case RFT_FC_CRANGE:
+		rv = client_on_crange(f, p, len);
 		break;
 	default:
 		rv = client_on_range(f, p, len);

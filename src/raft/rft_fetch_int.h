@@ -31,6 +31,7 @@ enum rft_fetch_cstate {
 	RFT_FC_MANIFEST, /* waiting for MANIFEST_R */
 	RFT_FC_SUM,	 /* waiting for SUM_R of the current segment */
 	RFT_FC_RANGE,	 /* waiting for RANGE_R of the current segment */
+	RFT_FC_CRANGE,	 /* waiting for CRANGE_R of the current cold file */
 	RFT_FC_WORK,	 /* file work in the worker thread (no request out) */
 	RFT_FC_STEP,	 /* between steps, on the loop thread */
 };
@@ -52,6 +53,8 @@ struct rft_fetch_client {
 	struct log_manifest local;
 	struct log_manifest remote;
 	size_t idx;	      /* current segment in remote.segs */
+	size_t cidx;	      /* then current cold file in remote.colds */
+	int cold_fd;	      /* its NAME.tmp being written, or -1 */
 	uint64_t local_sum;   /* xxh3 of the local prefix being checked */
 	uint64_t req_off;     /* offset of the next byte to ask for */
 	int part_fd;	      /* folder of part_id, or -1 */

@@ -223,6 +223,7 @@ int rft_fsm_open(struct rft_fsm **out, const struct rft_fsm_config *cfg,
 	f->on_reset = cfg->on_reset;
 	f->on_mark = cfg->on_mark;
 	f->on_mark_arg = cfg->on_mark_arg;
+	f->on_compact = cfg->on_compact;
 	f->partitions = cfg->store.partitions;
 	f->rfsm.version = 1;
 	f->rfsm.data = f;
@@ -262,6 +263,7 @@ void rft_fsm_close(struct rft_fsm *f)
 	free(f->pending_path);
 	rft__state_release(f);
 	free(f->results);
+	free(f->recalls);
 	free(f->recs);
 	free(f->rec_convs);
 	free(f->rec_body_off);

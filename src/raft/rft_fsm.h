@@ -89,6 +89,13 @@ struct rft_fsm_config {
 	 */
 	void (*on_mark)(void *arg, uint64_t index, uint64_t mark_id);
 	void *on_mark_arg;
+	/*
+	 * May be NULL (jobs then wait in the store): a compaction command
+	 * planned job in the store (log_store.h) after the entry's records
+	 * were written; run it and switch it (rft_compact.h). Called with
+	 * on_mark_arg.
+	 */
+	void (*on_compact)(void *arg, struct log_compact *job);
 };
 
 /* Open the store and rebuild the state from its records. */

@@ -70,6 +70,16 @@ struct rft_fsm {
 	void *on_mark_arg;
 	uint64_t marks[4]; /* markers of the entry being applied */
 	unsigned n_marks;
+	void (*on_compact)(void *arg, struct log_compact *job);
+	struct rft_compact_req {
+		uint64_t part; /* or RFT_COMPACT_ALL */
+		uint32_t count;
+		uint8_t flags;
+		unsigned pos; /* of the command: its result counts the jobs */
+	} compacts[4]; /* compaction commands of the entry being applied */
+	unsigned n_compacts;
+	struct log_recall *recalls; /* recall list of a compaction */
+	size_t recalls_cap;
 	size_t sweep; /* cursor of the idle-key sweep over convs */
 
 	/* Results of the last applied entry. */

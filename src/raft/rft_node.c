@@ -139,13 +139,38 @@ static void node_on_mark(void *arg, uint64_t index, uint64_t mark_id)
 	rft_marks_on_apply(&n->marks, rft_fsm_store(n->fsm), index, mark_id);
 }
 
-static void node_checkpoint(struct rft_node *n)
+/* FSM: a compaction command planned job (rft_compact.h). */
+static void node_on_compact(void *arg, struct log_compact *job)
+{
+	struct rft_node *n = arg;
+
+	if (rft_compact_submit(&n->compact, job) != 0)
+		cf_warn("compaction: out of memory; the job waits in the "
+			"store until a restart");
+}
+
+static struct log_store *node_store(void *arg)
+{
+	return rft_fsm_store(((struct rft_node *)arg)->fsm);
+}
+
+/* A compaction switched: the next tick checkpoints (drops the hot files). */
+static void node_on_switch(void *arg, const struct log_compact_result *r)
+{
+	struct rft_node *n = arg;
+
+	(void)r;
+	n->compacted = true;
+}
+
+/* Checkpoint if anything was applied since the last one, or if forced. */
+static void node_checkpoint(struct rft_node *n, bool force)
 {
 	char errmsg[CF_ERRMSG_SIZE] = "";
 	uint64_t applied = rft_fsm_applied(n->fsm);
 	int rv;
 
-	if (applied <= n->last_checkpoint)
+	if (applied <= n->last_checkpoint && !force)
 		return;
 	/*
 	 * While a segment fetch is pending the store lacks segments and must
@@ -165,6 +190,7 @@ static void node_checkpoint(struct rft_node *n)
 	}
 	n->last_checkpoint = applied;
 	n->checkpoint_at = now_ms();
+	n->compacted = false;
 }
 
 static void node_prepare_cb(uv_prepare_t *h)
@@ -217,6 +243,9 @@ static void node_fetch_cb(struct rft_fetch *fe, int status, uint64_t applied,
 		_exit(1);
 	}
 	n->last_checkpoint = 0; /* checkpoint what the pending entries added */
+	/* The fetched store's own jobs (the peer's manifest records them). */
+	if (rft_compact_resume(&n->compact) != 0)
+		cf_warn("compaction: out of memory; jobs wait in the store");
 	rft_fetch_get_stats(fe, &st);
 	cf_info("segment fetch done: store at %llu from node %u (%llu bytes "
 		"fetched in all), applied %llu",
@@ -251,6 +280,15 @@ static void node_fetch_tick(struct rft_node *n)
 
 	if (min == 0 || min == UINT64_MAX || rft_fetch_running(n->fetch) ||
 	    now_ms() < n->fetch_next_ms)
+		return;
+	/*
+	 * The fetch replaces the store's files: no compaction job may be
+	 * writing into its folder meanwhile. Jobs not handed to the worker
+	 * are dropped (the fetched manifest brings its own); a running one
+	 * is waited for.
+	 */
+	rft_compact_forget(&n->compact);
+	if (rft_compact_busy(&n->compact))
 		return;
 	peer = node_fetch_peer(n);
 	if (peer == 0) {
@@ -352,8 +390,9 @@ static void node_tick_cb(uv_timer_t *h)
 	rft__dispatch_waiting(n);
 	rft__reads(n);
 	rft__expire(n);
-	if (now_ms() - n->checkpoint_at >= CHECKPOINT_MS)
-		node_checkpoint(n);
+	rft_compact_tick(&n->compact, now_ms());
+	if (n->compacted || now_ms() - n->checkpoint_at >= CHECKPOINT_MS)
+		node_checkpoint(n, n->compacted);
 }
 
 /* ---- setup ---- */
@@ -429,6 +468,7 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 	fc.on_reset = cfg->on_reset;
 	fc.on_mark = node_on_mark;
 	fc.on_mark_arg = n;
+	fc.on_compact = node_on_compact;
 	rv = rft_fsm_open(&n->fsm, &fc, errmsg);
 	if (rv != 0) {
 		cf_errmsg_wrapf(errmsg, "store %s", store_dir);
@@ -481,6 +521,17 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 		rft_worker_close(&n->worker, NULL);
 		goto err_raft;
 	}
+	/* Jobs the store recorded before a stop run again. */
+	rft_compact_init(&n->compact, &n->worker, node_store, node_on_switch, n);
+	rv = rft_compact_resume(&n->compact);
+	if (rv != 0) {
+		cf_errmsg_printf(errmsg, "compaction jobs: %s",
+				 cf_strerror(rv));
+		rft_compact_close(&n->compact);
+		rft_worker_close(&n->worker, NULL);
+		rft_marks_release(&n->marks);
+		goto err_raft;
+	}
 	{
 		struct rft_fetch_opts fo = {.store_dir = rft_fsm_store_dir(n->fsm),
 					    .worker = &n->worker};
@@ -488,6 +539,7 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 		rv = rft_fetch_create(&n->fetch, loop, &n->peers, &fo, errmsg);
 		if (rv != 0) {
 			cf_errmsg_wrapf(errmsg, "segment fetch");
+			rft_compact_close(&n->compact);
 			rft_worker_close(&n->worker, NULL);
 			rft_marks_release(&n->marks);
 			goto err_raft;
@@ -499,6 +551,7 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 		cf_errmsg_printf(errmsg, "peer links: %s", cf_strerror(rv));
 		rft_fetch_close(n->fetch, NULL, NULL);
 		n->fetch = NULL;
+		rft_compact_close(&n->compact);
 		rft_worker_close(&n->worker, NULL);
 		rft_marks_release(&n->marks);
 		goto err_raft;
@@ -610,6 +663,9 @@ static void node_worker_closed_cb(struct rft_worker *w)
 	struct rft_node *n = CF_CONTAINER_OF(w, struct rft_node, worker);
 
 	rft_marks_release(&n->marks); /* every hashing job has ended */
+	/* Every compaction job has ended too: the store may close. */
+	rft_fsm_close(n->fsm);
+	n->fsm = NULL;
 	rft_peer_mgr_close(&n->peers, node_peers_closed_cb);
 }
 
@@ -627,9 +683,8 @@ static void node_raft_closed_cb(struct raft *r)
 
 	raft_uv_close(&n->io);
 	rft_transport_close(&n->transport);
-	node_checkpoint(n);
-	rft_fsm_close(n->fsm);
-	n->fsm = NULL;
+	rft_compact_close(&n->compact); /* switch nothing more */
+	node_checkpoint(n, false);
 	uv_close((uv_handle_t *)&n->prepare, node_handle_closed_cb);
 	uv_close((uv_handle_t *)&n->tick, node_handle_closed_cb);
 	/* The fetch borrows the peer manager: it goes first. */
@@ -645,7 +700,7 @@ void rft_node_close(struct rft_node *n, void (*cb)(struct rft_node *n))
 	/* prepare, tick, peers */
 	n->pending_closes = 3;
 	rft__fail_all(n);
-	node_checkpoint(n);
+	node_checkpoint(n, false);
 	if (node_drained(n)) {
 		node_raft_close(n);
 		return;

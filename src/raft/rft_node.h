@@ -36,6 +36,7 @@
 #include "raft/rft_fetch.h"
 #include "raft/rft_fsm.h"
 #include "raft/rft_mark.h"
+#include "raft/rft_compact.h"
 #include "raft/rft_worker.h"
 #include "raft/rft_peer.h"
 #include "raft/rft_transport.h"
@@ -133,6 +134,8 @@ struct rft_node {
 	int lock_fd; /* flock on DATA/LOCK (cf_lock.h) until closed */
 	struct rft_worker worker; /* long jobs: segment fetch reads, hashes */
 	struct rft_marks marks;	  /* verify markers applied here */
+	struct rft_compact compact; /* compaction jobs on the worker */
+	bool compacted;		  /* a job switched: checkpoint now */
 	struct rft_peer_mgr peers;
 	uv_prepare_t prepare;
 	uv_timer_t tick;
