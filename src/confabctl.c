@@ -278,6 +278,10 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{"status", "--cluster FILE [--node URL] [--json]",
 	 "every node of a running cluster as it sees itself (admin token)",
 	 ctl_status},
+	{"compact",
+	 "--cluster FILE [--partition N] [--segments K] [--wait S] [--json]",
+	 "compact sealed hot segments to cold files on every node, now",
+	 ctl_compact},
 	{"dump",
 	 "--conversation ID [--from N] [--to N] (--cluster FILE --node URL | "
 	 "--data DIR)",

@@ -28,6 +28,9 @@ struct admin_opts {
 	const char *cluster;
 	const char *node; /* NULL: every node of the cluster file */
 	bool json;
+	const char *partition; /* compact only */
+	const char *segments;  /* compact only */
+	unsigned wait_s;       /* compact only */
 	struct cf_cluster cl;
 	char *token;
 };
@@ -40,15 +43,38 @@ static int admin_parse(const char *verb, int argc, char **argv,
 		{"cluster", required_argument, NULL, 'c'},
 		{"node", required_argument, NULL, 'n'},
 		{"json", no_argument, NULL, 'j'},
+		{"partition", required_argument, NULL, 'p'},
+		{"segments", required_argument, NULL, 's'},
+		{"wait", required_argument, NULL, 'w'},
 		{NULL, 0, NULL, 0},
 	};
+	bool compact = strcmp(verb, "compact") == 0;
 	char errmsg[CF_ERRMSG_SIZE] = "";
+	char *end;
 	int ch, rv;
 
 	memset(o, 0, sizeof *o);
+	o->wait_s = 600;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:n:j", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:n:jp:s:w:", opts, NULL)) !=
+	       -1) {
+		if (!compact && (ch == 'p' || ch == 's' || ch == 'w'))
+			ch = '?';
 		switch (ch) {
+		case 'p':
+			o->partition = optarg;
+			break;
+		case 's':
+			o->segments = optarg;
+			break;
+		case 'w':
+			o->wait_s = (unsigned)strtoul(optarg, &end, 10);
+			if (*end != '\0' || o->wait_s == 0) {
+				fprintf(stderr, "confabctl compact: --wait "
+						"takes a number of seconds\n");
+				return EXIT_USAGE;
+			}
+			break;
 		case 'c':
 			o->cluster = optarg;
 			break;
@@ -60,8 +86,11 @@ static int admin_parse(const char *verb, int argc, char **argv,
 			break;
 		default:
 			fprintf(stderr, "usage: confabctl %s --cluster FILE "
-					"[--node URL] [--json]\n",
-				verb);
+					"[--node URL] %s[--json]\n",
+				verb,
+				compact ? "[--partition N] [--segments K] "
+					  "[--wait S] "
+					: "");
 			return EXIT_USAGE;
 		}
 	}
@@ -297,7 +326,8 @@ static void first_difference(json_t *a, json_t *b, char *buf, size_t n)
 				 x == NULL ? "the second" : "the first");
 			return;
 		}
-		if (jint(x, "bytes", NULL) != jint(y, "bytes", NULL)) {
+		if (strstr(nx, ".cold") == NULL &&
+		    jint(x, "bytes", NULL) != jint(y, "bytes", NULL)) {
 			snprintf(buf, n, "%s: %lld bytes vs %lld", nx,
 				 jint(x, "bytes", NULL), jint(y, "bytes", NULL));
 			return;
@@ -305,7 +335,10 @@ static void first_difference(json_t *a, json_t *b, char *buf, size_t n)
 		if (strcmp(json_string_value(json_object_get(x, "xxh3")),
 			   json_string_value(json_object_get(y, "xxh3"))) !=
 		    0) {
-			snprintf(buf, n, "%s: same length, other bytes", nx);
+			snprintf(buf, n, "%s: %s", nx,
+				 strstr(nx, ".cold") != NULL
+					 ? "other content"
+					 : "same length, other bytes");
 			return;
 		}
 	}
@@ -426,6 +459,127 @@ int ctl_verify_cluster(int argc, char **argv)
 	return bad == 0 ? 0 : 1;
 }
 
+/* ---- compact ---- */
+
+/* Has node s applied index, switched every job and checkpointed? */
+static bool compact_settled(json_t *s, long long index)
+{
+	return s != NULL && jint(s, "appliedIndex", NULL) >= index &&
+	       jint(s, "checkpointIndex", NULL) >= index &&
+	       jint(s, "compaction", "pendingJobs") == 0 &&
+	       !json_is_true(json_object_get(json_object_get(s, "compaction"),
+					     "erasing"));
+}
+
+static void print_compacted(unsigned id, const char *url, json_t *s)
+{
+	char cb[32], hb[32];
+	json_t *st = json_object_get(s, "store");
+
+	printf("node %u  %s  cold %lld files %s %lld records (%lld erased "
+	       "held)  hot %lld segments %s  compactions %lld, %lld records "
+	       "erased, last %lld ms\n",
+	       id, url, jint(st, "cold", "segments"),
+	       human(jint(st, "cold", "bytes"), cb, sizeof cb),
+	       jint(st, "cold", "records"),
+	       jint(s, "compaction", "erasedHeld"),
+	       jint(st, "hot", "segments"),
+	       human(jint(st, "hot", "bytes"), hb, sizeof hb),
+	       jint(s, "compaction", "runs"),
+	       jint(s, "compaction", "recordsErased"),
+	       jint(s, "compaction", "lastMs"));
+}
+
+int ctl_compact(int argc, char **argv)
+{
+	struct admin_opts o;
+	json_t *ans, *res[CF_MAX_NODES] = {NULL};
+	char err[CF_ERRMSG_SIZE + 64], path[128];
+	long long index;
+	uint64_t deadline;
+	unsigned bad = 0;
+	int rv, n;
+
+	rv = admin_parse("compact", argc, argv, &o);
+	if (rv != 0)
+		return rv;
+	n = snprintf(path, sizeof path, "/v1/admin/compact?x=1");
+	if (o.partition != NULL)
+		n += snprintf(path + n, sizeof path - (size_t)n,
+			      "&partition=%.20s", o.partition);
+	if (o.segments != NULL)
+		snprintf(path + n, sizeof path - (size_t)n, "&segments=%.20s",
+			 o.segments);
+	ans = admin_post_any(&o, path, err, sizeof err);
+	if (ans == NULL) {
+		fprintf(stderr, "confabctl compact: not committed: %s\n", err);
+		free(o.token);
+		return 1;
+	}
+	index = jint(ans, "index", NULL);
+	if (!o.json)
+		printf("compaction committed at index %lld: %lld cold files "
+		       "to write on every node\n",
+		       index, jint(ans, "jobs", NULL));
+	/* Every node: applied, jobs switched, hot files dropped. */
+	deadline = cf_mono_ms() + (uint64_t)o.wait_s * 1000;
+	for (unsigned i = 0; i < o.cl.n_nodes; i++) {
+		const char *url = o.cl.nodes[i].client_url;
+
+		for (;;) {
+			res[i] = admin_get(&o, url, "/v1/admin/status", err,
+					   sizeof err);
+			if (compact_settled(res[i], index))
+				break;
+			if (cf_mono_ms() >= deadline) {
+				if (res[i] != NULL)
+					snprintf(err, sizeof err,
+						 "applied %lld, %lld jobs "
+						 "pending after %u s",
+						 jint(res[i], "appliedIndex",
+						      NULL),
+						 jint(res[i], "compaction",
+						      "pendingJobs"),
+						 o.wait_s);
+				json_decref(res[i]);
+				res[i] = NULL;
+				break;
+			}
+			json_decref(res[i]);
+			res[i] = NULL;
+			sleep_ms(200);
+		}
+		if (res[i] == NULL) {
+			bad++;
+			if (!o.json)
+				printf("node %u  %s  %s\n", o.cl.nodes[i].id,
+				       url, err);
+		} else if (!o.json) {
+			print_compacted(o.cl.nodes[i].id, url, res[i]);
+		}
+	}
+	if (o.json) {
+		json_t *all = json_array();
+
+		for (unsigned i = 0; i < o.cl.n_nodes; i++)
+			json_array_append_new(
+				all, res[i] != NULL ? json_incref(res[i])
+						    : json_null());
+		json_t *out = json_pack("{s:I, s:I, s:o, s:b}", "index",
+					(json_int_t)index, "jobs",
+					(json_int_t)jint(ans, "jobs", NULL),
+					"nodes", all, "done", bad == 0);
+		json_dumpf(out, stdout, JSON_COMPACT);
+		printf("\n");
+		json_decref(out);
+	}
+	for (unsigned i = 0; i < o.cl.n_nodes; i++)
+		json_decref(res[i]);
+	json_decref(ans);
+	free(o.token);
+	return bad == 0 ? 0 : 1;
+}
+
 /* ---- inspect --cluster --node ---- */
 
 int ctl_inspect_live(int argc, char **argv)
@@ -468,6 +622,16 @@ int ctl_inspect_live(int argc, char **argv)
 		       jint(seg, "bytes", NULL),
 		       json_is_true(json_object_get(seg, "sealed")) ? "sealed"
 								    : "hot");
+	json_array_foreach(json_object_get(j, "coldFiles"), i, seg)
+		printf("cold %s bytes %lld segments %lld-%lld identity %s%s\n",
+		       json_string_value(json_object_get(seg, "name")),
+		       jint(seg, "bytes", NULL),
+		       jint(seg, "firstSegment", NULL),
+		       jint(seg, "lastSegment", NULL),
+		       json_string_value(json_object_get(seg, "identity")),
+		       json_is_true(json_object_get(seg, "pending"))
+			       ? "(pending)"
+			       : "");
 	printf("hot segments %lld bytes %lld records %lld\n"
 	       "cold segments %lld bytes %lld records %lld\n"
 	       "records %lld\nconversations %lld\nindex-bytes %lld\n",

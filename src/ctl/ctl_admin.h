@@ -20,5 +20,6 @@
 int ctl_status(int argc, char **argv);
 int ctl_verify_cluster(int argc, char **argv);
 int ctl_inspect_live(int argc, char **argv);
+int ctl_compact(int argc, char **argv);
 
 #endif

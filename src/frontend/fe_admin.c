@@ -43,6 +43,8 @@ static void admin_status(struct fe_conn *c)
 	struct rft_node *n = s->node;
 	struct rft_fsm *f = rft_node_fsm(n);
 	struct log_store_stats st;
+	struct log_store_cold_stats cs;
+	const struct rft_compact_stats *ks = &n->compact.stats;
 	struct statvfs vfs;
 	const char *why = NULL;
 	bool ready = rft_node_is_ready(n, &why);
@@ -51,6 +53,7 @@ static void admin_status(struct fe_conn *c)
 	json_t *o, *disk;
 
 	log_store_stats(rft_fsm_store(f), &st);
+	log_store_cold_stats(rft_fsm_store(f), &cs);
 	if (statvfs(rft_fsm_store_dir(f), &vfs) == 0)
 		disk = json_pack("{s:I, s:I}", "freeBytes",
 				 (json_int_t)((uint64_t)vfs.f_bavail *
@@ -72,8 +75,28 @@ static void admin_status(struct fe_conn *c)
 		      "notReadyBecause", ready || why == NULL ? "" : why,
 		      "store", "hot",
 		      tier(st.segments, st.bytes, st.records), "cold",
-		      tier(0, 0, 0), "disk", disk, "version",
-		      PACKAGE_VERSION);
+		      tier(cs.files, cs.bytes, cs.records), "disk", disk,
+		      "version", PACKAGE_VERSION);
+	if (o != NULL) {
+		json_object_set_new(
+			o, "checkpointIndex",
+			json_integer((json_int_t)log_store_applied_index(
+				rft_fsm_store(f))));
+		json_object_set_new(
+			o, "compaction",
+			json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+				  "s:I, s:b}",
+				  "pendingJobs", (json_int_t)cs.jobs, "runs",
+				  (json_int_t)ks->runs, "failures",
+				  (json_int_t)ks->failures, "lastMs",
+				  (json_int_t)ks->last_ms, "lastIndex",
+				  (json_int_t)ks->last_index, "recordsErased",
+				  (json_int_t)ks->records_erased, "bytesRead",
+				  (json_int_t)ks->bytes_read, "bytesWritten",
+				  (json_int_t)ks->bytes_written,
+				  "erasedHeld", (json_int_t)cs.erased,
+				  "erasing", n->erase_left > 0));
+	}
 	fe_respond_json(c, 200, o);
 }
 
@@ -123,7 +146,8 @@ static void admin_inspect(struct fe_conn *c)
 	struct log_store *store = rft_fsm_store(f);
 	struct log_store_file *files = NULL;
 	struct log_store_stats st;
-	json_t *segs, *o;
+	struct log_store_cold_stats cs;
+	json_t *segs, *colds, *o;
 	char name[64];
 	size_t n = 0;
 	int rv;
@@ -132,15 +156,31 @@ static void admin_inspect(struct fe_conn *c)
 	if (rv != 0)
 		return fe_respond_rc(c, rv, "cannot list the segments");
 	log_store_stats(store, &st);
+	log_store_cold_stats(store, &cs);
 	segs = json_array();
+	colds = json_array();
 	for (size_t i = 0; i < n; i++) {
-		snprintf(name, sizeof name, "p%04u/%08u.seg",
-			 files[i].partition, (unsigned)files[i].segno);
-		json_array_append_new(segs,
-				      json_pack("{s:s, s:I, s:b}", "name", name,
-						"bytes",
-						(json_int_t)files[i].size,
-						"sealed", files[i].sealed));
+		const struct log_store_file *lf = &files[i];
+		char hex[24];
+
+		snprintf(name, sizeof name, "p%04u/%08u.%s", lf->partition,
+			 (unsigned)lf->segno, lf->cold ? "cold" : "seg");
+		if (!lf->cold) {
+			json_array_append_new(
+				segs, json_pack("{s:s, s:I, s:b}", "name", name,
+						"bytes", (json_int_t)lf->size,
+						"sealed", lf->sealed));
+			continue;
+		}
+		snprintf(hex, sizeof hex, "%016" PRIx64, lf->ident);
+		json_array_append_new(
+			colds,
+			json_pack("{s:s, s:I, s:s, s:i, s:i, s:b}", "name",
+				  name, "bytes", (json_int_t)lf->size,
+				  "identity", lf->pending ? "" : hex,
+				  "firstSegment", (int)lf->first_segno,
+				  "lastSegment", (int)lf->last_segno, "pending",
+				  lf->pending));
 	}
 	free(files);
 	o = json_pack("{s:i, s:I, s:I, s:i, s:I, s:I, s:I, s:I, s:I, "
@@ -151,11 +191,15 @@ static void admin_inspect(struct fe_conn *c)
 		      (int)s->cluster->partitions, "segmentSize",
 		      (json_int_t)s->cluster->segment_size, "sealAgeMs",
 		      (json_int_t)s->cluster->seal_age_ms, "records",
-		      (json_int_t)st.records, "conversations",
+		      (json_int_t)(st.records + cs.records), "conversations",
 		      (json_int_t)st.conversations, "indexBytes",
 		      (json_int_t)st.index_bytes, "tiers", "hot",
 		      tier(st.segments, st.bytes, st.records), "cold",
-		      tier(0, 0, 0), "segments", segs);
+		      tier(cs.files, cs.bytes, cs.records), "segments", segs);
+	if (o != NULL)
+		json_object_set_new(o, "coldFiles", colds);
+	else
+		json_decref(colds);
 	fe_respond_json(c, 200, o);
 }
 
@@ -213,6 +257,73 @@ static void admin_verify_start(struct fe_conn *c, const char *admin)
 	rft_node_submit(c->srv->node, &k->sub, &cmd, mark_committed_cb);
 }
 
+/* ---- compaction ---- */
+
+#define COMPACT_SEGMENTS_DEFAULT 64u
+#define COMPACT_SEGMENTS_MAX 1024u
+
+static void compact_committed_cb(struct rft_submit *s, int status,
+				 const struct rft_result *res)
+{
+	struct admin_call *k = s->data;
+
+	if (status == 0 && res != NULL)
+		status = res->status;
+	if (fe_conn_alive(k->conn)) {
+		if (status != 0)
+			fe_respond_rc(k->conn, status,
+				      "the compaction was not committed");
+		else
+			fe_respond_json(k->conn, 200,
+					json_pack("{s:I, s:I}", "index",
+						  (json_int_t)res->index,
+						  "jobs", (json_int_t)res->seq));
+	}
+	fe_conn_unref(k->conn);
+	free(k);
+}
+
+/*
+ * POST /v1/admin/compact?partition=&segments=: commit a compaction that
+ * seals the hot segments first (so that recent recalls are erased too).
+ */
+static void admin_compact(struct fe_conn *c, const struct fe_http_req *req,
+			  const char *admin)
+{
+	struct admin_call *k;
+	struct rft_cmd cmd;
+	struct cf_str v;
+	uint64_t n;
+
+	memset(&cmd, 0, sizeof cmd);
+	cmd.type = RFT_CMD_COMPACT;
+	cmd.user = cf_str_c(admin);
+	cmd.seq = RFT_COMPACT_ALL;
+	cmd.count = COMPACT_SEGMENTS_DEFAULT;
+	cmd.flags = RFT_COMPACT_SEAL;
+	if (fe_http_query_get(req, "partition", &v) == 0) {
+		if (fe_parse_u64(v, &n) != 0 || n >= c->srv->cluster->partitions)
+			return fe_respond_error(c, 400, "bad_request",
+						"partition must be an integer "
+						"below the partition count");
+		cmd.seq = n;
+	}
+	if (fe_http_query_get(req, "segments", &v) == 0) {
+		if (fe_parse_u64(v, &n) != 0 || n == 0 ||
+		    n > COMPACT_SEGMENTS_MAX)
+			return fe_respond_error(c, 400, "bad_request",
+						"segments must be 1..1024");
+		cmd.count = (uint32_t)n;
+	}
+	k = calloc(1, sizeof *k);
+	if (k == NULL)
+		return fe_respond_rc(c, -ENOMEM, "out of memory");
+	k->conn = c;
+	fe_conn_ref(c);
+	k->sub.data = k;
+	rft_node_submit(c->srv->node, &k->sub, &cmd, compact_committed_cb);
+}
+
 /* GET /v1/admin/verify/{markId}: this node's files at the marker. */
 static void admin_verify_get(struct fe_conn *c, struct cf_str idtext)
 {
@@ -234,8 +345,9 @@ static void admin_verify_get(struct fe_conn *c, struct cf_str idtext)
 	}
 	files = json_array();
 	for (size_t i = 0; k->state == RFT_MARK_DONE && i < k->nfiles; i++) {
-		snprintf(name, sizeof name, "p%04u/%08u.seg",
-			 k->files[i].partition, (unsigned)k->files[i].segno);
+		snprintf(name, sizeof name, "p%04u/%08u.%s",
+			 k->files[i].partition, (unsigned)k->files[i].segno,
+			 k->files[i].cold ? "cold" : "seg");
 		snprintf(hex, sizeof hex, "%016" PRIx64, k->files[i].xxh3);
 		json_array_append_new(files,
 				      json_pack("{s:s, s:I, s:s}", "name", name,
@@ -305,6 +417,12 @@ bool fe_admin_http(struct fe_conn *c, const struct fe_http_req *req)
 				      "snapshot");
 		else
 			admin_inspect(c);
+	} else if (cf_str_eqc(p, ADMIN_PREFIX "compact")) {
+		if (req->method != FE_HTTP_POST) {
+			fe_respond_405(c, "POST");
+			return true;
+		}
+		admin_compact(c, req, admin);
 	} else if (cf_str_eqc(p, ADMIN_PREFIX "verify")) {
 		if (req->method != FE_HTTP_POST) {
 			fe_respond_405(c, "POST");

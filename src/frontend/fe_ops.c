@@ -50,12 +50,15 @@ static void ops_metrics(struct fe_conn *c)
 	struct rft_node *n = s->node;
 	struct rft_fsm_stats fst;
 	struct log_store_stats lst;
+	struct log_store_cold_stats cst;
+	const struct rft_compact_stats *k = &n->compact.stats;
 	struct cf_buf b = CF_BUF_INIT;
 	int role = 0;
 	int rv;
 
 	rft_fsm_stats(rft_node_fsm(n), &fst);
 	log_store_stats(rft_fsm_store(rft_node_fsm(n)), &lst);
+	log_store_cold_stats(rft_fsm_store(rft_node_fsm(n)), &cst);
 	switch (raft_state(&n->raft)) {
 	case RAFT_FOLLOWER:
 		role = 1;
@@ -103,11 +106,50 @@ static void ops_metrics(struct fe_conn *c)
 		"# HELP confab_segments Segment files by tier.\n"
 		"# TYPE confab_segments gauge\n"
 		"confab_segments{tier=\"hot\"} %llu\n"
-		"confab_segments{tier=\"cold\"} 0\n"
+		"confab_segments{tier=\"cold\"} %llu\n"
 		"# HELP confab_segment_bytes Segment bytes by tier.\n"
 		"# TYPE confab_segment_bytes gauge\n"
 		"confab_segment_bytes{tier=\"hot\"} %llu\n"
-		"confab_segment_bytes{tier=\"cold\"} 0\n"
+		"confab_segment_bytes{tier=\"cold\"} %llu\n"
+		"# HELP confab_segment_records Records by tier.\n"
+		"# TYPE confab_segment_records gauge\n"
+		"confab_segment_records{tier=\"hot\"} %llu\n"
+		"confab_segment_records{tier=\"cold\"} %llu\n"
+		"# HELP confab_cold_erased_records Recalled messages the cold "
+		"tier holds without content.\n"
+		"# TYPE confab_cold_erased_records gauge\n"
+		"confab_cold_erased_records %llu\n"
+		"# HELP confab_cold_block_reads_total Cold blocks read and "
+		"decompressed by reads.\n"
+		"# TYPE confab_cold_block_reads_total counter\n"
+		"confab_cold_block_reads_total %llu\n"
+		"# HELP confab_compaction_jobs Compaction jobs decided and not "
+		"switched yet.\n"
+		"# TYPE confab_compaction_jobs gauge\n"
+		"confab_compaction_jobs %llu\n"
+		"# HELP confab_compactions_total Compaction jobs switched.\n"
+		"# TYPE confab_compactions_total counter\n"
+		"confab_compactions_total %llu\n"
+		"# HELP confab_compaction_failures_total Compaction runs that "
+		"failed (retried).\n"
+		"# TYPE confab_compaction_failures_total counter\n"
+		"confab_compaction_failures_total %llu\n"
+		"# HELP confab_compaction_read_bytes_total Hot bytes read by "
+		"compactions.\n"
+		"# TYPE confab_compaction_read_bytes_total counter\n"
+		"confab_compaction_read_bytes_total %llu\n"
+		"# HELP confab_compaction_written_bytes_total Cold bytes "
+		"written by compactions.\n"
+		"# TYPE confab_compaction_written_bytes_total counter\n"
+		"confab_compaction_written_bytes_total %llu\n"
+		"# HELP confab_compaction_erased_records_total Recalled "
+		"messages whose content compactions dropped.\n"
+		"# TYPE confab_compaction_erased_records_total counter\n"
+		"confab_compaction_erased_records_total %llu\n"
+		"# HELP confab_compaction_last_seconds Duration of the last "
+		"compaction job's run.\n"
+		"# TYPE confab_compaction_last_seconds gauge\n"
+		"confab_compaction_last_seconds %.3f\n"
 		"# HELP confab_index_bytes Memory of the seq index.\n"
 		"# TYPE confab_index_bytes gauge\n"
 		"confab_index_bytes %llu\n"
@@ -128,7 +170,19 @@ static void ops_metrics(struct fe_conn *c)
 		role, (unsigned long long)fst.entries,
 		(unsigned long long)fst.commands,
 		(unsigned long long)lst.segments,
+		(unsigned long long)cst.files,
 		(unsigned long long)lst.bytes,
+		(unsigned long long)cst.bytes,
+		(unsigned long long)lst.records,
+		(unsigned long long)cst.records,
+		(unsigned long long)cst.erased,
+		(unsigned long long)cst.block_reads,
+		(unsigned long long)cst.jobs, (unsigned long long)k->runs,
+		(unsigned long long)k->failures,
+		(unsigned long long)k->bytes_read,
+		(unsigned long long)k->bytes_written,
+		(unsigned long long)k->records_erased,
+		(double)k->last_ms / 1000.0,
 		(unsigned long long)lst.index_bytes,
 		(unsigned long long)(s->push_on ? s->push.sent : 0),
 		(unsigned long long)(s->push_on ? s->push.failed : 0));

@@ -420,6 +420,70 @@ int log_store_compact_switch(struct log_store *s, struct log_compact *c,
 	return 0;
 }
 
+static int file_cmp(const void *a, const void *b)
+{
+	const struct log_store_file *x = a, *y = b;
+
+	if (x->partition != y->partition)
+		return x->partition < y->partition ? -1 : 1;
+	if (x->cold != y->cold)
+		return x->cold ? -1 : 1;
+	return x->segno < y->segno ? -1 : x->segno > y->segno;
+}
+
+int log_store_files(const struct log_store *s, struct log_store_file **out,
+		    size_t *n)
+{
+	struct log_store_file *v;
+	size_t total = s->njobs, k = 0;
+
+	assert(s->ntouched == 0); /* commit or abort first */
+	for (unsigned i = 0; i < s->nparts; i++)
+		total += s->parts[i].nsegs + s->parts[i].ncolds;
+	v = calloc(total > 0 ? total : 1, sizeof(*v));
+	if (v == NULL)
+		return -ENOMEM;
+	for (unsigned i = 0; i < s->nparts; i++) {
+		const struct log_part *part = &s->parts[i];
+		uint32_t taken = part_taken(s, i);
+
+		for (size_t j = 0; j < part->ncolds; j++, k++) {
+			const struct log_coldf *c = &part->colds[j];
+
+			v[k].partition = i;
+			v[k].segno = c->m.coldno;
+			v[k].size = c->m.size;
+			v[k].cold = true;
+			v[k].first_segno = c->m.first_segno;
+			v[k].last_segno = c->m.last_segno;
+			v[k].ident = c->m.ident;
+		}
+		for (size_t j = 0; j < part->nsegs; j++) {
+			if (part->segs[j].segno <= taken)
+				continue;
+			v[k].partition = i;
+			v[k].segno = part->segs[j].segno;
+			v[k].size = part->segs[j].size;
+			v[k].sealed = part->segs[j].sealed;
+			k++;
+		}
+	}
+	for (size_t j = 0; j < s->njobs; j++, k++) {
+		const struct log_manifest_job *mj = &s->jobs[j]->j;
+
+		v[k].partition = mj->partition;
+		v[k].segno = mj->coldno;
+		v[k].cold = true;
+		v[k].pending = true;
+		v[k].first_segno = mj->first_segno;
+		v[k].last_segno = mj->last_segno;
+	}
+	qsort(v, k, sizeof(*v), file_cmp);
+	*out = v;
+	*n = k;
+	return 0;
+}
+
 void log_store_cold_stats(const struct log_store *s,
 			  struct log_store_cold_stats *st)
 {

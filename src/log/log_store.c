@@ -663,32 +663,6 @@ int log_store_commit(struct log_store *s)
 	return 0;
 }
 
-int log_store_files(const struct log_store *s, struct log_store_file **out,
-		    size_t *n)
-{
-	struct log_store_file *v;
-	size_t total = 0, k = 0;
-
-	assert(s->ntouched == 0); /* commit or abort first */
-	for (unsigned i = 0; i < s->nparts; i++)
-		total += s->parts[i].nsegs;
-	v = calloc(total > 0 ? total : 1, sizeof(*v));
-	if (v == NULL)
-		return -ENOMEM;
-	for (unsigned i = 0; i < s->nparts; i++) {
-		const struct log_part *part = &s->parts[i];
-		for (size_t j = 0; j < part->nsegs; j++, k++) {
-			v[k].partition = part->id;
-			v[k].segno = part->segs[j].segno;
-			v[k].size = part->segs[j].size;
-			v[k].sealed = part->segs[j].sealed;
-		}
-	}
-	*out = v;
-	*n = total;
-	return 0;
-}
-
 /* ---------------------------------------------------------- checkpoint */
 
 int log_store_checkpoint(struct log_store *s, uint64_t applied_index,

@@ -82,17 +82,26 @@ uint64_t log_store_last_seq(const struct log_store *s, struct cf_str conv);
 int log_store_read_seq(struct log_store *s, struct cf_str conv, uint64_t seq,
 		       struct log_record *rec, struct cf_buf *scratch);
 
-/* One segment file as it is now (log_store_files). */
+/* One file of the store as it is now (log_store_files). */
 struct log_store_file {
 	unsigned partition;
-	uint32_t segno;
-	uint64_t size; /* bytes written (committed), header included */
-	bool sealed;
+	uint32_t segno; /* hot: segment number; cold: cold file number */
+	uint64_t size;	/* hot: bytes written (committed), header included;
+			   cold: file bytes, 0 while its job is not switched */
+	bool sealed;	/* hot only */
+	bool cold;
+	bool pending;	/* cold: decided by a job not switched yet */
+	uint32_t first_segno; /* cold: the hot segments it replaces */
+	uint32_t last_segno;
+	uint64_t ident; /* cold, switched: content identity */
 };
 /*
- * Every segment file with its size now, by partition then segment number,
- * in *out (malloc'd, the caller frees it). Files only grow until sealed, so
- * their prefixes of these sizes stay readable as they are (verify markers).
+ * The store's files as every node has them at the current applied index,
+ * in *out (malloc'd, the caller frees it): per partition, its cold files
+ * by number, those of decided jobs included (whether or not this node has
+ * switched them yet), then its hot segments not taken by a job, by number.
+ * Hot files only grow until sealed, so their prefixes of these sizes stay
+ * readable as they are (verify markers); cold files never change.
  */
 int log_store_files(const struct log_store *s, struct log_store_file **out,
 		    size_t *n);

@@ -662,6 +662,10 @@ static int apply_cmd(struct apply *a, const struct rft_cmd *cmd,
 		return do_mark(a, cmd, res);
 	case RFT_CMD_COMPACT:
 		return do_compact(a, cmd, res);
+	case RFT_CMD_NOOP:
+		/* An entry, nothing else (rft_node: erasure from raft's log). */
+		return cf_id_valid(cmd->user.p, cmd->user.len) ? 0
+							       : CF_EBADREQ;
 	default:
 		return CF_EBADREQ;
 	}

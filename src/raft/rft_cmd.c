@@ -40,6 +40,7 @@
  *   MEDIA    s16 user, s16 media_id, s32 content
  *   MARK     s16 user, u64 seq (the marker id)
  *   COMPACT  s16 user, u64 seq (partition or all), u32 count, u8 flags
+ *   NOOP     s16 user
  *   other    no fields are interpreted: the bytes up to len are skipped, so
  *            that apply can answer CF_EBADREQ for a type it does not know.
  *
@@ -195,6 +196,9 @@ size_t rft_cmd_size(const struct rft_cmd *c)
 	case RFT_CMD_COMPACT:
 		n += 2 + c->user.len + 8 + 4 + 1;
 		break;
+	case RFT_CMD_NOOP:
+		n += 2 + c->user.len;
+		break;
 	default:
 		break;
 	}
@@ -305,6 +309,9 @@ int rft_cmd_encode(const struct rft_cmd *c, struct cf_buf *out)
 		wr_s16(&p, c->media_id);
 		wr_s32(&p, c->content);
 		break;
+	case RFT_CMD_NOOP:
+		wr_s16(&p, c->user);
+		break;
 	case RFT_CMD_MARK:
 	case RFT_CMD_COMPACT:
 		wr_s16(&p, c->user);
@@ -375,6 +382,9 @@ int rft_cmd_decode(const void *buf, size_t len, struct rft_cmd *c)
 	case RFT_CMD_MARK:
 		c->user = rd_s16(&r);
 		c->seq = cf_rd_u64(&r);
+		break;
+	case RFT_CMD_NOOP:
+		c->user = rd_s16(&r);
 		break;
 	case RFT_CMD_COMPACT:
 		c->user = rd_s16(&r);

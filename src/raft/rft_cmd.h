@@ -39,6 +39,7 @@ enum rft_cmd_type {
 	RFT_CMD_MEDIA = 6,   /* commit a media reference */
 	RFT_CMD_MARK = 7,    /* verify marker: every node records its files */
 	RFT_CMD_COMPACT = 8, /* compact sealed hot segments to cold files */
+	RFT_CMD_NOOP = 9,    /* nothing: an entry for raft to snapshot past */
 };
 
 /* COMPACT: seq for every partition; flags: seal the hot segments first. */
@@ -69,6 +70,7 @@ enum rft_receipt_kind {
  *   COMPACT: user (the admin or the leader's rule), seq (partition, or
  *            RFT_COMPACT_ALL), count (most hot segments per cold file),
  *            flags (RFT_COMPACT_SEAL)
+ *   NOOP:    user (the node that asks: "node-<id>")
  * A list of ids (members, removed) is encoded as a u16 count then u16-length
  * strings; decode leaves it as that raw span: walk it with rft_idlist_next().
  */

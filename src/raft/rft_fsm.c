@@ -333,6 +333,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
 	snap_encode(f, b->base);
 	*bufs = b;
 	*n_bufs = 1;
+	f->stats.snapshots++;
 	return 0;
 }
 

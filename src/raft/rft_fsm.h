@@ -165,6 +165,7 @@ struct rft_fsm_stats {
 	uint64_t commands; /* commands applied */
 	uint64_t messages; /* messages committed (not duplicates) */
 	uint64_t dedup_hits;
+	uint64_t snapshots; /* raft snapshots taken (store checkpointed) */
 };
 void rft_fsm_stats(const struct rft_fsm *f, struct rft_fsm_stats *st);
 

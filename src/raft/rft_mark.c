@@ -18,6 +18,7 @@
 #include "common/cf_diag.h"
 #include "common/cf_err.h"
 #include "common/cf_io.h"
+#include "log/log_cold.h"
 #include "log/log_segment.h"
 
 #define HASH_CHUNK (1u << 20)
@@ -52,6 +53,29 @@ void rft_marks_release(struct rft_marks *m)
 	m->dirfd = -1;
 }
 
+/* Worker thread: check cold file mf in full, take its identity. */
+static int cold_run(struct rft_mark *k, struct rft_mark_file *mf)
+{
+	char part[LOG_SEG_NAME], name[LOG_COLD_NAME], path[2 * LOG_SEG_NAME];
+	char err[CF_ERRMSG_SIZE];
+	struct log_cold *r;
+	int rv;
+
+	log_segment_part_name(part, mf->partition);
+	log_cold_name(name, mf->segno);
+	snprintf(path, sizeof path, "%s/%s", part, name);
+	rv = log_cold_open(&r, k->dirfd, path);
+	if (rv != 0)
+		return rv;
+	rv = log_cold_verify(r, err);
+	if (rv == 0) {
+		mf->xxh3 = log_cold_get_info(r)->content_xxh3;
+		mf->size = log_cold_get_info(r)->file_size;
+	}
+	log_cold_close(r);
+	return rv;
+}
+
 /* Worker thread: hash file k->next's prefix (touches only k). */
 static void hash_run(struct rft_worker_job *j)
 {
@@ -64,6 +88,10 @@ static void hash_run(struct rft_worker_job *j)
 	char *buf;
 	int fd, rv = 0;
 
+	if (mf->cold) {
+		k->status = cold_run(k, mf);
+		return;
+	}
 	log_segment_part_name(part, mf->partition);
 	log_segment_name(seg, mf->segno);
 	snprintf(path, sizeof path, "%s/%s", part, seg);
@@ -110,10 +138,18 @@ static void mark_finish(struct rft_mark *k)
 	}
 	XXH3_64bits_reset(st);
 	for (size_t i = 0; i < k->nfiles; i++) {
-		cf_put_u32(rec, k->files[i].partition);
-		cf_put_u32(rec + 4, k->files[i].segno);
-		cf_put_u64(rec + 8, k->files[i].size);
-		cf_put_u64(rec + 16, k->files[i].xxh3);
+		const struct rft_mark_file *mf = &k->files[i];
+
+		cf_put_u32(rec, mf->partition);
+		if (mf->cold) {
+			cf_put_u32(rec + 4, mf->segno | (1u << 31));
+			cf_put_u32(rec + 8, mf->first_segno);
+			cf_put_u32(rec + 12, mf->last_segno);
+		} else {
+			cf_put_u32(rec + 4, mf->segno);
+			cf_put_u64(rec + 8, mf->size);
+		}
+		cf_put_u64(rec + 16, mf->xxh3);
 		XXH3_64bits_update(st, rec, sizeof rec);
 	}
 	k->digest = XXH3_64bits_digest(st);
@@ -188,6 +224,9 @@ void rft_marks_on_apply(struct rft_marks *m, struct log_store *store,
 		k->files[i].partition = files[i].partition;
 		k->files[i].segno = files[i].segno;
 		k->files[i].size = files[i].size;
+		k->files[i].cold = files[i].cold;
+		k->files[i].first_segno = files[i].first_segno;
+		k->files[i].last_segno = files[i].last_segno;
 	}
 	k->nfiles = rv == 0 ? n : 0;
 	free(files);

@@ -8,9 +8,16 @@
  * digest over that list. Equal digests across nodes mean byte-identical
  * stores at the marker's index; the file lists name the first difference.
  *
- * Digest: XXH3_64bits over, for every file in (partition, segno) order, the
+ * Cold files (those of compactions decided by then, switched or not: the
+ * worker runs the compaction before the marker's jobs, as it takes jobs in
+ * order) are checked in full (log_cold_verify) and stand for their content
+ * identity, which does not depend on the LZ4 build.
+ *
+ * Digest: XXH3_64bits over, for every file in log_store_files() order, the
  * 24 little-endian bytes u32 partition, u32 segno, u64 size, u64 xxh3 of
- * bytes [0, size).
+ * bytes [0, size) for a hot segment, and u32 partition, u32 cold number |
+ * 2^31, u32 first and u32 last segment it replaced, u64 identity for a
+ * cold file.
  *
  * The node keeps the last RFT_MARKS_KEEP markers in memory (a restart forgets
  * them: ask again). Ownership: rft_marks owns its markers; returned pointers
@@ -38,9 +45,11 @@ enum rft_mark_state {
 
 struct rft_mark_file {
 	unsigned partition;
-	uint32_t segno;
-	uint64_t size;
-	uint64_t xxh3; /* of bytes [0, size) */
+	uint32_t segno;	 /* cold: the cold file number */
+	uint64_t size;	 /* cold: the file's size (not in the digest) */
+	uint64_t xxh3;	 /* hot: of bytes [0, size); cold: its identity */
+	bool cold;
+	uint32_t first_segno, last_segno; /* cold: segments it replaced */
 };
 
 struct rft_mark {

@@ -154,13 +154,68 @@ static struct log_store *node_store(void *arg)
 	return rft_fsm_store(((struct rft_node *)arg)->fsm);
 }
 
-/* A compaction switched: the next tick checkpoints (drops the hot files). */
+/*
+ * A compaction switched: the next tick checkpoints (drops the hot files).
+ * If it erased content, raft's log still holds the entries that carried
+ * it: start the erase sequence (see rft_node.h).
+ */
 static void node_on_switch(void *arg, const struct log_compact_result *r)
 {
 	struct rft_node *n = arg;
+	struct rft_fsm_stats st;
 
-	(void)r;
 	n->compacted = true;
+	if (r->erased == 0 || n->closing)
+		return;
+	rft_fsm_stats(n->fsm, &st);
+	n->erase_left = 2;
+	n->erase_snaps = st.snapshots;
+	n->erase_next_ms = 0;
+	raft_set_snapshot_threshold(&n->raft, 1);
+	raft_set_snapshot_trailing(&n->raft, 1);
+}
+
+static void node_erase_cb(struct rft_submit *s, int status,
+			  const struct rft_result *res)
+{
+	struct rft_node *n = s->data;
+
+	(void)status;
+	(void)res;
+	n->erase_inflight = false;
+}
+
+/* Drive the erase sequence: count snapshots, ask for entries. */
+static void node_erase_tick(struct rft_node *n)
+{
+	struct rft_fsm_stats st;
+	struct rft_cmd cmd;
+	char user[32];
+
+	if (n->erase_left == 0)
+		return;
+	rft_fsm_stats(n->fsm, &st);
+	if (st.snapshots > n->erase_snaps) {
+		n->erase_snaps = st.snapshots;
+		n->erase_next_ms = 0;
+		if (--n->erase_left == 0) {
+			raft_set_snapshot_threshold(&n->raft, n->cur_threshold);
+			raft_set_snapshot_trailing(&n->raft, n->cur_trailing);
+			cf_info("erasure: raft's log is past the entries of the "
+				"compacted content");
+			return;
+		}
+	}
+	if (n->erase_inflight || now_ms() < n->erase_next_ms)
+		return;
+	n->erase_next_ms = now_ms() + 1000;
+	snprintf(user, sizeof user, "node-%u", n->cfg.self);
+	memset(&cmd, 0, sizeof cmd);
+	cmd.type = RFT_CMD_NOOP;
+	cmd.user = cf_str_c(user);
+	n->erase_sub.data = n;
+	n->erase_inflight = true;
+	rft_node_submit(n, &n->erase_sub, &cmd, node_erase_cb);
 }
 
 /* Checkpoint if anything was applied since the last one, or if forced. */
@@ -386,7 +441,9 @@ static void node_tick_cb(uv_timer_t *h)
 	}
 	node_track(n);
 	node_fetch_tick(n);
-	node_budget(n);
+	if (n->erase_left == 0)
+		node_budget(n);
+	node_erase_tick(n);
 	rft__dispatch_waiting(n);
 	rft__reads(n);
 	rft__expire(n);

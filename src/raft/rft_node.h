@@ -136,6 +136,17 @@ struct rft_node {
 	struct rft_marks marks;	  /* verify markers applied here */
 	struct rft_compact compact; /* compaction jobs on the worker */
 	bool compacted;		  /* a job switched: checkpoint now */
+	/*
+	 * Erasure from raft's log after a compaction dropped content: two
+	 * snapshots with threshold 1 and trailing 1 (the first closes the
+	 * open segment, the second deletes it), an entry asked of the leader
+	 * (a no-op) whenever none comes. 0 idle, else snapshots still needed.
+	 */
+	unsigned erase_left;
+	uint64_t erase_snaps;	  /* rft_fsm_stats.snapshots at the last step */
+	uint64_t erase_next_ms;	  /* when to ask for another no-op entry */
+	bool erase_inflight;	  /* erase_sub submitted, not answered */
+	struct rft_submit erase_sub;
 	struct rft_peer_mgr peers;
 	uv_prepare_t prepare;
 	uv_timer_t tick;

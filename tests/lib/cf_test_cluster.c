@@ -150,8 +150,13 @@ static int cluster_configure(struct cf_test_cluster *c)
 		if (rv == 0 && mkdir(nd->data_dir, 0700) != 0)
 			rv = -errno;
 		cf_http_conn_release(&nd->conn);
+		/*
+		 * Long enough for the slowest request a test makes (a 3 MiB
+		 * upload replicated to two peers) on a loaded machine: 3 s
+		 * failed there once in twelve runs.
+		 */
 		if (rv == 0)
-			rv = cf_http_conn_init(&nd->conn, nd->url, 3000);
+			rv = cf_http_conn_init(&nd->conn, nd->url, 10000);
 	}
 	if (rv == 0)
 		rv = cf_buf_append(&conf, "", 1);
