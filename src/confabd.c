@@ -42,6 +42,7 @@ static void usage(FILE *f)
 		"               [--heartbeat-ms MS] [--election-ms MS]\n"
 		"               [--snapshot-threshold N] [--snapshot-trailing N]\n"
 		"               [--raft-memory BYTES]\n"
+		"               [--compact-after N] [--compact-segments N]\n"
 		"               [--web DIR]\n"
 		"       confabd --help | --version\n");
 }
@@ -113,6 +114,8 @@ int main(int argc, char **argv)
 		{"snapshot-threshold", required_argument, NULL, 'T'},
 		{"snapshot-trailing", required_argument, NULL, 'L'},
 		{"raft-memory", required_argument, NULL, 'R'},
+		{"compact-after", required_argument, NULL, 'C'},
+		{"compact-segments", required_argument, NULL, 'S'},
 		{"web", required_argument, NULL, 'W'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -133,6 +136,7 @@ int main(int argc, char **argv)
 	int rv;
 
 	memset(&nc, 0, sizeof nc);
+	nc.compact_after = -1;
 	fe_config_default(&fc);
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
@@ -183,6 +187,8 @@ int main(int argc, char **argv)
 		case 'T':
 		case 'L':
 		case 'R':
+		case 'C':
+		case 'S':
 			if (parse_size(optarg, &v) != 0) {
 				fprintf(stderr, "confabd: bad number '%s'\n",
 					optarg);
@@ -223,6 +229,19 @@ int main(int argc, char **argv)
 				nc.snapshot_threshold = (unsigned)v;
 			else if (ch == 'R')
 				nc.raft_memory = v;
+			else if (ch == 'C' || ch == 'S') {
+				if (v > 1024 || (ch == 'S' && v == 0)) {
+					fprintf(stderr, "confabd: --compact-after "
+						"is 0 to 1024, "
+						"--compact-segments 1 to "
+						"1024\n");
+					return 2;
+				}
+				if (ch == 'C')
+					nc.compact_after = (int)v;
+				else
+					nc.compact_segments = (unsigned)v;
+			}
 			else
 				nc.snapshot_trailing = (unsigned)v;
 			break;

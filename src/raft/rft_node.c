@@ -29,6 +29,7 @@
 #define BUDGET_EVERY_MS 1000
 #define BUDGET_MIN_ENTRIES 256u
 #define CHECKPOINT_MS 1000
+#define RULE_EVERY_MS 1000
 /* Jobs waiting for the worker thread, at most. */
 #define WORKER_QUEUE 64
 
@@ -183,6 +184,57 @@ static void node_erase_cb(struct rft_submit *s, int status,
 	(void)status;
 	(void)res;
 	n->erase_inflight = false;
+}
+
+static void node_rule_cb(struct rft_submit *s, int status,
+			 const struct rft_result *res)
+{
+	struct rft_node *n = s->data;
+
+	(void)res;
+	n->rule_inflight = false;
+	if (status != 0)
+		n->rule_next_ms = now_ms() + RULE_EVERY_MS * 5;
+}
+
+/*
+ * The compaction rule, on the leader: propose a compaction of the first
+ * partition (round robin) whose sealed hot segments not yet taken reach
+ * compact_after. Decided from this node's applied state; every node then
+ * plans the same job at the command's index.
+ */
+static void node_rule_tick(struct rft_node *n)
+{
+	struct log_store *store;
+	unsigned parts;
+	struct rft_cmd cmd;
+	char user[32];
+
+	if (n->cfg.compact_after <= 0 || n->rule_inflight ||
+	    raft_state(&n->raft) != RAFT_LEADER || !n->ready ||
+	    rft_fsm_needs_fetch(n->fsm) || now_ms() < n->rule_next_ms)
+		return;
+	n->rule_next_ms = now_ms() + RULE_EVERY_MS;
+	store = rft_fsm_store(n->fsm);
+	parts = log_store_partitions(store);
+	for (unsigned k = 0; k < parts; k++) {
+		unsigned p = (n->rule_next_part + k) % parts;
+
+		if (log_store_sealed_free(store, p) <
+		    (unsigned)n->cfg.compact_after)
+			continue;
+		n->rule_next_part = (p + 1) % parts;
+		snprintf(user, sizeof user, "node-%u", n->cfg.self);
+		memset(&cmd, 0, sizeof cmd);
+		cmd.type = RFT_CMD_COMPACT;
+		cmd.user = cf_str_c(user);
+		cmd.seq = p;
+		cmd.count = n->cfg.compact_segments;
+		n->rule_sub.data = n;
+		n->rule_inflight = true;
+		rft_node_submit(n, &n->rule_sub, &cmd, node_rule_cb);
+		return;
+	}
 }
 
 /* Drive the erase sequence: count snapshots, ask for entries. */
@@ -444,6 +496,7 @@ static void node_tick_cb(uv_timer_t *h)
 	if (n->erase_left == 0)
 		node_budget(n);
 	node_erase_tick(n);
+	node_rule_tick(n);
 	rft__dispatch_waiting(n);
 	rft__reads(n);
 	rft__expire(n);
@@ -488,6 +541,10 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 		n->cfg.raft_segment_size = 16u << 20;
 	if (n->cfg.request_timeout_ms == 0)
 		n->cfg.request_timeout_ms = 5000;
+	if (n->cfg.compact_after < 0)
+		n->cfg.compact_after = 4;
+	if (n->cfg.compact_segments == 0)
+		n->cfg.compact_segments = 16;
 	n->data = cfg->data;
 	cf_list_init(&n->waiting);
 	cf_list_init(&n->queued);

@@ -107,6 +107,14 @@ struct rft_node_config {
 	 */
 	uint64_t raft_memory;
 	unsigned request_timeout_ms; /* default 5000 */
+	/*
+	 * The compaction rule, applied by the leader only: a partition with
+	 * at least compact_after sealed hot segments no job has taken gets a
+	 * compaction of at most compact_segments of them (defaults 4 and 16;
+	 * compact_after -1: the default, 0: never by rule).
+	 */
+	int compact_after;
+	unsigned compact_segments;
 	rft_fsm_record_cb on_record; /* committed-record tail */
 	void *on_record_arg;
 	rft_fsm_record_cb on_rebuild; /* records read on open, may be NULL */
@@ -147,6 +155,11 @@ struct rft_node {
 	uint64_t erase_next_ms;	  /* when to ask for another no-op entry */
 	bool erase_inflight;	  /* erase_sub submitted, not answered */
 	struct rft_submit erase_sub;
+	/* The compaction rule (leader): one proposal at a time. */
+	bool rule_inflight;
+	unsigned rule_next_part;  /* round robin over partitions */
+	uint64_t rule_next_ms;
+	struct rft_submit rule_sub;
 	struct rft_peer_mgr peers;
 	uv_prepare_t prepare;
 	uv_timer_t tick;

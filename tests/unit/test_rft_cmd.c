@@ -75,6 +75,8 @@ static void assert_cmd_equal(const struct rft_cmd *a, const struct rft_cmd *b)
 	assert_int_equal(a->conv_type, b->conv_type);
 	assert_int_equal(a->receipt_kind, b->receipt_kind);
 	assert_int_equal(a->seq, b->seq);
+	assert_int_equal(a->count, b->count);
+	assert_int_equal(a->flags, b->flags);
 	assert_int_equal(rft_idlist_count(a->members),
 			 rft_idlist_count(b->members));
 	assert_int_equal(rft_idlist_count(a->removed),
@@ -192,6 +194,21 @@ static void recall_receipt_media_round_trip(void **state)
 	c.type = RFT_CMD_MARK;
 	c.user = S("confabctl");
 	c.seq = (1ull << 53) - 1;
+	round_trip(&c);
+	memset(&c, 0, sizeof(c));
+	c.type = RFT_CMD_COMPACT;
+	c.user = S("node-2");
+	c.seq = RFT_COMPACT_ALL;
+	c.count = 1024;
+	c.flags = RFT_COMPACT_SEAL;
+	round_trip(&c);
+	c.seq = 15;
+	c.count = 1;
+	c.flags = 0;
+	round_trip(&c);
+	memset(&c, 0, sizeof(c));
+	c.type = RFT_CMD_NOOP;
+	c.user = S("node-3");
 	round_trip(&c);
 }
 

@@ -99,6 +99,18 @@ struct node {
 	struct seen seen;
 };
 
+/* Store shape and compaction callback for the next node_open(). */
+static uint64_t open_seal_bytes;
+static struct log_compact *planned[16];
+static unsigned n_planned;
+
+static void on_compact(void *arg, struct log_compact *job)
+{
+	(void)arg;
+	assert_true(n_planned < 16);
+	planned[n_planned++] = job;
+}
+
 static void node_open(struct node *x, const char *base, const char *name)
 {
 	struct rft_fsm_config c;
@@ -109,6 +121,8 @@ static void node_open(struct node *x, const char *base, const char *name)
 	memset(&c, 0, sizeof(c));
 	c.store.dir = x->dir;
 	c.store.partitions = PARTS;
+	c.store.seal_bytes = open_seal_bytes;
+	c.on_compact = on_compact;
 	c.on_record = on_record;
 	c.on_record_arg = &x->seen;
 	x->seen.n = 0;
@@ -279,6 +293,7 @@ static int setup(void **state)
 	struct fx *x = calloc(1, sizeof(*x));
 
 	assert_non_null(x);
+	open_seal_bytes = 0;
 	snprintf(x->base, sizeof(x->base), "/tmp/test_rft_fsm.XXXXXX");
 	assert_non_null(mkdtemp(x->base));
 	node_open(&x->a, x->base, "a");
@@ -912,6 +927,149 @@ static void undecodable_entry_aborts_the_node(void **state)
 	eb_release(&e);
 }
 
+static void eb_compact(struct eb *e, uint64_t part, uint32_t count,
+		       uint8_t flags)
+{
+	struct rft_cmd c = {0};
+
+	c.type = RFT_CMD_COMPACT;
+	c.user = CF_STR_LIT("admin");
+	c.seq = part;
+	c.count = count;
+	c.flags = flags;
+	eb_add(e, &c);
+}
+
+/* Apply the same entries to a and b; the history of two conversations. */
+static void compact_history(struct node *a, struct node *b, uint64_t *idx)
+{
+	char key[16], body[200];
+	unsigned n;
+	struct eb e;
+
+	eb_begin(&e);
+	eb_create(&e, "ann", RFT_CONV_GROUP, "g1", "bo", NULL);
+	eb_create(&e, "ann", RFT_CONV_GROUP, "g2", "bo", NULL);
+	eb_finish(&e, T0);
+	apply(a, ++*idx, &e, &n);
+	apply(b, *idx, &e, &n);
+	eb_release(&e);
+	for (int i = 0; i < 120; i++) {
+		eb_begin(&e);
+		snprintf(key, sizeof key, "k%d", i);
+		snprintf(body, sizeof body, "message %d, some words to fill "
+			 "4 KiB segments quickly ..........................", i);
+		eb_send(&e, "ann", i % 2 ? "g1" : "g2", key, body);
+		eb_finish(&e, T0 + (uint64_t)i);
+		apply(a, ++*idx, &e, &n);
+		apply(b, *idx, &e, &n);
+		eb_release(&e);
+	}
+	eb_begin(&e);
+	eb_seq_cmd(&e, RFT_CMD_RECALL, "ann", "g1", 3, 0);
+	eb_finish(&e, T0 + 200);
+	apply(a, ++*idx, &e, &n);
+	apply(b, *idx, &e, &n);
+	eb_release(&e);
+}
+
+static void compaction_command_plans_the_same_jobs_everywhere(void **state)
+{
+	struct fx *x = *state;
+	struct node b;
+	struct cf_buf scratch = CF_BUF_INIT;
+	struct log_record rec;
+	const struct rft_result *r;
+	uint64_t idx = 1, ident[16];
+	unsigned n, jobs;
+	char err[CF_ERRMSG_SIZE];
+	struct eb e;
+
+	node_close(&x->a);
+	open_seal_bytes = 4096;
+	node_open(&x->a, x->base, "ca");
+	node_open(&b, x->base, "cb");
+	compact_history(&x->a, &b, &idx);
+	/* Checked like any command: nothing planned for a bad one. */
+	n_planned = 0;
+	eb_begin(&e);
+	eb_compact(&e, PARTS, 4, 0);
+	eb_compact(&e, 0, 0, 0);
+	eb_compact(&e, RFT_COMPACT_ALL, 4, 0x80);
+	eb_compact(&e, RFT_COMPACT_ALL, 1025, 0);
+	eb_finish(&e, T0 + 300);
+	r = apply(&x->a, ++idx, &e, &n);
+	assert_int_equal(n, 4);
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(r[i].status, CF_EBADREQ);
+	assert_int_equal(n_planned, 0);
+	apply(&b, idx, &e, &n);
+	eb_release(&e);
+	/* Seal and compact everything: one job per partition with data. */
+	eb_begin(&e);
+	eb_compact(&e, RFT_COMPACT_ALL, 64, RFT_COMPACT_SEAL);
+	eb_finish(&e, T0 + 400);
+	r = apply(&x->a, ++idx, &e, &n);
+	assert_int_equal(r[0].status, 0);
+	jobs = (unsigned)r[0].seq;
+	assert_true(jobs >= 1 && jobs <= 2);
+	assert_int_equal(n_planned, jobs);
+	for (unsigned i = 0; i < jobs; i++) {
+		assert_int_equal(log_compact_run(planned[i], err), 0);
+		ident[i] = log_compact_get(planned[i])->ident;
+		assert_int_equal(log_store_compact_switch(
+					 rft_fsm_store(x->a.f), planned[i], err),
+				 0);
+	}
+	n_planned = 0;
+	r = apply(&b, idx, &e, &n);
+	eb_release(&e);
+	assert_int_equal(r[0].seq, jobs);
+	assert_int_equal(n_planned, jobs);
+	for (unsigned i = 0; i < jobs; i++) {
+		assert_int_equal(log_compact_run(planned[i], err), 0);
+		/* The same content on both nodes, erased message included. */
+		assert_true(log_compact_get(planned[i])->ident == ident[i]);
+		assert_int_equal(log_store_compact_switch(rft_fsm_store(b.f),
+							  planned[i], err),
+				 0);
+	}
+	/* Reads go to the cold files; the recalled one has no content. */
+	assert_int_equal(log_store_read_seq(rft_fsm_store(x->a.f),
+					    CF_STR_LIT("g1"), 3, &rec,
+					    &scratch),
+			 0);
+	assert_int_equal(rec.body.len, 0);
+	assert_int_equal(log_store_read_seq(rft_fsm_store(b.f),
+					    CF_STR_LIT("g2"), 60, &rec,
+					    &scratch),
+			 0);
+	assert_true(rec.body.len > 0);
+	/* Nothing sealed is left: a second command plans nothing. */
+	n_planned = 0;
+	eb_begin(&e);
+	eb_compact(&e, RFT_COMPACT_ALL, 64, 0);
+	eb_finish(&e, T0 + 500);
+	r = apply(&x->a, ++idx, &e, &n);
+	eb_release(&e);
+	assert_int_equal(r[0].status, 0);
+	assert_int_equal(r[0].seq, 0);
+	assert_int_equal(n_planned, 0);
+	/* Rebuilt from the cold files after a restart: the same state. */
+	node_checkpoint(&x->a);
+	node_reopen(&x->a);
+	assert_int_equal(log_store_read_seq(rft_fsm_store(x->a.f),
+					    CF_STR_LIT("g1"), 3, &rec,
+					    &scratch),
+			 0);
+	assert_int_equal(rec.body.len, 0);
+	assert_true(rft_conv_recalled(rft_fsm_conv(x->a.f, CF_STR_LIT("g1")),
+				      3));
+	cf_buf_release(&scratch);
+	node_close(&b);
+	open_seal_bytes = 0;
+}
+
 static void snapshot_is_a_checkpoint_and_restore_never_fails(void **state)
 {
 	struct fx *x = *state;
@@ -1236,6 +1394,9 @@ int main(void)
 			three_nodes_apply_in_identical_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			dedup_holds_across_a_leader_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			compaction_command_plans_the_same_jobs_everywhere,
+			setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
