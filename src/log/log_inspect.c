@@ -7,7 +7,9 @@
  *   store DIR
  *   appliedIndex N
  *   partitions P
+ *   cold p0003/00000001.cold size B segments F-L records N erased N identity X
  *   segment p0003/00000001.seg size B checkpointed B records N ... STATE
+ *   cold N bytes B records N
  *   segments N bytes B records N
  *   conversation ID partition P records N messages N seq FIRST..LAST
  *   conversations N
@@ -31,6 +33,7 @@
 
 #include "common/cf_err.h"
 #include "common/cf_map.h"
+#include "log/log_cold.h"
 #include "log/log_segment.h"
 
 /* ---------------------------------------------------------------- walk */
@@ -159,6 +162,23 @@ static int walk_part(struct walk *w, int dirfd, const struct log_manifest *m,
 		if (rv != 0)
 			goto out;
 	}
+	/* Cold files first, in segment order (cold numbers may not be). */
+	for (uint32_t from = 0; w->ops->cold != NULL;) {
+		const struct log_manifest_cold *next = NULL;
+
+		for (size_t c = 0; c < m->ncolds; c++)
+			if (m->colds[c].partition == p &&
+			    m->colds[c].first_segno >= from &&
+			    (next == NULL ||
+			     m->colds[c].first_segno < next->first_segno))
+				next = &m->colds[c];
+		if (next == NULL)
+			break;
+		rv = w->ops->cold(w->arg, pdirfd, next);
+		if (rv != 0)
+			goto out;
+		from = next->last_segno + 1;
+	}
 	for (;;) {
 		const struct log_manifest_seg *ms =
 			k < m->nsegs && m->segs[k].partition == p ? &m->segs[k]
@@ -252,12 +272,16 @@ struct insp {
 	uint64_t segments;
 	uint64_t bytes;
 	uint64_t records;
+	uint64_t colds;
+	uint64_t cold_bytes;
+	uint64_t cold_records;
+	struct log_walk_seg *cold_seg; /* the cold file being scanned */
 };
 
 static void insp_seg_name(const struct log_walk_seg *seg, char *buf)
 {
-	snprintf(buf, 2 * LOG_SEG_NAME, "p%04u/%08u.seg", seg->partition,
-		 (unsigned)seg->segno);
+	snprintf(buf, 2 * LOG_SEG_NAME, "p%04u/%08u.%s", seg->partition,
+		 (unsigned)seg->segno, seg->cold ? "cold" : "seg");
 }
 
 static void insp_problem(struct insp *in, const struct log_walk_seg *seg,
@@ -405,6 +429,83 @@ static int insp_segment(void *arg, const struct log_walk_seg *seg)
 	return 0;
 }
 
+static int insp_cold_rec(void *arg, const struct log_record *rec)
+{
+	struct insp *in = arg;
+
+	return insp_record(in, in->cold_seg, 0, rec);
+}
+
+/* A cold file the manifest names: check it (verify), count its records. */
+static int insp_cold(void *arg, int pdirfd, const struct log_manifest_cold *mc)
+{
+	struct insp *in = arg;
+	struct log_walk_seg ws;
+	const struct log_cold_info *info;
+	struct log_cold *r = NULL;
+	char name[LOG_COLD_NAME], err[CF_ERRMSG_SIZE] = "";
+	int rv;
+
+	memset(&ws, 0, sizeof(ws));
+	ws.partition = mc->partition;
+	ws.segno = mc->coldno;
+	ws.cold = true;
+	ws.in_manifest = true;
+	ws.checkpointed = UINT64_MAX;
+	log_cold_name(name, mc->coldno);
+	rv = pdirfd >= 0 ? log_cold_open(&r, pdirfd, name) : -ENOENT;
+	if (rv != 0) {
+		if (in->verify || rv != -ENOENT)
+			insp_problem(in, &ws, "%s", rv == -ENOENT
+							   ? "missing"
+							   : cf_strerror(rv));
+		else
+			fprintf(in->out, "cold p%04u/%s missing\n",
+				mc->partition, name);
+		return 0;
+	}
+	info = log_cold_get_info(r);
+	if (in->verify) {
+		rv = log_cold_verify(r, err);
+		if (rv != 0)
+			insp_problem(in, &ws, "%s", err);
+		else if (info->partition != mc->partition ||
+			 info->coldno != mc->coldno ||
+			 info->file_size != mc->size ||
+			 info->content_xxh3 != mc->ident)
+			insp_problem(in, &ws, "not the file the manifest names "
+					      "(size or identity)");
+		else
+			fprintf(in->out,
+				"ok: p%04u/%s: %llu records, %llu bytes, "
+				"identity %016llx\n",
+				mc->partition, name,
+				(unsigned long long)info->records,
+				(unsigned long long)info->file_size,
+				(unsigned long long)info->content_xxh3);
+	} else {
+		fprintf(in->out,
+			"cold p%04u/%s size %llu segments %u-%u records %llu "
+			"erased %llu identity %016llx\n",
+			mc->partition, name,
+			(unsigned long long)info->file_size,
+			(unsigned)mc->first_segno, (unsigned)mc->last_segno,
+			(unsigned long long)info->records,
+			(unsigned long long)info->recalled,
+			(unsigned long long)info->content_xxh3);
+		in->colds++;
+		in->cold_bytes += info->file_size;
+		in->cold_records += info->records;
+	}
+	in->cold_seg = &ws;
+	rv = log_cold_scan(r, insp_cold_rec, in);
+	in->cold_seg = NULL;
+	if (rv == CF_ECORRUPT && in->verify)
+		rv = 0; /* reported by log_cold_verify above */
+	log_cold_close(r);
+	return rv;
+}
+
 static int insp_manifest(void *arg, const struct log_manifest *m)
 {
 	struct insp *in = arg;
@@ -419,8 +520,10 @@ static int insp_manifest(void *arg, const struct log_manifest *m)
 	else
 		fprintf(in->out, "segment-size unrecorded\n");
 	if (in->verify)
-		fprintf(in->out, "ok: " LOG_MANIFEST_NAME ": %zu segments\n",
-			m->nsegs);
+		fprintf(in->out,
+			"ok: " LOG_MANIFEST_NAME ": %zu segments, %zu cold "
+			"files, %zu compaction jobs pending\n",
+			m->nsegs, m->ncolds, m->njobs);
 	return 0;
 }
 
@@ -474,7 +577,7 @@ static void insp_release(struct insp *in)
 static int insp_run(struct insp *in, const char *dir, char *errmsg)
 {
 	static const struct log_walk_ops ops = {insp_manifest, insp_record,
-						insp_segment};
+						insp_segment, insp_cold};
 	struct log_manifest m;
 	int rv;
 
@@ -485,6 +588,10 @@ static int insp_run(struct insp *in, const char *dir, char *errmsg)
 	if (rv != 0)
 		goto out;
 	if (!in->verify) {
+		fprintf(in->out, "cold %llu bytes %llu records %llu\n",
+			(unsigned long long)in->colds,
+			(unsigned long long)in->cold_bytes,
+			(unsigned long long)in->cold_records);
 		fprintf(in->out, "segments %llu bytes %llu records %llu\n",
 			(unsigned long long)in->segments,
 			(unsigned long long)in->bytes,

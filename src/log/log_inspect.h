@@ -26,7 +26,8 @@
 /* One segment file (or manifest entry) as found by a walk. */
 struct log_walk_seg {
 	unsigned partition;
-	uint32_t segno;
+	uint32_t segno;	       /* cold: the cold file number */
+	bool cold;	       /* a cold file (log_walk_ops.cold) */
 	bool on_disk;	       /* the file exists */
 	bool in_manifest;      /* the manifest names it */
 	bool sealed;	       /* per the manifest */
@@ -47,6 +48,12 @@ struct log_walk_ops {
 		      const struct log_record *rec);
 	/* Each segment, after its records (may be NULL). */
 	int (*segment)(void *arg, const struct log_walk_seg *seg);
+	/*
+	 * Each cold file the manifest names, before the partition's hot
+	 * segments, in segment order (may be NULL); pdirfd is the partition
+	 * folder, -1 if it is missing.
+	 */
+	int (*cold)(void *arg, int pdirfd, const struct log_manifest_cold *mc);
 };
 
 /*

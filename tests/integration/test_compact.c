@@ -379,13 +379,60 @@ static bool log_has(unsigned node, const char *what)
 	return found;
 }
 
+/* The first cold file under node's store; its path in path. */
+static void first_cold(unsigned node, char *path, size_t n)
+{
+	char dir[PATH_MAX];
+
+	for (unsigned p = 0; p < 16; p++) {
+		for (unsigned k = 1; k < 64; k++) {
+			snprintf(dir, sizeof dir, "%s/store/p%04u/%08u.cold",
+				 cluster.nodes[node].data_dir, p, k);
+			if (access(dir, F_OK) == 0) {
+				snprintf(path, n, "%s", dir);
+				return;
+			}
+		}
+	}
+	fail_msg("no cold file on node %u", node);
+}
+
 static void wiped_node_rejoins_through_cold_files(void **state)
 {
+	static char out[1 << 20];
+	char args[PATH_MAX + 64], path[PATH_MAX];
+	FILE *fp;
 	int st;
 
 	(void)state;
 	assert_int_equal(cf_test_cluster_term(&cluster, 3, 15000, &st), 0);
 	assert_int_equal(st, 0);
+	/* Offline, the stopped node's cold files inspect and verify. */
+	snprintf(args, sizeof args, "inspect --data '%s'",
+		 cluster.nodes[3].data_dir);
+	assert_int_equal(ctl(args, out, sizeof out), 0);
+	assert_non_null(strstr(out, "\ncold p"));
+	snprintf(args, sizeof args, "verify --data '%s'",
+		 cluster.nodes[3].data_dir);
+	assert_int_equal(ctl(args, out, sizeof out), 0);
+	assert_non_null(strstr(out, ".cold: "));
+	assert_non_null(strstr(out, "\n0 problems"));
+	first_cold(3, path, sizeof path);
+	fp = fopen(path, "r+b");
+	assert_non_null(fp);
+	{
+		int c;
+
+		assert_int_equal(fseek(fp, 70, SEEK_SET), 0);
+		c = fgetc(fp);
+		assert_true(c != EOF);
+		assert_int_equal(fseek(fp, 70, SEEK_SET), 0);
+		assert_true(fputc(c ^ 0x11, fp) != EOF);
+	}
+	fclose(fp);
+	assert_int_equal(ctl(args, out, sizeof out), 1);
+	assert_non_null(strstr(out, "problem: p"));
+	assert_non_null(strstr(out, ".cold: "));
 	assert_int_equal(nftw(cluster.nodes[3].data_dir, rm_entry, 16,
 			      FTW_DEPTH | FTW_PHYS),
 			 0);
