@@ -143,7 +143,7 @@ static void client_timeout(uv_timer_t *t)
 	rft_fetch_client_fail(f, CF_ETIMEDOUT);
 }
 
-static int client_send(struct rft_fetch *f, enum rft_fetch_cstate state,
+int rft__fc_send(struct rft_fetch *f, enum rft_fetch_cstate state,
 		       uint8_t type, const void *body, size_t len)
 {
 	struct rft_fetch_client *c = &f->c;
@@ -171,7 +171,7 @@ static int client_send_seg(struct rft_fetch *f, enum rft_fetch_cstate state,
 	cf_put_u32(b + 4, rs->segno);
 	cf_put_u64(b + 8, off);
 	cf_put_u64(b + 16, len);
-	return client_send(f, state, type, b, sizeof(b));
+	return rft__fc_send(f, state, type, b, sizeof(b));
 }
 
 static void client_work_run(struct rft_worker_job *job)
@@ -205,7 +205,7 @@ static void client_work_done(struct rft_worker_job *job, int status)
  * Run job on the worker thread, then next on the loop: 1 (queued) or an
  * error. While it runs the loop thread leaves the client's files alone.
  */
-static int client_queue(struct rft_fetch *f, rft_fetch_job_fn job,
+int rft__fc_queue(struct rft_fetch *f, rft_fetch_job_fn job,
 			rft_fetch_next_fn next)
 {
 	struct rft_fetch_client *c = &f->c;
@@ -227,7 +227,7 @@ static int client_queue(struct rft_fetch *f, rft_fetch_job_fn job,
 }
 
 /* Make part_fd the folder of partition (created if missing). */
-static int client_part(struct rft_fetch *f, unsigned partition)
+int rft__fc_part(struct rft_fetch *f, unsigned partition)
 {
 	struct rft_fetch_client *c = &f->c;
 	char name[LOG_SEG_NAME];
@@ -282,8 +282,6 @@ static void client_seg_errmsg(struct rft_fetch *f, const char *what, int rv)
 			 name, what, cf_strerror(rv));
 }
 
-static int client_advance(struct rft_fetch *f, int rv);
-static int client_cold_start(struct rft_fetch *f);
 
 /* Threadpool: fdatasync the segment. */
 static int client_sync_job(struct rft_fetch *f)
@@ -303,7 +301,7 @@ static int client_sync_next(struct rft_fetch *f, int rv)
 		return rv;
 	log_segment_close(&f->c.seg);
 	f->c.idx++;
-	return client_advance(f, 0);
+	return rft__fc_advance(f, 0);
 }
 
 /* Segment fetched: whole records up to R; then its fdatasync (1). */
@@ -317,7 +315,7 @@ static int client_seg_done(struct rft_fetch *f)
 		client_seg_errmsg(f, "does not end on a record", CF_ECORRUPT);
 		return CF_ECORRUPT;
 	}
-	return client_queue(f, client_sync_job, client_sync_next);
+	return rft__fc_queue(f, client_sync_job, client_sync_next);
 }
 
 /* Ask for the next chunk, or sync the complete segment: 1 or an error. */
@@ -348,7 +346,7 @@ static int client_seg_open(struct rft_fetch *f, uint64_t l)
 
 	if (l == rs->length)
 		return 0; /* already complete */
-	rv = client_part(f, rs->partition);
+	rv = rft__fc_part(f, rs->partition);
 	if (rv != 0)
 		return rv;
 	log_segment_init(&c->seg, rs->partition, rs->segno);
@@ -416,7 +414,7 @@ static int client_seg_start(struct rft_fetch *f)
 
 	if (l == 0)
 		return client_seg_open(f, 0);
-	rv = client_part(f, rs->partition);
+	rv = rft__fc_part(f, rs->partition);
 	if (rv != 0)
 		return rv;
 	log_segment_name(name, rs->segno);
@@ -427,7 +425,7 @@ static int client_seg_start(struct rft_fetch *f)
 		return rv;
 	}
 	c->job_len = l;
-	return client_queue(f, client_hash_job, client_hash_next);
+	return rft__fc_queue(f, client_hash_job, client_hash_next);
 }
 
 /* Threadpool: fsync the folders, then install the peer's manifest. */
@@ -460,157 +458,8 @@ static int client_install_next(struct rft_fetch *f, int rv)
 	return 0;
 }
 
-/* ---- cold files (step 2b) ---- */
-
-static void client_cold_errmsg(struct rft_fetch *f, char *out,
-			       const char *what, int rv)
-{
-	const struct log_manifest_cold *rc = &f->c.remote.colds[f->c.cidx];
-	char name[LOG_COLD_NAME];
-
-	log_cold_name(name, rc->coldno);
-	cf_errmsg_printf(out, "p%04u/%s: %s: %s", (unsigned)rc->partition,
-			 name, what, cf_strerror(rv));
-}
-
-static int client_cold_send(struct rft_fetch *f)
-{
-	struct rft_fetch_client *c = &f->c;
-	const struct log_manifest_cold *rc = &c->remote.colds[c->cidx];
-	uint8_t b[RFT_FETCH_REQ_SIZE];
-	uint64_t len = rc->size - c->req_off;
-
-	if (len > f->chunk)
-		len = f->chunk;
-	cf_put_u32(b, rc->partition);
-	cf_put_u32(b + 4, rc->coldno);
-	cf_put_u64(b + 8, c->req_off);
-	cf_put_u64(b + 16, len);
-	return client_send(f, RFT_FC_CRANGE, RFT_FETCH_MSG_CRANGE, b,
-			   sizeof(b));
-}
-
-/* Worker: sync NAME.tmp, verify it against the peer's entry, rename it. */
-static int client_cold_job(struct rft_fetch *f)
-{
-	struct rft_fetch_client *c = &f->c;
-	const struct log_manifest_cold *rc = &c->remote.colds[c->cidx];
-	const struct log_cold_info *info;
-	struct log_cold *r = NULL;
-	char name[LOG_COLD_NAME], tmp[LOG_COLD_NAME + 8];
-	char err[CF_ERRMSG_SIZE] = "";
-	int rv;
-
-	log_cold_name(name, rc->coldno);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-	if (fdatasync(c->cold_fd) != 0) {
-		rv = -errno;
-		client_cold_errmsg(f, c->job_errmsg, "fdatasync", rv);
-		return rv;
-	}
-	rv = log_cold_open(&r, c->part_fd, tmp);
-	if (rv == 0)
-		rv = log_cold_verify(r, err);
-	if (rv == 0) {
-		info = log_cold_get_info(r);
-		if (info->partition != rc->partition ||
-		    info->coldno != rc->coldno ||
-		    info->file_size != rc->size ||
-		    info->content_xxh3 != rc->ident) {
-			cf_errmsg_printf(err, "not the file the peer's "
-					      "manifest names");
-			rv = CF_ECORRUPT;
-		}
-	}
-	log_cold_close(r);
-	if (rv != 0) {
-		client_cold_errmsg(f, c->job_errmsg, err[0] ? err : "verify",
-				   rv);
-		unlinkat(c->part_fd, tmp, 0);
-		return rv;
-	}
-	if (renameat(c->part_fd, tmp, c->part_fd, name) != 0) {
-		rv = -errno;
-		client_cold_errmsg(f, c->job_errmsg, "rename", rv);
-		return rv;
-	}
-	return 0;
-}
-
-static int client_cold_next(struct rft_fetch *f, int rv)
-{
-	struct rft_fetch_client *c = &f->c;
-
-	close(c->cold_fd);
-	c->cold_fd = -1;
-	if (rv != 0)
-		return rv;
-	c->part_dirty = true;
-	c->cidx++;
-	return client_advance(f, 0);
-}
-
-/* Start the current cold file: 1 if a request is out, 0 if we have it. */
-static int client_cold_start(struct rft_fetch *f)
-{
-	struct rft_fetch_client *c = &f->c;
-	const struct log_manifest_cold *rc = &c->remote.colds[c->cidx];
-	const struct log_manifest_cold *lc =
-		log_manifest_find_cold(&c->local, rc->partition, rc->coldno);
-	char name[LOG_COLD_NAME], tmp[LOG_COLD_NAME + 8];
-	int rv;
-
-	if (lc != NULL && lc->ident == rc->ident && lc->size == rc->size)
-		return 0;
-	rv = client_part(f, rc->partition);
-	if (rv != 0)
-		return rv;
-	log_cold_name(name, rc->coldno);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-	c->cold_fd = openat(c->part_fd, tmp,
-			    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (c->cold_fd < 0) {
-		rv = -errno;
-		client_cold_errmsg(f, f->errmsg, "create", rv);
-		return rv;
-	}
-	c->req_off = 0;
-	if (rc->size == 0)
-		return CF_ECORRUPT;
-	rv = client_cold_send(f);
-	return rv != 0 ? rv : 1;
-}
-
-static int client_on_crange(struct rft_fetch *f, const void *p, size_t n)
-{
-	struct rft_fetch_client *c = &f->c;
-	const struct log_manifest_cold *rc = &c->remote.colds[c->cidx];
-	uint64_t want = rc->size - c->req_off;
-	int rv;
-
-	if (want > f->chunk)
-		want = f->chunk;
-	if (n != want) {
-		client_cold_errmsg(f, f->errmsg, "short chunk", CF_ECORRUPT);
-		return CF_ECORRUPT;
-	}
-	rv = cf_pwrite_all(c->cold_fd, p, n, c->req_off);
-	if (rv != 0) {
-		client_cold_errmsg(f, f->errmsg, "write", rv);
-		return rv;
-	}
-	c->req_off += n;
-	f->stats.bytes += n;
-	if (c->req_off < rc->size) {
-		rv = client_cold_send(f);
-		return rv;
-	}
-	rv = client_queue(f, client_cold_job, client_cold_next);
-	return rv < 0 ? rv : 0;
-}
-
 /* Walk the segments from idx on until a request is out or all are done. */
-static int client_advance(struct rft_fetch *f, int rv)
+int rft__fc_advance(struct rft_fetch *f, int rv)
 {
 	struct rft_fetch_client *c = &f->c;
 
@@ -627,11 +476,11 @@ static int client_advance(struct rft_fetch *f, int rv)
 		}
 		if (c->cidx == c->remote.ncolds)
 			break;
-		rv = client_cold_start(f);
+		rv = rft__fc_cold_start(f);
 		if (rv == 0)
 			c->cidx++;
 	}
-	rv = client_queue(f, client_install_job, client_install_next);
+	rv = rft__fc_queue(f, client_install_job, client_install_next);
 	return rv < 0 ? rv : 0;
 }
 
@@ -712,7 +561,7 @@ static int client_on_manifest(struct rft_fetch *f, const void *p, size_t n)
 	}
 	c->idx = 0;
 	c->cidx = 0;
-	return client_advance(f, 0);
+	return rft__fc_advance(f, 0);
 }
 
 static int client_on_sum(struct rft_fetch *f, const void *p, size_t n)
@@ -730,7 +579,7 @@ static int client_on_sum(struct rft_fetch *f, const void *p, size_t n)
 	rv = client_seg_open(f, client_local_len(c));
 	if (rv == 0)
 		c->idx++;
-	return client_advance(f, rv);
+	return rft__fc_advance(f, rv);
 }
 
 /* Append whole, valid records of carry to the segment. */
@@ -796,7 +645,7 @@ static int client_on_range(struct rft_fetch *f, const void *p, size_t n)
 	rv = client_drain(f);
 	if (rv != 0)
 		return rv;
-	return client_advance(f, client_next_range(f));
+	return rft__fc_advance(f, client_next_range(f));
 }
 
 void rft_fetch_client_answer(struct rft_fetch *f, unsigned from, uint8_t type,
@@ -827,7 +676,7 @@ void rft_fetch_client_answer(struct rft_fetch *f, unsigned from, uint8_t type,
 			cf_errmsg_printf(f->errmsg, "peer manifest: %s",
 					 cf_strerror(status));
 		else if (c->state == RFT_FC_CRANGE)
-			client_cold_errmsg(f, f->errmsg, "peer refused",
+			rft__fc_cold_errmsg(f, f->errmsg, "peer refused",
 					   status);
 		else
 			client_seg_errmsg(f, "peer refused", status);
@@ -844,7 +693,7 @@ void rft_fetch_client_answer(struct rft_fetch *f, unsigned from, uint8_t type,
 		rv = client_on_sum(f, p, len);
 		break;
 	case RFT_FC_CRANGE:
-		rv = client_on_crange(f, p, len);
+		rv = rft__fc_on_crange(f, p, len);
 		break;
 	default:
 		rv = client_on_range(f, p, len);
@@ -891,7 +740,7 @@ int rft_fetch_start(struct rft_fetch *f, unsigned peer, const char *dest_dir,
 	c->min_applied = min_applied;
 	c->cb = cb;
 	c->arg = arg;
-	rv = client_send(f, RFT_FC_MANIFEST, RFT_FETCH_MSG_MANIFEST, "", 0);
+	rv = rft__fc_send(f, RFT_FC_MANIFEST, RFT_FETCH_MSG_MANIFEST, "", 0);
 	if (rv != 0)
 		goto err;
 	f->stats.started++;

@@ -117,6 +117,22 @@ int rft_fetch_hash_file(int fd, uint64_t off, uint64_t len, uint64_t *sum);
 void rft_fetch_client_init(struct rft_fetch *f);
 void rft_fetch_client_answer(struct rft_fetch *f, unsigned from, uint8_t type,
 			     uint64_t req_id, const void *body, size_t len);
+/* Client steps shared by rft_fetch_client.c and rft_fetch_cold.c. */
+int rft__fc_send(struct rft_fetch *f, enum rft_fetch_cstate state,
+		 uint8_t type, const void *body, size_t len);
+/* Run job on the worker, then next on the loop: 1 (queued) or an error. */
+int rft__fc_queue(struct rft_fetch *f, rft_fetch_job_fn job,
+		  rft_fetch_next_fn next);
+/* Make the client's part_fd the folder of partition (created if missing). */
+int rft__fc_part(struct rft_fetch *f, unsigned partition);
+/* Walk the files from the current one until a request is out or done. */
+int rft__fc_advance(struct rft_fetch *f, int rv);
+/* Cold files (rft_fetch_cold.c): start the current one (1: a request is
+ * out, 0: the local one is the same), handle a CRANGE answer. */
+int rft__fc_cold_start(struct rft_fetch *f);
+int rft__fc_on_crange(struct rft_fetch *f, const void *p, size_t n);
+void rft__fc_cold_errmsg(struct rft_fetch *f, char *out, const char *what,
+			 int rv);
 /* End the running fetch with status (cleanup first, then the callback). */
 void rft_fetch_client_fail(struct rft_fetch *f, int status);
 

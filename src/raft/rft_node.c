@@ -29,7 +29,6 @@
 #define BUDGET_EVERY_MS 1000
 #define BUDGET_MIN_ENTRIES 256u
 #define CHECKPOINT_MS 1000
-#define RULE_EVERY_MS 1000
 /* Jobs waiting for the worker thread, at most. */
 #define WORKER_QUEUE 64
 
@@ -138,136 +137,6 @@ static void node_on_mark(void *arg, uint64_t index, uint64_t mark_id)
 	struct rft_node *n = arg;
 
 	rft_marks_on_apply(&n->marks, rft_fsm_store(n->fsm), index, mark_id);
-}
-
-/* FSM: a compaction command planned job (rft_compact.h). */
-static void node_on_compact(void *arg, struct log_compact *job)
-{
-	struct rft_node *n = arg;
-
-	if (rft_compact_submit(&n->compact, job) != 0)
-		cf_warn("compaction: out of memory; the job waits in the "
-			"store until a restart");
-}
-
-static struct log_store *node_store(void *arg)
-{
-	return rft_fsm_store(((struct rft_node *)arg)->fsm);
-}
-
-/*
- * A compaction switched: the next tick checkpoints (drops the hot files).
- * If it erased content, raft's log still holds the entries that carried
- * it: start the erase sequence (see rft_node.h).
- */
-static void node_on_switch(void *arg, const struct log_compact_result *r)
-{
-	struct rft_node *n = arg;
-	struct rft_fsm_stats st;
-
-	n->compacted = true;
-	if (r->erased == 0 || n->closing)
-		return;
-	rft_fsm_stats(n->fsm, &st);
-	n->erase_left = 2;
-	n->erase_snaps = st.snapshots;
-	n->erase_next_ms = 0;
-	raft_set_snapshot_threshold(&n->raft, 1);
-	raft_set_snapshot_trailing(&n->raft, 1);
-}
-
-static void node_erase_cb(struct rft_submit *s, int status,
-			  const struct rft_result *res)
-{
-	struct rft_node *n = s->data;
-
-	(void)status;
-	(void)res;
-	n->erase_inflight = false;
-}
-
-static void node_rule_cb(struct rft_submit *s, int status,
-			 const struct rft_result *res)
-{
-	struct rft_node *n = s->data;
-
-	(void)res;
-	n->rule_inflight = false;
-	if (status != 0)
-		n->rule_next_ms = now_ms() + RULE_EVERY_MS * 5;
-}
-
-/*
- * The compaction rule, on the leader: propose a compaction of the first
- * partition (round robin) whose sealed hot segments not yet taken reach
- * compact_after. Decided from this node's applied state; every node then
- * plans the same job at the command's index.
- */
-static void node_rule_tick(struct rft_node *n)
-{
-	struct log_store *store;
-	unsigned parts;
-	struct rft_cmd cmd;
-	char user[32];
-
-	if (n->cfg.compact_after <= 0 || n->rule_inflight ||
-	    raft_state(&n->raft) != RAFT_LEADER || !n->ready ||
-	    rft_fsm_needs_fetch(n->fsm) || now_ms() < n->rule_next_ms)
-		return;
-	n->rule_next_ms = now_ms() + RULE_EVERY_MS;
-	store = rft_fsm_store(n->fsm);
-	parts = log_store_partitions(store);
-	for (unsigned k = 0; k < parts; k++) {
-		unsigned p = (n->rule_next_part + k) % parts;
-
-		if (log_store_sealed_free(store, p) <
-		    (unsigned)n->cfg.compact_after)
-			continue;
-		n->rule_next_part = (p + 1) % parts;
-		snprintf(user, sizeof user, "node-%u", n->cfg.self);
-		memset(&cmd, 0, sizeof cmd);
-		cmd.type = RFT_CMD_COMPACT;
-		cmd.user = cf_str_c(user);
-		cmd.seq = p;
-		cmd.count = n->cfg.compact_segments;
-		n->rule_sub.data = n;
-		n->rule_inflight = true;
-		rft_node_submit(n, &n->rule_sub, &cmd, node_rule_cb);
-		return;
-	}
-}
-
-/* Drive the erase sequence: count snapshots, ask for entries. */
-static void node_erase_tick(struct rft_node *n)
-{
-	struct rft_fsm_stats st;
-	struct rft_cmd cmd;
-	char user[32];
-
-	if (n->erase_left == 0)
-		return;
-	rft_fsm_stats(n->fsm, &st);
-	if (st.snapshots > n->erase_snaps) {
-		n->erase_snaps = st.snapshots;
-		n->erase_next_ms = 0;
-		if (--n->erase_left == 0) {
-			raft_set_snapshot_threshold(&n->raft, n->cur_threshold);
-			raft_set_snapshot_trailing(&n->raft, n->cur_trailing);
-			cf_info("erasure: raft's log is past the entries of the "
-				"compacted content");
-			return;
-		}
-	}
-	if (n->erase_inflight || now_ms() < n->erase_next_ms)
-		return;
-	n->erase_next_ms = now_ms() + 1000;
-	snprintf(user, sizeof user, "node-%u", n->cfg.self);
-	memset(&cmd, 0, sizeof cmd);
-	cmd.type = RFT_CMD_NOOP;
-	cmd.user = cf_str_c(user);
-	n->erase_sub.data = n;
-	n->erase_inflight = true;
-	rft_node_submit(n, &n->erase_sub, &cmd, node_erase_cb);
 }
 
 /* Checkpoint if anything was applied since the last one, or if forced. */
@@ -495,8 +364,8 @@ static void node_tick_cb(uv_timer_t *h)
 	node_fetch_tick(n);
 	if (n->erase_left == 0)
 		node_budget(n);
-	node_erase_tick(n);
-	node_rule_tick(n);
+	rft__node_erase_tick(n);
+	rft__node_rule_tick(n);
 	rft__dispatch_waiting(n);
 	rft__reads(n);
 	rft__expire(n);
@@ -582,7 +451,7 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 	fc.on_reset = cfg->on_reset;
 	fc.on_mark = node_on_mark;
 	fc.on_mark_arg = n;
-	fc.on_compact = node_on_compact;
+	fc.on_compact = rft__node_on_compact;
 	rv = rft_fsm_open(&n->fsm, &fc, errmsg);
 	if (rv != 0) {
 		cf_errmsg_wrapf(errmsg, "store %s", store_dir);
@@ -636,7 +505,8 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 		goto err_raft;
 	}
 	/* Jobs the store recorded before a stop run again. */
-	rft_compact_init(&n->compact, &n->worker, node_store, node_on_switch, n);
+	rft_compact_init(&n->compact, &n->worker, rft__node_store,
+			 rft__node_on_switch, n);
 	rv = rft_compact_resume(&n->compact);
 	if (rv != 0) {
 		cf_errmsg_printf(errmsg, "compaction jobs: %s",

@@ -35,6 +35,13 @@ void rft__dispatch_waiting(struct rft_node *n);
 void rft__drop_queued(struct rft_node *n, int status);
 /* Pack queued items into entries, one raft_apply each. */
 void rft__propose(struct rft_node *n);
+
+/* rft_node_compact.c: compaction and erasure on the node. */
+void rft__node_on_compact(void *arg, struct log_compact *job);
+struct log_store *rft__node_store(void *arg);
+void rft__node_on_switch(void *arg, const struct log_compact_result *r);
+void rft__node_erase_tick(struct rft_node *n);
+void rft__node_rule_tick(struct rft_node *n);
 /* Advance read-index requests. */
 void rft__reads(struct rft_node *n);
 /* Complete requests past their deadline with CF_EUNAVAIL. */
