@@ -168,7 +168,24 @@ static int store_scan_rec(void *arg, uint64_t off, const struct log_record *rec)
 	return 0;
 }
 
-/* Remove the segment files the manifest does not know (newer ones). */
+/*
+ * Is name a file of the partition the manifest does not name: a segment
+ * past the checkpoint, a cold file of a job not switched, a temporary?
+ */
+static bool part_unknown(const struct log_part *part,
+			 const struct log_manifest *m, const char *name)
+{
+	size_t len = strlen(name);
+	uint32_t no;
+
+	if (log_segment_parse_name(name, &no) == 0)
+		return log_manifest_find(m, part->id, no) == NULL;
+	if (log_cold_parse_name(name, &no) == 0)
+		return log_manifest_find_cold(m, part->id, no) == NULL;
+	return len > 4 && strcmp(name + len - 4, ".tmp") == 0;
+}
+
+/* Remove the files of the partition the manifest does not name. */
 static int part_drop_unknown(struct log_part *part,
 			     const struct log_manifest *m, char *errmsg)
 {
@@ -188,14 +205,12 @@ static int part_drop_unknown(struct log_part *part,
 	}
 	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
-		uint32_t segno;
-		if (log_segment_parse_name(e->d_name, &segno) != 0)
-			continue;
-		if (log_manifest_find(m, part->id, segno) != NULL)
+		if (!part_unknown(part, m, e->d_name))
 			continue;
 		/*
 		 * tested: test_log_store
-		 * uncheckpointed_segment_is_removed_on_reopen
+		 * uncheckpointed_segment_is_removed_on_reopen, test_log_compact
+		 * crash_at_every_step_reopens_old_or_new
 		 */
 		if (unlinkat(part->dirfd, e->d_name, 0) != 0) {
 			rv = -errno;
@@ -282,8 +297,6 @@ static int store_open_part(struct log_store *s, struct log_part *part,
 		goto err;
 	}
 	rv = part_drop_unknown(part, m, errmsg);
-	if (rv == 0)
-		rv = log__cold_drop_unknown(part, m, errmsg);
 	if (rv == 0)
 		rv = log__cold_open_part(s, part, m, cb, arg, errmsg);
 	if (rv != 0)

@@ -41,7 +41,6 @@
 #include "log/log_store.h"
 
 #include <assert.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -121,44 +120,6 @@ void log__cold_release(struct log_store *s)
 }
 
 /* ---------------------------------------------------------------- open */
-
-int log__cold_drop_unknown(struct log_part *part, const struct log_manifest *m,
-			   char *errmsg)
-{
-	DIR *d;
-	struct dirent *e;
-	int fd, rv = 0;
-
-	fd = dup(part->dirfd);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		rv = -errno;
-		close(fd);
-		return rv;
-	}
-	rewinddir(d);
-	while ((e = readdir(d)) != NULL) {
-		size_t len = strlen(e->d_name);
-		uint32_t no;
-		bool tmp = len > 4 && strcmp(e->d_name + len - 4, ".tmp") == 0;
-
-		if (!tmp && (log_cold_parse_name(e->d_name, &no) != 0 ||
-			     log_manifest_find_cold(m, part->id, no) != NULL))
-			continue;
-		/* tested: test_log_compact crash_at_every_step_... */
-		if (unlinkat(part->dirfd, e->d_name, 0) != 0) {
-			rv = -errno;
-			cf_errmsg_printf(errmsg, "unlink %s: %s", e->d_name,
-					 cf_strerror(rv));
-			break;
-		}
-		part->dir_dirty = true;
-	}
-	closedir(d);
-	return rv;
-}
 
 /* The records of one conversation of a cold file, put back in Raft order. */
 struct cold_scan {

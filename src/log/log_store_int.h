@@ -96,9 +96,6 @@ int log__cold_open_part(struct log_store *s, struct log_part *part,
 			void *arg, char *errmsg);
 /* Open: take m's jobs (after every partition is open). */
 int log__cold_open_jobs(struct log_store *s, const struct log_manifest *m);
-/* Remove cold files and temporaries the manifest does not name. */
-int log__cold_drop_unknown(struct log_part *part, const struct log_manifest *m,
-			   char *errmsg);
 /* Checkpoint: add the cold entries and jobs to m. */
 int log__cold_to_manifest(const struct log_store *s, struct log_manifest *m);
 /* After a manifest was saved: unlink compacted hot segments. */

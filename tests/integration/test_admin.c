@@ -54,40 +54,6 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-static const char *builddir(void)
-{
-	const char *b = getenv("CONFAB_BUILDDIR");
-
-	return b != NULL ? b : ".";
-}
-
-/* Run confabctl with args; its whole stdout in out; its exit status. */
-static int ctl(const char *args, char *out, size_t size)
-{
-	char cmd[2048];
-	FILE *p;
-	size_t n = 0, got;
-	int st;
-
-	snprintf(cmd, sizeof cmd, "'%s/confabctl' %s 2>&1", builddir(), args);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	while (n + 1 < size && (got = fread(out + n, 1, size - 1 - n, p)) > 0)
-		n += got;
-	out[n] = '\0';
-	st = pclose(p);
-	assert_true(WIFEXITED(st));
-	/* As TAP comments: "# " before every line. */
-	print_message("# confabctl %s -> %d\n", args, WEXITSTATUS(st));
-	for (char *l = out, *e; *l != '\0'; l = e + (*e != '\0')) {
-		e = l + strcspn(l, "\n");
-		/* cmocka's messages are short: long lines go in pieces. */
-		for (char *q = l; q < e; q += 200)
-			print_message("#   %.*s\n",
-				      (int)(e - q < 200 ? e - q : 200), q);
-	}
-	return WEXITSTATUS(st);
-}
 
 /* GET path on node with extra headers; the status, the body's message. */
 static int get(unsigned node, const char *path, const char *headers,
@@ -141,7 +107,7 @@ static void status_lists_every_node_as_it_sees_itself(void **state)
 	(void)state;
 	snprintf(args, sizeof args, "status --cluster '%s'",
 		 cluster.conf_path);
-	assert_int_equal(ctl(args, out, sizeof out), 0);
+	assert_int_equal(cf_test_ctl(args, out, sizeof out), 0);
 	for (unsigned id = 1; id <= 3; id++) {
 		snprintf(pat, sizeof pat, "node %u  %s  ", id,
 			 cluster.nodes[id].url);
@@ -151,7 +117,7 @@ static void status_lists_every_node_as_it_sees_itself(void **state)
 	assert_non_null(strstr(out, "free of"));
 	snprintf(args, sizeof args, "status --cluster '%s' --json",
 		 cluster.conf_path);
-	assert_int_equal(ctl(args, out, sizeof out), 0);
+	assert_int_equal(cf_test_ctl(args, out, sizeof out), 0);
 	j = json_loads(out, 0, NULL);
 	assert_non_null(j);
 	nodes = json_object_get(j, "nodes");
@@ -244,20 +210,20 @@ static void status_names_a_node_that_does_not_answer(void **state)
 	assert_int_equal(cf_test_cluster_kill(&cluster, 3), 0);
 	snprintf(args, sizeof args, "status --cluster '%s'",
 		 cluster.conf_path);
-	assert_int_equal(ctl(args, out, sizeof out), 1);
+	assert_int_equal(cf_test_ctl(args, out, sizeof out), 1);
 	snprintf(pat, sizeof pat, "node 3  %s  not answering",
 		 cluster.nodes[3].url);
 	assert_non_null(strstr(out, pat));
 	snprintf(args, sizeof args, "status --cluster '%s' --node %s",
 		 cluster.conf_path, cluster.nodes[1].url);
-	assert_int_equal(ctl(args, out, sizeof out), 0);
+	assert_int_equal(cf_test_ctl(args, out, sizeof out), 0);
 	assert_null(strstr(out, "node 2"));
 	snprintf(args, sizeof args, "status --cluster '%s' --node "
 				    "http://127.0.0.1:1",
 		 cluster.conf_path);
-	assert_int_equal(ctl(args, out, sizeof out), 1);
+	assert_int_equal(cf_test_ctl(args, out, sizeof out), 1);
 	assert_non_null(strstr(out, "no node of"));
-	assert_int_equal(ctl("status", out, sizeof out), 2);
+	assert_int_equal(cf_test_ctl("status", out, sizeof out), 2);
 	assert_int_equal(cf_test_cluster_restart(&cluster, 3, 30000), 0);
 	n_passed++;
 }
@@ -324,7 +290,7 @@ static void dump_reads_a_conversation_live_and_offline(void **state)
 	snprintf(args, sizeof args,
 		 "dump --cluster '%s' --node %s --conversation g-dump",
 		 cluster.conf_path, cluster.nodes[1].url);
-	assert_int_equal(ctl(args, out, sizeof out), 0);
+	assert_int_equal(cf_test_ctl(args, out, sizeof out), 0);
 	n = dump_lines(out, seqs, 400, &rec);
 	assert_int_equal(n, 230);
 	for (size_t i = 0; i < n; i++)
@@ -336,7 +302,7 @@ static void dump_reads_a_conversation_live_and_offline(void **state)
 		 "dump --cluster '%s' --node %s --conversation g-dump "
 		 "--from 5 --to 9",
 		 cluster.conf_path, cluster.nodes[2].url);
-	assert_int_equal(ctl(args, out, sizeof out), 0);
+	assert_int_equal(cf_test_ctl(args, out, sizeof out), 0);
 	n = dump_lines(out, seqs, 400, &rec);
 	assert_int_equal(n, 5);
 	assert_int_equal(seqs[0], 5);
@@ -345,7 +311,7 @@ static void dump_reads_a_conversation_live_and_offline(void **state)
 	/* A running node's folder is refused; a stopped one's is read. */
 	snprintf(args, sizeof args, "dump --data '%s' --conversation g-dump",
 		 cluster.nodes[1].data_dir);
-	assert_int_equal(ctl(args, out2, sizeof out2), 1);
+	assert_int_equal(cf_test_ctl(args, out2, sizeof out2), 1);
 	assert_non_null(strstr(out2, "stop the node first"));
 	assert_int_equal(cf_test_cluster_leader(&cluster, 10000) > 0, 1);
 	/* Node 3 has everything once it answers a consistent read. */
@@ -358,13 +324,13 @@ static void dump_reads_a_conversation_live_and_offline(void **state)
 	snprintf(args, sizeof args,
 		 "dump --data '%s' --conversation g-dump --from 5 --to 9",
 		 cluster.nodes[3].data_dir);
-	assert_int_equal(ctl(args, out2, sizeof out2), 0);
+	assert_int_equal(cf_test_ctl(args, out2, sizeof out2), 0);
 	assert_string_equal(out2, out);
 	snprintf(args, sizeof args, "dump --data '%s' --conversation nope",
 		 cluster.nodes[3].data_dir);
-	assert_int_equal(ctl(args, out2, sizeof out2), 1);
+	assert_int_equal(cf_test_ctl(args, out2, sizeof out2), 1);
 	assert_non_null(strstr(out2, "no conversation nope"));
-	assert_int_equal(ctl("dump --conversation g-dump", out2, sizeof out2),
+	assert_int_equal(cf_test_ctl("dump --conversation g-dump", out2, sizeof out2),
 			 2);
 	assert_int_equal(cf_test_cluster_restart(&cluster, 3, 30000), 0);
 	n_passed++;
@@ -423,11 +389,11 @@ static void verify_cluster_compares_every_node_at_a_marker(void **state)
 	}
 	snprintf(args, sizeof args, "verify --cluster '%s'",
 		 cluster.conf_path);
-	assert_int_equal(ctl(args, out, sizeof out), 0);
+	assert_int_equal(cf_test_ctl(args, out, sizeof out), 0);
 	assert_non_null(strstr(out, "identical: 3 nodes at index"));
 	snprintf(args, sizeof args, "verify --cluster '%s' --json",
 		 cluster.conf_path);
-	assert_int_equal(ctl(args, out, sizeof out), 0);
+	assert_int_equal(cf_test_ctl(args, out, sizeof out), 0);
 	j = json_loads(out, 0, NULL);
 	assert_non_null(j);
 	assert_true(json_is_true(json_object_get(j, "identical")));
@@ -438,13 +404,13 @@ static void verify_cluster_compares_every_node_at_a_marker(void **state)
 	rel = strstr(path, "/store/") + strlen("/store/");
 	snprintf(args, sizeof args, "verify --cluster '%s'",
 		 cluster.conf_path);
-	assert_int_equal(ctl(args, out, sizeof out), 1);
+	assert_int_equal(cf_test_ctl(args, out, sizeof out), 1);
 	snprintf(want, sizeof want,
 		 "node 3 differs from node 1: %s: same length, other bytes",
 		 rel);
 	assert_non_null(strstr(out, want));
 	flip_segment_byte(3, path, sizeof path); /* and back */
-	assert_int_equal(ctl(args, out, sizeof out), 0);
+	assert_int_equal(cf_test_ctl(args, out, sizeof out), 0);
 	n_passed++;
 }
 
@@ -465,14 +431,14 @@ static void inspect_live_lists_the_store_of_a_node(void **state)
 				   "dumper", NULL, 200));
 	snprintf(args, sizeof args, "inspect --cluster '%s' --node %s",
 		 cluster.conf_path, cluster.nodes[1].url);
-	assert_int_equal(ctl(args, out, sizeof out), 0);
+	assert_int_equal(cf_test_ctl(args, out, sizeof out), 0);
 	assert_non_null(strstr(out, "\npartitions 16\n"));
 	assert_non_null(strstr(out, "\nsegment-size 67108864\n"));
 	assert_non_null(strstr(out, "\nsegment p"));
 	assert_non_null(strstr(out, " hot\n"));
 	snprintf(args, sizeof args, "inspect --cluster '%s' --node %s --json",
 		 cluster.conf_path, cluster.nodes[1].url);
-	assert_int_equal(ctl(args, out, sizeof out), 0);
+	assert_int_equal(cf_test_ctl(args, out, sizeof out), 0);
 	j = json_loads(out, 0, NULL);
 	assert_non_null(j);
 	assert_true(cf_test_int(j, "records") >= 250);
@@ -489,7 +455,7 @@ static void inspect_live_lists_the_store_of_a_node(void **state)
 	json_decref(j);
 	snprintf(args, sizeof args, "inspect --cluster '%s'",
 		 cluster.conf_path);
-	assert_int_equal(ctl(args, out, sizeof out), 2);
+	assert_int_equal(cf_test_ctl(args, out, sizeof out), 2);
 	n_passed++;
 }
 

@@ -70,36 +70,6 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-static const char *builddir(void)
-{
-	const char *b = getenv("CONFAB_BUILDDIR");
-
-	return b != NULL && *b ? b : ".";
-}
-
-/* Run confabctl with args; its stdout (and stderr) in out; exit status. */
-static int ctl(const char *args, char *out, size_t size)
-{
-	char cmd[2048];
-	FILE *p;
-	size_t n = 0, got;
-	int st;
-
-	snprintf(cmd, sizeof cmd, "'%s/confabctl' %s 2>&1", builddir(), args);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	while (n + 1 < size && (got = fread(out + n, 1, size - 1 - n, p)) > 0)
-		n += got;
-	out[n] = '\0';
-	st = pclose(p);
-	assert_true(WIFEXITED(st));
-	print_message("# confabctl %s -> %d\n", args, WEXITSTATUS(st));
-	for (char *l = out, *e; *l != '\0'; l = e + (*e != '\0')) {
-		e = l + strcspn(l, "\n");
-		print_message("#   %.*s\n", (int)(e - l < 300 ? e - l : 300), l);
-	}
-	return WEXITSTATUS(st);
-}
 
 static void compact_all(void)
 {
@@ -108,7 +78,7 @@ static void compact_all(void)
 
 	snprintf(args, sizeof args, "compact --cluster '%s' --wait 120",
 		 cluster.conf_path);
-	assert_int_equal(ctl(args, out, sizeof out), 0);
+	assert_int_equal(cf_test_ctl(args, out, sizeof out), 0);
 	assert_non_null(strstr(out, "compaction committed at index"));
 }
 
@@ -118,12 +88,12 @@ static void verify_identical(void)
 	char args[1024];
 
 	snprintf(args, sizeof args, "verify --cluster '%s'", cluster.conf_path);
-	assert_int_equal(ctl(args, out, sizeof out), 0);
+	assert_int_equal(cf_test_ctl(args, out, sizeof out), 0);
 	assert_non_null(strstr(out, "identical: 3 nodes"));
 }
 
-/* Cold files node id holds, from its admin status. */
-static long long cold_files(unsigned id)
+/* An integer of node id's admin status: status.obj.key. */
+static long long status_int(unsigned id, const char *obj, const char *key)
 {
 	static char out[1 << 16];
 	char args[1024];
@@ -132,15 +102,22 @@ static long long cold_files(unsigned id)
 
 	snprintf(args, sizeof args, "status --cluster '%s' --node %s --json",
 		 cluster.conf_path, cluster.nodes[id].url);
-	assert_int_equal(ctl(args, out, sizeof out), 0);
+	assert_int_equal(cf_test_ctl(args, out, sizeof out), 0);
 	j = json_loads(out, 0, NULL);
 	assert_non_null(j);
 	s = json_object_get(json_array_get(json_object_get(j, "nodes"), 0),
 			    "status");
-	n = cf_test_int(json_object_get(json_object_get(s, "store"), "cold"),
-			"segments");
+	if (strcmp(obj, "cold") == 0)
+		s = json_object_get(s, "store");
+	n = cf_test_int(json_object_get(s, obj), key);
 	json_decref(j);
 	return n;
+}
+
+/* Cold files node id holds. */
+static long long cold_files(unsigned id)
+{
+	return status_int(id, "cold", "segments");
 }
 
 static void send_many(const char *conv, int from, int to, const char *tag)
@@ -410,11 +387,11 @@ static void wiped_node_rejoins_through_cold_files(void **state)
 	/* Offline, the stopped node's cold files inspect and verify. */
 	snprintf(args, sizeof args, "inspect --data '%s'",
 		 cluster.nodes[3].data_dir);
-	assert_int_equal(ctl(args, out, sizeof out), 0);
+	assert_int_equal(cf_test_ctl(args, out, sizeof out), 0);
 	assert_non_null(strstr(out, "\ncold p"));
 	snprintf(args, sizeof args, "verify --data '%s'",
 		 cluster.nodes[3].data_dir);
-	assert_int_equal(ctl(args, out, sizeof out), 0);
+	assert_int_equal(cf_test_ctl(args, out, sizeof out), 0);
 	assert_non_null(strstr(out, ".cold: "));
 	assert_non_null(strstr(out, "\n0 problems"));
 	first_cold(3, path, sizeof path);
@@ -430,7 +407,7 @@ static void wiped_node_rejoins_through_cold_files(void **state)
 		assert_true(fputc(c ^ 0x11, fp) != EOF);
 	}
 	fclose(fp);
-	assert_int_equal(ctl(args, out, sizeof out), 1);
+	assert_int_equal(cf_test_ctl(args, out, sizeof out), 1);
 	assert_non_null(strstr(out, "problem: p"));
 	assert_non_null(strstr(out, ".cold: "));
 	assert_int_equal(nftw(cluster.nodes[3].data_dir, rm_entry, 16,
@@ -487,24 +464,10 @@ static void node_killed_during_compaction_restarts_into_the_same_state(
 
 /* ---- the leader's rule ---- */
 
-/* compaction.runs of node id, from its admin status. */
+/* Compaction jobs node id switched since it started. */
 static long long runs(unsigned id)
 {
-	static char out[1 << 16];
-	char args[1024];
-	json_t *j, *s;
-	long long n;
-
-	snprintf(args, sizeof args, "status --cluster '%s' --node %s --json",
-		 cluster.conf_path, cluster.nodes[id].url);
-	assert_int_equal(ctl(args, out, sizeof out), 0);
-	j = json_loads(out, 0, NULL);
-	assert_non_null(j);
-	s = json_object_get(json_array_get(json_object_get(j, "nodes"), 0),
-			    "status");
-	n = cf_test_int(json_object_get(s, "compaction"), "runs");
-	json_decref(j);
-	return n;
+	return status_int(id, "compaction", "runs");
 }
 
 static void leader_rule_compacts_sealed_segments_unasked(void **state)

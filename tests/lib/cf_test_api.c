@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <xxhash.h>
 
@@ -256,4 +257,32 @@ uint64_t cf_test_assert_same(struct cf_test_cluster *c,
 	assert_true(d[1] == d[2]);
 	assert_true(d[1] == d[3]);
 	return d[1];
+}
+
+int cf_test_ctl(const char *args, char *out, size_t size)
+{
+	const char *bd = getenv("CONFAB_BUILDDIR");
+	char cmd[4096];
+	FILE *p;
+	size_t n = 0, got;
+	int st;
+
+	snprintf(cmd, sizeof cmd, "'%s/confabctl' %s 2>&1",
+		 bd != NULL && *bd ? bd : ".", args);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (n + 1 < size && (got = fread(out + n, 1, size - 1 - n, p)) > 0)
+		n += got;
+	out[n] = '\0';
+	st = pclose(p);
+	assert_true(WIFEXITED(st));
+	/* As TAP comments: "# " before every line, long ones in pieces. */
+	print_message("# confabctl %s -> %d\n", args, WEXITSTATUS(st));
+	for (char *l = out, *e; *l != '\0'; l = e + (*e != '\0')) {
+		e = l + strcspn(l, "\n");
+		for (char *q = l; q < e; q += 200)
+			print_message("#   %.*s\n",
+				      (int)(e - q < 200 ? e - q : 200), q);
+	}
+	return WEXITSTATUS(st);
 }

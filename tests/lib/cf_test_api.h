@@ -68,4 +68,11 @@ void cf_test_assert_history(json_t *hist);
 uint64_t cf_test_assert_same(struct cf_test_cluster *c, const char *user,
 			     const char *conv, size_t expect_n);
 
+/*
+ * Run $CONFAB_BUILDDIR/confabctl with args (shell words); its stdout and
+ * stderr in out (NUL-terminated, cut at size), echoed as TAP comments;
+ * returns its exit status.
+ */
+int cf_test_ctl(const char *args, char *out, size_t size);
+
 #endif
