@@ -15,7 +15,7 @@
  *       40     8  seal age in entry-clock ms (0: never)
  *   version 3:
  *       48     4  number of jobs J
- *       52     4  reserved, zero
+ *       52     4  number of erase entries E
  *
  *    H  24*N  segment entries (H = 56 in version 3, 48 in 2, 32 in 1), by
  *             partition then segment number:
@@ -32,13 +32,19 @@
  *                 they were decided:
  *                   u32 partition (< P), u32 cold number, u32 first and
  *                   u32 last hot segment number (first <= last), u64 Raft
- *                   index, u32 recalls R, u32 list length L, then L bytes:
+ *                   index, u32 input cold number (0: the job compacts hot
+ *                   segments; else it rewrites that cold file), u32
+ *                   recalls R, u32 list length L, then L bytes:
  *                   R times (u8 id length 1..128, id bytes, u64 seq)
+ *        .     4  (E > 0 only) erase list length L, then L bytes: E times
+ *                 (u32 partition < P, u8 id length 1..128, id bytes, u64
+ *                 seq): recalls of messages compaction had already taken
  *        .     8  XXH3_64bits of every byte before it
  *
  * A manifest is valid if its length is exactly what the counts give, the
  * checksum matches, the magic is right, the version known, the reserved
- * fields zero, and the segment and cold entries in strictly increasing
+ * fields zero, the lists well formed, and the segment and cold entries in
+ * strictly increasing
  * (partition, number) order with partition < P. A version 1 manifest
  * (written before the store recorded its shape) decodes with seal_bytes =
  * seal_age_ms = 0, "not recorded"; older versions are written back as 3.
@@ -70,7 +76,7 @@
 #define MAN_HDR_V2 48
 #define MAN_HDR 56
 #define MAN_COLD 40
-#define MAN_JOB 32
+#define MAN_JOB 36
 #define MAN_ENTRY 24
 #define MAN_SUM 8
 /* A sanity bound on the manifest size (millions of segments). */
@@ -88,7 +94,42 @@ void log_manifest_release(struct log_manifest *m)
 	for (size_t i = 0; i < m->njobs; i++)
 		free(m->jobs[i].recalls);
 	free(m->jobs);
+	free(m->erase);
 	log_manifest_init(m);
+}
+
+int log_manifest_set_erase(struct log_manifest *m, const void *p,
+			   uint32_t len, uint32_t n)
+{
+	uint8_t *v = malloc(len > 0 ? len : 1);
+
+	if (v == NULL)
+		return -ENOMEM;
+	if (len > 0)
+		memcpy(v, p, len);
+	free(m->erase);
+	m->erase = v;
+	m->erase_len = len;
+	m->nerase = n;
+	return 0;
+}
+
+/* Check an encoded erase list of n entries; 0 or CF_ECORRUPT. */
+static int man_erase_check(const uint8_t *p, size_t len, uint32_t n,
+			   uint32_t partitions)
+{
+	size_t pos = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (len - pos < 5 || cf_get_u32(p + pos) >= partitions)
+			return CF_ECORRUPT;
+		pos += 4;
+		if (p[pos] == 0 || p[pos] > 128 ||
+		    len - pos < 1 + (size_t)p[pos] + 8)
+			return CF_ECORRUPT;
+		pos += 1 + (size_t)p[pos] + 8;
+	}
+	return pos == len ? 0 : CF_ECORRUPT;
 }
 
 /* Room for one more element of size sz in *v (count n, capacity *cap). */
@@ -215,6 +256,8 @@ int log_manifest_encode(const struct log_manifest *m, struct cf_buf *out)
 
 	for (size_t i = 0; i < m->njobs; i++)
 		n += MAN_JOB + m->jobs[i].recalls_len;
+	if (m->nerase > 0)
+		n += 4 + m->erase_len;
 	rv = cf_buf_reserve(out, n);
 	if (rv != 0)
 		return rv;
@@ -228,7 +271,7 @@ int log_manifest_encode(const struct log_manifest *m, struct cf_buf *out)
 	cf_put_u64(p + 32, m->seal_bytes);
 	cf_put_u64(p + 40, m->seal_age_ms);
 	cf_put_u32(p + 48, (uint32_t)m->njobs);
-	cf_put_u32(p + 52, 0);
+	cf_put_u32(p + 52, m->nerase);
 	p += MAN_HDR;
 	for (size_t i = 0; i < m->nsegs; i++) {
 		const struct log_manifest_seg *s = &m->segs[i];
@@ -257,11 +300,17 @@ int log_manifest_encode(const struct log_manifest *m, struct cf_buf *out)
 		cf_put_u32(p + 8, j->first_segno);
 		cf_put_u32(p + 12, j->last_segno);
 		cf_put_u64(p + 16, j->index);
-		cf_put_u32(p + 24, j->nrecalls);
-		cf_put_u32(p + 28, j->recalls_len);
+		cf_put_u32(p + 24, j->input_coldno);
+		cf_put_u32(p + 28, j->nrecalls);
+		cf_put_u32(p + 32, j->recalls_len);
 		if (j->recalls_len > 0)
 			memcpy(p + MAN_JOB, j->recalls, j->recalls_len);
 		p += MAN_JOB + j->recalls_len;
+	}
+	if (m->nerase > 0) {
+		cf_put_u32(p, m->erase_len);
+		memcpy(p + 4, m->erase, m->erase_len);
+		p += 4 + m->erase_len;
 	}
 	cf_put_u64(p, XXH3_64bits(start, n - MAN_SUM));
 	out->len += n;
@@ -270,7 +319,8 @@ int log_manifest_encode(const struct log_manifest *m, struct cf_buf *out)
 
 /* Decode the cold entries and jobs of a version 3 manifest at p[0..n). */
 static int man_decode_v3(const uint8_t *p, size_t n, uint32_t ncolds,
-			 uint32_t njobs, struct log_manifest *m, char *errmsg)
+			 uint32_t njobs, uint32_t nerase,
+			 struct log_manifest *m, char *errmsg)
 {
 	size_t pos = 0;
 	int rv;
@@ -310,8 +360,9 @@ static int man_decode_v3(const uint8_t *p, size_t n, uint32_t ncolds,
 		j.first_segno = cf_get_u32(p + pos + 8);
 		j.last_segno = cf_get_u32(p + pos + 12);
 		j.index = cf_get_u64(p + pos + 16);
-		j.nrecalls = cf_get_u32(p + pos + 24);
-		j.recalls_len = cf_get_u32(p + pos + 28);
+		j.input_coldno = cf_get_u32(p + pos + 24);
+		j.nrecalls = cf_get_u32(p + pos + 28);
+		j.recalls_len = cf_get_u32(p + pos + 32);
 		j.recalls = (uint8_t *)p + pos + MAN_JOB;
 		pos += MAN_JOB;
 		if (n - pos < j.recalls_len || j.partition >= m->partitions ||
@@ -327,6 +378,23 @@ static int man_decode_v3(const uint8_t *p, size_t n, uint32_t ncolds,
 		if (rv != 0)
 			return rv;
 	}
+	if (nerase > 0) {
+		uint32_t len;
+
+		if (n - pos < 4)
+			goto bad;
+		len = cf_get_u32(p + pos);
+		pos += 4;
+		if (n - pos < len ||
+		    man_erase_check(p + pos, len, nerase, m->partitions) != 0) {
+			cf_errmsg_printf(errmsg, "manifest: bad erase list");
+			return CF_ECORRUPT;
+		}
+		rv = log_manifest_set_erase(m, p + pos, len, nerase);
+		if (rv != 0)
+			return rv;
+		pos += len;
+	}
 	if (pos == n)
 		return 0;
 bad:
@@ -340,7 +408,7 @@ int log_manifest_decode(const void *buf, size_t n, struct log_manifest *m,
 			char *errmsg)
 {
 	const uint8_t *p = buf;
-	uint32_t count, ncolds = 0, njobs = 0;
+	uint32_t count, ncolds = 0, njobs = 0, nerase = 0;
 	uint32_t version;
 	size_t hdr, fixed;
 	int rv;
@@ -374,10 +442,7 @@ int log_manifest_decode(const void *buf, size_t n, struct log_manifest *m,
 	if (version >= 3) {
 		ncolds = cf_get_u32(p + 28);
 		njobs = cf_get_u32(p + 48);
-		if (cf_get_u32(p + 52) != 0) {
-			cf_errmsg_printf(errmsg, "manifest: bad header");
-			return CF_ECORRUPT;
-		}
+		nerase = cf_get_u32(p + 52);
 	} else if (cf_get_u32(p + 28) != 0) {
 		cf_errmsg_printf(errmsg, "manifest: bad header");
 		return CF_ECORRUPT;
@@ -419,7 +484,8 @@ int log_manifest_decode(const void *buf, size_t n, struct log_manifest *m,
 			goto err_release;
 	}
 	if (version >= 3) {
-		rv = man_decode_v3(p, n - fixed, ncolds, njobs, m, errmsg);
+		rv = man_decode_v3(p, n - fixed, ncolds, njobs, nerase, m,
+				   errmsg);
 		if (rv != 0)
 			goto err_release;
 	}

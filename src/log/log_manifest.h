@@ -48,9 +48,11 @@ struct log_manifest_cold {
 
 /*
  * A compaction decided and not switched yet: the cold file coldno of
- * partition will replace hot segments [first_segno, last_segno]. recalls
- * (owned, recalls_len bytes) lists the messages whose content it drops,
- * nrecalls entries of: u8 conversation id length (1..128), the id, u64 seq.
+ * partition will replace hot segments [first_segno, last_segno], or, for
+ * a rewrite (input_coldno != 0), the cold file input_coldno that holds
+ * them. recalls (owned, recalls_len bytes) lists the messages whose
+ * content it drops, nrecalls entries of: u8 conversation id length
+ * (1..128), the id, u64 seq.
  */
 struct log_manifest_job {
 	uint32_t partition;
@@ -58,6 +60,7 @@ struct log_manifest_job {
 	uint32_t first_segno;
 	uint32_t last_segno;
 	uint64_t index;
+	uint32_t input_coldno;
 	uint32_t nrecalls;
 	uint32_t recalls_len;
 	uint8_t *recalls;
@@ -78,6 +81,14 @@ struct log_manifest {
 	struct log_manifest_job *jobs; /* in the order decided */
 	size_t njobs;
 	size_t jobcap;
+	/*
+	 * Recalls of messages that compaction had already taken when they
+	 * were committed: the next compaction rewrites their cold files.
+	 * nerase entries of: u32 partition, u8 id length, the id, u64 seq.
+	 */
+	uint8_t *erase;
+	uint32_t erase_len;
+	uint32_t nerase;
 };
 
 void log_manifest_init(struct log_manifest *m);
@@ -95,6 +106,9 @@ int log_manifest_add_job(struct log_manifest *m,
 const struct log_manifest_cold *
 log_manifest_find_cold(const struct log_manifest *m, uint32_t partition,
 		       uint32_t coldno);
+/* Replace m's erase list with a copy of p[0..len) (n entries). */
+int log_manifest_set_erase(struct log_manifest *m, const void *p,
+			   uint32_t len, uint32_t n);
 /* Check an encoded recall list of n entries; 0 or CF_ECORRUPT. */
 int log_manifest_recalls_check(const uint8_t *p, size_t len, uint32_t n);
 /* The entry of (partition, segno), or NULL. */

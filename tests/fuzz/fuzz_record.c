@@ -69,7 +69,7 @@ static void check_manifest(const uint8_t *data, size_t size)
 		if (log_manifest_encode(&m, &again) != 0)
 			abort();
 		/* The current version re-encodes byte for byte... */
-		if (data[8] == 2 &&
+		if (data[8] == 3 &&
 		    (again.len != size || memcmp(again.data, data, size) != 0))
 			abort();
 		/* ...and an older one to a manifest that says the same. */
@@ -78,8 +78,23 @@ static void check_manifest(const uint8_t *data, size_t size)
 		    m2.partitions != m.partitions ||
 		    m2.applied_index != m.applied_index ||
 		    m2.seal_bytes != m.seal_bytes ||
-		    m2.seal_age_ms != m.seal_age_ms || m2.nsegs != m.nsegs)
+		    m2.seal_age_ms != m.seal_age_ms || m2.nsegs != m.nsegs ||
+		    m2.ncolds != m.ncolds || m2.njobs != m.njobs ||
+		    m2.nerase != m.nerase || m2.erase_len != m.erase_len ||
+		    (m.erase_len > 0 &&
+		     memcmp(m2.erase, m.erase, m.erase_len) != 0))
 			abort();
+		for (size_t i = 0; i < m.ncolds; i++)
+			if (memcmp(&m2.colds[i], &m.colds[i],
+				   sizeof(m.colds[i])) != 0)
+				abort();
+		for (size_t i = 0; i < m.njobs; i++)
+			if (m2.jobs[i].coldno != m.jobs[i].coldno ||
+			    m2.jobs[i].input_coldno != m.jobs[i].input_coldno ||
+			    m2.jobs[i].recalls_len != m.jobs[i].recalls_len ||
+			    memcmp(m2.jobs[i].recalls, m.jobs[i].recalls,
+				   m.jobs[i].recalls_len) != 0)
+				abort();
 		for (size_t i = 0; i < m.nsegs; i++)
 			if (m2.segs[i].partition != m.segs[i].partition ||
 			    m2.segs[i].segno != m.segs[i].segno ||

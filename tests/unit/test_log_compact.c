@@ -300,7 +300,7 @@ static void manifest_round_trips_cold_files_and_jobs(void **state)
 	struct log_manifest_cold c1 = {1, 3, 1, 4, 9999, 0xabcdefull, 77};
 	struct log_manifest_cold c0 = {0, 1, 2, 2, 100, 42, 50};
 	uint8_t list[] = {2, 'c', '1', 5, 0, 0, 0, 0, 0, 0, 0};
-	struct log_manifest_job j = {1, 4, 5, 6, 90, 1, sizeof(list), list};
+	struct log_manifest_job j = {1, 4, 5, 6, 90, 0, 1, sizeof(list), list};
 	struct cf_buf buf = CF_BUF_INIT;
 	char err[CF_ERRMSG_SIZE];
 
