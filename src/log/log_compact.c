@@ -65,8 +65,30 @@ int log__job_new(struct log_store *s, const struct log_manifest_job *mj,
 		goto nomem;
 	if (mj->recalls_len > 0)
 		memcpy(c->j.recalls, mj->recalls, mj->recalls_len);
-	/* Its inputs must be hot segments of the partition, all of them. */
-	for (size_t i = 0; i < part->nsegs; i++) {
+	if (mj->input_coldno != 0) {
+		/* A rewrite: its input is a cold file decided before it. */
+		const struct log_coldf *in = NULL;
+		bool pending = false;
+
+		for (size_t i = 0; i < part->ncolds; i++)
+			if (part->colds[i].m.coldno == mj->input_coldno)
+				in = &part->colds[i];
+		for (size_t i = 0; i < s->njobs; i++)
+			pending = pending ||
+				  (s->jobs[i]->j.partition == mj->partition &&
+				   s->jobs[i]->j.coldno == mj->input_coldno);
+		if ((in == NULL && !pending) ||
+		    (in != NULL && (in->m.first_segno != mj->first_segno ||
+				    in->m.last_segno != mj->last_segno))) {
+			log__job_free(c);
+			return CF_ECORRUPT;
+		}
+		c->res.bytes_in = in != NULL ? in->m.size : 0;
+		n = 0;
+		k = 0;
+	}
+	/* Hot inputs must be hot segments of the partition, all of them. */
+	for (size_t i = 0; n > 0 && i < part->nsegs; i++) {
 		const struct log_segment *seg = &part->segs[i];
 
 		if (seg->segno < mj->first_segno || seg->segno > mj->last_segno)
@@ -92,6 +114,7 @@ int log__job_new(struct log_store *s, const struct log_manifest_job *mj,
 	c->res.last_segno = mj->last_segno;
 	c->res.index = mj->index;
 	c->res.segments = n;
+	c->res.input_coldno = mj->input_coldno;
 	for (k = 0; k < n; k++)
 		c->res.bytes_in += c->lengths[k];
 	s->jobs[s->njobs++] = c;
@@ -244,6 +267,154 @@ out:
 	return rv;
 }
 
+/* ---------------------------------------------------- recalls, rewrites */
+
+/* Highest segment number compaction has taken in part (decided jobs too). */
+static uint32_t part_compacted(const struct log_store *s, unsigned partition)
+{
+	uint32_t t = part_taken(s, partition);
+
+	return s->parts[partition].cold_segno > t
+		       ? s->parts[partition].cold_segno
+		       : t;
+}
+
+int log_store_note_recall(struct log_store *s, struct cf_str conv,
+			  uint64_t seq)
+{
+	unsigned p = log__part_of(s, conv);
+	struct log_part *part = &s->parts[p];
+	uint32_t segno, off;
+	int rv;
+
+	assert(s->ntouched == 0);
+	if (conv.len == 0 || conv.len > 128 ||
+	    log_index_find(&s->ix, conv, seq, &segno, &off) != 0 ||
+	    segno > part_compacted(s, p))
+		return 0; /* not taken yet: the next compaction drops it */
+	rv = recall_put(&part->erase, conv, seq);
+	if (rv != 0)
+		return rv;
+	part->nerase++;
+	return 0;
+}
+
+unsigned log_store_erase_pending(const struct log_store *s,
+				 unsigned partition)
+{
+	return partition < s->nparts ? s->parts[partition].nerase : 0;
+}
+
+/* Entry at pos of an erase list: conversation and seq; its size. */
+static size_t erase_at(const uint8_t *p, size_t pos, struct cf_str *conv,
+		       uint64_t *seq)
+{
+	conv->len = p[pos];
+	conv->p = (const char *)p + pos + 1;
+	*seq = cf_get_u64(p + pos + 1 + conv->len);
+	return 1 + conv->len + 8;
+}
+
+/*
+ * The cold file that holds segno now, as decided: the latest pending job
+ * whose range holds it, else the switched cold file; its number and range.
+ */
+static bool decided_cold(const struct log_store *s, unsigned partition,
+			 uint32_t segno, uint32_t *coldno, uint32_t *first,
+			 uint32_t *last)
+{
+	const struct log_part *part = &s->parts[partition];
+
+	for (size_t i = s->njobs; i > 0; i--) {
+		const struct log_manifest_job *j = &s->jobs[i - 1]->j;
+
+		if (j->partition == partition && j->first_segno <= segno &&
+		    segno <= j->last_segno) {
+			*coldno = j->coldno;
+			*first = j->first_segno;
+			*last = j->last_segno;
+			return true;
+		}
+	}
+	for (size_t i = 0; i < part->ncolds; i++) {
+		const struct log_manifest_cold *c = &part->colds[i].m;
+
+		if (c->first_segno <= segno && segno <= c->last_segno) {
+			*coldno = c->coldno;
+			*first = c->first_segno;
+			*last = c->last_segno;
+			return true;
+		}
+	}
+	return false;
+}
+
+int log_store_rewrite_plan(struct log_store *s, unsigned partition,
+			   uint64_t index, struct log_compact **out)
+{
+	struct log_part *part;
+	struct log_manifest_job mj;
+	struct cf_buf list = CF_BUF_INIT, keep = CF_BUF_INIT;
+	uint32_t nkeep = 0;
+	bool found = false;
+	size_t pos = 0;
+	int rv = 0;
+
+	assert(s->ntouched == 0);
+	if (partition >= s->nparts)
+		return CF_EBADREQ;
+	part = &s->parts[partition];
+	memset(&mj, 0, sizeof(mj));
+	/* Take every waiting recall the first one's cold file holds. */
+	for (uint32_t k = 0; k < part->nerase && rv == 0; k++) {
+		struct cf_str conv;
+		uint64_t seq;
+		uint32_t segno, off, coldno, first, last;
+		size_t n = erase_at((uint8_t *)part->erase.data, pos, &conv,
+				    &seq);
+
+		pos += n;
+		if (log_index_find(&s->ix, conv, seq, &segno, &off) != 0 ||
+		    !decided_cold(s, partition, segno, &coldno, &first, &last))
+			continue; /* nothing holds it: drop it */
+		if (!found) {
+			found = true;
+			mj.input_coldno = coldno;
+			mj.first_segno = first;
+			mj.last_segno = last;
+		}
+		if (coldno == mj.input_coldno) {
+			rv = recall_put(&list, conv, seq);
+			mj.nrecalls++;
+		} else {
+			rv = recall_put(&keep, conv, seq);
+			nkeep++;
+		}
+	}
+	if (rv == 0 && found) {
+		mj.partition = partition;
+		mj.coldno = part->next_coldno > 0 ? part->next_coldno : 1;
+		mj.index = index;
+		mj.recalls = (uint8_t *)list.data;
+		mj.recalls_len = (uint32_t)list.len;
+		rv = log__job_new(s, &mj, out);
+		if (rv == 0)
+			part->next_coldno = mj.coldno + 1;
+	}
+	if (rv == 0) {
+		/* Only now, when nothing can fail: the rest keeps waiting. */
+		cf_buf_release(&part->erase);
+		part->erase = keep;
+		part->nerase = nkeep;
+		keep = (struct cf_buf)CF_BUF_INIT;
+		if (!found)
+			rv = CF_ENOTFOUND;
+	}
+	cf_buf_release(&list);
+	cf_buf_release(&keep);
+	return rv;
+}
+
 size_t log_store_jobs(const struct log_store *s, struct log_compact ***out)
 {
 	*out = s->jobs;
@@ -284,6 +455,31 @@ static bool recall_has(void *arg, struct cf_str conv, uint64_t seq)
 				    recall_cmp) != NULL;
 }
 
+static int add_rec(void *arg, const struct log_record *rec)
+{
+	return log_cold_writer_add(arg, rec);
+}
+
+/* Every record of the job's input cold file into w. */
+static int rewrite_input(struct log_compact *c, struct log_cold_writer *w,
+			 char *errmsg)
+{
+	struct log_cold *r;
+	char name[LOG_COLD_NAME];
+	int rv;
+
+	log_cold_name(name, c->j.input_coldno);
+	rv = log_cold_open(&r, c->part_dirfd, name);
+	if (rv == 0) {
+		c->res.bytes_in = log_cold_get_info(r)->file_size;
+		rv = log_cold_scan(r, add_rec, w);
+		log_cold_close(r);
+	}
+	if (rv != 0)
+		cf_errmsg_printf(errmsg, "read %s: %s", name, cf_strerror(rv));
+	return rv;
+}
+
 int log_compact_run(struct log_compact *c, char *errmsg)
 {
 	struct log_cold_writer *w = NULL;
@@ -318,6 +514,13 @@ int log_compact_run(struct log_compact *c, char *errmsg)
 		goto out;
 	}
 	log_cold_writer_set_recalled(w, recall_has, &rs);
+	if (c->j.input_coldno != 0) {
+		rv = rewrite_input(c, w, errmsg);
+		if (rv != 0) {
+			log_cold_writer_abort(w);
+			goto out;
+		}
+	}
 	for (uint32_t k = 0; k < c->res.segments; k++) {
 		uint32_t segno = c->j.first_segno + k;
 
@@ -357,6 +560,68 @@ out:
 
 /* -------------------------------------------------------------- switch */
 
+/* Room for n more doomed files in part. */
+static int doom_reserve(struct log_part *part, size_t n)
+{
+	if (part->ndoomed + n > part->doomcap) {
+		size_t cap = part->ndoomed + n + 8;
+		uint32_t *p = realloc(part->doomed, cap * sizeof(*p));
+
+		if (p == NULL)
+			return -ENOMEM;
+		part->doomed = p;
+		part->doomcap = cap;
+	}
+	return 0;
+}
+
+/* The job at s->jobs[i] is switched: forget it, count it, free it. */
+static void job_done(struct log_store *s, struct log_compact *c, size_t i)
+{
+	memmove(&s->jobs[i], &s->jobs[i + 1],
+		(s->njobs - i - 1) * sizeof(*s->jobs));
+	s->njobs--;
+	s->cold.compactions++;
+	s->cold.bytes_read += c->res.bytes_in;
+	s->cold.bytes_written += c->res.bytes_out;
+	s->cold.records_erased += c->res.erased;
+	log__job_free(c);
+}
+
+/* Switch a rewrite: its cold file takes the place of its input. */
+static int rewrite_switch(struct log_store *s, struct log_compact *c,
+			  size_t i, char *errmsg)
+{
+	struct log_part *part = &s->parts[c->j.partition];
+	struct log_coldf *old = NULL;
+	int rv;
+
+	for (size_t k = 0; k < part->ncolds; k++)
+		if (part->colds[k].m.coldno == c->j.input_coldno)
+			old = &part->colds[k];
+	if (old == NULL) {
+		/* Its input's own job has not switched yet: try again. */
+		cf_errmsg_printf(errmsg, "compaction: input not switched yet");
+		return -EAGAIN;
+	}
+	rv = doom_reserve(part, 1);
+	if (rv != 0)
+		return rv;
+	log_cold_close(old->r);
+	old->r = NULL;
+	part->doomed[part->ndoomed++] = LOG_DOOMED_COLD | old->m.coldno;
+	old->m.coldno = c->j.coldno;
+	old->m.size = c->res.bytes_out;
+	old->m.ident = c->res.ident;
+	old->m.index = c->j.index;
+	old->records = c->res.records;
+	old->erased = c->res.erased;
+	if (c->j.coldno >= part->next_coldno)
+		part->next_coldno = c->j.coldno + 1;
+	job_done(s, c, i);
+	return 0;
+}
+
 int log_store_compact_switch(struct log_store *s, struct log_compact *c,
 			     char *errmsg)
 {
@@ -373,16 +638,12 @@ int log_store_compact_switch(struct log_store *s, struct log_compact *c,
 		cf_errmsg_printf(errmsg, "compaction: job not run");
 		return CF_EBADREQ;
 	}
+	if (c->j.input_coldno != 0)
+		return rewrite_switch(s, c, i, errmsg);
 	/* Room first: nothing may fail once the partition changes. */
-	if (part->ndoomed + n > part->doomcap) {
-		size_t cap = part->ndoomed + n + 8;
-		uint32_t *p = realloc(part->doomed, cap * sizeof(*p));
-
-		if (p == NULL)
-			return -ENOMEM;
-		part->doomed = p;
-		part->doomcap = cap;
-	}
+	rv = doom_reserve(part, n);
+	if (rv != 0)
+		return rv;
 	memset(&cf, 0, sizeof(cf));
 	cf.m.partition = c->j.partition;
 	cf.m.coldno = c->j.coldno;
@@ -409,14 +670,7 @@ int log_store_compact_switch(struct log_store *s, struct log_compact *c,
 		(part->nsegs - at - n) * sizeof(*part->segs));
 	part->nsegs -= n;
 	part->ncommitted -= n;
-	memmove(&s->jobs[i], &s->jobs[i + 1],
-		(s->njobs - i - 1) * sizeof(*s->jobs));
-	s->njobs--;
-	s->cold.compactions++;
-	s->cold.bytes_read += c->res.bytes_in;
-	s->cold.bytes_written += c->res.bytes_out;
-	s->cold.records_erased += c->res.erased;
-	log__job_free(c);
+	job_done(s, c, i);
 	return 0;
 }
 
@@ -429,6 +683,17 @@ static int file_cmp(const void *a, const void *b)
 	if (x->cold != y->cold)
 		return x->cold ? -1 : 1;
 	return x->segno < y->segno ? -1 : x->segno > y->segno;
+}
+
+/* Is cold file coldno of partition the input of a pending rewrite? */
+static bool rewritten(const struct log_store *s, unsigned partition,
+		      uint32_t coldno)
+{
+	for (size_t i = 0; i < s->njobs; i++)
+		if (s->jobs[i]->j.partition == partition &&
+		    s->jobs[i]->j.input_coldno == coldno)
+			return true;
+	return false;
 }
 
 int log_store_files(const struct log_store *s, struct log_store_file **out,
@@ -447,9 +712,11 @@ int log_store_files(const struct log_store *s, struct log_store_file **out,
 		const struct log_part *part = &s->parts[i];
 		uint32_t taken = part_taken(s, i);
 
-		for (size_t j = 0; j < part->ncolds; j++, k++) {
+		for (size_t j = 0; j < part->ncolds; j++) {
 			const struct log_coldf *c = &part->colds[j];
 
+			if (rewritten(s, i, c->m.coldno))
+				continue;
 			v[k].partition = i;
 			v[k].segno = c->m.coldno;
 			v[k].size = c->m.size;
@@ -457,6 +724,7 @@ int log_store_files(const struct log_store *s, struct log_store_file **out,
 			v[k].first_segno = c->m.first_segno;
 			v[k].last_segno = c->m.last_segno;
 			v[k].ident = c->m.ident;
+			k++;
 		}
 		for (size_t j = 0; j < part->nsegs; j++) {
 			if (part->segs[j].segno <= taken)
@@ -468,15 +736,18 @@ int log_store_files(const struct log_store *s, struct log_store_file **out,
 			k++;
 		}
 	}
-	for (size_t j = 0; j < s->njobs; j++, k++) {
+	for (size_t j = 0; j < s->njobs; j++) {
 		const struct log_manifest_job *mj = &s->jobs[j]->j;
 
+		if (rewritten(s, mj->partition, mj->coldno))
+			continue;
 		v[k].partition = mj->partition;
 		v[k].segno = mj->coldno;
 		v[k].cold = true;
 		v[k].pending = true;
 		v[k].first_segno = mj->first_segno;
 		v[k].last_segno = mj->last_segno;
+		k++;
 	}
 	qsort(v, k, sizeof(*v), file_cmp);
 	*out = v;

@@ -153,7 +153,8 @@ struct log_compact_result {
 	uint32_t first_segno;	/* hot segments [first_segno, last_segno] */
 	uint32_t last_segno;
 	uint64_t index;		/* Raft index that decided it */
-	uint64_t segments;	/* hot segments in */
+	uint32_t input_coldno;	/* a rewrite of this cold file, or 0 */
+	uint64_t segments;	/* hot segments in (0 for a rewrite) */
 	uint64_t bytes_in;	/* their bytes */
 	/* After a successful run: */
 	uint64_t bytes_out;	/* cold file bytes */
@@ -175,6 +176,26 @@ int log_store_compact_plan(struct log_store *s, unsigned partition,
 			   uint64_t index, unsigned max_segs,
 			   const struct log_recall *recalls, size_t nrecalls,
 			   struct log_compact **out);
+/*
+ * A recall was committed (after the entry's records): if compaction has
+ * already taken conv's message seq (a cold file, or a decided job, holds
+ * it), remember it so that the next compaction of its partition rewrites
+ * that cold file without the content. Nothing may be staged.
+ */
+int log_store_note_recall(struct log_store *s, struct cf_str conv,
+			  uint64_t seq);
+/* Recalls waiting for a rewrite in partition (see above). */
+unsigned log_store_erase_pending(const struct log_store *s,
+				 unsigned partition);
+/*
+ * Decide a rewrite at Raft index: the cold file (switched or decided)
+ * holding the first waiting recall of partition is written again, as a
+ * new cold file, without the content of every waiting recall it holds;
+ * those leave the waiting list. Call until CF_ENOTFOUND (nothing waits).
+ * Ownership and *out as for log_store_compact_plan().
+ */
+int log_store_rewrite_plan(struct log_store *s, unsigned partition,
+			   uint64_t index, struct log_compact **out);
 /* Jobs decided and not switched, in order (after open: to run again). */
 size_t log_store_jobs(const struct log_store *s, struct log_compact ***out);
 /*
@@ -186,8 +207,10 @@ size_t log_store_jobs(const struct log_store *s, struct log_compact ***out);
 int log_compact_run(struct log_compact *c, char *errmsg);
 /*
  * After a successful run, on the loop, nothing staged: switch the job's
- * hot segments to its cold file (see above) and free the job. CF_EBADREQ
- * if the job was not run successfully.
+ * hot segments (or, for a rewrite, its input cold file) to its cold file
+ * (see above) and free the job. CF_EBADREQ if the job was not run
+ * successfully; -EAGAIN if a rewrite's input has not switched yet (try
+ * again after it).
  */
 int log_store_compact_switch(struct log_store *s, struct log_compact *c,
 			     char *errmsg);

@@ -50,6 +50,8 @@
 #include "common/cf_err.h"
 #include "log/log_store_int.h"
 
+static int cold_erase_in(struct log_part *part, const struct log_manifest *m);
+
 /* ------------------------------------------------------------ helpers */
 
 struct log_coldf *log__part_find_cold(struct log_part *part, uint32_t segno)
@@ -108,6 +110,8 @@ void log__cold_part_release(struct log_part *part)
 	free(part->doomed);
 	part->doomed = NULL;
 	part->ndoomed = part->doomcap = 0;
+	cf_buf_release(&part->erase);
+	part->nerase = 0;
 }
 
 void log__cold_release(struct log_store *s)
@@ -275,8 +279,9 @@ int log__cold_open_part(struct log_store *s, struct log_part *part,
 		if (m->jobs[i].partition == part->id &&
 		    m->jobs[i].coldno >= part->next_coldno)
 			part->next_coldno = m->jobs[i].coldno + 1;
-	if (n == 0)
-		return 0;
+	rv = cold_erase_in(part, m);
+	if (rv != 0 || n == 0)
+		return rv;
 	/* Segment order (cold numbers need not follow it). */
 	v = calloc(n, sizeof(*v));
 	if (v == NULL)
@@ -300,6 +305,54 @@ int log__cold_open_part(struct log_store *s, struct log_part *part,
 }
 
 /* ---------------------------------------------------------- checkpoint */
+
+/* The partitions' waiting recalls into m's erase list. */
+static int cold_erase_out(const struct log_store *s, struct log_manifest *m)
+{
+	struct cf_buf b = CF_BUF_INIT;
+	uint32_t n = 0;
+	int rv = 0;
+
+	for (unsigned i = 0; i < s->nparts && rv == 0; i++) {
+		const struct log_part *part = &s->parts[i];
+		size_t pos = 0;
+
+		for (uint32_t k = 0; k < part->nerase && rv == 0; k++) {
+			size_t len = 1 + (uint8_t)part->erase.data[pos] + 8;
+
+			rv = cf_buf_put_u32(&b, i);
+			if (rv == 0)
+				rv = cf_buf_append(&b, part->erase.data + pos,
+						   len);
+			pos += len;
+			n++;
+		}
+	}
+	if (rv == 0 && n > 0)
+		rv = log_manifest_set_erase(m, b.data, (uint32_t)b.len, n);
+	cf_buf_release(&b);
+	return rv;
+}
+
+/* The manifest's waiting recalls of part into part->erase. */
+static int cold_erase_in(struct log_part *part, const struct log_manifest *m)
+{
+	size_t pos = 0;
+	int rv = 0;
+
+	for (uint32_t k = 0; k < m->nerase && rv == 0; k++) {
+		uint32_t p = cf_get_u32(m->erase + pos);
+		size_t len = 1 + (size_t)m->erase[pos + 4] + 8;
+
+		if (p == part->id) {
+			rv = cf_buf_append(&part->erase, m->erase + pos + 4,
+					   len);
+			part->nerase++;
+		}
+		pos += 4 + len;
+	}
+	return rv;
+}
 
 static int mc_cmp(const void *a, const void *b)
 {
@@ -331,7 +384,7 @@ int log__cold_to_manifest(const struct log_store *s, struct log_manifest *m)
 		if (rv != 0)
 			return rv;
 	}
-	return 0;
+	return cold_erase_out(s, m);
 }
 
 void log__cold_unlink_doomed(struct log_store *s)
@@ -342,7 +395,12 @@ void log__cold_unlink_doomed(struct log_store *s)
 		struct log_part *part = &s->parts[i];
 
 		for (size_t k = 0; k < part->ndoomed; k++) {
-			log_segment_name(name, part->doomed[k]);
+			uint32_t no = part->doomed[k];
+
+			if (no & LOG_DOOMED_COLD)
+				log_cold_name(name, no & ~LOG_DOOMED_COLD);
+			else
+				log_segment_name(name, no);
 			/* A failure leaves a file open removes. */
 			unlinkat(part->dirfd, name, 0);
 			part->dir_dirty = true;

@@ -51,10 +51,23 @@ struct log_part {
 	size_t coldcap;
 	uint32_t cold_segno; /* highest hot segno ever compacted, 0 if none */
 	uint32_t next_coldno; /* number of the next cold file */
-	uint32_t *doomed; /* compacted hot segnos, unlinked after a checkpoint */
+	/*
+	 * Files switched out, unlinked after the next checkpoint: hot segment
+	 * numbers, and cold numbers | LOG_DOOMED_COLD (rewritten cold files).
+	 */
+	uint32_t *doomed;
 	size_t ndoomed;
 	size_t doomcap;
+	/*
+	 * Recalls of messages compaction had taken when they were committed
+	 * (log_store_note_recall): entries u8 id length, id, u64 seq. The
+	 * next compaction of the partition rewrites their cold files.
+	 */
+	struct cf_buf erase;
+	uint32_t nerase;
 };
+
+#define LOG_DOOMED_COLD (1u << 31)
 
 struct log_store {
 	int dirfd;

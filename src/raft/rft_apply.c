@@ -602,6 +602,33 @@ static size_t recalls_of(struct rft_fsm *f, unsigned p)
 	return n;
 }
 
+/* A job planned for command q: count it in its result, hand it over. */
+static void planned(struct rft_fsm *f, const struct rft_compact_req *q,
+		    struct log_compact *job)
+{
+	f->results[q->pos].seq++;
+	if (f->on_compact != NULL)
+		f->on_compact(f->on_mark_arg, job);
+}
+
+/*
+ * Recalls of the entry whose message compaction had already taken: the
+ * store remembers them for a rewrite of their cold file (erasure).
+ */
+static void note_recalls(struct rft_fsm *f, uint64_t index)
+{
+	for (unsigned i = 0; i < f->n_recs; i++) {
+		const struct log_record *rec = &f->recs[i];
+		int rv;
+
+		if (rec->kind != LOG_REC_RECALL)
+			continue;
+		rv = log_store_note_recall(f->store, rec->conv, rec->seq);
+		if (rv != 0)
+			fatal(f, index, "recall", rv);
+	}
+}
+
 /*
  * The entry's compaction commands, once its records are written: seal if
  * asked, then plan one job per partition with sealed segments. The same
@@ -623,6 +650,12 @@ static void plan_compactions(struct rft_fsm *f, uint64_t index)
 
 			if (q->flags & RFT_COMPACT_SEAL)
 				log_store_seal(f->store, p);
+			/* Cold files holding recalls that came too late. */
+			while ((rv = log_store_rewrite_plan(f->store, p, index,
+							    &job)) == 0)
+				planned(f, q, job);
+			if (rv != CF_ENOTFOUND)
+				fatal(f, index, "compaction", rv);
 			if (log_store_sealed_free(f->store, p) == 0)
 				continue;
 			nr = recalls_of(f, p);
@@ -635,9 +668,7 @@ static void plan_compactions(struct rft_fsm *f, uint64_t index)
 				continue;
 			if (rv != 0)
 				fatal(f, index, "compaction", rv);
-			f->results[q->pos].seq++;
-			if (f->on_compact != NULL)
-				f->on_compact(f->on_mark_arg, job);
+			planned(f, q, job);
 		}
 	}
 }
@@ -769,6 +800,7 @@ void rft_fsm_apply_entry(struct rft_fsm *f, uint64_t index, const void *buf,
 		rv = log_store_commit(f->store);
 		if (rv != 0)
 			fatal(f, index, "commit", rv);
+		note_recalls(f, index);
 		f->clock = a.clock;
 		sweep_idle_keys(f);
 	}

@@ -13,6 +13,7 @@
 #include "raft/rft_compact.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,7 @@ struct cjob {
 	struct cf_list link;
 	uint64_t not_before; /* ms: retry time after a failure */
 	uint64_t t0, t1;     /* run start and end, ms */
+	bool switch_only;    /* run done; the switch waits for another job */
 	int rv;		     /* of log_compact_run */
 	char errmsg[CF_ERRMSG_SIZE];
 };
@@ -68,11 +70,19 @@ static void cjob_switch(struct cjob *j)
 	struct rft_compact *c = j->c;
 	struct log_compact_result r = *log_compact_get(j->job);
 	char errmsg[CF_ERRMSG_SIZE] = "";
-	char part[LOG_SEG_NAME];
+	char part[LOG_SEG_NAME], from[40];
 	int rv;
 
 	log_segment_part_name(part, r.partition);
 	rv = log_store_compact_switch(c->store(c->arg), j->job, errmsg);
+	if (rv == -EAGAIN) {
+		/* A rewrite whose input's own job has not switched yet. */
+		j->switch_only = true;
+		j->not_before = cf_mono_ms() + 200;
+		cf_list_remove(&j->link);
+		cf_list_push(&c->waiting, &j->link);
+		return;
+	}
 	if (rv != 0) {
 		/* Out of memory only: the job stays pending, retry. */
 		cf_warn("compaction %s: switch: %s (%s); retrying", part,
@@ -88,10 +98,14 @@ static void cjob_switch(struct cjob *j)
 	c->stats.records_erased += r.erased;
 	c->stats.bytes_read += r.bytes_in;
 	c->stats.bytes_written += r.bytes_out;
-	cf_info("compaction %s (index %llu): segments %u-%u -> %08u.cold: "
+	if (r.input_coldno != 0)
+		snprintf(from, sizeof from, "%08u.cold", (unsigned)r.input_coldno);
+	else
+		snprintf(from, sizeof from, "segments %u-%u",
+			 (unsigned)r.first_segno, (unsigned)r.last_segno);
+	cf_info("compaction %s (index %llu): %s -> %08u.cold: "
 		"%llu records, %llu erased, %llu -> %llu bytes in %llu ms",
-		part, (unsigned long long)r.index, (unsigned)r.first_segno,
-		(unsigned)r.last_segno, (unsigned)r.coldno,
+		part, (unsigned long long)r.index, from, (unsigned)r.coldno,
 		(unsigned long long)r.records, (unsigned long long)r.erased,
 		(unsigned long long)r.bytes_in,
 		(unsigned long long)r.bytes_out,
@@ -193,7 +207,11 @@ void rft_compact_tick(struct rft_compact *c, uint64_t now_ms)
 		struct cjob *j = CF_CONTAINER_OF(it, struct cjob, link);
 
 		next = it->next;
-		if (now_ms >= j->not_before)
+		if (now_ms < j->not_before)
+			continue;
+		if (j->switch_only)
+			cjob_switch(j);
+		else
 			cjob_try(j);
 	}
 }

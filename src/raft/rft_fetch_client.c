@@ -6,9 +6,10 @@
  *
  *   1. FETCH_MANIFEST. Refuse a peer whose appliedIndex is below
  *      max(min_applied, local appliedIndex) (-EAGAIN), whose partition
- *      count differs (CF_EBADREQ), that lacks a segment the local manifest
- *      names (CF_ENOTFOUND: compacted), or that has a shorter segment
- *      than the local one (CF_ECORRUPT).
+ *      count differs (CF_EBADREQ), that lacks a segment or cold file the
+ *      local manifest names without a cold file of its own covering it
+ *      (CF_ENOTFOUND; one it compacted, or rewrote, is covered), or that
+ *      has a shorter segment than the local one (CF_ECORRUPT).
  *   2. For each segment of the peer's manifest, in (partition, segno)
  *      order, with L its local checkpointed length (0 if the local
  *      manifest does not name it) and R the peer's:
@@ -550,10 +551,12 @@ static int client_on_manifest(struct rft_fetch *f, const void *p, size_t n)
 		const struct log_manifest_cold *rc = log_manifest_find_cold(
 			&c->remote, lc->partition, lc->coldno);
 
-		if (rc == NULL || rc->ident != lc->ident) {
+		if ((rc == NULL || rc->ident != lc->ident) &&
+		    !remote_covers(&c->remote, lc->partition,
+				   lc->first_segno)) {
 			cf_errmsg_printf(f->errmsg,
-					 "peer has no cold file %u of p%04u "
-					 "like ours",
+					 "peer has nothing for cold file %u "
+					 "of p%04u",
 					 (unsigned)lc->coldno,
 					 (unsigned)lc->partition);
 			return CF_ENOTFOUND;

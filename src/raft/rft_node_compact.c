@@ -80,7 +80,8 @@ static void node_rule_cb(struct rft_submit *s, int status,
 /*
  * The compaction rule, on the leader: propose a compaction of the first
  * partition (round robin) whose sealed hot segments not yet taken reach
- * compact_after. Decided from this node's applied state; every node then
+ * compact_after, or that holds recalls waiting for a rewrite of their cold
+ * file (erasure within seconds, not at the next compaction). Decided from this node's applied state; every node then
  * plans the same job at the command's index.
  */
 void rft__node_rule_tick(struct rft_node *n)
@@ -101,7 +102,8 @@ void rft__node_rule_tick(struct rft_node *n)
 		unsigned p = (n->rule_next_part + k) % parts;
 
 		if (log_store_sealed_free(store, p) <
-		    (unsigned)n->cfg.compact_after)
+			    (unsigned)n->cfg.compact_after &&
+		    log_store_erase_pending(store, p) == 0)
 			continue;
 		n->rule_next_part = (p + 1) % parts;
 		snprintf(user, sizeof user, "node-%u", n->cfg.self);

@@ -9,7 +9,8 @@
  *     before, and `confabctl verify --cluster` finds the three nodes'
  *     files identical;
  *   - a recalled message's content is in no file of any node's data folder
- *     once `confabctl compact` returns (store, raft log, everything);
+ *     once `confabctl compact` returns (store, raft log, everything), also
+ *     when the message was in a cold file already (the file is rewritten);
  *   - a node whose data folder was wiped rejoins through a snapshot install
  *     and a segment fetch that carries the cold files, and verifies
  *     identical;
@@ -21,6 +22,7 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -39,6 +41,7 @@
 #include "common/cf_conf.h"
 #include "common/cf_err.h"
 #include "common/cf_time.h"
+#include "log/log_cold.h"
 #include "frontend/fe_auth.h"
 
 #define START_TIMEOUT_MS 30000
@@ -255,6 +258,27 @@ static void compaction_under_load_loses_nothing_and_reads_match(void **state)
 static const char *scan_needle;
 static char scan_hit[PATH_MAX];
 
+static int cold_rec_cb(void *arg, const struct log_record *rec)
+{
+	(void)arg;
+	return rec->body.len > 0 && memmem(rec->body.p, rec->body.len,
+					   scan_needle,
+					   strlen(scan_needle)) != NULL;
+}
+
+/* Does the cold file at path hold needle in a decoded record? */
+static bool cold_holds(const char *path)
+{
+	struct log_cold *r;
+	int rv;
+
+	if (log_cold_open(&r, AT_FDCWD, path) != 0)
+		return false; /* a temporary, or removed meanwhile */
+	rv = log_cold_scan(r, cold_rec_cb, NULL);
+	log_cold_close(r);
+	return rv == 1;
+}
+
 static int scan_cb(const char *p, const struct stat *st, int flag,
 		   struct FTW *ftw)
 {
@@ -274,13 +298,18 @@ static int scan_cb(const char *p, const struct stat *st, int flag,
 	}
 	n = fread(buf, 1, (size_t)st->st_size, fp);
 	fclose(fp);
-	if (memmem(buf, n, scan_needle, strlen(scan_needle)) != NULL)
+	if (memmem(buf, n, scan_needle, strlen(scan_needle)) != NULL ||
+	    (strlen(p) > 5 && strcmp(p + strlen(p) - 5, ".cold") == 0 &&
+	     cold_holds(p)))
 		snprintf(scan_hit, sizeof scan_hit, "%s", p);
 	free(buf);
 	return 0;
 }
 
-/* A file under node's data folder that holds needle, or NULL. */
+/*
+ * A file under node's data folder that holds needle, or NULL: its bytes,
+ * and for a cold file (LZ4) its decoded records too.
+ */
 static const char *holder(unsigned node, const char *needle)
 {
 	scan_needle = needle;
@@ -329,6 +358,30 @@ static void recalled_content_is_erased_from_every_file_of_every_node(
 			json_array_get(h, (size_t)a.seq - 1), "recalled")));
 		json_decref(h);
 	}
+	/*
+	 * A recall of a message already compacted (cp-b seq 5, in a cold file
+	 * since the first test): the cold file is rewritten without it.
+	 */
+	snprintf(marker, sizeof marker, "cp-b message 5 of cp-b,");
+	for (unsigned n = 1; n <= 3; n++)
+		assert_non_null(holder(n, marker));
+	json_decref(cf_test_expect(&cluster, 3, "DELETE",
+				   "/v1/conversations/cp-b/messages/5", "alice",
+				   NULL, 200));
+	compact_all();
+	for (unsigned n = 1; n <= 3; n++) {
+		const char *f = holder(n, marker);
+
+		if (f != NULL)
+			fail_msg("node %u still holds the recalled content in "
+				 "%s",
+				 n, f);
+	}
+	h = cf_test_history(&cluster, 2, "alice", "cp-b");
+	assert_true(json_is_true(
+		json_object_get(json_array_get(h, 4), "recalled")));
+	json_decref(h);
+	digest_before[1] = cf_test_assert_same(&cluster, "alice", "cp-b", 120);
 	verify_identical();
 	n_passed++;
 }

@@ -48,6 +48,7 @@ struct fixture {
 	uint64_t last_seq[NCONV];
 	struct seen seen[NCONV];
 	uint64_t scanned;
+	uint64_t gone[NCONV]; /* a seq erased earlier, per conversation */
 };
 
 static int rm_cb(const char *p, const struct stat *st, int flag,
@@ -207,7 +208,8 @@ static void check_reads(struct fixture *f, int erased_c, uint64_t erased_seq)
 							    &r, &scratch),
 					 0);
 			assert_true(r.seq == q);
-			if (c == erased_c && q == erased_seq) {
+			if ((c == erased_c && q == erased_seq) ||
+			    f->gone[c] == q) {
 				assert_int_equal(r.body.len, 0);
 				assert_true(r.flags & LOG_REC_MSG_RECALLED);
 			} else if (!(c == erased_c && r.body.len > 0 &&
@@ -237,10 +239,18 @@ static size_t count_files(struct fixture *f, const char *ext)
 	return n;
 }
 
-/* Does any file under the store hold needle? */
+/* Does any file under the store hold needle (cold files decoded too)? */
 static const char *grep_store_path;
 static const char *grep_needle;
 static bool grep_found;
+
+static int grep_rec_cb(void *arg, const struct log_record *rec)
+{
+	(void)arg;
+	return rec->body.len > 0 && memmem(rec->body.p, rec->body.len,
+					   grep_needle,
+					   strlen(grep_needle)) != NULL;
+}
 
 static int grep_cb(const char *p, const struct stat *st, int flag,
 		   struct FTW *ftw)
@@ -262,6 +272,15 @@ static int grep_cb(const char *p, const struct stat *st, int flag,
 		if (memcmp(buf + i, grep_needle, nl) == 0)
 			grep_found = true;
 	free(buf);
+	/* A cold file is LZ4: look in its decoded records too. */
+	if (strlen(p) > 5 && strcmp(p + strlen(p) - 5, ".cold") == 0) {
+		struct log_cold *r;
+
+		assert_int_equal(log_cold_open(&r, AT_FDCWD, p), 0);
+		if (log_cold_scan(r, grep_rec_cb, NULL) == 1)
+			grep_found = true;
+		log_cold_close(r);
+	}
 	return 0;
 }
 
@@ -659,6 +678,102 @@ static void damaged_input_fails_the_run_and_keeps_the_job(void **state)
 			 CF_EBADREQ);
 }
 
+/* Files of the store (log_store_files): cold ones, pending ones. */
+static void count_listed(struct fixture *f, size_t *cold, size_t *pending)
+{
+	struct log_store_file *v;
+	size_t n;
+
+	assert_int_equal(log_store_files(f->s, &v, &n), 0);
+	*cold = *pending = 0;
+	for (size_t i = 0; i < n; i++) {
+		*cold += v[i].cold;
+		*pending += v[i].pending;
+	}
+	free(v);
+}
+
+static void late_recall_rewrites_the_cold_file_that_holds_it(void **state)
+{
+	struct fixture *f = *state;
+	struct log_compact_result r;
+	struct log_compact *hot, *rw, **v;
+	struct log_recall late = {CF_STR_LIT("c1"), 0};
+	size_t cold, pending;
+
+	assert_int_equal(store_open(f), 0);
+	sends(f, 20);
+	send(f, 1, "a message with " SECRET " in it");
+	late.seq = f->last_seq[1];
+	sends(f, 300);
+	checkpoint(f);
+	/* Compacted without the recall: the content is in the cold file. */
+	compact(f, 3, NULL, 0, &r);
+	checkpoint(f);
+	assert_true(store_holds(f, SECRET));
+	assert_int_equal(log_store_rewrite_plan(f->s, 0, 1, &rw), CF_ENOTFOUND);
+	/* A recall of a message not compacted yet waits for nothing. */
+	assert_int_equal(log_store_note_recall(f->s, CF_STR_LIT("c2"),
+					       f->last_seq[2]),
+			 0);
+	assert_int_equal(log_store_erase_pending(f->s, 0), 0);
+	/* The late recall waits across a restart (manifest erase list). */
+	assert_int_equal(log_store_note_recall(f->s, late.conv, late.seq), 0);
+	assert_int_equal(log_store_erase_pending(f->s, 0), 1);
+	checkpoint(f);
+	assert_int_equal(store_open(f), 0);
+	assert_int_equal(log_store_erase_pending(f->s, 0), 1);
+	assert_int_equal(log_store_rewrite_plan(f->s, 0, f->next_index++, &rw),
+			 0);
+	assert_int_equal(log_compact_get(rw)->input_coldno, 1);
+	assert_int_equal(log_store_erase_pending(f->s, 0), 0);
+	/* Listed once for its range, as the rewrite's file. */
+	count_listed(f, &cold, &pending);
+	assert_int_equal(cold, 1);
+	assert_int_equal(pending, 1);
+	assert_int_equal(log_compact_run(rw, f->errmsg), 0);
+	assert_int_equal(log_compact_get(rw)->erased, 1);
+	assert_int_equal(log_store_compact_switch(f->s, rw, f->errmsg), 0);
+	checkpoint(f);
+	assert_false(store_holds(f, SECRET));
+	assert_int_equal(count_files(f, ".cold"), 1);
+	check_reads(f, 1, late.seq);
+	assert_int_equal(store_open(f), 0);
+	check_reads(f, 1, late.seq);
+	f->gone[1] = late.seq;
+
+	/* A recall of a message a decided (unswitched) job holds. */
+	sends(f, 300);
+	send(f, 2, "another " SECRET " here");
+	late.conv = CF_STR_LIT("c2");
+	late.seq = f->last_seq[2];
+	sends(f, 300);
+	checkpoint(f);
+	assert_int_equal(log_store_compact_plan(f->s, 0, f->next_index++, 100,
+						NULL, 0, &hot),
+			 0);
+	assert_int_equal(log_store_note_recall(f->s, late.conv, late.seq), 0);
+	assert_int_equal(log_store_rewrite_plan(f->s, 0, f->next_index++, &rw),
+			 0);
+	assert_int_equal(log_compact_get(rw)->input_coldno,
+			 log_compact_get(hot)->coldno);
+	checkpoint(f); /* both jobs in the manifest */
+	assert_int_equal(log_compact_run(hot, f->errmsg), 0);
+	assert_int_equal(log_compact_run(rw, f->errmsg), 0);
+	/* The rewrite switches after its input only. */
+	assert_int_equal(log_store_compact_switch(f->s, rw, f->errmsg),
+			 -EAGAIN);
+	assert_int_equal(log_store_compact_switch(f->s, hot, f->errmsg), 0);
+	assert_int_equal(log_store_compact_switch(f->s, rw, f->errmsg), 0);
+	assert_int_equal(log_store_jobs(f->s, &v), 0);
+	checkpoint(f);
+	assert_false(store_holds(f, SECRET));
+	assert_int_equal(count_files(f, ".cold"), 2);
+	check_reads(f, 2, late.seq);
+	assert_int_equal(store_open(f), 0);
+	check_reads(f, 2, late.seq);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -669,6 +784,7 @@ int main(void)
 		T(compaction_erases_recalled_content_from_every_file),
 		T(crash_at_every_step_reopens_old_or_new),
 		T(damaged_input_fails_the_run_and_keeps_the_job),
+		T(late_recall_rewrites_the_cold_file_that_holds_it),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
