@@ -222,7 +222,7 @@ int cf_parse_duration(const char *s, uint64_t *out)
 	return parse_units(s, "smhd", muls, 10ULL * 366 * 86400, out);
 }
 
-/* segment-size SIZE / seal-age DURATION */
+/* segment-size SIZE / seal-age DURATION / erase-within DURATION */
 static int conf_store_key(struct cf_cluster *c, const char *key, char *save,
 			  char *errmsg)
 {
@@ -237,6 +237,14 @@ static int conf_store_key(struct cf_cluster *c, const char *key, char *save,
 			return CF_EBADREQ;
 		}
 		c->segment_size = n;
+	} else if (strcmp(key, "erase-within") == 0) {
+		if (v == NULL || cf_parse_duration(v, &n) != 0 || n == 0) {
+			cf_errmsg_printf(errmsg, "erase-within: a duration (N "
+						 "with s, m, h or d) from 1s "
+						 "up to 10 years");
+			return CF_EBADREQ;
+		}
+		c->erase_within_ms = n * 1000;
 	} else {
 		if (v == NULL || cf_parse_duration(v, &n) != 0) {
 			cf_errmsg_printf(errmsg, "seal-age: 0 (never) or a "
@@ -264,6 +272,7 @@ int cf_cluster_load(struct cf_cluster *c, const char *path, char *errmsg)
 	c->partitions = 16;
 	c->segment_size = CF_SEGMENT_SIZE_DEFAULT;
 	c->seal_age_ms = CF_SEAL_AGE_DEFAULT_MS;
+	c->erase_within_ms = CF_ERASE_WITHIN_DEFAULT_MS;
 	f = fopen(path, "r");
 	if (f == NULL) {
 		rv = -errno;
@@ -293,7 +302,8 @@ int cf_cluster_load(struct cf_cluster *c, const char *path, char *errmsg)
 				c->partitions = (unsigned)n;
 			}
 		} else if (strcmp(w, "segment-size") == 0 ||
-			   strcmp(w, "seal-age") == 0) {
+			   strcmp(w, "seal-age") == 0 ||
+			   strcmp(w, "erase-within") == 0) {
 			rv = conf_store_key(c, w, save, errmsg);
 		} else if (strcmp(w, "secret") == 0 ||
 			   strcmp(w, "admin-secret") == 0) {

@@ -10,6 +10,9 @@
  *   seal-age 1d                       seal a hot segment this much entry time
  *                                     after its first record (0: never;
  *                                     default 1d)
+ *   erase-within 24h                  a recalled message's content leaves
+ *                                     every file within this (1s..10y;
+ *                                     default 24h; the leader's rule)
  *   node 1 raft=127.0.0.1:7001 peer=127.0.0.1:7101 client=http://127.0.0.1:8001
  *   node 2 ...
  *
@@ -29,6 +32,7 @@
 #define CF_SEGMENT_SIZE_MIN (64ull << 10)
 #define CF_SEGMENT_SIZE_MAX (1ull << 30)
 #define CF_SEAL_AGE_DEFAULT_MS (86400ull * 1000)
+#define CF_ERASE_WITHIN_DEFAULT_MS (86400ull * 1000)
 #define CF_ADDR_SIZE 64
 #define CF_URL_SIZE 128
 
@@ -50,6 +54,7 @@ struct cf_cluster {
 	 */
 	uint64_t segment_size; /* bytes, default 64 MiB */
 	uint64_t seal_age_ms;  /* entry-clock ms, 0 = never, default 1 day */
+	uint64_t erase_within_ms; /* default 1 day (the leader's rule) */
 	char secret_path[512];
 	char secret[256]; /* file contents, trimmed */
 	unsigned secret_len;

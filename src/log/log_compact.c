@@ -216,6 +216,7 @@ int log_store_compact_plan(struct log_store *s, unsigned partition,
 	struct cf_buf list = CF_BUF_INIT;
 	struct log_part *part;
 	uint32_t taken, first = 0, last = 0, k = 0;
+	bool all = true;
 	int rv;
 
 	assert(s->ntouched == 0); /* commit or abort first */
@@ -228,8 +229,10 @@ int log_store_compact_plan(struct log_store *s, unsigned partition,
 
 		if (seg->segno <= taken)
 			continue;
-		if (!seg->sealed || k == max_segs)
+		if (!seg->sealed || k == max_segs) {
+			all = false;
 			break;
+		}
 		if (first == 0)
 			first = seg->segno;
 		last = seg->segno;
@@ -262,6 +265,8 @@ int log_store_compact_plan(struct log_store *s, unsigned partition,
 	rv = log__job_new(s, &mj, out);
 	if (rv == 0)
 		part->next_coldno = mj.coldno + 1;
+	if (rv == 0 && all)
+		part->hot_recalls = 0; /* every hot segment is taken */
 out:
 	cf_buf_release(&list);
 	return rv;
@@ -279,8 +284,23 @@ static uint32_t part_compacted(const struct log_store *s, unsigned partition)
 		       : t;
 }
 
+void log__note_hot_recall(struct log_part *part, uint64_t ts)
+{
+	if (part->hot_recalls++ == 0)
+		part->hot_recall_ts = ts;
+}
+
+unsigned log_store_hot_recalls(const struct log_store *s, unsigned partition,
+			       uint64_t *since)
+{
+	if (partition >= s->nparts)
+		return 0;
+	*since = s->parts[partition].hot_recall_ts;
+	return s->parts[partition].hot_recalls;
+}
+
 int log_store_note_recall(struct log_store *s, struct cf_str conv,
-			  uint64_t seq)
+			  uint64_t seq, uint64_t ts)
 {
 	unsigned p = log__part_of(s, conv);
 	struct log_part *part = &s->parts[p];
@@ -289,9 +309,13 @@ int log_store_note_recall(struct log_store *s, struct cf_str conv,
 
 	assert(s->ntouched == 0);
 	if (conv.len == 0 || conv.len > 128 ||
-	    log_index_find(&s->ix, conv, seq, &segno, &off) != 0 ||
-	    segno > part_compacted(s, p))
-		return 0; /* not taken yet: the next compaction drops it */
+	    log_index_find(&s->ix, conv, seq, &segno, &off) != 0)
+		return 0;
+	if (segno > part_compacted(s, p)) {
+		/* Still hot: a compaction that takes its segment drops it. */
+		log__note_hot_recall(part, ts);
+		return 0;
+	}
 	rv = recall_put(&part->erase, conv, seq);
 	if (rv != 0)
 		return rv;

@@ -129,6 +129,7 @@ static struct log_segment *part_find_seg(struct log_part *part, uint32_t segno)
 
 struct store_scan {
 	struct log_store *s;
+	struct log_part *part;
 	struct log_segment *seg;
 	log_scan_cb cb;
 	void *arg;
@@ -152,6 +153,15 @@ static int store_scan_rec(void *arg, uint64_t off, const struct log_record *rec)
 		}
 		if (rv != 0)
 			return rv;
+	}
+	if (rec->kind == LOG_REC_RECALL) {
+		uint32_t segno, o;
+
+		/* Its message may wait in a hot segment for compaction. */
+		if (log_index_find(&sc->s->ix, rec->conv, rec->seq, &segno,
+				   &o) == 0 &&
+		    segno > sc->part->cold_segno)
+			log__note_hot_recall(sc->part, rec->ts);
 	}
 	if (sc->seg->records == 0)
 		sc->seg->first_ts = rec->ts;
@@ -228,7 +238,7 @@ static int part_load_seg(struct log_store *s, struct log_part *part,
 			 const struct log_manifest_seg *ms, log_scan_cb cb,
 			 void *arg, char *errmsg)
 {
-	struct store_scan sc = {s, NULL, cb, arg, errmsg};
+	struct store_scan sc = {s, part, NULL, cb, arg, errmsg};
 	struct log_segment *seg;
 	uint64_t valid_end;
 	int rv;

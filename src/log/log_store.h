@@ -183,10 +183,18 @@ int log_store_compact_plan(struct log_store *s, unsigned partition,
  * that cold file without the content. Nothing may be staged.
  */
 int log_store_note_recall(struct log_store *s, struct cf_str conv,
-			  uint64_t seq);
+			  uint64_t seq, uint64_t ts);
 /* Recalls waiting for a rewrite in partition (see above). */
 unsigned log_store_erase_pending(const struct log_store *s,
 				 unsigned partition);
+/*
+ * Recalls (entry time ts) of messages still in partition's hot segments
+ * since its last compaction that took them all, and the entry time of the
+ * first (*since): a compaction that seals first erases them. Counted by
+ * log_store_note_recall() and, on open, from the hot segments' records.
+ */
+unsigned log_store_hot_recalls(const struct log_store *s, unsigned partition,
+			       uint64_t *since);
 /*
  * Decide a rewrite at Raft index: the cold file (switched or decided)
  * holding the first waiting recall of partition is written again, as a

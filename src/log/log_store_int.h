@@ -65,6 +65,12 @@ struct log_part {
 	 */
 	struct cf_buf erase;
 	uint32_t nerase;
+	/*
+	 * Recalls of messages still in hot segments (compaction drops them
+	 * when it takes those): how many, and the entry time of the first.
+	 */
+	uint32_t hot_recalls;
+	uint64_t hot_recall_ts;
 };
 
 #define LOG_DOOMED_COLD (1u << 31)
@@ -128,6 +134,8 @@ int log__part_add_cold(struct log_part *part, const struct log_coldf *c);
 int log__job_new(struct log_store *s, const struct log_manifest_job *mj,
 		 struct log_compact **out);
 void log__job_free(struct log_compact *c);
+/* Count a recall (entry time ts) of a message in a hot segment of part. */
+void log__note_hot_recall(struct log_part *part, uint64_t ts);
 
 /* Free the partition's cold state. */
 void log__cold_part_release(struct log_part *part);

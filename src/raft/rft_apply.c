@@ -543,8 +543,6 @@ static int do_mark(struct apply *a, const struct rft_cmd *cmd,
 	return 0;
 }
 
-/* Most hot segments one cold file may take. */
-#define COMPACT_COUNT_MAX 1024u
 
 static int do_compact(struct apply *a, const struct rft_cmd *cmd,
 		      struct rft_result *res)
@@ -554,7 +552,7 @@ static int do_compact(struct apply *a, const struct rft_cmd *cmd,
 
 	if (!cf_id_valid(cmd->user.p, cmd->user.len) ||
 	    (cmd->seq >= f->partitions && cmd->seq != RFT_COMPACT_ALL) ||
-	    cmd->count == 0 || cmd->count > COMPACT_COUNT_MAX ||
+	    cmd->count == 0 || cmd->count > RFT_COMPACT_COUNT_MAX ||
 	    (cmd->flags & ~RFT_COMPACT_SEAL) != 0)
 		return CF_EBADREQ;
 	if (f->n_compacts == sizeof f->compacts / sizeof f->compacts[0])
@@ -623,7 +621,8 @@ static void note_recalls(struct rft_fsm *f, uint64_t index)
 
 		if (rec->kind != LOG_REC_RECALL)
 			continue;
-		rv = log_store_note_recall(f->store, rec->conv, rec->seq);
+		rv = log_store_note_recall(f->store, rec->conv, rec->seq,
+					   rec->ts);
 		if (rv != 0)
 			fatal(f, index, "recall", rv);
 	}

@@ -45,6 +45,8 @@ enum rft_cmd_type {
 /* COMPACT: seq for every partition; flags: seal the hot segments first. */
 #define RFT_COMPACT_ALL UINT64_MAX
 #define RFT_COMPACT_SEAL 1u
+/* COMPACT: count, the most hot segments one cold file may take. */
+#define RFT_COMPACT_COUNT_MAX 1024u
 
 enum rft_conv_type {
 	RFT_CONV_DIRECT = 1,

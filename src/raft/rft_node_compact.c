@@ -80,18 +80,21 @@ static void node_rule_cb(struct rft_submit *s, int status,
 /*
  * The compaction rule, on the leader: propose a compaction of the first
  * partition (round robin) whose sealed hot segments not yet taken reach
- * compact_after, or that holds recalls waiting for a rewrite of their cold
- * file (erasure within seconds, not at the next compaction). Decided from this node's applied state; every node then
+ * compact_after (0: never by size), or that holds recalls waiting for a
+ * rewrite of their cold file, or recalls of hot messages for half of the
+ * cluster's erase-within (then sealing first and taking every sealed
+ * segment, so that the content is erased within the deadline). Decided from this node's applied state; every node then
  * plans the same job at the command's index.
  */
 void rft__node_rule_tick(struct rft_node *n)
 {
+	uint64_t erase_within = n->cfg.cluster->erase_within_ms;
 	struct log_store *store;
 	unsigned parts;
 	struct rft_cmd cmd;
 	char user[32];
 
-	if (n->cfg.compact_after <= 0 || n->rule_inflight ||
+	if (n->rule_inflight ||
 	    raft_state(&n->raft) != RAFT_LEADER || !n->ready ||
 	    rft_fsm_needs_fetch(n->fsm) || cf_mono_ms() < n->rule_next_ms)
 		return;
@@ -100,10 +103,14 @@ void rft__node_rule_tick(struct rft_node *n)
 	parts = log_store_partitions(store);
 	for (unsigned k = 0; k < parts; k++) {
 		unsigned p = (n->rule_next_part + k) % parts;
+		uint64_t since = 0;
+		bool erase = log_store_hot_recalls(store, p, &since) > 0 &&
+			     cf_wall_ms() >= since + erase_within / 2;
 
-		if (log_store_sealed_free(store, p) <
-			    (unsigned)n->cfg.compact_after &&
-		    log_store_erase_pending(store, p) == 0)
+		if ((n->cfg.compact_after <= 0 ||
+		     log_store_sealed_free(store, p) <
+			     (unsigned)n->cfg.compact_after) &&
+		    log_store_erase_pending(store, p) == 0 && !erase)
 			continue;
 		n->rule_next_part = (p + 1) % parts;
 		snprintf(user, sizeof user, "node-%u", n->cfg.self);
@@ -112,6 +119,11 @@ void rft__node_rule_tick(struct rft_node *n)
 		cmd.user = cf_str_c(user);
 		cmd.seq = p;
 		cmd.count = n->cfg.compact_segments;
+		if (erase) {
+			/* Seal and take every hot segment: the deadline. */
+			cmd.count = RFT_COMPACT_COUNT_MAX;
+			cmd.flags = RFT_COMPACT_SEAL;
+		}
 		n->rule_sub.data = n;
 		n->rule_inflight = true;
 		rft_node_submit(n, &n->rule_sub, &cmd, node_rule_cb);

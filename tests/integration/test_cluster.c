@@ -709,11 +709,12 @@ static void bench_fanout_delivers_every_message_to_every_member(void **state)
 	assert_int_equal(cf_test_int(j, "errors"), 0);
 	sends = cf_test_int(j, "sends");
 	/*
-	 * 40/s for 2 s is a ceiling (the last tick may fall just outside the
-	 * window); a loaded machine may fall behind it, which is not what
-	 * this test is about: every send must reach every member once.
+	 * 40/s for 2 s is about a ceiling: a loaded machine may fall behind
+	 * it, or (a late timer catching up at the window's end) pass it by a
+	 * tick or two (82 seen once in 12 loaded runs); neither is what this
+	 * test is about: every send must reach every member once.
 	 */
-	assert_in_range(sends, 1, 81);
+	assert_in_range(sends, 1, 88);
 	assert_int_equal(cf_test_int(j, "total"), sends);
 	assert_int_equal(cf_test_int(j, "deliveries"), sends * 10);
 	assert_int_equal(cf_test_int(j, "missing"), 0);

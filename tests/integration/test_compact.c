@@ -17,7 +17,9 @@
  *   - a node killed (SIGKILL) right after a compaction was committed
  *     restarts, finishes the job and verifies identical;
  *   - the leader's rule (--compact-after 1) compacts a partition with a
- *     sealed segment without being asked.
+ *     sealed segment without being asked;
+ *   - with erase-within 2s in the cluster file, a recalled message's
+ *     content leaves every file of every node within seconds, unasked.
  * The tests run in this order on one cluster (each builds on the last).
  */
 
@@ -45,7 +47,7 @@
 #include "frontend/fe_auth.h"
 
 #define START_TIMEOUT_MS 30000
-#define N_TESTS 5
+#define N_TESTS 6
 #define NCONV 4
 
 static struct cf_test_cluster cluster;
@@ -59,7 +61,7 @@ static int group_setup(void **state)
 	char errmsg[CF_ERRMSG_SIZE];
 
 	(void)state;
-	setenv("CONFAB_IT_CONF", "segment-size 64K", 1);
+	setenv("CONFAB_IT_CONF", "segment-size 64K;erase-within 2s", 1);
 	setenv("CONFAB_IT_ARGS", "--compact-after 1 --compact-segments 8", 1);
 	if (cf_test_cluster_start(&cluster, 3, START_TIMEOUT_MS) != 0)
 		return -1;
@@ -550,6 +552,45 @@ static void leader_rule_compacts_sealed_segments_unasked(void **state)
 	n_passed++;
 }
 
+static void erase_within_deadline_holds_unasked(void **state)
+{
+	char marker[64], body[256], path[128];
+	struct cf_test_ack a;
+	uint64_t deadline;
+	unsigned left = 3;
+	int st;
+
+	(void)state;
+	snprintf(marker, sizeof marker, "DEADLINE-%llx-%d",
+		 (unsigned long long)cf_mono_ns(), (int)getpid());
+	snprintf(body, sizeof body, "gone soon: %s", marker);
+	st = cf_test_send(&cluster, 1, "alice", "cp-c", "deadline-1", body, &a);
+	assert_true(st == 200 || st == 201);
+	snprintf(path, sizeof path, "/v1/conversations/cp-c/messages/%lld",
+		 (long long)a.seq);
+	json_decref(cf_test_expect(&cluster, 2, "DELETE", path, "alice", NULL,
+				   200));
+	/* No confabctl: the leader's rule seals, compacts and erases. */
+	deadline = cf_mono_ms() + 30000;
+	while (left > 0 && cf_mono_ms() < deadline) {
+		left = 0;
+		for (unsigned n = 1; n <= 3; n++)
+			left += holder(n, marker) != NULL;
+		if (left > 0)
+			cf_test_sleep_ms(250);
+	}
+	for (unsigned n = 1; n <= 3; n++) {
+		const char *f = holder(n, marker);
+
+		if (f != NULL)
+			fail_msg("node %u still holds it after 30 s: %s", n,
+				 f);
+	}
+	compact_all();
+	verify_identical();
+	n_passed++;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -561,6 +602,7 @@ int main(void)
 		cmocka_unit_test(
 			node_killed_during_compaction_restarts_into_the_same_state),
 		cmocka_unit_test(leader_rule_compacts_sealed_segments_unasked),
+		cmocka_unit_test(erase_within_deadline_holds_unasked),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -714,11 +714,11 @@ static void late_recall_rewrites_the_cold_file_that_holds_it(void **state)
 	assert_int_equal(log_store_rewrite_plan(f->s, 0, 1, &rw), CF_ENOTFOUND);
 	/* A recall of a message not compacted yet waits for nothing. */
 	assert_int_equal(log_store_note_recall(f->s, CF_STR_LIT("c2"),
-					       f->last_seq[2]),
+					       f->last_seq[2], 1),
 			 0);
 	assert_int_equal(log_store_erase_pending(f->s, 0), 0);
 	/* The late recall waits across a restart (manifest erase list). */
-	assert_int_equal(log_store_note_recall(f->s, late.conv, late.seq), 0);
+	assert_int_equal(log_store_note_recall(f->s, late.conv, late.seq, 1), 0);
 	assert_int_equal(log_store_erase_pending(f->s, 0), 1);
 	checkpoint(f);
 	assert_int_equal(store_open(f), 0);
@@ -752,7 +752,7 @@ static void late_recall_rewrites_the_cold_file_that_holds_it(void **state)
 	assert_int_equal(log_store_compact_plan(f->s, 0, f->next_index++, 100,
 						NULL, 0, &hot),
 			 0);
-	assert_int_equal(log_store_note_recall(f->s, late.conv, late.seq), 0);
+	assert_int_equal(log_store_note_recall(f->s, late.conv, late.seq, 1), 0);
 	assert_int_equal(log_store_rewrite_plan(f->s, 0, f->next_index++, &rw),
 			 0);
 	assert_int_equal(log_compact_get(rw)->input_coldno,
