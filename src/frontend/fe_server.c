@@ -223,6 +223,9 @@ void fe_server_on_record(void *arg, const struct log_record *rec,
 	if (s->push_on && rec->kind == LOG_REC_MESSAGE &&
 	    strcmp(rft_node_role(s->node), "leader") == 0)
 		sync_push_record(&s->push, rec, conv, server_online, s);
+	/* Any node may hold dead letters from a time it led: erase there. */
+	if (s->push_on && rec->kind == LOG_REC_RECALL)
+		sync_push_recall(&s->push, rec->conv, rec->seq);
 	fe_session_fanout(s, rec, conv);
 }
 

@@ -27,6 +27,7 @@
 #include "common/cf_err.h"
 #include "common/cf_time.h"
 #include "raft/rft_rec.h"
+#include "sync/sync_push_int.h"
 #include "sync/sync_read.h"
 
 #define TICK_MS 200
@@ -42,6 +43,9 @@ struct push_job {
 	struct sync_push *p;
 	char *body;
 	size_t len;
+	char *conv;	/* the message's conversation (NULL: unknown) */
+	uint64_t seq;
+	bool recalled;	/* its message was recalled: never dead-lettered */
 	uint64_t first_ms, next_ms;
 	unsigned attempts;
 	/* the attempt in flight */
@@ -58,10 +62,20 @@ struct push_job {
 
 static void dead_letter(struct sync_push *p, struct push_job *j)
 {
-	int fd = open(p->dead_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-		      0644);
+	int fd;
 
+	if (j->recalled)
+		return;
 	p->failed++;
+	if (p->rewrite != NULL) {
+		/* The file is being rewritten: append after it. */
+		if (cf_buf_append(&p->held, j->body, j->len) != 0 ||
+		    cf_buf_append(&p->held, "\n", 1) != 0)
+			cf_warn("push: a dead letter was lost (no memory)");
+		return;
+	}
+	fd = open(p->dead_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+		  0644);
 	if (fd < 0) {
 		cf_warn("push: %s: %s", p->dead_path, strerror(errno));
 		return;
@@ -74,12 +88,13 @@ static void dead_letter(struct sync_push *p, struct push_job *j)
 
 static void job_free(struct push_job *j)
 {
+	free(j->conv);
 	free(j->body);
 	free(j->req);
 	free(j);
 }
 
-static void maybe_closed(struct sync_push *p)
+void sync__push_maybe_closed(struct sync_push *p)
 {
 	if (p->closing && p->pending == 0 && p->n_inflight == 0 &&
 	    p->close_cb != NULL) {
@@ -118,7 +133,7 @@ static void attempt_closed_cb(uv_handle_t *h)
 		cf_list_push(&p->queue, &j->link);
 		p->n_queued++;
 	}
-	maybe_closed(p);
+	sync__push_maybe_closed(p);
 }
 
 static void finish(struct push_job *j, bool ok)
@@ -239,7 +254,17 @@ static void tick_cb(uv_timer_t *t)
 	}
 }
 
+static void enqueue(struct sync_push *p, const char *body, size_t len,
+		    struct cf_str conv, uint64_t seq);
+
 void sync_push_enqueue(struct sync_push *p, const char *body, size_t len)
+{
+	enqueue(p, body, len, (struct cf_str){NULL, 0}, 0);
+}
+
+/* Queue a body for conv's message seq (conv may be empty: unknown). */
+static void enqueue(struct sync_push *p, const char *body, size_t len,
+		    struct cf_str conv, uint64_t seq)
 {
 	struct push_job *j;
 
@@ -255,6 +280,12 @@ void sync_push_enqueue(struct sync_push *p, const char *body, size_t len)
 	j->body[len] = '\0';
 	j->len = len;
 	j->p = p;
+	j->seq = seq;
+	if (conv.len > 0 && (j->conv = strndup(conv.p, conv.len)) == NULL) {
+		job_free(j);
+		p->failed++;
+		return;
+	}
 	j->first_ms = j->next_ms = cf_mono_ms();
 	if (p->n_queued >= MAX_QUEUED) {
 		dead_letter(p, j);
@@ -310,7 +341,7 @@ void sync_push_record(struct sync_push *p, const struct log_record *rec,
 		json_object_set_new(o, "userId", json_string(m));
 		s = json_dumps(o, JSON_COMPACT);
 		if (s != NULL)
-			sync_push_enqueue(p, s, strlen(s));
+			enqueue(p, s, strlen(s), rec->conv, rec->seq);
 		free(s);
 	}
 	json_decref(o);
@@ -375,14 +406,42 @@ static void timer_closed_cb(uv_handle_t *h)
 	struct sync_push *p = h->data;
 
 	p->pending--;
-	maybe_closed(p);
+	sync__push_maybe_closed(p);
+}
+
+void sync_push_recall(struct sync_push *p, struct cf_str conv, uint64_t seq)
+{
+	const struct cf_list *heads[2] = {&p->queue, &p->inflight};
+	struct cf_list *e, *next;
+
+	if (p->closing || conv.len == 0 || conv.len > 128)
+		return;
+	for (int h = 0; h < 2; h++) {
+		for (e = heads[h]->next; e != heads[h]; e = next) {
+			struct push_job *j =
+				CF_CONTAINER_OF(e, struct push_job, link);
+
+			next = e->next;
+			if (j->conv == NULL || j->seq != seq ||
+			    strlen(j->conv) != conv.len ||
+			    memcmp(j->conv, conv.p, conv.len) != 0)
+				continue;
+			j->recalled = true;
+			if (h == 0) { /* queued: gone now */
+				cf_list_remove(&j->link);
+				p->n_queued--;
+				job_free(j);
+			}
+		}
+	}
+	sync__push_erase(p, conv, seq);
 }
 
 void sync_push_close(struct sync_push *p, void (*cb)(struct sync_push *p))
 {
 	p->closing = true;
 	p->close_cb = cb;
-	p->pending = 1;
+	p->pending++; /* the timer (a running dead letter rewrite may be too) */
 	while (!cf_list_empty(&p->queue)) {
 		struct push_job *j =
 			CF_CONTAINER_OF(p->queue.next, struct push_job, link);
@@ -394,4 +453,5 @@ void sync_push_close(struct sync_push *p, void (*cb)(struct sync_push *p))
 	     e = e->next)
 		finish(CF_CONTAINER_OF(e, struct push_job, link), false);
 	uv_close((uv_handle_t *)&p->timer, timer_closed_cb);
+	sync__push_erase_close(p);
 }

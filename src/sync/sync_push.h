@@ -13,6 +13,12 @@
  * DIR/push-dead-letter.jsonl and counted as failed. Enqueuing never blocks
  * and never delays an ack; past 100,000 queued bodies new ones go straight
  * to the dead letter file.
+ *
+ * Erasure: sync_push_recall(), on every node, for every committed recall:
+ * bodies of that message still queued are dropped, one being sent is not
+ * dead-lettered, and the dead letter file is rewritten without its lines
+ * (sync_push_erase.c, off the loop thread; dead letters given up meanwhile
+ * wait in memory and are appended after).
  * Ownership: struct sync_push is the caller's; sync_push_close() then wait
  * for its callback before freeing it.
  * Errors: sync_push_init() returns 0, CF_EBADREQ (bad URL) or -errno.
@@ -27,6 +33,7 @@
 
 #include <uv.h>
 
+#include "common/cf_buf.h"
 #include "common/cf_list.h"
 #include "log/log_record.h"
 #include "raft/rft_fsm.h"
@@ -48,6 +55,12 @@ struct sync_push {
 	bool closing;
 	int pending;
 	void (*close_cb)(struct sync_push *p);
+	/* Erasure of the dead letter file (sync_push_erase.c). */
+	struct cf_buf erase;	/* recalls to erase: u8 id length, id, u64 seq */
+	unsigned n_erase;
+	struct cf_buf held;	/* dead letters given up while a rewrite runs */
+	struct push_rewrite *rewrite; /* running, or NULL */
+	uint64_t erased;	/* dead letters erased */
 };
 
 /* True if user (len bytes) has an open socket somewhere. */
@@ -61,6 +74,8 @@ void sync_push_record(struct sync_push *p, const struct log_record *rec,
 		      void *arg);
 /* Queue one body (JSON text, copied). */
 void sync_push_enqueue(struct sync_push *p, const char *body, size_t len);
+/* A recall of conv's message seq was committed: erase its bodies. */
+void sync_push_recall(struct sync_push *p, struct cf_str conv, uint64_t seq);
 /* Stop; queued bodies are dropped (not dead-lettered); cb once closed. */
 void sync_push_close(struct sync_push *p, void (*cb)(struct sync_push *p));
 

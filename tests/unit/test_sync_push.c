@@ -196,6 +196,60 @@ static void a_failing_webhook_is_retried_then_dead_lettered(void **state)
 	rmdir(dir);
 }
 
+static int rewrite_done(void *arg)
+{
+	const struct sync_push *p = arg;
+
+	return p->rewrite == NULL && p->n_erase == 0;
+}
+
+static void recalled_messages_leave_the_dead_letter_file(void **state)
+{
+	char dir[] = "/tmp/test_sync_push.XXXXXX", url[64], err[256];
+	char path[128], line[256];
+	struct sync_push p;
+	struct srv s = {.status = 500};
+	uv_loop_t loop;
+	unsigned port;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	uv_loop_init(&loop);
+	srv_start(&s, &port);
+	snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
+	assert_int_equal(sync_push_init(&p, &loop, url, dir, err), 0);
+	snprintf(path, sizeof path, "%s/push-dead-letter.jsonl", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{\"conversationId\":\"c1\",\"seq\":3,\"preview\":\"secret\"}\n"
+	      "{\"conversationId\":\"c1\",\"seq\":4,\"preview\":\"b\"}\n"
+	      "{\"conversationId\":\"c2\",\"seq\":3,\"preview\":\"c\"}\n",
+	      f);
+	fclose(f);
+	sync_push_recall(&p, CF_STR_LIT("c1"), 3);
+	sync_push_recall(&p, CF_STR_LIT("c9"), 1); /* nothing of it */
+	run_until(&loop, rewrite_done, &p, 5000);
+	assert_true(rewrite_done(&p));
+	assert_int_equal(p.erased, 1);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof line, f));
+	assert_non_null(strstr(line, "\"seq\":4"));
+	assert_non_null(fgets(line, sizeof line, f));
+	assert_non_null(strstr(line, "\"c2\""));
+	assert_null(fgets(line, sizeof line, f));
+	fclose(f);
+	/* No file at all is not an error. */
+	unlink(path);
+	sync_push_recall(&p, CF_STR_LIT("c2"), 3);
+	run_until(&loop, rewrite_done, &p, 5000);
+	assert_true(rewrite_done(&p));
+	assert_int_equal(access(path, F_OK), -1);
+	finish(&loop, &p, &s);
+	rmdir(dir);
+}
+
 static void only_http_urls_are_accepted(void **state)
 {
 	struct sync_push p;
@@ -216,6 +270,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(a_2xx_answer_counts_as_sent),
 		cmocka_unit_test(a_failing_webhook_is_retried_then_dead_lettered),
+		cmocka_unit_test(recalled_messages_leave_the_dead_letter_file),
 		cmocka_unit_test(only_http_urls_are_accepted),
 	};
 
