@@ -41,6 +41,8 @@ struct fe_media_meta {
 	uint64_t xxh3;
 	char **convs; /* conversations whose messages reference it */
 	unsigned n_convs;
+	unsigned live; /* messages referencing it, not recalled */
+	bool erased;   /* every reference recalled: the file is gone */
 };
 
 /* Leader: a stored blob waiting for a majority, then for its commit. */
@@ -120,9 +122,43 @@ static void index_media(struct fe_media *m, const struct log_record *rec)
 	json_decref(o);
 }
 
+/* by_msg key of conv's message seq. */
+static void msg_key(char *key, size_t size, struct cf_str conv, uint64_t seq)
+{
+	snprintf(key, size, "%.*s\x1f%llu", (int)conv.len, conv.p,
+		 (unsigned long long)seq);
+}
+
+/*
+ * A recall: the message no longer references its blob; a blob no message
+ * references any more after a recall is erased (its file unlinked).
+ */
+static void media_recall(struct fe_media *m, const struct log_record *rec)
+{
+	struct fe_media_meta *mt;
+	char key[160];
+	char *id;
+	int rv;
+
+	msg_key(key, sizeof key, rec->conv, rec->seq);
+	id = cf_map_get(&m->by_msg, key, strlen(key));
+	if (id == NULL)
+		return;
+	cf_map_del(&m->by_msg, key, strlen(key));
+	mt = meta_get(m, id, strlen(id), false);
+	if (mt != NULL && mt->live > 0 && --mt->live == 0) {
+		mt->erased = true;
+		rv = fe_media_blob_unlink(m, id);
+		if (rv != 0)
+			cf_warn("media %s: erasing: %s", id, cf_strerror(rv));
+	}
+	free(id);
+}
+
 static void index_attachment(struct fe_media *m, const struct log_record *rec)
 {
 	struct cf_str content, att;
+	char key[160];
 	struct fe_media_meta *mt;
 	json_error_t je;
 	const char *id;
@@ -137,6 +173,16 @@ static void index_attachment(struct fe_media *m, const struct log_record *rec)
 	if (id == NULL || !cf_id_valid(id, strlen(id)) ||
 	    (mt = meta_get(m, id, strlen(id), true)) == NULL)
 		goto out;
+	msg_key(key, sizeof key, rec->conv, rec->seq);
+	if (cf_map_get(&m->by_msg, key, strlen(key)) == NULL) {
+		char *dup = strdup(id);
+
+		if (dup != NULL &&
+		    cf_map_put(&m->by_msg, key, strlen(key), dup, NULL) != 0)
+			free(dup);
+		else if (dup != NULL)
+			mt->live++;
+	}
 	for (unsigned i = 0; i < mt->n_convs; i++)
 		if (strlen(mt->convs[i]) == rec->conv.len &&
 		    memcmp(mt->convs[i], rec->conv.p, rec->conv.len) == 0)
@@ -160,6 +206,8 @@ void fe_media_on_record(struct fe_media *m, const struct log_record *rec,
 		index_media(m, rec);
 	else if (rec->kind == LOG_REC_MESSAGE)
 		index_attachment(m, rec);
+	else if (rec->kind == LOG_REC_RECALL)
+		media_recall(m, rec);
 }
 
 /* ---- leader: store, replicate, commit ---- */
@@ -603,7 +651,7 @@ static void download(struct fe_conn *c, struct cf_str id, const char *user,
 		return fe_respond_error(c, 404, "not_found", "no such media");
 	mt = meta_get(m, id.p, id.len, false);
 	if ((mt == NULL || !mt->committed || !may_read(c->srv, mt, user)) &&
-	    !waited) {
+	    !waited && (mt == NULL || !mt->erased)) {
 		struct lookup *l = calloc(1, sizeof *l);
 		if (l == NULL)
 			return fe_respond_rc(c, -ENOMEM, NULL);
@@ -615,7 +663,7 @@ static void download(struct fe_conn *c, struct cf_str id, const char *user,
 		rft_node_read_index(m->srv->node, &l->rd, lookup_cb);
 		return;
 	}
-	if (mt == NULL || !mt->committed)
+	if (mt == NULL || !mt->committed || mt->erased)
 		return fe_respond_error(c, 404, "not_found", "no such media");
 	if (!may_read(c->srv, mt, user))
 		return fe_respond_error(c, 403, "forbidden",
@@ -670,6 +718,7 @@ void fe_media_init(struct fe_media *m, struct fe_server *srv)
 	memset(m, 0, sizeof *m);
 	m->srv = srv;
 	cf_map_init(&m->index);
+	cf_map_init(&m->by_msg);
 	cf_list_init(&m->xfers);
 	cf_list_init(&m->uploads);
 	cf_list_init(&m->waits);
@@ -688,12 +737,17 @@ static void media_index_clear(struct fe_media *m)
 		free(mt);
 	}
 	cf_map_release(&m->index);
+	i = 0;
+	while (cf_map_next(&m->by_msg, &i, &slot))
+		free(slot->val);
+	cf_map_release(&m->by_msg);
 }
 
 void fe_media_reset_index(struct fe_media *m)
 {
 	media_index_clear(m);
 	cf_map_init(&m->index);
+	cf_map_init(&m->by_msg);
 }
 
 void fe_media_release(struct fe_media *m)

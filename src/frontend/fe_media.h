@@ -16,6 +16,9 @@
  * read-index, so a reader is never refused for lag). A node without
  * the blob fetches it from its peers, checks its xxh3, stores it, answers.
  * Blob files are written and read on the loop thread (fsync included).
+ * Erasure: when every message that references a blob has been recalled,
+ * its file is unlinked at the recall's apply, on every node, and reads
+ * answer 404.
  *
  * Ownership: the state belongs to the server (fe_media_init/release);
  * waiting requests hold a connection reference.
@@ -52,6 +55,7 @@ struct fe_server;
 struct fe_media {
 	struct fe_server *srv;
 	struct cf_map index;	 /* mediaId -> struct fe_media_meta */
+	struct cf_map by_msg;	 /* "conv\x1fseq" of an attachment -> mediaId */
 	struct cf_list xfers;	 /* incoming chunked transfers */
 	struct cf_list uploads;	 /* leader: blobs waiting for a majority */
 	struct cf_list waits;	 /* local requests waiting for a peer */

@@ -37,6 +37,8 @@ int fe_media_send_status(struct fe_media *m, unsigned to, uint8_t type,
 int fe_media_blob_write(struct fe_media *m, const char *id, const void *data,
 			size_t len);
 /* Read DIR/media/id into *out (malloc'd); CF_ENOTFOUND if absent. */
+/* Remove the blob's file (erasure); 0 if it was not there. */
+int fe_media_blob_unlink(struct fe_media *m, const char *id);
 int fe_media_blob_read(struct fe_media *m, const char *id, char **out,
 		       size_t *len);
 /* Drop transfers idle since before now - 30 s (UINT64_MAX: all). */

@@ -136,6 +136,16 @@ fail:
 	return rv;
 }
 
+int fe_media_blob_unlink(struct fe_media *m, const char *id)
+{
+	char path[4200];
+
+	blob_path(m, id, "", path, sizeof path);
+	if (unlink(path) != 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
 /* Read the blob into *out (malloc'd). CF_ENOTFOUND if absent. */
 int fe_media_blob_read(struct fe_media *m, const char *id, char **out,
 		     size_t *len)

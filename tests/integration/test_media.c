@@ -114,7 +114,7 @@ static int group_setup(void **state)
 	return cf_test_cluster_start(&cluster, 3, START_TIMEOUT_MS) != 0 ? -1 : 0;
 }
 
-#define N_TESTS 5
+#define N_TESTS 6
 
 static int group_teardown(void **state)
 {
@@ -318,6 +318,63 @@ static void a_node_that_missed_the_upload_fetches_it_from_a_peer(
 	n_passed++;
 }
 
+/* Send a file message referencing id in conv; its seq. */
+static long long send_file(const char *user, const char *conv,
+			   const char *cmid, const char *id)
+{
+	char body[256];
+	json_t *j;
+	long long seq;
+	int st;
+
+	snprintf(body, sizeof body,
+		 "{\"conversationId\":\"%s\",\"clientMsgId\":\"%s\","
+		 "\"msgType\":\"image\",\"content\":\"pic\","
+		 "\"attachment\":{\"mediaId\":\"%s\",\"name\":\"a.png\"}}",
+		 conv, cmid, id);
+	j = cf_test_call(&cluster, 1, "POST", "/v1/messages", user, body, &st);
+	assert_true(st == 200 || st == 201);
+	seq = cf_test_int(j, "seq");
+	json_decref(j);
+	return seq;
+}
+
+static void a_blob_all_of_whose_messages_are_recalled_is_erased(void **state)
+{
+	char data[] = "\x89PNG not really, erase me";
+	char id[64], path[PATH_MAX + 128], del[128];
+	long long s1, s2;
+
+	(void)state;
+	upload(2, "er-a", "image/png", data, sizeof data, id, sizeof id);
+	cf_test_create_group(&cluster, 1, "er-a", "er-g", "[\"er-b\"]");
+	s1 = send_file("er-a", "er-g", "e1", id);
+	s2 = send_file("er-a", "er-g", "e2", id);
+	for (unsigned n = 1; n <= 3; n++)
+		fetch(n, "er-b", id, 200, data, sizeof data, "image/png");
+	/* One message still references it: still there. */
+	snprintf(del, sizeof del, "/v1/conversations/er-g/messages/%lld", s1);
+	json_decref(cf_test_expect(&cluster, 1, "DELETE", del, "er-a", NULL,
+				   200));
+	for (unsigned n = 1; n <= 3; n++)
+		fetch(n, "er-b", id, 200, data, sizeof data, "image/png");
+	snprintf(del, sizeof del, "/v1/conversations/er-g/messages/%lld", s2);
+	json_decref(cf_test_expect(&cluster, 1, "DELETE", del, "er-a", NULL,
+				   200));
+	/* Every node, once it applied the recall: gone, file and all. */
+	for (unsigned n = 1; n <= 3; n++) {
+		json_decref(cf_test_expect(&cluster, n, "GET",
+					   "/v1/conversations/er-g/messages?"
+					   "consistent=1&limit=1",
+					   "er-a", NULL, 200));
+		fetch(n, "er-a", id, 404, NULL, 0, NULL);
+		snprintf(path, sizeof path, "%s/media/%s",
+			 cluster.nodes[n].data_dir, id);
+		assert_int_equal(access(path, F_OK), -1);
+	}
+	n_passed++;
+}
+
 /* Bodies received for conv so far (a new array; caller decrefs). */
 static json_t *hook_for(const char *conv)
 {
@@ -401,6 +458,8 @@ int main(void)
 		cmocka_unit_test(
 			only_uploader_and_members_of_a_referencing_conv_may_read),
 		cmocka_unit_test(the_size_limit_holds_on_media_only),
+		cmocka_unit_test(
+			a_blob_all_of_whose_messages_are_recalled_is_erased),
 		cmocka_unit_test(
 			a_node_that_missed_the_upload_fetches_it_from_a_peer),
 		cmocka_unit_test(push_reaches_only_members_without_a_socket),
