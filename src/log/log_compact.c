@@ -631,8 +631,7 @@ static int rewrite_switch(struct log_store *s, struct log_compact *c,
 	rv = doom_reserve(part, 1);
 	if (rv != 0)
 		return rv;
-	log_cold_close(old->r);
-	old->r = NULL;
+	log__cold_forget_reader(s, old);
 	part->doomed[part->ndoomed++] = LOG_DOOMED_COLD | old->m.coldno;
 	old->m.coldno = c->j.coldno;
 	old->m.size = c->res.bytes_out;
@@ -795,4 +794,5 @@ void log_store_cold_stats(const struct log_store *s,
 		}
 	}
 	st->jobs = s->njobs;
+	st->open_readers = s->cold_open;
 }

@@ -249,6 +249,7 @@ struct log_store_cold_stats {
 	uint64_t bytes_written;	 /* by compactions since open */
 	uint64_t records_erased; /* by compactions since open */
 	uint64_t block_reads;	 /* cold blocks read by reads since open */
+	uint64_t open_readers;	 /* cold files open now (bounded) */
 };
 void log_store_cold_stats(const struct log_store *s,
 			  struct log_store_cold_stats *st);

@@ -214,7 +214,7 @@ static int cold_load(struct log_store *s, struct log_part *part,
 {
 	struct cold_scan sc = {s, NULL, cb, arg, CF_BUF_INIT, CF_BUF_INIT,
 			       CF_BUF_INIT};
-	struct log_coldf cf = {*mc, NULL, 0, 0};
+	struct log_coldf cf = {*mc, NULL, 0, 0, 0};
 	const struct log_cold_info *info;
 	char name[LOG_COLD_NAME];
 	int rv;
@@ -411,6 +411,31 @@ void log__cold_unlink_doomed(struct log_store *s)
 
 /* --------------------------------------------------------------- reads */
 
+/* Close the least recently read cold reader. */
+static void cold_close_lru(struct log_store *s)
+{
+	struct log_coldf *lru = NULL;
+
+	for (unsigned i = 0; i < s->nparts; i++)
+		for (size_t k = 0; k < s->parts[i].ncolds; k++) {
+			struct log_coldf *c = &s->parts[i].colds[k];
+
+			if (c->r != NULL && (lru == NULL || c->used < lru->used))
+				lru = c;
+		}
+	if (lru != NULL)
+		log__cold_forget_reader(s, lru);
+}
+
+void log__cold_forget_reader(struct log_store *s, struct log_coldf *c)
+{
+	if (c->r == NULL)
+		return;
+	log_cold_close(c->r);
+	c->r = NULL;
+	s->cold_open--;
+}
+
 int log__cold_read(struct log_store *s, struct log_part *part, uint32_t segno,
 		   struct cf_str conv, uint64_t seq, struct log_record *rec,
 		   struct cf_buf *scratch)
@@ -424,13 +449,17 @@ int log__cold_read(struct log_store *s, struct log_part *part, uint32_t segno,
 	if (c->r == NULL) {
 		char name[LOG_COLD_NAME];
 
+		if (s->cold_open >= LOG_COLD_OPEN_MAX)
+			cold_close_lru(s);
 		log_cold_name(name, c->m.coldno);
 		rv = log_cold_open(&c->r, part->dirfd, name);
 		if (rv != 0) {
 			c->r = NULL;
 			return rv == -ENOENT ? CF_ECORRUPT : rv;
 		}
+		s->cold_open++;
 	}
+	c->used = ++s->cold_tick;
 	before = log_cold_get_stats(c->r)->block_reads;
 	rv = log_cold_read_seq(c->r, conv, seq, rec, scratch);
 	s->cold.block_reads += log_cold_get_stats(c->r)->block_reads - before;

@@ -29,6 +29,7 @@ struct log_stage {
 struct log_coldf {
 	struct log_manifest_cold m;
 	struct log_cold *r; /* open reader, NULL until first read */
+	uint64_t used;	    /* s->cold_tick at its last read (LRU) */
 	uint64_t records;   /* in the file */
 	uint64_t erased;    /* recalled messages held without content */
 };
@@ -93,7 +94,16 @@ struct log_store {
 	size_t njobs;
 	size_t jobcap;
 	struct log_store_cold_stats cold; /* counters of the cold tier */
+	unsigned cold_open;  /* cold readers open (at most LOG_COLD_OPEN_MAX) */
+	uint64_t cold_tick;  /* reads of cold files so far (LRU clock) */
 };
+
+/*
+ * Cold readers open at a time: each holds a descriptor and its last
+ * decoded block (at most about 64 KiB), so this bounds both; the least
+ * recently read is closed to open another.
+ */
+#define LOG_COLD_OPEN_MAX 64
 
 /* A compaction job (log_store_cold.c). */
 struct log_compact {
@@ -137,6 +147,8 @@ void log__job_free(struct log_compact *c);
 /* Count a recall (entry time ts) of a message in a hot segment of part. */
 void log__note_hot_recall(struct log_part *part, uint64_t ts);
 
+/* Close c's reader if open (counted in s->cold_open). */
+void log__cold_forget_reader(struct log_store *s, struct log_coldf *c);
 /* Free the partition's cold state. */
 void log__cold_part_release(struct log_part *part);
 /* Free every job. */

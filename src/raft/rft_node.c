@@ -413,7 +413,7 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 	if (n->cfg.compact_after < 0)
 		n->cfg.compact_after = 4;
 	if (n->cfg.compact_segments == 0)
-		n->cfg.compact_segments = 16;
+		n->cfg.compact_segments = 4;
 	n->data = cfg->data;
 	cf_list_init(&n->waiting);
 	cf_list_init(&n->queued);

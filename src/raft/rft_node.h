@@ -110,7 +110,7 @@ struct rft_node_config {
 	/*
 	 * The compaction rule, applied by the leader only: a partition with
 	 * at least compact_after sealed hot segments no job has taken gets a
-	 * compaction of at most compact_segments of them (defaults 4 and 16;
+	 * compaction of at most compact_segments of them (defaults 4 and 4;
 	 * compact_after -1: the default, 0: never by rule).
 	 */
 	int compact_after;

@@ -774,6 +774,26 @@ static void late_recall_rewrites_the_cold_file_that_holds_it(void **state)
 	check_reads(f, 2, late.seq);
 }
 
+static void open_cold_files_are_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct log_compact_result r;
+	struct log_store_cold_stats cs;
+
+	assert_int_equal(store_open(f), 0);
+	sends(f, 2600); /* about 90 sealed 4 KiB segments */
+	checkpoint(f);
+	while (log_store_sealed_free(f->s, 0) > 0)
+		compact(f, 1, NULL, 0, &r);
+	checkpoint(f);
+	log_store_cold_stats(f->s, &cs);
+	assert_true(cs.files > 70);
+	check_reads(f, -1, 0); /* reads every message, every file */
+	log_store_cold_stats(f->s, &cs);
+	assert_true(cs.open_readers > 0);
+	assert_true(cs.open_readers <= 64);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -785,6 +805,7 @@ int main(void)
 		T(crash_at_every_step_reopens_old_or_new),
 		T(damaged_input_fails_the_run_and_keeps_the_job),
 		T(late_recall_rewrites_the_cold_file_that_holds_it),
+		T(open_cold_files_are_bounded),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
