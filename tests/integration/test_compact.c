@@ -476,6 +476,27 @@ static void wiped_node_rejoins_through_cold_files(void **state)
 		assert_true(cf_test_assert_same(&cluster, "alice", convs[k],
 						120) == digest_before[k]);
 	(void)cf_test_assert_same(&cluster, "alice", "cp-a", 131);
+	/* Its inbox, rebuilt from cold files, lists as the others do. */
+	{
+		json_t *l1 = cf_test_expect(&cluster, 1, "GET",
+					    "/v1/conversations?limit=100&"
+					    "consistent=1",
+					    "alice", NULL, 200);
+		json_t *l3 = cf_test_expect(&cluster, 3, "GET",
+					    "/v1/conversations?limit=100&"
+					    "consistent=1",
+					    "alice", NULL, 200);
+		char *a = json_dumps(l1, JSON_SORT_KEYS | JSON_COMPACT);
+		char *b = json_dumps(l3, JSON_SORT_KEYS | JSON_COMPACT);
+
+		assert_non_null(a);
+		assert_non_null(b);
+		assert_string_equal(a, b);
+		free(a);
+		free(b);
+		json_decref(l1);
+		json_decref(l3);
+	}
 	verify_identical();
 	n_passed++;
 }
