@@ -570,6 +570,7 @@ int log_compact_run(struct log_compact *c, char *errmsg)
 	c->res.messages = info.messages;
 	c->res.erased = info.recalled;
 	c->res.ident = info.content_xxh3;
+	c->res.max_index = info.max_index;
 	c->done = true;
 out:
 	free(rs.v);

@@ -44,16 +44,30 @@ void rft__node_on_switch(void *arg, const struct log_compact_result *r)
 {
 	struct rft_node *n = arg;
 	struct rft_fsm_stats st;
+	uint64_t applied, keep;
 
 	n->compacted = true;
 	if (r->erased == 0 || n->closing)
 		return;
+	/*
+	 * Keep the entries newer than any the job read (a follower a little
+	 * behind still gets them without a snapshot install), no more: then
+	 * the snapshots at or past the applied index drop every entry that
+	 * carried the erased content (raft keeps from index - trailing + 1).
+	 */
+	applied = raft_last_applied(&n->raft);
+	keep = applied > r->max_index ? applied - r->max_index : 1;
+	if (keep > n->cur_trailing)
+		keep = n->cur_trailing;
+	if (keep > n->erase_trailing && n->erase_left > 0)
+		keep = n->erase_trailing; /* a sequence already running */
 	rft_fsm_stats(n->fsm, &st);
 	n->erase_left = 2;
 	n->erase_snaps = st.snapshots;
 	n->erase_next_ms = 0;
+	n->erase_trailing = (unsigned)keep;
 	raft_set_snapshot_threshold(&n->raft, 1);
-	raft_set_snapshot_trailing(&n->raft, 1);
+	raft_set_snapshot_trailing(&n->raft, (unsigned)keep);
 }
 
 static void node_erase_cb(struct rft_submit *s, int status,
