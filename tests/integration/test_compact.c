@@ -322,25 +322,46 @@ static const char *holder(unsigned node, const char *needle)
 	return scan_hit[0] != '\0' ? scan_hit : NULL;
 }
 
+/* Send a message holding a fresh marker (in marker) to conv; its seq. */
+static long long send_marked(unsigned node, const char *conv,
+			     const char *cmid, const char *tag, char *marker,
+			     size_t msize)
+{
+	char body[256];
+	struct cf_test_ack a;
+	int st;
+
+	snprintf(marker, msize, "%s-%llx-%d", tag,
+		 (unsigned long long)cf_mono_ns(), (int)getpid());
+	snprintf(body, sizeof body, "this must go: %s", marker);
+	st = cf_test_send(&cluster, node, "alice", conv, cmid, body, &a);
+	assert_true(st == 200 || st == 201);
+	return (long long)a.seq;
+}
+
+/* Recall alice's message seq of conv through node. */
+static void recall(unsigned node, const char *conv, long long seq)
+{
+	char path[128];
+
+	snprintf(path, sizeof path, "/v1/conversations/%s/messages/%lld", conv,
+		 seq);
+	json_decref(cf_test_expect(&cluster, node, "DELETE", path, "alice",
+				   NULL, 200));
+}
+
 static void recalled_content_is_erased_from_every_file_of_every_node(
 	void **state)
 {
-	char marker[64], body[256], path[128];
-	struct cf_test_ack a;
+	char marker[64];
+	long long seq;
 	json_t *h;
-	int st;
 
 	(void)state;
-	snprintf(marker, sizeof marker, "ERASE-ME-%llx-%d",
-		 (unsigned long long)cf_mono_ns(), (int)getpid());
-	snprintf(body, sizeof body, "the secret is %s", marker);
-	st = cf_test_send(&cluster, 2, "alice", "cp-a", "secret-1", body, &a);
-	assert_true(st == 200 || st == 201);
+	seq = send_marked(2, "cp-a", "secret-1", "ERASE-ME", marker,
+			  sizeof marker);
 	send_many("cp-a", 121, 130, "cp-a");
-	snprintf(path, sizeof path, "/v1/conversations/cp-a/messages/%lld",
-		 (long long)a.seq);
-	json_decref(cf_test_expect(&cluster, 1, "DELETE", path, "alice", NULL,
-				   200));
+	recall(1, "cp-a", seq);
 	/* Every node wrote it (store and raft log) before the compaction. */
 	h = cf_test_history(&cluster, 3, "alice", "cp-a");
 	json_decref(h);
@@ -357,7 +378,7 @@ static void recalled_content_is_erased_from_every_file_of_every_node(
 		h = cf_test_history(&cluster, n, "alice", "cp-a");
 		assert_int_equal(json_array_size(h), 131);
 		assert_true(json_is_true(json_object_get(
-			json_array_get(h, (size_t)a.seq - 1), "recalled")));
+			json_array_get(h, (size_t)seq - 1), "recalled")));
 		json_decref(h);
 	}
 	/*
@@ -367,9 +388,7 @@ static void recalled_content_is_erased_from_every_file_of_every_node(
 	snprintf(marker, sizeof marker, "cp-b message 5 of cp-b,");
 	for (unsigned n = 1; n <= 3; n++)
 		assert_non_null(holder(n, marker));
-	json_decref(cf_test_expect(&cluster, 3, "DELETE",
-				   "/v1/conversations/cp-b/messages/5", "alice",
-				   NULL, 200));
+	recall(3, "cp-b", 5);
 	compact_all();
 	for (unsigned n = 1; n <= 3; n++) {
 		const char *f = holder(n, marker);
@@ -575,22 +594,14 @@ static void leader_rule_compacts_sealed_segments_unasked(void **state)
 
 static void erase_within_deadline_holds_unasked(void **state)
 {
-	char marker[64], body[256], path[128];
-	struct cf_test_ack a;
+	char marker[64];
 	uint64_t deadline;
 	unsigned left = 3;
-	int st;
 
 	(void)state;
-	snprintf(marker, sizeof marker, "DEADLINE-%llx-%d",
-		 (unsigned long long)cf_mono_ns(), (int)getpid());
-	snprintf(body, sizeof body, "gone soon: %s", marker);
-	st = cf_test_send(&cluster, 1, "alice", "cp-c", "deadline-1", body, &a);
-	assert_true(st == 200 || st == 201);
-	snprintf(path, sizeof path, "/v1/conversations/cp-c/messages/%lld",
-		 (long long)a.seq);
-	json_decref(cf_test_expect(&cluster, 2, "DELETE", path, "alice", NULL,
-				   200));
+	recall(2, "cp-c",
+	       send_marked(1, "cp-c", "deadline-1", "DEADLINE", marker,
+			   sizeof marker));
 	/* No confabctl: the leader's rule seals, compacts and erases. */
 	deadline = cf_mono_ms() + 30000;
 	while (left > 0 && cf_mono_ms() < deadline) {
