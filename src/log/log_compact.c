@@ -216,6 +216,7 @@ int log_store_compact_plan(struct log_store *s, unsigned partition,
 	struct cf_buf list = CF_BUF_INIT;
 	struct log_part *part;
 	uint32_t taken, first = 0, last = 0, k = 0;
+	uint64_t bytes = 0;
 	bool all = true;
 	int rv;
 
@@ -229,10 +230,12 @@ int log_store_compact_plan(struct log_store *s, unsigned partition,
 
 		if (seg->segno <= taken)
 			continue;
-		if (!seg->sealed || k == max_segs) {
+		if (!seg->sealed || k == max_segs ||
+		    (k > 0 && bytes + seg->end > s->compact_input_max)) {
 			all = false;
 			break;
 		}
+		bytes += seg->end;
 		if (first == 0)
 			first = seg->segno;
 		last = seg->segno;

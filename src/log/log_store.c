@@ -375,6 +375,9 @@ int log_store_open(struct log_store **out, const struct log_store_opts *o,
 	s->nparts = o->partitions;
 	s->seal_bytes = o->seal_bytes != 0 ? o->seal_bytes : STORE_SEAL_DEFAULT;
 	s->seal_age_ms = o->seal_age_ms;
+	s->compact_input_max = o->compact_input_max != 0 ?
+				       o->compact_input_max :
+				       LOG_COMPACT_INPUT_MAX;
 	log_index_init(&s->ix);
 	cf_buf_init(&s->scan_buf);
 	s->parts = calloc(s->nparts, sizeof(*s->parts));

@@ -39,6 +39,7 @@ struct log_store_opts {
 	unsigned partitions;	 /* P; must match an existing store */
 	uint64_t seal_bytes;	 /* hot segment size limit, default 64 MiB */
 	uint64_t seal_age_ms;	 /* by entry clock; 0 = never by age */
+	uint64_t compact_input_max; /* 0: LOG_COMPACT_INPUT_MAX (tests only) */
 };
 /*
  * partitions, seal_bytes and seal_age_ms are the store's shape: recorded in
@@ -166,9 +167,18 @@ struct log_compact_result {
 };
 
 /*
+ * A job's input bound: the cold writer sorts a job's records in memory, so
+ * a job takes sealed segments only while their bytes stay within this (one
+ * segment at least, however large). Part of the apply rule: every node
+ * decides the same jobs, so it never changes without a new command type.
+ */
+#define LOG_COMPACT_INPUT_MAX (256ull << 20)
+
+/*
  * Decide a job for partition at Raft index: at most max_segs (>= 1) of the
  * partition's sealed hot segments, oldest first, not taken by a pending
- * job. recalls (any partition; only messages in the input count) is the
+ * job, and no more than LOG_COMPACT_INPUT_MAX bytes of them (beyond the
+ * first; compact_input_max of the options if set). recalls (any partition; only messages in the input count) is the
  * recall state at index. The store owns the job; *out stays valid until
  * the job is switched or the store closed. CF_ENOTFOUND: nothing sealed to
  * compact (no job). CF_EBADREQ: bad partition. Nothing may be staged.

@@ -81,6 +81,7 @@ struct log_store {
 	unsigned nparts;
 	uint64_t seal_bytes;
 	uint64_t seal_age_ms;
+	uint64_t compact_input_max; /* a job's input bytes (plan) */
 	uint64_t applied_index;
 	struct log_part *parts;
 	unsigned *touched; /* partitions with staged records */

@@ -406,6 +406,48 @@ static void plan_takes_the_oldest_sealed_segments_once(void **state)
 	check_reads(f, -1, 0);
 }
 
+/* A job takes sealed segments while their bytes fit the input bound. */
+static void plan_bounds_a_job_input_in_bytes(void **state)
+{
+	struct fixture *f = *state;
+	struct log_compact *a, *b;
+	struct log_compact_result ra, rb;
+
+	f->o.compact_input_max = 3 * 4096;
+	assert_int_equal(store_open(f), 0);
+	sends(f, 400);
+	assert_true(log_store_sealed_free(f->s, 0) >= 8);
+	assert_int_equal(log_store_compact_plan(f->s, 0, 100, 1024, NULL, 0,
+						&a),
+			 0);
+	ra = *log_compact_get(a);
+	assert_int_equal(ra.first_segno, 1);
+	assert_true(ra.segments >= 2 && ra.segments <= 3);
+	assert_true(ra.bytes_in <= 3 * 4096);
+	/* The next job goes on from there, bounded the same way. */
+	assert_int_equal(log_store_compact_plan(f->s, 0, 101, 1024, NULL, 0,
+						&b),
+			 0);
+	rb = *log_compact_get(b);
+	assert_int_equal(rb.first_segno, ra.last_segno + 1);
+	assert_true(rb.segments >= 2 && rb.segments <= 3);
+	assert_int_equal(log_compact_run(a, f->errmsg), 0);
+	assert_int_equal(log_store_compact_switch(f->s, a, f->errmsg), 0);
+	assert_int_equal(log_compact_run(b, f->errmsg), 0);
+	assert_int_equal(log_store_compact_switch(f->s, b, f->errmsg), 0);
+	check_reads(f, -1, 0);
+	/* One segment is always taken, however large. */
+	f->o.compact_input_max = 1;
+	checkpoint(f);
+	assert_int_equal(store_open(f), 0);
+	assert_int_equal(log_store_compact_plan(f->s, 0, 102, 1024, NULL, 0,
+						&a),
+			 0);
+	ra = *log_compact_get(a);
+	assert_int_equal(ra.segments, 1);
+	assert_int_equal(ra.first_segno, rb.last_segno + 1);
+}
+
 static void reads_and_rebuild_are_the_same_from_either_tier(void **state)
 {
 	struct fixture *f = *state;
@@ -800,6 +842,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(manifest_round_trips_cold_files_and_jobs),
 		T(plan_takes_the_oldest_sealed_segments_once),
+		T(plan_bounds_a_job_input_in_bytes),
 		T(reads_and_rebuild_are_the_same_from_either_tier),
 		T(compaction_erases_recalled_content_from_every_file),
 		T(crash_at_every_step_reopens_old_or_new),
