@@ -24,6 +24,10 @@
  * group of N members with a WebSocket each, send->ack, send->delivery and
  * commit->delivery; --rate R paces its sends (default: closed loop over
  * --concurrency connections).
+ *
+ * --history N selects the history read mode instead (bench_history.c): N
+ * pages of --limit messages at random places of the --user's
+ * conversations, over --concurrency connections (default 1 in this mode).
  */
 
 #include <assert.h>
@@ -36,6 +40,7 @@
 #include <uv.h>
 
 #include "bench/bench_fanout.h"
+#include "bench/bench_history.h"
 #include "bench/bench_http.h"
 #include "common/cf_buf.h"
 #include "common/cf_time.h"
@@ -52,6 +57,9 @@ struct bench {
 	unsigned n_urls;
 	unsigned conc, seconds, warmup, size, n_convs;
 	unsigned fanout, rate; /* --fanout mode (bench_fanout.c) */
+	unsigned history, limit, seed; /* --history mode (bench_history.c) */
+	const char *user;
+	int conc_set;
 	char run_id[32];
 	char *content;
 	enum bench_phase phase;
@@ -92,7 +100,10 @@ static void usage(FILE *f)
 		   "       confab-bench --fanout N [--url URL ...] [--rate R | "
 		   "--concurrency C]\n"
 		   "                    [--seconds S] [--warmup W] "
-		   "[--size BYTES]\n");
+		   "[--size BYTES]\n"
+		   "       confab-bench --history N [--url URL ...] "
+		   "[--concurrency C] [--limit L]\n"
+		   "                    [--user ID] [--seed S]\n");
 }
 
 static int lat_cmp(const void *a, const void *b)
@@ -451,20 +462,25 @@ static int parse_args(struct bench *b, int argc, char **argv)
 		{"conversations", required_argument, NULL, 'k'},
 		{"fanout", required_argument, NULL, 'f'},
 		{"rate", required_argument, NULL, 'r'},
+		{"history", required_argument, NULL, 'H'},
+		{"limit", required_argument, NULL, 'l'},
+		{"user", required_argument, NULL, 'U'},
+		{"seed", required_argument, NULL, 'S'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int ch, rv = 0;
 
 	while (rv == 0 &&
-	       (ch = getopt_long(argc, argv, "u:c:s:w:z:k:f:r:h", opts, NULL)) !=
-		       -1) {
+	       (ch = getopt_long(argc, argv, "u:c:s:w:z:k:f:r:H:l:U:S:h", opts,
+				 NULL)) != -1) {
 		switch (ch) {
 		case 'u':
 			rv = add_url(b, optarg);
 			break;
 		case 'c':
 			rv = parse_uint(optarg, 1, 100000, &b->conc);
+			b->conc_set = 1;
 			break;
 		case 's':
 			rv = parse_uint(optarg, 1, 86400, &b->seconds);
@@ -483,6 +499,26 @@ static int parse_args(struct bench *b, int argc, char **argv)
 			break;
 		case 'r':
 			rv = parse_uint(optarg, 1, 1000000, &b->rate);
+			break;
+		case 'H':
+			rv = parse_uint(optarg, 1, 10000000, &b->history);
+			break;
+		case 'l':
+			rv = parse_uint(optarg, 1, 200, &b->limit);
+			break;
+		case 'U':
+			rv = strlen(optarg) >= 1 && strlen(optarg) <= 128 &&
+					     strspn(optarg,
+						    "abcdefghijklmnopqrstuvwxyz"
+						    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+						    "0123456789._:@-") ==
+						     strlen(optarg)
+				     ? 0
+				     : -1;
+			b->user = optarg;
+			break;
+		case 'S':
+			rv = parse_uint(optarg, 0, 0xffffffffu, &b->seed);
 			break;
 		case 'h':
 			usage(stdout);
@@ -556,6 +592,29 @@ static int run_fanout(const struct bench *b)
 	return bench_fanout_run(&o);
 }
 
+/* --history: hand the parsed options to bench_history.c. */
+static int run_history(const struct bench *b)
+{
+	struct bh_target t[MAX_URLS];
+	struct bhist_opts o;
+	unsigned i;
+
+	for (i = 0; i < b->n_urls; i++) {
+		t[i].addr = b->addrs[i];
+		snprintf(t[i].host, sizeof t[i].host, "%s", b->hosts[i]);
+	}
+	memset(&o, 0, sizeof o);
+	o.targets = t;
+	o.n_targets = b->n_urls;
+	o.requests = b->history;
+	o.warmup = b->history < 200 ? b->history : 200;
+	o.conc = b->conc_set ? b->conc : 1;
+	o.limit = b->limit;
+	o.seed = b->seed;
+	o.user = b->user;
+	return bench_history_run(&o);
+}
+
 int main(int argc, char **argv)
 {
 	struct bench b;
@@ -569,6 +628,8 @@ int main(int argc, char **argv)
 	b.warmup = 1;
 	b.size = 200;
 	b.n_convs = 16;
+	b.limit = 50;
+	b.user = "bench";
 	if (parse_args(&b, argc, argv) != 0) {
 		usage(stderr);
 		return 2;
@@ -576,6 +637,13 @@ int main(int argc, char **argv)
 	snprintf(b.run_id, sizeof b.run_id, "%llx%x",
 		 (unsigned long long)(cf_wall_ms() % 0xffffffffu),
 		 (unsigned)getpid());
+	if (b.history > 0 && (b.fanout > 0 || b.rate > 0)) {
+		fprintf(stderr, "confab-bench: --history and --fanout are "
+				"separate modes\n");
+		return 2;
+	}
+	if (b.history > 0)
+		return run_history(&b);
 	if (b.fanout > 0 || b.rate > 0)
 		return run_fanout(&b);
 	b.content = malloc(b.size + 1);

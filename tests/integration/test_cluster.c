@@ -640,6 +640,7 @@ static void paused_leader_is_replaced_and_catches_up(void **state)
 	cf_test_cluster_pass(c);
 }
 
+/* Send mode, then history mode over what it sent. */
 static void bench_reports_one_json_line_without_errors(void **state)
 {
 	struct fixture *f = *state;
@@ -673,6 +674,37 @@ static void bench_reports_one_json_line_without_errors(void **state)
 	h = cf_test_call(c, 1, "GET", "/v1/cluster", NULL, NULL, &st);
 	assert_true(cf_test_int(h, "commitIndex") > 3);
 	json_decref(h);
+	/* --history reads pages of it back from every node. */
+	snprintf(cmd, sizeof cmd,
+		 "%s/confab-bench --history 60 --limit 10 --concurrency 3 "
+		 "--url %s --url %s --url %s",
+		 bd && *bd ? bd : ".", c->nodes[1].url, c->nodes[2].url,
+		 c->nodes[3].url);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(line, sizeof line, p));
+	st = pclose(p);
+	assert_int_equal(st, 0);
+	j = json_loads(line, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "mode")),
+			    "history");
+	assert_int_equal(cf_test_int(j, "requests"), 60);
+	assert_int_equal(cf_test_int(j, "conversations"), 2);
+	assert_int_equal(cf_test_int(j, "errors"), 0);
+	/* at least one message of 50 bytes in each page */
+	assert_true(cf_test_int(j, "bytes") > 60 * 50);
+	assert_true(json_number_value(json_object_get(j, "p99_ms")) >=
+		    json_number_value(json_object_get(j, "p50_ms")));
+	json_decref(j);
+	/* A user without messages is a set-up failure. */
+	snprintf(cmd, sizeof cmd,
+		 "%s/confab-bench --history 5 --user nobody --url %s "
+		 ">/dev/null 2>&1",
+		 bd && *bd ? bd : ".", c->nodes[1].url);
+	st = system(cmd);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 1);
 	cf_test_cluster_pass(c);
 }
 
