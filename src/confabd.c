@@ -6,8 +6,10 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,12 +85,16 @@ static void daemon_user_msg_cb(struct rft_node *n, unsigned from,
 	fe_server_on_peer_msg(&d->server, from, type, body, len);
 }
 
-static int parse_size(const char *s, size_t *out)
+/* A decimal number; 0 only where zero is allowed (zero_ok). */
+static int parse_size(const char *s, bool zero_ok, size_t *out)
 {
 	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
+	unsigned long long v;
 
-	if (end == s || *end != '\0' || v == 0)
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (end == s || *end != '\0' || errno != 0 || *s == '-' ||
+	    (v == 0 && !zero_ok))
 		return -1;
 	*out = (size_t)v;
 	return 0;
@@ -189,7 +195,8 @@ int main(int argc, char **argv)
 		case 'R':
 		case 'C':
 		case 'S':
-			if (parse_size(optarg, &v) != 0) {
+			/* --compact-after 0 turns the rule off. */
+			if (parse_size(optarg, ch == 'C', &v) != 0) {
 				fprintf(stderr, "confabd: bad number '%s'\n",
 					optarg);
 				return 2;

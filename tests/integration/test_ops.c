@@ -26,7 +26,7 @@
 #include "common/cf_time.h"
 
 #define START_TIMEOUT_MS 30000
-#define N_TESTS 7
+#define N_TESTS 8
 
 static struct cf_test_cluster cluster;
 static int n_passed;
@@ -503,6 +503,58 @@ static void a_raft_address_in_use_is_named(void **state)
 	n_passed++;
 }
 
+/* confabd's exit status and whether its output holds want. */
+static int confabd_says(const char *args, const char *want, int *found)
+{
+	char cmd[2 * PATH_MAX], log[PATH_MAX + 16], line[512];
+	FILE *f;
+	int st;
+
+	snprintf(log, sizeof log, "%s/flags.log", cluster.dir);
+	snprintf(cmd, sizeof cmd, "timeout 20 '%s' %s >'%s' 2>&1",
+		 cluster.confabd, args, log);
+	st = system(cmd);
+	assert_true(WIFEXITED(st));
+	*found = 0;
+	f = fopen(log, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f) != NULL)
+		if (strstr(line, want) != NULL)
+			*found = 1;
+	fclose(f);
+	return WEXITSTATUS(st);
+}
+
+/*
+ * Flags are checked before anything starts: --compact-after 0 (the rule
+ * off) is a value, a negative or non-numeric one is a usage error (2).
+ */
+static void flags_out_of_range_are_usage_errors(void **state)
+{
+	int found;
+
+	(void)state;
+	/* 0 passes; --compact-segments 2000 is the first error. */
+	assert_int_equal(confabd_says("--compact-after 0 "
+				      "--compact-segments 2000",
+				      "--compact-segments 1 to 1024", &found),
+			 2);
+	assert_true(found);
+	assert_int_equal(confabd_says("--compact-after -1",
+				      "bad number '-1'", &found),
+			 2);
+	assert_true(found);
+	assert_int_equal(confabd_says("--rate-limit 0", "bad number '0'",
+				      &found),
+			 2);
+	assert_true(found);
+	assert_int_equal(confabd_says("--max-group 99999999999999999999",
+				      "bad number", &found),
+			 2);
+	assert_true(found);
+	n_passed++;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -515,6 +567,7 @@ int main(void)
 		cmocka_unit_test(a_second_process_on_a_data_folder_is_refused),
 		cmocka_unit_test(a_store_of_another_shape_refuses_to_start),
 		cmocka_unit_test(a_raft_address_in_use_is_named),
+		cmocka_unit_test(flags_out_of_range_are_usage_errors),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
