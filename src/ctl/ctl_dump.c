@@ -22,6 +22,8 @@
 #include "common/cf_lock.h"
 #include "ctl/ctl_http.h"
 #include "frontend/fe_auth.h"
+#include "log/log_cold.h"
+#include "log/log_inspect.h"
 #include "log/log_manifest.h"
 #include "log/log_store.h"
 #include "sync/sync_read.h"
@@ -115,13 +117,26 @@ static int dump_live(struct dump *d, const char *cluster, const char *url)
 
 /* ---- offline, from a stopped node's data folder ---- */
 
-static int scan_cb(void *arg, const struct log_record *rec)
+/* One message of the range, as found. */
+struct found {
+	uint64_t seq;
+	json_t *msg; /* message object, or the placeholder if erased */
+};
+
+struct offline {
+	struct dump *d;
+	struct cf_str conv;
+	unsigned partition;
+	struct found *v;
+	size_t n, cap;
+	bool any; /* a message of conv was seen (in the range or not) */
+	char errmsg[CF_ERRMSG_SIZE];
+};
+
+static int note_recall(struct dump *d, uint64_t seq)
 {
-	struct dump *d = arg;
 	uint64_t *p;
 
-	if (rec->kind != LOG_REC_RECALL || !cf_str_eqc(rec->conv, d->conv))
-		return 0;
 	if (d->nrecalled == d->cap) {
 		d->cap = d->cap ? 2 * d->cap : 16;
 		p = realloc(d->recalled, d->cap * sizeof *p);
@@ -129,8 +144,108 @@ static int scan_cb(void *arg, const struct log_record *rec)
 			return -ENOMEM;
 		d->recalled = p;
 	}
-	d->recalled[d->nrecalled++] = rec->seq;
+	d->recalled[d->nrecalled++] = seq;
 	return 0;
+}
+
+/* A record of the conversation, from a hot segment or a cold file. */
+static int take(struct offline *x, const struct log_record *rec)
+{
+	struct found *p;
+	json_t *j;
+
+	if (!cf_str_eq(rec->conv, x->conv))
+		return 0;
+	if (rec->kind == LOG_REC_RECALL)
+		return note_recall(x->d, rec->seq);
+	if (rec->kind != LOG_REC_MESSAGE)
+		return 0;
+	x->any = true;
+	if (rec->seq < x->d->from || (x->d->to != 0 && rec->seq > x->d->to))
+		return 0;
+	j = (rec->flags & LOG_REC_MSG_RECALLED) != 0 ? sync_recalled_json(rec)
+						      : sync_message_json(rec);
+	if (j == NULL)
+		return -ENOMEM;
+	if (x->n == x->cap) {
+		x->cap = x->cap ? 2 * x->cap : 64;
+		p = realloc(x->v, x->cap * sizeof *p);
+		if (p == NULL) {
+			json_decref(j);
+			return -ENOMEM;
+		}
+		x->v = p;
+	}
+	x->v[x->n].seq = rec->seq;
+	x->v[x->n++].msg = j;
+	return 0;
+}
+
+/* Hot records within the checkpoint: what a start keeps. */
+static int walk_record(void *arg, const struct log_walk_seg *seg,
+		       uint64_t off, const struct log_record *rec)
+{
+	struct offline *x = arg;
+
+	if (seg->cold || !seg->in_manifest || off >= seg->checkpointed ||
+	    seg->partition != x->partition)
+		return 0;
+	return take(x, rec);
+}
+
+static int cold_record(void *arg, const struct log_record *rec)
+{
+	return take(arg, rec);
+}
+
+/* A cold file of the manifest: only the conversation's blocks are read. */
+static int walk_cold(void *arg, int pdirfd, const struct log_manifest_cold *mc)
+{
+	struct offline *x = arg;
+	struct log_cold *r;
+	char name[LOG_COLD_NAME];
+	int rv;
+
+	if (mc->partition != x->partition)
+		return 0;
+	log_cold_name(name, mc->coldno);
+	rv = pdirfd < 0 ? -ENOENT : log_cold_open(&r, pdirfd, name);
+	if (rv != 0) {
+		snprintf(x->errmsg, sizeof x->errmsg, "p%04u/%s: %s",
+			 mc->partition, name, cf_strerror(rv));
+		return rv;
+	}
+	rv = log_cold_scan_conv(r, x->conv, 1, true, cold_record, x);
+	log_cold_close(r);
+	if (rv == CF_ENOTFOUND)
+		rv = 0;
+	if (rv != 0 && x->errmsg[0] == '\0')
+		snprintf(x->errmsg, sizeof x->errmsg, "p%04u/%s: %s",
+			 mc->partition, name, cf_strerror(rv));
+	return rv;
+}
+
+/* The partition count, once the walk has loaded the manifest. */
+static int walk_manifest(void *arg, const struct log_manifest *m)
+{
+	struct offline *x = arg;
+
+	if (m->partitions == 0)
+		return CF_ECORRUPT;
+	x->partition = log_partition_of(x->conv, m->partitions);
+	return 0;
+}
+
+static bool walk_want(void *arg, unsigned partition)
+{
+	return partition == ((struct offline *)arg)->partition;
+}
+
+static int found_cmp(const void *a, const void *b)
+{
+	const struct found *x = a, *y = b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 static bool was_recalled(const struct dump *d, uint64_t seq)
@@ -141,19 +256,31 @@ static bool was_recalled(const struct dump *d, uint64_t seq)
 	return false;
 }
 
+/*
+ * Read-only: the files are opened as confabctl inspect opens them, nothing
+ * is cut or removed; what is read is what a start would keep (the
+ * manifest's cold files, and its hot segments up to their checkpointed
+ * length) of the conversation's partition only.
+ */
 static int dump_offline(struct dump *d, const char *data)
 {
+	static const struct log_walk_ops ops = {
+		.manifest = walk_manifest,
+		.record = walk_record,
+		.cold = walk_cold,
+		.want = walk_want,
+	};
 	char errmsg[CF_ERRMSG_SIZE] = "", store_dir[4096];
-	struct log_store_opts o;
+	struct offline x;
 	struct log_manifest m;
-	struct log_store *s = NULL;
-	struct cf_buf scratch = CF_BUF_INIT;
-	struct log_record rec;
-	struct cf_str conv = cf_str_c(d->conv);
-	uint64_t last;
-	int lock_fd = -1, dirfd, rv, code = 1;
-	json_t *j;
+	int lock_fd = -1, rv, code = 1;
 
+	/* The seqs are collected, then sorted: the tiers hold a
+	 * conversation's messages in pieces. */
+
+	memset(&x, 0, sizeof x);
+	x.d = d;
+	x.conv = cf_str_c(d->conv);
 	rv = cf_lock_dir(data, &lock_fd, errmsg);
 	if (rv != 0) {
 		fprintf(stderr, "confabctl dump: %s%s\n", errmsg,
@@ -164,53 +291,40 @@ static int dump_offline(struct dump *d, const char *data)
 	}
 	snprintf(store_dir, sizeof store_dir, "%s/store", data);
 	log_manifest_init(&m);
-	dirfd = open(store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	rv = dirfd < 0 ? -errno : log_manifest_load(dirfd, &m, errmsg);
-	if (dirfd >= 0)
-		close(dirfd);
+	rv = log_walk(store_dir, &m, &ops, &x, errmsg);
 	if (rv != 0) {
 		fprintf(stderr, "confabctl dump: %s: %s\n", store_dir,
-			errmsg[0] ? errmsg : cf_strerror(rv));
+			x.errmsg[0] ? x.errmsg
+				    : errmsg[0] ? errmsg : cf_strerror(rv));
 		goto out;
 	}
-	memset(&o, 0, sizeof o);
-	o.dir = store_dir;
-	o.partitions = m.partitions;
-	o.seal_bytes = m.seal_bytes;
-	o.seal_age_ms = m.seal_age_ms;
-	rv = log_store_open(&s, &o, scan_cb, d, errmsg);
-	if (rv != 0) {
-		fprintf(stderr, "confabctl dump: %s\n", errmsg);
-		goto out;
-	}
-	last = log_store_last_seq(s, conv);
-	if (last == 0) {
+	if (!x.any) {
 		fprintf(stderr, "confabctl dump: no conversation %s in %s\n",
 			d->conv, store_dir);
 		goto out;
 	}
-	if (d->to == 0 || d->to > last)
-		d->to = last;
-	for (uint64_t seq = d->from; seq <= d->to; seq++) {
-		rv = log_store_read_seq(s, conv, seq, &rec, &scratch);
-		if (rv == CF_ENOTFOUND)
-			continue; /* before the conversation's first seq */
-		if (rv != 0) {
-			fprintf(stderr, "confabctl dump: seq %" PRIu64 ": %s\n",
-				seq, cf_strerror(rv));
-			goto out;
+	qsort(x.v, x.n, sizeof *x.v, found_cmp);
+	for (size_t i = 0; i < x.n; i++) {
+		json_t *j = x.v[i].msg;
+
+		if (i > 0 && x.v[i - 1].seq == x.v[i].seq)
+			continue; /* cannot happen in a sound store */
+		if (was_recalled(d, x.v[i].seq)) {
+			/* recalled after its file was written: the same
+			 * placeholder as sync_recalled_json() */
+			json_object_del(j, "content");
+			json_object_del(j, "attachment");
+			if (json_object_set_new(j, "recalled", json_true()) !=
+			    0)
+				goto out;
 		}
-		j = was_recalled(d, seq) ? sync_recalled_json(&rec)
-					 : sync_message_json(&rec);
-		if (j == NULL)
-			goto out;
 		emit(j);
-		json_decref(j);
 	}
 	code = 0;
 out:
-	cf_buf_release(&scratch);
-	log_store_close(s);
+	for (size_t i = 0; i < x.n; i++)
+		json_decref(x.v[i].msg);
+	free(x.v);
 	log_manifest_release(&m);
 	cf_unlock_dir(lock_fd);
 	return code;

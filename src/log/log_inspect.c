@@ -240,6 +240,8 @@ int log_walk(const char *dir, struct log_manifest *m,
 			goto out;
 	}
 	for (unsigned p = 0; p < m->partitions; p++) {
+		if (ops->want != NULL && !ops->want(arg, p))
+			continue;
 		rv = walk_part(&w, dirfd, m, p, &buf);
 		if (rv != 0) {
 			cf_errmsg_printf(errmsg, "store %s: partition %u: %s",
@@ -576,8 +578,12 @@ static void insp_release(struct insp *in)
 
 static int insp_run(struct insp *in, const char *dir, char *errmsg)
 {
-	static const struct log_walk_ops ops = {insp_manifest, insp_record,
-						insp_segment, insp_cold};
+	static const struct log_walk_ops ops = {
+		.manifest = insp_manifest,
+		.record = insp_record,
+		.segment = insp_segment,
+		.cold = insp_cold,
+	};
 	struct log_manifest m;
 	int rv;
 

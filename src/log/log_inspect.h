@@ -54,6 +54,8 @@ struct log_walk_ops {
 	 * folder, -1 if it is missing.
 	 */
 	int (*cold)(void *arg, int pdirfd, const struct log_manifest_cold *mc);
+	/* Whether to walk partition p at all (may be NULL: every one). */
+	bool (*want)(void *arg, unsigned partition);
 };
 
 /*

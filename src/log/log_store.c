@@ -48,9 +48,14 @@
 #define STORE_SEAL_MAX (1ull << 30)
 #define STORE_PARTS_MAX 9999u
 
+unsigned log_partition_of(struct cf_str conv, unsigned nparts)
+{
+	return (unsigned)(XXH3_64bits(conv.p, conv.len) % nparts);
+}
+
 unsigned log__part_of(const struct log_store *s, struct cf_str conv)
 {
-	return (unsigned)(XXH3_64bits(conv.p, conv.len) % s->nparts);
+	return log_partition_of(conv, s->nparts);
 }
 
 static void part_release(struct log_part *part)

@@ -239,6 +239,8 @@ const struct log_compact_result *log_compact_get(const struct log_compact *c);
 unsigned log_store_partitions(const struct log_store *s);
 /* The partition of conversation conv. */
 unsigned log_store_part_of(const struct log_store *s, struct cf_str conv);
+/* The same rule without a store: conv's partition among nparts (>= 1). */
+unsigned log_partition_of(struct cf_str conv, unsigned nparts);
 /*
  * Seal partition's hot segment now if it holds a record (the next record
  * opens a new one), so that a compaction can take it. Nothing may be
