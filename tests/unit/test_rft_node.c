@@ -137,8 +137,13 @@ static void node_start_with(struct fixture *f, unsigned id,
 	c.snapshot_trailing = f->snap_trailing;
 	c.self = id;
 	c.data_dir = nd->dir;
-	c.heartbeat_ms = 30;
-	c.election_ms = 300;
+	/*
+	 * Three nodes share this loop: a stall of it (a loaded machine, a
+	 * slow fsync) delays all of them at once. 1 s elections keep a
+	 * leader through stalls of several hundred ms.
+	 */
+	c.heartbeat_ms = 100;
+	c.election_ms = 1000;
 	c.request_timeout_ms = TIMEOUT_MS;
 	c.data = nd;
 	assert_int_equal(rft_node_init(&nd->node, &f->loop, &c, errmsg), 0);
@@ -209,6 +214,32 @@ static bool all_ready(struct fixture *f, void *arg)
 	return true;
 }
 
+/* What all_ready() is waiting for, on stderr (a setup that timed out). */
+static void print_state(struct fixture *f)
+{
+	for (unsigned i = 1; i <= N; i++) {
+		struct node *nd = &f->nodes[i];
+		const char *why = NULL;
+		bool ready;
+
+		if (!nd->running)
+			continue;
+		ready = rft_node_is_ready(&nd->node, &why);
+		fprintf(stderr,
+			"# node %u: %s, leader %u, barrier %d, ready %d (%s), "
+			"peers up:",
+			i, rft_node_role(&nd->node),
+			(unsigned)rft_node_leader_id(&nd->node),
+			(int)nd->node.barrier_done, (int)ready,
+			why != NULL ? why : "");
+		for (unsigned j = 1; j <= N; j++)
+			if (j != i)
+				fprintf(stderr, " %u:%d", j,
+					(int)rft_node_peer_up(&nd->node, j));
+		fprintf(stderr, "\n");
+	}
+}
+
 static int setup_snap(void **state, unsigned threshold, unsigned trailing)
 {
 	struct fixture *f = calloc(1, sizeof *f);
@@ -237,7 +268,9 @@ static int setup_snap(void **state, unsigned threshold, unsigned trailing)
 	f->wrong_secret.secret[0] ^= 1;
 	for (unsigned i = 1; i <= N; i++)
 		node_start(f, i);
-	assert_true(run_until(f, all_ready, NULL, 30000));
+	if (!run_until(f, all_ready, NULL, 30000))
+		print_state(f);
+	assert_true(all_ready(f, NULL));
 	*state = f;
 	return 0;
 }
