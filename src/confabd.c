@@ -292,6 +292,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	uv_loop_init(&d.loop);
+	fc.data_dir = data;
 	fe_server_init(&d.server, &d.loop, &d.cluster, id, &fc);
 	nc.cluster = &d.cluster;
 	nc.self = id;
@@ -300,6 +301,7 @@ int main(int argc, char **argv)
 	nc.on_record_arg = &d.server;
 	nc.on_rebuild = fe_server_on_rebuild;
 	nc.on_reset = fe_server_on_reset;
+	nc.on_rebuilt = fe_server_on_rebuilt;
 	nc.on_user_msg = daemon_user_msg_cb;
 	nc.data = &d;
 	rv = rft_node_init(&d.node, &d.loop, &nc, errmsg);

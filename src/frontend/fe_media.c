@@ -43,6 +43,7 @@ struct fe_media_meta {
 	unsigned n_convs;
 	unsigned live; /* messages referencing it, not recalled */
 	bool erased;   /* every reference recalled: the file is gone */
+	bool unref;    /* rebuild: a recall dropped its last reference so far */
 };
 
 /* Leader: a stored blob waiting for a majority, then for its commit. */
@@ -133,7 +134,8 @@ static void msg_key(char *key, size_t size, struct cf_str conv, uint64_t seq)
  * A recall: the message no longer references its blob; a blob no message
  * references any more after a recall is erased (its file unlinked).
  */
-static void media_recall(struct fe_media *m, const struct log_record *rec)
+static void media_recall(struct fe_media *m, const struct log_record *rec,
+			 bool live)
 {
 	struct fe_media_meta *mt;
 	char key[160];
@@ -147,10 +149,15 @@ static void media_recall(struct fe_media *m, const struct log_record *rec)
 	cf_map_del(&m->by_msg, key, strlen(key));
 	mt = meta_get(m, id, strlen(id), false);
 	if (mt != NULL && mt->live > 0 && --mt->live == 0) {
-		mt->erased = true;
-		rv = fe_media_blob_unlink(m, id);
-		if (rv != 0)
-			cf_warn("media %s: erasing: %s", id, cf_strerror(rv));
+		if (!live) {
+			mt->unref = true; /* fe_media_rebuilt() decides */
+		} else {
+			mt->erased = true;
+			rv = fe_media_blob_unlink(m, id);
+			if (rv != 0)
+				cf_warn("media %s: erasing: %s", id,
+					cf_strerror(rv));
+		}
 	}
 	free(id);
 }
@@ -180,8 +187,10 @@ static void index_attachment(struct fe_media *m, const struct log_record *rec)
 		if (dup != NULL &&
 		    cf_map_put(&m->by_msg, key, strlen(key), dup, NULL) != 0)
 			free(dup);
-		else if (dup != NULL)
+		else if (dup != NULL) {
 			mt->live++;
+			mt->unref = false;
+		}
 	}
 	for (unsigned i = 0; i < mt->n_convs; i++)
 		if (strlen(mt->convs[i]) == rec->conv.len &&
@@ -199,7 +208,7 @@ out:
 }
 
 void fe_media_on_record(struct fe_media *m, const struct log_record *rec,
-			const struct rft_conv *conv)
+			const struct rft_conv *conv, bool live)
 {
 	(void)conv;
 	if (rec->kind == LOG_REC_MEDIA)
@@ -207,7 +216,31 @@ void fe_media_on_record(struct fe_media *m, const struct log_record *rec,
 	else if (rec->kind == LOG_REC_MESSAGE)
 		index_attachment(m, rec);
 	else if (rec->kind == LOG_REC_RECALL)
-		media_recall(m, rec);
+		media_recall(m, rec, live);
+}
+
+void fe_media_rebuilt(struct fe_media *m)
+{
+	const struct cf_map_slot *slot;
+	size_t i = 0;
+	int rv;
+
+	while (cf_map_next(&m->index, &i, &slot)) {
+		struct fe_media_meta *mt = slot->val;
+
+		if (!mt->unref)
+			continue;
+		mt->unref = false;
+		if (mt->live > 0)
+			continue;
+		/* Erased when the recall was applied; again if a crash came
+		 * first. */
+		mt->erased = true;
+		rv = fe_media_blob_unlink(m, slot->key);
+		if (rv != 0)
+			cf_warn("media %s: erasing: %s", (const char *)slot->key,
+				cf_strerror(rv));
+	}
 }
 
 /* ---- leader: store, replicate, commit ---- */

@@ -68,9 +68,17 @@ void fe_media_release(struct fe_media *m);
 void fe_media_reset_index(struct fe_media *m);
 /* Time out waiting requests (called about every 250 ms). */
 void fe_media_tick(struct fe_media *m);
-/* Committed records: media references and message attachments. */
+/*
+ * Committed records: media references and message attachments. live: in
+ * Raft order as applied (a blob whose last reference is recalled is erased
+ * at once); false while a rebuild reads the store partition by partition,
+ * where a reference from another partition may come later: erasure then
+ * waits for fe_media_rebuilt().
+ */
 void fe_media_on_record(struct fe_media *m, const struct log_record *rec,
-			const struct rft_conv *conv);
+			const struct rft_conv *conv, bool live);
+/* A rebuild read every record: erase the blobs no message references. */
+void fe_media_rebuilt(struct fe_media *m);
 /* Peer messages FE_MSG_MEDIA_*; false if not ours. */
 bool fe_media_peer_msg(struct fe_media *m, unsigned from, uint8_t type,
 		       const void *body, size_t len);

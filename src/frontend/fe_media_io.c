@@ -98,7 +98,7 @@ int fe_media_send_status(struct fe_media *m, unsigned to, uint8_t type,
 static void blob_path(struct fe_media *m, const char *id, const char *suffix,
 		      char *out, size_t size)
 {
-	snprintf(out, size, "%s/media/%s%s", m->srv->node->cfg.data_dir, id,
+	snprintf(out, size, "%s/media/%s%s", m->srv->cfg.data_dir, id,
 		 suffix);
 }
 
@@ -108,7 +108,7 @@ int fe_media_blob_write(struct fe_media *m, const char *id, const void *data,
 	char dir[4096], tmp[4200], path[4200];
 	int fd, rv = 0;
 
-	snprintf(dir, sizeof dir, "%s/media", m->srv->node->cfg.data_dir);
+	snprintf(dir, sizeof dir, "%s/media", m->srv->cfg.data_dir);
 	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
 		return -errno;
 	blob_path(m, id, ".tmp", tmp, sizeof tmp);

@@ -2,9 +2,11 @@
 
 #include "frontend/fe_server.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/cf_buf.h"
 #include "common/cf_diag.h"
@@ -35,6 +37,7 @@ void fe_server_init(struct fe_server *s, uv_loop_t *loop,
 		    const struct cf_cluster *cluster, unsigned self,
 		    const struct fe_config *cfg)
 {
+	assert(cfg->data_dir != NULL);
 	memset(s, 0, sizeof *s);
 	s->loop = loop;
 	s->cluster = cluster;
@@ -42,6 +45,7 @@ void fe_server_init(struct fe_server *s, uv_loop_t *loop,
 	s->cfg = *cfg;
 	cf_list_init(&s->conns);
 	cf_map_init(&s->users);
+	cf_buf_init(&s->push_recalls);
 	fe_presence_init(&s->presence, s);
 	fe_media_init(&s->media, s);
 	fe_rate_init(&s->rate, cfg->rate_limit, cfg->rate_burst);
@@ -50,6 +54,42 @@ void fe_server_init(struct fe_server *s, uv_loop_t *loop,
 void fe_server_attach(struct fe_server *s, struct rft_node *node)
 {
 	s->node = node;
+}
+
+/* Recalls held by fe_server_on_rebuild(), to push's erasure. */
+static void push_replay_recalls(struct fe_server *s)
+{
+	const uint8_t *p = (const uint8_t *)s->push_recalls.data;
+	size_t pos = 0, n = s->push_recalls.len;
+	char path[4200];
+
+	snprintf(path, sizeof path, "%s/push-dead-letter.jsonl",
+		 s->cfg.data_dir);
+	if (access(path, F_OK) != 0)
+		n = 0; /* no dead letters to erase */
+	while (pos < n) {
+		struct cf_str conv = {(const char *)p + pos + 1, p[pos]};
+
+		sync_push_recall(&s->push, conv, cf_get_u64(p + pos + 1 + p[pos]));
+		pos += 1 + (size_t)p[pos] + 8;
+	}
+	cf_buf_release(&s->push_recalls);
+}
+
+/* A recall record met by a rebuild (at start, or after a fetch). */
+static void push_rebuilt_recall(struct fe_server *s,
+				const struct log_record *rec)
+{
+	uint8_t len = (uint8_t)rec->conv.len;
+
+	if (s->push_on) {
+		sync_push_recall(&s->push, rec->conv, rec->seq);
+		return;
+	}
+	if (cf_buf_append(&s->push_recalls, &len, 1) != 0 ||
+	    cf_buf_append(&s->push_recalls, rec->conv.p, rec->conv.len) != 0 ||
+	    cf_buf_put_u64(&s->push_recalls, rec->seq) != 0)
+		cf_warn("push: no memory to hold a recall for erasure");
 }
 
 static void server_accept_cb(uv_stream_t *l, int status)
@@ -150,10 +190,11 @@ int fe_server_start(struct fe_server *s, char *errmsg)
 	fe_presence_start(&s->presence);
 	if (s->cfg.push_webhook != NULL) {
 		rv = sync_push_init(&s->push, s->loop, s->cfg.push_webhook,
-				    s->node->cfg.data_dir, errmsg);
+				    s->cfg.data_dir, errmsg);
 		if (rv != 0)
 			return rv;
 		s->push_on = true;
+		push_replay_recalls(s);
 	}
 	cf_info("serving clients on %s", me->client_url);
 	return 0;
@@ -217,7 +258,7 @@ void fe_server_on_record(void *arg, const struct log_record *rec,
 	struct fe_server *s = arg;
 
 	fe_api_sync_on_record(s, rec, conv, true);
-	fe_media_on_record(&s->media, rec, conv);
+	fe_media_on_record(&s->media, rec, conv, true);
 	if (s->closing)
 		return;
 	if (s->push_on && rec->kind == LOG_REC_MESSAGE &&
@@ -235,7 +276,16 @@ void fe_server_on_rebuild(void *arg, const struct log_record *rec,
 	struct fe_server *s = arg;
 
 	fe_api_sync_on_record(s, rec, conv, false);
-	fe_media_on_record(&s->media, rec, conv);
+	fe_media_on_record(&s->media, rec, conv, false);
+	if (s->cfg.push_webhook != NULL && rec->kind == LOG_REC_RECALL)
+		push_rebuilt_recall(s, rec);
+}
+
+void fe_server_on_rebuilt(void *arg)
+{
+	struct fe_server *s = arg;
+
+	fe_media_rebuilt(&s->media);
 }
 
 void fe_server_on_reset(void *arg)
@@ -248,6 +298,7 @@ void fe_server_on_reset(void *arg)
 
 void fe_server_release(struct fe_server *s)
 {
+	cf_buf_release(&s->push_recalls);
 	fe_session_release(s);
 	fe_api_sync_release(s);
 	fe_presence_release(&s->presence);

@@ -40,6 +40,7 @@ struct fe_config {
 	unsigned rate_limit;	/* sends per second per user, default 100 */
 	unsigned rate_burst;	/* default 200 */
 	const char *web_dir;	/* the page's files (fe_static), NULL: default */
+	const char *data_dir;	/* the node's data folder (media, dead letters) */
 };
 
 /* What a peer last told us about itself. */
@@ -67,6 +68,13 @@ struct fe_server {
 	struct fe_media media;	     /* blobs, their references */
 	struct sync_push push;	     /* when cfg.push_webhook */
 	bool push_on;
+	/*
+	 * Recalls met by the rebuild at start (before push starts; a node
+	 * attached later): erased from the dead letter file once push starts,
+	 * if there is one (a crash may have come between a recall's apply
+	 * and that erasure). Held only until then.
+	 */
+	struct cf_buf push_recalls;  /* u8 id length, id, u64 seq */
 	struct fe_rate rate;	     /* per-user send rate */
 	bool closing;
 	int pending_closes;
@@ -93,6 +101,8 @@ void fe_server_on_record(void *arg, const struct log_record *rec,
 /* rft_fsm on_rebuild: index a record read while the store opens. */
 void fe_server_on_rebuild(void *arg, const struct log_record *rec,
 			  const struct rft_conv *conv);
+/* rft_fsm on_rebuilt: every record was read (media erasures settle). */
+void fe_server_on_rebuilt(void *arg);
 /* rft_fsm on_reset: forget record indexes before a rebuild after a fetch. */
 void fe_server_on_reset(void *arg);
 /* rft_node_user_msg_cb target: peer status messages. */

@@ -197,6 +197,8 @@ int rft__fsm_load(struct rft_fsm *f, char *errmsg)
 		rft_dedup_purge(&f->dedup, &c->fifo, f->clock);
 	}
 	f->applied = log_store_applied_index(f->store);
+	if (f->on_rebuilt != NULL)
+		f->on_rebuilt(f->on_record_arg);
 	return 0;
 }
 
@@ -221,6 +223,7 @@ int rft_fsm_open(struct rft_fsm **out, const struct rft_fsm_config *cfg,
 	f->on_record_arg = cfg->on_record_arg;
 	f->on_rebuild = cfg->on_rebuild;
 	f->on_reset = cfg->on_reset;
+	f->on_rebuilt = cfg->on_rebuilt;
 	f->on_mark = cfg->on_mark;
 	f->on_mark_arg = cfg->on_mark_arg;
 	f->on_compact = cfg->on_compact;

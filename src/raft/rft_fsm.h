@@ -83,6 +83,12 @@ struct rft_fsm_config {
 	 */
 	void (*on_reset)(void *arg);
 	/*
+	 * May be NULL: called with on_record_arg once a rebuild (on open, or
+	 * from a fetched store) has read every record, so that what depends
+	 * on the whole store (a count over all partitions) is settled then.
+	 */
+	void (*on_rebuilt)(void *arg);
+	/*
 	 * May be NULL: a verify marker (RFT_CMD_MARK) was applied at index;
 	 * called after the entry's records are written, so that the store's
 	 * files then are the state every node has at that index.

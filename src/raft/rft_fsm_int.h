@@ -66,6 +66,7 @@ struct rft_fsm {
 	char *store_dir;
 	char *pending_path;
 	void (*on_reset)(void *arg);
+	void (*on_rebuilt)(void *arg);
 	void (*on_mark)(void *arg, uint64_t index, uint64_t mark_id);
 	void *on_mark_arg;
 	uint64_t marks[4]; /* markers of the entry being applied */

@@ -118,6 +118,7 @@ struct rft_node_config {
 	rft_fsm_record_cb on_record; /* committed-record tail */
 	void *on_record_arg;
 	rft_fsm_record_cb on_rebuild; /* records read on open, may be NULL */
+	void (*on_rebuilt)(void *arg); /* a rebuild read every record */
 	void (*on_reset)(void *arg);  /* before a rebuild after a segment
 				       * fetch (on_record_arg), may be NULL */
 	rft_node_user_msg_cb on_user_msg;

@@ -11,8 +11,11 @@
  * are appended when it ends, then the recalls that came meanwhile start the
  * next rewrite. A file that holds none of them is left as it is.
  *
- * Not covered: a recall applied before a crash whose rewrite had not run
- * is not replayed (Raft replays only entries past the store's checkpoint).
+ * A recall applied before a crash whose rewrite had not run is not
+ * replayed by Raft (it replays only entries past the store's checkpoint):
+ * the frontend hands every recall the rebuild at start meets to
+ * sync_push_recall() once push starts, when a dead letter file exists
+ * (fe_server.c), so the rewrite runs again.
  */
 
 #include <errno.h>

@@ -29,6 +29,7 @@
 #include "../lib/cf_test_api.h"
 #include "common/cf_err.h"
 #include "common/cf_time.h"
+#include "log/log_store.h"
 
 #define START_TIMEOUT_MS 30000
 
@@ -114,7 +115,7 @@ static int group_setup(void **state)
 	return cf_test_cluster_start(&cluster, 3, START_TIMEOUT_MS) != 0 ? -1 : 0;
 }
 
-#define N_TESTS 6
+#define N_TESTS 8
 
 static int group_teardown(void **state)
 {
@@ -450,6 +451,120 @@ static void push_reaches_only_members_without_a_socket(void **state)
 	n_passed++;
 }
 
+/*
+ * A node rebuilds its reference counts partition by partition: a blob
+ * whose message in one conversation was recalled, still referenced by a
+ * message of a conversation in a later partition, must survive a restart
+ * (it is not erased while the rebuild has not read every partition).
+ */
+static void a_blob_still_referenced_elsewhere_survives_a_restart(void **state)
+{
+	char data[] = "\x89PNG two partitions";
+	char id[64], path[PATH_MAX + 128], del[128], a[32], b[32];
+	unsigned pa, pb, k;
+	long long s1;
+	int st;
+
+	(void)state;
+	/* a in a lower partition than b (16 partitions) */
+	for (k = 0;; k++) {
+		snprintf(a, sizeof a, "xp-a%u", k);
+		snprintf(b, sizeof b, "xp-b%u", k);
+		pa = log_partition_of(cf_str_c(a), 16);
+		pb = log_partition_of(cf_str_c(b), 16);
+		if (pa < pb)
+			break;
+		assert_true(k < 1000);
+	}
+	upload(1, "xp-u", "image/png", data, sizeof data, id, sizeof id);
+	cf_test_create_group(&cluster, 1, "xp-u", a, "[\"xp-v\"]");
+	cf_test_create_group(&cluster, 1, "xp-u", b, "[\"xp-v\"]");
+	s1 = send_file("xp-u", a, "x1", id);
+	(void)send_file("xp-u", b, "x2", id);
+	snprintf(del, sizeof del, "/v1/conversations/%s/messages/%lld", a, s1);
+	json_decref(cf_test_expect(&cluster, 1, "DELETE", del, "xp-u", NULL,
+				   200));
+	snprintf(del, sizeof del,
+		 "/v1/conversations/%s/messages?consistent=1&limit=1", b);
+	json_decref(cf_test_expect(&cluster, 3, "GET", del, "xp-u", NULL, 200));
+	fetch(3, "xp-v", id, 200, data, sizeof data, "image/png");
+	assert_int_equal(cf_test_cluster_term(&cluster, 3, 15000, &st), 0);
+	assert_int_equal(st, 0);
+	assert_int_equal(cf_test_cluster_restart(&cluster, 3, 30000), 0);
+	snprintf(path, sizeof path, "%s/media/%s", cluster.nodes[3].data_dir,
+		 id);
+	assert_int_equal(access(path, F_OK), 0);
+	fetch(3, "xp-v", id, 200, data, sizeof data, "image/png");
+	n_passed++;
+}
+
+/* Whether the file at path holds what. */
+static bool file_has(const char *path, const char *what)
+{
+	char line[1024];
+	bool found = false;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return false;
+	while (!found && fgets(line, sizeof line, f) != NULL)
+		found = strstr(line, what) != NULL;
+	fclose(f);
+	return found;
+}
+
+/*
+ * A node that stopped between a recall's apply and the erasure of its dead
+ * letters (the state a crash leaves: the recall is in the store, below the
+ * checkpoint, so Raft does not replay it) erases them when it starts.
+ */
+static void dead_letters_of_recalled_messages_go_at_restart(void **state)
+{
+	char path[PATH_MAX + 64], del[128];
+	struct cf_test_ack a1, a2;
+	uint64_t end;
+	FILE *f;
+	int st;
+
+	(void)state;
+	cf_test_create_group(&cluster, 1, "dl-a", "dl-g", "[\"dl-b\"]");
+	st = cf_test_send(&cluster, 1, "dl-a", "dl-g", "d1", "one", &a1);
+	assert_true(st == 200 || st == 201);
+	st = cf_test_send(&cluster, 1, "dl-a", "dl-g", "d2", "two", &a2);
+	assert_true(st == 200 || st == 201);
+	snprintf(del, sizeof del, "/v1/conversations/dl-g/messages/%llu",
+		 (unsigned long long)a1.seq);
+	json_decref(cf_test_expect(&cluster, 1, "DELETE", del, "dl-a", NULL,
+				   200));
+	json_decref(cf_test_expect(&cluster, 3, "GET",
+				   "/v1/conversations/dl-g/messages?"
+				   "consistent=1&limit=1",
+				   "dl-a", NULL, 200));
+	assert_int_equal(cf_test_cluster_term(&cluster, 3, 15000, &st), 0);
+	assert_int_equal(st, 0);
+	snprintf(path, sizeof path, "%s/push-dead-letter.jsonl",
+		 cluster.nodes[3].data_dir);
+	f = fopen(path, "a");
+	assert_non_null(f);
+	fprintf(f,
+		"{\"userId\":\"dl-b\",\"conversationId\":\"dl-g\",\"seq\":"
+		"%llu,\"messageId\":\"%s\",\"senderId\":\"dl-a\","
+		"\"preview\":\"DL-ERASE-ME\"}\n"
+		"{\"userId\":\"dl-b\",\"conversationId\":\"dl-g\",\"seq\":"
+		"%llu,\"messageId\":\"%s\",\"senderId\":\"dl-a\","
+		"\"preview\":\"DL-KEEP\"}\n",
+		(unsigned long long)a1.seq, a1.mid, (unsigned long long)a2.seq,
+		a2.mid);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(cf_test_cluster_restart(&cluster, 3, 30000), 0);
+	end = cf_mono_ms() + 20000;
+	while (file_has(path, "DL-ERASE-ME") && cf_mono_ms() < end)
+		cf_test_sleep_ms(50);
+	assert_false(file_has(path, "DL-ERASE-ME"));
+	assert_true(file_has(path, "DL-KEEP"));
+	n_passed++;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -463,6 +578,10 @@ int main(void)
 		cmocka_unit_test(
 			a_node_that_missed_the_upload_fetches_it_from_a_peer),
 		cmocka_unit_test(push_reaches_only_members_without_a_socket),
+		cmocka_unit_test(
+			a_blob_still_referenced_elsewhere_survives_a_restart),
+		cmocka_unit_test(
+			dead_letters_of_recalled_messages_go_at_restart),
 	};
 
 	assert_int_equal(sizeof tests / sizeof tests[0], N_TESTS);
