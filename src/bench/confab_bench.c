@@ -300,7 +300,9 @@ static void conn_send_next(struct bench_conn *c)
 			     "{\"conversationId\":\"bench-%s-%lu\","
 			     "\"clientMsgId\":\"b%s-%u-%lu\","
 			     "\"msgType\":\"text\",\"content\":\"",
-			     b->run_id, (c->idx + c->n) % b->n_convs,
+			     b->run_id,
+			     (unsigned long)((c->n * b->conc + c->idx) %
+					     b->n_convs),
 			     b->run_id, c->idx, c->n);
 		rv = cf_buf_appendf(&c->out,
 				    "POST /v1/messages HTTP/1.1\r\n"

@@ -313,7 +313,8 @@ void fe_api_sync_on_record(struct fe_server *s, const struct log_record *rec,
 			   const struct rft_conv *conv, bool live)
 {
 	struct fe_sync *st = sync_state(s);
-	int rv = sync_inbox_on_record(st->inbox, rec, conv);
+	int rv = live ? sync_inbox_on_record(st->inbox, rec, conv)
+		      : sync_inbox_on_rebuild_record(st->inbox, rec, conv);
 
 	if (rv != 0) {
 		cf_error("sync: inbox index: %s", cf_strerror(rv));
@@ -322,6 +323,16 @@ void fe_api_sync_on_record(struct fe_server *s, const struct log_record *rec,
 	if (live && st->kick_init && !cf_list_empty(&st->waits) &&
 	    !uv_is_active((uv_handle_t *)&st->kick))
 		uv_timer_start(&st->kick, kick_cb, 0, 0);
+}
+
+void fe_api_sync_rebuilt(struct fe_server *s)
+{
+	int rv = sync_inbox_settle(sync_state(s)->inbox);
+
+	if (rv != 0) {
+		cf_error("sync: inbox index: %s", cf_strerror(rv));
+		exit(1);
+	}
 }
 
 void fe_api_sync_close(struct fe_server *s)

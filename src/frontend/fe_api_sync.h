@@ -42,6 +42,8 @@ bool fe_api_sync_ws(struct fe_conn *c, const char *type, json_t *o,
 /* Index a committed record; live: wake long polls (false on rebuild). */
 void fe_api_sync_on_record(struct fe_server *s, const struct log_record *rec,
 			   const struct rft_conv *conv, bool live);
+/* A rebuild read every record: put the inbox index in order. */
+void fe_api_sync_rebuilt(struct fe_server *s);
 /*
  * Forget the inbox index (the state is about to be rebuilt from a fetched
  * store); long polls stay and are answered from the rebuilt one.

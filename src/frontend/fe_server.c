@@ -285,6 +285,7 @@ void fe_server_on_rebuilt(void *arg)
 {
 	struct fe_server *s = arg;
 
+	fe_api_sync_rebuilt(s);
 	fe_media_rebuilt(&s->media);
 }
 

@@ -61,6 +61,17 @@ void sync_inbox_free(struct sync_inbox *ix);
  */
 int sync_inbox_on_record(struct sync_inbox *ix, const struct log_record *rec,
 			 const struct rft_conv *conv);
+/*
+ * The same for a record of a rebuild, which reads the store partition by
+ * partition (a conversation's records in order, conversations in any
+ * order): entries are not placed by age until sync_inbox_settle(), which
+ * must come before any query. sync_inbox_on_record() settles first.
+ */
+int sync_inbox_on_rebuild_record(struct sync_inbox *ix,
+				 const struct log_record *rec,
+				 const struct rft_conv *conv);
+/* Sort every user's entries once after a rebuild: 0 or -ENOMEM. */
+int sync_inbox_settle(struct sync_inbox *ix);
 
 /* The highest messageId of any item seen (0 if none). */
 uint64_t sync_inbox_last_id(const struct sync_inbox *ix);

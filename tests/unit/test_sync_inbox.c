@@ -110,6 +110,8 @@ static void conversations_are_ordered_by_their_latest_item(void **state)
 	sync_inbox_free(ix);
 }
 
+static bool rebuild_feed; /* feed_at() as a rebuild does */
+
 /* Feed a record with a given messageId (the rebuild's order, not ours). */
 static void feed_at(struct sync_inbox *ix, uint8_t kind, struct fake_conv *f,
 		    uint64_t seq, uint64_t id)
@@ -121,7 +123,10 @@ static void feed_at(struct sync_inbox *ix, uint8_t kind, struct fake_conv *f,
 	r.message_id = id;
 	r.seq = seq;
 	r.conv = cf_str_c(f->c.id);
-	assert_int_equal(sync_inbox_on_record(ix, &r, &f->c), 0);
+	if (rebuild_feed)
+		assert_int_equal(sync_inbox_on_rebuild_record(ix, &r, &f->c), 0);
+	else
+		assert_int_equal(sync_inbox_on_record(ix, &r, &f->c), 0);
 }
 
 /*
@@ -150,6 +155,7 @@ static void records_fed_partition_by_partition_keep_the_order(void **state)
 	feed_at(ix, LOG_REC_MESSAGE, &c, 1, 70);
 	feed_at(ix, LOG_REC_CONV, &b, 0, 20);
 	feed_at(ix, LOG_REC_MESSAGE, &b, 1, 50);
+	assert_int_equal(sync_inbox_settle(ix), 0);
 	assert_int_equal(sync_inbox_changed(ix, cf_str_c("alice"), 0, e, 4), 3);
 	assert_string_equal(e[0]->conv, "c_c"); /* newest first */
 	assert_string_equal(e[1]->conv, "c_a");
@@ -160,10 +166,19 @@ static void records_fed_partition_by_partition_keep_the_order(void **state)
 	assert_int_equal(sync_inbox_changed(ix, cf_str_c("bob"), 65, e, 4), 1);
 	assert_string_equal(e[0]->conv, "c_c");
 	/* A live record after the rebuild still goes to the newest end. */
+	rebuild_feed = false;
 	feed_at(ix, LOG_REC_MESSAGE, &b, 2, 80);
 	assert_int_equal(sync_inbox_changed(ix, cf_str_c("alice"), 75, e, 4), 1);
 	assert_string_equal(e[0]->conv, "c_b");
 	sync_inbox_free(ix);
+}
+
+/* The same through the rebuild's entry point: sorted once, at the end. */
+static void rebuild_records_are_sorted_once_settled(void **state)
+{
+	rebuild_feed = true;
+	records_fed_partition_by_partition_keep_the_order(state);
+	rebuild_feed = false;
 }
 
 static void a_removed_member_sees_its_removal_and_nothing_after(void **state)
@@ -296,6 +311,7 @@ int main(void)
 		cmocka_unit_test(conversations_are_ordered_by_their_latest_item),
 		cmocka_unit_test(
 			records_fed_partition_by_partition_keep_the_order),
+		cmocka_unit_test(rebuild_records_are_sorted_once_settled),
 		cmocka_unit_test(
 			a_removed_member_sees_its_removal_and_nothing_after),
 		cmocka_unit_test(recalls_are_items_and_receipts_are_not),
