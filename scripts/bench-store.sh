@@ -5,7 +5,9 @@
 # the compaction rule off so that the script decides when to compact), then:
 #   1. writes MSGS messages of 200 bytes into CONVS conversations of user
 #      "bench" (confab-bench, c=256, round after round of WRITE_SECS seconds
-#      until node 1 has committed MSGS messages);
+#      until node 1 has committed MSGS messages; a round creates its own
+#      conversations, so the default 300 s, about 6 million messages on 2
+#      cores, is meant to be one round; later rounds write into 256 more);
 #   2. history from the hot tier: confab-bench --history PAGES (pages of 50
 #      at random places, keep-alive, one connection, node 1);
 #   3. send c=16 for SEND_SECS seconds, no compaction running;
@@ -25,7 +27,7 @@
 # them. Run it on an otherwise idle machine: the figures are the machine's.
 #
 # env: MSGS (5000000), CONVS (100000), SEGMENT_SIZE (16M), PAGES (2000),
-#      WRITE_SECS (60), SEND_SECS (10), PORT_BASE (9700), BUILDDIR (where
+#      WRITE_SECS (300), SEND_SECS (10), PORT_BASE (9700), BUILDDIR (where
 #      confabd, confabctl and confab-bench are; default: the current folder),
 #      KEEP=1 to leave the cluster's folder (and stop nothing) at the end.
 set -euo pipefail
@@ -33,7 +35,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 MSGS=${MSGS:-5000000}
 CONVS=${CONVS:-100000}
 PAGES=${PAGES:-2000}
-WRITE_SECS=${WRITE_SECS:-60}
+WRITE_SECS=${WRITE_SECS:-300}
 SEND_SECS=${SEND_SECS:-10}
 export SEGMENT_SIZE=${SEGMENT_SIZE:-16M}
 export PORT_BASE=${PORT_BASE:-9700}

@@ -565,22 +565,27 @@ static void report(struct bench *b)
 		secs);
 }
 
+/* The --url nodes as the other modes take them (t: MAX_URLS). */
+static void targets_of(const struct bench *b, struct bh_target *t)
+{
+	for (unsigned i = 0; i < b->n_urls; i++) {
+		t[i].addr = b->addrs[i];
+		snprintf(t[i].host, sizeof t[i].host, "%s", b->hosts[i]);
+	}
+}
+
 /* --fanout: hand the parsed options to bench_fanout.c. */
 static int run_fanout(const struct bench *b)
 {
 	struct bh_target t[MAX_URLS];
 	struct bf_opts o;
-	unsigned i;
 
 	_Static_assert(MAX_URLS <= BH_MAX_TARGETS, "bench_fanout's node cap");
 	if (b->fanout == 0) {
 		fprintf(stderr, "confab-bench: --rate needs --fanout\n");
 		return 2;
 	}
-	for (i = 0; i < b->n_urls; i++) {
-		t[i].addr = b->addrs[i];
-		snprintf(t[i].host, sizeof t[i].host, "%s", b->hosts[i]);
-	}
+	targets_of(b, t);
 	memset(&o, 0, sizeof o);
 	o.targets = t;
 	o.n_targets = b->n_urls;
@@ -599,12 +604,8 @@ static int run_history(const struct bench *b)
 {
 	struct bh_target t[MAX_URLS];
 	struct bhist_opts o;
-	unsigned i;
 
-	for (i = 0; i < b->n_urls; i++) {
-		t[i].addr = b->addrs[i];
-		snprintf(t[i].host, sizeof t[i].host, "%s", b->hosts[i]);
-	}
+	targets_of(b, t);
 	memset(&o, 0, sizeof o);
 	o.targets = t;
 	o.n_targets = b->n_urls;

@@ -640,29 +640,41 @@ static void paused_leader_is_replaced_and_catches_up(void **state)
 	cf_test_cluster_pass(c);
 }
 
+/*
+ * Run confab-bench ARGS with --url for each of the three nodes; it must
+ * exit 0 with one JSON line first on stdout, returned parsed.
+ */
+static json_t *bench_run(struct cf_test_cluster *c, const char *args)
+{
+	const char *bd = getenv("CONFAB_BUILDDIR");
+	char cmd[1024], line[4096] = "";
+	json_t *j;
+	FILE *p;
+
+	snprintf(cmd, sizeof cmd, "%s/confab-bench %s --url %s --url %s --url %s",
+		 bd && *bd ? bd : ".", args, c->nodes[1].url, c->nodes[2].url,
+		 c->nodes[3].url);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(line, sizeof line, p));
+	assert_int_equal(pclose(p), 0);
+	j = json_loads(line, 0, NULL);
+	assert_non_null(j);
+	return j;
+}
+
 /* Send mode, then history mode over what it sent. */
 static void bench_reports_one_json_line_without_errors(void **state)
 {
 	struct fixture *f = *state;
 	struct cf_test_cluster *c = &f->c;
 	const char *bd = getenv("CONFAB_BUILDDIR");
-	char cmd[1024], line[512] = "";
+	char cmd[1024];
 	json_t *j, *h;
-	FILE *p;
 	int st;
 
-	snprintf(cmd, sizeof cmd,
-		 "%s/confab-bench --url %s --url %s --url %s --concurrency 8 "
-		 "--seconds 1 --warmup 0 --size 50 --conversations 2",
-		 bd && *bd ? bd : ".", c->nodes[1].url, c->nodes[2].url,
-		 c->nodes[3].url);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	assert_non_null(fgets(line, sizeof line, p));
-	st = pclose(p);
-	assert_int_equal(st, 0);
-	j = json_loads(line, 0, NULL);
-	assert_non_null(j);
+	j = bench_run(c, "--concurrency 8 --seconds 1 --warmup 0 --size 50 "
+			 "--conversations 2");
 	assert_int_equal(cf_test_int(j, "conc"), 8);
 	assert_int_equal(cf_test_int(j, "errors"), 0);
 	assert_true(cf_test_int(j, "total") > 0);
@@ -675,18 +687,7 @@ static void bench_reports_one_json_line_without_errors(void **state)
 	assert_true(cf_test_int(h, "commitIndex") > 3);
 	json_decref(h);
 	/* --history reads pages of it back from every node. */
-	snprintf(cmd, sizeof cmd,
-		 "%s/confab-bench --history 60 --limit 10 --concurrency 3 "
-		 "--url %s --url %s --url %s",
-		 bd && *bd ? bd : ".", c->nodes[1].url, c->nodes[2].url,
-		 c->nodes[3].url);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	assert_non_null(fgets(line, sizeof line, p));
-	st = pclose(p);
-	assert_int_equal(st, 0);
-	j = json_loads(line, 0, NULL);
-	assert_non_null(j);
+	j = bench_run(c, "--history 60 --limit 10 --concurrency 3");
 	assert_string_equal(json_string_value(json_object_get(j, "mode")),
 			    "history");
 	assert_int_equal(cf_test_int(j, "requests"), 60);
@@ -717,24 +718,11 @@ static void bench_fanout_delivers_every_message_to_every_member(void **state)
 {
 	struct fixture *f = *state;
 	struct cf_test_cluster *c = &f->c;
-	const char *bd = getenv("CONFAB_BUILDDIR");
-	char cmd[1024], line[4096] = "";
 	json_t *j;
-	FILE *p;
-	int st, sends;
+	int sends;
 
-	snprintf(cmd, sizeof cmd,
-		 "%s/confab-bench --fanout 10 --url %s --url %s --url %s "
-		 "--rate 40 --concurrency 4 --seconds 2 --warmup 0 --size 50",
-		 bd && *bd ? bd : ".", c->nodes[1].url, c->nodes[2].url,
-		 c->nodes[3].url);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	assert_non_null(fgets(line, sizeof line, p));
-	st = pclose(p);
-	assert_int_equal(st, 0);
-	j = json_loads(line, 0, NULL);
-	assert_non_null(j);
+	j = bench_run(c, "--fanout 10 --rate 40 --concurrency 4 --seconds 2 "
+			 "--warmup 0 --size 50");
 	assert_string_equal(json_string_value(json_object_get(j, "mode")),
 			    "fanout");
 	assert_int_equal(cf_test_int(j, "members"), 10);
