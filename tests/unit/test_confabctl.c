@@ -143,7 +143,7 @@ static void add(struct log_store *s, const char *conv, uint8_t kind,
 /* A store with conversations "a" (create + 5 messages) and "b" (3). */
 static void build_store(struct fixture *f, uint64_t applied)
 {
-	struct log_store_opts o = {f->store, PARTS, 0, 0};
+	struct log_store_opts o = {.dir = f->store, .partitions = PARTS};
 	char errmsg[CF_ERRMSG_SIZE];
 	struct log_store *s;
 
