@@ -146,14 +146,17 @@ struct rft_node {
 	struct rft_compact compact; /* compaction jobs on the worker */
 	bool compacted;		  /* a job switched: checkpoint now */
 	/*
-	 * Erasure from raft's log after a compaction dropped content: two
-	 * snapshots with threshold 1 and a trailing that keeps only entries
-	 * newer than the job's input (the first closes the open segment, the
-	 * second deletes it), an entry asked of the leader (a no-op) whenever
-	 * none comes. 0 idle, else snapshots still needed.
+	 * Erasure from raft's log after a compaction dropped content:
+	 * snapshots with threshold 1 and trailing 1 (the first closes the open
+	 * segment, a later one deletes the closed segments), an entry asked
+	 * of the leader (a no-op) whenever none comes, until at least two
+	 * snapshots were taken and no closed segment file under DATA/raft
+	 * starts at or below erase_index. Raft deletes whole segment files
+	 * only: a segment that also holds newer entries stays until a
+	 * snapshot passes its end. 0 idle, else snapshots still needed.
 	 */
 	unsigned erase_left;
-	unsigned erase_trailing;
+	uint64_t erase_index;	  /* highest entry that carried erased content */
 	uint64_t erase_snaps;	  /* rft_fsm_stats.snapshots at the last step */
 	uint64_t erase_next_ms;	  /* when to ask for another no-op entry */
 	bool erase_inflight;	  /* erase_sub submitted, not answered */

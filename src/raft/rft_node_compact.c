@@ -8,6 +8,7 @@
  * (--compact-after, --compact-segments).
  */
 
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,30 +45,51 @@ void rft__node_on_switch(void *arg, const struct log_compact_result *r)
 {
 	struct rft_node *n = arg;
 	struct rft_fsm_stats st;
-	uint64_t applied, keep;
 
 	n->compacted = true;
 	if (r->erased == 0 || n->closing)
 		return;
 	/*
-	 * Keep the entries newer than any the job read (a follower a little
-	 * behind still gets them without a snapshot install), no more: then
-	 * the snapshots at or past the applied index drop every entry that
-	 * carried the erased content (raft keeps from index - trailing + 1).
+	 * Trailing 1: the entries that carried the content (up to the
+	 * switch's applied index at most) are in segment files that the
+	 * snapshots' barriers close; raft deletes a closed file once a
+	 * snapshot's index minus trailing passes its end. A larger trailing
+	 * (to spare followers a little behind a snapshot install) kept a
+	 * file holding both old and newer entries, content included.
 	 */
-	applied = raft_last_applied(&n->raft);
-	keep = applied > r->max_index ? applied - r->max_index : 1;
-	if (keep > n->cur_trailing)
-		keep = n->cur_trailing;
-	if (keep > n->erase_trailing && n->erase_left > 0)
-		keep = n->erase_trailing; /* a sequence already running */
+	if (r->max_index > n->erase_index)
+		n->erase_index = r->max_index;
 	rft_fsm_stats(n->fsm, &st);
 	n->erase_left = 2;
 	n->erase_snaps = st.snapshots;
 	n->erase_next_ms = 0;
-	n->erase_trailing = (unsigned)keep;
 	raft_set_snapshot_threshold(&n->raft, 1);
-	raft_set_snapshot_trailing(&n->raft, (unsigned)keep);
+	raft_set_snapshot_trailing(&n->raft, 1);
+}
+
+/* Whether a closed segment file of raft's log starts at or below index. */
+static bool raft_files_hold(const struct rft_node *n, uint64_t index)
+{
+	char path[4200];
+	struct dirent *e;
+	bool hold = false;
+	DIR *d;
+
+	snprintf(path, sizeof path, "%s/raft", n->cfg.data_dir);
+	d = opendir(path);
+	if (d == NULL)
+		return false;
+	while (!hold && (e = readdir(d)) != NULL) {
+		unsigned long long first, last;
+		char tail;
+
+		if (strlen(e->d_name) == 33 &&
+		    sscanf(e->d_name, "%16llu-%16llu%c", &first, &last,
+			   &tail) == 2)
+			hold = first <= index;
+	}
+	closedir(d);
+	return hold;
 }
 
 static void node_erase_cb(struct rft_submit *s, int status,
@@ -158,7 +180,11 @@ void rft__node_erase_tick(struct rft_node *n)
 	if (st.snapshots > n->erase_snaps) {
 		n->erase_snaps = st.snapshots;
 		n->erase_next_ms = 0;
-		if (--n->erase_left == 0) {
+		if (n->erase_left == 1 &&
+		    raft_files_hold(n, n->erase_index)) {
+			/* the file is closed, a later snapshot deletes it */
+		} else if (--n->erase_left == 0) {
+			n->erase_index = 0;
 			raft_set_snapshot_threshold(&n->raft, n->cur_threshold);
 			raft_set_snapshot_trailing(&n->raft, n->cur_trailing);
 			cf_info("erasure: raft's log is past the entries of the "
