@@ -33,7 +33,7 @@
 
 #define N	   3
 #define SECRET	   "correct horse battery staple"
-#define TIMEOUT_MS 3000 /* request_timeout_ms: an election under load fits */
+#define TIMEOUT_MS 6000 /* request_timeout_ms: a 1-2 s election under load fits */
 
 struct node {
 	struct fixture *f;
