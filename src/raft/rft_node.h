@@ -150,13 +150,15 @@ struct rft_node {
 	 * snapshots with threshold 1 and trailing 1 (the first closes the open
 	 * segment, a later one deletes the closed segments), an entry asked
 	 * of the leader (a no-op) whenever none comes, until at least two
-	 * snapshots were taken and no closed segment file under DATA/raft
-	 * starts at or below erase_index. Raft deletes whole segment files
+	 * snapshots were taken, no closed segment file under DATA/raft
+	 * starts at or below erase_index and no open-N segment that existed
+	 * at the start (N <= erase_open) is left. Raft deletes whole segment files
 	 * only: a segment that also holds newer entries stays until a
 	 * snapshot passes its end. 0 idle, else snapshots still needed.
 	 */
 	unsigned erase_left;
 	uint64_t erase_index;	  /* highest entry that carried erased content */
+	unsigned long long erase_open; /* highest open-N segment at the start */
 	uint64_t erase_snaps;	  /* rft_fsm_stats.snapshots at the last step */
 	uint64_t erase_next_ms;	  /* when to ask for another no-op entry */
 	bool erase_inflight;	  /* erase_sub submitted, not answered */

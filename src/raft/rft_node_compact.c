@@ -41,6 +41,10 @@ struct log_store *rft__node_store(void *arg)
  * If it erased content, raft's log still holds the entries that carried
  * it: start the erase sequence (see rft_node.h).
  */
+static bool raft_files_hold(const struct rft_node *n, uint64_t index,
+			    unsigned long long open_max,
+			    unsigned long long *open_seen);
+
 void rft__node_on_switch(void *arg, const struct log_compact_result *r)
 {
 	struct rft_node *n = arg;
@@ -59,6 +63,8 @@ void rft__node_on_switch(void *arg, const struct log_compact_result *r)
 	 */
 	if (r->max_index > n->erase_index)
 		n->erase_index = r->max_index;
+	/* Open segments now may hold the entries until they are closed. */
+	(void)raft_files_hold(n, 0, 0, &n->erase_open);
 	rft_fsm_stats(n->fsm, &st);
 	n->erase_left = 2;
 	n->erase_snaps = st.snapshots;
@@ -67,26 +73,41 @@ void rft__node_on_switch(void *arg, const struct log_compact_result *r)
 	raft_set_snapshot_trailing(&n->raft, 1);
 }
 
-/* Whether a closed segment file of raft's log starts at or below index. */
-static bool raft_files_hold(const struct rft_node *n, uint64_t index)
+/*
+ * Whether a file of raft's log may hold entry index or older: a closed
+ * segment starting at or below it, or an open segment numbered open_max or
+ * below. *open_seen (may be NULL) gets the highest open segment number.
+ */
+static bool raft_files_hold(const struct rft_node *n, uint64_t index,
+			    unsigned long long open_max,
+			    unsigned long long *open_seen)
 {
 	char path[4200];
 	struct dirent *e;
 	bool hold = false;
 	DIR *d;
 
+	if (open_seen != NULL)
+		*open_seen = 0;
 	snprintf(path, sizeof path, "%s/raft", n->cfg.data_dir);
 	d = opendir(path);
 	if (d == NULL)
 		return false;
-	while (!hold && (e = readdir(d)) != NULL) {
-		unsigned long long first, last;
+	while ((e = readdir(d)) != NULL) {
+		unsigned long long first, last, k;
 		char tail;
 
 		if (strlen(e->d_name) == 33 &&
 		    sscanf(e->d_name, "%16llu-%16llu%c", &first, &last,
-			   &tail) == 2)
-			hold = first <= index;
+			   &tail) == 2 &&
+		    first <= index)
+			hold = true;
+		if (sscanf(e->d_name, "open-%llu%c", &k, &tail) == 1) {
+			if (k <= open_max)
+				hold = true;
+			if (open_seen != NULL && k > *open_seen)
+				*open_seen = k;
+		}
 	}
 	closedir(d);
 	return hold;
@@ -181,10 +202,12 @@ void rft__node_erase_tick(struct rft_node *n)
 		n->erase_snaps = st.snapshots;
 		n->erase_next_ms = 0;
 		if (n->erase_left == 1 &&
-		    raft_files_hold(n, n->erase_index)) {
+		    raft_files_hold(n, n->erase_index, n->erase_open,
+				    NULL)) {
 			/* the file is closed, a later snapshot deletes it */
 		} else if (--n->erase_left == 0) {
 			n->erase_index = 0;
+			n->erase_open = 0;
 			raft_set_snapshot_threshold(&n->raft, n->cur_threshold);
 			raft_set_snapshot_trailing(&n->raft, n->cur_trailing);
 			cf_info("erasure: raft's log is past the entries of the "
