@@ -248,12 +248,19 @@ static int found_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+static int seq_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* d->recalled sorted (seq_cmp) first. */
 static bool was_recalled(const struct dump *d, uint64_t seq)
 {
-	for (size_t i = 0; i < d->nrecalled; i++)
-		if (d->recalled[i] == seq)
-			return true;
-	return false;
+	return d->nrecalled > 0 &&
+	       bsearch(&seq, d->recalled, d->nrecalled, sizeof seq,
+		       seq_cmp) != NULL;
 }
 
 /*
@@ -304,6 +311,8 @@ static int dump_offline(struct dump *d, const char *data)
 		goto out;
 	}
 	qsort(x.v, x.n, sizeof *x.v, found_cmp);
+	if (d->nrecalled > 0)
+		qsort(d->recalled, d->nrecalled, sizeof *d->recalled, seq_cmp);
 	for (size_t i = 0; i < x.n; i++) {
 		json_t *j = x.v[i].msg;
 
