@@ -456,8 +456,18 @@ static void read_now(struct fe_call *k)
 		else
 			rv = fe_api_conv_json(f, cv, k->user, true, &o);
 	} else {
-		rv = sync_history(f, cf_str_c(k->user), cf_str_c(k->conv),
-				  &k->q, &o);
+		struct cf_buf b = CF_BUF_INIT;
+
+		rv = sync_history_write(f, cf_str_c(k->user),
+					cf_str_c(k->conv), &k->q, &b);
+		if (rv == 0)
+			fe_conn_respond(k->conn, 200, "application/json",
+					b.data, b.len, NULL);
+		cf_buf_release(&b);
+		if (rv == 0) {
+			call_free(k);
+			return;
+		}
 	}
 	if (rv != 0) {
 		call_fail(k, rv,

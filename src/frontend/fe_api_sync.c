@@ -169,7 +169,7 @@ static void http_conv_form(struct fe_conn *c, const struct fe_http_req *req,
 	struct sync_history_query q;
 	uint64_t last, limit;
 	bool has;
-	json_t *o = NULL;
+	struct cf_buf b = CF_BUF_INIT;
 	int rv;
 
 	if (query_num(req, "lastSeq", &has, &last) != 0 ||
@@ -181,15 +181,18 @@ static void http_conv_form(struct fe_conn *c, const struct fe_http_req *req,
 	q.limit = limit == 0 ? SYNC_LIMIT_DEFAULT
 			     : limit > SYNC_LIMIT_MAX ? SYNC_LIMIT_MAX
 						      : (unsigned)limit;
-	rv = sync_history(rft_node_fsm(c->srv->node), cf_str_c(user), conv, &q,
-			  &o);
+	rv = sync_history_write(rft_node_fsm(c->srv->node), cf_str_c(user),
+				conv, &q, &b);
+	if (rv == 0)
+		fe_conn_respond(c, 200, "application/json", b.data, b.len,
+				NULL);
+	cf_buf_release(&b);
 	if (rv != 0)
-		return fe_respond_rc(c, rv,
-				     rv == CF_EFORBIDDEN
-					     ? "not a member of this conversation"
-				     : rv == CF_ENOTFOUND ? "no such conversation"
-							  : NULL);
-	fe_respond_json(c, 200, o);
+		fe_respond_rc(c, rv,
+			      rv == CF_EFORBIDDEN
+				      ? "not a member of this conversation"
+			      : rv == CF_ENOTFOUND ? "no such conversation"
+						   : NULL);
 }
 
 bool fe_api_sync_http(struct fe_conn *c, const struct fe_http_req *req,

@@ -38,8 +38,9 @@
 #define SEG_VERSION 1
 /* Bytes read at a time by a scan; more than one record can take. */
 #define SEG_SCAN_CHUNK (4u << 20)
-/* Bytes read first by a single record read. */
-#define SEG_READ_FIRST 4096u
+/* Bytes read first by a single record read: a chat message's record fits
+ * (a longer one costs a second pread); more would be copied for nothing. */
+#define SEG_READ_FIRST 1024u
 
 void log_segment_name(char *name, uint32_t segno)
 {

@@ -10,8 +10,22 @@
 #include "raft/rft_worker.h"
 
 #include <assert.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "common/cf_err.h"
+
+/*
+ * The worker's jobs are background work (compaction, digests, serving a
+ * fetch): on a busy machine they must yield the CPU to the loop, which
+ * answers clients and keeps Raft's heartbeats. Linux applies a nice value
+ * per thread; +10 (above the process's own) weighs about a tenth of a normal thread, so jobs still
+ * progress under a sustained load (erasure has a deadline) but take only
+ * idle CPU when there is some. Failure (a sandbox forbidding it) is
+ * harmless: the jobs run at normal priority.
+ */
+#define WORKER_NICE 10
 
 static void worker_main(void *arg)
 {
@@ -19,6 +33,14 @@ static void worker_main(void *arg)
 	struct cf_list *e;
 	struct rft_worker_job *j;
 
+#ifdef SYS_gettid
+	{
+		id_t tid = (id_t)syscall(SYS_gettid);
+		int nice = getpriority(PRIO_PROCESS, tid) + WORKER_NICE;
+
+		(void)setpriority(PRIO_PROCESS, tid, nice > 19 ? 19 : nice);
+	}
+#endif
 	uv_mutex_lock(&w->mu);
 	for (;;) {
 		while (!w->stop && cf_list_empty(&w->queued))

@@ -16,8 +16,10 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "common/cf_err.h"
+#include "common/cf_jw.h"
 #include "raft/rft_cmd.h"
 #include "raft/rft_rec.h"
 
@@ -107,19 +109,13 @@ json_t *sync_conv_json(const struct rft_conv *c)
 	return o;
 }
 
-int sync_history(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
-		 const struct sync_history_query *q, json_t **out)
+/* The seq range [*lo, *hi] a history query reads (empty if *hi == 0) and
+ * whether more lie beyond it, or the query's error. */
+static int history_range(const struct rft_conv *c, struct cf_str user,
+			 const struct sync_history_query *q, uint64_t *lo,
+			 uint64_t *hi, bool *more)
 {
-	const struct rft_conv *c = rft_fsm_conv(f, conv);
-	struct log_store *store = rft_fsm_store(f);
-	struct cf_buf scratch = CF_BUF_INIT;
 	uint64_t last;
-	uint64_t lo;
-	uint64_t hi;
-	bool more;
-	json_t *msgs;
-	json_t *o;
-	int rv;
 
 	if (c == NULL)
 		return CF_ENOTFOUND;
@@ -127,18 +123,37 @@ int sync_history(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
 		return CF_EFORBIDDEN;
 	last = c->last_seq;
 	if (q->from_seq > 0) {
-		lo = q->from_seq;
-		hi = lo + q->limit - 1;
-		if (hi < lo || hi > last)
-			hi = last;
-		more = hi < last;
+		*lo = q->from_seq;
+		*hi = *lo + q->limit - 1;
+		if (*hi < *lo || *hi > last)
+			*hi = last;
+		*more = *hi < last;
 	} else {
-		hi = q->before_seq > 0 ? q->before_seq - 1 : last;
-		if (hi > last)
-			hi = last;
-		lo = hi >= q->limit ? hi - q->limit + 1 : 1;
-		more = lo > 1;
+		*hi = q->before_seq > 0 ? q->before_seq - 1 : last;
+		if (*hi > last)
+			*hi = last;
+		*lo = *hi >= q->limit ? *hi - q->limit + 1 : 1;
+		*more = *lo > 1;
 	}
+	return 0;
+}
+
+int sync_history(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
+		 const struct sync_history_query *q, json_t **out)
+{
+	const struct rft_conv *c = rft_fsm_conv(f, conv);
+	struct log_store *store = rft_fsm_store(f);
+	struct cf_buf scratch = CF_BUF_INIT;
+	uint64_t lo;
+	uint64_t hi;
+	bool more;
+	json_t *msgs;
+	json_t *o;
+	int rv;
+
+	rv = history_range(c, user, q, &lo, &hi, &more);
+	if (rv != 0)
+		return rv;
 	msgs = json_array();
 	if (msgs == NULL)
 		return -ENOMEM;
@@ -157,7 +172,7 @@ int sync_history(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
 	}
 	cf_buf_release(&scratch);
 	o = json_pack("{s:o, s:I, s:b}", "messages", msgs, "lastSeq",
-		      (json_int_t)last, "hasMore", more);
+		      (json_int_t)c->last_seq, "hasMore", more);
 	if (o == NULL)
 		return -ENOMEM;
 	*out = o;
@@ -165,6 +180,111 @@ int sync_history(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
 err:
 	cf_buf_release(&scratch);
 	json_decref(msgs);
+	return rv;
+}
+
+int sync_message_write(struct cf_buf *b, const struct log_record *rec,
+		       bool recalled)
+{
+	struct cf_str content;
+	struct cf_str att;
+	int rv;
+
+	if (rft_rec_message_split(rec, &content, &att) != 0) {
+		content = rec->body;
+		att.len = 0;
+	}
+	if ((rv = cf_jw_lit(b, "{")) != 0)
+		return rv;
+	if (att.len > 0 && !recalled) {
+		/* Stored as the sender's attachment JSON, checked at send;
+		 * re-encoded (not copied) so that the answer is valid JSON
+		 * whatever the record holds, as sync_message_json() does. */
+		json_t *a = json_loadb(att.p, att.len, JSON_DECODE_ANY, NULL);
+		char *t = a != NULL ? json_dumps(a, JSON_COMPACT |
+							    JSON_ENCODE_ANY)
+				    : NULL;
+
+		json_decref(a);
+		if (a != NULL && t == NULL)
+			return -ENOMEM;
+		if (t != NULL) {
+			rv = cf_jw_key(b, "attachment");
+			if (rv == 0)
+				rv = cf_jw_lit(b, t);
+			if (rv == 0)
+				rv = cf_jw_lit(b, ",");
+			free(t);
+			if (rv != 0)
+				return rv;
+		}
+	}
+	if ((rv = cf_jw_key(b, "messageId")) != 0 ||
+	    (rv = cf_jw_lit(b, "\"")) != 0 ||
+	    (rv = cf_jw_u64(b, rec->message_id)) != 0 ||
+	    (rv = cf_jw_lit(b, "\",")) != 0 ||
+	    (rv = cf_jw_key(b, "conversationId")) != 0 ||
+	    (rv = cf_jw_str(b, rec->conv.p, rec->conv.len)) != 0 ||
+	    (rv = cf_jw_lit(b, ",")) != 0 ||
+	    (rv = cf_jw_key(b, "seq")) != 0 ||
+	    (rv = cf_jw_u64(b, rec->seq)) != 0 ||
+	    (rv = cf_jw_lit(b, ",")) != 0 ||
+	    (rv = cf_jw_key(b, "senderId")) != 0 ||
+	    (rv = cf_jw_str(b, rec->sender.p, rec->sender.len)) != 0 ||
+	    (rv = cf_jw_lit(b, ",")) != 0 ||
+	    (rv = cf_jw_key(b, "clientMsgId")) != 0 ||
+	    (rv = cf_jw_str(b, rec->client_msg_id.p,
+			    rec->client_msg_id.len)) != 0 ||
+	    (rv = cf_jw_lit(b, ",")) != 0 ||
+	    (rv = cf_jw_key(b, "msgType")) != 0 ||
+	    (rv = cf_jw_str(b, rec->msg_type.p, rec->msg_type.len)) != 0 ||
+	    (rv = cf_jw_lit(b, ",")) != 0)
+		return rv;
+	if (!recalled &&
+	    ((rv = cf_jw_key(b, "content")) != 0 ||
+	     (rv = cf_jw_str(b, content.p, content.len)) != 0 ||
+	     (rv = cf_jw_lit(b, ",")) != 0))
+		return rv;
+	if ((rv = cf_jw_key(b, "serverTs")) != 0 ||
+	    (rv = cf_jw_i64(b, (int64_t)rec->ts)) != 0)
+		return rv;
+	return cf_jw_lit(b, recalled ? ",\"recalled\":true}" : "}");
+}
+
+int sync_history_write(struct rft_fsm *f, struct cf_str user,
+		       struct cf_str conv, const struct sync_history_query *q,
+		       struct cf_buf *out)
+{
+	const struct rft_conv *c = rft_fsm_conv(f, conv);
+	struct log_store *store = rft_fsm_store(f);
+	struct cf_buf scratch = CF_BUF_INIT;
+	uint64_t lo;
+	uint64_t hi;
+	bool more;
+	int rv;
+
+	rv = history_range(c, user, q, &lo, &hi, &more);
+	if (rv != 0)
+		return rv;
+	rv = cf_jw_lit(out, "{\"messages\":[");
+	for (uint64_t s = lo; rv == 0 && s <= hi && hi > 0; s++) {
+		struct log_record rec;
+
+		rv = log_store_read_seq(store, conv, s, &rec, &scratch);
+		if (rv == 0 && s > lo)
+			rv = cf_jw_lit(out, ",");
+		if (rv == 0)
+			rv = sync_message_write(out, &rec,
+						rft_conv_recalled(c, s));
+	}
+	cf_buf_release(&scratch);
+	if (rv == 0)
+		rv = cf_jw_lit(out, "],\"lastSeq\":");
+	if (rv == 0)
+		rv = cf_jw_u64(out, c->last_seq);
+	if (rv == 0)
+		rv = cf_jw_lit(out, more ? ",\"hasMore\":true}"
+					 : ",\"hasMore\":false}");
 	return rv;
 }
 

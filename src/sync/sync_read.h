@@ -41,6 +41,21 @@ struct sync_history_query {
 int sync_history(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
 		 const struct sync_history_query *q, json_t **out);
 
+/*
+ * The same answer as sync_history(), written as JSON text at the end of out
+ * (what json_dumps(JSON_COMPACT) makes of sync_history's object, without
+ * building it: the history routes' hot path). On error out holds a prefix.
+ */
+int sync_history_write(struct rft_fsm *f, struct cf_str user,
+		       struct cf_str conv, const struct sync_history_query *q,
+		       struct cf_buf *out);
+/*
+ * sync_message_json(rec) (recalled: sync_recalled_json(rec)) as JSON text
+ * at the end of b. 0 or -ENOMEM.
+ */
+int sync_message_write(struct cf_buf *b, const struct log_record *rec,
+		       bool recalled);
+
 /* The message object of API.md for a LOG_REC_MESSAGE record. */
 json_t *sync_message_json(const struct log_record *rec);
 /*

@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <errno.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 
 #include <cmocka.h>
 #include <uv.h>
@@ -42,6 +45,7 @@ struct job {
 	bool gated;
 	bool ran;
 	uv_thread_t ran_on;
+	int nice; /* the thread's nice value while the job ran */
 	int status;
 	bool done;
 };
@@ -54,6 +58,10 @@ static void run(struct rft_worker_job *jj)
 		uv_sem_wait(&j->f->gate);
 	j->ran = true;
 	j->ran_on = uv_thread_self();
+	errno = 0;
+	j->nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+	if (errno != 0)
+		j->nice = -100;
 	j->f->order[j->f->norder++] = j->id; /* one job at a time */
 }
 
@@ -146,6 +154,10 @@ static void jobs_run_in_order_off_the_loop_and_come_back(void **state)
 		assert_int_equal(j[i].status, 0);
 		assert_false(uv_thread_equal(&j[i].ran_on, &self));
 		assert_int_equal(f->order[i], i);
+		/* background work: below the loop's priority */
+		assert_int_equal(j[i].nice, getpriority(PRIO_PROCESS, 0) + 10 > 19
+						    ? 19
+						    : getpriority(PRIO_PROCESS, 0) + 10);
 	}
 	assert_int_equal(f->w.jobs_run, 4);
 }
