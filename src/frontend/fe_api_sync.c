@@ -163,19 +163,14 @@ static int query_num(const struct fe_http_req *req, const char *name,
 	return fe_parse_u64(v, out) == 0 ? 0 : CF_EBADREQ;
 }
 
-static void http_conv_form(struct fe_conn *c, const struct fe_http_req *req,
-			   const char *user, struct cf_str conv)
+/* The conversation form: history after lastSeq (limit messages). */
+static void conv_form_answer(struct fe_conn *c, const char *user,
+			     struct cf_str conv, uint64_t last, uint64_t limit)
 {
 	struct sync_history_query q;
-	uint64_t last, limit;
-	bool has;
 	struct cf_buf b = CF_BUF_INIT;
 	int rv;
 
-	if (query_num(req, "lastSeq", &has, &last) != 0 ||
-	    query_num(req, "limit", &has, &limit) != 0)
-		return fe_respond_rc(c, CF_EBADREQ,
-				     "'lastSeq' and 'limit' are integers");
 	memset(&q, 0, sizeof q);
 	q.from_seq = last + 1;
 	q.limit = limit == 0 ? SYNC_LIMIT_DEFAULT
@@ -193,6 +188,104 @@ static void http_conv_form(struct fe_conn *c, const struct fe_http_req *req,
 				      ? "not a member of this conversation"
 			      : rv == CF_ENOTFOUND ? "no such conversation"
 						   : NULL);
+}
+
+/* The feed form: items after the cursor, now or by long poll. */
+static void feed_answer(struct fe_conn *c, const char *user, uint64_t after,
+			uint64_t limit, uint64_t wait)
+{
+	struct fe_server *s = c->srv;
+
+	if (wait > 0 && !s->closing &&
+	    sync_inbox_changed(sync_state(s)->inbox, cf_str_c(user), after,
+			       NULL, 0) == 0) {
+		wait_start(c, user, after, (unsigned)limit, wait);
+		return;
+	}
+	respond_feed(c, user, after, (unsigned)limit);
+}
+
+/*
+ * ?consistent=1: the request, parsed, waits for a read index (the leader's
+ * commit index as of now, applied here) and is answered after it, so that
+ * a follower shows what was acknowledged before the request.
+ */
+struct sync_consistent {
+	struct rft_read rd;
+	struct fe_conn *conn; /* referenced */
+	char user[129];
+	bool form;	      /* conversation form */
+	char conv[129];
+	uint64_t after, limit, wait, last;
+};
+
+static void consistent_cb(struct rft_read *r, int status)
+{
+	struct sync_consistent *k = r->data;
+	struct fe_conn *c = k->conn;
+
+	if (!fe_conn_alive(c))
+		;
+	else if (status != 0)
+		fe_respond_rc(c, status,
+			      "could not reach the leader for a consistent "
+			      "read");
+	else if (k->form)
+		conv_form_answer(c, k->user, cf_str_c(k->conv), k->last,
+				 k->limit);
+	else
+		feed_answer(c, k->user, k->after, k->limit, k->wait);
+	fe_conn_unref(c);
+	free(k);
+}
+
+static bool wants_consistent(const struct fe_http_req *req)
+{
+	struct cf_str v;
+
+	return fe_http_query_get(req, "consistent", &v) == 0 &&
+	       (cf_str_eqc(v, "1") || cf_str_eqc(v, "true"));
+}
+
+/* Start a consistent read for the parsed request in proto (copied). */
+static void consistent_start(struct fe_conn *c,
+			     const struct sync_consistent *proto)
+{
+	struct sync_consistent *k = malloc(sizeof(*k));
+
+	if (k == NULL) {
+		fe_respond_rc(c, -ENOMEM, NULL);
+		return;
+	}
+	*k = *proto;
+	k->rd.data = k;
+	k->conn = c;
+	fe_conn_ref(c);
+	rft_node_read_index(c->srv->node, &k->rd, consistent_cb);
+}
+
+static void http_conv_form(struct fe_conn *c, const struct fe_http_req *req,
+			   const char *user, struct cf_str conv)
+{
+	struct sync_consistent k;
+	uint64_t last, limit;
+	bool has;
+
+	if (query_num(req, "lastSeq", &has, &last) != 0 ||
+	    query_num(req, "limit", &has, &limit) != 0)
+		return fe_respond_rc(c, CF_EBADREQ,
+				     "'lastSeq' and 'limit' are integers");
+	if (!wants_consistent(req))
+		return conv_form_answer(c, user, conv, last, limit);
+	if (conv.len >= sizeof k.conv)
+		return fe_respond_rc(c, CF_ENOTFOUND, "no such conversation");
+	memset(&k, 0, sizeof k);
+	snprintf(k.user, sizeof k.user, "%s", user);
+	k.form = true;
+	memcpy(k.conv, conv.p, conv.len);
+	k.last = last;
+	k.limit = limit;
+	consistent_start(c, &k);
 }
 
 bool fe_api_sync_http(struct fe_conn *c, const struct fe_http_req *req,
@@ -230,13 +323,18 @@ bool fe_api_sync_http(struct fe_conn *c, const struct fe_http_req *req,
 		limit = SYNC_FEED_LIMIT_MAX;
 	if (wait > WAIT_MAX_S)
 		wait = WAIT_MAX_S;
-	if (wait > 0 && !s->closing &&
-	    sync_inbox_changed(sync_state(s)->inbox, cf_str_c(user), after,
-			       NULL, 0) == 0) {
-		wait_start(c, user, after, (unsigned)limit, wait);
+	if (wants_consistent(req)) {
+		struct sync_consistent k;
+
+		memset(&k, 0, sizeof k);
+		snprintf(k.user, sizeof k.user, "%s", user);
+		k.after = after;
+		k.limit = limit;
+		k.wait = wait;
+		consistent_start(c, &k);
 		return true;
 	}
-	respond_feed(c, user, after, (unsigned)limit);
+	feed_answer(c, user, after, limit, wait);
 	return true;
 }
 

@@ -321,6 +321,53 @@ static void conversation_form_is_history_after_last_seq(void **state)
 	n_passed++;
 }
 
+/*
+ * ?consistent=1 on both forms of GET /v1/sync: a follower asked right after
+ * an acknowledgement shows the acknowledged message (without it a follower
+ * learns the commit about a heartbeat later and misses it nearly always).
+ */
+static void consistent_sync_shows_what_was_acked_before(void **state)
+{
+	int leader = cf_test_cluster_leader(&cluster, START_TIMEOUT_MS);
+	unsigned f1, f2;
+
+	(void)state;
+	assert_true(leader > 0);
+	f1 = leader == 1 ? 2 : 1;
+	f2 = leader == 3 ? 2 : 3;
+	cf_test_create_group(&cluster, (unsigned)leader, "cs_a", "sy_cs",
+			     "[\"cs_b\"]");
+	for (int k = 1; k <= 10; k++) {
+		unsigned f = k % 2 ? f1 : f2;
+		char cmid[16], path[128];
+		json_t *j, *items, *last;
+
+		snprintf(cmid, sizeof cmid, "cs%d", k);
+		send_ok((unsigned)leader, "cs_a", "sy_cs", cmid, k);
+		snprintf(path, sizeof path,
+			 "/v1/sync?conversationId=sy_cs&lastSeq=%d"
+			 "&consistent=1",
+			 k - 1);
+		j = expect(f, "GET", path, "cs_b", NULL, 200);
+		items = json_object_get(j, "messages");
+		assert_int_equal(json_array_size(items), 1);
+		assert_string_equal(
+			cf_test_str(json_array_get(items, 0), "clientMsgId"),
+			cmid);
+		json_decref(j);
+		/* the feed form: the newest item is this message */
+		j = expect(f, "GET", "/v1/sync?limit=500&consistent=1", "cs_b",
+			   NULL, 200);
+		items = json_object_get(j, "items");
+		assert_true(json_array_size(items) > 0);
+		last = json_array_get(items, json_array_size(items) - 1);
+		assert_string_equal(cf_test_str(last, "type"), "message");
+		assert_string_equal(cf_test_str(last, "clientMsgId"), cmid);
+		json_decref(j);
+	}
+	n_passed++;
+}
+
 /* ---- long polling ---- */
 
 struct later_send {
@@ -591,6 +638,7 @@ int main(void)
 		cmocka_unit_test(the_index_is_rebuilt_when_a_node_restarts),
 		cmocka_unit_test(malformed_cursors_are_refused),
 		cmocka_unit_test(conversation_form_is_history_after_last_seq),
+		cmocka_unit_test(consistent_sync_shows_what_was_acked_before),
 		cmocka_unit_test(long_poll_answers_on_a_new_item_or_times_out),
 		cmocka_unit_test(
 			ws_sync_replays_then_synced_then_held_live_events),
