@@ -125,6 +125,10 @@ static void stage(struct apply *a, const struct log_record *rec,
 		if (p == NULL)
 			fatal(f, a->index, "records", -ENOMEM);
 		f->rec_body_off = p;
+		p = realloc(f->rec_snap, cap * sizeof(*f->rec_snap));
+		if (p == NULL)
+			fatal(f, a->index, "records", -ENOMEM);
+		f->rec_snap = p;
 		f->recs_cap = cap;
 	}
 	rv = log_store_append(f->store, rec);
@@ -133,7 +137,58 @@ static void stage(struct apply *a, const struct log_record *rec,
 	f->recs[f->n_recs] = *rec;
 	f->rec_convs[f->n_recs] = c;
 	f->rec_body_off[f->n_recs] = body_off;
+	f->rec_snap[f->n_recs] = NULL;
 	f->n_recs++;
+}
+
+/*
+ * Before c's members change: the records of this entry already staged for
+ * c keep the members they were made under (a message sent before a member
+ * was removed in the same entry still reaches that member; one sent before
+ * an add does not reach the newcomer). Fan-out and the inbox index read
+ * the members a record is published with.
+ */
+static void snapshot_members(struct apply *a, struct rft_conv_st *c)
+{
+	struct rft_fsm *f = a->f;
+	struct rft_members_snap *snap = NULL;
+
+	for (unsigned i = 0; i < f->n_recs; i++) {
+		if (f->rec_convs[i] != c || f->rec_snap[i] != NULL)
+			continue;
+		if (snap == NULL) {
+			snap = calloc(1, sizeof(*snap));
+			if (snap == NULL)
+				fatal(f, a->index, "members", -ENOMEM);
+			snap->next = f->snaps;
+			f->snaps = snap;
+			snap->members = calloc(c->pub.n_members + 1,
+					       sizeof(char *));
+			if (snap->members == NULL)
+				fatal(f, a->index, "members", -ENOMEM);
+			for (unsigned k = 0; k < c->pub.n_members; k++) {
+				snap->members[k] = strdup(c->pub.members[k]);
+				if (snap->members[k] == NULL)
+					fatal(f, a->index, "members",
+					      -ENOMEM);
+				snap->n_members = k + 1;
+			}
+		}
+		f->rec_snap[i] = snap;
+	}
+}
+
+void rft__snaps_free(struct rft_fsm *f)
+{
+	while (f->snaps != NULL) {
+		struct rft_members_snap *snap = f->snaps;
+
+		f->snaps = snap->next;
+		for (unsigned k = 0; k < snap->n_members; k++)
+			free(snap->members[k]);
+		free(snap->members);
+		free(snap);
+	}
 }
 
 static void rec_init(const struct apply *a, struct log_record *rec,
@@ -403,6 +458,7 @@ static int do_members(struct apply *a, const struct rft_cmd *cmd,
 				    f->ids + n_add, n_rem);
 	if (rv != 0)
 		fatal(f, a->index, "members", rv);
+	snapshot_members(a, c);
 	for (k = 0; k < n_add; k++) {
 		rv = rft__member_add(f, c, f->ids[k]);
 		if (rv != 0)
@@ -711,10 +767,23 @@ static void publish(struct rft_fsm *f)
 
 		if (f->rec_body_off[i] != SIZE_MAX)
 			rec->body.p = f->scratch.data + f->rec_body_off[i];
-		if (f->on_record != NULL)
-			f->on_record(f->on_record_arg, rec,
-				     c != NULL ? &c->pub : NULL);
+		if (f->on_record == NULL)
+			continue;
+		if (c != NULL && f->rec_snap[i] != NULL) {
+			/* Members as of the record, for the call only. */
+			char **m = c->pub.members;
+			unsigned n = c->pub.n_members;
+
+			c->pub.members = f->rec_snap[i]->members;
+			c->pub.n_members = f->rec_snap[i]->n_members;
+			f->on_record(f->on_record_arg, rec, &c->pub);
+			c->pub.members = m;
+			c->pub.n_members = n;
+			continue;
+		}
+		f->on_record(f->on_record_arg, rec, c != NULL ? &c->pub : NULL);
 	}
+	rft__snaps_free(f);
 }
 
 /*

@@ -269,6 +269,8 @@ void rft_fsm_close(struct rft_fsm *f)
 	free(f->recalls);
 	free(f->recs);
 	free(f->rec_convs);
+	free(f->rec_snap);
+	rft__snaps_free(f);
 	free(f->rec_body_off);
 	free(f->ids);
 	cf_buf_release(&f->scratch);

@@ -61,7 +61,11 @@ struct rft_conv {
 	uint64_t last_item_id;	  /* messageId of its latest item */
 };
 
-/* Called after an entry's records are committed to the store, in order. */
+/*
+ * Called after an entry's records are committed to the store, in order.
+ * conv is the conversation after the entry, except its members: those as
+ * of the record (a later command of the same entry may have changed them).
+ */
 typedef void (*rft_fsm_record_cb)(void *arg, const struct log_record *rec,
 				  const struct rft_conv *conv);
 

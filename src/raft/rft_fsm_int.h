@@ -37,6 +37,13 @@ struct rft_user {
 	unsigned n, cap;
 };
 
+/* A conversation's member list as it was before a change (rft_apply). */
+struct rft_members_snap {
+	struct rft_members_snap *next;
+	char **members;
+	unsigned n_members;
+};
+
 struct rft_fsm {
 	struct log_store *store;
 	struct raft *raft;
@@ -92,6 +99,13 @@ struct rft_fsm {
 	struct log_record *recs;
 	struct rft_conv_st **rec_convs;
 	size_t *rec_body_off; /* SIZE_MAX: body is not in scratch */
+	/*
+	 * The members a record is published with when a later command of
+	 * the same entry changed them (NULL: the conversation's own, after
+	 * the entry); the snapshots are freed once the entry is published.
+	 */
+	struct rft_members_snap **rec_snap;
+	struct rft_members_snap *snaps; /* every snapshot of the entry */
 	unsigned n_recs, recs_cap;
 	struct cf_buf scratch;
 	struct cf_str *ids; /* id lists of the command being applied */
@@ -108,6 +122,8 @@ static inline struct rft_conv_st *rft__st(const struct rft_conv *c)
 
 /* Bytewise order of ids (shorter first on a common prefix). */
 int rft__id_cmp(struct cf_str a, struct cf_str b);
+/* Free the member snapshots of the entry being applied (rft_apply.c). */
+void rft__snaps_free(struct rft_fsm *f);
 /* Sort ids and drop repeats; returns the new count. */
 unsigned rft__ids_sort_unique(struct cf_str *ids, unsigned n);
 

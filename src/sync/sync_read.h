@@ -71,7 +71,7 @@ json_t *sync_conv_json(const struct rft_conv *c);
  * (and sync items): `message`, `recalled`, `conversation` (created,
  * members_changed) and `receipt`, with its "type". Every event but
  * `receipt` carries the cursor of its item. conv is the record's
- * conversation as rft_fsm_record_cb gives it (the state after its entry);
+ * conversation as rft_fsm_record_cb gives it (members as of the record);
  * a members_changed also lists the ids "added" and "removed". NULL on
  * -ENOMEM, or for a kind clients never see (media).
  */

@@ -59,6 +59,7 @@ struct seen_rec {
 	uint64_t index, message_id, seq, ts;
 	char conv[40];
 	char body[64];
+	char members[64]; /* conv's members as published, comma-separated */
 };
 
 struct seen {
@@ -89,6 +90,12 @@ static void on_record(void *arg, const struct log_record *rec,
 	snprintf(r->body, sizeof(r->body), "%.*s",
 		 (int)(rec->body.len < 63 ? rec->body.len : 63),
 		 rec->body.p);
+	for (unsigned k = 0; conv != NULL && k < conv->n_members; k++) {
+		size_t l = strlen(r->members);
+
+		snprintf(r->members + l, sizeof(r->members) - l, "%s%s",
+			 k > 0 ? "," : "", conv->members[k]);
+	}
 }
 
 /* --- one FSM over a store in a folder --- */
@@ -904,6 +911,58 @@ static int apply_in_child(struct node *x, uint64_t index, const void *buf,
 	return WIFSIGNALED(st) ? WTERMSIG(st) : -1;
 }
 
+/*
+ * One entry that sends, removes a member, sends, adds one, sends: each
+ * record is published with the members it was made under, so fan-out and
+ * the inbox index reach exactly the members of the moment (the removed one
+ * gets the message sent before the removal, the newcomer only what follows
+ * the add).
+ */
+static void records_are_published_with_the_members_of_their_moment(
+	void **state)
+{
+	struct fx *x = *state;
+	const struct seen_rec *v;
+	struct eb e;
+	unsigned n, first;
+
+	eb_begin(&e);
+	eb_create(&e, "alice", RFT_CONV_GROUP, "gm", "bob", "carol", NULL);
+	eb_finish(&e, T0);
+	apply(&x->a, 2, &e, &n);
+	eb_release(&e);
+	first = x->a.seen.n;
+
+	eb_begin(&e);
+	eb_send(&e, "alice", "gm", "m1", "before");
+	eb_members(&e, "alice", "gm", NULL, "carol");
+	eb_send(&e, "alice", "gm", "m2", "between");
+	eb_members(&e, "alice", "gm", "dave", NULL);
+	eb_send(&e, "alice", "gm", "m3", "after");
+	eb_finish(&e, T0 + 1);
+	apply(&x->a, 3, &e, &n);
+	eb_release(&e);
+	assert_int_equal(x->a.seen.n - first, 5);
+	v = &x->a.seen.v[first];
+	assert_int_equal(v[0].kind, LOG_REC_MESSAGE);
+	assert_string_equal(v[0].members, "alice,bob,carol");
+	assert_int_equal(v[1].kind, LOG_REC_MEMBERS);
+	assert_string_equal(v[1].members, "alice,bob");
+	assert_string_equal(v[2].members, "alice,bob");
+	assert_int_equal(v[3].kind, LOG_REC_MEMBERS);
+	assert_string_equal(v[3].members, "alice,bob,dave");
+	assert_string_equal(v[4].members, "alice,bob,dave");
+	/* and the conversation itself is the state after the entry */
+	{
+		const struct rft_conv *c = rft_fsm_conv(x->a.f,
+							 CF_STR_LIT("gm"));
+
+		assert_non_null(c);
+		assert_int_equal(c->n_members, 3);
+		assert_string_equal(c->members[2], "dave");
+	}
+}
+
 static void undecodable_entry_aborts_the_node(void **state)
 {
 	struct fx *x = *state;
@@ -1385,6 +1444,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			members_recall_and_receipts_follow_the_rules, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			records_are_published_with_the_members_of_their_moment,
+			setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			undecodable_entry_aborts_the_node, setup, teardown),
 		cmocka_unit_test_setup_teardown(
