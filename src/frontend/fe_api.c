@@ -323,6 +323,8 @@ static void http_create(struct fe_conn *c, const struct fe_http_req *req,
 	struct cf_str type;
 	struct cf_str title;
 	struct cf_str conv;
+	struct cf_str key;
+	char keyed[RFT_KEYED_CONV_LEN + 1];
 	struct rft_cmd cmd;
 	struct fe_call *k;
 	char err[256];
@@ -341,6 +343,8 @@ static void http_create(struct fe_conn *c, const struct fe_http_req *req,
 	    (rv = fe_json_str(o, "title", false, FE_STR_ANY, 256, &title, err,
 			      sizeof err)) != 0 ||
 	    (rv = fe_json_str(o, "conversationId", false, FE_STR_ID, 0, &conv,
+			      err, sizeof err)) != 0 ||
+	    (rv = fe_json_str(o, "clientMsgId", false, FE_STR_ID, 0, &key,
 			      err, sizeof err)) != 0)
 		goto fail;
 	if (!cf_str_eqc(type, "direct") && !cf_str_eqc(type, "group")) {
@@ -404,6 +408,12 @@ static void http_create(struct fe_conn *c, const struct fe_http_req *req,
 				 "'conversationId' may not start with c_");
 			rv = CF_EBADREQ;
 			goto fail;
+		}
+		if (conv.p == NULL && key.p != NULL) {
+			/* The idempotency key names the group (see
+			 * rft_keyed_conv_id): a retry is the same create. */
+			rft_keyed_conv_id(cf_str_c(user), key, keyed);
+			conv = cf_str_c(keyed);
 		}
 	}
 	rv = rft_idlist_encode(&list, ids, n);

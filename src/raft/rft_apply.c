@@ -269,14 +269,20 @@ static int do_create(struct apply *a, const struct rft_cmd *cmd,
 		if (n > GROUP_MAX)
 			return CF_ETOOBIG;
 		if (id.len != 0) {
+			bool keyed = rft_keyed_conv_id_valid(id);
+
 			if (!cf_id_valid(id.p, id.len) ||
-			    (id.len >= 2 && memcmp(id.p, "c_", 2) == 0))
+			    (id.len >= 2 && memcmp(id.p, "c_", 2) == 0 &&
+			     !keyed))
 				return CF_EBADREQ;
 			c = rft__conv_find(f, id);
 			if (c != NULL) {
+				/* A retried keyed create answers the group
+				 * made by the first, whatever its members
+				 * have become since. */
 				if (c->pub.type != RFT_CONV_GROUP ||
 				    !cf_str_eqc(cmd->user, c->pub.owner) ||
-				    !same_members(c, f->ids, n))
+				    (!keyed && !same_members(c, f->ids, n)))
 					return CF_ECONFLICT;
 				found_conv(res, c);
 				return 0;

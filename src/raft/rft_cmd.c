@@ -61,6 +61,7 @@
 #include <xxhash.h>
 
 #include "common/cf_err.h"
+#include "common/cf_id.h"
 #include "raft/rft_cmd.h"
 
 #define ENTRY_MAGIC 0x45424643u
@@ -583,4 +584,38 @@ int rft_result_decode(const void *buf, size_t len, struct rft_result *r)
 	memcpy(r->conv, conv.p, conv.len);
 	r->conv[conv.len] = '\0';
 	return 0;
+}
+
+void rft_keyed_conv_id(struct cf_str user, struct cf_str key,
+		       char out[RFT_KEYED_CONV_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	char in[2 * CF_ID_MAX + 1];
+	XXH128_hash_t h;
+	uint8_t b[16];
+
+	assert(user.len <= CF_ID_MAX && key.len <= CF_ID_MAX);
+	memcpy(in, user.p, user.len);
+	in[user.len] = '\0';
+	memcpy(in + user.len + 1, key.p, key.len);
+	h = XXH3_128bits(in, user.len + 1 + key.len);
+	cf_put_u64(b, h.high64);
+	cf_put_u64(b + 8, h.low64);
+	memcpy(out, "c_k", 3);
+	for (unsigned i = 0; i < 16; i++) {
+		out[3 + 2 * i] = hex[b[i] >> 4];
+		out[4 + 2 * i] = hex[b[i] & 15];
+	}
+	out[RFT_KEYED_CONV_LEN] = '\0';
+}
+
+bool rft_keyed_conv_id_valid(struct cf_str id)
+{
+	if (id.len != RFT_KEYED_CONV_LEN || memcmp(id.p, "c_k", 3) != 0)
+		return false;
+	for (size_t i = 3; i < id.len; i++)
+		if (!((id.p[i] >= '0' && id.p[i] <= '9') ||
+		      (id.p[i] >= 'a' && id.p[i] <= 'f')))
+			return false;
+	return true;
 }

@@ -97,6 +97,19 @@ struct rft_cmd {
 	struct cf_str removed; /* encoded id list */
 };
 
+/*
+ * The id of the group that user creates with idempotency key `key` and no
+ * conversationId of its own: "c_k" and 32 hex digits of the XXH3-128 of
+ * (user, NUL, key). A retried create names the same id, so the create's
+ * "existing group of the same owner" rule answers the first one: a retry
+ * never makes a second group. Clients cannot name "c_" ids themselves.
+ */
+#define RFT_KEYED_CONV_LEN 35
+void rft_keyed_conv_id(struct cf_str user, struct cf_str key,
+		       char out[RFT_KEYED_CONV_LEN + 1]);
+/* Whether id has the shape of rft_keyed_conv_id()'s ids. */
+bool rft_keyed_conv_id_valid(struct cf_str id);
+
 /* Append an id list (count + strings) for cmd->members / cmd->removed. */
 int rft_idlist_encode(struct cf_buf *out, const struct cf_str *ids,
 		      unsigned n);

@@ -39,7 +39,7 @@ static int group_setup(void **state)
 	return cf_test_cluster_start(&cluster, 3, START_TIMEOUT_MS) != 0 ? -1 : 0;
 }
 
-#define N_TESTS 7
+#define N_TESTS 8
 
 static int group_teardown(void **state)
 {
@@ -150,6 +150,61 @@ static void members_owner_adds_and_removes_any_member_leaves(void **state)
 		   NULL, 200);
 	assert_members(j, two, 2);
 	json_decref(j);
+	n_passed++;
+}
+
+/*
+ * A group create without conversationId but with a clientMsgId is
+ * idempotent: the retry (through any node, even after the members
+ * changed) answers 200 with the first one's id; another key or another
+ * user makes another group; a client cannot name such an id itself.
+ */
+static void keyed_group_create_is_made_once(void **state)
+{
+	const char *body = "{\"type\":\"group\",\"members\":[\"bob\"],"
+			   "\"title\":\"k\",\"clientMsgId\":\"create-1\"}";
+	char id[64], path[160];
+	json_t *j;
+
+	(void)state;
+	j = expect(1, "POST", "/v1/conversations", "kalice", body, 201);
+	snprintf(id, sizeof id, "%s", cf_test_str(j, "conversationId"));
+	assert_true(strncmp(id, "c_k", 3) == 0);
+	json_decref(j);
+	j = expect(2, "POST", "/v1/conversations", "kalice", body, 200);
+	assert_string_equal(cf_test_str(j, "conversationId"), id);
+	json_decref(j);
+	snprintf(path, sizeof path, "/v1/conversations/%s/members", id);
+	json_decref(expect(3, "POST", path, "kalice",
+			   "{\"add\":[\"carol\"]}", 200));
+	j = expect(3, "POST", "/v1/conversations", "kalice", body, 200);
+	assert_string_equal(cf_test_str(j, "conversationId"), id);
+	assert_int_equal(json_array_size(json_object_get(j, "members")), 3);
+	json_decref(j);
+	/* another key, another user: other groups */
+	j = expect(1, "POST", "/v1/conversations", "kalice",
+		   "{\"type\":\"group\",\"members\":[\"bob\"],"
+		   "\"clientMsgId\":\"create-2\"}",
+		   201);
+	assert_string_not_equal(cf_test_str(j, "conversationId"), id);
+	json_decref(j);
+	j = expect(1, "POST", "/v1/conversations", "kbob",
+		   "{\"type\":\"group\",\"members\":[\"kalice\"],"
+		   "\"clientMsgId\":\"create-1\"}",
+		   201);
+	assert_string_not_equal(cf_test_str(j, "conversationId"), id);
+	json_decref(j);
+	/* the derived id is not a name a client may give */
+	snprintf(path, sizeof path,
+		 "{\"type\":\"group\",\"members\":[\"bob\"],"
+		 "\"conversationId\":\"%s\"}",
+		 id);
+	expect_error(1, "POST", "/v1/conversations", "kalice", path, 400,
+		     "bad_request");
+	expect_error(1, "POST", "/v1/conversations", "kalice",
+		     "{\"type\":\"group\",\"members\":[],"
+		     "\"clientMsgId\":\"bad key\"}",
+		     400, "bad_request");
 	n_passed++;
 }
 
@@ -699,6 +754,7 @@ int main(void)
 		cmocka_unit_test(
 			members_owner_adds_and_removes_any_member_leaves),
 		cmocka_unit_test(members_bad_inputs_are_refused),
+		cmocka_unit_test(keyed_group_create_is_made_once),
 		cmocka_unit_test(recall_keeps_the_seq_without_content),
 		cmocka_unit_test(
 			receipts_move_forward_clamped_and_read_implies_delivered),
