@@ -167,6 +167,8 @@ $('#new-form').addEventListener('submit', async (ev) => {
   }
   const body = { type, members };
   if (type === 'group' && $('#new-title').value.trim()) body.title = $('#new-title').value.trim();
+  /* an idempotency key: a create retried after a lost answer is the same group */
+  if (type === 'group') body.clientMsgId = clientMsgId();
   try {
     const c = await S.api.createConversation(body);
     $('#new-dialog').close();
