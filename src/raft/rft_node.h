@@ -74,6 +74,8 @@ struct rft_submit {
 	int state;
 	int err;		/* encode failure, reported by the next tick */
 	unsigned fwd_to;	/* node forwarded to */
+	uint64_t first_index;	/* 1 + last log index at the first try */
+	bool resent;		/* tried again after an unknown outcome */
 	struct cf_list link;
 };
 

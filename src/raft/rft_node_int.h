@@ -33,6 +33,17 @@ void rft__dispatch_waiting(struct rft_node *n);
 /* Empty the leader's queue: local requests wait again, forwarded ones are
  * answered with status (local ones fail with CF_ESHUTDOWN when closing). */
 void rft__drop_queued(struct rft_node *n, int status);
+/*
+ * The answer to give for res, the result of s: a request tried again after
+ * an unknown outcome (a lost leader, a dropped link) may meet its own first
+ * try, committed meanwhile, as a duplicate (or, for a keyed create, as an
+ * existing group). When that original was committed at or after the first
+ * try (its index, from its messageId, is at least s->first_index), it is
+ * this request's own: the answer is the first try's (not duplicate;
+ * created). An original from before the first try stays a duplicate.
+ */
+void rft__retry_result(const struct rft_submit *s,
+		       const struct rft_result *res, struct rft_result *out);
 /* Pack queued items into entries, one raft_apply each. */
 void rft__propose(struct rft_node *n);
 

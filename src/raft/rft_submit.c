@@ -80,6 +80,20 @@ static int raft_to_cf(int rv)
 }
 
 /* Complete a local request. */
+void rft__retry_result(const struct rft_submit *s,
+		       const struct rft_result *res, struct rft_result *out)
+{
+	*out = *res;
+	if (!s->resent || res->status != 0 || s->first_index == 0 ||
+	    (res->message_id >> 16) < s->first_index)
+		return;
+	if (res->duplicate)
+		out->duplicate = false;
+	else if (!res->created && res->conv[0] != '\0' &&
+		 res->message_id != 0)
+		out->created = true;
+}
+
 static void sub_finish(struct rft_submit *s, int status,
 		       const struct rft_result *res)
 {
@@ -92,9 +106,10 @@ static void sub_finish(struct rft_submit *s, int status,
 	if (res == NULL) {
 		memset(&r, 0, sizeof r);
 		r.status = status;
-		res = &r;
+	} else {
+		rft__retry_result(s, res, &r);
 	}
-	s->cb(s, status, res);
+	s->cb(s, status, &r);
 }
 
 static void item_free(struct node_item *it)
@@ -129,6 +144,7 @@ static void item_reply_status(struct rft_node *n, struct node_item *it,
 /* Put a local request back to wait for a usable leader. */
 static void sub_requeue(struct rft_node *n, struct rft_submit *s)
 {
+	s->resent = true;
 	cf_list_remove(&s->link);
 	s->state = SUB_WAITING;
 	cf_list_push(&n->waiting, &s->link);
@@ -189,6 +205,8 @@ static void sub_dispatch(struct rft_node *n, struct rft_submit *s)
 
 	if (s->err != 0)
 		return; /* never encoded: rft__expire reports why */
+	if (s->first_index == 0)
+		s->first_index = raft_last_index(&n->raft) + 1;
 	if (rft__can_propose(n)) {
 		/*
 		 * Out of memory: stays waiting (retried by the next tick, or
@@ -266,6 +284,8 @@ void rft_node_submit(struct rft_node *n, struct rft_submit *s,
 	s->t0_ns = cf_mono_ns();
 	s->fwd_to = 0;
 	s->err = 0;
+	s->first_index = 0;
+	s->resent = false;
 	cf_buf_init(&s->enc);
 	cf_list_init(&s->link);
 	c.origin = (uint16_t)n->cfg.self;

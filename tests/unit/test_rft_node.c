@@ -29,6 +29,7 @@
 #include "common/cf_err.h"
 #include "common/cf_time.h"
 #include "raft/rft_node.h"
+#include "raft/rft_node_int.h"
 #include "../lib/cf_test_ports.h"
 
 #define N	   3
@@ -742,6 +743,49 @@ static void submit_after_close_began_completes_with_shutdown(void **state)
 	assert_true(run_until(f, node_closed, (void *)(uintptr_t)a, 5000));
 }
 
+/*
+ * A request tried again after an unknown outcome meets its own first try as
+ * a duplicate (or an existing group): that is answered as the first try's
+ * result, not as a duplicate; an original from before the first try stays
+ * a duplicate, and a request never retried is answered as it is.
+ */
+static void a_retry_that_meets_its_own_first_try_is_not_a_duplicate(
+	void **state)
+{
+	struct rft_submit s;
+	struct rft_result r, out;
+
+	(void)state;
+	memset(&s, 0, sizeof s);
+	memset(&r, 0, sizeof r);
+	s.first_index = 100; /* log's last index was 99 at the first try */
+	r.duplicate = true;
+	r.message_id = (uint64_t)100 << 16 | 3; /* committed at 100 */
+	rft__retry_result(&s, &r, &out);
+	assert_true(out.duplicate); /* never retried: as answered */
+	s.resent = true;
+	rft__retry_result(&s, &r, &out);
+	assert_false(out.duplicate); /* its own first try */
+	r.message_id = (uint64_t)99 << 16; /* from before the first try */
+	rft__retry_result(&s, &r, &out);
+	assert_true(out.duplicate);
+	/* a keyed create met again */
+	memset(&r, 0, sizeof r);
+	snprintf(r.conv, sizeof r.conv, "c_k0123");
+	r.message_id = (uint64_t)120 << 16;
+	rft__retry_result(&s, &r, &out);
+	assert_true(out.created);
+	r.message_id = (uint64_t)50 << 16;
+	rft__retry_result(&s, &r, &out);
+	assert_false(out.created);
+	/* a refusal is never changed */
+	r.status = CF_EFORBIDDEN;
+	r.message_id = (uint64_t)120 << 16;
+	rft__retry_result(&s, &r, &out);
+	assert_false(out.created);
+	assert_int_equal(out.status, CF_EFORBIDDEN);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -755,6 +799,8 @@ int main(void)
 		T(close_with_pending_requests_completes_them_with_shutdown),
 		T(command_over_entry_cap_completes_toobig_on_any_node),
 		T(submit_after_close_began_completes_with_shutdown),
+		cmocka_unit_test(
+			a_retry_that_meets_its_own_first_try_is_not_a_duplicate),
 	};
 
 	signal(SIGPIPE, SIG_IGN); /* as confabd: a peer may close first */
