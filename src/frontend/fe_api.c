@@ -462,7 +462,9 @@ static void read_now(struct fe_call *k)
 		if (cv == NULL)
 			rv = CF_ENOTFOUND;
 		else if (!rft_conv_has_member(cv, cf_str_c(k->user)))
-			rv = CF_EFORBIDDEN;
+			rv = rft_conv_was_member(cv, cf_str_c(k->user))
+				     ? CF_EFORBIDDEN
+				     : CF_ENOTFOUND;
 		else
 			rv = fe_api_conv_json(f, cv, k->user, true, &o);
 	} else {

@@ -429,9 +429,12 @@ bool fe_presence_ws(struct fe_conn *c, const char *type, json_t *o,
 		fe_ws_send_error(c, id, CF_ENOTFOUND, "no such conversation");
 		return true;
 	}
-	if (!rft_conv_has_member(cv, (struct cf_str){c->user,
-						     strlen(c->user)})) {
-		fe_ws_send_error(c, id, CF_EFORBIDDEN, "not a member");
+	if (!rft_conv_has_member(cv, cf_str_c(c->user))) {
+		if (rft_conv_was_member(cv, cf_str_c(c->user)))
+			fe_ws_send_error(c, id, CF_EFORBIDDEN, "not a member");
+		else
+			fe_ws_send_error(c, id, CF_ENOTFOUND,
+					 "no such conversation");
 		return true;
 	}
 	ev = json_pack("{s:s, s:s%, s:s, s:s%}", "type", "typing",

@@ -333,7 +333,8 @@ static int member_conv(struct apply *a, const struct rft_cmd *cmd,
 	if (c == NULL)
 		return CF_ENOTFOUND;
 	if (!rft_conv_has_member(&c->pub, cmd->user))
-		return CF_EFORBIDDEN;
+		return rft_conv_was_member(&c->pub, cmd->user) ? CF_EFORBIDDEN
+							       : CF_ENOTFOUND;
 	*out = c;
 	return 0;
 }
@@ -470,8 +471,11 @@ static int do_members(struct apply *a, const struct rft_cmd *cmd,
 		if (rv != 0)
 			fatal(f, a->index, "members", rv);
 	}
-	for (k = 0; k < n_rem; k++)
-		rft__member_remove(f, c, f->ids[n_add + k]);
+	for (k = 0; k < n_rem; k++) {
+		rv = rft__member_remove(f, c, f->ids[n_add + k]);
+		if (rv != 0)
+			fatal(f, a->index, "members", rv);
+	}
 	rec_init(a, &rec, LOG_REC_MEMBERS, c, cmd->user);
 	rec.body = scratch_span(f, off);
 	stage(a, &rec, c, off);

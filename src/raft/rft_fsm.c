@@ -103,7 +103,7 @@ static int scan_members(struct rft_fsm *f, struct rft_conv_st *c,
 	if (rv == 0)
 		rv = ids_from_list(f, m.removed, &n);
 	for (k = 0; rv == 0 && k < n; k++)
-		rft__member_remove(f, c, f->ids[k]);
+		rv = rft__member_remove(f, c, f->ids[k]);
 	return rv;
 }
 

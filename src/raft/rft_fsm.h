@@ -154,6 +154,12 @@ int rft_fsm_fetch_done(struct rft_fsm *f, char *errmsg);
 struct log_store *rft_fsm_store(struct rft_fsm *f);
 const struct rft_conv *rft_fsm_conv(const struct rft_fsm *f, struct cf_str id);
 bool rft_conv_has_member(const struct rft_conv *c, struct cf_str user);
+/*
+ * True if user is or ever was a member of c. Refusals tell the two apart:
+ * a former member gets 403 (it knows the conversation exists), anyone else
+ * 404, as if the conversation did not exist (API.md).
+ */
+bool rft_conv_was_member(const struct rft_conv *c, struct cf_str user);
 /* user's receipt pointers in c (both 0 if it never sent one). */
 void rft_conv_receipt(const struct rft_conv *c, struct cf_str user,
 		      uint64_t *delivered, uint64_t *read);

@@ -29,6 +29,8 @@ struct rft_conv_st {
 	struct cf_map receipts;	   /* user -> struct rft_receipt */
 	struct cf_map recalled;	   /* u64 seq (LE bytes) -> the conv itself */
 	struct rft_dedup_fifo fifo; /* its idempotency keys, oldest first */
+	char **former;		   /* removed members, sorted (403, not 404) */
+	unsigned n_former, former_cap;
 };
 
 /* The conversations a user is a member of (unordered). */
@@ -141,8 +143,9 @@ struct rft_conv_st *rft__pair_find(const struct rft_fsm *f, struct cf_str a,
 				   struct cf_str b);
 int rft__member_add(struct rft_fsm *f, struct rft_conv_st *c,
 		    struct cf_str user);
-void rft__member_remove(struct rft_fsm *f, struct rft_conv_st *c,
-			struct cf_str user);
+/* Remove user (if a member); it becomes a former member. 0 or -ENOMEM. */
+int rft__member_remove(struct rft_fsm *f, struct rft_conv_st *c,
+		       struct cf_str user);
 /* The receipt pointers of user in c, created at zero if missing. */
 struct rft_receipt *rft__receipt(struct rft_conv_st *c, struct cf_str user);
 /* Mark seq of c recalled (idempotent). */

@@ -58,15 +58,16 @@ static char *dup_str(struct cf_str s)
 }
 
 /* Position of user in c's sorted members, or where it would go (*found). */
-static unsigned member_pos(const struct rft_conv *c, struct cf_str user,
-			   bool *found)
+/* Where user is (or goes) in the sorted ids v[0..n). */
+static unsigned ids_pos(char *const *v, unsigned n, struct cf_str user,
+			bool *found)
 {
-	unsigned lo = 0, hi = c->n_members;
+	unsigned lo = 0, hi = n;
 
 	*found = false;
 	while (lo < hi) {
 		unsigned mid = lo + (hi - lo) / 2;
-		int cmp = rft__id_cmp(cf_str_c(c->members[mid]), user);
+		int cmp = rft__id_cmp(cf_str_c(v[mid]), user);
 
 		if (cmp == 0) {
 			*found = true;
@@ -80,11 +81,28 @@ static unsigned member_pos(const struct rft_conv *c, struct cf_str user,
 	return lo;
 }
 
+static unsigned member_pos(const struct rft_conv *c, struct cf_str user,
+			   bool *found)
+{
+	return ids_pos(c->members, c->n_members, user, found);
+}
+
 bool rft_conv_has_member(const struct rft_conv *c, struct cf_str user)
 {
 	bool found;
 
 	member_pos(c, user, &found);
+	return found;
+}
+
+bool rft_conv_was_member(const struct rft_conv *c, struct cf_str user)
+{
+	const struct rft_conv_st *st = rft__st(c);
+	bool found;
+
+	if (rft_conv_has_member(c, user))
+		return true;
+	ids_pos(st->former, st->n_former, user, &found);
 	return found;
 }
 
@@ -189,6 +207,9 @@ static void conv_free(struct rft_conv_st *c)
 	for (k = 0; k < c->pub.n_members; k++)
 		free(c->pub.members[k]);
 	free(c->pub.members);
+	for (k = 0; k < c->n_former; k++)
+		free(c->former[k]);
+	free(c->former);
 	free(c->pub.id);
 	free(c->pub.owner);
 	free(c->pub.title);
@@ -293,20 +314,40 @@ int rft__member_add(struct rft_fsm *f, struct rft_conv_st *c,
 	return user_link(f, user, p);
 }
 
-void rft__member_remove(struct rft_fsm *f, struct rft_conv_st *c,
-			struct cf_str user)
+int rft__member_remove(struct rft_fsm *f, struct rft_conv_st *c,
+		       struct cf_str user)
 {
 	struct rft_conv *p = &c->pub;
-	bool found;
+	bool found, was;
 	unsigned pos = member_pos(p, user, &found);
+	unsigned fpos;
 
 	if (!found)
-		return;
+		return 0;
+	fpos = ids_pos(c->former, c->n_former, user, &was);
+	if (!was && c->n_former == c->former_cap) {
+		unsigned cap = c->former_cap != 0 ? c->former_cap * 2 : 4;
+		char **v = realloc(c->former, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		c->former = v;
+		c->former_cap = cap;
+	}
 	user_unlink(f, user, p);
-	free(p->members[pos]);
+	if (was) {
+		free(p->members[pos]);
+	} else {
+		/* The string moves to the former members. */
+		memmove(c->former + fpos + 1, c->former + fpos,
+			(c->n_former - fpos) * sizeof(*c->former));
+		c->former[fpos] = p->members[pos];
+		c->n_former++;
+	}
 	memmove(p->members + pos, p->members + pos + 1,
 		(p->n_members - pos - 1) * sizeof(*p->members));
 	p->n_members--;
+	return 0;
 }
 
 struct rft_receipt *rft__receipt(struct rft_conv_st *c, struct cf_str user)

@@ -120,7 +120,8 @@ static int history_range(const struct rft_conv *c, struct cf_str user,
 	if (c == NULL)
 		return CF_ENOTFOUND;
 	if (user.p != NULL && !rft_conv_has_member(c, user))
-		return CF_EFORBIDDEN;
+		return rft_conv_was_member(c, user) ? CF_EFORBIDDEN
+						    : CF_ENOTFOUND;
 	last = c->last_seq;
 	if (q->from_seq > 0) {
 		*lo = q->from_seq;

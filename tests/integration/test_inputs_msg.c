@@ -101,7 +101,7 @@ void send_bad_inputs_are_refused_and_store_nothing(void **state)
 	refused("POST", "/v1/messages", "in-sa", body, 400, "bad_request");
 	refused("POST", "/v1/messages", "in-sx",
 		jq("{'conversationId':'in-s','clientMsgId':'a','content':'x'}"),
-		403, "forbidden");
+		404, "not_found"); /* never a member: as if it did not exist */
 	refused("POST", "/v1/messages", NULL,
 		jq("{'conversationId':'in-s','clientMsgId':'a','content':'x'}"),
 		401, "unauthorized");
@@ -325,7 +325,7 @@ void history_queries_are_checked_and_limit_capped(void **state)
 	refused("GET", "/v1/conversations/in-hnone/messages?consistent=1",
 		"in-ha", NULL, 404, "not_found");
 	refused("GET", "/v1/conversations/in-h/messages?consistent=1",
-		"in-hx", NULL, 403, "forbidden");
+		"in-hx", NULL, 404, "not_found");
 	refused("GET", "/v1/conversations/bad*id/messages", "in-ha", NULL,
 		400, "bad_request");
 	refused("GET", "/v1/conversations/in-h/messages", NULL, NULL, 401,

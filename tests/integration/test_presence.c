@@ -173,7 +173,8 @@ static void typing_from_a_non_member_or_malformed_is_refused(void **state)
 					      "\"state\":\"start\"}"),
 			 0);
 	e = wait_for(&x2, "error", NULL, NULL);
-	assert_string_equal(cf_test_str(e, "code"), "forbidden");
+	/* never a member: as if the conversation did not exist */
+	assert_string_equal(cf_test_str(e, "code"), "not_found");
 	assert_int_equal(cf_test_int(e, "id"), 7);
 	json_decref(e);
 	assert_none(&a1, "typing", 500);

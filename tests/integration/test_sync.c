@@ -317,7 +317,7 @@ static void conversation_form_is_history_after_last_seq(void **state)
 	assert_int_equal(cf_test_int(j, "lastSeq"), 5);
 	json_decref(j);
 	json_decref(expect(1, "GET", "/v1/sync?conversationId=sy_pc&lastSeq=0",
-			   "rex", NULL, 403));
+			   "rex", NULL, 404));
 	n_passed++;
 }
 

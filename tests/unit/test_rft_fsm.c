@@ -496,7 +496,7 @@ static void non_member_is_refused_and_nothing_stored(void **state)
 	eb_finish(&e, T0);
 	r = apply(&x->a, 2, &e, &n);
 	assert_int_equal(n, 5);
-	assert_int_equal(r[1].status, CF_EFORBIDDEN);
+	assert_int_equal(r[1].status, CF_ENOTFOUND); /* never a member */
 	assert_int_equal(r[2].status, CF_ENOTFOUND);
 	assert_int_equal(r[3].status, 0);
 	assert_int_equal(r[3].seq, 1); /* the refused ones took no seq */
@@ -960,6 +960,16 @@ static void records_are_published_with_the_members_of_their_moment(
 		assert_non_null(c);
 		assert_int_equal(c->n_members, 3);
 		assert_string_equal(c->members[2], "dave");
+		/* carol was a member (403 for her), erin never (404) */
+		assert_true(rft_conv_was_member(c, CF_STR_LIT("carol")));
+		assert_false(rft_conv_has_member(c, CF_STR_LIT("carol")));
+		assert_false(rft_conv_was_member(c, CF_STR_LIT("erin")));
+		node_checkpoint(&x->a);
+		node_reopen(&x->a);
+		c = rft_fsm_conv(x->a.f, CF_STR_LIT("gm"));
+		assert_non_null(c);
+		assert_true(rft_conv_was_member(c, CF_STR_LIT("carol")));
+		assert_false(rft_conv_was_member(c, CF_STR_LIT("erin")));
 	}
 }
 
