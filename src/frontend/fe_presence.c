@@ -470,6 +470,32 @@ bool fe_presence_peer_msg(struct fe_presence *p, unsigned from, uint8_t type,
 
 /* ---- GET /v1/presence?users=a,b ---- */
 
+/* Whether user and other are the same or share a conversation: O(the
+ * smaller one's conversations). */
+static bool shares_conversation(struct fe_server *s, const char *user,
+				struct cf_str other)
+{
+	const struct rft_fsm *f = rft_node_fsm(s->node);
+	const struct rft_conv *const *v;
+	struct cf_str me = cf_str_c(user);
+	struct cf_str them = other;
+	unsigned n1, n2;
+
+	if (cf_str_eq(me, other))
+		return true;
+	rft_fsm_user_convs(f, me, &n1);
+	rft_fsm_user_convs(f, other, &n2);
+	if (n2 < n1) {
+		them = me;
+		me = other;
+	}
+	v = rft_fsm_user_convs(f, me, &n1);
+	for (unsigned i = 0; i < n1; i++)
+		if (rft_conv_has_member(v[i], them))
+			return true;
+	return false;
+}
+
 bool fe_presence_http(struct fe_conn *c, const struct fe_http_req *req,
 		      const char *user)
 {
@@ -479,7 +505,6 @@ bool fe_presence_http(struct fe_conn *c, const struct fe_http_req *req,
 	size_t pos = 0;
 	unsigned n = 0;
 
-	(void)user;
 	if (!cf_str_eqc(req->path, "/v1/presence"))
 		return false;
 	if (req->method != FE_HTTP_GET) {
@@ -515,7 +540,10 @@ bool fe_presence_http(struct fe_conn *c, const struct fe_http_req *req,
 			return true;
 		}
 		pu = user_get(p, s, l, false);
-		if (pu != NULL)
+		/* Only users who share a conversation with the caller (or
+		 * the caller itself) show: others read as offline. */
+		if (pu != NULL && shares_conversation(c->srv, user,
+						       (struct cf_str){s, l}))
 			online = user_online(p, pu, &last);
 		o = json_pack("{s:b}", "online", online);
 		if (o != NULL)

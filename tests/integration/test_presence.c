@@ -265,6 +265,14 @@ static void presence_events_follow_connects_and_disconnects(void **state)
 	assert_true(json_is_true(json_object_get(u, "online")));
 	assert_true(cf_test_int(u, "lastActiveAt") >= (long long)t0);
 	json_decref(r);
+	/* A user who shares no conversation with pr-a learns nothing. */
+	r = cf_test_call(&cluster, 2, "GET", "/v1/presence?users=pr-a,pr-x",
+			 "pr-x", NULL, &st);
+	assert_int_equal(st, 200);
+	u = json_object_get(r, "pr-a");
+	assert_true(json_is_false(json_object_get(u, "online")));
+	assert_true(json_is_null(json_object_get(u, "lastActiveAt")));
+	json_decref(r);
 	/* Activity while online announces nothing new. */
 	assert_int_equal(cf_ws_send_text(&a1, "{\"type\":\"ping\"}"), 0);
 	assert_none(&b3, "presence", 1500);
