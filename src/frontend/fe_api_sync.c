@@ -20,7 +20,8 @@
 #include "sync/sync_read.h"
 
 #define WAIT_MAX_S 60
-/* A WS replay writes at most this many pages before `synced`. */
+/* A WS replay writes at most this many pages of SYNC_FEED_LIMIT_MAX items
+ * before `synced` (then "hasMore": the client asks again). */
 #define WS_PAGES_MAX 40
 
 struct fe_sync {
@@ -340,17 +341,172 @@ bool fe_api_sync_http(struct fe_conn *c, const struct fe_http_req *req,
 
 /* ---- WebSocket ---- */
 
+/*
+ * A `sync` replay in progress on a socket. Pages are read and written while
+ * the socket's pending output is under half of --ws-max-buffer, and again
+ * each time a write completes: a replay never holds the loop for more than
+ * a page, and never buffers more than the limit. Live events for the socket
+ * meanwhile are held (counted against the limit too) and follow `synced`:
+ * those the replay already wrote (at or before the synced cursor) are
+ * dropped, so that on one socket a conversation's items arrive in order,
+ * once.
+ */
+struct fe_ws_held {
+	struct fe_ws_held *next;
+	struct cf_blob *frame;
+	uint64_t id;	 /* the item's cursor; 0 for a receipt (none) */
+};
+
+struct fe_ws_sync {
+	json_t *id;	 /* the frame's id, echoed by `synced`, or NULL */
+	uint64_t after;	 /* replayed up to this item */
+	uint64_t upto;	 /* last item to replay (0: no bound) */
+	bool more;
+	unsigned pages;
+	struct fe_ws_held *head, **tail;
+	size_t held_bytes;
+};
+
+/* Items a page of a paced replay reads at most. */
+#define WS_PAGE_ITEMS 64
+
+static void ws_sync_free(struct fe_ws_sync *st)
+{
+	while (st->head != NULL) {
+		struct fe_ws_held *h = st->head;
+
+		st->head = h->next;
+		cf_blob_unref(h->frame);
+		free(h);
+	}
+	json_decref(st->id);
+	free(st);
+}
+
+void fe_api_sync_conn_free(struct fe_conn *c)
+{
+	if (c->ws_sync != NULL)
+		ws_sync_free(c->ws_sync);
+	c->ws_sync = NULL;
+}
+
+size_t fe_api_sync_held_bytes(const struct fe_conn *c)
+{
+	return c->ws_sync != NULL ? c->ws_sync->held_bytes : 0;
+}
+
+bool fe_api_sync_hold(struct fe_conn *c, struct cf_blob *frame, uint64_t id)
+{
+	struct fe_ws_sync *st = c->ws_sync;
+	struct fe_ws_held *h;
+
+	if (st == NULL)
+		return false;
+	h = malloc(sizeof(*h));
+	if (h == NULL)
+		return false; /* written now: out of order beats lost */
+	h->next = NULL;
+	h->frame = cf_blob_ref(frame);
+	h->id = id;
+	*st->tail = h;
+	st->tail = &h->next;
+	st->held_bytes += frame->len;
+	return true;
+}
+
+/* `synced`, then the held events after its cursor; the replay ends. */
+static void ws_sync_finish(struct fe_conn *c)
+{
+	struct fe_ws_sync *st = c->ws_sync;
+	uint64_t cursor = st->after;
+	char cs[24];
+	json_t *r;
+
+	/* Live items written before the sync began are after the replay's
+	 * bound: the cursor never moves back behind them. */
+	if (c->last_live_id > cursor)
+		cursor = c->last_live_id;
+	sync_cursor_str(cursor, cs);
+	r = json_pack("{s:s, s:s}", "type", "synced", "cursor", cs);
+	if (r != NULL && st->more)
+		json_object_set_new(r, "hasMore", json_true());
+	if (r != NULL && st->id != NULL)
+		json_object_set(r, "id", st->id);
+	fe_ws_send_json(c, r);
+	c->ws_sync = NULL;
+	for (struct fe_ws_held *h = st->head; h != NULL; h = h->next) {
+		if (h->id != 0 && h->id <= cursor)
+			continue; /* the replay wrote it */
+		if (fe_conn_write_blob(c, h->frame) == 0)
+			c->srv->metrics.delivered_frames++;
+		if (h->id > c->last_live_id)
+			c->last_live_id = h->id;
+	}
+	ws_sync_free(st);
+}
+
+static void ws_sync_pump(struct fe_conn *c)
+{
+	struct fe_server *s = c->srv;
+	struct fe_ws_sync *st = c->ws_sync;
+	struct rft_fsm *f = rft_node_fsm(s->node);
+	int rv = 0;
+
+	while (st->more && st->pages < WS_PAGES_MAX * (SYNC_FEED_LIMIT_MAX /
+						       WS_PAGE_ITEMS) &&
+	       fe_conn_alive(c) &&
+	       c->out_bytes + st->held_bytes < s->cfg.ws_max_buffer / 2) {
+		json_t *items = json_array();
+		size_t i;
+		json_t *it;
+
+		if (items == NULL) {
+			rv = -ENOMEM;
+			break;
+		}
+		rv = sync_feed_read(f, sync_state(s)->inbox,
+				    cf_str_c(c->user), st->after, st->upto,
+				    WS_PAGE_ITEMS, items, &st->after,
+				    &st->more);
+		json_array_foreach(items, i, it)
+			fe_ws_send_json(c, json_incref(it));
+		json_decref(items);
+		st->pages++;
+		if (rv != 0)
+			break;
+	}
+	if (!fe_conn_alive(c))
+		return; /* freed with the connection */
+	if (rv != 0) {
+		json_t *id = st->id != NULL ? json_incref(st->id) : NULL;
+
+		/* The held events go out: the client syncs again. */
+		st->more = false;
+		ws_sync_finish(c);
+		fe_ws_send_error(c, id, rv, "sync failed");
+		json_decref(id);
+		return;
+	}
+	if (!st->more || st->pages >= WS_PAGES_MAX * (SYNC_FEED_LIMIT_MAX /
+						      WS_PAGE_ITEMS))
+		ws_sync_finish(c);
+}
+
+void fe_api_sync_drained(struct fe_conn *c)
+{
+	if (c->ws_sync != NULL && fe_conn_alive(c) &&
+	    c->out_bytes + c->ws_sync->held_bytes <
+		    c->srv->cfg.ws_max_buffer / 2)
+		ws_sync_pump(c);
+}
+
 bool fe_api_sync_ws(struct fe_conn *c, const char *type, json_t *o,
 		    json_t *id)
 {
 	struct fe_server *s = c->srv;
-	struct rft_fsm *f;
+	struct fe_ws_sync *st;
 	const char *cur;
-	uint64_t after = 0, upto;
-	bool more = true;
-	char cs[24];
-	json_t *r;
-	int rv = 0;
+	uint64_t after = 0;
 
 	if (strcmp(type, "sync") != 0)
 		return false;
@@ -358,6 +514,11 @@ bool fe_api_sync_ws(struct fe_conn *c, const char *type, json_t *o,
 		fe_ws_send_error(c, id, CF_EUNAVAIL,
 				 "this node is fetching segments after a "
 				 "snapshot; sync again later or elsewhere");
+		return true;
+	}
+	if (c->ws_sync != NULL) {
+		fe_ws_send_error(c, id, CF_EBADREQ,
+				 "a sync is already running on this socket");
 		return true;
 	}
 	s->metrics.sync_requests++;
@@ -368,43 +529,22 @@ bool fe_api_sync_ws(struct fe_conn *c, const char *type, json_t *o,
 		fe_ws_send_error(c, id, CF_EBADREQ, "malformed cursor");
 		return true;
 	}
+	st = calloc(1, sizeof(*st));
+	if (st == NULL) {
+		fe_ws_send_error(c, id, -ENOMEM, "sync failed");
+		return true;
+	}
+	st->id = id != NULL ? json_incref(id) : NULL;
+	st->after = after;
+	st->tail = &st->head;
 	/*
 	 * Items from the first one fanned out live to this socket on were
 	 * sent already, in order: replay only those before it.
 	 */
-	upto = c->first_live_id != 0 ? c->first_live_id - 1 : 0;
-	if (upto != 0 && upto <= after)
-		more = false;
-	f = rft_node_fsm(s->node);
-	for (unsigned page = 0; more && page < WS_PAGES_MAX; page++) {
-		json_t *items = json_array();
-		size_t i;
-		json_t *it;
-
-		if (items == NULL) {
-			rv = -ENOMEM;
-			break;
-		}
-		rv = sync_feed_read(f, sync_state(s)->inbox,
-				    cf_str_c(c->user), after, upto,
-				    SYNC_FEED_LIMIT_MAX, items, &after, &more);
-		json_array_foreach(items, i, it)
-			fe_ws_send_json(c, json_incref(it));
-		json_decref(items);
-		if (rv != 0)
-			break;
-	}
-	if (rv != 0) {
-		fe_ws_send_error(c, id, rv, "sync failed");
-		return true;
-	}
-	sync_cursor_str(after, cs);
-	r = json_pack("{s:s, s:s}", "type", "synced", "cursor", cs);
-	if (r != NULL && more)
-		json_object_set_new(r, "hasMore", json_true());
-	if (r != NULL && id != NULL)
-		json_object_set(r, "id", id);
-	fe_ws_send_json(c, r);
+	st->upto = c->first_live_id != 0 ? c->first_live_id - 1 : 0;
+	st->more = !(st->upto != 0 && st->upto <= after);
+	c->ws_sync = st;
+	ws_sync_pump(c);
 	return true;
 }
 

@@ -7,9 +7,12 @@
  *   GET /v1/sync?conversationId=c&lastSeq=N   = messages?fromSeq=N+1
  *   WebSocket frame {"type":"sync","cursor"?}  replay, then `synced`
  *
- * The WS replay is written to the socket within the handling of the frame
- * (store reads are synchronous), so no live event can interleave: live
- * events committed meanwhile follow `synced`, none at or before its cursor.
+ * The WS replay is paced by the socket: pages are written while its
+ * pending output is under half of --ws-max-buffer and again as writes
+ * complete. Live events for the socket meanwhile are held (counted against
+ * the same limit, past which the socket is closed as too slow) and follow
+ * `synced`, none at or before its cursor; the cursor never moves back
+ * behind an item the socket already got.
  * A long poll holds a connection reference and a timer until an item for
  * its user is committed (checked on the next loop turn after the record, so
  * the whole entry is indexed) or its deadline passes.
@@ -26,6 +29,7 @@
 
 #include <jansson.h>
 
+#include "common/cf_blob.h"
 #include "frontend/fe_conn.h"
 #include "frontend/fe_http.h"
 #include "log/log_record.h"
@@ -39,6 +43,18 @@ bool fe_api_sync_http(struct fe_conn *c, const struct fe_http_req *req,
 /* Handle a `sync` frame and return true; false for other types. */
 bool fe_api_sync_ws(struct fe_conn *c, const char *type, json_t *o,
 		    json_t *id);
+/*
+ * While a replay runs on c: take a reference to frame (an event of item id,
+ * 0 for one without a cursor) to write after `synced`, and return true;
+ * false when no replay runs (write it now).
+ */
+bool fe_api_sync_hold(struct fe_conn *c, struct cf_blob *frame, uint64_t id);
+/* Bytes held by c's replay (0 if none). */
+size_t fe_api_sync_held_bytes(const struct fe_conn *c);
+/* c's writes completed down to under half the limit: go on replaying. */
+void fe_api_sync_drained(struct fe_conn *c);
+/* Free c's replay state, if any (the connection is being freed). */
+void fe_api_sync_conn_free(struct fe_conn *c);
 /* Index a committed record; live: wake long polls (false on rebuild). */
 void fe_api_sync_on_record(struct fe_server *s, const struct log_record *rec,
 			   const struct rft_conv *conv, bool live);

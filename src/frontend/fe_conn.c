@@ -22,6 +22,7 @@
 #include "common/cf_id.h"
 #include "common/cf_time.h"
 #include "frontend/fe_api.h"
+#include "frontend/fe_api_sync.h"
 #include "frontend/fe_auth.h"
 #include "frontend/fe_json.h"
 #include "frontend/fe_server.h"
@@ -49,6 +50,7 @@ void fe_conn_ref(struct fe_conn *c)
 
 static void conn_free(struct fe_conn *c)
 {
+	fe_api_sync_conn_free(c);
 	fe_http_parser_release(&c->http);
 	fe_ws_parser_release(&c->ws);
 	cf_buf_release(&c->in);
@@ -104,6 +106,8 @@ static void conn_write_cb(uv_write_t *req, int status)
 	} else if (c->close_after_write && c->out_bytes == 0 &&
 		   !c->lingering) {
 		fe_conn_close(c);
+	} else if (c->ws_sync != NULL) {
+		fe_api_sync_drained(c); /* a paced replay goes on */
 	}
 	fe_conn_unref(c);
 }

@@ -29,6 +29,7 @@
 #include "frontend/fe_ws.h"
 
 struct fe_server;
+struct fe_ws_sync;
 
 enum fe_conn_state {
 	FE_CONN_HTTP = 1,
@@ -58,6 +59,8 @@ struct fe_conn {
 	uint64_t last_active_ms;
 	bool ws_close_sent;
 	uint64_t first_live_id; /* first item fanned out to it (fe_api_sync) */
+	uint64_t last_live_id;	/* last item written to it live */
+	struct fe_ws_sync *ws_sync; /* a `sync` replay in progress, or NULL */
 	uint64_t close_by_ms;	/* slow socket: dropped if not drained by */
 	bool lingering;		/* HTTP error sent: input dropped till EOF */
 };

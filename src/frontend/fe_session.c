@@ -8,6 +8,7 @@
 
 #include "common/cf_diag.h"
 #include "common/cf_time.h"
+#include "frontend/fe_api_sync.h"
 #include "frontend/fe_server.h"
 #include "raft/rft_cmd.h"
 #include "raft/rft_rec.h"
@@ -129,10 +130,14 @@ static void fanout_user(struct fanout *fo, const char *m, size_t len)
 	e = u->socks.next;
 	while (e != &u->socks) {
 		struct fe_conn *c = CF_CONTAINER_OF(e, struct fe_conn, user_link);
+		uint64_t id;
+
 		e = e->next;
 		if (c->state != FE_CONN_WS || c->ws_close_sent)
 			continue;
-		if (c->out_bytes + fo->frame->len > s->cfg.ws_max_buffer) {
+		if (c->out_bytes + fe_api_sync_held_bytes(c) +
+			    fo->frame->len >
+		    s->cfg.ws_max_buffer) {
 			s->metrics.ws_closed_slow++;
 			/*
 			 * The close frame goes after the frames already
@@ -147,10 +152,17 @@ static void fanout_user(struct fanout *fo, const char *m, size_t len)
 				break;
 			continue;
 		}
-		if (fe_conn_write_blob(c, fo->frame) == 0)
+		id = fo->rec->kind != LOG_REC_RECEIPT ? fo->rec->message_id
+						      : 0;
+		if (fe_api_sync_hold(c, fo->frame, id)) {
+			/* after the replay's `synced` */
+		} else if (fe_conn_write_blob(c, fo->frame) == 0) {
 			s->metrics.delivered_frames++;
-		if (c->first_live_id == 0 && fo->rec->kind != LOG_REC_RECEIPT)
-			c->first_live_id = fo->rec->message_id;
+			if (id > c->last_live_id)
+				c->last_live_id = id;
+		}
+		if (c->first_live_id == 0 && id != 0)
+			c->first_live_id = id;
 	}
 }
 

@@ -527,6 +527,64 @@ static void ws_sync_replays_then_synced_then_held_live_events(void **state)
 	n_passed++;
 }
 
+/*
+ * A socket that got live items and then asks to sync from an older cursor:
+ * the replay covers what came before the live items, and `synced` never
+ * names a cursor behind an item the socket already got.
+ */
+static void ws_synced_cursor_never_moves_back(void **state)
+{
+	struct cf_ws_client w;
+	uint64_t last_live = 0, t0;
+	int replayed = 0;
+	json_t *e;
+
+	(void)state;
+	cf_test_create_group(&cluster, 1, "wmo", "sy_mo", "[\"wmp\"]");
+	json_decref(expect(2, "GET",
+			   "/v1/conversations/sy_mo?consistent=1", "wmp",
+			   NULL, 200));
+	assert_int_equal(cf_ws_connect(&w, cluster.nodes[2].url,
+				       "/v1/ws?user=wmp&deviceId=m1", 5000),
+			 0);
+	for (int k = 1; k <= 3; k++) {
+		char cmid[16];
+
+		snprintf(cmid, sizeof cmid, "mo%d", k);
+		send_ok(1, "wmo", "sy_mo", cmid, k);
+	}
+	t0 = cf_mono_ms();
+	while (last_live == 0) {
+		assert_true(cf_mono_ms() - t0 < EVENT_TIMEOUT_MS);
+		assert_int_equal(cf_ws_recv_json(&w, EVENT_TIMEOUT_MS, &e), 0);
+		if (strcmp(cf_test_str(e, "type"), "message") == 0 &&
+		    cf_test_int(e, "seq") == 3)
+			last_live = cursor_val(cf_test_str(e, "cursor"));
+		json_decref(e);
+	}
+	/* sync from the start: only the creation is replayed */
+	assert_int_equal(cf_ws_send_text(&w, "{\"type\":\"sync\",\"id\":7}"),
+			 0);
+	for (;;) {
+		assert_true(cf_mono_ms() - t0 < 2 * EVENT_TIMEOUT_MS);
+		assert_int_equal(cf_ws_recv_json(&w, EVENT_TIMEOUT_MS, &e), 0);
+		if (strcmp(cf_test_str(e, "type"), "synced") == 0) {
+			assert_true(cursor_val(cf_test_str(e, "cursor")) >=
+				    last_live);
+			json_decref(e);
+			break;
+		}
+		if (strcmp(cf_test_str(e, "type"), "message") == 0)
+			fail_msg("message seq %lld replayed twice",
+				 cf_test_int(e, "seq"));
+		replayed++;
+		json_decref(e);
+	}
+	assert_int_equal(replayed, 1); /* the conversation's creation */
+	cf_ws_close(&w);
+	n_passed++;
+}
+
 /* ---- 10,000 missed messages (time and requests printed) ---- */
 
 #define B_CONV 500
@@ -627,6 +685,49 @@ static void sync_of_10000_missed_messages_is_measured(void **state)
 		      json_array_size(items), reqs, t1 - t0);
 	assert_int_equal(json_array_size(items), B_MSGS);
 	json_decref(items);
+	/* The same over a WebSocket: a replay of many pages, each written
+	 * as the socket drains; every message once, in cursor order. */
+	{
+		struct cf_ws_client w;
+		char frame[96];
+		uint64_t prev = cursor_val(cur0);
+		unsigned got = 0;
+
+		assert_int_equal(cf_ws_connect(&w, cluster.nodes[1].url,
+					       "/v1/ws?user=mo&deviceId=b1",
+					       5000),
+				 0);
+		snprintf(frame, sizeof frame,
+			 "{\"type\":\"sync\",\"cursor\":\"%s\"}", cur0);
+		assert_int_equal(cf_ws_send_text(&w, frame), 0);
+		t0 = cf_mono_ms();
+		for (;;) {
+			json_t *e;
+			uint64_t v;
+
+			assert_true(cf_mono_ms() - t0 < 6 * EVENT_TIMEOUT_MS);
+			assert_int_equal(
+				cf_ws_recv_json(&w, EVENT_TIMEOUT_MS, &e), 0);
+			if (strcmp(cf_test_str(e, "type"), "synced") == 0) {
+				assert_int_equal(
+					cursor_val(cf_test_str(e, "cursor")),
+					cursor_val(cur));
+				json_decref(e);
+				break;
+			}
+			assert_string_equal(cf_test_str(e, "type"), "message");
+			v = cursor_val(cf_test_str(e, "cursor"));
+			assert_true(v > prev);
+			prev = v;
+			got++;
+			json_decref(e);
+		}
+		print_message("# bench: WebSocket sync of %u items: %" PRIu64
+			      " ms\n",
+			      got, cf_mono_ms() - t0);
+		assert_int_equal(got, B_MSGS);
+		cf_ws_close(&w);
+	}
 	n_passed++;
 }
 
@@ -642,6 +743,7 @@ int main(void)
 		cmocka_unit_test(long_poll_answers_on_a_new_item_or_times_out),
 		cmocka_unit_test(
 			ws_sync_replays_then_synced_then_held_live_events),
+		cmocka_unit_test(ws_synced_cursor_never_moves_back),
 		cmocka_unit_test(sync_of_10000_missed_messages_is_measured),
 	};
 
