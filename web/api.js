@@ -39,7 +39,22 @@ export class Api {
     return data;
   }
 
-  conversations() { return this.req('GET', '/v1/conversations'); }
+  conversations(cursor, limit = 500) {
+    const q = new URLSearchParams({ limit: String(limit) });
+    if (cursor) q.set('cursor', cursor);
+    return this.req('GET', `/v1/conversations?${q}`);
+  }
+  /* every page of the list, most recently active first */
+  async allConversations() {
+    const all = [];
+    let cursor;
+    for (;;) {
+      const r = await this.conversations(cursor);
+      all.push(...r.conversations);
+      if (!r.hasMore) return all;
+      cursor = r.cursor;
+    }
+  }
   conversation(id) { return this.req('GET', `/v1/conversations/${encodeURIComponent(id)}`); }
   createConversation(body) { return this.req('POST', '/v1/conversations', body); }
   history(id, { beforeSeq, fromSeq, limit = 40 } = {}) {

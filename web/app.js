@@ -37,7 +37,7 @@ function showSignIn(msg) {
 async function signIn(auth) {
   const api = new Api(auth);
   try {
-    await api.conversations();
+    await api.conversations(undefined, 1);
   } catch (e) {
     showSignIn(e.status === 401 ? 'Not accepted: this node wants a valid token.' : `Cannot sign in: ${e.message}`);
     return;
@@ -108,9 +108,9 @@ function onEvent(f) {
 /* ---------- conversations ---------- */
 
 async function refreshConversations() {
-  let r;
-  try { r = await S.api.conversations(); } catch { return; }
-  S.convs = new Map(r.conversations.map((c) => [c.conversationId, c]));
+  let list;
+  try { list = await S.api.allConversations(); } catch { return; }
+  S.convs = new Map(list.map((c) => [c.conversationId, c]));
   renderList();
   refreshPresence();
 }

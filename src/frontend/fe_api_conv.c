@@ -17,6 +17,7 @@
 #include "frontend/fe_api_conv.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,13 @@ struct conv_call {
 	uint8_t receipt_kind;
 	char user[129];
 	char conv[129];
+	unsigned limit;	 /* list: page size */
+	uint64_t before; /* list: only conversations active before (0: all) */
 };
+
+/* GET /v1/conversations pages: default and largest sizes. */
+#define LIST_LIMIT_DEFAULT 100
+#define LIST_LIMIT_MAX 500
 
 static struct conv_call *call_new(struct fe_conn *c, enum conv_kind kind,
 				  const char *user, struct cf_str conv)
@@ -180,13 +187,22 @@ static int by_activity(const void *a, const void *b)
 	return strcmp(x->id, y->id);
 }
 
+/*
+ * A page of the caller's conversations, most recently active first: those
+ * whose latest item is before k->before (the cursor: the latest item of the
+ * previous page's last one), at most k->limit. Costs O(the caller's
+ * conversations) to select plus the page's reads, never O(store). A
+ * conversation active after the first page was taken moves to the front
+ * (and into sync) rather than into a later page.
+ */
 static void list_now(struct conv_call *k)
 {
 	struct rft_fsm *f = rft_node_fsm(k->conn->srv->node);
 	const struct rft_conv *const *v;
 	const struct rft_conv **sorted = NULL;
-	json_t *arr = NULL, *o;
-	unsigned n;
+	json_t *arr = NULL, *o, *page;
+	unsigned n, m = 0, take;
+	char cursor[24];
 	int rv = -ENOMEM;
 
 	if (!fe_conn_alive(k->conn)) {
@@ -201,10 +217,13 @@ static void list_now(struct conv_call *k)
 		sorted = malloc(n * sizeof *sorted);
 		if (sorted == NULL)
 			goto fail;
-		memcpy(sorted, v, n * sizeof *sorted);
-		qsort(sorted, n, sizeof *sorted, by_activity);
+		for (unsigned i = 0; i < n; i++)
+			if (k->before == 0 || v[i]->last_item_id < k->before)
+				sorted[m++] = v[i];
+		qsort(sorted, m, sizeof *sorted, by_activity);
 	}
-	for (unsigned i = 0; i < n; i++) {
+	take = m < k->limit ? m : k->limit;
+	for (unsigned i = 0; i < take; i++) {
 		rv = fe_api_conv_json(f, sorted[i], k->user, false, &o);
 		if (rv != 0)
 			goto fail;
@@ -213,9 +232,16 @@ static void list_now(struct conv_call *k)
 			goto fail;
 		}
 	}
+	page = json_pack("{s:o, s:b}", "conversations", arr, "hasMore",
+			 m > take);
+	arr = NULL;
+	if (page != NULL && m > take) {
+		snprintf(cursor, sizeof cursor, "a%" PRIu64,
+			 sorted[take - 1]->last_item_id);
+		json_object_set_new(page, "cursor", json_string(cursor));
+	}
 	free(sorted);
-	fe_respond_json(k->conn, 200,
-			json_pack("{s:o}", "conversations", arr));
+	fe_respond_json(k->conn, 200, page);
 	call_free(k);
 	return;
 fail:
@@ -240,13 +266,29 @@ static void list_read_cb(struct rft_read *r, int status)
 static void http_list(struct fe_conn *c, const struct fe_http_req *req,
 		      const char *user)
 {
-	struct conv_call *k = call_new(c, CONV_LIST, user, CF_STR_LIT(""));
+	struct conv_call *k;
 	struct cf_str v;
+	uint64_t limit = LIST_LIMIT_DEFAULT, before = 0;
 
+	if (fe_http_query_get(req, "limit", &v) == 0 &&
+	    (fe_parse_u64(v, &limit) != 0 || limit == 0)) {
+		fe_respond_rc(c, CF_EBADREQ, "'limit' must be a positive integer");
+		return;
+	}
+	if (fe_http_query_get(req, "cursor", &v) == 0 &&
+	    (v.len < 2 || v.p[0] != 'a' ||
+	     fe_parse_u64((struct cf_str){v.p + 1, v.len - 1}, &before) != 0 ||
+	     before == 0)) {
+		fe_respond_rc(c, CF_EBADREQ, "malformed cursor");
+		return;
+	}
+	k = call_new(c, CONV_LIST, user, CF_STR_LIT(""));
 	if (k == NULL) {
 		fe_respond_rc(c, -ENOMEM, NULL);
 		return;
 	}
+	k->limit = limit > LIST_LIMIT_MAX ? LIST_LIMIT_MAX : (unsigned)limit;
+	k->before = before;
 	if (fe_http_query_get(req, "consistent", &v) == 0 &&
 	    (cf_str_eqc(v, "1") || cf_str_eqc(v, "true"))) {
 		rft_node_read_index(c->srv->node, &k->rd, list_read_cb);

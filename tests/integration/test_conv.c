@@ -480,6 +480,39 @@ static void list_is_latest_first_with_unread_and_last_message(void **state)
 		assert_int_equal(cf_test_int(e, "readSeq"), 0);
 		json_decref(a);
 	}
+	/* Paged: limit and an opaque cursor walk the same order. */
+	{
+		char path[128] = "/v1/conversations?limit=2";
+		unsigned seen = 0;
+
+		for (int page = 0; page < 3; page++) {
+			json_t *j = expect(2, "GET", path, "lu", NULL, 200);
+			json_t *cs = json_object_get(j, "conversations");
+			bool more = json_is_true(json_object_get(j, "hasMore"));
+
+			json_array_foreach(cs, i, e)
+				assert_string_equal(
+					cf_test_str(e, "conversationId"),
+					order[seen++]);
+			assert_int_equal(json_array_size(cs), page == 0 ? 2 : 1);
+			if (!more) {
+				assert_null(json_object_get(j, "cursor"));
+				json_decref(j);
+				break;
+			}
+			snprintf(path, sizeof path,
+				 "/v1/conversations?limit=2&cursor=%s",
+				 cf_test_str(j, "cursor"));
+			json_decref(j);
+		}
+		assert_int_equal(seen, 3);
+		expect_error(1, "GET", "/v1/conversations?cursor=zz", "lu",
+			     NULL, 400, "bad_request");
+		expect_error(1, "GET", "/v1/conversations?limit=0", "lu", NULL,
+			     400, "bad_request");
+		expect_error(1, "GET", "/v1/conversations?limit=x", "lu", NULL,
+			     400, "bad_request");
+	}
 	/* A recall is an item: it moves its conversation to the top. */
 	json_decref(expect(2, "DELETE", "/v1/conversations/cl-a/messages/2",
 			   "lv", NULL, 200));
