@@ -46,7 +46,8 @@ struct hist {
 	struct bh_conn ctl;
 	struct bh_conn conns[MAX_CONC];
 	struct hconv *convs;
-	size_t nconvs;
+	size_t nconvs, convs_cap;
+	char list_path[96]; /* the conversation list's next page */
 	uint64_t rng;
 	unsigned issued;   /* requests handed to a connection */
 	unsigned answered; /* answers (any status) */
@@ -127,9 +128,9 @@ static void list_done(struct bh_conn *c, int status, const char *body,
 	struct hist *h = c->data;
 	json_t *j = NULL, *arr, *e;
 	json_error_t jerr;
+	const char *next;
 	size_t i;
 
-	bh_conn_close(c);
 	if (status != 200) {
 		fprintf(stderr, "confab-bench: GET /v1/conversations: %s\n",
 			status < 0 ? uv_strerror(status) : "not 200");
@@ -142,9 +143,15 @@ static void list_done(struct bh_conn *c, int status, const char *body,
 			j == NULL ? jerr.text : "no conversations array");
 		goto fail;
 	}
-	h->convs = calloc(json_array_size(arr) + 1, sizeof *h->convs);
-	if (h->convs == NULL)
-		goto fail;
+	if (h->nconvs + json_array_size(arr) + 1 > h->convs_cap) {
+		size_t cap = h->nconvs + json_array_size(arr) + 1;
+		struct hconv *p = realloc(h->convs, 2 * cap * sizeof *p);
+
+		if (p == NULL)
+			goto fail;
+		h->convs = p;
+		h->convs_cap = 2 * cap;
+	}
 	json_array_foreach(arr, i, e) {
 		const char *id = json_string_value(
 			json_object_get(e, "conversationId"));
@@ -158,6 +165,18 @@ static void list_done(struct bh_conn *c, int status, const char *body,
 			goto fail;
 		h->convs[h->nconvs++].last_seq = (uint64_t)last;
 	}
+	next = json_string_value(json_object_get(j, "cursor"));
+	if (json_is_true(json_object_get(j, "hasMore")) && next != NULL) {
+		/* the list is paged: the next page on the same connection */
+		snprintf(h->list_path, sizeof h->list_path,
+			 "/v1/conversations?limit=500&cursor=%s", next);
+		json_decref(j);
+		if (bh_conn_request(c, "GET", h->list_path, h->o->user, NULL,
+				    0, list_done) != 0)
+			h->failed = 1;
+		return;
+	}
+	bh_conn_close(c);
 	json_decref(j);
 	j = NULL;
 	if (h->nconvs == 0) {
@@ -169,6 +188,7 @@ static void list_done(struct bh_conn *c, int status, const char *body,
 		issue(h, &h->conns[k]);
 	return;
 fail:
+	bh_conn_close(c);
 	json_decref(j);
 	h->failed = 1;
 }
@@ -253,7 +273,9 @@ int bench_history_run(const struct bhist_opts *o)
 			     &o->targets[i % o->n_targets]);
 		h->conns[i].data = h;
 	}
-	if (bh_conn_request(&h->ctl, "GET", "/v1/conversations", o->user,
+	snprintf(h->list_path, sizeof h->list_path,
+		 "/v1/conversations?limit=500");
+	if (bh_conn_request(&h->ctl, "GET", h->list_path, o->user,
 			    NULL, 0, list_done) == 0)
 		uv_run(&h->loop, UV_RUN_DEFAULT);
 	else
