@@ -200,6 +200,19 @@ static void node_dial(struct rft_peer_node *node, struct rft_peer_mgr *mgr)
 		rft__peer_conn_close(conn, CF_DIAG_WARN, uv_strerror(rv));
 }
 
+/* Connections in handshake (not the one just accepted: not begun). */
+static unsigned handshakes(const struct rft_peer_mgr *mgr)
+{
+	unsigned n = 0;
+
+	for (const struct rft_peer_conn *c = mgr->conns; c != NULL;
+	     c = c->next)
+		if (c->state != CONN_UP && c->state != CONN_CLOSING &&
+		    c->state != CONN_CONNECTING)
+			n++;
+	return n;
+}
+
 static void mgr_accept_cb(uv_stream_t *server, int status)
 {
 	struct rft_peer_mgr *mgr = server->data;
@@ -216,6 +229,13 @@ static void mgr_accept_cb(uv_stream_t *server, int status)
 		return;
 	}
 	rv = uv_accept(server, (uv_stream_t *)&conn->tcp);
+	if (rv == 0 && handshakes(mgr) >= RFT_PEER_HANDSHAKES_MAX) {
+		/* Unauthenticated connections are few and small: past the
+		 * cap, a new one is closed at once (a real peer retries). */
+		rft__peer_conn_close(conn, CF_DIAG_WARN,
+				     "too many connections in handshake");
+		return;
+	}
 	if (rv == 0)
 		rv = rft__peer_conn_begin(conn);
 	if (rv != 0)

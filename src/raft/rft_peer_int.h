@@ -27,6 +27,10 @@ enum {
 
 #define PEER_VERSION	   1
 #define PEER_HELLO_SIZE	   (2u + 2u + 2u + RFT_PEER_NONCE_SIZE)
+/* Largest frame body before the link is up (HELLO, PROOF: 32 bytes). */
+#define RFT_PEER_HANDSHAKE_BODY_MAX 64u
+/* Accepted connections in handshake at once; more are closed at once. */
+#define RFT_PEER_HANDSHAKES_MAX 8u
 #define PEER_PROOF_SIZE	   32u
 #define PEER_READ_CHUNK	   (64u * 1024u)
 #define PEER_BLOB_COPY_MAX (64u * 1024u)

@@ -12,8 +12,11 @@
  *   5      8     reqId   chosen by the sender, echoed by replies
  *   13     len-9 body
  *
- * A receiver closes the link on len < 9, on len > 9 + RFT_PEER_MAX_BODY, on an
- * unknown reserved type, and on any frame that does not fit the link's state.
+ * A receiver closes the link on len < 9, on len > 9 + RFT_PEER_MAX_BODY (or,
+ * before the link is up, on a frame larger than the handshake's:
+ * RFT_PEER_HANDSHAKE_BODY_MAX, so that an unauthenticated connection holds
+ * a few bytes, never a 16 MiB frame), on an unknown reserved type, and on
+ * any frame that does not fit the link's state.
  *
  * HANDSHAKE. The node with the lower id dials the one with the higher id.
  * As soon as the TCP connection exists, each side sends
@@ -378,6 +381,13 @@ static void conn_parse(struct rft_peer_conn *conn)
 			break;
 		p = (const uint8_t *)conn->rbuf.data + pos;
 		flen = cf_get_u32(p);
+		if (conn->state != CONN_UP &&
+		    flen > RFT_PEER_HDR_SIZE - 4 + RFT_PEER_HANDSHAKE_BODY_MAX) {
+			rft__peer_conn_close(conn, CF_DIAG_WARN,
+					     "frame too large before "
+					     "authentication");
+			return;
+		}
 		if (flen < RFT_PEER_HDR_SIZE - 4 ||
 		    flen > RFT_PEER_HDR_SIZE - 4 + RFT_PEER_MAX_BODY) {
 			/* tested: test_rft_peer.c oversize_length_closes_link

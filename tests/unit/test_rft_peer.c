@@ -29,6 +29,7 @@
 #include "common/cf_diag.h"
 #include "common/cf_err.h"
 #include "raft/rft_peer.h"
+#include "raft/rft_peer_int.h"
 #include "../lib/cf_test_ports.h"
 
 #define N	3
@@ -182,6 +183,9 @@ static void make_cluster(struct fixture *f, struct cf_cluster *c,
 	memcpy(c->secret, secret, c->secret_len);
 }
 
+/* The next node_start's timing (back to fast after it). */
+static const struct rft_peer_timing *start_timing = &fast;
+
 static void node_start(struct fixture *f, unsigned id, const char *secret)
 {
 	struct node *nd = &f->nodes[id];
@@ -192,7 +196,8 @@ static void node_start(struct fixture *f, unsigned id, const char *secret)
 	assert_int_equal(rft_peer_mgr_init(&nd->mgr, &f->loop, &nd->cluster, id,
 					   on_msg, on_state, nd),
 			 0);
-	rft_peer_mgr_set_timing(&nd->mgr, &fast);
+	rft_peer_mgr_set_timing(&nd->mgr, start_timing);
+	start_timing = &fast;
 	assert_int_equal(rft_peer_mgr_start(&nd->mgr), 0);
 	nd->running = true;
 }
@@ -711,6 +716,68 @@ static void oversize_length_closes_link(void **state)
 	cf_buf_release(&r.in);
 }
 
+/*
+ * Before authentication a frame larger than the handshake's is refused as
+ * soon as its length is read, and handshakes at once are capped: an
+ * unauthenticated client makes the node hold a few bytes, never a 16 MiB
+ * frame (the handshake deadline is set far away, so only these rules can
+ * close the connections within the test's bound).
+ */
+static const struct rft_peer_timing slow_handshake = {
+	.ping_ms = 50, .dead_ms = 600000, .backoff_min_ms = 50,
+	.backoff_max_ms = 200};
+
+static struct raw *crowd_v;
+
+static bool crowd_two_closed(struct fixture *f, void *arg)
+{
+	unsigned n = 0;
+
+	(void)arg;
+	for (unsigned i = 0; i < RFT_PEER_HANDSHAKES_MAX + 2; i++) {
+		raw_pump(f, &crowd_v[i]);
+		n += crowd_v[i].eof ? 1 : 0;
+	}
+	return n >= 2;
+}
+
+static void large_frame_or_crowd_before_auth_is_closed(void **state)
+{
+	struct fixture *f = *state;
+	struct raw r = {.fd = -1, .in = CF_BUF_INIT, .want = SIZE_MAX};
+	struct raw crowd[RFT_PEER_HANDSHAKES_MAX + 2];
+	uint8_t hdr[13];
+	unsigned closed = 0;
+
+	start_timing = &slow_handshake;
+	node_start(f, 2, SECRET);
+	r.fd = raw_connect(f->ports[2]);
+	memset(hdr, 0, sizeof hdr);
+	cf_put_u32(hdr, 9 + 1024 * 1024); /* legal once up, not before */
+	hdr[4] = T_MSG;
+	raw_send(r.fd, hdr, sizeof hdr);
+	assert_true(run_until(f, raw_eof, &r, 15000));
+	close(r.fd);
+	cf_buf_release(&r.in);
+
+	/* Mute connections: the ones past the cap are closed at once. */
+	for (unsigned i = 0; i < RFT_PEER_HANDSHAKES_MAX + 2; i++) {
+		crowd[i] = (struct raw){.fd = -1, .in = CF_BUF_INIT,
+					.want = SIZE_MAX};
+		crowd[i].fd = raw_connect(f->ports[2]);
+	}
+	crowd_v = crowd;
+	assert_true(run_until(f, crowd_two_closed, NULL, 15000));
+	run_until(f, never, NULL, 300);
+	for (unsigned i = 0; i < RFT_PEER_HANDSHAKES_MAX + 2; i++)
+		closed += crowd[i].eof ? 1 : 0;
+	assert_int_equal(closed, 2);
+	for (unsigned i = 0; i < RFT_PEER_HANDSHAKES_MAX + 2; i++) {
+		close(crowd[i].fd);
+		cf_buf_release(&crowd[i].in);
+	}
+}
+
 static void user_frame_before_handshake_closes_link(void **state)
 {
 	struct fixture *f = *state;
@@ -845,6 +912,7 @@ int main(void)
 		T(garbage_closes_link),
 		T(oversize_length_closes_link),
 		T(user_frame_before_handshake_closes_link),
+		T(large_frame_or_crowd_before_auth_is_closed),
 		T(handshake_timeout_closes_mute_connection),
 		T(loop_stall_does_not_drop_links),
 		T(new_link_from_same_node_replaces_old),
