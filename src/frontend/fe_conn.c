@@ -656,6 +656,7 @@ static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	if (nread == 0 || c->state == FE_CONN_CLOSING || c->lingering)
 		return; /* lingering: the bytes are dropped */
 	c->last_active_ms = cf_mono_ms();
+	c->spoke = true;
 	if (shared) {
 		conn_process_borrowed(c, buf->base, (size_t)nread);
 		return;

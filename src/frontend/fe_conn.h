@@ -21,7 +21,8 @@
  * - Deadlines, one per connection in the server's timing wheel (fe_wheel):
  *   a request's head must arrive within cfg.header_timeout_ms of its first
  *   byte and then its body within as long again, plus 1 s per 8 KiB of body
- *   received (else 408 and close); an
+ *   received (else 408 and close); a new connection that sends nothing
+ *   within cfg.header_timeout_ms is closed; an
  *   HTTP connection with no request in progress and no answer pending is
  *   closed after cfg.idle_timeout_ms without traffic; a WebSocket that sent
  *   nothing for half the idle timeout gets a ping, and one that sent nothing
@@ -83,6 +84,7 @@ struct fe_conn {
 	bool lingering;		/* HTTP error sent: input dropped till EOF */
 	bool refused;		/* over max_connections: 503 and close */
 	bool in_borrowed;	/* in points into the server's read buffer */
+	bool spoke;		/* it sent a byte (else: header timeout) */
 	/* WebSocket */
 	bool ws_close_sent;
 	bool ping_sent;		/* idle: pinged, closed if still silent */

@@ -37,7 +37,9 @@ static uint64_t conn_deadline(const struct fe_conn *c)
 		       (uint64_t)c->http->body.len * 1000u / BODY_MIN_RATE;
 	if (c->phase != FE_CONN_PHASE_NONE)
 		return c->phase_ms + cfg->header_timeout_ms;
-	return c->last_active_ms + cfg->idle_timeout_ms;
+	/* silent since accepted: it gets the time of a head, not of idling */
+	return c->last_active_ms + (c->spoke ? cfg->idle_timeout_ms
+					     : cfg->header_timeout_ms);
 }
 
 void fe_conn_timer_update(struct fe_conn *c)
@@ -98,6 +100,9 @@ void fe_conn_on_deadline(struct fe_wheel_entry *e, void *arg)
 		c->phase = FE_CONN_PHASE_NONE;
 		cf_buf_truncate(&c->in, 0);
 		fe_conn_http_error(c, 408);
+	} else if (!c->spoke) {
+		m->header_timeouts++; /* no request at all: nothing to answer */
+		fe_conn_close(c);
 	} else {
 		m->idle_timeouts++;
 		fe_conn_close(c);

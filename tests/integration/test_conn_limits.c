@@ -527,8 +527,15 @@ static void slow_head_or_body_gets_408(void **state)
 	print_message("# trickled: %s\n", buf);
 	assert_true(strncmp(buf, "HTTP/1.1 408 ", 13) == 0);
 	close(fd);
+	/* a connection that never sends a byte is closed, by the header
+	 * timeout and not the longer idle one (the metric tells which) */
+	fd = raw_connect();
+	len = 0;
+	assert_int_equal(raw_read(fd, buf, sizeof buf, &len, NULL, 15000), 1);
+	assert_int_equal(len, 0);
+	close(fd);
 	assert_true(metric("confab_connections_timed_out_total{reason="
-			   "\"header\"}") >= t0 + 3);
+			   "\"header\"}") >= t0 + 4);
 	n_passed++;
 }
 
