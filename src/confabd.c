@@ -46,6 +46,8 @@ static void usage(FILE *f)
 		"               [--raft-memory BYTES]\n"
 		"               [--compact-after N] [--compact-segments N]\n"
 		"               [--web DIR]\n"
+		"               [--max-connections N] [--header-timeout SECONDS]\n"
+		"               [--idle-timeout SECONDS]\n"
 		"       confabd --help | --version\n");
 }
 
@@ -100,6 +102,39 @@ static int parse_size(const char *s, bool zero_ok, size_t *out)
 	return 0;
 }
 
+/* Options without a letter (issue 11: client connections). */
+enum {
+	OPT_MAX_CONNS = 1000,
+	OPT_HEADER_TIMEOUT,
+	OPT_IDLE_TIMEOUT,
+};
+
+static int conn_option(int ch, const char *arg, struct fe_config *fc)
+{
+	uint64_t v;
+	size_t n;
+
+	if (ch == OPT_MAX_CONNS) {
+		if (parse_size(arg, false, &n) != 0 || n > 10000000) {
+			fprintf(stderr, "confabd: --max-connections is 1 to "
+				"10000000\n");
+			return -1;
+		}
+		fc->max_connections = (unsigned)n;
+		return 0;
+	}
+	if (cf_parse_duration(arg, &v) != 0 || v == 0 || v > 86400) {
+		fprintf(stderr, "confabd: --header-timeout and --idle-timeout "
+			"are 1 s to 1 d ('30', '30s', '2m')\n");
+		return -1;
+	}
+	if (ch == OPT_HEADER_TIMEOUT)
+		fc->header_timeout_ms = v * 1000;
+	else
+		fc->idle_timeout_ms = v * 1000;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -123,6 +158,9 @@ int main(int argc, char **argv)
 		{"compact-after", required_argument, NULL, 'C'},
 		{"compact-segments", required_argument, NULL, 'S'},
 		{"web", required_argument, NULL, 'W'},
+		{"max-connections", required_argument, NULL, OPT_MAX_CONNS},
+		{"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+		{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -254,6 +292,12 @@ int main(int argc, char **argv)
 			break;
 		case 'W':
 			fc.web_dir = optarg;
+			break;
+		case OPT_MAX_CONNS:
+		case OPT_HEADER_TIMEOUT:
+		case OPT_IDLE_TIMEOUT:
+			if (conn_option(ch, optarg, &fc) != 0)
+				return 2;
 			break;
 		case 'h':
 			usage(stdout);

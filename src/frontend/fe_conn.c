@@ -1,15 +1,21 @@
 /*
  * fe_conn: see fe_conn.h.
  *
- * Input: every read lands at the end of c->in; conn_process() parses from
- * its start. HTTP requests are answered one at a time: while an answer is
- * pending (c->busy) nothing more is parsed, so pipelined requests are
- * answered in order; reading stops while more than IN_HIGH bytes wait.
- * After an upgrade the same buffer feeds the WebSocket framer.
+ * Input: a read lands in the server's shared read buffer when the
+ * connection holds no unparsed bytes (c->in then borrows it while
+ * conn_process() runs, and only what stays unparsed is copied into a buffer
+ * of the connection's own), else at the end of c->in. conn_process() parses
+ * from the start of c->in. HTTP requests are answered one at a time: while
+ * an answer is pending (c->busy) nothing more is parsed, so pipelined
+ * requests are answered in order; reading stops while more than IN_HIGH
+ * bytes wait. After an upgrade the same buffer feeds the WebSocket framer.
+ * conn_settle() runs after every pass: it gives back what an idle
+ * connection does not need, accounts the bytes held, and sets the deadline.
  */
 #include "config.h"
 
 #include "frontend/fe_conn.h"
+#include "frontend/fe_conn_int.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -28,9 +34,15 @@
 #include "frontend/fe_server.h"
 #include "frontend/fe_session.h"
 
-#define READ_CHUNK (64u * 1024u)
+#define READ_CHUNK FE_CONN_READ_CHUNK
 #define IN_HIGH (256u * 1024u)
 #define LINGER_MS 2000u
+/* Refused connections lingering at once; more are closed after the 503. */
+#define REFUSED_LINGER_MAX 256u
+
+/* A WebSocket keeps the struct and its ids: at most 1 KiB (issue 11). */
+_Static_assert(sizeof(struct fe_conn) + CF_ID_MAX + 1 + 64 + 1 <= 1024,
+	       "an idle WebSocket must hold at most 1 KiB");
 
 struct conn_write {
 	uv_write_t req;
@@ -48,12 +60,23 @@ void fe_conn_ref(struct fe_conn *c)
 	c->refs++;
 }
 
+static void conn_http_free(struct fe_conn *c)
+{
+	if (c->http != NULL) {
+		fe_http_parser_release(c->http);
+		free(c->http);
+		c->http = NULL;
+	}
+}
+
 static void conn_free(struct fe_conn *c)
 {
+	assert(!c->in_borrowed);
 	fe_api_sync_conn_free(c);
-	fe_http_parser_release(&c->http);
+	conn_http_free(c);
 	fe_ws_parser_release(&c->ws);
 	cf_buf_release(&c->in);
+	free(c->user);
 	free(c);
 }
 
@@ -75,6 +98,12 @@ static void conn_closed_cb(uv_handle_t *h)
 	struct fe_server *s = c->srv;
 
 	cf_list_remove(&c->link);
+	s->metrics.conns.buffer_bytes -= c->held;
+	c->held = 0;
+	if (c->refused)
+		s->n_refusing--;
+	else
+		s->n_conns--;
 	if (s->closing && cf_list_empty(&s->conns) &&
 	    --s->pending_closes == 0 && s->close_cb != NULL)
 		s->close_cb(s);
@@ -88,6 +117,7 @@ void fe_conn_close(struct fe_conn *c)
 	if (c->state == FE_CONN_WS)
 		fe_session_closed(c);
 	c->state = FE_CONN_CLOSING;
+	fe_wheel_cancel(&c->timer);
 	uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
 }
 
@@ -106,6 +136,10 @@ static void conn_write_cb(uv_write_t *req, int status)
 	} else if (c->close_after_write && c->out_bytes == 0 &&
 		   !c->lingering) {
 		fe_conn_close(c);
+	} else if (c->state == FE_CONN_HTTP) {
+		/* an HTTP client that reads its answers is not idle */
+		c->last_active_ms = cf_mono_ms();
+		fe_conn_timer_update(c);
 	} else if (c->ws_sync != NULL) {
 		fe_api_sync_drained(c); /* a paced replay goes on */
 	}
@@ -165,7 +199,8 @@ void fe_conn_respond(struct fe_conn *c, int status, const char *content_type,
 		     const char *body, size_t len, const char *extra_headers)
 {
 	struct cf_buf b = CF_BUF_INIT;
-	bool keep = c->http.req.keep_alive && status < 500 && status != 400 &&
+	bool keep = c->http != NULL && c->http->req.keep_alive &&
+		    !c->close_after_write && status < 500 && status != 400 &&
 		    !c->srv->closing;
 	char *p;
 	size_t n;
@@ -220,8 +255,14 @@ void fe_conn_ws_close(struct fe_conn *c, uint16_t code, const char *reason)
 	}
 	cf_buf_release(&b);
 	c->close_after_write = true;
-	if (c->out_bytes == 0)
+	if (c->out_bytes == 0) {
 		fe_conn_close(c);
+		return;
+	}
+	/* A peer that does not read the frames before ours is dropped. */
+	if (c->close_by_ms == 0)
+		c->close_by_ms = cf_mono_ms() + FE_SLOW_DRAIN_MS;
+	fe_conn_timer_update(c);
 }
 
 /* ---- HTTP side ---- */
@@ -259,19 +300,25 @@ static void conn_linger(struct fe_conn *c)
 	fe_conn_ref(c);
 	c->lingering = true;
 	c->close_by_ms = cf_mono_ms() + LINGER_MS;
+	fe_conn_timer_update(c);
 }
 
-static void conn_http_error(struct fe_conn *c, int status)
+void fe_conn_http_error(struct fe_conn *c, int status)
 {
 	const char *code = status == 413 ? "payload_too_large" : "bad_request";
-	char msg[64];
+	char msg[96];
 
-	snprintf(msg, sizeof msg, "malformed request (%d %s)", status,
-		 fe_http_status_text(status));
+	if (status == 408)
+		snprintf(msg, sizeof msg,
+			 "request not complete within %u s (408 %s)",
+			 (unsigned)(c->srv->cfg.header_timeout_ms / 1000),
+			 fe_http_status_text(status));
+	else
+		snprintf(msg, sizeof msg, "malformed request (%d %s)", status,
+			 fe_http_status_text(status));
 	c->busy = true;
-	c->http.req.keep_alive = false;
+	c->close_after_write = true; /* the answer says Connection: close */
 	fe_respond_error(c, status, code, msg);
-	c->close_after_write = true;
 	if (c->state == FE_CONN_HTTP)
 		conn_linger(c);
 }
@@ -282,7 +329,9 @@ static void conn_upgrade(struct fe_conn *c, const struct fe_http_req *req)
 	struct fe_server *s = c->srv;
 	struct cf_buf b = CF_BUF_INIT;
 	const char *msg = NULL;
+	char user[CF_ID_MAX + 1];
 	struct cf_str dev;
+	size_t ulen;
 	char *p;
 	size_t n;
 	int status = 400;
@@ -292,7 +341,7 @@ static void conn_upgrade(struct fe_conn *c, const struct fe_http_req *req)
 	 * A refused upgrade closes the connection: its answer must say so
 	 * (Connection: close), or a client reusing it races our FIN.
 	 */
-	c->http.req.keep_alive = false;
+	c->http->req.keep_alive = false;
 	if (!cf_str_eqc(req->path, "/v1/ws")) {
 		c->busy = true;
 		fe_respond_error(c, 404, "not_found", "no such route");
@@ -310,7 +359,7 @@ static void conn_upgrade(struct fe_conn *c, const struct fe_http_req *req)
 		c->close_after_write = true;
 		return;
 	}
-	rv = fe_auth_request(s->cluster, s->cfg.auth_dev, req, c->user, &msg);
+	rv = fe_auth_request(s->cluster, s->cfg.auth_dev, req, user, &msg);
 	if (rv != 0) {
 		fe_respond_rc(c, rv, msg);
 		c->close_after_write = true;
@@ -325,13 +374,18 @@ static void conn_upgrade(struct fe_conn *c, const struct fe_http_req *req)
 		c->close_after_write = true;
 		return;
 	}
-	memcpy(c->device, dev.p, dev.len);
-	c->device[dev.len] = '\0';
-	if (fe_ws_handshake_response(&b, req) != 0) {
+	/* the ids, in one allocation only a WebSocket makes */
+	ulen = strlen(user);
+	c->user = malloc(ulen + 1 + dev.len + 1);
+	if (c->user == NULL || fe_ws_handshake_response(&b, req) != 0) {
 		cf_buf_release(&b);
 		fe_conn_close(c);
 		return;
 	}
+	memcpy(c->user, user, ulen + 1);
+	memcpy(c->user + ulen + 1, dev.p, dev.len);
+	c->user[ulen + 1 + dev.len] = '\0';
+	c->device = c->user + ulen + 1;
 	p = cf_buf_detach(&b, &n);
 	fe_conn_write_take(c, p, n);
 	c->busy = false;
@@ -341,6 +395,38 @@ static void conn_upgrade(struct fe_conn *c, const struct fe_http_req *req)
 	fe_session_opened(c);
 }
 
+/* A parser for the next request (freed again once it is answered). */
+static int conn_http_parser(struct fe_conn *c)
+{
+	struct fe_server *s = c->srv;
+	struct fe_http_limits lim;
+
+	if (c->http != NULL)
+		return 0;
+	c->http = malloc(sizeof *c->http);
+	if (c->http == NULL)
+		return -ENOMEM;
+	fe_http_limits_default(&lim);
+	lim.max_body_bytes = s->cfg.max_body;
+	lim.big_body_path = "/v1/media";
+	lim.big_body_bytes = s->cfg.max_media;
+	fe_http_parser_init(c->http, &lim);
+	return 0;
+}
+
+/* The head or body of a request began: its deadline starts now. */
+static void conn_phase(struct fe_conn *c)
+{
+	uint8_t ph = FE_CONN_PHASE_NONE;
+
+	if (c->http != NULL && fe_http_in_request(c->http))
+		ph = fe_http_in_body(c->http) ? FE_CONN_PHASE_BODY : FE_CONN_PHASE_HEAD;
+	if (ph != c->phase) {
+		c->phase = ph;
+		c->phase_ms = cf_mono_ms();
+	}
+}
+
 static bool conn_process_http(struct fe_conn *c)
 {
 	size_t used = 0;
@@ -348,22 +434,33 @@ static bool conn_process_http(struct fe_conn *c)
 
 	if (c->busy || c->close_after_write || c->in.len == 0)
 		return false;
-	ev = fe_http_feed(&c->http, c->in.data, c->in.len, &used);
+	if (conn_http_parser(c) != 0) {
+		fe_conn_close(c);
+		return false;
+	}
+	ev = fe_http_feed(c->http, c->in.data, c->in.len, &used);
 	if (ev < 0) {
 		cf_buf_truncate(&c->in, 0);
-		conn_http_error(c, c->http.status != 0 ? c->http.status : 400);
+		c->phase = FE_CONN_PHASE_NONE;
+		fe_conn_http_error(c, c->http->status != 0 ? c->http->status : 400);
 		return false;
 	}
 	cf_buf_consume(&c->in, used);
-	if (ev == FE_HTTP_NEED_MORE)
+	if (ev == FE_HTTP_NEED_MORE) {
+		conn_phase(c);
 		return false;
+	}
+	c->phase = FE_CONN_PHASE_NONE;
 	c->t_req_ns = cf_mono_ns();
 	if (ev == FE_HTTP_UPGRADE) {
-		conn_upgrade(c, &c->http.req);
-		return c->state == FE_CONN_WS;
+		conn_upgrade(c, &c->http->req);
+		if (c->state != FE_CONN_WS)
+			return false;
+		conn_http_free(c); /* HTTP is over on this connection */
+		return true;
 	}
 	c->busy = true;
-	fe_api_http(c, &c->http.req);
+	fe_api_http(c, &c->http->req);
 	return !c->busy;
 }
 
@@ -384,6 +481,7 @@ static bool conn_process_ws(struct fe_conn *c)
 		return false;
 	}
 	c->last_active_ms = cf_mono_ms();
+	c->ping_sent = false; /* it spoke: not idle */
 	switch (rv) {
 	case FE_WS_NEED_MORE:
 		cf_buf_consume(&c->in, used);
@@ -409,7 +507,11 @@ static bool conn_process_ws(struct fe_conn *c)
 		break;
 	}
 	case FE_WS_PONG:
-		fe_session_touch(c);
+		/* the answer to our idle ping says nothing about the user */
+		if (c->awaiting_pong)
+			c->awaiting_pong = false;
+		else
+			fe_session_touch(c);
 		break;
 	case FE_WS_CLOSE:
 		fe_conn_ws_close(c,
@@ -424,6 +526,54 @@ static bool conn_process_ws(struct fe_conn *c)
 	/* Consume only now: the event's bytes live in the parser. */
 	cf_buf_consume(&c->in, used);
 	return c->state == FE_CONN_WS;
+}
+
+/* Bytes the connection holds beyond its struct. */
+static size_t conn_held(const struct fe_conn *c)
+{
+	size_t n = c->in_borrowed ? 0 : c->in.cap;
+
+	if (c->http != NULL)
+		n += sizeof *c->http + c->http->store.cap + c->http->body.cap;
+	if (c->user != NULL)
+		n += strlen(c->user) + strlen(c->device) + 2;
+	return n + c->ws.msg.cap;
+}
+
+/*
+ * After a pass over the input: give back what an idle connection does not
+ * need, start or stop reading, account the bytes held, set the deadline.
+ */
+static void conn_settle(struct fe_conn *c)
+{
+	struct fe_metrics *m = &c->srv->metrics;
+	size_t held;
+
+	assert(!c->in_borrowed);
+	if (c->state != FE_CONN_CLOSING) {
+		bool want;
+		if (c->in.len == 0)
+			cf_buf_release(&c->in);
+		if (c->state == FE_CONN_HTTP && !c->busy && c->in.len == 0 &&
+		    c->http != NULL && !fe_http_in_request(c->http))
+			conn_http_free(c);
+		if (c->state == FE_CONN_WS)
+			fe_ws_parser_trim(&c->ws);
+		want = c->in.len < IN_HIGH;
+		if (want && !c->reading) {
+			conn_read_start(c);
+		} else if (!want && c->reading) {
+			uv_read_stop((uv_stream_t *)&c->tcp);
+			c->reading = false;
+		}
+	}
+	if (c->state == FE_CONN_CLOSING)
+		return; /* conn_closed_cb takes back c->held */
+	held = conn_held(c);
+	m->conns.buffer_bytes += held;
+	m->conns.buffer_bytes -= c->held;
+	c->held = (uint32_t)held;
+	fe_conn_timer_update(c);
 }
 
 static void conn_process(struct fe_conn *c)
@@ -448,22 +598,23 @@ static void conn_process(struct fe_conn *c)
 		}
 	}
 	c->processing = false;
-	if (c->state != FE_CONN_CLOSING) {
-		bool want = c->in.len < IN_HIGH;
-		if (want && !c->reading) {
-			conn_read_start(c);
-		} else if (!want && c->reading) {
-			uv_read_stop((uv_stream_t *)&c->tcp);
-			c->reading = false;
-		}
-	}
+	if (!c->in_borrowed)
+		conn_settle(c); /* conn_read_cb settles a borrowed pass */
 }
 
 static void conn_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
 	struct fe_conn *c = h->data;
+	struct fe_server *s = c->srv;
 
 	(void)hint;
+	/* Nothing waits (or what comes is dropped): the shared buffer. */
+	if ((c->in.len == 0 || c->lingering) && !s->read_buf_lent) {
+		s->read_buf_lent = true;
+		buf->base = s->read_buf;
+		buf->len = READ_CHUNK;
+		return;
+	}
 	if (cf_buf_reserve(&c->in, READ_CHUNK) != 0) {
 		buf->base = NULL;
 		buf->len = 0;
@@ -473,17 +624,47 @@ static void conn_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	buf->len = c->in.cap - c->in.len;
 }
 
+/* A pass over bytes read into the shared buffer; keep what is left. */
+static void conn_process_borrowed(struct fe_conn *c, char *data, size_t n)
+{
+	struct cf_buf left;
+
+	assert(c->in.len == 0);
+	cf_buf_release(&c->in);
+	c->in.data = data;
+	c->in.len = n;
+	c->in.cap = READ_CHUNK;
+	c->in_borrowed = true;
+	conn_process(c);
+	left = c->in;
+	c->in_borrowed = false;
+	cf_buf_init(&c->in);
+	if (left.len > 0 && c->state != FE_CONN_CLOSING &&
+	    cf_buf_append(&c->in, left.data, left.len) != 0)
+		fe_conn_close(c);
+	conn_settle(c);
+}
+
 static void conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
 	struct fe_conn *c = st->data;
+	struct fe_server *s = c->srv;
+	bool shared = buf->base != NULL && buf->base == s->read_buf;
 
-	(void)buf;
+	if (shared)
+		s->read_buf_lent = false; /* used within this callback only */
 	if (nread < 0) {
 		fe_conn_close(c);
 		return;
 	}
 	if (nread == 0 || c->state == FE_CONN_CLOSING || c->lingering)
 		return; /* lingering: the bytes are dropped */
+	c->last_active_ms = cf_mono_ms();
+	c->spoke = true;
+	if (shared) {
+		conn_process_borrowed(c, buf->base, (size_t)nread);
+		return;
+	}
 	c->in.len += (size_t)nread;
 	conn_process(c);
 }
@@ -495,33 +676,95 @@ static void conn_read_start(struct fe_conn *c)
 		c->reading = true;
 }
 
-int fe_conn_accept(struct fe_server *srv, uv_stream_t *listener)
+/* A new connection; *out is in srv->conns (closed on failure). */
+static int conn_new(struct fe_server *srv, uv_stream_t *listener,
+		    bool refused, struct fe_conn **out)
 {
-	struct fe_http_limits lim;
 	struct fe_conn *c = calloc(1, sizeof *c);
 	int rv;
 
+	*out = NULL;
 	if (c == NULL)
 		return -ENOMEM;
 	c->srv = srv;
 	c->refs = 1;
 	c->state = FE_CONN_HTTP;
+	c->refused = refused;
+	c->last_active_ms = cf_mono_ms();
 	cf_list_init(&c->user_link);
-	fe_http_limits_default(&lim);
-	lim.max_body_bytes = srv->cfg.max_body;
-	lim.big_body_path = "/v1/media";
-	lim.big_body_bytes = srv->cfg.max_media;
-	fe_http_parser_init(&c->http, &lim);
-	fe_ws_parser_init(&c->ws, srv->cfg.ws_max_message);
+	fe_wheel_entry_init(&c->timer);
 	uv_tcp_init(srv->loop, &c->tcp);
 	c->tcp.data = c;
 	cf_list_push(&srv->conns, &c->link);
+	if (refused)
+		srv->n_refusing++;
+	else
+		srv->n_conns++;
 	rv = uv_accept(listener, (uv_stream_t *)&c->tcp);
 	if (rv != 0) {
 		fe_conn_close(c);
 		return rv;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
+	*out = c;
+	return 0;
+}
+
+int fe_conn_accept(struct fe_server *srv, uv_stream_t *listener)
+{
+	struct fe_conn *c;
+	int rv = conn_new(srv, listener, false, &c);
+
+	if (rv != 0)
+		return rv;
 	conn_read_start(c);
+	fe_conn_timer_update(c);
+	return 0;
+}
+
+/*
+ * Past the cap: the 503 goes out at once; then FIN, and whatever the
+ * client sends is read into the shared buffer and dropped (a close with
+ * unread input would reset the connection and could destroy the answer)
+ * until its EOF or LINGER_MS. Past REFUSED_LINGER_MAX such connections, the
+ * next ones are closed as soon as the answer is written.
+ */
+int fe_conn_refuse(struct fe_server *srv, uv_stream_t *listener)
+{
+	static const char body[] =
+		"{\"error\":{\"code\":\"unavailable\",\"message\":"
+		"\"too many connections: retry later\"}}";
+	struct cf_buf b = CF_BUF_INIT;
+	struct fe_conn *c;
+	char *p;
+	size_t n;
+	int rv;
+
+	srv->metrics.conns.refused++;
+	rv = conn_new(srv, listener, true, &c);
+	if (rv != 0)
+		return rv;
+	if (fe_http_response_begin(&b, 503, "application/json",
+				   sizeof body - 1, false,
+				   "Retry-After: 1\r\n") != 0 ||
+	    cf_buf_append(&b, body, sizeof body - 1) != 0) {
+		cf_buf_release(&b);
+		fe_conn_close(c);
+		return -ENOMEM;
+	}
+	p = cf_buf_detach(&b, &n);
+	c->close_after_write = true;
+	rv = fe_conn_write_take(c, p, n);
+	if (rv != 0 || c->state == FE_CONN_CLOSING)
+		return rv;
+	if (srv->n_refusing > REFUSED_LINGER_MAX) {
+		/* closed once written, or dropped after LINGER_MS */
+		c->close_by_ms = cf_mono_ms() + LINGER_MS;
+		fe_conn_timer_update(c);
+		return 0;
+	}
+	conn_linger(c);
+	if (c->state != FE_CONN_CLOSING)
+		conn_read_start(c);
 	return 0;
 }

@@ -13,6 +13,26 @@
  * Errors: write functions return 0, or CF_EUNAVAIL when the connection is
  * closing (the buffer or reference is released anyway).
  * Threads: loop thread only.
+ *
+ * Bounds (issue 11):
+ * - At most cfg.max_connections are served; one more is accepted, answered
+ *   503 `unavailable` with Retry-After and Connection: close, and closed
+ *   without anything it sends being parsed (fe_conn_refuse).
+ * - Deadlines, one per connection in the server's timing wheel (fe_wheel):
+ *   a request's head must arrive within cfg.header_timeout_ms of its first
+ *   byte and then its body within as long again, plus 1 s per 8 KiB of body
+ *   received (else 408 and close); a new connection that sends nothing
+ *   within cfg.header_timeout_ms is closed; an
+ *   HTTP connection with no request in progress and no answer pending is
+ *   closed after cfg.idle_timeout_ms without traffic; a WebSocket that sent
+ *   nothing for half the idle timeout gets a ping, and one that sent nothing
+ *   (not even a pong) for the whole idle timeout is closed with 1001.
+ * - Memory: an idle connection holds no input buffer (reads land in the
+ *   server's shared read buffer; only the bytes of an incomplete request or
+ *   frame are copied out), no HTTP parser (allocated for a request, freed
+ *   when it is answered and nothing follows) and no WebSocket message
+ *   buffer. A WebSocket keeps sizeof(struct fe_conn) plus its user and
+ *   device ids. metrics.conns.buffer_bytes sums what connections hold.
  */
 #ifndef FE_CONN_H
 #define FE_CONN_H
@@ -26,7 +46,11 @@
 #include "common/cf_buf.h"
 #include "common/cf_list.h"
 #include "frontend/fe_http.h"
+#include "frontend/fe_wheel.h"
 #include "frontend/fe_ws.h"
+
+/* Size of a read, and of the server's shared read buffer. */
+#define FE_CONN_READ_CHUNK (64u * 1024u)
 
 struct fe_server;
 struct fe_ws_sync;
@@ -41,32 +65,47 @@ struct fe_conn {
 	struct cf_list link;	/* in server->conns */
 	struct fe_server *srv;
 	uv_tcp_t tcp;
+	struct fe_wheel_entry timer; /* the next deadline (srv->wheel) */
 	enum fe_conn_state state;
 	int refs;		/* 1 for the handle + 1 per pending request */
-	struct fe_http_parser http;
+	/* HTTP: the request being received or answered; NULL while idle */
+	struct fe_http_parser *http;
 	struct cf_buf in;	/* received bytes not parsed yet */
+	uint64_t out_bytes;	/* bytes handed to uv_write, not yet done */
+	uint64_t t_req_ns;	/* when the current request arrived */
+	uint64_t last_active_ms; /* bytes received (HTTP: or written) */
+	uint64_t phase_ms;	/* when the request's head (body) began */
+	uint64_t close_by_ms;	/* closing: dropped if not drained by */
+	uint32_t held;		/* bytes counted in buffer_bytes */
+	uint8_t phase;		/* HTTP request: 0 none, 1 head, 2 body */
 	bool busy;		/* an HTTP answer is pending */
 	bool processing;	/* inside conn_process() */
 	bool reading;
 	bool close_after_write; /* HTTP: Connection: close */
-	uint64_t out_bytes;	/* bytes handed to uv_write, not yet done */
-	uint64_t t_req_ns;	/* when the current request arrived */
+	bool lingering;		/* HTTP error sent: input dropped till EOF */
+	bool refused;		/* over max_connections: 503 and close */
+	bool in_borrowed;	/* in points into the server's read buffer */
+	bool spoke;		/* it sent a byte (else: header timeout) */
 	/* WebSocket */
-	struct fe_ws_parser ws;
-	char user[129];
-	char device[65];
-	struct cf_list user_link; /* in struct fe_user's socket list */
-	uint64_t last_active_ms;
 	bool ws_close_sent;
+	bool ping_sent;		/* idle: pinged, closed if still silent */
+	bool awaiting_pong;	/* our ping not answered yet */
+	struct fe_ws_parser ws;
+	char *user;		/* "user\0device\0", one allocation */
+	const char *device;	/* points into user's allocation */
+	struct cf_list user_link; /* in struct fe_user's socket list */
 	uint64_t first_live_id; /* first item fanned out to it (fe_api_sync) */
 	uint64_t last_live_id;	/* last item written to it live */
 	struct fe_ws_sync *ws_sync; /* a `sync` replay in progress, or NULL */
-	uint64_t close_by_ms;	/* slow socket: dropped if not drained by */
-	bool lingering;		/* HTTP error sent: input dropped till EOF */
 };
+
 
 /* Accept a new connection from the server's listener. */
 int fe_conn_accept(struct fe_server *srv, uv_stream_t *listener);
+/* Accept one over the cap: answer 503 and close (see the top). */
+int fe_conn_refuse(struct fe_server *srv, uv_stream_t *listener);
+/* fe_wheel_fire_fn of srv->wheel: a connection's deadline passed. */
+void fe_conn_on_deadline(struct fe_wheel_entry *e, void *arg);
 
 void fe_conn_ref(struct fe_conn *c);
 void fe_conn_unref(struct fe_conn *c);

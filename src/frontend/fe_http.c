@@ -295,6 +295,24 @@ static int on_headers_complete(llhttp_t *ll)
 	return 0;
 }
 
+/*
+ * A chunk's size line is complete: a chunk that would take the body over
+ * its limit is refused now, not after the limit's worth of bytes arrived
+ * (issue 11: "FFFFFFFFFFFFFFFF" held the connection until 1 MiB came).
+ * tested: test_fe_http.c huge_chunk_size_is_413_at_once
+ */
+static int on_chunk_header(llhttp_t *ll)
+{
+	struct fe_http_parser *p = ll->data;
+	size_t lim = body_limit(p);
+
+	if (ll->content_length > lim || p->body.len > lim - ll->content_length) {
+		fail(p, 413, CF_ETOOBIG);
+		return -1;
+	}
+	return 0;
+}
+
 static int on_body(llhttp_t *ll, const char *at, size_t n)
 {
 	struct fe_http_parser *p = ll->data;
@@ -500,6 +518,7 @@ static const llhttp_settings_t settings = {
 	.on_header_value = on_header_value,
 	.on_header_value_complete = on_header_value_complete,
 	.on_headers_complete = on_headers_complete,
+	.on_chunk_header = on_chunk_header,
 	.on_body = on_body,
 	.on_message_complete = on_message_complete,
 };
@@ -543,6 +562,11 @@ void fe_http_parser_release(struct fe_http_parser *p)
 bool fe_http_in_request(const struct fe_http_parser *p)
 {
 	return p->scan != SCAN_START || p->header_bytes > 0;
+}
+
+bool fe_http_in_body(const struct fe_http_parser *p)
+{
+	return p->scan == SCAN_BODY;
 }
 
 /* RFC 9110 section 5.6.2: the characters of a token (a field name). */

@@ -169,6 +169,8 @@ int fe_http_feed(struct fe_http_parser *p, const char *data, size_t len,
  * consumed): at EOF that is a truncated request, not a clean close.
  */
 bool fe_http_in_request(const struct fe_http_parser *p);
+/* True once the head of the request being received is complete. */
+bool fe_http_in_body(const struct fe_http_parser *p);
 
 /*
  * The %-decoded value of the first query parameter named name ("a=1&b").

@@ -39,3 +39,33 @@ int fe_hist_render(const struct fe_hist *h, const char *name,
 				    name, (unsigned long long)h->n);
 	return rv;
 }
+
+/* ---- client connections (issue 11) ---- */
+
+int fe_conn_metrics_render(const struct fe_conn_metrics *m, unsigned open,
+			   struct cf_buf *b)
+{
+	return cf_buf_appendf(
+		b,
+		"# HELP confab_connections Client connections served now "
+		"(HTTP and WebSocket).\n"
+		"# TYPE confab_connections gauge\n"
+		"confab_connections %u\n"
+		"# HELP confab_connections_refused_total Client connections "
+		"refused with 503 past --max-connections.\n"
+		"# TYPE confab_connections_refused_total counter\n"
+		"confab_connections_refused_total %llu\n"
+		"# HELP confab_connections_timed_out_total Client connections "
+		"closed by a timeout.\n"
+		"# TYPE confab_connections_timed_out_total counter\n"
+		"confab_connections_timed_out_total{reason=\"header\"} %llu\n"
+		"confab_connections_timed_out_total{reason=\"idle\"} %llu\n"
+		"# HELP confab_connection_buffer_bytes Bytes of input buffers "
+		"and parser scratch held by client connections.\n"
+		"# TYPE confab_connection_buffer_bytes gauge\n"
+		"confab_connection_buffer_bytes %llu\n",
+		open, (unsigned long long)m->refused,
+		(unsigned long long)m->header_timeouts,
+		(unsigned long long)m->idle_timeouts,
+		(unsigned long long)m->buffer_bytes);
+}

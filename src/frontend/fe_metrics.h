@@ -19,6 +19,14 @@ struct fe_hist {
 	double sum;
 };
 
+/* Client connections (fe_conn; issue 11). */
+struct fe_conn_metrics {
+	uint64_t refused;	  /* past --max-connections */
+	uint64_t header_timeouts; /* 408: head or body not in time */
+	uint64_t idle_timeouts;	  /* idle HTTP or silent WebSocket closed */
+	uint64_t buffer_bytes;	  /* input buffers and parser scratch held */
+};
+
 struct fe_metrics {
 	uint64_t http_requests;
 	uint64_t sync_requests;
@@ -27,6 +35,7 @@ struct fe_metrics {
 	uint64_t ws_closed_slow;
 	struct fe_hist send_ack;  /* request received to ack sent */
 	struct fe_hist delivery;  /* commit (apply) to socket write */
+	struct fe_conn_metrics conns;
 };
 
 extern const double fe_hist_bounds[FE_HIST_BUCKETS];
@@ -35,5 +44,9 @@ void fe_hist_observe(struct fe_hist *h, double seconds);
 /* Append "# TYPE name histogram" and its bucket lines to b. */
 int fe_hist_render(const struct fe_hist *h, const char *name,
 		   const char *help, struct cf_buf *b);
+
+/* Append the connection metrics; open = connections served now. */
+int fe_conn_metrics_render(const struct fe_conn_metrics *m, unsigned open,
+			   struct cf_buf *b);
 
 #endif

@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -20,14 +21,23 @@
 #define FE_MSG_STATUS (RFT_MSG_USER + 0)
 #define STATUS_MS 1000
 
+size_t fe_config_send_bytes(unsigned max_chars)
+{
+	return (size_t)max_chars * 12u + FE_SEND_ENVELOPE;
+}
+
 void fe_config_default(struct fe_config *c)
 {
 	memset(c, 0, sizeof *c);
-	c->max_body = 1u << 20;
-	c->ws_max_message = 1u << 20;
+	c->max_content_chars = 100000;
+	/* issue 11: the largest legal send fits (1,265,536 bytes) */
+	c->max_body = fe_config_send_bytes(c->max_content_chars);
+	c->ws_max_message = fe_config_send_bytes(c->max_content_chars);
 	c->ws_max_buffer = 4u << 20;
 	c->max_group = 500;
-	c->max_content_chars = 100000;
+	c->max_connections = 10000;
+	c->header_timeout_ms = 10000;
+	c->idle_timeout_ms = 120000;
 	c->max_media = FE_MEDIA_MAX_DEFAULT;
 	c->rate_limit = 100;
 	c->rate_burst = 200;
@@ -44,6 +54,7 @@ void fe_server_init(struct fe_server *s, uv_loop_t *loop,
 	s->self = self;
 	s->cfg = *cfg;
 	cf_list_init(&s->conns);
+	fe_wheel_init(&s->wheel, cf_mono_ms());
 	cf_map_init(&s->users);
 	cf_buf_init(&s->push_recalls);
 	fe_presence_init(&s->presence, s);
@@ -99,24 +110,21 @@ static void server_accept_cb(uv_stream_t *l, int status)
 
 	if (status != 0 || s->closing)
 		return;
-	rv = fe_conn_accept(s, l);
+	/* WebSockets count: every open client connection does */
+	if (s->n_conns >= s->cfg.max_connections)
+		rv = fe_conn_refuse(s, l);
+	else
+		rv = fe_conn_accept(s, l);
 	if (rv != 0)
 		cf_warn("accept: %s", cf_strerror(rv));
 }
 
-/* Drop the slow sockets closed with 1008 that did not drain in time. */
-static void server_reap_slow(struct fe_server *s)
+/* Connection deadlines: timeouts, lingering closes, undrained closes. */
+static void server_wheel_cb(uv_timer_t *t)
 {
-	uint64_t now = cf_mono_ms();
-	struct cf_list *e = s->conns.next;
+	struct fe_server *s = t->data;
 
-	while (e != &s->conns) {
-		struct fe_conn *c = CF_CONTAINER_OF(e, struct fe_conn, link);
-		e = e->next;
-		if (c->close_by_ms != 0 && now >= c->close_by_ms &&
-		    c->state != FE_CONN_CLOSING)
-			fe_conn_close(c);
-	}
+	fe_wheel_advance(&s->wheel, cf_mono_ms(), fe_conn_on_deadline, s);
 }
 
 static void server_status_cb(uv_timer_t *t)
@@ -124,8 +132,6 @@ static void server_status_cb(uv_timer_t *t)
 	struct fe_server *s = t->data;
 	uint8_t body[20];
 	const char *role = rft_node_role(s->node);
-
-	server_reap_slow(s);
 
 	memset(body, 0, sizeof body);
 	cf_put_u32(body, s->n_ws);
@@ -170,6 +176,11 @@ int fe_server_start(struct fe_server *s, char *errmsg)
 				 s->self);
 		return CF_EBADREQ;
 	}
+	s->read_buf = malloc(FE_CONN_READ_CHUNK);
+	if (s->read_buf == NULL) {
+		cf_errmsg_printf(errmsg, "no memory for the read buffer");
+		return -ENOMEM;
+	}
 	uv_ip4_addr(ip, port, &addr);
 	uv_tcp_init(s->loop, &s->listener);
 	s->listener.data = s;
@@ -187,6 +198,10 @@ int fe_server_start(struct fe_server *s, char *errmsg)
 	s->status_timer.data = s;
 	uv_timer_start(&s->status_timer, server_status_cb, STATUS_MS,
 		       STATUS_MS);
+	uv_timer_init(s->loop, &s->wheel_timer);
+	s->wheel_timer.data = s;
+	uv_timer_start(&s->wheel_timer, server_wheel_cb, FE_WHEEL_TICK_MS,
+		       FE_WHEEL_TICK_MS);
 	fe_presence_start(&s->presence);
 	if (s->cfg.push_webhook != NULL) {
 		rv = sync_push_init(&s->push, s->loop, s->cfg.push_webhook,
@@ -223,8 +238,8 @@ void fe_server_close(struct fe_server *s, void (*cb)(struct fe_server *s))
 	s->closing = true;
 	s->close_cb = cb;
 	fe_api_sync_close(s);
-	/* listener + timer + presence timer + (connections, counted once) */
-	s->pending_closes = 2 + (s->presence.started ? 1 : 0) +
+	/* listener + 2 timers + presence timer + (connections, once) */
+	s->pending_closes = 3 + (s->presence.started ? 1 : 0) +
 			    (cf_list_empty(&s->conns) ? 0 : 1);
 	s->presence.timer.data = s;
 	fe_presence_close(&s->presence, server_handle_closed_cb);
@@ -234,6 +249,7 @@ void fe_server_close(struct fe_server *s, void (*cb)(struct fe_server *s))
 	}
 	uv_close((uv_handle_t *)&s->listener, server_handle_closed_cb);
 	uv_close((uv_handle_t *)&s->status_timer, server_handle_closed_cb);
+	uv_close((uv_handle_t *)&s->wheel_timer, server_handle_closed_cb);
 	e = s->conns.next;
 	while (e != &s->conns) {
 		struct fe_conn *c = CF_CONTAINER_OF(e, struct fe_conn, link);
@@ -299,6 +315,8 @@ void fe_server_on_reset(void *arg)
 
 void fe_server_release(struct fe_server *s)
 {
+	free(s->read_buf);
+	s->read_buf = NULL;
 	cf_buf_release(&s->push_recalls);
 	fe_session_release(s);
 	fe_api_sync_release(s);

@@ -23,6 +23,7 @@
 #include "frontend/fe_media.h"
 #include "frontend/fe_presence.h"
 #include "frontend/fe_rate.h"
+#include "frontend/fe_wheel.h"
 #include "log/log_record.h"
 #include "raft/rft_fsm.h"
 #include "raft/rft_node.h"
@@ -30,8 +31,8 @@
 
 struct fe_config {
 	bool auth_dev;		/* accept ?user= / X-Confab-User */
-	size_t max_body;	/* HTTP body limit, default 1 MiB */
-	size_t ws_max_message;	/* default 1 MiB */
+	size_t max_body;	/* HTTP body limit: fe_config_send_bytes() */
+	size_t ws_max_message;	/* the same */
 	size_t ws_max_buffer;	/* pending output per socket, default 4 MiB */
 	unsigned max_group;	/* default 500 */
 	unsigned max_content_chars; /* default 100,000 */
@@ -41,7 +42,21 @@ struct fe_config {
 	unsigned rate_burst;	/* default 200 */
 	const char *web_dir;	/* the page's files (fe_static), NULL: default */
 	const char *data_dir;	/* the node's data folder (media, dead letters) */
+	/* client connections (fe_conn.h) */
+	unsigned max_connections;   /* served at once, default 10,000 */
+	uint64_t header_timeout_ms; /* head, then body; default 10 s */
+	uint64_t idle_timeout_ms;   /* keep-alive / WebSocket; default 120 s */
 };
+
+/*
+ * The largest body of a legal send with content of max_chars characters:
+ * JSON may escape each one as a surrogate pair ("\ud83d\ude00", 12
+ * bytes), plus FE_SEND_ENVELOPE bytes for the other fields (ids of at most
+ * 128 bytes, themselves escaped, the attachment). The default of max_body
+ * and ws_max_message.
+ */
+#define FE_SEND_ENVELOPE (64u * 1024u)
+size_t fe_config_send_bytes(unsigned max_chars);
 
 /* What a peer last told us about itself. */
 struct fe_peer_status {
@@ -59,6 +74,12 @@ struct fe_server {
 	uv_tcp_t listener;
 	uv_timer_t status_timer;
 	struct cf_list conns;	/* every struct fe_conn */
+	unsigned n_conns;	/* served (not refused) connections in conns */
+	unsigned n_refusing;	/* refused ones still closing */
+	struct fe_wheel wheel;	/* the connections' deadlines */
+	uv_timer_t wheel_timer; /* advances it every FE_WHEEL_TICK_MS */
+	char *read_buf;		/* shared by every read (fe_conn.c) */
+	bool read_buf_lent;	/* between a read's alloc and its callback */
 	unsigned n_ws;		/* open WebSockets */
 	struct cf_map users;	/* user id -> struct fe_user (sockets) */
 	struct fe_peer_status peers[CF_MAX_NODES];

@@ -138,6 +138,14 @@ void fe_ws_parser_release(struct fe_ws_parser *p)
 	cf_buf_release(&p->msg);
 }
 
+void fe_ws_parser_trim(struct fe_ws_parser *p)
+{
+	if (p->in_message)
+		return;
+	p->reset_message = false;
+	cf_buf_release(&p->msg);
+}
+
 static int fail(struct fe_ws_parser *p, uint16_t code, int err)
 {
 	if (p->err == 0) {

@@ -101,6 +101,11 @@ struct fe_ws_parser {
 /* Set up p; max_message 0 means FE_WS_MAX_MESSAGE. Never fails. */
 void fe_ws_parser_init(struct fe_ws_parser *p, size_t max_message);
 void fe_ws_parser_release(struct fe_ws_parser *p);
+/*
+ * Free the message buffer unless a message is being received (an idle
+ * socket holds none). The last event's bytes are invalid afterwards.
+ */
+void fe_ws_parser_trim(struct fe_ws_parser *p);
 
 /*
  * Parse client frames in data[0..len). Returns the next event, with

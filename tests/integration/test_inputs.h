@@ -19,7 +19,8 @@
 #include "../lib/cf_test_api.h"
 
 #define WAIT_MS 5000
-#define MAX_BODY (1u << 20) /* --max-body default */
+/* --max-body default: 12 bytes per character of content + 64 KiB */
+#define MAX_BODY (100000u * 12u + 65536u)
 #define MAX_GROUP 500	    /* --max-group default */
 #define WS_KEY "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
 #define WS_UP "Upgrade: websocket\r\nConnection: Upgrade\r\n"

@@ -156,19 +156,23 @@ void body_over_max_body_is_413(void **state)
 
 	(void)state;
 	cf_test_create_group(&cluster, 2, "in-ba", "in-b", "[]");
-	/* 87,000 characters in 1,044,000+ bytes: under both limits. */
-	b = big_send("in-b", "under", emoji, 87000, &len);
-	assert_true(len < MAX_BODY);
+	/*
+	 * 100,000 characters in 1,200,000+ bytes: the largest legal send fits
+	 * the default body limit (issue 11: it was refused over 1 MiB).
+	 */
+	b = big_send("in-b", "under", emoji, 100000, &len);
+	assert_true(len > (1u << 20) && len < MAX_BODY);
 	call_raw(1, "POST", "/v1/messages", hdr, b, len, &a);
 	assert_int_equal(a.status, 201);
 	json_decref(a.json);
 	free(b);
-	/* 88,000 characters: fewer than 100,000 but a body over 1 MiB. */
-	b = big_send("in-b", "over", emoji, 88000, &len);
+	/* a body over the limit: 413 before its content is looked at */
+	b = big_send("in-b", "over", emoji, 106000, &len);
 	assert_true(len > MAX_BODY);
 	for (unsigned n = 1; n <= 3; n++) {
 		call_raw(n, "POST", "/v1/messages", hdr, b, len, &a);
-		check_error(&a, 413, "payload_too_large", "body over 1 MiB", n);
+		check_error(&a, 413, "payload_too_large", "body over the limit",
+			    n);
 	}
 	free(b);
 	/*

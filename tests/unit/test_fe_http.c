@@ -405,6 +405,51 @@ static void chunked_body_over_limit_is_413(void **state)
 	CHECK_SPLITS(&l, req);
 }
 
+/*
+ * Issue 11: a chunk size line above the body limit ("FFFFFFFFFFFFFFFF", the
+ * largest size llhttp takes) is answered 413 as soon as the line is
+ * complete, not after a body limit's worth of bytes.
+ */
+static void huge_chunk_size_is_413_at_once(void **state)
+{
+	static const char head[] = "POST / HTTP/1.1\r\n"
+				   "Transfer-Encoding: chunked\r\n\r\n";
+	static const char *const lines[] = {"FFFFFFFFFFFFFFFF\r\n",
+					    "ffffffffffffffff;x=y\r\n",
+					    "5\r\n", "3\r\nabc\r\n3\r\n"};
+	static const int want[] = {413, 413, 413, 413};
+	struct fe_http_limits l;
+	char req[256];
+
+	(void)state;
+	fe_http_limits_default(&l);
+	l.max_body_bytes = 4;
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+		struct fe_http_parser p;
+		size_t used = 0;
+		int rv;
+
+		snprintf(req, sizeof req, "%s%s", head, lines[i]);
+		fe_http_parser_init(&p, &l);
+		rv = fe_http_feed(&p, req, strlen(req), &used);
+		assert_int_equal(rv, CF_ETOOBIG);
+		assert_int_equal(p.status, want[i]);
+		fe_http_parser_release(&p);
+	}
+	/* a chunk that fits is not refused on its size line */
+	{
+		struct fe_http_parser p;
+		size_t used = 0;
+
+		snprintf(req, sizeof req, "%s4\r\n", head);
+		fe_http_parser_init(&p, &l);
+		assert_int_equal(fe_http_feed(&p, req, strlen(req), &used),
+				 FE_HTTP_NEED_MORE);
+		assert_int_equal(used, strlen(req));
+		fe_http_parser_release(&p);
+	}
+}
+
 static void url_over_limit_is_414(void **state)
 {
 	struct fe_http_limits l;
@@ -850,6 +895,7 @@ int main(void)
 		cmocka_unit_test(header_section_over_limit_is_431),
 		cmocka_unit_test(body_over_limit_is_413),
 		cmocka_unit_test(chunked_body_over_limit_is_413),
+		cmocka_unit_test(huge_chunk_size_is_413_at_once),
 		cmocka_unit_test(big_body_path_alone_may_carry_more),
 		cmocka_unit_test(url_over_limit_is_414),
 		cmocka_unit_test(bare_cr_in_header_value_is_400),
