@@ -142,8 +142,8 @@ static void fanout_user(struct fanout *fo, const char *m, size_t len)
 			/*
 			 * The close frame goes after the frames already
 			 * queued (no more are added); a client that does not
-			 * drain them within FE_SLOW_DRAIN_MS is dropped by
-			 * fe_server's status timer.
+			 * drain them within FE_SLOW_DRAIN_MS is dropped at
+			 * its deadline (fe_conn_ws_close arms it).
 			 */
 			c->close_by_ms = cf_mono_ms() + FE_SLOW_DRAIN_MS;
 			fe_conn_ws_close(c, 1008, "too slow: reconnect and sync");
