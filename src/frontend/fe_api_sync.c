@@ -20,8 +20,9 @@
 #include "sync/sync_read.h"
 
 #define WAIT_MAX_S 60
-/* A WS replay writes at most this many pages of SYNC_FEED_LIMIT_MAX items
- * before `synced` (then "hasMore": the client asks again). */
+/* A WS replay writes at most this many pages (of SYNC_FEED_LIMIT_MAX items
+ * or a quarter of --ws-max-buffer) before `synced` (then "hasMore": the
+ * client asks again). */
 #define WS_PAGES_MAX 40
 
 struct fe_sync {
@@ -367,9 +368,6 @@ struct fe_ws_sync {
 	size_t held_bytes;
 };
 
-/* Items a page of a paced replay reads at most. */
-#define WS_PAGE_ITEMS 64
-
 static void ws_sync_free(struct fe_ws_sync *st)
 {
 	while (st->head != NULL) {
@@ -452,8 +450,7 @@ static void ws_sync_pump(struct fe_conn *c)
 	struct rft_fsm *f = rft_node_fsm(s->node);
 	int rv = 0;
 
-	while (st->more && st->pages < WS_PAGES_MAX * (SYNC_FEED_LIMIT_MAX /
-						       WS_PAGE_ITEMS) &&
+	while (st->more && st->pages < WS_PAGES_MAX &&
 	       fe_conn_alive(c) &&
 	       c->out_bytes + st->held_bytes < s->cfg.ws_max_buffer / 2) {
 		json_t *items = json_array();
@@ -466,8 +463,8 @@ static void ws_sync_pump(struct fe_conn *c)
 		}
 		rv = sync_feed_read(f, sync_state(s)->inbox,
 				    cf_str_c(c->user), st->after, st->upto,
-				    WS_PAGE_ITEMS, items, &st->after,
-				    &st->more);
+				    SYNC_FEED_LIMIT_MAX, s->cfg.ws_max_buffer / 4,
+				    items, &st->after, &st->more);
 		json_array_foreach(items, i, it)
 			fe_ws_send_json(c, json_incref(it));
 		json_decref(items);
@@ -487,8 +484,7 @@ static void ws_sync_pump(struct fe_conn *c)
 		json_decref(id);
 		return;
 	}
-	if (!st->more || st->pages >= WS_PAGES_MAX * (SYNC_FEED_LIMIT_MAX /
-						      WS_PAGE_ITEMS))
+	if (!st->more || st->pages >= WS_PAGES_MAX)
 		ws_sync_finish(c);
 }
 

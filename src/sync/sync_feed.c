@@ -79,13 +79,34 @@ static int head_load(struct head *h, struct log_store *st,
 	return 0;
 }
 
-/* First seq whose messageId is above lo (binary search). */
+/*
+ * First seq whose messageId is above lo: a galloping search back from the
+ * conversation's last message (last, last-1, last-3, last-7, ...), then a
+ * binary search within the last step. Messages after the cursor are what
+ * a sync returns, so this costs O(log k) reads for k new messages (two for
+ * a conversation with one), not O(log n) for the whole conversation.
+ */
 static int head_start(struct head *h, struct log_store *st,
 		      struct cf_buf *scratch)
 {
-	uint64_t a = 1, b = h->c->last_seq + 1;
+	uint64_t last = h->c->last_seq;
+	uint64_t a = 1, b = last + 1; /* every seq >= b is above lo */
+	uint64_t d = 1;
 	int rv;
 
+	while (b > 1) {
+		uint64_t p = last + 1 > d ? last + 1 - d : 1, id;
+
+		rv = msg_id_at(st, h->conv, p, scratch, &id);
+		if (rv != 0)
+			return rv;
+		if (id <= h->lo) {
+			a = p + 1;
+			break;
+		}
+		b = p;
+		d *= 2;
+	}
 	while (a < b) {
 		uint64_t mid = a + (b - a) / 2, id;
 
@@ -110,7 +131,7 @@ static uint64_t item_head(const struct head *h)
 }
 
 static json_t *message_item(struct log_store *st, struct head *h,
-			    struct cf_buf *scratch, int *rv)
+			    struct cf_buf *scratch, size_t *bytes, int *rv)
 {
 	struct log_record rec;
 	char cursor[24];
@@ -119,6 +140,7 @@ static json_t *message_item(struct log_store *st, struct head *h,
 	*rv = log_store_read_seq(st, h->conv, h->seq, &rec, scratch);
 	if (*rv != 0)
 		return NULL;
+	*bytes += log_record_size(&rec);
 	*rv = -ENOMEM;
 	if (!rft_conv_recalled(h->c, h->seq))
 		return sync_event_json(&rec, h->c);
@@ -149,9 +171,10 @@ static json_t *other_item(const struct head *h, const struct sync_item *it)
 
 int sync_feed_read(struct rft_fsm *f, const struct sync_inbox *ix,
 		   struct cf_str user, uint64_t after, uint64_t upto,
-		   unsigned limit, json_t *items, uint64_t *cursor,
-		   bool *more)
+		   unsigned limit, size_t max_bytes, json_t *items,
+		   uint64_t *cursor, bool *more)
 {
+	size_t bytes = 0;
 	struct log_store *st = rft_fsm_store(f);
 	const struct sync_inbox_entry **ents = NULL;
 	struct cf_buf scratch = CF_BUF_INIT;
@@ -216,18 +239,20 @@ int sync_feed_read(struct rft_fsm *f, const struct sync_inbox *ix,
 		}
 		if (best == NULL)
 			break;
-		if (emitted == limit) {
+		if (emitted == limit ||
+		    (max_bytes != 0 && emitted > 0 && bytes >= max_bytes)) {
 			*more = true;
 			break;
 		}
 		if (best_msg) {
-			o = message_item(st, best, &scratch, &rv);
+			o = message_item(st, best, &scratch, &bytes, &rv);
 			if (o == NULL)
 				goto out;
 			best->seq++;
 			rv = head_load(best, st, &scratch);
 		} else {
 			o = other_item(best, &best->items[best->next_item]);
+			bytes += 64 + best->items[best->next_item].body_len;
 			best->next_item++;
 			rv = o != NULL ? 0 : -ENOMEM;
 		}
@@ -260,7 +285,7 @@ int sync_feed(struct rft_fsm *f, const struct sync_inbox *ix,
 
 	if (items == NULL)
 		return -ENOMEM;
-	rv = sync_feed_read(f, ix, user, after, 0, limit, items, &cursor,
+	rv = sync_feed_read(f, ix, user, after, 0, limit, 0, items, &cursor,
 			    &more);
 	if (rv != 0) {
 		json_decref(items);

@@ -35,13 +35,17 @@ int sync_cursor_parse(struct cf_str s, uint64_t *out);
 
 /*
  * Items of user after messageId `after` and up to `upto` (0: no bound),
- * at most limit (1..MAX), in messageId order, appended to items; *cursor: the last item's messageId
- * (after if none); *more: items remain after the page.
+ * at most limit (1..MAX), in messageId order, appended to items; *cursor:
+ * the last item's messageId (after if none); *more: items remain after the
+ * page. max_bytes (0: no bound) ends the page early once the items' stored
+ * bytes (content and ids: about their JSON's size) reach it, at least one
+ * item per page. Cost: O(conversations changed after `after` + items),
+ * store reads included.
  */
 int sync_feed_read(struct rft_fsm *f, const struct sync_inbox *ix,
 		   struct cf_str user, uint64_t after, uint64_t upto,
-		   unsigned limit, json_t *items, uint64_t *cursor,
-		   bool *more);
+		   unsigned limit, size_t max_bytes, json_t *items,
+		   uint64_t *cursor, bool *more);
 
 /* {"items": [...], "cursor": "m..", "hasMore": b} */
 int sync_feed(struct rft_fsm *f, const struct sync_inbox *ix,
