@@ -36,14 +36,17 @@ void log__part_trim_sealed(struct log_part *part, size_t from)
 	bool newest = true;
 
 	/*
-	 * Segments before segs[from - 1] were trimmed by earlier commits, so
-	 * at most one sealed segment per partition stays open whatever the
-	 * segment size (tested: test_log_files
-	 * low_descriptor_limit_serves_every_segment). The bytes of those
-	 * parked here are still in the page cache; the checkpoint fsyncs them
-	 * through a cached descriptor of the same file (log__seg_sync).
+	 * Before this commit at most the live segment and the newest sealed
+	 * one were open, at segs[from - 2] at the lowest (from - 1 when the
+	 * entry sealed the live one and went on in a new one, one lower for
+	 * a sealed one kept by the last commit); so at most one sealed
+	 * segment per partition stays open whatever the segment size
+	 * (tested: test_log_files low_descriptor_limit_serves_every_segment).
+	 * The bytes of those parked here are still in the page cache; the
+	 * checkpoint fsyncs them through a cached descriptor of the same file
+	 * (log__seg_sync).
 	 */
-	for (size_t i = part->nsegs; i-- > (from > 0 ? from - 1 : 0);) {
+	for (size_t i = part->nsegs; i-- > (from > 1 ? from - 2 : 0);) {
 		struct log_segment *seg = &part->segs[i];
 
 		if (!seg->sealed || seg->fd < 0)

@@ -158,7 +158,7 @@ void log__note_hot_recall(struct log_part *part, uint64_t ts);
 void log__seg_park(struct log_segment *seg);
 /*
  * After a commit that staged into segs[from..]: park every sealed segment
- * of part from segs[from - 1] on but the newest, synced or not.
+ * of part from segs[from - 2] on but the newest, synced or not.
  */
 void log__part_trim_sealed(struct log_part *part, size_t from);
 /* fdatasync seg's unsynced bytes (through s->files if parked), then park. */

@@ -320,6 +320,22 @@ static int append_all(struct log_store *s, uint64_t from, uint64_t to)
 	return 0;
 }
 
+/* The same, one message per commit (an entry that seals and opens). */
+static int append_each(struct log_store *s, uint64_t from, uint64_t to)
+{
+	int rv = 0;
+
+	for (uint64_t seq = from; seq <= to && rv == 0; seq++)
+		for (unsigned c = 0; c < NCONV && rv == 0; c++) {
+			struct log_record r = msg(convs[c], seq);
+
+			rv = log_store_append(s, &r);
+			if (rv == 0)
+				rv = log_store_commit(s);
+		}
+	return rv;
+}
+
 /* Read back messages [1, to] of every conversation; 0 or the error. */
 static int read_all(struct log_store *s, uint64_t to)
 {
@@ -456,8 +472,10 @@ static int low_limit_child(struct fixture *f)
 		return 12;
 	if (read_all(f->s, 60) != 0)
 		return 13;
-	if (append_all(f->s, 61, 80) != 0) /* appends across new segments */
+	if (append_all(f->s, 61, 70) != 0) /* appends across new segments */
 		return 14;
+	if (append_each(f->s, 71, 80) != 0) /* seals in every commit */
+		return 20;
 	if (log_store_checkpoint(f->s, 3, f->errmsg) != 0)
 		return 15;
 	if (segments(f->s) <= n || read_all(f->s, 80) != 0)
