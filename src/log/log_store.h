@@ -145,7 +145,8 @@ unsigned log_store_fd_budget(unsigned partitions, unsigned open_files);
  *                               not taken by another job and records a job
  *                               (in the manifest from the next checkpoint)
  *   log_compact_run()           any thread: writes the cold file (reads the
- *                               input files through its own descriptors)
+ *                               input files through the store's file cache,
+ *                               holding one at a time)
  *   log_store_compact_switch()  loop: reads go to the cold file, the hot
  *                               segments leave the store; the next
  *                               checkpoint's manifest names the cold file
