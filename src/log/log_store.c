@@ -736,7 +736,6 @@ int log_store_checkpoint(struct log_store *s, uint64_t applied_index,
 						 name, cf_strerror(rv));
 				goto err;
 			}
-			log__seg_park(seg);
 			rv = log_manifest_add(&m, part->id, seg->segno,
 					      seg->size, seg->sealed);
 			if (rv != 0)
@@ -815,7 +814,7 @@ int log_store_read_seq(struct log_store *s, struct cf_str conv, uint64_t seq,
 		}
 		return CF_ECORRUPT;
 	}
-	if (seg->fd < 0) /* sealed and synced: through the file cache */
+	if (seg->fd < 0) /* parked (sealed): through the file cache */
 		return log__seg_read_parked(s, part, seg, off, scratch, rec);
 	return log_segment_read(seg, off, scratch, rec);
 }
