@@ -19,7 +19,10 @@
 #include "common/cf_conf.h"
 #include "common/cf_diag.h"
 #include "common/cf_err.h"
+#include "common/cf_fds.h"
 #include "frontend/fe_server.h"
+#include "log/log_files.h"
+#include "log/log_store.h"
 #include "raft/rft_node.h"
 
 struct daemon {
@@ -31,6 +34,7 @@ struct daemon {
 	uv_signal_t sigint;
 	bool stopping;
 	int exit_code;
+	struct cf_fds fds; /* descriptor limit and budget (cf_fds.h) */
 };
 
 static void usage(FILE *f)
@@ -49,6 +53,36 @@ static void usage(FILE *f)
 		"               [--max-connections N] [--header-timeout SECONDS]\n"
 		"               [--idle-timeout SECONDS]\n"
 		"       confabd --help | --version\n");
+}
+
+/*
+ * Raise the soft descriptor limit to the hard one and log how the node
+ * spends it (issue 11): the store's share does not grow with its segments.
+ */
+static void daemon_fds(struct daemon *d)
+{
+	struct cf_fds *b = &d->fds;
+	int rv;
+
+	rv = cf_fds_raise(b);
+	if (rv != 0)
+		cf_warn("descriptors: cannot raise the soft limit %llu to the "
+			"hard limit %llu: %s",
+			(unsigned long long)b->soft_was,
+			(unsigned long long)b->hard, cf_strerror(rv));
+	cf_fds_budget(b, log_store_fd_budget(d->cluster.partitions, 0),
+		      d->cluster.n_nodes);
+	cf_info("descriptors: limit %llu (soft limit was %llu, hard %llu); "
+		"store %u (%u partitions, file cache %u), raft %u, peers %u, "
+		"reserve %u: %llu left for client connections",
+		(unsigned long long)b->limit, (unsigned long long)b->soft_was,
+		(unsigned long long)b->hard, b->store, d->cluster.partitions,
+		LOG_FILES_DEFAULT, b->raft, b->peers, b->reserve,
+		(unsigned long long)b->clients);
+	if (b->clients < 64)
+		cf_warn("descriptors: %llu left for client connections; "
+			"raise the hard limit (ulimit -Hn, LimitNOFILE=)",
+			(unsigned long long)b->clients);
 }
 
 static void daemon_node_closed_cb(struct rft_node *n)
@@ -329,6 +363,7 @@ int main(int argc, char **argv)
 		cf_error("node %u is not in %s", id, cluster);
 		return 1;
 	}
+	daemon_fds(&d);
 	if (fc.auth_dev && strncmp(me->client_addr, "127.", 4) != 0) {
 		cf_error("--auth dev is only allowed on loopback addresses, "
 			 "not %s",

@@ -187,6 +187,20 @@ static void ops_metrics(struct fe_conn *c)
 		(unsigned long long)(s->push_on ? s->push.sent : 0),
 		(unsigned long long)(s->push_on ? s->push.failed : 0));
 	if (rv == 0)
+		rv = cf_buf_appendf(
+			&b,
+			"# HELP confab_store_open_files Descriptors the segment "
+			"store holds (folders, live hot segments, file "
+			"cache).\n"
+			"# TYPE confab_store_open_files gauge\n"
+			"confab_store_open_files %llu\n"
+			"# HELP confab_store_cached_files Sealed and cold files "
+			"open in the store's bounded file cache.\n"
+			"# TYPE confab_store_cached_files gauge\n"
+			"confab_store_cached_files %llu\n",
+			(unsigned long long)lst.open_files,
+			(unsigned long long)lst.cached_files);
+	if (rv == 0)
 		rv = fe_hist_render(&s->metrics.send_ack,
 				    "confab_send_ack_seconds",
 				    "Send request received to ack sent.", &b);

@@ -29,10 +29,11 @@
  * decompressed block.
  *
  * Ownership: a writer or reader owns its fd and memory; finish/abort/close
- * free them. Records returned by log_cold_read_seq() borrow from the
- * caller's scratch buffer; records passed to scan callbacks borrow from the
- * scan's buffer and live until the callback returns (do not use the same
- * reader from inside a callback). Conversation ids returned by the listing
+ * free them (a reader of log_cold_open_fd() borrows its fd). Records
+ * returned by log_cold_read_seq() borrow from the caller's scratch buffer;
+ * records passed to scan callbacks borrow from the scan's buffer and live
+ * until the callback returns (do not use the same reader from inside a
+ * callback). Conversation ids returned by the listing
  * functions borrow from the reader and live until log_cold_close().
  * Errors: 0, -errno, -ENOMEM, CF_ECORRUPT (any damage, truncation included),
  * CF_EVERSION (valid header of an unknown version), CF_ENOTFOUND (no such
@@ -114,6 +115,9 @@ int log_cold_writer_add(struct log_cold_writer *w,
  */
 int log_cold_writer_add_segment(struct log_cold_writer *w, int part_dirfd,
 				uint32_t segno, uint64_t limit);
+/* The same from fd, a descriptor of the segment the caller keeps open. */
+int log_cold_writer_add_segment_fd(struct log_cold_writer *w, int fd,
+				   uint32_t segno, uint64_t limit);
 /*
  * Sort, write, fsync, rename, fsync the folder; then free w, also on
  * failure. A failure before the rename removes NAME.tmp and leaves NAME
@@ -149,6 +153,12 @@ struct log_cold_stats {
 
 /* Open and check NAME in dirfd (see above). */
 int log_cold_open(struct log_cold **out, int dirfd, const char *name);
+/*
+ * The same on a descriptor the caller keeps (log_files.h): the reader
+ * borrows fd, which must stay open until log_cold_close(). Its reads are
+ * preads, so other readers may share the descriptor.
+ */
+int log_cold_open_fd(struct log_cold **out, int fd);
 void log_cold_close(struct log_cold *r);
 const struct log_cold_info *log_cold_get_info(const struct log_cold *r);
 const struct log_cold_stats *log_cold_get_stats(const struct log_cold *r);

@@ -44,6 +44,7 @@ struct cold_conv {
 
 struct log_cold {
 	int fd;
+	bool own_fd;		/* false: borrowed (log_cold_open_fd) */
 	struct log_cold_info info;
 	struct log_cold_stats stats;
 	uint8_t *index;
@@ -223,21 +224,22 @@ static int cold_load(struct log_cold *r, int fd, uint64_t size)
 	return cold_parse_index(r);
 }
 
-int log_cold_open(struct log_cold **out, int dirfd, const char *name)
+/* Load the reader of fd (own_fd says who closes it). */
+static int cold_open(struct log_cold **out, int fd, bool own_fd)
 {
 	struct log_cold *r;
 	struct stat st;
 	int rv;
 
 	r = calloc(1, sizeof(*r));
-	if (r == NULL)
+	if (r == NULL) {
+		if (own_fd)
+			close(fd);
 		return -ENOMEM;
-	r->cached = -1;
-	r->fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (r->fd < 0) {
-		rv = -errno;
-		goto err;
 	}
+	r->cached = -1;
+	r->fd = fd;
+	r->own_fd = own_fd;
 	if (fstat(r->fd, &st) != 0) {
 		rv = -errno;
 		goto err;
@@ -252,11 +254,25 @@ err:
 	return rv;
 }
 
+int log_cold_open(struct log_cold **out, int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	return cold_open(out, fd, true);
+}
+
+int log_cold_open_fd(struct log_cold **out, int fd)
+{
+	return cold_open(out, fd, false);
+}
+
 void log_cold_close(struct log_cold *r)
 {
 	if (r == NULL)
 		return;
-	if (r->fd >= 0)
+	if (r->fd >= 0 && r->own_fd)
 		close(r->fd);
 	free(r->index);
 	free(r->blocks);

@@ -274,8 +274,8 @@ static int cw_segment_cb(void *arg, uint64_t off,
 	return log_cold_writer_add(arg, rec);
 }
 
-int log_cold_writer_add_segment(struct log_cold_writer *w, int part_dirfd,
-				uint32_t segno, uint64_t limit)
+int log_cold_writer_add_segment_fd(struct log_cold_writer *w, int fd,
+				   uint32_t segno, uint64_t limit)
 {
 	struct log_segment seg;
 	struct cf_buf buf = CF_BUF_INIT;
@@ -283,13 +283,28 @@ int log_cold_writer_add_segment(struct log_cold_writer *w, int part_dirfd,
 	int rv;
 
 	log_segment_init(&seg, w->partition, segno);
-	rv = log_segment_open(&seg, part_dirfd, true);
+	rv = log_segment_borrow_fd(&seg, fd);
 	if (rv != 0)
 		return rv;
 	rv = log_segment_scan(&seg, limit, &buf, cw_segment_cb, w, &end);
 	if (rv == 0 && limit != UINT64_MAX && end != limit)
 		rv = CF_ECORRUPT; /* shorter than the manifest says */
 	cf_buf_release(&buf);
+	seg.fd = -1; /* the caller's */
+	return rv;
+}
+
+int log_cold_writer_add_segment(struct log_cold_writer *w, int part_dirfd,
+				uint32_t segno, uint64_t limit)
+{
+	struct log_segment seg;
+	int rv;
+
+	log_segment_init(&seg, w->partition, segno);
+	rv = log_segment_open(&seg, part_dirfd, true);
+	if (rv != 0)
+		return rv;
+	rv = log_cold_writer_add_segment_fd(w, seg.fd, segno, limit);
 	log_segment_close(&seg);
 	return rv;
 }

@@ -29,8 +29,6 @@ void log__job_free(struct log_compact *c)
 {
 	if (c == NULL)
 		return;
-	if (c->part_dirfd >= 0)
-		close(c->part_dirfd);
 	free(c->j.recalls);
 	free(c->lengths);
 	free(c);
@@ -57,7 +55,7 @@ int log__job_new(struct log_store *s, const struct log_manifest_job *mj,
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
-	c->part_dirfd = -1;
+	c->files = s->files;
 	c->j = *mj;
 	c->j.recalls = malloc(mj->recalls_len > 0 ? mj->recalls_len : 1);
 	c->lengths = calloc(n, sizeof(*c->lengths));
@@ -100,13 +98,6 @@ int log__job_new(struct log_store *s, const struct log_manifest_job *mj,
 	if (k != n) {
 		log__job_free(c);
 		return CF_ECORRUPT;
-	}
-	c->part_dirfd = fcntl(part->dirfd, F_DUPFD_CLOEXEC, 0);
-	if (c->part_dirfd < 0) {
-		int rv = -errno;
-
-		log__job_free(c);
-		return rv;
 	}
 	c->res.partition = mj->partition;
 	c->res.coldno = mj->coldno;
@@ -487,23 +478,49 @@ static int add_rec(void *arg, const struct log_record *rec)
 	return log_cold_writer_add(arg, rec);
 }
 
-/* Every record of the job's input cold file into w. */
+/*
+ * Every record of the job's input cold file into w. The descriptor comes
+ * from the store's cache and stays held (never closed under us) while this
+ * reader, our own, reads it; the loop's reader of the same file, if any, is
+ * not touched (handle attachments are the loop's).
+ */
 static int rewrite_input(struct log_compact *c, struct log_cold_writer *w,
 			 char *errmsg)
 {
+	struct log_file *h;
 	struct log_cold *r;
 	char name[LOG_COLD_NAME];
 	int rv;
 
 	log_cold_name(name, c->j.input_coldno);
-	rv = log_cold_open(&r, c->part_dirfd, name);
+	rv = log_files_get(c->files, c->j.partition, LOG_FILE_COLD,
+			   c->j.input_coldno, &h);
 	if (rv == 0) {
-		c->res.bytes_in = log_cold_get_info(r)->file_size;
-		rv = log_cold_scan(r, add_rec, w);
-		log_cold_close(r);
+		rv = log_cold_open_fd(&r, h->fd);
+		if (rv == 0) {
+			c->res.bytes_in = log_cold_get_info(r)->file_size;
+			rv = log_cold_scan(r, add_rec, w);
+			log_cold_close(r);
+		}
+		log_files_put(c->files, h);
 	}
 	if (rv != 0)
 		cf_errmsg_printf(errmsg, "read %s: %s", name, cf_strerror(rv));
+	return rv;
+}
+
+/* Every record of hot input segno (its first limit bytes) into w. */
+static int hot_input(struct log_compact *c, struct log_cold_writer *w,
+		     uint32_t segno, uint64_t limit)
+{
+	struct log_file *h;
+	int rv;
+
+	rv = log_files_get(c->files, c->j.partition, LOG_FILE_SEG, segno, &h);
+	if (rv != 0)
+		return rv;
+	rv = log_cold_writer_add_segment_fd(w, h->fd, segno, limit);
+	log_files_put(c->files, h);
 	return rv;
 }
 
@@ -514,6 +531,7 @@ int log_compact_run(struct log_compact *c, char *errmsg)
 	struct recall_set rs = {NULL, 0};
 	char name[LOG_COLD_NAME];
 	size_t pos = 0;
+	int dirfd = -1;
 	int rv;
 
 	errmsg[0] = '\0';
@@ -533,8 +551,11 @@ int log_compact_run(struct log_compact *c, char *errmsg)
 		}
 		qsort(rs.v, rs.n, sizeof(*rs.v), recall_cmp);
 	}
-	rv = log_cold_writer_open(&w, c->part_dirfd, name, c->j.partition,
-				  c->j.coldno);
+	/* The partition folder, for this run only: a pending job holds none. */
+	dirfd = log_files_open_part(c->files, c->j.partition);
+	rv = dirfd < 0 ? dirfd
+		       : log_cold_writer_open(&w, dirfd, name, c->j.partition,
+					      c->j.coldno);
 	if (rv != 0) {
 		cf_errmsg_printf(errmsg, "create %s: %s", name,
 				 cf_strerror(rv));
@@ -551,8 +572,7 @@ int log_compact_run(struct log_compact *c, char *errmsg)
 	for (uint32_t k = 0; k < c->res.segments; k++) {
 		uint32_t segno = c->j.first_segno + k;
 
-		rv = log_cold_writer_add_segment(w, c->part_dirfd, segno,
-						 c->lengths[k]);
+		rv = hot_input(c, w, segno, c->lengths[k]);
 		if (rv != 0) {
 			char seg[LOG_SEG_NAME];
 
@@ -577,6 +597,8 @@ int log_compact_run(struct log_compact *c, char *errmsg)
 	c->done = true;
 out:
 	free(rs.v);
+	if (dirfd >= 0)
+		close(dirfd);
 	if (rv != 0) {
 		char p[LOG_SEG_NAME];
 
@@ -635,7 +657,7 @@ static int rewrite_switch(struct log_store *s, struct log_compact *c,
 	rv = doom_reserve(part, 1);
 	if (rv != 0)
 		return rv;
-	log__cold_forget_reader(s, old);
+	log_files_forget(s->files, part->id, LOG_FILE_COLD, old->m.coldno);
 	part->doomed[part->ndoomed++] = LOG_DOOMED_COLD | old->m.coldno;
 	old->m.coldno = c->j.coldno;
 	old->m.size = c->res.bytes_out;
@@ -691,6 +713,10 @@ int log_store_compact_switch(struct log_store *s, struct log_compact *c,
 	for (size_t k = 0; k < n; k++) {
 		assert(part->segs[at + k].segno == c->j.first_segno + k);
 		log_segment_close(&part->segs[at + k]);
+		/* Unlinked after the next checkpoint: no descriptor may
+		 * keep its bytes on disk. */
+		log_files_forget(s->files, part->id, LOG_FILE_SEG,
+				 c->j.first_segno + (uint32_t)k);
 		part->doomed[part->ndoomed++] = c->j.first_segno + (uint32_t)k;
 	}
 	memmove(&part->segs[at], &part->segs[at + n],
@@ -785,6 +811,8 @@ int log_store_files(const struct log_store *s, struct log_store_file **out,
 void log_store_cold_stats(const struct log_store *s,
 			  struct log_store_cold_stats *st)
 {
+	struct log_files_stats fs;
+
 	*st = s->cold;
 	st->files = st->bytes = st->records = st->erased = 0;
 	for (unsigned i = 0; i < s->nparts; i++) {
@@ -798,5 +826,6 @@ void log_store_cold_stats(const struct log_store *s,
 		}
 	}
 	st->jobs = s->njobs;
-	st->open_readers = s->cold_open;
+	log_files_stats(s->files, &fs);
+	st->open_readers = fs.cold;
 }

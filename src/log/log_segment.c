@@ -155,6 +155,19 @@ void log_segment_close(struct log_segment *seg)
 	seg->fd = -1;
 }
 
+int log_segment_borrow_fd(struct log_segment *seg, int fd)
+{
+	struct stat st;
+
+	assert(seg->fd < 0);
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	seg->fd = fd;
+	seg->size = (uint64_t)st.st_size;
+	seg->synced = seg->size;
+	return 0;
+}
+
 int log_segment_write(struct log_segment *seg, const void *p, size_t n)
 {
 	int rv;
@@ -186,6 +199,8 @@ int log_segment_truncate(struct log_segment *seg, uint64_t size)
 
 int log_segment_sync(struct log_segment *seg)
 {
+	/* A closed segment has nothing unsynced (log__seg_park). */
+	assert(seg->fd >= 0 || seg->synced == seg->size);
 	if (seg->fd < 0 || seg->synced == seg->size)
 		return 0;
 	if (fdatasync(seg->fd) != 0)

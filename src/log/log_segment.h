@@ -8,7 +8,8 @@
  * positioned writes of whole staged batches, reads of one record, scans,
  * truncation and fdatasync.
  *
- * Ownership: a segment owns its fd; log_segment_close() closes it. Writes
+ * Ownership: a segment owns its fd; log_segment_close() closes it (one set
+ * by log_segment_borrow_fd() belongs to the caller: see there). Writes
  * copy nothing (the caller's buffer is written as is). Records returned by
  * reads borrow from the caller's scratch buffer; records passed to a scan
  * callback borrow from the scan's buffer and live until the callback returns.
@@ -66,6 +67,12 @@ int log_segment_create(struct log_segment *seg, int dirfd);
  */
 int log_segment_open(struct log_segment *seg, int dirfd, bool rdonly);
 void log_segment_close(struct log_segment *seg);
+/*
+ * Read through fd, a descriptor of the segment's file that the caller owns
+ * (log_files.h): size is the file size. Give it back with seg->fd = -1,
+ * never log_segment_close(). Reads and scans only.
+ */
+int log_segment_borrow_fd(struct log_segment *seg, int fd);
 
 /* Write p[0..n) at offset size (one pwrite, retried if partial). */
 int log_segment_write(struct log_segment *seg, const void *p, size_t n);

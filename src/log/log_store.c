@@ -82,6 +82,7 @@ void log_store_close(struct log_store *s)
 	free(s->touched);
 	free(s->undo);
 	log__cold_release(s);
+	log_files_destroy(s->files);
 	log_index_release(&s->ix);
 	cf_buf_release(&s->scan_buf);
 	if (s->dirfd >= 0)
@@ -289,6 +290,7 @@ static int part_load_seg(struct log_store *s, struct log_part *part,
 	seg->end = seg->size;
 	seg->records_done = seg->records;
 	seg->sealed = ms->sealed;
+	log__seg_park(seg);
 	return 0;
 }
 
@@ -357,6 +359,11 @@ static int store_check_opts(const struct log_store_opts *o, char *errmsg)
 				 (unsigned long long)STORE_SEAL_MAX);
 		return CF_EBADREQ;
 	}
+	if (o->open_files > LOG_FILES_MAX) {
+		cf_errmsg_printf(errmsg, "store: open_files above %u",
+				 LOG_FILES_MAX);
+		return CF_EBADREQ;
+	}
 	return 0;
 }
 
@@ -408,6 +415,13 @@ int log_store_open(struct log_store **out, const struct log_store_opts *o,
 	if (s->dirfd < 0) {
 		rv = -errno;
 		cf_errmsg_printf(errmsg, "open: %s", cf_strerror(rv));
+		goto err_wrap;
+	}
+	rv = log_files_create(&s->files, s->dirfd,
+			      o->open_files != 0 ? o->open_files
+						 : LOG_FILES_DEFAULT);
+	if (rv != 0) {
+		cf_errmsg_printf(errmsg, "file cache: %s", cf_strerror(rv));
 		goto err_wrap;
 	}
 	rv = log_manifest_load(s->dirfd, &m, errmsg);
@@ -685,6 +699,8 @@ int log_store_commit(struct log_store *s)
 			assert(seg->size == seg->end);
 			seg->records_done = seg->records;
 		}
+		if (part->nstages > 0)
+			log__part_trim_sealed(part, part->stages[0].seg);
 		part->ncommitted = part->nsegs;
 		part->nstages = 0;
 		part->touched = false;
@@ -713,7 +729,7 @@ int log_store_checkpoint(struct log_store *s, uint64_t applied_index,
 		struct log_part *part = &s->parts[i];
 		for (size_t k = 0; k < part->nsegs; k++) {
 			struct log_segment *seg = &part->segs[k];
-			rv = log_segment_sync(seg);
+			rv = log__seg_sync(s, part, seg);
 			if (rv != 0) {
 				log_segment_name(name, seg->segno);
 				cf_errmsg_printf(errmsg, "fdatasync %s: %s",
@@ -798,11 +814,15 @@ int log_store_read_seq(struct log_store *s, struct cf_str conv, uint64_t seq,
 		}
 		return CF_ECORRUPT;
 	}
+	if (seg->fd < 0) /* parked (sealed): through the file cache */
+		return log__seg_read_parked(s, part, seg, off, scratch, rec);
 	return log_segment_read(seg, off, scratch, rec);
 }
 
 void log_store_stats(const struct log_store *s, struct log_store_stats *st)
 {
+	struct log_files_stats fs;
+
 	memset(st, 0, sizeof(*st));
 	for (unsigned i = 0; i < s->nparts; i++) {
 		const struct log_part *part = &s->parts[i];
@@ -814,4 +834,7 @@ void log_store_stats(const struct log_store *s, struct log_store_stats *st)
 	}
 	st->conversations = log_index_count(&s->ix);
 	st->index_bytes = s->ix.bytes;
+	st->open_files = log__store_fds(s);
+	log_files_stats(s->files, &fs);
+	st->cached_files = fs.open;
 }

@@ -17,7 +17,14 @@
  * lengths (an uncheckpointed or torn tail) is cut, and Raft replays it.
  *
  * Ownership: the store owns its files and memory. Records returned by reads
- * borrow from the caller's scratch buffer. Errors: 0, -errno, CF_ECORRUPT,
+ * borrow from the caller's scratch buffer.
+ * Descriptors: only each partition's live hot segment (and a sealed one until
+ * the checkpoint that fsyncs it) keeps a descriptor; sealed segments and cold
+ * files are opened on demand through one bounded cache (log_files.h,
+ * open_files), shared with compaction runs on the worker thread, which hold
+ * a cached descriptor while they read it and so never see it closed. The
+ * store holds at most log_store_fd_budget() descriptors however many
+ * segments it has (log_store_fds.c). Errors: 0, -errno, CF_ECORRUPT,
  * CF_ENOTFOUND, CF_EVERSION, with errmsg filled where one is taken.
  * Threads: loop thread only.
  */
@@ -40,6 +47,7 @@ struct log_store_opts {
 	uint64_t seal_bytes;	 /* hot segment size limit, default 64 MiB */
 	uint64_t seal_age_ms;	 /* by entry clock; 0 = never by age */
 	uint64_t compact_input_max; /* 0: LOG_COMPACT_INPUT_MAX (tests only) */
+	unsigned open_files;	 /* file cache size, 0: LOG_FILES_DEFAULT (64) */
 };
 /*
  * partitions, seal_bytes and seal_age_ms are the store's shape: recorded in
@@ -114,8 +122,16 @@ struct log_store_stats {
 	uint64_t records;
 	uint64_t conversations; /* with at least one message */
 	uint64_t index_bytes; /* memory held by the seq index */
+	uint64_t open_files;  /* descriptors the store holds now */
+	uint64_t cached_files; /* of which in the file cache */
 };
 void log_store_stats(const struct log_store *s, struct log_store_stats *st);
+/*
+ * The most descriptors a store of partitions with a file cache of
+ * open_files (0: the default) holds at a time, compaction included, with
+ * a checkpoint at least as often as a partition seals a segment.
+ */
+unsigned log_store_fd_budget(unsigned partitions, unsigned open_files);
 
 /*
  * ---- The cold tier (log_store_cold.c) ----
@@ -129,7 +145,8 @@ void log_store_stats(const struct log_store *s, struct log_store_stats *st);
  *                               not taken by another job and records a job
  *                               (in the manifest from the next checkpoint)
  *   log_compact_run()           any thread: writes the cold file (reads the
- *                               input files through its own descriptors)
+ *                               input files through the store's file cache,
+ *                               holding one at a time)
  *   log_store_compact_switch()  loop: reads go to the cold file, the hot
  *                               segments leave the store; the next
  *                               checkpoint's manifest names the cold file

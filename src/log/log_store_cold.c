@@ -102,8 +102,6 @@ int log__part_add_cold(struct log_part *part, const struct log_coldf *c)
 
 void log__cold_part_release(struct log_part *part)
 {
-	for (size_t i = 0; i < part->ncolds; i++)
-		log_cold_close(part->colds[i].r);
 	free(part->colds);
 	part->colds = NULL;
 	part->ncolds = part->coldcap = 0;
@@ -214,19 +212,21 @@ static int cold_load(struct log_store *s, struct log_part *part,
 {
 	struct cold_scan sc = {s, NULL, cb, arg, CF_BUF_INIT, CF_BUF_INIT,
 			       CF_BUF_INIT};
-	struct log_coldf cf = {*mc, NULL, 0, 0, 0};
+	struct log_coldf cf = {*mc, 0, 0};
 	const struct log_cold_info *info;
+	struct log_cold *r = NULL;
 	char name[LOG_COLD_NAME];
 	int rv;
 
+	/* Its own descriptor, one file at a time, closed below. */
 	log_cold_name(name, mc->coldno);
-	rv = log_cold_open(&cf.r, part->dirfd, name);
+	rv = log_cold_open(&r, part->dirfd, name);
 	if (rv != 0) {
 		cf_errmsg_printf(errmsg, "cold file %s: %s", name,
 				 cf_strerror(rv));
 		return rv == -ENOENT ? CF_ECORRUPT : rv;
 	}
-	info = log_cold_get_info(cf.r);
+	info = log_cold_get_info(r);
 	if (info->partition != part->id || info->coldno != mc->coldno ||
 	    info->file_size != mc->size || info->content_xxh3 != mc->ident) {
 		cf_errmsg_printf(errmsg, "cold file %s: not the one the "
@@ -243,7 +243,7 @@ static int cold_load(struct log_store *s, struct log_part *part,
 		goto out;
 	}
 	sc.cf = &cf;
-	rv = log_cold_scan(cf.r, cs_rec, &sc);
+	rv = log_cold_scan(r, cs_rec, &sc);
 	if (rv == 0 && sc.ents.len > 0)
 		rv = cs_flush(&sc);
 	if (rv != 0) {
@@ -253,12 +253,10 @@ static int cold_load(struct log_store *s, struct log_part *part,
 	}
 	cf.records = info->records;
 	cf.erased = info->recalled;
-	/* Readers are opened again on demand: no descriptor per file. */
-	log_cold_close(cf.r);
-	cf.r = NULL;
 	rv = log__part_add_cold(part, &cf);
 out:
-	log_cold_close(cf.r);
+	/* Reads open it again through s->files: no descriptor per file. */
+	log_cold_close(r);
 	cf_buf_release(&sc.recs);
 	cf_buf_release(&sc.ents);
 	cf_buf_release(&sc.dec);
@@ -411,29 +409,9 @@ void log__cold_unlink_doomed(struct log_store *s)
 
 /* --------------------------------------------------------------- reads */
 
-/* Close the least recently read cold reader. */
-static void cold_close_lru(struct log_store *s)
+static void cold_reader_free(void *r)
 {
-	struct log_coldf *lru = NULL;
-
-	for (unsigned i = 0; i < s->nparts; i++)
-		for (size_t k = 0; k < s->parts[i].ncolds; k++) {
-			struct log_coldf *c = &s->parts[i].colds[k];
-
-			if (c->r != NULL && (lru == NULL || c->used < lru->used))
-				lru = c;
-		}
-	if (lru != NULL)
-		log__cold_forget_reader(s, lru);
-}
-
-void log__cold_forget_reader(struct log_store *s, struct log_coldf *c)
-{
-	if (c->r == NULL)
-		return;
-	log_cold_close(c->r);
-	c->r = NULL;
-	s->cold_open--;
+	log_cold_close(r);
 }
 
 int log__cold_read(struct log_store *s, struct log_part *part, uint32_t segno,
@@ -441,27 +419,32 @@ int log__cold_read(struct log_store *s, struct log_part *part, uint32_t segno,
 		   struct cf_buf *scratch)
 {
 	struct log_coldf *c = log__part_find_cold(part, segno);
+	struct log_file *h;
+	struct log_cold *r;
 	uint64_t before;
 	int rv;
 
 	if (c == NULL)
 		return CF_ECORRUPT; /* the index names a file that is gone */
-	if (c->r == NULL) {
-		char name[LOG_COLD_NAME];
-
-		if (s->cold_open >= LOG_COLD_OPEN_MAX)
-			cold_close_lru(s);
-		log_cold_name(name, c->m.coldno);
-		rv = log_cold_open(&c->r, part->dirfd, name);
-		if (rv != 0) {
-			c->r = NULL;
-			return rv == -ENOENT ? CF_ECORRUPT : rv;
-		}
-		s->cold_open++;
+	rv = log_files_get(s->files, part->id, LOG_FILE_COLD, c->m.coldno, &h);
+	if (rv != 0)
+		return rv == -ENOENT ? CF_ECORRUPT : rv;
+	if (h->attach == NULL) {
+		/*
+		 * The reader (footer index, last block) lives as long as the
+		 * cached descriptor: evicting the file frees it.
+		 */
+		rv = log_cold_open_fd(&r, h->fd);
+		if (rv != 0)
+			goto out;
+		h->attach = r;
+		h->attach_free = cold_reader_free;
 	}
-	c->used = ++s->cold_tick;
-	before = log_cold_get_stats(c->r)->block_reads;
-	rv = log_cold_read_seq(c->r, conv, seq, rec, scratch);
-	s->cold.block_reads += log_cold_get_stats(c->r)->block_reads - before;
+	r = h->attach;
+	before = log_cold_get_stats(r)->block_reads;
+	rv = log_cold_read_seq(r, conv, seq, rec, scratch);
+	s->cold.block_reads += log_cold_get_stats(r)->block_reads - before;
+out:
+	log_files_put(s->files, h);
 	return rv;
 }

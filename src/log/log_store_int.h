@@ -14,6 +14,7 @@
 
 #include "common/cf_buf.h"
 #include "log/log_cold.h"
+#include "log/log_files.h"
 #include "log/log_index.h"
 #include "log/log_manifest.h"
 #include "log/log_segment.h"
@@ -25,11 +26,12 @@ struct log_stage {
 	struct cf_buf buf; /* encoded records, kept across entries */
 };
 
-/* A cold file of a partition. */
+/*
+ * A cold file of a partition. It holds no descriptor: reads get it from
+ * s->files, whose handle carries the file's reader (attachment).
+ */
 struct log_coldf {
 	struct log_manifest_cold m;
-	struct log_cold *r; /* open reader, NULL until first read */
-	uint64_t used;	    /* s->cold_tick at its last read (LRU) */
 	uint64_t records;   /* in the file */
 	uint64_t erased;    /* recalled messages held without content */
 };
@@ -95,21 +97,18 @@ struct log_store {
 	size_t njobs;
 	size_t jobcap;
 	struct log_store_cold_stats cold; /* counters of the cold tier */
-	unsigned cold_open;  /* cold readers open (at most LOG_COLD_OPEN_MAX) */
-	uint64_t cold_tick;  /* reads of cold files so far (LRU clock) */
+	/*
+	 * Descriptors of sealed hot segments and cold files (log_files.h).
+	 * A cold file's handle carries its reader (log_cold, with its last
+	 * decoded block, about 64 KiB), so the cache bounds those too.
+	 */
+	struct log_files *files;
 };
-
-/*
- * Cold readers open at a time: each holds a descriptor and its last
- * decoded block (at most about 64 KiB), so this bounds both; the least
- * recently read is closed to open another.
- */
-#define LOG_COLD_OPEN_MAX 64
 
 /* A compaction job (log_store_cold.c). */
 struct log_compact {
 	struct log_manifest_job j; /* owns j.recalls */
-	int part_dirfd;		   /* dup of the partition folder's fd */
+	struct log_files *files;   /* the store's (inputs are read from it) */
 	uint64_t *lengths;	   /* checkpointed length of each input */
 	bool running;		   /* handed to log_compact_run, not back */
 	bool done;		   /* the cold file is written */
@@ -148,8 +147,29 @@ void log__job_free(struct log_compact *c);
 /* Count a recall (entry time ts) of a message in a hot segment of part. */
 void log__note_hot_recall(struct log_part *part, uint64_t ts);
 
-/* Close c's reader if open (counted in s->cold_open). */
-void log__cold_forget_reader(struct log_store *s, struct log_coldf *c);
+/*
+ * Descriptors (issue 11, log_store_fds.c): a hot segment keeps seg->fd
+ * while it is the partition's live segment, and the newest sealed one
+ * until a checkpoint has fsync'd it; every other segment is "parked"
+ * (fd -1): reads, and the checkpoint's fdatasync of bytes an older sealed
+ * one still has unsynced, get a descriptor from s->files.
+ */
+/* Park seg if sealed and synced (whoever marks a segment synced calls it). */
+void log__seg_park(struct log_segment *seg);
+/*
+ * After a commit that staged into segs[from..]: park every sealed segment
+ * of part from segs[from - 2] on but the newest, synced or not.
+ */
+void log__part_trim_sealed(struct log_part *part, size_t from);
+/* fdatasync seg's unsynced bytes (through s->files if parked), then park. */
+int log__seg_sync(struct log_store *s, struct log_part *part,
+		  struct log_segment *seg);
+/* Read the record at off of seg, a parked segment of part (log_files). */
+int log__seg_read_parked(struct log_store *s, struct log_part *part,
+			 struct log_segment *seg, uint64_t off,
+			 struct cf_buf *scratch, struct log_record *rec);
+/* Descriptors the store holds now (s->files included). */
+unsigned log__store_fds(const struct log_store *s);
 /* Free the partition's cold state. */
 void log__cold_part_release(struct log_part *part);
 /* Free every job. */

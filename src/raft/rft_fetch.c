@@ -201,6 +201,15 @@ struct srv_work {
 	struct cf_buf out; /* status, then the payload */
 };
 
+/*
+ * The file of a request, opened by the worker job and closed before it
+ * ends: the job owns it (nothing else sees it, so nothing closes it under
+ * the read), the worker runs one job at a time, and queued jobs hold none,
+ * so serving costs one descriptor of the node's reserve (cf_fds.h). It is
+ * not the store's file cache: the files served are those of the last
+ * checkpoint's manifest, which the store may have switched away from,
+ * and the store is closed and reopened under a fetch.
+ */
 static int srv_open(int dirfd, uint8_t type, const struct srv_req *q)
 {
 	char part[LOG_SEG_NAME];
