@@ -364,6 +364,18 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	daemon_fds(&d);
+	if (fc.max_connections > d.fds.clients) {
+		/* Past its descriptors a node would fail accepts (EMFILE)
+		 * instead of refusing cleanly: the cap follows the budget. */
+		unsigned cap = d.fds.clients > 16 ? (unsigned)d.fds.clients
+						   : 16;
+
+		cf_warn("--max-connections %u is more than the %llu "
+			"descriptors left for client connections: using %u",
+			fc.max_connections,
+			(unsigned long long)d.fds.clients, cap);
+		fc.max_connections = cap;
+	}
 	if (fc.auth_dev && strncmp(me->client_addr, "127.", 4) != 0) {
 		cf_error("--auth dev is only allowed on loopback addresses, "
 			 "not %s",
