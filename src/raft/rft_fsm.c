@@ -486,4 +486,6 @@ const struct rft_conv *const *rft_fsm_user_convs(const struct rft_fsm *f,
 void rft_fsm_stats(const struct rft_fsm *f, struct rft_fsm_stats *st)
 {
 	*st = f->stats;
+	st->dedup_keys = rft_dedup_count(&f->dedup);
+	st->dedup_bytes = rft_dedup_bytes(&f->dedup);
 }

@@ -524,6 +524,9 @@ static void duplicate_key_returns_the_original(void **state)
 	assert_false(r[3].duplicate);
 	assert_int_equal(r[3].seq, 2);
 	eb_release(&e);
+	rft_fsm_stats(x->a.f, &st);
+	assert_int_equal(st.dedup_keys, 2); /* alice's k1, bob's k1 */
+	assert_true(st.dedup_bytes >= 2 * 8);
 
 	eb_begin(&e);
 	eb_send(&e, "alice", "c_1", "k1", "one, retried");
