@@ -676,6 +676,7 @@ static void reopen_rebuilds_state_identically(void **state)
 	struct fx *x = *state;
 	struct node live;
 	struct rft_result ra[16], rb[16];
+	struct rft_fsm_stats sa, sb;
 	const struct rft_conv *c;
 	unsigned na, nb, i, n1, n2;
 	size_t it = 0;
@@ -700,6 +701,12 @@ static void reopen_rebuilds_state_identically(void **state)
 	}
 	rft_fsm_user_convs(x->a.f, CF_STR_LIT("carol"), &n1);
 	assert_int_equal(n1, 1); /* left trip, still in bob's group */
+	/* The window holds the same keys: d1 and d2, the others aged out. */
+	rft_fsm_stats(live.f, &sa);
+	rft_fsm_stats(x->a.f, &sb);
+	assert_int_equal(sa.dedup_keys, 2);
+	assert_int_equal(sb.dedup_keys, sa.dedup_keys);
+	assert_int_equal(sb.dedup_bytes, sa.dedup_bytes);
 
 	apply_probe(&live, ra, &na);
 	apply_probe(&x->a, rb, &nb);
