@@ -10,7 +10,9 @@
  * probes, so a map of millions of keys never stops to rehash them all. The
  * old table is drained long before the new one can fill (a put moves 16
  * slots; the new table fills after 3/8 of its size in puts), and is freed
- * when empty. cf_map_get, cf_map_key and cf_map_next never move anything.
+ * when empty. cf_map_get, cf_map_key and cf_map_next never move anything,
+ * so a map that stops changing mid-resize keeps both tables (memory only)
+ * until its next put or delete.
  *
  * Draining: the old table is walked from the slot after one empty slot
  * (old_start), so no probe run crosses the walk's start; a slot the walk
