@@ -153,6 +153,13 @@ static void ops_metrics(struct fe_conn *c)
 		"# HELP confab_index_bytes Memory of the seq index.\n"
 		"# TYPE confab_index_bytes gauge\n"
 		"confab_index_bytes %llu\n"
+		"# HELP confab_dedup_keys Keys held by the idempotency "
+		"window.\n"
+		"# TYPE confab_dedup_keys gauge\n"
+		"confab_dedup_keys %llu\n"
+		"# HELP confab_dedup_bytes Memory of the idempotency window.\n"
+		"# TYPE confab_dedup_bytes gauge\n"
+		"confab_dedup_bytes %llu\n"
 		"# HELP confab_push_sent_total Push notifications sent.\n"
 		"# TYPE confab_push_sent_total counter\n"
 		"confab_push_sent_total %llu\n"
@@ -184,6 +191,8 @@ static void ops_metrics(struct fe_conn *c)
 		(unsigned long long)k->records_erased,
 		(double)k->last_ms / 1000.0,
 		(unsigned long long)lst.index_bytes,
+		(unsigned long long)fst.dedup_keys,
+		(unsigned long long)fst.dedup_bytes,
 		(unsigned long long)(s->push_on ? s->push.sent : 0),
 		(unsigned long long)(s->push_on ? s->push.failed : 0));
 	if (rv == 0)

@@ -339,13 +339,24 @@ static int member_conv(struct apply *a, const struct rft_cmd *cmd,
 	return 0;
 }
 
+/*
+ * The dedup window's read-back of a candidate (rft_dedup.h): one record, a
+ * staged one of this same entry included.
+ */
+static int dedup_read(void *arg, struct cf_str conv, uint64_t seq,
+		      struct log_record *rec)
+{
+	struct rft_fsm *f = arg;
+
+	return log_store_read_seq(f->store, conv, seq, rec, &f->read_buf);
+}
+
 static int do_send(struct apply *a, const struct rft_cmd *cmd,
 		   struct rft_result *res)
 {
 	struct rft_fsm *f = a->f;
-	const struct rft_dedup_val *hit;
-	struct rft_dedup_key key = {0, 0};
-	struct rft_dedup_val v;
+	struct rft_dedup_val hit;
+	struct rft_dedup_key key;
 	struct rft_conv_st *c;
 	struct log_record rec;
 	struct cf_str msg_type = cmd->msg_type;
@@ -358,13 +369,17 @@ static int do_send(struct apply *a, const struct rft_cmd *cmd,
 	if (cmd->client_msg_id.len > 0) {
 		if (!cf_id_valid(cmd->client_msg_id.p, cmd->client_msg_id.len))
 			return CF_EBADREQ;
-		key = rft_dedup_key(cmd->conv, cmd->user, cmd->client_msg_id);
-		hit = rft_dedup_find(&f->dedup, &c->fifo, key, a->clock);
-		if (hit != NULL) {
+		key = rft_dedup_key(&f->dedup, cmd->conv, cmd->user,
+				    cmd->client_msg_id);
+		rv = rft_dedup_find(&f->dedup, &key, c->pub.last_seq, a->clock,
+				    dedup_read, f, &hit);
+		if (rv < 0)
+			fatal(f, a->index, "dedup: read", rv);
+		if (rv == 1) {
 			res->duplicate = true;
-			res->seq = hit->seq;
-			res->message_id = hit->message_id;
-			res->server_ts = hit->server_ts;
+			res->seq = hit.seq;
+			res->message_id = hit.message_id;
+			res->server_ts = hit.server_ts;
 			f->stats.dedup_hits++;
 			return 0;
 		}
@@ -391,10 +406,8 @@ static int do_send(struct apply *a, const struct rft_cmd *cmd,
 	c->pub.last_seq = rec.seq;
 	c->pub.last_item_id = rec.message_id;
 	if (cmd->client_msg_id.len > 0) {
-		v.seq = rec.seq;
-		v.message_id = rec.message_id;
-		v.server_ts = a->clock;
-		rv = rft_dedup_add(&f->dedup, &c->fifo, key, &v);
+		rv = rft_dedup_add(&f->dedup, &key, rec.seq, a->clock,
+				   a->clock);
 		if (rv != 0)
 			fatal(f, a->index, "dedup", rv);
 	}
@@ -796,27 +809,6 @@ static void publish(struct rft_fsm *f)
 	rft__snaps_free(f);
 }
 
-/*
- * Drop aged-out keys of a few conversations per entry, round robin, so that
- * idle conversations do not hold keys for ever (memory only: a find checks
- * the age itself, so the sweep changes no answer).
- */
-static void sweep_idle_keys(struct rft_fsm *f)
-{
-	const struct cf_map_slot *s;
-	unsigned k;
-
-	for (k = 0; k < 4 && f->convs.n > 0; k++) {
-		if (!cf_map_next(&f->convs, &f->sweep, &s)) {
-			f->sweep = 0;
-			if (!cf_map_next(&f->convs, &f->sweep, &s))
-				return;
-		}
-		rft_dedup_purge(&f->dedup, &((struct rft_conv_st *)s->val)->fifo,
-				f->clock);
-	}
-}
-
 void rft_fsm_apply_entry(struct rft_fsm *f, uint64_t index, const void *buf,
 			 size_t len)
 {
@@ -880,7 +872,8 @@ void rft_fsm_apply_entry(struct rft_fsm *f, uint64_t index, const void *buf,
 			fatal(f, index, "commit", rv);
 		note_recalls(f, index);
 		f->clock = a.clock;
-		sweep_idle_keys(f);
+		/* Memory only: a find checks ages itself. */
+		rft_dedup_expire(&f->dedup, f->clock, 64);
 	}
 	if (f->n_compacts > 0)
 		plan_compactions(f, index);

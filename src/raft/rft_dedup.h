@@ -1,22 +1,49 @@
 /*
- * rft_dedup: the idempotency window of the FSM (DESIGN.md "Idempotency").
+ * rft_dedup: the idempotency window of the FSM (DESIGN.md "Idempotency"),
+ * in about 8 bytes per key plus a 4-byte table slot (issue 11).
  *
- * A key (conversation, sender, clientMsgId) maps to the answer of the send
- * that first used it: (seq, messageId, serverTs). A key is in the window
- * while entryClock - serverTs < RFT_DEDUP_WINDOW_MS and while it is among
- * the newest RFT_DEDUP_MAX_PER_CONV keys of its conversation. Both rules
- * depend only on the sequence of keys of each conversation and the entry
- * clock, so a window rebuilt from segment records (in any order across
- * conversations, in commit order within each) answers like the live one.
+ * The rule every node applies: a send with key (conv, sender, clientMsgId)
+ * repeats the message of conv with that sender and clientMsgId whose ts is
+ * within RFT_DEDUP_WINDOW_MS of the entry clock and whose seq is among the
+ * newest RFT_DEDUP_MAX_PER_CONV seqs of conv (clients send every message
+ * with a key, so these are the newest keys of conv). Its answer is that
+ * record's (seq, messageId, ts). The rule depends only on records and the
+ * clock, so a window rebuilt from the segments answers like the live one.
  *
- * Keys are stored as 128-bit XXH3 hashes of the key, not as bytes: no
- * allocation per key, O(1) lookups, and a false hit would need a 128-bit
- * collision. One table serves all conversations; each conversation owns a
- * FIFO (struct rft_dedup_fifo) that drives eviction in insertion order.
+ * Memory: for each keyed message one 64-bit word, the low 44 bits of the
+ * key's 64-bit hash above the low 20 bits of its seq, stored in chunks of
+ * RFT_DEDUP_CHUNK words; a chunk belongs to a time bucket (RFT_DEDUP_
+ * BUCKET_MS of ts). An open-addressing table of 32-bit references (chunk
+ * number, position) finds the words by hash. A find walks the words with
+ * the key's 44 hash bits whose bucket is not aged out and whose seq (its
+ * low 20 bits completed from the conversation's last seq) is among the
+ * newest, then reads the record back (read: log_store_read_seq, one
+ * bounded read) and compares the key exactly and checks its ts and seq: a
+ * hash collision is never a false duplicate, and a word whose record does
+ * not match is passed over.
  *
- * Ownership: the table and FIFOs own their arrays; a FIFO is released with
- * rft_dedup_fifo_release() after its keys left the table or the table is
- * released. Errors: 0 or -ENOMEM. Threads: one thread at a time.
+ * Expiry: a bucket leaves once its last millisecond is aged out, one word at
+ * a time: rft_dedup_add pops up to 2 words of aged buckets and
+ * rft_dedup_expire up to its budget, so no call does work in proportion to
+ * the window. A word may stay up to a bucket's length after its own 24
+ * hours; a find checks the record's ts itself, so expiry changes memory,
+ * never an answer. Memory after a full expiry at clock C holds exactly the
+ * keyed messages whose bucket is not aged at C, whatever order they were
+ * added in: a rebuild (records in any order across conversations: cold
+ * files are grouped by conversation) holds the same words as the live
+ * window (rft_dedup_next lists them).
+ *
+ * Growth: the table grows incrementally as cf_map does (see cf_map.h): two
+ * tables during a resize, each add or pop moves at most RFT_DEDUP_STEP old
+ * slots, finds check both. The chunk directory (one pointer per 8 KiB
+ * chunk) doubles by realloc: 1/1024 of the words.
+ *
+ * Limits: at most 2^22 - 1 chunks (4 G keys in the window); past that an
+ * add returns -ENOMEM.
+ *
+ * Ownership: the window owns its arrays; the hash function is the caller's
+ * (tests set d->hash to force collisions). Errors: 0 or -ENOMEM; find
+ * returns read's error. Threads: one thread at a time.
  */
 #ifndef RFT_DEDUP_H
 #define RFT_DEDUP_H
@@ -25,69 +52,109 @@
 #include <stdint.h>
 
 #include "common/cf_buf.h"
+#include "log/log_record.h"
 
 #define RFT_DEDUP_WINDOW_MS (24ull * 3600 * 1000)
 #define RFT_DEDUP_MAX_PER_CONV 100000u
+#define RFT_DEDUP_BUCKET_MS (15ull * 60 * 1000)
+#define RFT_DEDUP_CHUNK 1024u
+#define RFT_DEDUP_SEQ_BITS 20 /* 2^20 > RFT_DEDUP_MAX_PER_CONV */
+#define RFT_DEDUP_STEP 16
+
+typedef uint64_t (*rft_dedup_hash_fn)(struct cf_str conv, struct cf_str sender,
+				      struct cf_str client_msg_id);
+/* Reads message seq of conv into rec: 0, CF_ENOTFOUND or an error. */
+typedef int (*rft_dedup_read_fn)(void *arg, struct cf_str conv, uint64_t seq,
+				 struct log_record *rec);
 
 struct rft_dedup_key {
-	uint64_t h1, h2; /* never both 0 */
+	struct cf_str conv, sender, id; /* borrowed */
+	uint64_t hash;
 };
 
 struct rft_dedup_val {
 	uint64_t seq;
 	uint64_t message_id;
-	uint64_t server_ts; /* also the key's age reference */
-};
-
-struct rft_dedup_slot {
-	struct rft_dedup_key key; /* {0, 0}: empty */
-	struct rft_dedup_val val;
-};
-
-struct rft_dedup {
-	struct rft_dedup_slot *slots;
-	size_t cap; /* power of two, or 0 */
-	size_t n;
-};
-
-struct rft_dedup_item {
-	struct rft_dedup_key key;
-	uint64_t message_id; /* tells this insertion from a later reuse */
 	uint64_t server_ts;
 };
 
-/* The keys of one conversation in insertion order (a ring). */
-struct rft_dedup_fifo {
-	struct rft_dedup_item *v;
-	uint32_t head, n, cap;
+struct rft_dedup_chunk {
+	uint64_t bucket; /* ts / RFT_DEDUP_BUCKET_MS of its words */
+	uint32_t next;	 /* chunk number of the bucket's next chunk */
+	uint32_t n;	 /* words used */
+	uint64_t w[RFT_DEDUP_CHUNK];
+};
+
+/* The words of one time bucket: a list of chunks. */
+struct rft_dedup_bucket {
+	uint64_t key;	     /* ts / RFT_DEDUP_BUCKET_MS */
+	uint32_t head, tail; /* chunk numbers */
+	uint32_t off;	     /* first word of head not popped */
+};
+
+struct rft_dedup {
+	/* Table of references + 1 (0: empty), as cf_map's slots. */
+	uint32_t *slots;
+	size_t cap;
+	uint32_t *old;
+	size_t old_cap, old_start, old_done;
+	size_t n; /* words held */
+	/* Chunks by number; free numbers on a stack. */
+	struct rft_dedup_chunk **dir;
+	uint32_t dir_n, dir_cap, n_free;
+	uint32_t *free_no;
+	/* Buckets by key, oldest first. */
+	struct rft_dedup_bucket *b;
+	size_t nb, b_cap;
+	rft_dedup_hash_fn hash;
+};
+
+/* A position in rft_dedup_next: set to {0} to start. */
+struct rft_dedup_it {
+	size_t bucket;
+	uint32_t chunk, off;
+	int started;
 };
 
 void rft_dedup_init(struct rft_dedup *d);
 void rft_dedup_release(struct rft_dedup *d);
-void rft_dedup_fifo_release(struct rft_dedup_fifo *q);
 
-/* Hash of a key; each part is at most 255 bytes (ids are <= 128). */
-struct rft_dedup_key rft_dedup_key(struct cf_str conv, struct cf_str sender,
+/* The default hash: XXH3-64 over u8 len, conv, u8 len, sender, u8 len, id. */
+uint64_t rft_dedup_hash(struct cf_str conv, struct cf_str sender,
+			struct cf_str client_msg_id);
+/* A key for find and add (parts are borrowed; each at most 255 bytes). */
+struct rft_dedup_key rft_dedup_key(const struct rft_dedup *d,
+				   struct cf_str conv, struct cf_str sender,
 				   struct cf_str client_msg_id);
 
 /*
- * The answer for key if it is in the window at clock, else NULL. First drops
- * q's keys that aged out at clock. The pointer is valid until the next add.
+ * 1 and *out if key is in the window of a conversation whose last seq is
+ * last_seq at clock, 0 if not, or a negative error of read (not
+ * CF_ENOTFOUND, which passes over the word).
  */
-const struct rft_dedup_val *rft_dedup_find(struct rft_dedup *d,
-					   struct rft_dedup_fifo *q,
-					   struct rft_dedup_key key,
-					   uint64_t clock);
-/* Add key (replacing an aged-out twin) to d and q; evicts past the cap. */
-int rft_dedup_add(struct rft_dedup *d, struct rft_dedup_fifo *q,
-		  struct rft_dedup_key key, const struct rft_dedup_val *v);
-/* Drop q's keys that aged out at clock (memory only: find checks age). */
-void rft_dedup_purge(struct rft_dedup *d, struct rft_dedup_fifo *q,
-		     uint64_t clock);
-/* Keys held in the table (for tests and metrics). */
+int rft_dedup_find(const struct rft_dedup *d, const struct rft_dedup_key *key,
+		   uint64_t last_seq, uint64_t clock, rft_dedup_read_fn read,
+		   void *arg, struct rft_dedup_val *out);
+/*
+ * Add the key of message seq with ts, at clock (>= ts; a rebuild passes the
+ * highest ts seen so far). A key whose bucket is aged out at clock is not
+ * added. Pops up to 2 words of aged buckets.
+ */
+int rft_dedup_add(struct rft_dedup *d, const struct rft_dedup_key *key,
+		  uint64_t seq, uint64_t ts, uint64_t clock);
+/* Pop up to max words of buckets aged out at clock (memory only). */
+void rft_dedup_expire(struct rft_dedup *d, uint64_t clock, size_t max);
+
+/* The next word held and its bucket key; 0 at the end. */
+int rft_dedup_next(const struct rft_dedup *d, struct rft_dedup_it *it,
+		   uint64_t *word, uint64_t *bucket);
+
+/* Words held (for tests and metrics). */
 static inline size_t rft_dedup_count(const struct rft_dedup *d)
 {
 	return d->n;
 }
+/* Heap bytes held: tables, chunks, directory, buckets. */
+size_t rft_dedup_bytes(const struct rft_dedup *d);
 
 #endif

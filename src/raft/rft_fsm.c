@@ -132,13 +132,13 @@ static int scan_rec_state(struct rft_fsm *f, const struct log_record *rec)
 			return CF_ECORRUPT;
 		c->pub.last_seq = rec->seq;
 		if (rec->client_msg_id.len > 0) {
-			struct rft_dedup_val v = {rec->seq, rec->message_id,
-						  rec->ts};
+			struct rft_dedup_key k =
+				rft_dedup_key(&f->dedup, rec->conv, rec->sender,
+					      rec->client_msg_id);
 
-			rv = rft_dedup_add(&f->dedup, &c->fifo,
-					   rft_dedup_key(rec->conv, rec->sender,
-							 rec->client_msg_id),
-					   &v);
+			/* f->clock: the highest ts so far, at most the end's. */
+			rv = rft_dedup_add(&f->dedup, &k, rec->seq, rec->ts,
+					   f->clock);
 		}
 		break;
 	case LOG_REC_MEMBERS:
@@ -180,8 +180,6 @@ int rft__scan_rec(void *arg, const struct log_record *rec)
 
 int rft__fsm_load(struct rft_fsm *f, char *errmsg)
 {
-	const struct cf_map_slot *s;
-	size_t i = 0;
 	int rv;
 
 	rv = log_store_open(&f->store, &f->store_opts, rft__scan_rec, f, errmsg);
@@ -191,11 +189,7 @@ int rft__fsm_load(struct rft_fsm *f, char *errmsg)
 		return rv;
 	}
 	/* Keys that aged out at the clock leave memory now, as they would have. */
-	while (cf_map_next(&f->convs, &i, &s)) {
-		struct rft_conv_st *c = s->val;
-
-		rft_dedup_purge(&f->dedup, &c->fifo, f->clock);
-	}
+	rft_dedup_expire(&f->dedup, f->clock, SIZE_MAX);
 	f->applied = log_store_applied_index(f->store);
 	if (f->on_rebuilt != NULL)
 		f->on_rebuilt(f->on_record_arg);
@@ -494,4 +488,6 @@ const struct rft_conv *const *rft_fsm_user_convs(const struct rft_fsm *f,
 void rft_fsm_stats(const struct rft_fsm *f, struct rft_fsm_stats *st)
 {
 	*st = f->stats;
+	st->dedup_keys = rft_dedup_count(&f->dedup);
+	st->dedup_bytes = rft_dedup_bytes(&f->dedup);
 }

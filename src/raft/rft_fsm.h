@@ -182,6 +182,8 @@ struct rft_fsm_stats {
 	uint64_t messages; /* messages committed (not duplicates) */
 	uint64_t dedup_hits;
 	uint64_t snapshots; /* raft snapshots taken (store checkpointed) */
+	uint64_t dedup_keys;  /* keys held by the idempotency window */
+	uint64_t dedup_bytes; /* its heap bytes (rft_dedup_bytes) */
 };
 void rft_fsm_stats(const struct rft_fsm *f, struct rft_fsm_stats *st);
 

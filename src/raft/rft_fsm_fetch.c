@@ -167,7 +167,6 @@ int rft_fsm_fetch_done(struct rft_fsm *f, char *errmsg)
 	cf_map_init(&f->users);
 	rft_dedup_init(&f->dedup);
 	f->clock = 0;
-	f->sweep = 0;
 	f->applied = 0;
 	rv = rft__fsm_load(f, errmsg);
 	if (rv != 0)

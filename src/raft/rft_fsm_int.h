@@ -28,7 +28,6 @@ struct rft_conv_st {
 	unsigned members_cap;
 	struct cf_map receipts;	   /* user -> struct rft_receipt */
 	struct cf_map recalled;	   /* u64 seq (LE bytes) -> the conv itself */
-	struct rft_dedup_fifo fifo; /* its idempotency keys, oldest first */
 	char **former;		   /* removed members, sorted (403, not 404) */
 	unsigned n_former, former_cap;
 };
@@ -90,7 +89,6 @@ struct rft_fsm {
 	unsigned n_compacts;
 	struct log_recall *recalls; /* recall list of a compaction */
 	size_t recalls_cap;
-	size_t sweep; /* cursor of the idle-key sweep over convs */
 
 	/* Results of the last applied entry. */
 	struct rft_result *results;

@@ -217,7 +217,6 @@ static void conv_free(struct rft_conv_st *c)
 		free(s->val);
 	cf_map_release(&c->receipts);
 	cf_map_release(&c->recalled);
-	rft_dedup_fifo_release(&c->fifo);
 	free(c);
 }
 

@@ -149,6 +149,8 @@ static void metrics_lists_every_metric_of_api_md(void **state)
 		 "confab_segment_bytes{tier=\"cold\"}"},
 		{"confab_push_sent_total", "counter", NULL},
 		{"confab_push_failed_total", "counter", NULL},
+		{"confab_dedup_keys", "gauge", NULL},
+		{"confab_dedup_bytes", "gauge", NULL},
 	};
 	int leaders = 0;
 

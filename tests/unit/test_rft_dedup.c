@@ -2,9 +2,11 @@
 
 /*
  * Unit tests of rft_dedup (the idempotency window) and rft_rec (the bodies
- * of FSM records).
+ * of FSM records). The window's read-back goes to a small in-memory world
+ * of conversations (struct world) that plays the store.
  */
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,165 +23,547 @@
 #include "raft/rft_rec.h"
 
 #define T0 1771900000000ull
+#define DAY RFT_DEDUP_WINDOW_MS
 
-static struct rft_dedup_key key_n(const char *conv, unsigned n)
+/* --- a world of conversations whose messages the window reads back --- */
+
+struct msg {
+	unsigned key;	     /* clientMsgId "k<key>"; sender is "alice" */
+	uint64_t ts, msg_id;
+};
+
+struct wconv {
+	struct msg *v; /* v[seq - 1] */
+	size_t n, cap;
+};
+
+#define WCONVS 64
+
+struct world {
+	struct rft_dedup d;
+	struct wconv c[WCONVS];
+	uint64_t clock, index;
+	unsigned reads, fail_reads; /* fail_reads: answer -EIO */
+	char conv_buf[16], id_buf[16];
+};
+
+static struct cf_str conv_name(char *buf, size_t size, unsigned ci)
 {
-	char id[24];
-
-	snprintf(id, sizeof(id), "k%u", n);
-	return rft_dedup_key(cf_str_c(conv), CF_STR_LIT("alice"),
-			     cf_str_c(id));
+	snprintf(buf, size, "c%u", ci);
+	return cf_str_c(buf);
 }
 
-static struct rft_dedup_val val(uint64_t seq, uint64_t ts)
+static struct rft_dedup_key wkey(const struct world *w, unsigned ci,
+				 unsigned key)
 {
-	struct rft_dedup_val v = {seq, seq * 65536, ts};
+	static char conv[16], id[16];
 
-	return v;
+	snprintf(id, sizeof(id), "k%u", key);
+	return rft_dedup_key(&w->d, conv_name(conv, sizeof(conv), ci),
+			     CF_STR_LIT("alice"), cf_str_c(id));
+}
+
+static int wread(void *arg, struct cf_str conv, uint64_t seq,
+		 struct log_record *rec)
+{
+	struct world *w = arg;
+	unsigned ci = (unsigned)atoi(conv.p + 1);
+	const struct msg *m;
+
+	w->reads++;
+	if (w->fail_reads)
+		return -EIO;
+	assert_true(ci < WCONVS);
+	if (seq == 0 || seq > w->c[ci].n)
+		return CF_ENOTFOUND;
+	m = &w->c[ci].v[seq - 1];
+	memset(rec, 0, sizeof(*rec));
+	rec->kind = LOG_REC_MESSAGE;
+	rec->seq = seq;
+	rec->ts = m->ts;
+	rec->message_id = m->msg_id;
+	rec->conv = conv_name(w->conv_buf, sizeof(w->conv_buf), ci);
+	rec->sender = CF_STR_LIT("alice");
+	snprintf(w->id_buf, sizeof(w->id_buf), "k%u", m->key);
+	rec->client_msg_id = cf_str_c(w->id_buf);
+	return 0;
+}
+
+static void world_init(struct world *w)
+{
+	memset(w, 0, sizeof(*w));
+	rft_dedup_init(&w->d);
+	w->clock = T0;
+	w->index = 1;
+}
+
+static void world_release(struct world *w)
+{
+	unsigned i;
+
+	for (i = 0; i < WCONVS; i++)
+		free(w->c[i].v);
+	rft_dedup_release(&w->d);
+}
+
+/* 1 and *v if key is in the window of conversation ci now. */
+static int wfind(struct world *w, unsigned ci, unsigned key,
+		 struct rft_dedup_val *v)
+{
+	struct rft_dedup_key k = wkey(w, ci, key);
+	int rv = rft_dedup_find(&w->d, &k, w->c[ci].n, w->clock, wread, w, v);
+
+	assert_true(rv == 0 || rv == 1);
+	return rv;
+}
+
+/* Store a message without the window (a rebuild adds it later). */
+static uint64_t wstore(struct world *w, unsigned ci, unsigned key)
+{
+	struct wconv *c = &w->c[ci];
+
+	if (c->n == c->cap) {
+		c->cap = c->cap != 0 ? c->cap * 2 : 64;
+		c->v = realloc(c->v, c->cap * sizeof(*c->v));
+		assert_non_null(c->v);
+	}
+	c->v[c->n].key = key;
+	c->v[c->n].ts = w->clock;
+	c->v[c->n].msg_id = w->index++ * 65536;
+	return ++c->n;
+}
+
+/* A send, as apply does it: 1 if it was a duplicate. */
+static int wsend(struct world *w, unsigned ci, unsigned key,
+		 struct rft_dedup_val *out)
+{
+	struct rft_dedup_val v;
+	struct rft_dedup_key k;
+	uint64_t seq;
+
+	if (wfind(w, ci, key, &v)) {
+		if (out != NULL)
+			*out = v;
+		return 1;
+	}
+	seq = wstore(w, ci, key);
+	k = wkey(w, ci, key);
+	assert_int_equal(rft_dedup_add(&w->d, &k, seq, w->clock, w->clock), 0);
+	return 0;
+}
+
+/* The rule of rft_dedup.h, by brute force over the world. */
+static int model_find(const struct world *w, unsigned ci, unsigned key,
+		      uint64_t *seq)
+{
+	const struct wconv *c = &w->c[ci];
+	size_t s;
+
+	for (s = c->n; s > 0 && c->n - s < RFT_DEDUP_MAX_PER_CONV; s--) {
+		const struct msg *m = &c->v[s - 1];
+
+		if (w->clock - m->ts >= DAY)
+			break;
+		if (m->key == key) {
+			*seq = s;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* --- hash hooks that force collisions --- */
+
+static uint64_t hash_constant(struct cf_str conv, struct cf_str sender,
+			      struct cf_str id)
+{
+	(void)conv;
+	(void)sender;
+	(void)id;
+	return 0x1234;
+}
+
+static uint64_t hash_mod3(struct cf_str conv, struct cf_str sender,
+			  struct cf_str id)
+{
+	return rft_dedup_hash(conv, sender, id) % 3;
 }
 
 static void key_parts_are_delimited(void **state)
 {
-	struct rft_dedup_key a, b;
-
 	(void)state;
-	a = rft_dedup_key(CF_STR_LIT("ab"), CF_STR_LIT("c"), CF_STR_LIT("d"));
-	b = rft_dedup_key(CF_STR_LIT("a"), CF_STR_LIT("bc"), CF_STR_LIT("d"));
-	assert_false(a.h1 == b.h1 && a.h2 == b.h2);
-	b = rft_dedup_key(CF_STR_LIT("ab"), CF_STR_LIT("c"), CF_STR_LIT("d"));
-	assert_true(a.h1 == b.h1 && a.h2 == b.h2);
+	assert_true(rft_dedup_hash(CF_STR_LIT("ab"), CF_STR_LIT("c"),
+				   CF_STR_LIT("d")) !=
+		    rft_dedup_hash(CF_STR_LIT("a"), CF_STR_LIT("bc"),
+				   CF_STR_LIT("d")));
+	assert_true(rft_dedup_hash(CF_STR_LIT("ab"), CF_STR_LIT("c"),
+				   CF_STR_LIT("d")) ==
+		    rft_dedup_hash(CF_STR_LIT("ab"), CF_STR_LIT("c"),
+				   CF_STR_LIT("d")));
 }
 
 static void key_ages_out_after_24_hours_of_clock(void **state)
 {
-	struct rft_dedup d;
-	struct rft_dedup_fifo q = {0};
-	struct rft_dedup_val v = val(1, T0);
-	const struct rft_dedup_val *hit;
+	struct world w;
+	struct rft_dedup_val v;
+	uint64_t first_id;
 
 	(void)state;
-	rft_dedup_init(&d);
-	assert_int_equal(rft_dedup_add(&d, &q, key_n("c", 1), &v), 0);
-	hit = rft_dedup_find(&d, &q, key_n("c", 1), T0 + RFT_DEDUP_WINDOW_MS - 1);
-	assert_non_null(hit);
-	assert_int_equal(hit->seq, 1);
-	assert_int_equal(hit->message_id, 65536);
-	assert_int_equal(hit->server_ts, T0);
-	assert_null(rft_dedup_find(&d, &q, key_n("c", 2), T0));
-	assert_null(rft_dedup_find(&d, &q, key_n("c", 1),
-				   T0 + RFT_DEDUP_WINDOW_MS));
-	/* The find dropped it from memory too. */
-	assert_int_equal(rft_dedup_count(&d), 0);
-	assert_int_equal(q.n, 0);
-	rft_dedup_fifo_release(&q);
-	rft_dedup_release(&d);
+	world_init(&w);
+	assert_int_equal(wsend(&w, 0, 1, NULL), 0);
+	first_id = w.c[0].v[0].msg_id;
+	w.clock = T0 + DAY - 1;
+	assert_int_equal(wsend(&w, 0, 1, &v), 1);
+	assert_int_equal(v.seq, 1);
+	assert_int_equal(v.message_id, first_id);
+	assert_int_equal(v.server_ts, T0);
+	assert_int_equal(wfind(&w, 0, 2, &v), 0);
+	w.clock = T0 + DAY;
+	assert_int_equal(wfind(&w, 0, 1, &v), 0);
+	/* The word stays until its bucket is out, then a full expiry drops it. */
+	assert_int_equal(rft_dedup_count(&w.d), 1);
+	rft_dedup_expire(&w.d, w.clock + RFT_DEDUP_BUCKET_MS, SIZE_MAX);
+	assert_int_equal(rft_dedup_count(&w.d), 0);
+	assert_int_equal(w.d.nb, 0);
+	world_release(&w);
 }
 
-static void reused_key_is_not_dropped_with_its_old_twin(void **state)
+static void reused_key_answers_with_the_new_message(void **state)
 {
-	struct rft_dedup d;
-	struct rft_dedup_fifo q = {0};
-	struct rft_dedup_val v1 = val(1, T0), v2 = val(2, T0 + 10);
-	const struct rft_dedup_val *hit;
+	struct world w;
+	struct rft_dedup_val v;
 
 	(void)state;
-	rft_dedup_init(&d);
-	assert_int_equal(rft_dedup_add(&d, &q, key_n("c", 1), &v1), 0);
-	/* Not yet purged (no find), then added again after aging out. */
-	assert_int_equal(rft_dedup_add(&d, &q, key_n("c", 1), &v2), 0);
-	assert_int_equal(rft_dedup_count(&d), 1);
-	assert_int_equal(q.n, 2);
-	/* Purging the old twin must leave the new answer. */
-	hit = rft_dedup_find(&d, &q, key_n("c", 1), T0 + RFT_DEDUP_WINDOW_MS);
-	assert_non_null(hit);
-	assert_int_equal(hit->seq, 2);
-	assert_int_equal(q.n, 1);
-	rft_dedup_fifo_release(&q);
-	rft_dedup_release(&d);
+	world_init(&w);
+	assert_int_equal(wsend(&w, 0, 1, NULL), 0);
+	w.clock = T0 + DAY; /* aged out: the key is new again */
+	assert_int_equal(wsend(&w, 0, 1, NULL), 0);
+	assert_int_equal(rft_dedup_count(&w.d), 2); /* both words, same hash */
+	w.clock += 10;
+	assert_int_equal(wsend(&w, 0, 1, &v), 1);
+	assert_int_equal(v.seq, 2);
+	/* Popping the old word leaves the new answer. */
+	w.clock = T0 + DAY + RFT_DEDUP_BUCKET_MS;
+	rft_dedup_expire(&w.d, w.clock, SIZE_MAX);
+	assert_int_equal(rft_dedup_count(&w.d), 1);
+	assert_int_equal(wsend(&w, 0, 1, &v), 1);
+	assert_int_equal(v.seq, 2);
+	world_release(&w);
 }
 
-static void only_newest_100000_keys_of_a_conversation_stay(void **state)
+static void only_newest_100000_seqs_of_a_conversation_answer(void **state)
 {
-	struct rft_dedup d;
-	struct rft_dedup_fifo q = {0}, other = {0};
+	struct world w;
 	struct rft_dedup_val v;
 	unsigned i;
 
 	(void)state;
-	rft_dedup_init(&d);
-	v = val(1, T0);
-	assert_int_equal(rft_dedup_add(&d, &other, key_n("o", 0), &v), 0);
-	for (i = 1; i <= RFT_DEDUP_MAX_PER_CONV + 1; i++) {
-		v = val(i, T0);
-		assert_int_equal(rft_dedup_add(&d, &q, key_n("c", i), &v), 0);
-	}
-	assert_int_equal(q.n, RFT_DEDUP_MAX_PER_CONV);
-	assert_null(rft_dedup_find(&d, &q, key_n("c", 1), T0));
-	assert_non_null(rft_dedup_find(&d, &q, key_n("c", 2), T0));
-	assert_non_null(rft_dedup_find(&d, &q,
-				       key_n("c", RFT_DEDUP_MAX_PER_CONV + 1),
-				       T0));
+	world_init(&w);
+	assert_int_equal(wsend(&w, 1, 0, NULL), 0);
+	for (i = 1; i <= RFT_DEDUP_MAX_PER_CONV + 1; i++)
+		assert_int_equal(wsend(&w, 0, i, NULL), 0);
+	assert_int_equal(wfind(&w, 0, 1, &v), 0);
+	assert_int_equal(wfind(&w, 0, 2, &v), 1);
+	assert_int_equal(v.seq, 2);
+	assert_int_equal(wfind(&w, 0, RFT_DEDUP_MAX_PER_CONV + 1, &v), 1);
 	/* Another conversation's key is not pushed out. */
-	assert_non_null(rft_dedup_find(&d, &other, key_n("o", 0), T0));
-	assert_int_equal(rft_dedup_count(&d), RFT_DEDUP_MAX_PER_CONV + 1);
-	for (i = 2; i <= RFT_DEDUP_MAX_PER_CONV + 1; i += 997)
-		assert_int_equal(
-			rft_dedup_find(&d, &q, key_n("c", i), T0)->seq, i);
-	rft_dedup_fifo_release(&q);
-	rft_dedup_fifo_release(&other);
-	rft_dedup_release(&d);
+	assert_int_equal(wfind(&w, 1, 0, &v), 1);
+	for (i = 2; i <= RFT_DEDUP_MAX_PER_CONV + 1; i += 997) {
+		assert_int_equal(wfind(&w, 0, i, &v), 1);
+		assert_int_equal(v.seq, i);
+	}
+	/* Past 2^20 seqs, the seq's low 20 bits still point right. */
+	for (i = RFT_DEDUP_MAX_PER_CONV + 2; i <= (1u << 20) + 5; i++)
+		assert_int_equal(wsend(&w, 0, i, NULL), 0);
+	assert_int_equal(wfind(&w, 0, 3, &v), 0); /* seq 3 = 2^20 + 3 mod */
+	assert_int_equal(wfind(&w, 0, (1u << 20) + 3, &v), 1);
+	assert_int_equal(v.seq, (1u << 20) + 3);
+	world_release(&w);
 }
 
 /*
- * Many conversations whose keys age out at different times: every find
- * agrees with a plain model (a key is in iff its ts is within the window),
- * which exercises deletion from the middle of probe clusters.
+ * Conversations whose keys age out at different times, repeated keys among
+ * them: every find agrees with the rule computed by brute force, with the
+ * real hash and with hooks that make every key collide.
  */
-static void window_matches_a_model_under_churn(void **state)
+static void churn_matches_the_rule(rft_dedup_hash_fn hash, unsigned keys)
 {
-	enum { CONVS = 8, KEYS = 6000 };
-	struct rft_dedup d;
-	struct rft_dedup_fifo q[CONVS];
-	uint64_t ts[KEYS];
-	uint64_t clock = T0;
+	enum { CONVS = 8 };
+	struct world w;
 	unsigned i, k;
-	char conv[8];
 
-	(void)state;
-	rft_dedup_init(&d);
-	memset(q, 0, sizeof(q));
+	world_init(&w);
+	if (hash != NULL)
+		w.d.hash = hash;
 	srand(7);
-	for (i = 0; i < KEYS; i++) {
+	for (i = 0; i < keys; i++) {
+		unsigned ci = (unsigned)rand() % CONVS;
+		unsigned key = (unsigned)rand() % (keys / 2);
 		struct rft_dedup_val v;
+		uint64_t seq;
+		int dup;
 
-		clock += (uint64_t)(rand() % 60) * 1000 * 60; /* up to 1 h */
-		ts[i] = clock;
-		v = val(i + 1, clock);
-		snprintf(conv, sizeof(conv), "c%u", i % CONVS);
-		assert_null(rft_dedup_find(&d, &q[i % CONVS], key_n(conv, i),
-					   clock));
-		assert_int_equal(
-			rft_dedup_add(&d, &q[i % CONVS], key_n(conv, i), &v),
-			0);
+		w.clock += (uint64_t)(rand() % 60) * 1000 * 60; /* up to 1 h */
+		dup = model_find(&w, ci, key, &seq);
+		assert_int_equal(wsend(&w, ci, key, &v), dup);
+		if (dup)
+			assert_int_equal(v.seq, seq);
+		if (i % 5 == 0)
+			rft_dedup_expire(&w.d, w.clock, 3);
 		if (i % 97 != 0)
 			continue;
-		for (k = 0; k <= i; k++) {
-			const struct rft_dedup_val *hit;
+		for (k = 0; k < keys / 2; k += 3)
+			for (ci = 0; ci < CONVS; ci++) {
+				dup = model_find(&w, ci, k, &seq);
+				assert_int_equal(wfind(&w, ci, k, &v), dup);
+				if (dup)
+					assert_int_equal(v.seq, seq);
+			}
+	}
+	world_release(&w);
+}
 
-			snprintf(conv, sizeof(conv), "c%u", k % CONVS);
-			hit = rft_dedup_find(&d, &q[k % CONVS], key_n(conv, k),
-					     clock);
-			if (clock - ts[k] < RFT_DEDUP_WINDOW_MS) {
-				assert_non_null(hit);
-				assert_int_equal(hit->seq, k + 1);
-			} else {
-				assert_null(hit);
+static void window_matches_the_rule_under_churn(void **state)
+{
+	(void)state;
+	churn_matches_the_rule(NULL, 6000);
+}
+
+static void colliding_hashes_are_never_false_duplicates(void **state)
+{
+	struct world w;
+	struct rft_dedup_val v;
+	unsigned reads;
+
+	(void)state;
+	churn_matches_the_rule(hash_mod3, 1500);
+	churn_matches_the_rule(hash_constant, 600);
+
+	/* Every key hashes alike: a new key reads candidates, is still new. */
+	world_init(&w);
+	w.d.hash = hash_constant;
+	assert_int_equal(wsend(&w, 0, 1, NULL), 0);
+	assert_int_equal(wsend(&w, 0, 2, NULL), 0);
+	assert_int_equal(wsend(&w, 1, 1, NULL), 0); /* same id, other conv */
+	reads = w.reads;
+	assert_int_equal(wfind(&w, 0, 3, &v), 0);
+	assert_true(w.reads > reads);
+	assert_int_equal(wfind(&w, 0, 2, &v), 1);
+	assert_int_equal(v.seq, 2);
+	assert_int_equal(wfind(&w, 1, 1, &v), 1);
+	assert_int_equal(v.seq, 1);
+	/* A read error reaches the caller. */
+	w.fail_reads = 1;
+	{
+		struct rft_dedup_key k = wkey(&w, 0, 2);
+
+		assert_int_equal(rft_dedup_find(&w.d, &k, w.c[0].n, w.clock,
+						wread, &w, &v),
+				 -EIO);
+	}
+	world_release(&w);
+}
+
+/* Without a collision, a miss reads nothing (the usual send). */
+static void a_new_key_reads_nothing(void **state)
+{
+	struct world w;
+	struct rft_dedup_val v;
+	unsigned i;
+
+	(void)state;
+	world_init(&w);
+	for (i = 0; i < 50000; i++)
+		assert_int_equal(wsend(&w, i % WCONVS, i, NULL), 0);
+	assert_int_equal(w.reads, 0);
+	assert_int_equal(wsend(&w, 5, 5, &v), 1);
+	assert_int_equal(w.reads, 1);
+	world_release(&w);
+}
+
+static int pair_cmp(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+
+	if (x[0] != y[0])
+		return x[0] < y[0] ? -1 : 1;
+	return x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+/* Sorted (bucket, word) pairs of a window. */
+static uint64_t *words_of(const struct rft_dedup *d, size_t *n)
+{
+	struct rft_dedup_it it = {0};
+	uint64_t *v = malloc((2 * rft_dedup_count(d) + 2) * sizeof(*v));
+	uint64_t word, bucket;
+	size_t i = 0;
+
+	assert_non_null(v);
+	while (rft_dedup_next(d, &it, &word, &bucket)) {
+		assert_true(i < 2 * rft_dedup_count(d));
+		v[i++] = bucket;
+		v[i++] = word;
+	}
+	assert_int_equal(i, 2 * rft_dedup_count(d));
+	qsort(v, i / 2, 2 * sizeof(*v), pair_cmp);
+	*n = i;
+	return v;
+}
+
+/*
+ * The window rebuilt from the records, read conversation by conversation
+ * (as cold files group them), holds the same words as the live one once
+ * both expired at the same clock, and answers alike.
+ */
+static void rebuild_in_any_order_equals_live(void **state)
+{
+	struct world w;
+	struct rft_dedup rb;
+	uint64_t *a, *b, clock = 0;
+	size_t na, nb;
+	unsigned i, ci;
+
+	(void)state;
+	world_init(&w);
+	srand(3);
+	for (i = 0; i < 40000; i++) {
+		w.clock += (uint64_t)(rand() % 12) * 1000; /* 2 days in all */
+		wsend(&w, (unsigned)rand() % WCONVS,
+		      (unsigned)rand() % 30000, NULL);
+		if (i % 10 == 0)
+			rft_dedup_expire(&w.d, w.clock, 64);
+	}
+	rft_dedup_init(&rb);
+	for (ci = 0; ci < WCONVS; ci++) {
+		struct wconv *c = &w.c[(ci * 7) % WCONVS];
+
+		for (i = 0; i < c->n; i++) {
+			struct rft_dedup_key k;
+			char id[16];
+
+			snprintf(id, sizeof(id), "k%u", c->v[i].key);
+			k = wkey(&w, (ci * 7) % WCONVS, c->v[i].key);
+			if (c->v[i].ts > clock)
+				clock = c->v[i].ts;
+			assert_int_equal(
+				rft_dedup_add(&rb, &k, i + 1, c->v[i].ts, clock),
+				0);
+		}
+	}
+	assert_int_equal(clock, w.clock);
+	rft_dedup_expire(&rb, clock, SIZE_MAX);
+	rft_dedup_expire(&w.d, clock, SIZE_MAX);
+	assert_true(rft_dedup_count(&w.d) > 10000);
+	assert_int_equal(rft_dedup_count(&rb), rft_dedup_count(&w.d));
+	a = words_of(&w.d, &na);
+	b = words_of(&rb, &nb);
+	assert_int_equal(na, nb);
+	assert_memory_equal(a, b, na * sizeof(*a));
+	free(a);
+	free(b);
+	/* And the rebuilt one answers as the live one does. */
+	for (i = 0; i < 30000; i += 11)
+		for (ci = 0; ci < WCONVS; ci += 5) {
+			struct rft_dedup_val v1, v2;
+			struct rft_dedup_key k = wkey(&w, ci, i);
+			int r1 = rft_dedup_find(&w.d, &k, w.c[ci].n, clock,
+						wread, &w, &v1);
+			int r2 = rft_dedup_find(&rb, &k, w.c[ci].n, clock,
+						wread, &w, &v2);
+
+			assert_int_equal(r1, r2);
+			if (r1 == 1)
+				assert_memory_equal(&v1, &v2, sizeof(v1));
+		}
+	rft_dedup_release(&rb);
+	world_release(&w);
+}
+
+/*
+ * Memory per key (issue 11: it was 117-146 bytes): 8 bytes of word plus
+ * the table's 4-byte slots, about 15 bytes between resizes and at most 24
+ * while both tables are held. Every byte is in rft_dedup_bytes.
+ */
+static void memory_per_key_is_a_few_bytes(void **state)
+{
+	enum { N = 1000000 };
+	struct world w;
+	double worst = 0, sum = 0;
+	unsigned i, samples = 0;
+
+	(void)state;
+	world_init(&w);
+	for (i = 0; i < N; i++) {
+		struct rft_dedup_key k = wkey(&w, 0, i);
+
+		if (i % 1000 == 0)
+			w.clock += 1000; /* 1000 keys a second */
+		assert_int_equal(
+			rft_dedup_add(&w.d, &k, i + 1, w.clock, w.clock), 0);
+		if (i >= 100000 && i % 97 == 0) {
+			double per = (double)rft_dedup_bytes(&w.d) /
+				     (double)rft_dedup_count(&w.d);
+
+			if (per > worst)
+				worst = per;
+			sum += per;
+			samples++;
+		}
+	}
+	print_message("dedup: %.1f bytes per key on average, %.1f at worst\n",
+		      sum / samples, worst);
+	assert_true(sum / samples <= 20.0);
+	assert_true(worst <= 25.0);
+	/* The accounting covers the chunks: 8 bytes a word at least. */
+	assert_true(rft_dedup_bytes(&w.d) >= (size_t)N * 8 + w.d.cap * 4);
+	/* After the window, everything leaves, a bounded amount per call. */
+	w.clock += DAY + RFT_DEDUP_BUCKET_MS;
+	rft_dedup_expire(&w.d, w.clock, 1000);
+	assert_int_equal(rft_dedup_count(&w.d), N - 1000);
+	rft_dedup_expire(&w.d, w.clock, SIZE_MAX);
+	assert_int_equal(rft_dedup_count(&w.d), 0);
+	assert_true(rft_dedup_bytes(&w.d) <= w.d.cap * 4 + 64 * 1024);
+	world_release(&w);
+}
+
+/* The add that passes 3/4 starts a resize instead of rehashing (issue 11). */
+static void table_grows_by_bounded_steps(void **state)
+{
+	struct world w;
+	unsigned i, resizes = 0, checked = 0;
+
+	(void)state;
+	world_init(&w);
+	for (i = 0; i < 300000; i++) {
+		int was = w.d.old != NULL;
+		size_t done = w.d.old_done, old_cap = w.d.old_cap;
+
+		assert_int_equal(wsend(&w, i % WCONVS, i, NULL), 0);
+		if (w.d.old != NULL && !was) {
+			size_t j, moved = 0;
+
+			resizes++;
+			for (j = 0; j < w.d.cap; j++)
+				moved += w.d.slots[j] != 0;
+			assert_true(moved <= 1 + RFT_DEDUP_STEP);
+		} else if (w.d.old != NULL && w.d.old_cap == old_cap) {
+			assert_true(w.d.old_done - done <= RFT_DEDUP_STEP);
+		}
+		/* Mid-resize, every key is found in one table or the other. */
+		if (w.d.old != NULL && i % 101 == 0) {
+			struct rft_dedup_val v;
+			unsigned j;
+
+			checked++;
+			for (j = 0; j <= i; j += 13) {
+				assert_int_equal(wfind(&w, j % WCONVS, j, &v), 1);
+				assert_int_equal(v.seq, j / WCONVS + 1);
 			}
 		}
 	}
-	for (i = 0; i < CONVS; i++)
-		rft_dedup_fifo_release(&q[i]);
-	rft_dedup_release(&d);
+	assert_true(resizes >= 10);
+	assert_true(checked > 0);
+	world_release(&w);
 }
 
 static void record_bodies_round_trip(void **state)
@@ -259,9 +643,14 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(key_parts_are_delimited),
 		cmocka_unit_test(key_ages_out_after_24_hours_of_clock),
-		cmocka_unit_test(reused_key_is_not_dropped_with_its_old_twin),
-		cmocka_unit_test(only_newest_100000_keys_of_a_conversation_stay),
-		cmocka_unit_test(window_matches_a_model_under_churn),
+		cmocka_unit_test(reused_key_answers_with_the_new_message),
+		cmocka_unit_test(only_newest_100000_seqs_of_a_conversation_answer),
+		cmocka_unit_test(window_matches_the_rule_under_churn),
+		cmocka_unit_test(colliding_hashes_are_never_false_duplicates),
+		cmocka_unit_test(a_new_key_reads_nothing),
+		cmocka_unit_test(rebuild_in_any_order_equals_live),
+		cmocka_unit_test(memory_per_key_is_a_few_bytes),
+		cmocka_unit_test(table_grows_by_bounded_steps),
 		cmocka_unit_test(record_bodies_round_trip),
 	};
 
