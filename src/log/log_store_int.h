@@ -97,6 +97,9 @@ struct log_store {
 	struct log_store_cold_stats cold; /* counters of the cold tier */
 	unsigned cold_open;  /* cold readers open (at most LOG_COLD_OPEN_MAX) */
 	uint64_t cold_tick;  /* reads of cold files so far (LRU clock) */
+	/* The hot segment of the last failed commit (log_store_failed_file). */
+	unsigned fail_part;
+	uint32_t fail_segno; /* 0: no commit failed */
 };
 
 /*
