@@ -401,6 +401,8 @@ int main(int argc, char **argv)
 	cf_diag_setup(tag, level);
 	/* A dead peer must not kill us through a write (RAFT.md §0). */
 	signal(SIGPIPE, SIG_IGN);
+	/* A write past RLIMIT_FSIZE is a storage error (EFBIG), not a core. */
+	signal(SIGXFSZ, SIG_IGN);
 
 	rv = cf_cluster_load(&d.cluster, cluster, errmsg);
 	if (rv != 0) {

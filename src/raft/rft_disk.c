@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "common/cf_diag.h"
@@ -24,6 +25,8 @@
 #include "common/cf_buf.h"
 
 #define MIB (1024.0 * 1024.0)
+/* After a failed make of the ballast, wait this long (ms). */
+#define MAKE_RETRY_MS 60000u
 
 /* ---- pure rules ---- */
 
@@ -208,8 +211,9 @@ static void make_after(uv_work_t *req, int status)
 			d->ballast_path);
 	} else {
 		d->ballast = RFT_BALLAST_NONE;
-		cf_warn("ballast %s: %s (tried again when there is room)",
-			d->ballast_path, cf_strerror(rv));
+		d->make_retry_ms = uv_now(d->loop) + MAKE_RETRY_MS;
+		cf_warn("ballast %s: %s (tried again in %u s if there is room)",
+			d->ballast_path, cf_strerror(rv), MAKE_RETRY_MS / 1000);
 	}
 	if (d->release_asked && d->ballast == RFT_BALLAST_HELD && !d->closing)
 		disk_unlink(d);
@@ -220,7 +224,8 @@ static void disk_maybe_make(struct rft_disk *d)
 {
 	if (d->cfg.ballast == 0 || d->ballast != RFT_BALLAST_NONE ||
 	    d->no_ballast || d->closing ||
-	    d->free < d->watermark + d->cfg.ballast)
+	    d->free < d->watermark + d->cfg.ballast ||
+	    uv_now(d->loop) < d->make_retry_ms)
 		return;
 	d->ballast = RFT_BALLAST_MAKING;
 	d->make_req.data = d;
@@ -230,6 +235,26 @@ static void disk_maybe_make(struct rft_disk *d)
 		return;
 	}
 	d->busy++;
+}
+
+static void disk_set(struct rft_disk *d, uint64_t free, uint64_t total)
+{
+	d->free = free;
+	d->total = total;
+	d->watermark = rft_disk_watermark(d->cfg.min_free, d->cfg.min_free_pct,
+					  d->total, d->cfg.floor);
+}
+
+int rft_disk_measure_now(struct rft_disk *d)
+{
+	struct statvfs sv;
+
+	if (statvfs(d->cfg.dir, &sv) != 0)
+		return -errno;
+	disk_set(d, (uint64_t)sv.f_bavail * sv.f_frsize,
+		 (uint64_t)sv.f_blocks * sv.f_frsize);
+	d->measured = true;
+	return 0;
 }
 
 static void statfs_cb(uv_fs_t *req)
@@ -247,10 +272,7 @@ static void statfs_cb(uv_fs_t *req)
 		disk_maybe_done(d);
 		return;
 	}
-	d->free = st->f_bavail * st->f_bsize;
-	d->total = st->f_blocks * st->f_bsize;
-	d->watermark = rft_disk_watermark(d->cfg.min_free, d->cfg.min_free_pct,
-					  d->total, d->cfg.floor);
+	disk_set(d, st->f_bavail * st->f_bsize, st->f_blocks * st->f_bsize);
 	uv_fs_req_cleanup(req);
 	if (!d->measured)
 		cf_info("disk %s: %.0f MiB free of %.0f MiB; writes are refused "

@@ -91,6 +91,7 @@ struct rft_disk {
 	int ballast;	     /* enum rft_ballast */
 	bool no_ballast;     /* released for good (degraded): never remake */
 	bool release_asked;  /* release once the make in flight ends */
+	uint64_t make_retry_ms; /* loop time before which no new make */
 	bool closing;
 	bool started;
 	void (*close_cb)(struct rft_disk *d);
@@ -119,6 +120,11 @@ void rft_disk_close(struct rft_disk *d, void (*cb)(struct rft_disk *d));
 /* Delete the ballast (now, or once its making ends), and never remake it. */
 void rft_disk_release(struct rft_disk *d);
 
+/*
+ * Measure now, synchronously (one statvfs: for a storage failure, where
+ * a stale figure would misjudge it). 0 or -errno.
+ */
+int rft_disk_measure_now(struct rft_disk *d);
 /* Measured and below the watermark / the floor. */
 bool rft_disk_low(const struct rft_disk *d);
 bool rft_disk_below_floor(const struct rft_disk *d);

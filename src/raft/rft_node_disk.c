@@ -231,6 +231,20 @@ void rft__storage_failed(struct rft_node *n, int err, const char *msg)
 
 	if (n->halt_err != 0 || n->closing)
 		return;
+	if (err == CF_ENOSPACE) {
+		/*
+		 * Raft says "no space" (RAFT_NOSPACE also means a short
+		 * write): a full disk only if the disk says so now.
+		 */
+		if (rft_disk_measure_now(&n->disk) != 0 ||
+		    !rft_disk_low(&n->disk)) {
+			cf_warn("%s, but %.0f MiB are free: an I/O error",
+				msg, (double)n->disk.free / MIB);
+			err = -EIO;
+		} else {
+			err = -ENOSPC;
+		}
+	}
 	n->halt_err = err != 0 ? err : CF_EIO;
 	snprintf(n->halt_msg, sizeof n->halt_msg, "%s", msg);
 	if (rft_fsm_failed(n->fsm, NULL) == 0)
@@ -280,7 +294,7 @@ static void disk_check_raft(struct rft_node *n)
 		return;
 	err = strstr(n->io.errmsg, "space") != NULL ||
 			      rft_disk_below_floor(&n->disk)
-		      ? -ENOSPC
+		      ? CF_ENOSPACE /* checked by rft__storage_failed */
 		      : -EIO;
 	snprintf(msg, sizeof msg, "raft log in %s/raft: %s", n->cfg.data_dir,
 		 n->io.errmsg[0] ? n->io.errmsg : "raft stopped");

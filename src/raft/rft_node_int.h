@@ -47,7 +47,11 @@ int rft__disk_init(struct rft_node *n, char *errmsg);
 void rft__disk_start(struct rft_node *n);
 /* Every tick, halted or not. */
 void rft__disk_tick(struct rft_node *n);
-/* A storage failure (err: -ENOSPC, -EIO, ...): halt the node. */
+/*
+ * A storage failure (err: -ENOSPC, -EIO, ...; CF_ENOSPACE: raft reported
+ * no space, which it also says of a short write: a full disk only if a
+ * statvfs now finds the disk below the watermark): halt the node.
+ */
 void rft__storage_failed(struct rft_node *n, int err, const char *msg);
 /* 0, or the status to refuse a command of this type with. */
 int rft__disk_refuse(const struct rft_node *n, uint8_t cmd_type);

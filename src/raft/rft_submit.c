@@ -328,7 +328,7 @@ static void node_apply_cb(struct raft_apply *req, int status, void *result)
 				 n->io.errmsg[0] ? n->io.errmsg
 						 : raft_strerror(status));
 			rft__storage_failed(n,
-					    status == RAFT_NOSPACE ? -ENOSPC
+					    status == RAFT_NOSPACE ? CF_ENOSPACE
 								   : -EIO,
 					    msg);
 		}
