@@ -60,9 +60,10 @@ static void fatal(struct rft_fsm *f, uint64_t index, const char *what, int rv)
 	log_store_abort(f->store);
 	if (strcmp(what, "commit") == 0)
 		log_store_failed_file(f->store, file, sizeof file);
-	cf_errmsg_printf(f->fail_msg, "apply %" PRIu64 ": %s%s%s%s: %s", index,
-			 what, file[0] ? " " : "", file[0] ? f->store_dir : "",
-			 file[0] ? "/" : "", cf_strerror(rv));
+	cf_errmsg_printf(f->fail_msg, "apply %" PRIu64 ": %s%s%s%s%s: %s",
+			 index, what, file[0] ? " " : "",
+			 file[0] ? f->store_dir : "", file[0] ? "/" : "", file,
+			 cf_strerror(rv));
 	cf_error("fsm: %s%s", f->fail_msg,
 		 f->fail_armed ? "; applying nothing more" : "; exiting");
 	if (!f->fail_armed) {
