@@ -112,24 +112,36 @@ static void daemon_halt_cb(struct rft_node *n, int status)
 	daemon_stop(d);
 }
 
-/* Close every descriptor above stderr (before exec). */
+/*
+ * Close every descriptor above stderr (before exec; the orderly close has
+ * closed the node's own already, this catches any other).
+ */
 static void close_fds(void)
 {
-	DIR *dir = opendir("/proc/self/fd");
+	DIR *dir;
 	struct dirent *e;
-	int fds[1024], n = 0;
 
-	if (dir == NULL)
+	if (close_range(3, ~0u, 0) == 0)
 		return;
-	while ((e = readdir(dir)) != NULL && n < 1024) {
-		int fd = atoi(e->d_name);
+	/* Kernels before 5.9: every descriptor listed, in rounds. */
+	for (int round = 0; round < 64; round++) {
+		int fds[256], n = 0;
 
-		if (fd > 2 && fd != dirfd(dir))
-			fds[n++] = fd;
+		dir = opendir("/proc/self/fd");
+		if (dir == NULL)
+			return;
+		while ((e = readdir(dir)) != NULL && n < 256) {
+			int fd = atoi(e->d_name);
+
+			if (fd > 2 && fd != dirfd(dir))
+				fds[n++] = fd;
+		}
+		closedir(dir);
+		for (int i = 0; i < n; i++)
+			close(fds[i]);
+		if (n == 0)
+			return;
 	}
-	closedir(dir);
-	for (int i = 0; i < n; i++)
-		close(fds[i]);
 }
 
 static void daemon_reexec(char **argv)

@@ -16,7 +16,8 @@
  * raft segment) halts the node, at most once per process:
  *
  *   1. the FSM stops (rft_fsm_halt; a failure inside apply already did);
- *      no checkpoint, snapshot or compaction switch follows;
+ *      no checkpoint, snapshot or compaction switch follows (compaction
+ *      is closed: its jobs stay pending in the store);
  *   2. ENOSPC: the ballast is released (room for raft's writes in flight,
  *      logs, an operator);
  *   3. a leader transfers leadership to a peer whose disk is not low (at
@@ -42,7 +43,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "common/cf_diag.h"
 #include "common/cf_err.h"
@@ -258,6 +258,9 @@ void rft__storage_failed(struct rft_node *n, int err, const char *msg)
 	} else {
 		cf_error("storage failure: %s; stopping", msg);
 	}
+	/* No compaction switches the store any more (jobs stay pending in
+	 * the store: the restarted node runs them again). */
+	rft_compact_close(&n->compact);
 	/* Commands that will not be proposed here: their origins retry. */
 	rft__drop_queued(n, CF_ELEADERSHIP);
 	rft__fail_waiting(n, CF_EUNAVAIL);
