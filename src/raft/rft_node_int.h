@@ -2,7 +2,9 @@
  * rft_node_int: internal interface between the two halves of rft_node:
  * rft_node.c (setup, leadership tracking, loop hooks, checkpoint, close,
  * introspection) and rft_submit.c (request life cycle, peer messages, read
- * index, expiry). Not for use outside src/raft/rft_node.c and rft_submit.c.
+ * index, expiry), and their helpers rft_node_compact.c (compaction and
+ * erasure) and rft_node_disk.c (full disks and storage failures). Not for
+ * use outside src/raft/rft_node*.c and rft_submit.c.
  *
  * Ownership: as in rft_node.h; every function works on the node's lists.
  * Errors: none returned; requests complete through their callbacks.
