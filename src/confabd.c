@@ -3,9 +3,18 @@
  * frontend on one libuv loop, run, and tear down in order on SIGTERM/SIGINT
  * (stop listening and close client connections, close raft, checkpoint the
  * store, close the remaining handles; the loop then returns).
+ *
+ * Full disks (issue 11): a node that halted on a full disk asks, once free
+ * space is back, to run again: confabd closes everything in the same order
+ * (listeners first), closes every other descriptor and re-execs itself
+ * with the same arguments (same pid), so that raft starts over from what
+ * is on disk. A node that halted on another storage error closes and exits
+ * 1. A node that cannot start on a full disk waits for space and re-execs,
+ * instead of exiting into a restart loop.
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -13,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -33,6 +44,7 @@ struct daemon {
 	uv_signal_t sigterm;
 	uv_signal_t sigint;
 	bool stopping;
+	bool reexec; /* run again once closed (a full disk has room again) */
 	int exit_code;
 	struct cf_fds fds; /* descriptor limit and budget (cf_fds.h) */
 };
@@ -52,6 +64,7 @@ static void usage(FILE *f)
 		"               [--web DIR]\n"
 		"               [--max-connections N] [--header-timeout SECONDS]\n"
 		"               [--idle-timeout SECONDS]\n"
+		"               [--min-free BYTES|PCT%%] [--ballast BYTES]\n"
 		"       confabd --help | --version\n");
 }
 
@@ -100,15 +113,109 @@ static void daemon_server_closed_cb(struct fe_server *s)
 	rft_node_close(&d->node, daemon_node_closed_cb);
 }
 
+static void daemon_stop(struct daemon *d)
+{
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	fe_server_close(&d->server, daemon_server_closed_cb);
+}
+
 static void daemon_signal_cb(uv_signal_t *h, int signum)
 {
 	struct daemon *d = h->data;
 
 	if (d->stopping)
 		return;
-	d->stopping = true;
 	cf_info("signal %d: shutting down", signum);
-	fe_server_close(&d->server, daemon_server_closed_cb);
+	d->reexec = false; /* a signal wins over a pending re-exec */
+	daemon_stop(d);
+}
+
+/* rft_node on_halt: after a storage failure, raft is closed. */
+static void daemon_halt_cb(struct rft_node *n, int status)
+{
+	struct daemon *d = n->data;
+
+	if (status == 0) {
+		cf_info("free space is back: closing, then running again");
+		d->reexec = true;
+	} else {
+		cf_error("storage failure (%s): closing, exit status 1",
+			 cf_strerror(status));
+		d->exit_code = 1;
+	}
+	daemon_stop(d);
+}
+
+/*
+ * Close every descriptor above stderr (before exec; the orderly close has
+ * closed the node's own already, this catches any other).
+ */
+static void close_fds(void)
+{
+	DIR *dir;
+	struct dirent *e;
+
+	if (close_range(3, ~0u, 0) == 0)
+		return;
+	/* Kernels before 5.9: every descriptor listed, in rounds. */
+	for (int round = 0; round < 64; round++) {
+		int fds[256], n = 0;
+
+		dir = opendir("/proc/self/fd");
+		if (dir == NULL)
+			return;
+		while ((e = readdir(dir)) != NULL && n < 256) {
+			int fd = atoi(e->d_name);
+
+			if (fd > 2 && fd != dirfd(dir))
+				fds[n++] = fd;
+		}
+		closedir(dir);
+		for (int i = 0; i < n; i++)
+			close(fds[i]);
+		if (n == 0)
+			return;
+	}
+}
+
+static void daemon_reexec(char **argv)
+{
+	cf_info("re-executing %s (pid %ld)", argv[0], (long)getpid());
+	fflush(stdout);
+	fflush(stderr);
+	close_fds();
+	execv("/proc/self/exe", argv);
+	cf_error("exec /proc/self/exe: %s", strerror(errno));
+}
+
+/* Bytes free for the data folder, or UINT64_MAX if unknown. */
+static uint64_t data_free(const char *dir)
+{
+	struct statvfs sv;
+
+	if (statvfs(dir, &sv) != 0)
+		return UINT64_MAX;
+	return (uint64_t)sv.f_bavail * sv.f_frsize;
+}
+
+/*
+ * The node could not start. If its disk is (nearly) full, waiting for
+ * space beats exiting into a restart loop: poll, then re-exec.
+ */
+static void start_failed_wait(const char *dir, uint64_t need, char **argv)
+{
+	uint64_t f = data_free(dir);
+
+	if (f >= need)
+		return;
+	cf_error("%s: %llu bytes free, %llu needed to start: waiting for "
+		 "free space (checked every second)",
+		 dir, (unsigned long long)f, (unsigned long long)need);
+	while (data_free(dir) < need)
+		sleep(1);
+	daemon_reexec(argv);
 }
 
 static void daemon_user_msg_cb(struct rft_node *n, unsigned from,
@@ -195,6 +302,8 @@ int main(int argc, char **argv)
 		{"max-connections", required_argument, NULL, OPT_MAX_CONNS},
 		{"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
 		{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+		{"min-free", required_argument, NULL, 'm'},
+		{"ballast", required_argument, NULL, 'A'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -215,6 +324,7 @@ int main(int argc, char **argv)
 
 	memset(&nc, 0, sizeof nc);
 	nc.compact_after = -1;
+	nc.ballast = -1; /* the computed default */
 	fe_config_default(&fc);
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
@@ -333,6 +443,35 @@ int main(int argc, char **argv)
 			if (conn_option(ch, optarg, &fc) != 0)
 				return 2;
 			break;
+		case 'm':
+		case 'A': {
+			size_t len = strlen(optarg);
+			uint64_t u;
+
+			if (ch == 'm' && len > 1 && optarg[len - 1] == '%') {
+				optarg[len - 1] = '\0';
+				if (parse_size(optarg, false, &v) != 0 ||
+				    v > 90) {
+					fprintf(stderr, "confabd: --min-free is "
+						"BYTES or 1%% to 90%%\n");
+					return 2;
+				}
+				optarg[len - 1] = '%';
+				nc.min_free_pct = (unsigned)v;
+				break;
+			}
+			if (cf_parse_size(optarg, &u) != 0 ||
+			    (ch == 'm' && u == 0)) {
+				fprintf(stderr, "confabd: bad size '%s'\n",
+					optarg);
+				return 2;
+			}
+			if (ch == 'm')
+				nc.min_free = u;
+			else
+				nc.ballast = (int64_t)u;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -352,6 +491,8 @@ int main(int argc, char **argv)
 	cf_diag_setup(tag, level);
 	/* A dead peer must not kill us through a write (RAFT.md §0). */
 	signal(SIGPIPE, SIG_IGN);
+	/* A write past RLIMIT_FSIZE is a storage error (EFBIG), not a core. */
+	signal(SIGXFSZ, SIG_IGN);
 
 	rv = cf_cluster_load(&d.cluster, cluster, errmsg);
 	if (rv != 0) {
@@ -394,16 +535,23 @@ int main(int argc, char **argv)
 	nc.on_reset = fe_server_on_reset;
 	nc.on_rebuilt = fe_server_on_rebuilt;
 	nc.on_user_msg = daemon_user_msg_cb;
+	nc.on_halt = daemon_halt_cb;
 	nc.data = &d;
 	rv = rft_node_init(&d.node, &d.loop, &nc, errmsg);
 	if (rv != 0) {
 		cf_error("%s", errmsg);
+		/* Room for raft's next segments (rft_disk.h's floor, x2). */
+		start_failed_wait(data, 2 * (16ull << 20), argv);
 		return 1;
 	}
 	fe_server_attach(&d.server, &d.node);
 	rv = rft_node_start(&d.node, errmsg);
-	if (rv == 0)
-		rv = fe_server_start(&d.server, errmsg);
+	if (rv != 0) {
+		cf_error("%s", errmsg);
+		start_failed_wait(data, 2 * (16ull << 20), argv);
+		return 1;
+	}
+	rv = fe_server_start(&d.server, errmsg);
 	if (rv != 0) {
 		cf_error("%s", errmsg);
 		return 1;
@@ -422,5 +570,7 @@ int main(int argc, char **argv)
 	if (rv != 0)
 		cf_warn("loop closed with handles open: %s", uv_strerror(rv));
 	cf_info("stopped");
+	if (d.reexec)
+		daemon_reexec(argv); /* returns only if exec failed */
 	return d.exit_code;
 }

@@ -33,7 +33,8 @@
 	X(CF_ERATE, -5014, "rate limited")                                 \
 	X(CF_EUNAUTH, -5015, "unauthorized")                               \
 	X(CF_EIO, -5016, "storage failure")                                \
-	X(CF_ESHUTDOWN, -5017, "shutting down")
+	X(CF_ESHUTDOWN, -5017, "shutting down")                            \
+	X(CF_ENOSPACE, -5018, "insufficient storage")
 
 enum cf_err {
 #define CF__ERR_ENUM(name, value, msg) name = value,

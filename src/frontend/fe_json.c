@@ -10,6 +10,10 @@
 #include "common/cf_err.h"
 #include "common/cf_id.h"
 
+#define FE_MSG_NOSPACE                                                     \
+	"the disk of the leader, or of a majority of the nodes, is below "  \
+	"the free-space watermark: writes are refused, reads are served"
+
 void fe_error_of(int rc, int *status, const char **code)
 {
 	switch (rc) {
@@ -41,6 +45,13 @@ void fe_error_of(int rc, int *status, const char **code)
 	case CF_ERATE:
 		*status = 429;
 		*code = "rate_limited";
+		break;
+	case CF_ENOSPACE:
+	case -ENOSPC:
+	case -EDQUOT:
+		/* Issue 11: a full disk refuses writes; reads are served. */
+		*status = 507;
+		*code = "insufficient_storage";
 		break;
 	case CF_EUNAVAIL:
 	case CF_ENOLEADER:
@@ -132,6 +143,8 @@ void fe_respond_rc(struct fe_conn *c, int rc, const char *msg)
 			msg = "no leader reachable in time; the outcome may be "
 			      "unknown, a retry with the same clientMsgId is "
 			      "safe";
+		else if (status == 507)
+			msg = FE_MSG_NOSPACE;
 		else
 			msg = cf_strerror(rc);
 	}
@@ -159,8 +172,10 @@ void fe_ws_send_error(struct fe_conn *c, json_t *id, int rc, const char *msg)
 	json_t *o;
 
 	fe_error_of(rc, &status, &code);
+	if (msg == NULL)
+		msg = status == 507 ? FE_MSG_NOSPACE : cf_strerror(rc);
 	o = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code,
-		      "message", msg != NULL ? msg : cf_strerror(rc));
+		      "message", msg);
 	if (o != NULL && id != NULL)
 		json_object_set(o, "id", id);
 	fe_ws_send_json(c, o);

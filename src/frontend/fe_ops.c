@@ -44,6 +44,39 @@ static void ops_cluster(struct fe_conn *c)
 	fe_respond_json(c, 200, o);
 }
 
+/* Issue 11: the data folder's free space and the write refusal. */
+static int ops_metrics_disk(struct rft_node *n, struct cf_buf *b)
+{
+	struct rft_node_disk_info di;
+
+	rft_node_disk_info(n, &di);
+	return cf_buf_appendf(
+		b,
+		"# HELP confab_disk_free_bytes Bytes free for the data folder "
+		"(statfs f_bavail).\n"
+		"# TYPE confab_disk_free_bytes gauge\n"
+		"confab_disk_free_bytes %llu\n"
+		"# HELP confab_disk_min_free_bytes The watermark (--min-free) "
+		"below which writes are refused.\n"
+		"# TYPE confab_disk_min_free_bytes gauge\n"
+		"confab_disk_min_free_bytes %llu\n"
+		"# HELP confab_disk_writes_refused 1 while this node answers "
+		"writes with 507.\n"
+		"# TYPE confab_disk_writes_refused gauge\n"
+		"confab_disk_writes_refused %d\n"
+		"# HELP confab_disk_degraded 1 while this node is read-only "
+		"after a storage failure.\n"
+		"# TYPE confab_disk_degraded gauge\n"
+		"confab_disk_degraded %d\n"
+		"# HELP confab_disk_ballast_bytes Bytes held by the ballast "
+		"file.\n"
+		"# TYPE confab_disk_ballast_bytes gauge\n"
+		"confab_disk_ballast_bytes %llu\n",
+		(unsigned long long)di.free, (unsigned long long)di.watermark,
+		di.refusing ? 1 : 0, di.degraded ? 1 : 0,
+		(unsigned long long)(di.ballast ? n->disk.cfg.ballast : 0));
+}
+
 static void ops_metrics(struct fe_conn *c)
 {
 	struct fe_server *s = c->srv;
@@ -210,6 +243,8 @@ static void ops_metrics(struct fe_conn *c)
 			(unsigned long long)lst.open_files,
 			(unsigned long long)lst.cached_files);
 	if (rv == 0)
+		rv = ops_metrics_disk(n, &b);
+	if (rv == 0)
 		rv = fe_hist_render(&s->metrics.send_ack,
 				    "confab_send_ack_seconds",
 				    "Send request received to ack sent.", &b);
@@ -243,7 +278,11 @@ bool fe_ops_http(struct fe_conn *c, const struct fe_http_req *req)
 			fe_respond_json(c, 200,
 					json_pack("{s:s}", "status", "ready"));
 		else
-			fe_respond_error(c, 503, "unavailable", why);
+			fe_respond_json(
+				c, 503,
+				json_pack("{s:b, s:s, s:{s:s, s:s}}", "ready",
+					  0, "reason", why, "error", "code",
+					  "unavailable", "message", why));
 	} else if (cf_str_eqc(p, "/metrics")) {
 		ops_metrics(c);
 	} else if (cf_str_eqc(p, "/v1/cluster")) {

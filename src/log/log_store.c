@@ -686,6 +686,13 @@ int log_store_commit(struct log_store *s)
 			break;
 	}
 	if (rv != 0) {
+		struct log_part *fp = &s->parts[s->touched[i]];
+
+		s->fail_part = fp->id;
+		s->fail_segno = fp->nstages > 0
+					? fp->segs[fp->stages[fp->nstages - 1].seg]
+						  .segno
+					: 0;
 		for (unsigned j = 0; j <= i && j < s->ntouched; j++)
 			part_unwrite(&s->parts[s->touched[j]]);
 		log_store_abort(s);
@@ -708,6 +715,19 @@ int log_store_commit(struct log_store *s)
 	s->ntouched = 0;
 	s->nundo = 0;
 	return 0;
+}
+
+void log_store_failed_file(const struct log_store *s, char *buf, size_t len)
+{
+	char part[LOG_SEG_NAME], seg[LOG_SEG_NAME];
+
+	if (s->fail_segno == 0) {
+		snprintf(buf, len, "(a segment)");
+		return;
+	}
+	log_segment_part_name(part, s->fail_part);
+	log_segment_name(seg, s->fail_segno);
+	snprintf(buf, len, "%s/%s", part, seg);
 }
 
 /* ---------------------------------------------------------- checkpoint */

@@ -76,6 +76,12 @@ uint64_t log_store_applied_index(const struct log_store *s);
 int log_store_append(struct log_store *s, const struct log_record *rec);
 /* Write every staged record to its segment (one write per partition). */
 int log_store_commit(struct log_store *s);
+/*
+ * The file a failed log_store_commit() was writing, relative to the
+ * store's folder ("p0003/00000012.seg"; the partition's last staged
+ * segment), into buf, for the log line that names it.
+ */
+void log_store_failed_file(const struct log_store *s, char *buf, size_t len);
 /* Forget every staged record, as if never appended. */
 void log_store_abort(struct log_store *s);
 /* fsync what was written, then replace the manifest with appliedIndex. */

@@ -103,6 +103,9 @@ struct log_store {
 	 * decoded block, about 64 KiB), so the cache bounds those too.
 	 */
 	struct log_files *files;
+	/* The hot segment of the last failed commit (log_store_failed_file). */
+	unsigned fail_part;
+	uint32_t fail_segno; /* 0: no commit failed */
 };
 
 /* A compaction job (log_store_cold.c). */

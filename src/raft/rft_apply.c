@@ -13,12 +13,14 @@
  * records and publish them to on_record.
  *
  * All-or-nothing per entry: the state is mutated as commands go, which is
- * only safe because every failure after the first mutation ends the process:
- * a failed append or commit aborts the staging, logs why and _exit(1)s; raft
- * replays the entry after a restart, on the state rebuilt from the records
- * that were checkpointed. Memory failures are handled the same way. A
- * malformed entry or an unknown entry version abort() the node: better down
- * than divergent.
+ * only safe because every failure after the first mutation stops the FSM: a
+ * failed append or commit (or memory failure) aborts the staging, records
+ * the error with a message naming the file and unwinds (longjmp) to the
+ * start of the entry; the FSM then applies nothing more (rft_fsm.h), and
+ * rft_node degrades (full disk) or stops (any other error) the node. Raft
+ * replays the entry after the process restarts, on the state rebuilt from
+ * the records that were checkpointed. A malformed entry or an unknown entry
+ * version abort() the node: better down than divergent.
  *
  * Every time rule uses the entry clock, max(entry serverTs, clock), where
  * clock is that of the last entry that wrote records (see rft_fsm_int.h);
@@ -53,12 +55,24 @@ struct apply {
 
 static void fatal(struct rft_fsm *f, uint64_t index, const char *what, int rv)
 {
+	char file[64] = "";
+
 	log_store_abort(f->store);
-	cf_error("fsm: apply %" PRIu64 ": %s: %s; exiting (raft replays it)",
-		 index, what, cf_strerror(rv));
-	fflush(stdout);
-	fflush(stderr);
-	_exit(1);
+	if (strcmp(what, "commit") == 0)
+		log_store_failed_file(f->store, file, sizeof file);
+	cf_errmsg_printf(f->fail_msg, "apply %" PRIu64 ": %s%s%s%s%s: %s",
+			 index, what, file[0] ? " " : "",
+			 file[0] ? f->store_dir : "", file[0] ? "/" : "", file,
+			 cf_strerror(rv));
+	cf_error("fsm: %s%s", f->fail_msg,
+		 f->fail_armed ? "; applying nothing more" : "; exiting");
+	if (!f->fail_armed) {
+		fflush(stdout);
+		fflush(stderr);
+		_exit(1);
+	}
+	f->failed = rv;
+	longjmp(f->fail_jmp, 1); /* to rft_fsm_apply_entry */
 }
 
 static uint64_t msg_id(const struct apply *a)
@@ -809,8 +823,8 @@ static void publish(struct rft_fsm *f)
 	rft__snaps_free(f);
 }
 
-void rft_fsm_apply_entry(struct rft_fsm *f, uint64_t index, const void *buf,
-			 size_t len)
+static void apply_entry(struct rft_fsm *f, uint64_t index, const void *buf,
+			size_t len)
 {
 	struct apply a = {f, index, 0, 0};
 	struct rft_entry e;
@@ -885,4 +899,24 @@ void rft_fsm_apply_entry(struct rft_fsm *f, uint64_t index, const void *buf,
 	publish(f);
 	for (unsigned i = 0; i < f->n_marks && f->on_mark != NULL; i++)
 		f->on_mark(f->on_mark_arg, index, f->marks[i]);
+}
+
+void rft_fsm_apply_entry(struct rft_fsm *f, uint64_t index, const void *buf,
+			 size_t len)
+{
+	if (f->failed != 0) {
+		/* Stopped: raft keeps the entry; a restart replays it. */
+		f->n_results = 0;
+		f->results_index = index;
+		return;
+	}
+	if (setjmp(f->fail_jmp) != 0) {
+		/* fatal(): the store's staging is aborted, f->failed set. */
+		f->fail_armed = false;
+		f->n_results = 0;
+		return;
+	}
+	f->fail_armed = true;
+	apply_entry(f, index, buf, len);
+	f->fail_armed = false;
 }

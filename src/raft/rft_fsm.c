@@ -309,16 +309,18 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
 	struct raft_buffer *b;
 	int rv;
 
-	if (f->needs_fetch)
+	if (f->needs_fetch || f->failed != 0)
 		return RAFT_BUSY; /* raft tries again later */
 	rv = rft_fsm_checkpoint(f, errmsg);
 	if (rv != 0) {
-		/* fsync failed: the pages may be gone, so stop (DESIGN.md). */
-		cf_error("fsm: snapshot at %llu: %s; exiting",
+		/*
+		 * fsync failed: the pages may be gone, so stop (DESIGN.md);
+		 * the node degrades (full disk) or stops cleanly.
+		 */
+		cf_error("fsm: snapshot at %llu: %s; applying nothing more",
 			 (unsigned long long)f->applied, errmsg);
-		fflush(stdout);
-		fflush(stderr);
-		_exit(1);
+		rft_fsm_halt(f, rv, errmsg);
+		return RAFT_BUSY;
 	}
 	b = raft_malloc(sizeof(*b));
 	if (b == NULL)
@@ -423,9 +425,30 @@ uint64_t rft_fsm_applied(const struct rft_fsm *f)
 	return f->applied;
 }
 
+int rft_fsm_failed(const struct rft_fsm *f, const char **msg)
+{
+	if (msg != NULL)
+		*msg = f->fail_msg;
+	return f->failed;
+}
+
+void rft_fsm_halt(struct rft_fsm *f, int err, const char *why)
+{
+	assert(err != 0 && !f->fail_armed);
+	if (f->failed != 0)
+		return;
+	f->failed = err;
+	snprintf(f->fail_msg, sizeof f->fail_msg, "%s", why);
+}
+
 int rft_fsm_checkpoint(struct rft_fsm *f, char *errmsg)
 {
 	errmsg[0] = '\0';
+	if (f->failed != 0) {
+		/* Part of an entry may be in memory only: never record it. */
+		cf_errmsg_printf(errmsg, "fsm: stopped after a storage failure");
+		return f->failed;
+	}
 	if (f->needs_fetch) {
 		/* The store lacks segments: never record an appliedIndex. */
 		cf_errmsg_printf(errmsg, "fsm: segment fetch pending");

@@ -125,6 +125,20 @@ void rft_fsm_set_raft(struct rft_fsm *f, struct raft *r);
 void rft_fsm_apply_entry(struct rft_fsm *f, uint64_t index, const void *buf,
 			 size_t len);
 
+/*
+ * Storage failures (issue 11). A failed write of the store while applying
+ * (a full disk, an I/O error, or no memory for the entry) does not end the
+ * process: the entry is unwound to its start (the store's staging aborted;
+ * the in-memory state may hold part of it, so the process must restart
+ * before it applies again), and the FSM stops: later entries are skipped
+ * (raft keeps them in its log, since no snapshot is taken: snapshot and
+ * checkpoint are refused), and rft_fsm_failed() returns the error (-ENOSPC,
+ * -EDQUOT, -EIO, ...) with a message that names the file. rft_fsm_halt()
+ * stops it the same way between entries, for a reason of the caller's.
+ */
+int rft_fsm_failed(const struct rft_fsm *f, const char **msg);
+void rft_fsm_halt(struct rft_fsm *f, int err, const char *why);
+
 /* Results of the last applied entry: n results, one per command. */
 const struct rft_result *rft_fsm_results(const struct rft_fsm *f,
 					 unsigned *n, uint64_t *index);

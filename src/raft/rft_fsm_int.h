@@ -13,6 +13,9 @@
 #ifndef RFT_FSM_INT_H
 #define RFT_FSM_INT_H
 
+#include <setjmp.h>
+
+#include "common/cf_err.h"
 #include "common/cf_map.h"
 #include "raft/rft_dedup.h"
 #include "raft/rft_fsm.h"
@@ -113,6 +116,20 @@ struct rft_fsm {
 	struct cf_buf read_buf; /* scratch of log_store_read_seq (recall) */
 
 	struct rft_fsm_stats stats;
+
+	/*
+	 * A storage failure (full disk, I/O error) stops the FSM: the entry
+	 * being applied is unwound to its start (fail_jmp, armed while an
+	 * entry applies: the store's staging is aborted, but the in-memory
+	 * state may hold part of it), no later entry is applied, no
+	 * checkpoint or snapshot is taken, and rft_node reads the failure
+	 * (rft_fsm_failed) to degrade or stop the node (issue 11). Raft
+	 * replays what was not checkpointed after the process restarts.
+	 */
+	int failed; /* 0, or the error */
+	char fail_msg[CF_ERRMSG_SIZE];
+	bool fail_armed;
+	jmp_buf fail_jmp;
 };
 
 static inline struct rft_conv_st *rft__st(const struct rft_conv *c)

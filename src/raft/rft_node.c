@@ -49,8 +49,8 @@ unsigned rft__node_leader(const struct rft_node *n)
 
 bool rft__can_propose(const struct rft_node *n)
 {
-	return !n->closing && raft_state((struct raft *)&n->raft) ==
-				      RAFT_LEADER &&
+	return !n->closing && n->halt_err == 0 &&
+	       raft_state((struct raft *)&n->raft) == RAFT_LEADER &&
 	       n->barrier_done;
 }
 
@@ -147,8 +147,8 @@ static void node_checkpoint(struct rft_node *n, bool force)
 	uint64_t applied = rft_fsm_applied(n->fsm);
 	int rv;
 
-	if (applied <= n->last_checkpoint && !force)
-		return;
+	if ((applied <= n->last_checkpoint && !force) || n->halt_err != 0)
+		return; /* halted: what is in memory may hold part of an entry */
 	/*
 	 * While a segment fetch is pending the store lacks segments and must
 	 * never record an appliedIndex; the entries applied meanwhile wait in
@@ -160,10 +160,14 @@ static void node_checkpoint(struct rft_node *n, bool force)
 		return;
 	rv = rft_fsm_checkpoint(n->fsm, errmsg);
 	if (rv != 0) {
-		/* The store can no longer be made durable: better down. */
+		/*
+		 * The store can no longer be made durable: better down, or
+		 * read-only on a full disk (rft_node_disk.c).
+		 */
 		cf_error("checkpoint at %llu failed: %s (%s)",
 			 (unsigned long long)applied, errmsg, cf_strerror(rv));
-		exit(1);
+		rft__storage_failed(n, rv, errmsg);
+		return;
 	}
 	n->last_checkpoint = applied;
 	n->checkpoint_at = now_ms();
@@ -174,14 +178,13 @@ static void node_prepare_cb(uv_prepare_t *h)
 {
 	struct rft_node *n = h->data;
 
-	if (n->closing)
+	if (n->closing || n->halt_err != 0)
 		return;
 	node_track(n);
 	rft__propose(n);
 	rft__reads(n);
 }
 
-static void node_raft_close(struct rft_node *n);
 
 /* ---- segment fetch (DESIGN.md "Snapshot by reference") ---- */
 
@@ -292,7 +295,7 @@ static void node_fetch_tick(struct rft_node *n)
  * barrier are called back and everything raft holds is stored, at most
  * CLOSE_DRAIN_MS.
  */
-static bool node_drained(struct rft_node *n)
+bool rft__node_drained(struct rft_node *n)
 {
 	return n->n_inflight == 0 && !n->barrier_pending &&
 	       n->raft.last_stored >= raft_last_index(&n->raft);
@@ -353,12 +356,18 @@ static void node_tick_cb(uv_timer_t *h)
 
 	if (n->closing) {
 		if (!n->raft_closing &&
-		    (node_drained(n) || now_ms() >= n->drain_deadline)) {
-			if (!node_drained(n))
+		    (rft__node_drained(n) || now_ms() >= n->drain_deadline)) {
+			if (!rft__node_drained(n))
 				cf_warn("closing with %u entries in flight",
 					n->n_inflight);
-			node_raft_close(n);
+			rft__node_raft_close(n);
 		}
+		return;
+	}
+	rft__disk_tick(n);
+	if (n->halt_err != 0) {
+		/* Halted (rft_node_disk.c): requests only expire. */
+		rft__expire(n);
 		return;
 	}
 	node_track(n);
@@ -439,6 +448,9 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 	rv = cf_lock_dir(cfg->data_dir, &n->lock_fd, errmsg);
 	if (rv != 0)
 		return rv;
+	rv = rft__disk_init(n, errmsg);
+	if (rv != 0)
+		goto err_lock;
 
 	memset(&fc, 0, sizeof fc);
 	fc.store.dir = store_dir;
@@ -566,6 +578,9 @@ err_fsm:
 	rft_fsm_close(n->fsm);
 	n->fsm = NULL;
 err_lock:
+	if (n->disk_on)
+		rft_disk_close(&n->disk, NULL); /* never started */
+	n->disk_on = false;
 	cf_unlock_dir(n->lock_fd);
 	n->lock_fd = -1;
 	assert(rv != 0);
@@ -615,11 +630,14 @@ int rft_node_start(struct rft_node *n, char *errmsg)
 		(unsigned long long)raft_last_index(&n->raft),
 		(unsigned long long)raft_last_applied(&n->raft),
 		(unsigned long long)rft_fsm_applied(n->fsm));
+	/* What raft_uv leaves here from now on is a failed write. */
+	n->io.errmsg[0] = '\0';
 	rv = rft_peer_mgr_start(&n->peers);
 	if (rv != 0) {
 		cf_errmsg_printf(errmsg, "peer links: %s", cf_strerror(rv));
 		return rv;
 	}
+	rft__disk_start(n);
 	uv_prepare_start(&n->prepare, node_prepare_cb);
 	uv_timer_start(&n->tick, node_tick_cb, TICK_MS, TICK_MS);
 	n->checkpoint_at = now_ms();
@@ -670,13 +688,16 @@ static void node_fetch_closed_cb(void *arg)
 	rft_worker_close(&n->worker, node_worker_closed_cb);
 }
 
-static void node_raft_closed_cb(struct raft *r)
+static void node_disk_closed_cb(struct rft_node *n)
 {
-	struct rft_node *n = CF_CONTAINER_OF(r, struct rft_node, raft);
+	node_closed_one(n);
+}
 
-	raft_uv_close(&n->io);
-	rft_transport_close(&n->transport);
+/* Raft is closed and the node closes: everything else, in order. */
+static void node_after_raft(struct rft_node *n)
+{
 	rft_compact_close(&n->compact); /* switch nothing more */
+	rft__disk_close(n, node_disk_closed_cb);
 	node_checkpoint(n, false);
 	uv_close((uv_handle_t *)&n->prepare, node_handle_closed_cb);
 	uv_close((uv_handle_t *)&n->tick, node_handle_closed_cb);
@@ -685,24 +706,43 @@ static void node_raft_closed_cb(struct raft *r)
 	n->fetch = NULL;
 }
 
+static void node_raft_closed_cb(struct raft *r)
+{
+	struct rft_node *n = CF_CONTAINER_OF(r, struct rft_node, raft);
+
+	raft_uv_close(&n->io);
+	rft_transport_close(&n->transport);
+	n->raft_down = true;
+	if (n->closing)
+		node_after_raft(n);
+	else
+		rft__disk_raft_down(n); /* halted: the node stays up */
+}
+
 void rft_node_close(struct rft_node *n, void (*cb)(struct rft_node *n))
 {
 	assert(!n->closing);
 	n->closing = true;
 	n->close_cb = cb;
-	/* prepare, tick, peers */
-	n->pending_closes = 3;
+	/* prepare, tick, peers, disk watcher */
+	n->pending_closes = 4;
 	rft__fail_all(n);
 	node_checkpoint(n, false);
-	if (node_drained(n)) {
-		node_raft_close(n);
+	if (n->raft_down) {
+		node_after_raft(n); /* a halt closed raft already */
+		return;
+	}
+	if (n->raft_closing)
+		return; /* a halt is closing raft: its callback goes on */
+	if (rft__node_drained(n)) {
+		rft__node_raft_close(n);
 		return;
 	}
 	/* node_tick_cb closes raft once drained. */
 	n->drain_deadline = now_ms() + CLOSE_DRAIN_MS;
 }
 
-static void node_raft_close(struct rft_node *n)
+void rft__node_raft_close(struct rft_node *n)
 {
 	assert(!n->raft_closing);
 	n->raft_closing = true;
@@ -734,7 +774,9 @@ bool rft_node_is_ready(const struct rft_node *n, const char **why)
 {
 	const char *w = NULL;
 
-	if (n->fsm != NULL && rft_fsm_needs_fetch(n->fsm))
+	if (n->disk_on && (w = rft__disk_why(n)) != NULL)
+		;
+	else if (n->fsm != NULL && rft_fsm_needs_fetch(n->fsm))
 		w = "a snapshot arrived that needs a segment fetch (not yet "
 		    "supported)";
 	else if (rft__node_leader(n) == 0)

@@ -31,12 +31,14 @@
 
 #include "common/cf_buf.h"
 #include "common/cf_conf.h"
+#include "common/cf_err.h"
 #include "common/cf_list.h"
 #include "raft/rft_cmd.h"
 #include "raft/rft_fetch.h"
 #include "raft/rft_fsm.h"
 #include "raft/rft_mark.h"
 #include "raft/rft_compact.h"
+#include "raft/rft_disk.h"
 #include "raft/rft_worker.h"
 #include "raft/rft_peer.h"
 #include "raft/rft_transport.h"
@@ -125,6 +127,21 @@ struct rft_node_config {
 				       * fetch (on_record_arg), may be NULL */
 	rft_node_user_msg_cb on_user_msg;
 	void *data;
+	/*
+	 * Full disks (issue 11; rft_disk.h): the watermark (min_free bytes,
+	 * or min_free_pct percent of the file system, 0 and 0: the default),
+	 * the ballast's bytes (-1: the computed default, 0: none).
+	 */
+	uint64_t min_free;
+	unsigned min_free_pct;
+	int64_t ballast;
+	/*
+	 * The node halted after a storage failure (see "Storage failures"
+	 * below) and its raft side is closed: status 0 once free space came
+	 * back (close the node and run it again: the process re-execs), or the
+	 * error (close the node and exit non-zero). May be NULL.
+	 */
+	void (*on_halt)(struct rft_node *n, int status);
 };
 
 struct rft_node_stats {
@@ -204,6 +221,30 @@ struct rft_node {
 	uint64_t drain_deadline; /* monotonic ms: close raft by then */
 	int pending_closes;
 	void (*close_cb)(struct rft_node *n);
+	/* Full disks and storage failures (rft_node_disk.c). */
+	struct rft_disk disk;
+	bool disk_on;		 /* disk initialised */
+	int halt_err;		 /* 0, or the failure that halted the node */
+	char halt_msg[CF_ERRMSG_SIZE];
+	uint64_t halt_deadline;	 /* monotonic ms: close raft by then */
+	bool transfer_pending;	 /* raft_transfer before raft_close */
+	struct raft_transfer transfer;
+	bool raft_down;		 /* raft closed, the node still up */
+	bool halt_reported;	 /* cfg.on_halt called */
+	void (*disk_done)(struct rft_node *n); /* the watcher closed */
+	char disk_why[160];	 /* readiness reason */
+};
+
+/* The disk side of a node, for /metrics and /readyz. */
+struct rft_node_disk_info {
+	bool measured;
+	uint64_t free;	    /* bytes available in the data folder */
+	uint64_t total;
+	uint64_t watermark; /* --min-free in bytes */
+	bool low;	    /* free below the watermark */
+	bool degraded;	    /* read-only after ENOSPC (or halted by EIO) */
+	bool refusing;	    /* this node answers writes with 507 now */
+	bool ballast;	    /* the ballast file is held */
 };
 
 int rft_node_init(struct rft_node *n, uv_loop_t *loop,
@@ -229,6 +270,21 @@ void rft_node_wait_applied(struct rft_node *n, struct rft_read *r,
 /* Send a frontend message to a peer (CF_EUNAVAIL if the link is down). */
 int rft_node_send_user(struct rft_node *n, unsigned to, uint8_t type,
 		       uint64_t req_id, const void *body, size_t len);
+
+/*
+ * Storage failures (issue 11). Below the watermark the leader refuses
+ * writes (client commands: CF_ENOSPACE, 507), as does any node that sees a
+ * majority of the voters low (peers report their disk on the peer links).
+ * A node that hits ENOSPC (or whose free space falls below one raft
+ * segment, where raft 0.15 would fail its next segment and stop writing
+ * for good) halts: the FSM applies nothing more, the ballast is released,
+ * a leader transfers leadership, raft is closed, and the node stays up
+ * read-only (reads from what it applied, writes CF_ENOSPACE, /readyz
+ * says why) until free space is back, then cfg.on_halt(n, 0). Any other
+ * storage error halts it the same way, then cfg.on_halt(n, err).
+ */
+void rft_node_disk_info(const struct rft_node *n,
+			struct rft_node_disk_info *out);
 
 /* Introspection for /v1/cluster, /readyz and /metrics. */
 const char *rft_node_role(const struct rft_node *n);

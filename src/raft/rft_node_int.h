@@ -2,7 +2,9 @@
  * rft_node_int: internal interface between the two halves of rft_node:
  * rft_node.c (setup, leadership tracking, loop hooks, checkpoint, close,
  * introspection) and rft_submit.c (request life cycle, peer messages, read
- * index, expiry). Not for use outside src/raft/rft_node.c and rft_submit.c.
+ * index, expiry), and their helpers rft_node_compact.c (compaction and
+ * erasure) and rft_node_disk.c (full disks and storage failures). Not for
+ * use outside src/raft/rft_node*.c and rft_submit.c.
  *
  * Ownership: as in rft_node.h; every function works on the node's lists.
  * Errors: none returned; requests complete through their callbacks.
@@ -53,10 +55,35 @@ struct log_store *rft__node_store(void *arg);
 void rft__node_on_switch(void *arg, const struct log_compact_result *r);
 void rft__node_erase_tick(struct rft_node *n);
 void rft__node_rule_tick(struct rft_node *n);
+/* rft_node_disk.c: full disks and storage failures (issue 11). */
+int rft__disk_init(struct rft_node *n, char *errmsg);
+void rft__disk_start(struct rft_node *n);
+/* Every tick, halted or not. */
+void rft__disk_tick(struct rft_node *n);
+/*
+ * A storage failure (err: -ENOSPC, -EIO, ...; CF_ENOSPACE: raft reported
+ * no space, which it also says of a short write: a full disk only if a
+ * statvfs now finds the disk below the watermark): halt the node.
+ */
+void rft__storage_failed(struct rft_node *n, int err, const char *msg);
+/* 0, or the status to refuse a command of this type with. */
+int rft__disk_refuse(const struct rft_node *n, uint8_t cmd_type);
+/* Readiness: why the disk keeps this node from being ready, or NULL. */
+const char *rft__disk_why(const struct rft_node *n);
+/* Close the watcher; done() once it has (pending_closes). */
+void rft__disk_close(struct rft_node *n, void (*done)(struct rft_node *n));
+/* The raft side closed by a halt (node_raft_closed_cb when not closing). */
+void rft__disk_raft_down(struct rft_node *n);
+/* Close raft now (rft_node.c), for the halt. */
+void rft__node_raft_close(struct rft_node *n);
+/* All of raft's and our writes are done (rft_node.c). */
+bool rft__node_drained(struct rft_node *n);
 /* Advance read-index requests. */
 void rft__reads(struct rft_node *n);
 /* Complete requests past their deadline with CF_EUNAVAIL. */
 void rft__expire(struct rft_node *n);
+/* Complete the requests waiting for a leader with status (a halt). */
+void rft__fail_waiting(struct rft_node *n, int status);
 /* Complete every pending request with CF_ESHUTDOWN (close). */
 void rft__fail_all(struct rft_node *n);
 /* rft_peer callbacks. */

@@ -274,7 +274,8 @@ static void mgr_tick_cb(uv_timer_t *t)
 			rft__peer_conn_close(conn, CF_DIAG_WARN, "peer silent");
 			continue;
 		}
-		rv = rft__peer_conn_queue(conn, PEER_T_PING, 0, NULL, 0);
+		rv = rft__peer_conn_queue(conn, PEER_T_PING, 0, mgr->status,
+					  mgr->status_len);
 		if (rv != 0)
 			rft__peer_conn_close(conn, CF_DIAG_WARN,
 					     cf_strerror(rv));
@@ -426,6 +427,42 @@ uint64_t rft_peer_queued(const struct rft_peer_mgr *mgr, unsigned node_id)
 	if (mgr->state != MGR_RUNNING || node == NULL || node->link == NULL)
 		return 0;
 	return node->link->out.len + node->link->inflight;
+}
+
+int rft_peer_set_status(struct rft_peer_mgr *mgr, const void *body,
+			size_t len)
+{
+	struct rft_peer_conn *conn;
+
+	if (len > RFT_PEER_STATUS_MAX)
+		return -EINVAL;
+	if (len == mgr->status_len && memcmp(mgr->status, body, len) == 0)
+		return 0;
+	memcpy(mgr->status, body, len);
+	mgr->status_len = (uint8_t)len;
+	if (mgr->state != MGR_RUNNING)
+		return 0;
+	/* Tell the peers now rather than at the next ping. */
+	for (conn = mgr->conns; conn != NULL; conn = conn->next)
+		if (conn->state == CONN_UP &&
+		    rft__peer_conn_queue(conn, PEER_T_PING, 0, mgr->status,
+					 mgr->status_len) != 0)
+			rft__peer_conn_close(conn, CF_DIAG_WARN,
+					     "out of memory");
+	return 0;
+}
+
+size_t rft_peer_status(const struct rft_peer_mgr *mgr, unsigned node_id,
+		       void *buf, size_t cap)
+{
+	const struct rft_peer_node *node = mgr_node_c(mgr, node_id);
+	size_t n;
+
+	if (mgr->state != MGR_RUNNING || node == NULL || node->link == NULL)
+		return 0;
+	n = node->status_len < cap ? node->status_len : cap;
+	memcpy(buf, node->status, n);
+	return n;
 }
 
 uint64_t rft_peer_up_count(const struct rft_peer_mgr *mgr, unsigned node_id)

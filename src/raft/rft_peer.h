@@ -45,6 +45,8 @@
 /* Bytes of [u32 len][u8 type][u64 reqId]. */
 #define RFT_PEER_HDR_SIZE   13u
 #define RFT_PEER_NONCE_SIZE 16u
+/* Largest status a node attaches to its pings (rft_peer_set_status). */
+#define RFT_PEER_STATUS_MAX 32u
 
 struct rft_peer_mgr;
 struct rft_peer_conn;
@@ -78,6 +80,10 @@ struct rft_peer_node {
 	bool dial;		       /* true if self_id < id */
 	unsigned backoff_ms;
 	uint64_t up_count; /* times the link came up */
+	/* The status the peer last attached to a ping on the link that is
+	 * up (status_len 0: none yet, or the link is down). */
+	uint8_t status[RFT_PEER_STATUS_MAX];
+	uint8_t status_len;
 };
 
 /* All fields are private; read them through the functions below. */
@@ -99,6 +105,8 @@ struct rft_peer_mgr {
 	uint64_t last_tick_ms; /* loop time of the previous tick */
 	unsigned handles;      /* open handles, for the close callback */
 	int state;	       /* enum in rft_peer_int.h */
+	uint8_t status[RFT_PEER_STATUS_MAX]; /* ours, sent with every ping */
+	uint8_t status_len;
 };
 
 /*
@@ -150,6 +158,19 @@ int rft_peer_send_blob(struct rft_peer_mgr *mgr, unsigned node_id, uint8_t type,
 bool rft_peer_up(const struct rft_peer_mgr *mgr, unsigned node_id);
 /* Bytes queued or being written on the link to node_id (0 if down). */
 uint64_t rft_peer_queued(const struct rft_peer_mgr *mgr, unsigned node_id);
+/*
+ * Status: a few bytes of the user's (at most RFT_PEER_STATUS_MAX, e.g. the
+ * node's free disk space) that travel as the body of every PING, and at
+ * once on every link that is up when they change. Nodes that predate it
+ * send empty pings and ignore ping bodies, so it is compatible both ways.
+ * rft_peer_set_status() copies; -EINVAL if len is over the maximum.
+ * rft_peer_status() copies what node_id last sent into buf (cap bytes at
+ * most) and returns its length: 0 if none came on the link that is up.
+ */
+int rft_peer_set_status(struct rft_peer_mgr *mgr, const void *body,
+			size_t len);
+size_t rft_peer_status(const struct rft_peer_mgr *mgr, unsigned node_id,
+		       void *buf, size_t cap);
 /* How many times the link to node_id has come up. */
 uint64_t rft_peer_up_count(const struct rft_peer_mgr *mgr, unsigned node_id);
 

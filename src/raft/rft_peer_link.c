@@ -35,8 +35,11 @@
  * follows both proofs in the stream. A wrong proof closes the link and is
  * logged; the dialer retries with its backoff.
  *
- * KEEPALIVE. Every ping period each side sends PING (type 3, empty body) on
- * every link that is up; a link on which nothing arrived for the dead time
+ * KEEPALIVE. Every ping period each side sends PING (type 3) on every link
+ * that is up. Its body is the sender's status (rft_peer_set_status(), at
+ * most RFT_PEER_STATUS_MAX bytes, empty from nodes that predate it), also
+ * sent when the link comes up and when it changes; a longer body is
+ * ignored. A link on which nothing arrived for the dead time
  * is closed (a stopped or partitioned peer), as is a connection whose
  * handshake has not finished within the dead time.
  *
@@ -216,6 +219,7 @@ void rft__peer_conn_close(struct rft_peer_conn *conn, int level,
 	node = conn->node_id != 0 ? rft__peer_node(mgr, conn->node_id) : NULL;
 	if (node != NULL && node->link == conn) {
 		node->link = NULL;
+		node->status_len = 0;
 		was_up = true;
 	}
 	if (node != NULL && node->dialing == conn)
@@ -326,6 +330,11 @@ static void conn_up(struct rft_peer_conn *conn)
 	node->backoff_ms = mgr->timing.backoff_min_ms;
 	node->up_count++;
 	conn->state = CONN_UP;
+	node->status_len = 0; /* until this link brings one */
+	if (mgr->status_len > 0 &&
+	    rft__peer_conn_queue(conn, PEER_T_PING, 0, mgr->status,
+				 mgr->status_len) != 0)
+		cf_warn("peer link to node %u: status not sent", node->id);
 	cf_info("peer link to node %u up", node->id);
 	if (mgr->on_state != NULL)
 		mgr->on_state(mgr, node->id, true);
@@ -345,6 +354,18 @@ static int conn_on_proof(struct rft_peer_conn *conn, const uint8_t *body,
 	return 0;
 }
 
+/* A ping's body: the peer's status, kept for rft_peer_status(). */
+static void conn_on_status(struct rft_peer_conn *conn, const uint8_t *body,
+			   size_t len)
+{
+	struct rft_peer_node *node = rft__peer_node(conn->mgr, conn->node_id);
+
+	if (node == NULL || node->link != conn || len > RFT_PEER_STATUS_MAX)
+		return;
+	memcpy(node->status, body, len);
+	node->status_len = (uint8_t)len;
+}
+
 static int conn_dispatch(struct rft_peer_conn *conn, uint8_t type,
 			 uint64_t req_id, const uint8_t *body, size_t len)
 {
@@ -356,7 +377,10 @@ static int conn_dispatch(struct rft_peer_conn *conn, uint8_t type,
 	case PEER_T_PROOF:
 		return conn_on_proof(conn, body, len);
 	case PEER_T_PING:
-		return conn->state == CONN_UP ? 0 : CF_ECORRUPT;
+		if (conn->state != CONN_UP)
+			return CF_ECORRUPT;
+		conn_on_status(conn, body, len);
+		return 0;
 	default:
 		break;
 	}

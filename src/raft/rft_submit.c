@@ -25,6 +25,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -292,7 +293,10 @@ void rft_node_submit(struct rft_node *n, struct rft_submit *s,
 	c.req_id = s->req_id;
 	s->state = SUB_WAITING;
 	cf_list_push(&n->waiting, &s->link);
-	s->err = rft_cmd_encode(&c, &s->enc);
+	/* A full disk (rft_node_disk.c): refused like an encode failure. */
+	s->err = rft__disk_refuse(n, c.type);
+	if (s->err == 0)
+		s->err = rft_cmd_encode(&c, &s->enc);
 	if (s->err != 0) {
 		/*
 		 * Completed with this status by the next tick (or the close),
@@ -333,9 +337,20 @@ static void node_apply_cb(struct raft_apply *req, int status, void *result)
 		cf_warn("entry %llu not applied: %s",
 			(unsigned long long)req->index, raft_strerror(status));
 		if (status == RAFT_IOERR || status == RAFT_NOSPACE) {
-			/* 0.15 keeps leading after a failed write (0cac59c). */
-			cf_error("disk write failed on the leader; stepping down");
-			raft_transfer(&n->raft, NULL, 0, NULL);
+			/*
+			 * 0.15 keeps leading after a failed write (0cac59c):
+			 * halt, which transfers leadership (rft_node_disk.c).
+			 */
+			char msg[CF_ERRMSG_SIZE];
+
+			snprintf(msg, sizeof msg, "raft log in %s/raft: %s",
+				 n->cfg.data_dir,
+				 n->io.errmsg[0] ? n->io.errmsg
+						 : raft_strerror(status));
+			rft__storage_failed(n,
+					    status == RAFT_NOSPACE ? CF_ENOSPACE
+								   : -EIO,
+					    msg);
 		}
 		if (rc != CF_ESHUTDOWN)
 			rc = CF_ELEADERSHIP;
@@ -510,6 +525,9 @@ static void node_on_forward(struct rft_node *n, unsigned from,
 		r.status = CF_ENOTLEADER;
 		goto reply;
 	}
+	r.status = rft__disk_refuse(n, cmd.type);
+	if (r.status != 0)
+		goto reply; /* a full disk: the same answer as on the leader */
 	it = calloc(1, sizeof *it);
 	if (it == NULL || cf_buf_append(&it->enc, body, len) != 0) {
 		free(it);
@@ -688,6 +706,15 @@ void rft__expire(struct rft_node *n)
 		else if (r->state == READ_RETRY)
 			r->state = READ_ASK;
 	}
+}
+
+void rft__fail_waiting(struct rft_node *n, int status)
+{
+	struct cf_list *e;
+
+	while ((e = cf_list_head(&n->waiting)) != NULL)
+		sub_finish(CF_CONTAINER_OF(e, struct rft_submit, link),
+			   status, NULL);
 }
 
 void rft__fail_all(struct rft_node *n)

@@ -196,6 +196,11 @@ int cf_test_cluster_node_spawn(struct cf_test_cluster *c, unsigned id)
 	 */
 	argv[argc++] = "--rate-limit=1000000";
 	argv[argc++] = "--rate-burst=1000000";
+	/*
+	 * No ballast (296 MiB per node by default): test_disk sets its own
+	 * (issue 11).
+	 */
+	argv[argc++] = "--ballast=0";
 	/* Extra options for every node, split at spaces. */
 	snprintf(extra_buf, sizeof extra_buf, "%s", extra ? extra : "");
 	for (char *t = strtok_r(extra_buf, " ", &save); t && argc < 31;

@@ -12,7 +12,8 @@
  * is $CONFAB_BUILDDIR/confabd (set by make check), else ./confabd.
  * Environment knobs: CONFAB_IT_LOG_LEVEL (--log-level, default info),
  * CONFAB_IT_ARGS (extra confabd options, split at spaces; they come last
- * and win over the defaults, e.g. --rate-limit=1000000), CONFAB_IT_CONF
+ * and win over the defaults, e.g. --rate-limit=1000000; the defaults
+ * include --ballast=0), CONFAB_IT_CONF
  * (extra cluster-file lines separated by ';', e.g. "segment-size 64K"),
  * CONFAB_IT_KEEP
  * (keep the folder of passed tests too).

@@ -653,6 +653,44 @@ static void closed_node_is_seen_down_and_reconnects(void **state)
 	assert_true(run_until(f, got_all, e, 15000));
 }
 
+/* Node 3 holds status want (len bytes) from node 1. */
+static bool status_31_is(struct fixture *f, void *arg)
+{
+	const char *want = arg;
+	uint8_t got[RFT_PEER_STATUS_MAX];
+	size_t n = rft_peer_status(&f->nodes[3].mgr, 1, got, sizeof got);
+
+	return n == strlen(want) && memcmp(got, want, n) == 0;
+}
+
+/* Issue 11: a node's status (its disk) travels on the pings. */
+static void status_travels_on_pings_and_is_forgotten_when_down(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t big[RFT_PEER_STATUS_MAX + 1] = {0};
+
+	start_all(f);
+	/* Nothing set yet: empty pings, as from a node that predates it. */
+	assert_true(status_31_is(f, ""));
+	assert_int_equal(rft_peer_set_status(&f->nodes[1].mgr, big,
+					     sizeof big),
+			 -EINVAL);
+	assert_int_equal(rft_peer_set_status(&f->nodes[1].mgr, "low", 3), 0);
+	/* Sent at once, not at the next ping. */
+	assert_true(run_until(f, status_31_is, "low", fast.ping_ms / 2));
+	assert_int_equal(rft_peer_set_status(&f->nodes[1].mgr, "ok!", 3), 0);
+	assert_true(run_until(f, status_31_is, "ok!", fast.ping_ms / 2));
+	/* Still sent by later pings; gone with the link. */
+	run_until(f, never, NULL, 3 * fast.ping_ms);
+	assert_true(status_31_is(f, "ok!"));
+	node_stop(f, 1);
+	assert_true(run_until(f, status_31_is, "", fast.dead_ms * 2));
+	/* A new link brings it again, from its first ping. */
+	node_start(f, 1, SECRET);
+	assert_int_equal(rft_peer_set_status(&f->nodes[1].mgr, "new", 3), 0);
+	assert_true(run_until(f, status_31_is, "new", 5000));
+}
+
 static void silent_peer_is_declared_down(void **state)
 {
 	struct fixture *f = *state;
@@ -908,7 +946,8 @@ int main(void)
 		T(start_on_busy_port_fails_and_closes),
 		T(wrong_secret_link_never_comes_up),
 		T(closed_node_is_seen_down_and_reconnects),
-		T(silent_peer_is_declared_down),
+		T(status_travels_on_pings_and_is_forgotten_when_down),
+	T(silent_peer_is_declared_down),
 		T(garbage_closes_link),
 		T(oversize_length_closes_link),
 		T(user_frame_before_handshake_closes_link),
