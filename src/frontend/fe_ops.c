@@ -196,6 +196,8 @@ static void ops_metrics(struct fe_conn *c)
 				    "Leader's serverTs of a message to the write "
 				    "of its event on a socket of this node.",
 				    &b);
+	if (rv == 0)
+		rv = fe_metrics_render_loop_lag(s->metrics.loop_lag, &b);
 	if (rv != 0) {
 		cf_buf_release(&b);
 		fe_respond_rc(c, -ENOMEM, NULL);
