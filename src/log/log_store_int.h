@@ -1,7 +1,8 @@
 /*
  * log_store_int: the store's structures, shared by log_store.c (hot
- * segments: open, append, commit, checkpoint, reads) and log_store_cold.c
- * (the cold tier: cold files, compaction jobs and their switch). Not for
+ * segments: open, append, commit, reads), log_ckpt.c (the checkpoint) and
+ * log_store_cold.c (the cold tier: cold files, compaction jobs and their
+ * switch). Not for
  * other modules. Threads: loop thread only, except struct log_compact's
  * run fields (see log_store_cold.c).
  */
@@ -97,6 +98,7 @@ struct log_store {
 	struct log_store_cold_stats cold; /* counters of the cold tier */
 	unsigned cold_open;  /* cold readers open (at most LOG_COLD_OPEN_MAX) */
 	uint64_t cold_tick;  /* reads of cold files so far (LRU clock) */
+	bool ckpt_busy;	     /* a checkpoint is captured, not ended (log_ckpt) */
 };
 
 /*
@@ -128,8 +130,6 @@ int log__cold_open_part(struct log_store *s, struct log_part *part,
 int log__cold_open_jobs(struct log_store *s, const struct log_manifest *m);
 /* Checkpoint: add the cold entries and jobs to m. */
 int log__cold_to_manifest(const struct log_store *s, struct log_manifest *m);
-/* After a manifest was saved: unlink compacted hot segments. */
-void log__cold_unlink_doomed(struct log_store *s);
 /* Read conv's message seq from the cold file covering segno. */
 int log__cold_read(struct log_store *s, struct log_part *part, uint32_t segno,
 		   struct cf_str conv, uint64_t seq, struct log_record *rec,

@@ -32,6 +32,7 @@ struct fix {
 	uint64_t fake_now;   /* fake clock, ns */
 	uint64_t block_ns;   /* what the timer callback takes */
 	bool real_sleep;     /* sleep for real instead of moving the clock */
+	uint64_t timeout_ms; /* of the timer, once armed */
 	unsigned fired;
 };
 
@@ -62,12 +63,25 @@ static void timer_cb(uv_timer_t *t)
 	uv_close((uv_handle_t *)t, NULL);
 }
 
+/*
+ * The timer is armed from a first callback (which runs before the probe's
+ * first prepare): so it fires in a later iteration, once the probe has a
+ * starting point.
+ */
+static void arm_cb(uv_timer_t *t)
+{
+	struct fix *f = t->data;
+
+	uv_timer_start(&f->timer, timer_cb, f->timeout_ms, 0);
+}
+
 /* Run the loop until the timer fired and closed (bounded), then close. */
 static void run(struct fix *f, uint64_t timeout_ms)
 {
 	uv_timer_init(&f->loop, &f->timer);
 	f->timer.data = f;
-	uv_timer_start(&f->timer, timer_cb, timeout_ms, 0);
+	f->timeout_ms = timeout_ms;
+	uv_timer_start(&f->timer, arm_cb, 0, 0);
 	/* The timer keeps the loop alive; the probe's handles do not. */
 	uv_run(&f->loop, UV_RUN_DEFAULT);
 	/* The prepare after the callback, in the same turn, observed it. */
