@@ -31,6 +31,7 @@
 #include "common/cf_diag.h"
 #include "common/cf_err.h"
 #include "common/cf_fds.h"
+#include "common/cf_lag.h"
 #include "frontend/fe_server.h"
 #include "log/log_files.h"
 #include "log/log_store.h"
@@ -41,6 +42,7 @@ struct daemon {
 	struct cf_cluster cluster;
 	struct rft_node node;
 	struct fe_server server;
+	struct cf_lag lag; /* loop lag, for /metrics */
 	uv_signal_t sigterm;
 	uv_signal_t sigint;
 	bool stopping;
@@ -104,6 +106,7 @@ static void daemon_node_closed_cb(struct rft_node *n)
 
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
+	cf_lag_close(&d->lag, NULL);
 }
 
 static void daemon_server_closed_cb(struct fe_server *s)
@@ -524,6 +527,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	uv_loop_init(&d.loop);
+	rv = cf_lag_start(&d.lag, &d.loop);
+	if (rv != 0) {
+		cf_error("loop lag probe: %s", uv_strerror(rv));
+		return 1;
+	}
 	fc.data_dir = data;
 	fe_server_init(&d.server, &d.loop, &d.cluster, id, &fc);
 	nc.cluster = &d.cluster;
@@ -545,6 +553,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fe_server_attach(&d.server, &d.node);
+	d.server.metrics.loop_lag = &d.lag;
 	rv = rft_node_start(&d.node, errmsg);
 	if (rv != 0) {
 		cf_error("%s", errmsg);

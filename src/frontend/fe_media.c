@@ -57,6 +57,8 @@ struct upload {
 	uint64_t size, xxh3;
 	unsigned acks, need;
 	bool submitted;
+	bool writing;	/* its own copy is being written (thread pool) */
+	bool written;	/* its own copy is durable */
 	struct fe_conn *c;	/* local request, or NULL */
 	unsigned from;		/* else the forwarding node and its req */
 	uint64_t from_req;
@@ -328,9 +330,36 @@ static int mime_ok(struct cf_str v)
 	return 1;
 }
 
-/* Leader: take a blob (from a local request c, or node from's req). */
+/*
+ * Leader: its own copy is durable (or not). The reference is committed once
+ * this copy and need followers' copies are.
+ */
+static void upload_written(struct fe_media *m, int status, char *data,
+			   size_t len, void *arg)
+{
+	struct upload *u = arg;
+
+	(void)m;
+	(void)data;
+	(void)len;
+	u->writing = false;
+	if (status != 0) {
+		cf_warn("media %s: %s", u->id, cf_strerror(status));
+		upload_answer(u, CF_EIO);
+		return;
+	}
+	u->written = true;
+	if (u->acks >= u->need && !u->submitted)
+		upload_submit(u);
+}
+
+/*
+ * Leader: take a blob (from a local request c, or node from's req); data
+ * is malloc'd and taken. The followers get it at once; the leader's own
+ * copy is written in the thread pool meanwhile.
+ */
 static void leader_take(struct fe_media *m, const char *user,
-			const char *mime, const void *data, size_t len,
+			const char *mime, char *data, size_t len,
 			struct fe_conn *c, unsigned from, uint64_t from_req)
 {
 	const struct cf_cluster *cl = m->srv->cluster;
@@ -339,6 +368,7 @@ static void leader_take(struct fe_media *m, const char *user,
 	int rv;
 
 	if (u == NULL) {
+		free(data);
 		if (c != NULL)
 			fe_respond_rc(c, -ENOMEM, NULL);
 		else
@@ -361,12 +391,6 @@ static void leader_take(struct fe_media *m, const char *user,
 	u->from_req = from_req;
 	u->deadline = cf_mono_ms() + WAIT_MS;
 	cf_list_push(&m->uploads, &u->link);
-	rv = fe_media_blob_write(m, u->id, data, len);
-	if (rv != 0) {
-		cf_warn("media %s: %s", u->id, cf_strerror(rv));
-		upload_answer(u, CF_EIO);
-		return;
-	}
 	h = json_pack("{s:s, s:s, s:s, s:s}", "id", u->id, "user", u->user,
 		      "mime", u->mime, "xxh3", "");
 	if (h != NULL) {
@@ -380,8 +404,13 @@ static void leader_take(struct fe_media *m, const char *user,
 					    len);
 		json_decref(h);
 	}
-	if (u->need == 0)
-		upload_submit(u);
+	u->writing = true;
+	rv = fe_media_blob_write_async(m, u->id, data, len, upload_written, u);
+	if (rv != 0) {
+		u->writing = false;
+		cf_warn("media %s: %s", u->id, cf_strerror(rv));
+		upload_answer(u, CF_EIO);
+	}
 }
 
 static void put_answered(struct fe_media *m, uint64_t req, int status)
@@ -392,7 +421,8 @@ static void put_answered(struct fe_media *m, uint64_t req, int status)
 		struct upload *u = CF_CONTAINER_OF(e, struct upload, link);
 		if (u->xid != req)
 			continue;
-		if (status == 0 && ++u->acks >= u->need && !u->submitted)
+		if (status == 0 && ++u->acks >= u->need && u->written &&
+		    !u->submitted)
 			upload_submit(u);
 		return;
 	}
@@ -460,8 +490,21 @@ static void serve_blob(struct fe_conn *c, const struct fe_media_meta *mt,
 			"Cache-Control: private, max-age=31536000, immutable\r\n");
 }
 
+static void fetched_written(struct fe_media *m, int status, char *data,
+			    size_t len, void *arg)
+{
+	(void)m;
+	(void)data;
+	(void)len;
+	if (status != 0)
+		cf_warn("media %s: keeping the fetched copy: %s",
+			(const char *)arg, cf_strerror(status));
+	free(arg);
+}
+
+/* A peer's answer to GET; data (malloc'd, may be NULL) is taken. */
 static void fetched(struct fe_media *m, struct wait *w, int status,
-		    const char *data, size_t len)
+		    char *data, size_t len)
 {
 	struct fe_media_meta *mt = meta_get(m, w->id, strlen(w->id), false);
 
@@ -470,12 +513,23 @@ static void fetched(struct fe_media *m, struct wait *w, int status,
 		cf_warn("media %s: fetched copy does not match", w->id);
 		status = CF_ECORRUPT;
 	}
-	if (status != 0 && fetch_next(m, w))
+	if (status != 0 && fetch_next(m, w)) {
+		free(data);
 		return;
+	}
 	if (fe_conn_alive(w->c)) {
 		if (status == 0 && mt != NULL) {
-			fe_media_blob_write(m, w->id, data, len);
+			char *id = strdup(w->id);
+
 			serve_blob(w->c, mt, data, len);
+			/* Keep a copy, in the thread pool (best effort). */
+			if (id != NULL &&
+			    fe_media_blob_write_async(m, id, data, len,
+						      fetched_written,
+						      id) == 0)
+				data = NULL;
+			else
+				free(id);
 		} else {
 			fe_respond_rc(w->c,
 				      status == CF_ECORRUPT ? CF_EUNAVAIL
@@ -483,6 +537,7 @@ static void fetched(struct fe_media *m, struct wait *w, int status,
 				      "media not available");
 		}
 	}
+	free(data);
 	wait_free(w);
 }
 
@@ -505,7 +560,7 @@ void fe_media_tick(struct fe_media *m)
 	while (e != &m->uploads) {
 		struct upload *u = CF_CONTAINER_OF(e, struct upload, link);
 		e = e->next;
-		if (!u->submitted && now >= u->deadline)
+		if (!u->submitted && !u->writing && now >= u->deadline)
 			upload_answer(u, CF_EUNAVAIL);
 	}
 	fe_media_xfers_expire(m, now);
@@ -520,9 +575,8 @@ void fe_media_complete(struct fe_media *m, struct fe_media_xfer *x)
 	const char *mime = json_string_value(json_object_get(x->hdr, "mime"));
 	int status = (int)json_integer_value(json_object_get(x->hdr, "status"));
 	struct wait *w;
-	char *blob = NULL;
+	char *blob;
 	size_t len = 0;
-	int rv;
 
 	switch (x->type) {
 	case FE_MSG_MEDIA_UP:
@@ -533,8 +587,8 @@ void fe_media_complete(struct fe_media *m, struct fe_media_xfer *x)
 				    CF_ENOTLEADER);
 			break;
 		}
-		leader_take(m, user, mime, x->data.data, x->data.len, NULL,
-			    x->from, x->req);
+		blob = fe_media_xfer_take(x, &len);
+		leader_take(m, user, mime, blob, len, NULL, x->from, x->req);
 		break;
 	case FE_MSG_MEDIA_UP_R:
 		w = wait_find(m, x->req, FE_MSG_MEDIA_UP_R);
@@ -556,33 +610,20 @@ void fe_media_complete(struct fe_media *m, struct fe_media_xfer *x)
 		wait_free(w);
 		break;
 	case FE_MSG_MEDIA_PUT:
-		rv = CF_EBADREQ;
-		if (s1 != NULL && cf_id_valid(s1, strlen(s1)))
-			rv = fe_media_blob_write(m, s1, x->data.data, x->data.len);
-		fe_media_send_status(m, x->from, FE_MSG_MEDIA_PUT_R, x->req, rv);
+		fe_media_peer_blob_io(m, x, s1, true);
 		break;
 	case FE_MSG_MEDIA_PUT_R:
 		put_answered(m, x->req, status);
 		break;
 	case FE_MSG_MEDIA_GET:
-		rv = CF_EBADREQ;
-		if (s1 != NULL && cf_id_valid(s1, strlen(s1)))
-			rv = fe_media_blob_read(m, s1, &blob, &len);
-		if (rv == 0) {
-			json_t *h = json_pack("{s:i}", "status", 0);
-			fe_media_send(m, x->from, FE_MSG_MEDIA_GET_R, x->req, h,
-				    blob, len);
-			json_decref(h);
-		} else {
-			fe_media_send_status(m, x->from, FE_MSG_MEDIA_GET_R, x->req,
-				    rv);
-		}
-		free(blob);
+		fe_media_peer_blob_io(m, x, s1, false);
 		break;
 	case FE_MSG_MEDIA_GET_R:
 		w = wait_find(m, x->req, FE_MSG_MEDIA_GET);
-		if (w != NULL)
-			fetched(m, w, status, x->data.data, x->data.len);
+		if (w != NULL) {
+			blob = fe_media_xfer_take(x, &len);
+			fetched(m, w, status, blob, len);
+		}
 		break;
 	}
 }
@@ -610,8 +651,12 @@ static void http_upload(struct fe_conn *c, const struct fe_http_req *req,
 	memcpy(mime, ct.p, ct.len);
 	mime[ct.len] = '\0';
 	if (leader == c->srv->self) {
-		leader_take(m, user, mime, req->body.p, req->body.len, c, 0,
-			    0);
+		char *data = malloc(req->body.len);
+
+		if (data == NULL)
+			return fe_respond_rc(c, -ENOMEM, NULL);
+		memcpy(data, req->body.p, req->body.len);
+		leader_take(m, user, mime, data, req->body.len, c, 0, 0);
 		return;
 	}
 	if (leader == 0 || !rft_node_peer_up(m->srv->node, leader))
@@ -669,15 +714,53 @@ static void lookup_cb(struct rft_read *r, int status)
 	free(l);
 }
 
+/* A download's read of the local copy (thread pool). */
+struct dl_read {
+	struct fe_conn *c;
+	char id[32];
+};
+
+static void download_read(struct fe_media *m, int status, char *data,
+			  size_t len, void *arg)
+{
+	struct dl_read *rd = arg;
+	struct fe_media_meta *mt = meta_get(m, rd->id, strlen(rd->id), false);
+	struct wait *w;
+
+	if (!fe_conn_alive(rd->c))
+		goto out;
+	if (mt == NULL || !mt->committed || mt->erased) {
+		/* Erased while it was read. */
+		fe_respond_error(rd->c, 404, "not_found", "no such media");
+		goto out;
+	}
+	if (status == 0) {
+		serve_blob(rd->c, mt, data, len);
+		goto out;
+	}
+	w = wait_new(m, rd->c, FE_MSG_MEDIA_GET);
+	if (w == NULL) {
+		fe_respond_rc(rd->c, -ENOMEM, NULL);
+		goto out;
+	}
+	memcpy(w->id, rd->id, sizeof w->id);
+	if (!fetch_next(m, w)) {
+		fe_respond_rc(rd->c, CF_EUNAVAIL, "no peer holds it");
+		wait_free(w);
+	}
+out:
+	free(data);
+	fe_conn_unref(rd->c);
+	free(rd);
+}
+
 static void download(struct fe_conn *c, struct cf_str id, const char *user,
 		     bool waited)
 {
 	struct fe_media *m = &c->srv->media;
 	struct fe_media_meta *mt;
-	struct wait *w;
-	char *data = NULL;
+	struct dl_read *rd;
 	char idc[32];
-	size_t len = 0;
 	int rv;
 
 	if (!cf_id_valid(id.p, id.len) || id.len >= sizeof idc)
@@ -704,19 +787,18 @@ static void download(struct fe_conn *c, struct cf_str id, const char *user,
 					"conversation that references it");
 	memcpy(idc, id.p, id.len);
 	idc[id.len] = '\0';
-	rv = fe_media_blob_read(m, idc, &data, &len);
-	if (rv == 0) {
-		serve_blob(c, mt, data, len);
-		free(data);
-		return;
-	}
-	w = wait_new(m, c, FE_MSG_MEDIA_GET);
-	if (w == NULL)
+	/* The local copy, read in the thread pool; else from a peer. */
+	rd = calloc(1, sizeof *rd);
+	if (rd == NULL)
 		return fe_respond_rc(c, -ENOMEM, NULL);
-	memcpy(w->id, idc, id.len + 1);
-	if (!fetch_next(m, w)) {
-		fe_respond_rc(c, CF_EUNAVAIL, "no peer holds it");
-		wait_free(w);
+	rd->c = c;
+	fe_conn_ref(c);
+	memcpy(rd->id, idc, id.len + 1);
+	rv = fe_media_blob_read_async(m, idc, download_read, rd);
+	if (rv != 0) {
+		fe_conn_unref(c);
+		free(rd);
+		fe_respond_rc(c, rv, NULL);
 	}
 }
 

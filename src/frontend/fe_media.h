@@ -15,7 +15,8 @@
  * one; a reference or member not known yet is checked again after a
  * read-index, so a reader is never refused for lag). A node without
  * the blob fetches it from its peers, checks its xxh3, stores it, answers.
- * Blob files are written and read on the loop thread (fsync included).
+ * Blob files are written (fsync included) and read in libuv's thread pool,
+ * never on the loop (fe_media_io.c).
  * Erasure: when every message that references a blob has been recalled,
  * its file is unlinked at the recall's apply, on every node, and reads
  * answer 404.
@@ -60,6 +61,7 @@ struct fe_media {
 	struct cf_list uploads;	 /* leader: blobs waiting for a majority */
 	struct cf_list waits;	 /* local requests waiting for a peer */
 	uint64_t next_req;
+	unsigned io_inflight;	 /* blob reads and writes in the pool */
 };
 
 void fe_media_init(struct fe_media *m, struct fe_server *srv);

@@ -3,7 +3,8 @@
  * messages (send, reassembly) and the blob files. Not for other modules.
  * Ownership: a completed transfer is the caller's for the duration of
  * fe_media_complete() only. Errors: 0 or a negative code.
- * Threads: loop thread only.
+ * Threads: loop thread only, except the blob jobs (libuv's thread pool),
+ * which touch only their own bytes and files.
  */
 #ifndef FE_MEDIA_INT_H
 #define FE_MEDIA_INT_H
@@ -33,14 +34,40 @@ int fe_media_send(struct fe_media *m, unsigned to, uint8_t type, uint64_t req,
 /* Send {"status": status}. */
 int fe_media_send_status(struct fe_media *m, unsigned to, uint8_t type,
 			 uint64_t req, int status);
-/* Write DIR/media/id durably (tmp, fsync, rename, fsync dir). */
+/* Write DIR/media/id durably (tmp, fsync, rename, fsync dir). Any thread. */
 int fe_media_blob_write(struct fe_media *m, const char *id, const void *data,
 			size_t len);
-/* Read DIR/media/id into *out (malloc'd); CF_ENOTFOUND if absent. */
 /* Remove the blob's file (erasure); 0 if it was not there. */
 int fe_media_blob_unlink(struct fe_media *m, const char *id);
+/* Read DIR/media/id into *out (malloc'd); CF_ENOTFOUND if absent. Any thread. */
 int fe_media_blob_read(struct fe_media *m, const char *id, char **out,
 		       size_t *len);
+/*
+ * The same in libuv's thread pool, so that the loop never waits for the
+ * disk: cb(m, status, data, len, arg) follows on the loop. A write takes
+ * data (malloc'd) and frees it; cb gets no data. A read's cb gets the
+ * bytes on success and owns them (free). On a non-zero return nothing is
+ * queued (the data is freed) and cb never runs. While queued, m (and its
+ * server) stay valid: the loop does not end before cb has run.
+ */
+typedef void (*fe_media_io_cb)(struct fe_media *m, int status, char *data,
+			       size_t len, void *arg);
+int fe_media_blob_write_async(struct fe_media *m, const char *id, char *data,
+			      size_t len, fe_media_io_cb cb, void *arg);
+int fe_media_blob_read_async(struct fe_media *m, const char *id,
+			     fe_media_io_cb cb, void *arg);
+/* Take a transfer's bytes (malloc'd; NULL if empty). */
+char *fe_media_xfer_take(struct fe_media_xfer *x, size_t *len);
+/*
+ * A peer's PUT (put: write the transfer's bytes as blob id) or GET (read
+ * blob id): the disk work in the thread pool, then the answer (PUT_R with
+ * the status; GET_R with the status and the bytes) to the asking node.
+ */
+void fe_media_peer_blob_io(struct fe_media *m, struct fe_media_xfer *x,
+			   const char *id, bool put);
+/* Tests only: called in the pool before each blob job (a slow disk). */
+extern void (*fe_media_io_test_hook)(void *arg);
+extern void *fe_media_io_test_arg;
 /* Drop transfers idle since before now - 30 s (UINT64_MAX: all). */
 void fe_media_xfers_expire(struct fe_media *m, uint64_t now);
 /* fe_media.c: act on a complete transfer. */

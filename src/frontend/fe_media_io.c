@@ -4,7 +4,12 @@
  * Media blobs: chunked peer messages and blob files (see fe_media_int.h).
  *
  * On disk: DIR/media/{mediaId} holds the bytes (written to a .tmp file,
- * fsync'd, renamed, directory fsync'd).
+ * fsync'd, renamed, directory fsync'd). The node writes and reads blobs
+ * (up to --max-media, 16 MiB by default) in libuv's thread pool
+ * (fe_media_blob_write_async, fe_media_blob_read_async), never on the loop:
+ * a 16 MiB write with its fsync takes tens to hundreds of milliseconds.
+ * The pool, not the worker thread, because a blob is one short job that a
+ * client waits for, and the worker may be busy with a long compaction.
  *
  * Peer-link messages (FE_MSG_MEDIA_*), every one chunked the same way
  * (a blob of 16 MiB does not fit one peer message):
@@ -35,6 +40,7 @@
 #include <unistd.h>
 
 #include "common/cf_err.h"
+#include "common/cf_id.h"
 #include "common/cf_io.h"
 #include "common/cf_time.h"
 #include "frontend/fe_server.h"
@@ -175,6 +181,172 @@ int fe_media_blob_read(struct fe_media *m, const char *id, char **out,
 	*out = p;
 	*len = off;
 	return 0;
+}
+
+/* ---- the same, in libuv's thread pool ---- */
+
+void (*fe_media_io_test_hook)(void *arg);
+void *fe_media_io_test_arg;
+
+struct media_io {
+	uv_work_t w;
+	struct fe_media *m;
+	bool write;
+	char id[64];
+	char *data; /* write: owned, freed after; read: the result */
+	size_t len;
+	int status;
+	fe_media_io_cb cb;
+	void *arg;
+};
+
+static void media_io_work(uv_work_t *w)
+{
+	struct media_io *io = w->data;
+
+	if (fe_media_io_test_hook != NULL)
+		fe_media_io_test_hook(fe_media_io_test_arg);
+	if (io->write)
+		io->status = fe_media_blob_write(io->m, io->id, io->data,
+						 io->len);
+	else
+		io->status = fe_media_blob_read(io->m, io->id, &io->data,
+						&io->len);
+}
+
+static void media_io_after(uv_work_t *w, int status)
+{
+	struct media_io *io = w->data;
+
+	if (status != 0)
+		io->status = status;
+	if (io->write || io->status != 0) {
+		free(io->data);
+		io->data = NULL;
+		io->len = 0;
+	}
+	io->m->io_inflight--;
+	io->cb(io->m, io->status, io->data, io->len, io->arg);
+	free(io);
+}
+
+static int media_io_queue(struct fe_media *m, bool write, const char *id,
+			  char *data, size_t len, fe_media_io_cb cb, void *arg)
+{
+	struct media_io *io = calloc(1, sizeof *io);
+	int rv;
+
+	if (io == NULL || strlen(id) >= sizeof io->id) {
+		free(io);
+		free(data);
+		return io == NULL ? -ENOMEM : CF_EBADREQ;
+	}
+	io->m = m;
+	io->write = write;
+	strcpy(io->id, id);
+	io->data = data;
+	io->len = len;
+	io->cb = cb;
+	io->arg = arg;
+	io->w.data = io;
+	rv = uv_queue_work(m->srv->loop, &io->w, media_io_work,
+			   media_io_after);
+	if (rv != 0) {
+		free(io->data);
+		free(io);
+		return rv;
+	}
+	m->io_inflight++;
+	return 0;
+}
+
+int fe_media_blob_write_async(struct fe_media *m, const char *id, char *data,
+			      size_t len, fe_media_io_cb cb, void *arg)
+{
+	return media_io_queue(m, true, id, data, len, cb, arg);
+}
+
+int fe_media_blob_read_async(struct fe_media *m, const char *id,
+			     fe_media_io_cb cb, void *arg)
+{
+	return media_io_queue(m, false, id, NULL, 0, cb, arg);
+}
+
+/* ---- a peer's PUT or GET ---- */
+
+char *fe_media_xfer_take(struct fe_media_xfer *x, size_t *len)
+{
+	char *p = x->data.data;
+
+	*len = x->data.len;
+	cf_buf_init(&x->data);
+	return p;
+}
+
+/* Who asked (a peer's PUT or GET), for the answer after the disk. */
+struct peer_ask {
+	unsigned from;
+	uint64_t req;
+};
+
+static void put_written(struct fe_media *m, int status, char *data,
+			size_t len, void *arg)
+{
+	struct peer_ask *a = arg;
+
+	(void)data;
+	(void)len;
+	fe_media_send_status(m, a->from, FE_MSG_MEDIA_PUT_R, a->req, status);
+	free(a);
+}
+
+static void get_read(struct fe_media *m, int status, char *data, size_t len,
+		     void *arg)
+{
+	struct peer_ask *a = arg;
+
+	if (status == 0) {
+		json_t *h = json_pack("{s:i}", "status", 0);
+		fe_media_send(m, a->from, FE_MSG_MEDIA_GET_R, a->req, h, data,
+			      len);
+		json_decref(h);
+	} else {
+		fe_media_send_status(m, a->from, FE_MSG_MEDIA_GET_R, a->req,
+				     status);
+	}
+	free(data);
+	free(a);
+}
+
+void fe_media_peer_blob_io(struct fe_media *m, struct fe_media_xfer *x,
+			 const char *id, bool put)
+{
+	uint8_t answer = put ? FE_MSG_MEDIA_PUT_R : FE_MSG_MEDIA_GET_R;
+	struct peer_ask *a;
+	char *data;
+	size_t len;
+	int rv = CF_EBADREQ;
+
+	if (id == NULL || !cf_id_valid(id, strlen(id)))
+		goto answer;
+	rv = -ENOMEM;
+	a = malloc(sizeof *a);
+	if (a == NULL)
+		goto answer;
+	a->from = x->from;
+	a->req = x->req;
+	if (put) {
+		data = fe_media_xfer_take(x, &len);
+		rv = fe_media_blob_write_async(m, id, data, len, put_written,
+					       a);
+	} else {
+		rv = fe_media_blob_read_async(m, id, get_read, a);
+	}
+	if (rv == 0)
+		return;
+	free(a);
+answer:
+	fe_media_send_status(m, x->from, answer, x->req, rv);
 }
 
 /* ---- reassembly ---- */

@@ -69,3 +69,39 @@ int fe_conn_metrics_render(const struct fe_conn_metrics *m, unsigned open,
 		(unsigned long long)m->idle_timeouts,
 		(unsigned long long)m->buffer_bytes);
 }
+
+/* ---- Loop lag ---- */
+
+int fe_metrics_render_loop_lag(const struct cf_lag *lag, struct cf_buf *b)
+{
+	static const char name[] = "confab_loop_lag_seconds";
+	uint64_t cum = 0;
+	int rv;
+
+	if (lag == NULL)
+		return 0;
+	rv = cf_buf_appendf(b,
+			    "# HELP %s Longest stretch of work of each event "
+			    "loop iteration (monotonic time, waits for "
+			    "events excluded).\n# TYPE %s histogram\n",
+			    name, name);
+	for (unsigned i = 0; rv == 0 && i < CF_LAG_BUCKETS; i++) {
+		cum += lag->counts[i];
+		rv = cf_buf_appendf(b, "%s_bucket{le=\"%g\"} %llu\n", name,
+				    cf_lag_bounds[i], (unsigned long long)cum);
+	}
+	if (rv == 0)
+		rv = cf_buf_appendf(
+			b,
+			"%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n"
+			"%s_count %llu\n"
+			"# HELP confab_loop_lag_max_seconds Longest stretch "
+			"of work of one loop iteration since start.\n"
+			"# TYPE confab_loop_lag_max_seconds gauge\n"
+			"confab_loop_lag_max_seconds %.6f\n",
+			name, (unsigned long long)lag->n, name,
+			(double)lag->sum_ns / 1e9, name,
+			(unsigned long long)lag->n,
+			(double)lag->max_ns / 1e9);
+	return rv;
+}

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "common/cf_buf.h"
+#include "common/cf_lag.h"
 
 #define FE_HIST_BUCKETS 16
 
@@ -36,6 +37,7 @@ struct fe_metrics {
 	struct fe_hist send_ack;  /* request received to ack sent */
 	struct fe_hist delivery;  /* commit (apply) to socket write */
 	struct fe_conn_metrics conns;
+	const struct cf_lag *loop_lag; /* the loop's probe, or NULL */
 };
 
 extern const double fe_hist_bounds[FE_HIST_BUCKETS];
@@ -48,5 +50,12 @@ int fe_hist_render(const struct fe_hist *h, const char *name,
 /* Append the connection metrics; open = connections served now. */
 int fe_conn_metrics_render(const struct fe_conn_metrics *m, unsigned open,
 			   struct cf_buf *b);
+/*
+ * ---- Loop lag (cf_lag.h) ----
+ * Append confab_loop_lag_seconds (histogram: the longest stretch of work of
+ * each loop iteration) and confab_loop_lag_max_seconds (gauge: the largest
+ * since start) to b; nothing if lag is NULL.
+ */
+int fe_metrics_render_loop_lag(const struct cf_lag *lag, struct cf_buf *b);
 
 #endif

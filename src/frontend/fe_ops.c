@@ -256,6 +256,8 @@ static void ops_metrics(struct fe_conn *c)
 				    &b);
 	if (rv == 0)
 		rv = fe_conn_metrics_render(&s->metrics.conns, s->n_conns, &b);
+	if (rv == 0)
+		rv = fe_metrics_render_loop_lag(s->metrics.loop_lag, &b);
 	if (rv != 0) {
 		cf_buf_release(&b);
 		fe_respond_rc(c, -ENOMEM, NULL);

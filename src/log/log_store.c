@@ -730,65 +730,7 @@ void log_store_failed_file(const struct log_store *s, char *buf, size_t len)
 	snprintf(buf, len, "%s/%s", part, seg);
 }
 
-/* ---------------------------------------------------------- checkpoint */
-
-int log_store_checkpoint(struct log_store *s, uint64_t applied_index,
-			 char *errmsg)
-{
-	struct log_manifest m;
-	char name[LOG_SEG_NAME];
-	int rv;
-
-	assert(s->ntouched == 0); /* commit or abort first */
-	log_manifest_init(&m);
-	m.partitions = s->nparts;
-	m.applied_index = applied_index;
-	m.seal_bytes = s->seal_bytes;
-	m.seal_age_ms = s->seal_age_ms;
-	for (unsigned i = 0; i < s->nparts; i++) {
-		struct log_part *part = &s->parts[i];
-		for (size_t k = 0; k < part->nsegs; k++) {
-			struct log_segment *seg = &part->segs[k];
-			rv = log__seg_sync(s, part, seg);
-			if (rv != 0) {
-				log_segment_name(name, seg->segno);
-				cf_errmsg_printf(errmsg, "fdatasync %s: %s",
-						 name, cf_strerror(rv));
-				goto err;
-			}
-			rv = log_manifest_add(&m, part->id, seg->segno,
-					      seg->size, seg->sealed);
-			if (rv != 0)
-				goto err;
-		}
-		if (part->dir_dirty) {
-			if (fsync(part->dirfd) != 0) {
-				rv = -errno;
-				cf_errmsg_printf(errmsg, "fsync folder: %s",
-						 cf_strerror(rv));
-				goto err;
-			}
-			part->dir_dirty = false;
-		}
-	}
-	rv = log__cold_to_manifest(s, &m);
-	if (rv != 0)
-		goto err;
-	rv = log_manifest_save(s->dirfd, &m, errmsg);
-	if (rv != 0)
-		goto err;
-	/* The manifest no longer names compacted hot segments. */
-	log__cold_unlink_doomed(s);
-	s->applied_index = applied_index;
-	log_manifest_release(&m);
-	return 0;
-
-err:
-	log_manifest_release(&m);
-	cf_errmsg_wrapf(errmsg, "checkpoint");
-	assert(rv != 0);
-	return rv;
-}
+/* The checkpoint is log_ckpt.c (its disk work runs off the loop). */
 
 /* --------------------------------------------------------------- reads */
 

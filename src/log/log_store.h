@@ -11,9 +11,11 @@
  *   log_store_append() ... log_store_append()   stage records in memory
  *   log_store_commit()                          write them (no fsync)
  *   or log_store_abort()                        drop what was staged
- * Durability comes from the Raft log: log_store_checkpoint() fsyncs the
- * segments and atomically replaces the manifest (write, fsync, rename, fsync
- * folder), recording appliedIndex. On open, everything past the manifest's
+ * Durability comes from the Raft log: a checkpoint fsyncs the segments and
+ * atomically replaces the manifest (write, fsync, rename, fsync folder),
+ * recording appliedIndex; log_ckpt.h splits it so that the disk work runs
+ * off the loop (log_store_checkpoint() does it all in one call). On open,
+ * everything past the manifest's
  * lengths (an uncheckpointed or torn tail) is cut, and Raft replays it.
  *
  * Ownership: the store owns its files and memory. Records returned by reads
@@ -84,7 +86,11 @@ int log_store_commit(struct log_store *s);
 void log_store_failed_file(const struct log_store *s, char *buf, size_t len);
 /* Forget every staged record, as if never appended. */
 void log_store_abort(struct log_store *s);
-/* fsync what was written, then replace the manifest with appliedIndex. */
+/*
+ * fsync what was written, then replace the manifest with appliedIndex, all
+ * on the calling thread (log_ckpt.h: the same in steps, the disk work off
+ * the loop). -EBUSY while a log_ckpt is in flight.
+ */
 int log_store_checkpoint(struct log_store *s, uint64_t applied_index,
 			 char *errmsg);
 

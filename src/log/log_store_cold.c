@@ -385,28 +385,6 @@ int log__cold_to_manifest(const struct log_store *s, struct log_manifest *m)
 	return cold_erase_out(s, m);
 }
 
-void log__cold_unlink_doomed(struct log_store *s)
-{
-	char name[LOG_SEG_NAME];
-
-	for (unsigned i = 0; i < s->nparts; i++) {
-		struct log_part *part = &s->parts[i];
-
-		for (size_t k = 0; k < part->ndoomed; k++) {
-			uint32_t no = part->doomed[k];
-
-			if (no & LOG_DOOMED_COLD)
-				log_cold_name(name, no & ~LOG_DOOMED_COLD);
-			else
-				log_segment_name(name, no);
-			/* A failure leaves a file open removes. */
-			unlinkat(part->dirfd, name, 0);
-			part->dir_dirty = true;
-		}
-		part->ndoomed = 0;
-	}
-}
-
 /* --------------------------------------------------------------- reads */
 
 static void cold_reader_free(void *r)

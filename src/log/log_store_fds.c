@@ -43,8 +43,7 @@ void log__part_trim_sealed(struct log_part *part, size_t from)
 	 * segment per partition stays open whatever the segment size
 	 * (tested: test_log_files low_descriptor_limit_serves_every_segment).
 	 * The bytes of those parked here are still in the page cache; the
-	 * checkpoint fsyncs them through a cached descriptor of the same file
-	 * (log__seg_sync).
+	 * checkpoint's run opens them by name and fsyncs them (log_ckpt.c).
 	 */
 	for (size_t i = part->nsegs; i-- > (from > 1 ? from - 2 : 0);) {
 		struct log_segment *seg = &part->segs[i];
@@ -56,33 +55,6 @@ void log__part_trim_sealed(struct log_part *part, size_t from)
 		else
 			log_segment_close(seg);
 	}
-}
-
-int log__seg_sync(struct log_store *s, struct log_part *part,
-		  struct log_segment *seg)
-{
-	struct log_file *h;
-	int rv;
-
-	if (seg->fd >= 0 || seg->synced == seg->size) {
-		rv = log_segment_sync(seg);
-		if (rv == 0)
-			log__seg_park(seg);
-		return rv;
-	}
-	/*
-	 * fdatasync flushes the file, not the descriptor: a read-only one
-	 * opened after the writes syncs them, and reports a writeback error
-	 * no descriptor has seen yet (Linux >= 4.16).
-	 */
-	rv = log_files_get(s->files, part->id, LOG_FILE_SEG, seg->segno, &h);
-	if (rv != 0)
-		return rv;
-	rv = fdatasync(h->fd) != 0 ? -errno : 0;
-	log_files_put(s->files, h);
-	if (rv == 0)
-		seg->synced = seg->size;
-	return rv;
 }
 
 int log__seg_read_parked(struct log_store *s, struct log_part *part,

@@ -1,7 +1,8 @@
 /*
  * log_store_int: the store's structures, shared by log_store.c (hot
- * segments: open, append, commit, checkpoint, reads) and log_store_cold.c
- * (the cold tier: cold files, compaction jobs and their switch). Not for
+ * segments: open, append, commit, reads), log_ckpt.c (the checkpoint) and
+ * log_store_cold.c (the cold tier: cold files, compaction jobs and their
+ * switch). Not for
  * other modules. Threads: loop thread only, except struct log_compact's
  * run fields (see log_store_cold.c).
  */
@@ -106,6 +107,7 @@ struct log_store {
 	/* The hot segment of the last failed commit (log_store_failed_file). */
 	unsigned fail_part;
 	uint32_t fail_segno; /* 0: no commit failed */
+	bool ckpt_busy;	     /* a checkpoint is captured, not ended (log_ckpt) */
 };
 
 /* A compaction job (log_store_cold.c). */
@@ -130,8 +132,6 @@ int log__cold_open_part(struct log_store *s, struct log_part *part,
 int log__cold_open_jobs(struct log_store *s, const struct log_manifest *m);
 /* Checkpoint: add the cold entries and jobs to m. */
 int log__cold_to_manifest(const struct log_store *s, struct log_manifest *m);
-/* After a manifest was saved: unlink compacted hot segments. */
-void log__cold_unlink_doomed(struct log_store *s);
 /* Read conv's message seq from the cold file covering segno. */
 int log__cold_read(struct log_store *s, struct log_part *part, uint32_t segno,
 		   struct cf_str conv, uint64_t seq, struct log_record *rec,
@@ -164,9 +164,6 @@ void log__seg_park(struct log_segment *seg);
  * of part from segs[from - 2] on but the newest, synced or not.
  */
 void log__part_trim_sealed(struct log_part *part, size_t from);
-/* fdatasync seg's unsynced bytes (through s->files if parked), then park. */
-int log__seg_sync(struct log_store *s, struct log_part *part,
-		  struct log_segment *seg);
 /* Read the record at off of seg, a parked segment of part (log_files). */
 int log__seg_read_parked(struct log_store *s, struct log_part *part,
 			 struct log_segment *seg, uint64_t off,

@@ -12,8 +12,11 @@
  *   u32 partitions P, u32 reserved 0, u64 entry clock,
  *   u64 XXH3_64bits of the 32 bytes before it
  *
- * Taking a snapshot checkpoints the store (fsync, manifest) at the applied
- * index first. Restoring one never fails: at or below the local applied index
+ * Taking a snapshot is a checkpoint of the store at the applied index, run
+ * by the checkpoint job (rft_ckpt.c, raft_fsm version 3: captured in
+ * snapshot(), made durable in snapshot_async() off the loop, ended in
+ * snapshot_finalize()), so the snapshot raft keeps names a durable
+ * manifest. Restoring one never fails: at or below the local applied index
  * (raft_start loading its own last snapshot, the common case) it changes
  * nothing; above it, the node lacks segments: rft_fsm_needs_fetch() turns
  * true, apply keeps entries in a pending file instead of applying them (it
@@ -39,7 +42,7 @@
 
 #define SNAP_MAGIC 0x4e534643u
 #define SNAP_VERSION 1u
-#define SNAP_SIZE 40u
+#define SNAP_SIZE RFT_SNAP_SIZE
 
 /* --- rebuild --- */
 
@@ -253,6 +256,7 @@ void rft_fsm_close(struct rft_fsm *f)
 {
 	if (f == NULL)
 		return;
+	assert(f->ckpt == NULL); /* its work would outlive the store */
 	if (f->store != NULL)
 		log_store_close(f->store);
 	rft__pending_close(f);
@@ -290,7 +294,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
 	return 0;
 }
 
-static void snap_encode(const struct rft_fsm *f, uint8_t *p)
+void rft__snap_encode(const struct rft_fsm *f, uint8_t *p)
 {
 	cf_put_u32(p, SNAP_MAGIC);
 	cf_put_u32(p + 4, SNAP_VERSION);
@@ -299,43 +303,6 @@ static void snap_encode(const struct rft_fsm *f, uint8_t *p)
 	cf_put_u32(p + 20, 0);
 	cf_put_u64(p + 24, f->clock);
 	cf_put_u64(p + 32, XXH3_64bits(p, 32));
-}
-
-static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
-			unsigned *n_bufs)
-{
-	struct rft_fsm *f = fsm->data;
-	char errmsg[CF_ERRMSG_SIZE];
-	struct raft_buffer *b;
-	int rv;
-
-	if (f->needs_fetch || f->failed != 0)
-		return RAFT_BUSY; /* raft tries again later */
-	rv = rft_fsm_checkpoint(f, errmsg);
-	if (rv != 0) {
-		/*
-		 * fsync failed: the pages may be gone, so stop (DESIGN.md);
-		 * the node degrades (full disk) or stops cleanly.
-		 */
-		cf_error("fsm: snapshot at %llu: %s; applying nothing more",
-			 (unsigned long long)f->applied, errmsg);
-		rft_fsm_halt(f, rv, errmsg);
-		return RAFT_BUSY;
-	}
-	b = raft_malloc(sizeof(*b));
-	if (b == NULL)
-		return RAFT_NOMEM;
-	b->len = SNAP_SIZE;
-	b->base = raft_malloc(SNAP_SIZE);
-	if (b->base == NULL) {
-		raft_free(b);
-		return RAFT_NOMEM;
-	}
-	snap_encode(f, b->base);
-	*bufs = b;
-	*n_bufs = 1;
-	f->stats.snapshots++;
-	return 0;
 }
 
 /* Parse a snapshot manifest; 0 or CF_ECORRUPT / CF_EVERSION. */
@@ -396,11 +363,13 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 
 struct raft_fsm *rft_fsm_raft(struct rft_fsm *f)
 {
-	f->rfsm.version = 1;
+	f->rfsm.version = 3;
 	f->rfsm.data = f;
 	f->rfsm.apply = fsm_apply;
-	f->rfsm.snapshot = fsm_snapshot;
+	f->rfsm.snapshot = rft__fsm_snapshot;
 	f->rfsm.restore = fsm_restore;
+	f->rfsm.snapshot_finalize = rft__fsm_snapshot_finalize;
+	f->rfsm.snapshot_async = rft__fsm_snapshot_async;
 	return &f->rfsm;
 }
 
@@ -439,22 +408,6 @@ void rft_fsm_halt(struct rft_fsm *f, int err, const char *why)
 		return;
 	f->failed = err;
 	snprintf(f->fail_msg, sizeof f->fail_msg, "%s", why);
-}
-
-int rft_fsm_checkpoint(struct rft_fsm *f, char *errmsg)
-{
-	errmsg[0] = '\0';
-	if (f->failed != 0) {
-		/* Part of an entry may be in memory only: never record it. */
-		cf_errmsg_printf(errmsg, "fsm: stopped after a storage failure");
-		return f->failed;
-	}
-	if (f->needs_fetch) {
-		/* The store lacks segments: never record an appliedIndex. */
-		cf_errmsg_printf(errmsg, "fsm: segment fetch pending");
-		return CF_EUNAVAIL;
-	}
-	return log_store_checkpoint(f->store, f->applied, errmsg);
 }
 
 bool rft_fsm_needs_fetch(const struct rft_fsm *f)

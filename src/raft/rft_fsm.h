@@ -31,7 +31,9 @@
  * conversations stay valid until the next apply. Results of the last applied
  * entry stay valid until the next apply (the leader's apply callback, which
  * raft 0.15 fires right after fsm->apply, reads them).
- * Errors: 0, -errno, CF_E*. Threads: loop thread only.
+ * Errors: 0, -errno, CF_E*. Threads: loop thread only, except the
+ * checkpoint job's disk work (libuv's thread pool: rft_ckpt.c), which
+ * touches only what it captured.
  */
 #ifndef RFT_FSM_H
 #define RFT_FSM_H
@@ -40,6 +42,7 @@
 #include <stdint.h>
 
 #include <raft.h>
+#include <uv.h>
 
 #include "common/cf_buf.h"
 #include "log/log_record.h"
@@ -111,7 +114,10 @@ struct rft_fsm_config {
 /* Open the store and rebuild the state from its records. */
 int rft_fsm_open(struct rft_fsm **out, const struct rft_fsm_config *c,
 		 char *errmsg);
-/* Checkpoint nothing; close the store; free everything. */
+/*
+ * Checkpoint nothing; close the store; free everything. No checkpoint job
+ * may be in flight (rft_fsm_checkpoint_busy).
+ */
 void rft_fsm_close(struct rft_fsm *f);
 
 /* The raft_fsm to pass to raft_init (its data points back at f). */
@@ -145,8 +151,28 @@ const struct rft_result *rft_fsm_results(const struct rft_fsm *f,
 
 /* Highest applied index (skipped replays included). */
 uint64_t rft_fsm_applied(const struct rft_fsm *f);
-/* Checkpoint the store at the applied index (fsync + manifest). */
+/*
+ * Checkpoint the store at the applied index (fsync + manifest) on the
+ * calling thread: for tests and tools. -EBUSY while a checkpoint job is in
+ * flight; CF_EUNAVAIL while a segment fetch is pending.
+ */
 int rft_fsm_checkpoint(struct rft_fsm *f, char *errmsg);
+/*
+ * The checkpoint job (rft_ckpt.c), the one owner of the manifest: start
+ * one at the applied index. The state is captured now, on the loop (cheap:
+ * log_ckpt.h); the fsyncs and the manifest run in libuv's thread pool; cb
+ * follows on the loop with the index and 0, or an error (errmsg says which
+ * step; the store may have lost pages: the caller should stop the node).
+ * Only then does the store report the new appliedIndex. 0 started, -EBUSY
+ * (one is in flight, periodic or raft's snapshot: try later), CF_EUNAVAIL
+ * (segment fetch pending), -ENOMEM or -errno (nothing started).
+ */
+typedef void (*rft_fsm_ckpt_cb)(void *arg, uint64_t index, int status,
+				const char *errmsg);
+int rft_fsm_checkpoint_start(struct rft_fsm *f, uv_loop_t *loop,
+			     rft_fsm_ckpt_cb cb, void *arg);
+/* A checkpoint job (periodic or snapshot) is in flight. */
+bool rft_fsm_checkpoint_busy(const struct rft_fsm *f);
 /* True after a snapshot arrived that is ahead of local state (needs fetch). */
 bool rft_fsm_needs_fetch(const struct rft_fsm *f);
 /* The appliedIndex a fetched store must reach (the snapshot's), if needed. */

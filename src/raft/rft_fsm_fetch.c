@@ -156,6 +156,15 @@ int rft_fsm_fetch_done(struct rft_fsm *f, char *errmsg)
 	errmsg[0] = '\0';
 	if (!f->needs_fetch)
 		return 0;
+	/*
+	 * A checkpoint job still writing into the folder (taken before the
+	 * snapshot arrived): the node starts no fetch while one is in flight
+	 * (rft_node.c), so this only guards the contract.
+	 */
+	if (f->ckpt != NULL) {
+		cf_errmsg_printf(errmsg, "a checkpoint is in flight");
+		return -EAGAIN;
+	}
 	if (f->store != NULL)
 		log_store_close(f->store);
 	f->store = NULL;

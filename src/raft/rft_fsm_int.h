@@ -1,9 +1,9 @@
 /*
- * rft_fsm_int: the FSM's private state, shared by its three files:
- * rft_fsm.c (open, rebuild, raft adapter, snapshots, queries), rft_state.c
- * (conversations, members, the user and pair indexes) and rft_apply.c (one
- * entry's commands). Nothing outside src/raft/rft_{fsm,state,apply}.c
- * includes it.
+ * rft_fsm_int: the FSM's private state, shared by its files: rft_fsm.c
+ * (open, rebuild, raft adapter, restore, queries), rft_ckpt.c (the
+ * checkpoint job and the snapshots), rft_state.c (conversations, members,
+ * the user and pair indexes), rft_apply.c (one entry's commands) and
+ * rft_fsm_fetch.c. Nothing outside the FSM's files includes it.
  *
  * Ownership: struct rft_fsm owns every conversation (struct rft_conv_st,
  * one allocation each, never freed before rft_fsm_close), their strings and
@@ -14,9 +14,11 @@
 #define RFT_FSM_INT_H
 
 #include <setjmp.h>
+#include <uv.h>
 
 #include "common/cf_err.h"
 #include "common/cf_map.h"
+#include "log/log_ckpt.h"
 #include "raft/rft_dedup.h"
 #include "raft/rft_fsm.h"
 
@@ -130,6 +132,19 @@ struct rft_fsm {
 	char fail_msg[CF_ERRMSG_SIZE];
 	bool fail_armed;
 	jmp_buf fail_jmp;
+	/*
+	 * The checkpoint job (rft_ckpt.c): the one owner of the manifest.
+	 * At most one in flight, taken by the periodic checkpoint or by
+	 * raft's snapshot.
+	 */
+	struct log_ckpt *ckpt;	/* captured, not ended; NULL: idle */
+	bool ckpt_snap;		/* raft's snapshot holds it */
+	bool ckpt_ran;		/* run returned (status in ckpt_status) */
+	int ckpt_status;
+	char ckpt_errmsg[CF_ERRMSG_SIZE];
+	uv_work_t ckpt_work;
+	rft_fsm_ckpt_cb ckpt_cb;
+	void *ckpt_arg;
 };
 
 static inline struct rft_conv_st *rft__st(const struct rft_conv *c)
@@ -172,6 +187,16 @@ void rft__state_release(struct rft_fsm *f);
 int rft__scan_rec(void *arg, const struct log_record *rec);
 /* Open f->store from f->store_opts and rebuild the state (rft_fsm.c). */
 int rft__fsm_load(struct rft_fsm *f, char *errmsg);
+/* The 40-byte snapshot manifest of f's state into p (rft_fsm.c). */
+void rft__snap_encode(const struct rft_fsm *f, uint8_t *p);
+#define RFT_SNAP_SIZE 40u
+/* raft_fsm v3 snapshot callbacks (rft_ckpt.c). */
+int rft__fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+		      unsigned *n_bufs);
+int rft__fsm_snapshot_async(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+			    unsigned *n_bufs);
+int rft__fsm_snapshot_finalize(struct raft_fsm *fsm,
+			       struct raft_buffer *bufs[], unsigned *n_bufs);
 /* Keep an entry that arrived while needs_fetch (rft_fsm_fetch.c). */
 int rft__pending_add(struct rft_fsm *f, uint64_t index, const void *buf,
 		     size_t len);

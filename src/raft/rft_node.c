@@ -140,10 +140,48 @@ static void node_on_mark(void *arg, uint64_t index, uint64_t mark_id)
 	rft_marks_on_apply(&n->marks, rft_fsm_store(n->fsm), index, mark_id);
 }
 
-/* Checkpoint if anything was applied since the last one, or if forced. */
+static void node_close_finish(struct rft_node *n);
+static void node_checkpoint(struct rft_node *n, bool force);
+
+/*
+ * The checkpoint job ended (rft_fsm_checkpoint_start: captured on the loop,
+ * fsyncs and manifest in the thread pool). Only now is it durable.
+ */
+static void node_ckpt_cb(void *arg, uint64_t index, int status,
+			 const char *errmsg)
+{
+	struct rft_node *n = arg;
+
+	if (status != 0 && status != CF_ECANCELED) {
+		/*
+		 * The store can no longer be made durable: better down, or
+		 * read-only on a full disk (rft_node_disk.c). Nothing was
+		 * recorded: raft replays the entries after a restart.
+		 */
+		cf_error("checkpoint at %llu failed: %s (%s)",
+			 (unsigned long long)index, errmsg, cf_strerror(status));
+		if (!n->closing)
+			rft__storage_failed(n, status, errmsg);
+	} else if (status == 0 && index > n->last_checkpoint) {
+		n->last_checkpoint = index;
+	}
+	if (n->ckpt_final) {
+		/* Closing: what raft applied while this one ran. */
+		n->ckpt_final = false;
+		node_checkpoint(n, false);
+	}
+	if (n->close_wait_ckpt && !rft_fsm_checkpoint_busy(n->fsm))
+		node_close_finish(n);
+}
+
+/*
+ * Checkpoint if anything was applied since the last one, or if forced: start
+ * the checkpoint job, which does the disk work off the loop. If a job is in
+ * flight already (this one's previous, or raft's snapshot), the next tick
+ * tries again.
+ */
 static void node_checkpoint(struct rft_node *n, bool force)
 {
-	char errmsg[CF_ERRMSG_SIZE] = "";
 	uint64_t applied = rft_fsm_applied(n->fsm);
 	int rv;
 
@@ -156,20 +194,22 @@ static void node_checkpoint(struct rft_node *n, bool force)
 	 * The fetch's completion resets last_checkpoint: the next tick
 	 * checkpoints.
 	 */
-	if (rft_fsm_needs_fetch(n->fsm))
+	if (rft_fsm_needs_fetch(n->fsm) || rft_fsm_checkpoint_busy(n->fsm))
 		return;
-	rv = rft_fsm_checkpoint(n->fsm, errmsg);
+	rv = rft_fsm_checkpoint_start(n->fsm, n->loop, node_ckpt_cb, n);
 	if (rv != 0) {
+		char msg[CF_ERRMSG_SIZE];
+
 		/*
 		 * The store can no longer be made durable: better down, or
 		 * read-only on a full disk (rft_node_disk.c).
 		 */
-		cf_error("checkpoint at %llu failed: %s (%s)",
-			 (unsigned long long)applied, errmsg, cf_strerror(rv));
-		rft__storage_failed(n, rv, errmsg);
+		snprintf(msg, sizeof msg, "checkpoint at %llu: %s",
+			 (unsigned long long)applied, cf_strerror(rv));
+		cf_error("%s", msg);
+		rft__storage_failed(n, rv, msg);
 		return;
 	}
-	n->last_checkpoint = applied;
 	n->checkpoint_at = now_ms();
 	n->compacted = false;
 }
@@ -269,6 +309,9 @@ static void node_fetch_tick(struct rft_node *n)
 	 */
 	rft_compact_forget(&n->compact);
 	if (rft_compact_busy(&n->compact))
+		return;
+	/* Nor may a checkpoint taken before the snapshot still write there. */
+	if (rft_fsm_checkpoint_busy(n->fsm))
 		return;
 	peer = node_fetch_peer(n);
 	if (peer == 0) {
@@ -489,6 +532,12 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 	}
 	/* A corrupt raft segment stops the node for an operator (RAFT.md §4). */
 	raft_uv_set_auto_recovery(&n->io, false);
+	/*
+	 * raft 0.15's raft_uv implements async_work but says version 1, and
+	 * raft_init refuses the FSM's snapshot_async on that (rft_ckpt.c).
+	 */
+	if (n->io.version < 2 && n->io.async_work != NULL)
+		n->io.version = 2;
 	raft_uv_set_segment_size(&n->io, n->cfg.raft_segment_size);
 	raft_uv_set_connect_retry_delay(&n->io, 200);
 	rv = raft_init(&n->raft, &n->io, n->raft_fsm, cfg->self,
@@ -674,7 +723,18 @@ static void node_worker_closed_cb(struct rft_worker *w)
 	struct rft_node *n = CF_CONTAINER_OF(w, struct rft_node, worker);
 
 	rft_marks_release(&n->marks); /* every hashing job has ended */
-	/* Every compaction job has ended too: the store may close. */
+	/* The last checkpoint still writes: the store closes after it. */
+	if (rft_fsm_checkpoint_busy(n->fsm) || n->ckpt_final) {
+		n->close_wait_ckpt = true;
+		return;
+	}
+	node_close_finish(n);
+}
+
+/* Every job that used the store has ended: close it, then the links. */
+static void node_close_finish(struct rft_node *n)
+{
+	n->close_wait_ckpt = false;
 	rft_fsm_close(n->fsm);
 	n->fsm = NULL;
 	rft_peer_mgr_close(&n->peers, node_peers_closed_cb);
@@ -698,7 +758,11 @@ static void node_after_raft(struct rft_node *n)
 {
 	rft_compact_close(&n->compact); /* switch nothing more */
 	rft__disk_close(n, node_disk_closed_cb);
-	node_checkpoint(n, false);
+	/* The final checkpoint: now, or once the one in flight ended. */
+	if (rft_fsm_checkpoint_busy(n->fsm))
+		n->ckpt_final = true;
+	else
+		node_checkpoint(n, false);
 	uv_close((uv_handle_t *)&n->prepare, node_handle_closed_cb);
 	uv_close((uv_handle_t *)&n->tick, node_handle_closed_cb);
 	/* The fetch borrows the peer manager: it goes first. */

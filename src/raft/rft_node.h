@@ -201,8 +201,10 @@ struct rft_node {
 	struct rft_read ready_rd; /* read index asked to become ready */
 	bool ready_asking;
 	bool ready;
-	uint64_t last_checkpoint;
-	uint64_t checkpoint_at; /* monotonic ms of the last checkpoint */
+	uint64_t last_checkpoint; /* index of the last durable checkpoint */
+	uint64_t checkpoint_at; /* monotonic ms of the last one started */
+	bool ckpt_final;	/* closing: checkpoint again once idle */
+	bool close_wait_ckpt;	/* closing: the store waits for the job */
 	struct cf_list waiting;	  /* rft_submit waiting for a leader */
 	struct cf_list queued;	  /* leader: items to propose this turn */
 	struct cf_list forwarded; /* rft_submit sent to the leader */

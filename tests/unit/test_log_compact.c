@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "common/cf_err.h"
+#include "log/log_ckpt.h"
 #include "log/log_cold.h"
 #include "log/log_manifest.h"
 #include "log/log_store.h"
@@ -836,6 +837,82 @@ static void open_cold_files_are_bounded(void **state)
 	assert_true(cs.open_readers <= 64);
 }
 
+/*
+ * The checkpoint job (log_ckpt.h, issue 11): captured, then a compaction
+ * switches the segments it must sync (their descriptors close): the run
+ * syncs its duplicates. The store reports the checkpoint only at its end;
+ * a crash before the run reopens the old state, one after the rename the
+ * new. A run that fails gives the store its work back: the files to
+ * unlink are unlinked by the next checkpoint instead.
+ */
+static void checkpoint_job_survives_a_switch_and_undoes_a_failure(void **state)
+{
+	struct fixture *f = *state;
+	struct log_compact_result r;
+	struct log_manifest m;
+	struct log_ckpt *c;
+	char p[160];
+	uint64_t at;
+	int dfd;
+
+	assert_int_equal(store_open(f), 0);
+	sends(f, 300);
+	checkpoint(f);
+	/* Crash between capture and run: the old manifest is in force. */
+	sends(f, 10);
+	at = f->next_index - 1;
+	assert_int_equal(log_ckpt_begin(f->s, at, &c), 0);
+	assert_int_equal(log_ckpt_begin(f->s, at, &c), -EBUSY);
+	log_ckpt_free(c);
+	assert_int_equal(store_open(f), 0);
+	assert_true(log_store_applied_index(f->s) == at - 10);
+	/* (Raft replays the 10 entries: write them again.) */
+	f->next_index -= 10;
+	memset(f->last_seq, 0, sizeof(f->last_seq));
+	for (int k = 0; k < NCONV; k++) {
+		char conv[3] = {'c', (char)('0' + k), 0};
+
+		f->last_seq[k] = log_store_last_seq(f->s, cf_str_c(conv));
+	}
+	sends(f, 10);
+	/* Capture; a compaction switches the captured segments out; run. */
+	assert_int_equal(log_ckpt_begin(f->s, at, &c), 0);
+	assert_int_equal(log_ckpt_index(c), at);
+	compact(f, 3, NULL, 0, &r);
+	assert_int_equal(log_ckpt_run(c, f->errmsg), 0);
+	/* Durable, yet the store does not say so before the end. */
+	log_manifest_init(&m);
+	dfd = open(f->store, O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	assert_int_equal(log_manifest_load(dfd, &m, f->errmsg), 0);
+	close(dfd);
+	assert_true(m.applied_index == at);
+	log_manifest_release(&m);
+	assert_true(log_store_applied_index(f->s) == at - 10);
+	log_ckpt_end(f->s, c, 0);
+	assert_true(log_store_applied_index(f->s) == at);
+	/* The switched hot segments wait for the next checkpoint. */
+	snprintf(p, sizeof(p), "%s/p0000/00000001.seg", f->store);
+	assert_int_equal(access(p, F_OK), 0);
+	/* That one fails (MANIFEST.tmp cannot be created): nothing lost. */
+	snprintf(p, sizeof(p), "%s/MANIFEST.tmp", f->store);
+	assert_int_equal(mkdir(p, 0755), 0);
+	assert_int_not_equal(log_store_checkpoint(f->s, at, f->errmsg), 0);
+	assert_non_null(strstr(f->errmsg, "MANIFEST.tmp"));
+	assert_true(log_store_applied_index(f->s) == at);
+	snprintf(p, sizeof(p), "%s/p0000/00000001.seg", f->store);
+	assert_int_equal(access(p, F_OK), 0);
+	snprintf(p, sizeof(p), "%s/MANIFEST.tmp", f->store);
+	assert_int_equal(rmdir(p), 0);
+	checkpoint(f);
+	snprintf(p, sizeof(p), "%s/p0000/00000001.seg", f->store);
+	assert_int_equal(access(p, F_OK), -1);
+	/* A crash after the run: the new state, every read as before. */
+	assert_int_equal(store_open(f), 0);
+	assert_true(log_store_applied_index(f->s) == f->next_index - 1);
+	check_reads(f, -1, 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -846,6 +923,7 @@ int main(void)
 		T(reads_and_rebuild_are_the_same_from_either_tier),
 		T(compaction_erases_recalled_content_from_every_file),
 		T(crash_at_every_step_reopens_old_or_new),
+		T(checkpoint_job_survives_a_switch_and_undoes_a_failure),
 		T(damaged_input_fails_the_run_and_keeps_the_job),
 		T(late_recall_rewrites_the_cold_file_that_holds_it),
 		T(open_cold_files_are_bounded),
