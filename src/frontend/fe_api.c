@@ -49,6 +49,7 @@ struct fe_call {
 	char user[129];
 	char conv[129];
 	char client_msg_id[129];
+	bool attachment;   /* a send with an attachment */
 	struct sync_history_query q;
 };
 
@@ -109,7 +110,20 @@ static void send_done_cb(struct rft_submit *s, int status,
 	json_t *o;
 
 	if (status != 0) {
-		call_fail(k, status, NULL);
+		const struct rft_conv *cv =
+			rft_fsm_conv(rft_node_fsm(srv->node), cf_str_c(k->conv));
+
+		/* A member refused: the attachment's blob is not its own
+		 * nor shared in one of its conversations (rft_media.c). */
+		call_fail(k, status,
+			  status == CF_EFORBIDDEN && k->attachment &&
+					  cv != NULL &&
+					  rft_conv_has_member(
+						  cv, cf_str_c(k->user))
+				  ? "this mediaId may be attached only by its "
+				    "uploader or by a member of a conversation "
+				    "that has it"
+				  : NULL);
 		return;
 	}
 	fe_hist_observe(&srv->metrics.send_ack,
@@ -235,6 +249,7 @@ static int send_start(struct fe_conn *c, const char *user, json_t *o,
 	}
 	k->ws = ws;
 	k->ws_id = json_incref(ws_id);
+	k->attachment = att_text != NULL;
 	memcpy(k->conv, conv.p, conv.len);
 	memcpy(k->client_msg_id, cmid.p, cmid.len);
 	memset(&cmd, 0, sizeof cmd);

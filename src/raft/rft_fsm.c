@@ -110,6 +110,20 @@ static int scan_members(struct rft_fsm *f, struct rft_conv_st *c,
 	return rv;
 }
 
+/* A message's attachment: its conversation now has the blob. */
+static int scan_attachment(struct rft_fsm *f, struct rft_conv_st *c,
+			   const struct log_record *rec)
+{
+	struct cf_str content, att, id;
+	char buf[CF_ID_MAX + 1];
+
+	if (rft_rec_message_split(rec, &content, &att) != 0 || att.len == 0)
+		return 0;
+	if (rft__media_attachment_id(att, &id, buf) != 0)
+		return 0; /* as apply, which stored it: no blob named */
+	return rft__media_attached(f, id, c);
+}
+
 static int scan_rec_state(struct rft_fsm *f, const struct log_record *rec)
 {
 	struct rft_conv_st *c = NULL;
@@ -120,7 +134,7 @@ static int scan_rec_state(struct rft_fsm *f, const struct log_record *rec)
 	if (rec->ts > f->clock)
 		f->clock = rec->ts;
 	if (rec->kind == LOG_REC_MEDIA)
-		return 0;
+		return rft__media_uploaded(f, rec->client_msg_id, rec->sender);
 	if (rec->kind == LOG_REC_CONV)
 		return scan_conv(f, rec);
 	c = rft__conv_find(f, rec->conv);
@@ -143,6 +157,8 @@ static int scan_rec_state(struct rft_fsm *f, const struct log_record *rec)
 			rv = rft_dedup_add(&f->dedup, &k, rec->seq, rec->ts,
 					   f->clock);
 		}
+		if (rv == 0)
+			rv = scan_attachment(f, c, rec);
 		break;
 	case LOG_REC_MEMBERS:
 		rv = scan_members(f, c, rec);
@@ -212,6 +228,7 @@ int rft_fsm_open(struct rft_fsm **out, const struct rft_fsm_config *cfg,
 	cf_map_init(&f->convs);
 	cf_map_init(&f->pairs);
 	cf_map_init(&f->users);
+	cf_map_init(&f->media);
 	rft_dedup_init(&f->dedup);
 	cf_buf_init(&f->scratch);
 	cf_buf_init(&f->read_buf);

@@ -174,6 +174,7 @@ int rft_fsm_fetch_done(struct rft_fsm *f, char *errmsg)
 	cf_map_init(&f->convs);
 	cf_map_init(&f->pairs);
 	cf_map_init(&f->users);
+	cf_map_init(&f->media);
 	rft_dedup_init(&f->dedup);
 	f->clock = 0;
 	f->applied = 0;

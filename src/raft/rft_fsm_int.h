@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "common/cf_err.h"
+#include "common/cf_id.h"
 #include "common/cf_map.h"
 #include "log/log_ckpt.h"
 #include "raft/rft_dedup.h"
@@ -62,6 +63,7 @@ struct rft_fsm {
 	struct cf_map convs; /* id -> struct rft_conv_st */
 	struct cf_map pairs; /* "a\0b" (a < b) -> struct rft_conv_st */
 	struct cf_map users; /* user -> struct rft_user */
+	struct cf_map media; /* mediaId -> struct rft_media (rft_media.c) */
 	struct rft_dedup dedup;
 	uint64_t counter; /* highest n of a c_<n> id */
 	/*
@@ -154,6 +156,22 @@ static inline struct rft_conv_st *rft__st(const struct rft_conv *c)
 
 /* Bytewise order of ids (shorter first on a common prefix). */
 int rft__id_cmp(struct cf_str a, struct cf_str b);
+/*
+ * Media attachments (rft_media.c): the mediaId of an attachment's JSON
+ * (CF_ENOTFOUND: none; CF_EBADREQ: not an object with an id); a blob's
+ * uploader (from its record); whether user may attach it (0, CF_ENOTFOUND
+ * for an unknown blob, CF_EFORBIDDEN); conversation c attached it.
+ */
+int rft__media_attachment_id(struct cf_str attachment, struct cf_str *id,
+			     char buf[CF_ID_MAX + 1]);
+int rft__media_uploaded(struct rft_fsm *f, struct cf_str id,
+			struct cf_str uploader);
+int rft__media_may_attach(struct rft_fsm *f, struct cf_str id,
+			  struct cf_str user);
+int rft__media_attached(struct rft_fsm *f, struct cf_str id,
+			struct rft_conv_st *c);
+/* Free every entry (the map is left empty and usable). */
+void rft__media_release(struct rft_fsm *f);
 /* Free the member snapshots of the entry being applied (rft_apply.c). */
 void rft__snaps_free(struct rft_fsm *f);
 /* Sort ids and drop repeats; returns the new count. */

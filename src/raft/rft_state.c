@@ -409,5 +409,7 @@ void rft__state_release(struct rft_fsm *f)
 	}
 	cf_map_release(&f->users);
 	rft_dedup_release(&f->dedup);
+	rft__media_release(f);
+	cf_map_release(&f->media);
 	f->counter = 0;
 }

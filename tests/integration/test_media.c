@@ -115,7 +115,7 @@ static int group_setup(void **state)
 	return cf_test_cluster_start(&cluster, 3, START_TIMEOUT_MS) != 0 ? -1 : 0;
 }
 
-#define N_TESTS 8
+#define N_TESTS 9
 
 static int group_teardown(void **state)
 {
@@ -264,6 +264,61 @@ static void only_uploader_and_members_of_a_referencing_conv_may_read(
 		cf_http_resp_release(&r);
 	}
 	fetch(1, "ac-c", id, 403, NULL, 0, NULL);
+	n_passed++;
+}
+
+/* POST a file message with mediaId into conv as user; the status. */
+static int attach(unsigned node, const char *user, const char *conv,
+		  const char *cmid, const char *id)
+{
+	char body[256];
+	int st;
+
+	snprintf(body, sizeof body,
+		 "{\"conversationId\":\"%s\",\"clientMsgId\":\"%s\","
+		 "\"msgType\":\"file\",\"content\":\"x\","
+		 "\"attachment\":{\"mediaId\":\"%s\"}}",
+		 conv, cmid, id);
+	json_decref(cf_test_call(&cluster, node, "POST", "/v1/messages", user,
+				 body, &st));
+	return st;
+}
+
+/*
+ * A mediaId is no key: only its uploader and the current members of a
+ * conversation that has it may attach it elsewhere (checked at apply). An
+ * outsider who learned the id, or a member removed from the only
+ * conversation that had it, cannot attach it to read the blob.
+ */
+static void only_uploader_or_members_who_have_it_may_attach_media(
+	void **state)
+{
+	char data[] = "GIF89a not really";
+	char id[64];
+
+	(void)state;
+	upload(1, "at-a", "image/gif", data, sizeof data, id, sizeof id);
+	cf_test_create_group(&cluster, 1, "at-a", "at-g", "[\"at-b\"]");
+	cf_test_create_group(&cluster, 2, "at-c", "at-x", "[\"at-d\"]");
+	cf_test_create_group(&cluster, 3, "at-e", "at-y", "[\"at-b\"]");
+	/* an outsider, an unknown id: refused alike */
+	assert_int_equal(attach(2, "at-c", "at-x", "x1", id), 403);
+	assert_int_equal(attach(2, "at-c", "at-x", "x2", "nosuchmedia"), 403);
+	fetch(2, "at-c", id, 403, NULL, 0, NULL);
+	/* the uploader shares it; a member passes it on */
+	assert_int_equal(attach(3, "at-a", "at-g", "a1", id), 201);
+	assert_int_equal(attach(1, "at-b", "at-y", "b1", id), 201);
+	fetch(3, "at-e", id, 200, data, sizeof data, "image/gif");
+	/* removed from every conversation that has it: no more */
+	json_decref(cf_test_expect(&cluster, 1, "POST",
+				   "/v1/conversations/at-g/members", "at-a",
+				   "{\"remove\":[\"at-b\"]}", 200));
+	json_decref(cf_test_expect(&cluster, 3, "POST",
+				   "/v1/conversations/at-y/members", "at-b",
+				   "{\"remove\":[\"at-b\"]}", 200));
+	cf_test_create_group(&cluster, 2, "at-b", "at-z", "[\"at-f\"]");
+	assert_int_equal(attach(2, "at-b", "at-z", "b2", id), 403);
+	fetch(2, "at-f", id, 403, NULL, 0, NULL);
 	n_passed++;
 }
 
@@ -572,6 +627,8 @@ int main(void)
 			upload_through_a_follower_is_served_by_every_node),
 		cmocka_unit_test(
 			only_uploader_and_members_of_a_referencing_conv_may_read),
+		cmocka_unit_test(
+			only_uploader_or_members_who_have_it_may_attach_media),
 		cmocka_unit_test(the_size_limit_holds_on_media_only),
 		cmocka_unit_test(
 			a_blob_all_of_whose_messages_are_recalled_is_erased),

@@ -983,6 +983,91 @@ static void records_are_published_with_the_members_of_their_moment(
 	}
 }
 
+static void eb_media(struct eb *e, const char *user, const char *id)
+{
+	struct rft_cmd c = {0};
+
+	c.type = RFT_CMD_MEDIA;
+	c.user = cf_str_c(user);
+	c.media_id = cf_str_c(id);
+	c.content = CF_STR_LIT("meta");
+	eb_add(e, &c);
+}
+
+static void eb_attach(struct eb *e, const char *user, const char *conv,
+		      const char *key, const char *id)
+{
+	struct rft_cmd c = {0};
+	char att[96];
+
+	snprintf(att, sizeof att, "{\"mediaId\":\"%s\"}", id);
+	c.type = RFT_CMD_SEND;
+	c.user = cf_str_c(user);
+	c.conv = cf_str_c(conv);
+	c.client_msg_id = cf_str_c(key);
+	c.msg_type = CF_STR_LIT("image");
+	c.content = CF_STR_LIT("");
+	c.attachment = cf_str_c(att);
+	eb_add(e, &c);
+}
+
+/*
+ * Only the uploader, or a current member of a conversation that has the
+ * blob, may attach it; the rule is the same after a rebuild from the
+ * records (media record and attachments read in any order).
+ */
+static void media_attach_rule_holds_live_and_rebuilt(void **state)
+{
+	struct fx *x = *state;
+	const struct rft_result *r;
+	struct eb e;
+	unsigned n;
+
+	eb_begin(&e);
+	eb_create(&e, "amy", RFT_CONV_GROUP, "ma", "ben", NULL);
+	eb_create(&e, "cat", RFT_CONV_GROUP, "mb", "ben", NULL);
+	eb_create(&e, "dan", RFT_CONV_GROUP, "mc", "eve", NULL);
+	eb_media(&e, "amy", "m1");
+	eb_finish(&e, T0);
+	apply(&x->a, 2, &e, &n);
+	eb_release(&e);
+	for (int round = 0; round < 2; round++) {
+		const char *k1 = round ? "k3" : "k1", *k2 = round ? "k4" : "k2";
+
+		eb_begin(&e);
+		eb_attach(&e, "dan", "mc", k1, "m1"); /* not his */
+		eb_attach(&e, "eve", "mc", k2, "m9"); /* no such blob */
+		eb_finish(&e, T0 + 1 + (uint64_t)round);
+		r = apply(&x->a, 3 + 3 * (uint64_t)round, &e, &n);
+		assert_int_equal(r[0].status, CF_EFORBIDDEN);
+		assert_int_equal(r[1].status, CF_EFORBIDDEN);
+		eb_release(&e);
+		if (round == 0) {
+			eb_begin(&e);
+			eb_attach(&e, "amy", "ma", "a1", "m1"); /* uploader */
+			eb_finish(&e, T0 + 1);
+			r = apply(&x->a, 4, &e, &n);
+			assert_int_equal(r[0].status, 0);
+			eb_release(&e);
+			eb_begin(&e);
+			eb_attach(&e, "ben", "mb", "b1", "m1"); /* in ma */
+			eb_finish(&e, T0 + 1);
+			r = apply(&x->a, 5, &e, &n);
+			assert_int_equal(r[0].status, 0);
+			eb_release(&e);
+			node_checkpoint(&x->a);
+			node_reopen(&x->a);
+		}
+	}
+	/* cat is in mb, which has it now */
+	eb_begin(&e);
+	eb_attach(&e, "cat", "mb", "c2", "m1");
+	eb_finish(&e, T0 + 3);
+	r = apply(&x->a, 7, &e, &n);
+	assert_int_equal(r[0].status, 0);
+	eb_release(&e);
+}
+
 static void undecodable_entry_aborts_the_node(void **state)
 {
 	struct fx *x = *state;
@@ -1513,6 +1598,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			records_are_published_with_the_members_of_their_moment,
 			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			media_attach_rule_holds_live_and_rebuilt, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(
 			undecodable_entry_aborts_the_node, setup, teardown),
 		cmocka_unit_test_setup_teardown(
