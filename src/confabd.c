@@ -19,6 +19,7 @@
 #include "common/cf_conf.h"
 #include "common/cf_diag.h"
 #include "common/cf_err.h"
+#include "common/cf_mem.h"
 #include "frontend/fe_server.h"
 #include "raft/rft_node.h"
 
@@ -141,6 +142,11 @@ int main(int argc, char **argv)
 	int ch;
 	int rv;
 
+	/* Before any loop, raft instance or JSON value exists (cf_mem.h). */
+	if (cf_mem_install() != 0) {
+		fprintf(stderr, "confabd: cannot install the allocator\n");
+		return 1;
+	}
 	memset(&nc, 0, sizeof nc);
 	nc.compact_after = -1;
 	fe_config_default(&fc);
