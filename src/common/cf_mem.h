@@ -33,8 +33,10 @@
  * checks. Since this file's own call to malloc is then wrapped too, the test
  * support selects CF_MEM_COUNT_BELOW: cf_malloc passes straight through and
  * the wrapper below it counts, so each allocation is counted once.
- * Allocations made inside libc (asprintf, fopen, getaddrinfo) are not seen;
- * memory such a call returns and our code frees skews the live balance.
+ * Not seen: allocations made inside libc (fopen, getaddrinfo, and the one
+ * asprintf, in sync_push.c) and inside the libraries without a hook (liblz4,
+ * libxxhash's XXH3_createState); memory such a call returns and our code
+ * frees skews the live balance. A forked child inherits the countdown.
  *
  * Errors: the allocators return NULL (with errno ENOMEM on an injected fault)
  * as libc does; cf_mem_install() returns 0 or a negative errno.
