@@ -144,12 +144,41 @@ static void production_mode_passes_straight_through(void **state)
 	cf_mem_set_mode(CF_MEM_OFF);
 	cf_mem_fail_after(1, true);
 	p = cf_malloc(8);
+	assert_non_null(p);
 	cf_free(p);
 	p = malloc(8);
 	assert_non_null(p);
 	free(p);
+	p = raft_malloc(8);
+	assert_non_null(p);
+	raft_free(p);
+	assert_int_equal(cf_test_mem_allocs(), 0);
 	cf_mem_set_mode(CF_MEM_COUNT_BELOW);
 	cf_mem_reset();
+}
+
+/* CF_MEM_COUNT_HERE (a program without the wraps): cf_malloc & co and the
+ * libraries count; a plain malloc is not seen. */
+static void count_here_mode_counts_the_seam_only(void **state)
+{
+	void *p, *q;
+	char *s;
+
+	(void)state;
+	cf_mem_set_mode(CF_MEM_COUNT_HERE);
+	cf_test_mem_arm(2, false);
+	p = malloc(8); /* not counted */
+	q = raft_malloc(8); /* 1 */
+	s = cf_strdup("abc"); /* 2: fails */
+	assert_true(cf_test_mem_disarm());
+	assert_non_null(p);
+	assert_non_null(q);
+	assert_null(s);
+	assert_int_equal(cf_test_mem_allocs(), 2);
+	free(p);
+	raft_free(q);
+	assert_int_equal(cf_test_mem_live(), 0);
+	cf_mem_set_mode(CF_MEM_COUNT_BELOW);
 }
 
 /* --- HTTP parser (fe_http.c) ------------------------------------------ */
@@ -733,6 +762,7 @@ int main(void)
 		T(sticky_countdown_fails_every_one_after),
 		T(libraries_allocate_through_the_seam),
 		T(production_mode_passes_straight_through),
+		T(count_here_mode_counts_the_seam_only),
 		T(http_parser_fails_cleanly_at_every_allocation),
 		T(http_response_head_fails_without_change),
 		T(ws_parser_fails_cleanly_at_every_allocation),
