@@ -21,6 +21,7 @@
 #include "common/cf_conf.h"
 #include "common/cf_err.h"
 #include "common/cf_lock.h"
+#include "common/cf_mem.h"
 #include "ctl/ctl_admin.h"
 #include "ctl/ctl_dump.h"
 #include "frontend/fe_auth.h"
@@ -297,6 +298,11 @@ int main(int argc, char **argv)
 {
 	const struct ctl_cmd *c;
 
+	/* Before any loop or JSON value exists (cf_mem.h). */
+	if (cf_mem_install() != 0) {
+		fprintf(stderr, "confabctl: cannot install the allocator\n");
+		return 1;
+	}
 	if (argc < 2) {
 		ctl_usage(stderr);
 		return EXIT_USAGE;

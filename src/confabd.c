@@ -32,6 +32,7 @@
 #include "common/cf_err.h"
 #include "common/cf_fds.h"
 #include "common/cf_lag.h"
+#include "common/cf_mem.h"
 #include "frontend/fe_server.h"
 #include "log/log_files.h"
 #include "log/log_store.h"
@@ -325,6 +326,11 @@ int main(int argc, char **argv)
 	int ch;
 	int rv;
 
+	/* Before any loop, raft instance or JSON value exists (cf_mem.h). */
+	if (cf_mem_install() != 0) {
+		fprintf(stderr, "confabd: cannot install the allocator\n");
+		return 1;
+	}
 	memset(&nc, 0, sizeof nc);
 	nc.compact_after = -1;
 	nc.ballast = -1; /* the computed default */

@@ -92,6 +92,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <lz4.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -676,24 +677,25 @@ out:
 	return rv;
 }
 
-/* fsync the folder holding name (relative to dirfd). */
+/* fsync the folder holding name (relative to dirfd). It runs after the
+ * rename, so it allocates nothing: an -ENOMEM there would report a failure
+ * with the file in place (issue 11, test_cf_mem_store). */
 static int cw_sync_dir(int dirfd, const char *name)
 {
 	const char *slash = strrchr(name, '/');
-	char *dir;
+	char dir[PATH_MAX];
 	int fd;
 	int rv = 0;
 
 	if (slash == NULL)
-		dir = strdup(".");
+		strcpy(dir, ".");
 	else if (slash == name)
-		dir = strdup("/");
+		strcpy(dir, "/");
+	else if ((size_t)(slash - name) < sizeof(dir))
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - name), name);
 	else
-		dir = strndup(name, (size_t)(slash - name));
-	if (dir == NULL)
-		return -ENOMEM;
+		return -ENAMETOOLONG;
 	fd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(dir);
 	if (fd < 0)
 		return -errno;
 	if (fsync(fd) != 0)

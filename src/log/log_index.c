@@ -130,11 +130,12 @@ int log_index_add(struct log_index *ix, struct cf_str conv, uint64_t seq,
 		c->klen = (uint32_t)conv.len;
 		map_before = ix_map_bytes(&ix->convs);
 		rv = cf_map_put(&ix->convs, conv.p, conv.len, c, NULL);
+		/* The map may have grown even if the put failed. */
+		ix->bytes += ix_map_bytes(&ix->convs) - map_before;
 		if (rv != 0) {
 			free(c);
 			return rv;
 		}
-		ix->bytes += ix_map_bytes(&ix->convs) - map_before;
 		/* The conversation struct, and the map's copy of the key. */
 		ix->bytes += 2 * (sizeof(*c) + conv.len + 1);
 		fresh = true;
@@ -165,6 +166,7 @@ err_drop_conv:
 	if (fresh) {
 		cf_map_del(&ix->convs, conv.p, conv.len);
 		ix->bytes -= 2 * (sizeof(*c) + conv.len + 1);
+		ix->bytes -= (uint64_t)c->cap * sizeof(*c->runs);
 		ix_conv_free(c);
 	}
 	assert(rv != 0);
