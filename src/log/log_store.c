@@ -38,6 +38,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "common/cf_diag.h"
+#include "common/cf_time.h"
 #include "log/log_index.h"
 #include "log/log_manifest.h"
 #include "log/log_segment.h"
@@ -367,9 +369,44 @@ static int store_check_opts(const struct log_store_opts *o, char *errmsg)
 	return 0;
 }
 
+/*
+ * The rebuild's progress: every record read on open goes through here to
+ * the caller's scan, and a line is logged every few seconds, so that a
+ * long start says what it does (issue 11).
+ */
+struct open_progress {
+	log_scan_cb scan;
+	void *arg;
+	unsigned part, nparts;
+	uint64_t records;
+	uint64_t t0_ms, last_ms;
+};
+
+#define OPEN_PROGRESS_MS 2000
+
+static int open_progress_rec(void *arg, const struct log_record *rec)
+{
+	struct open_progress *p = arg;
+
+	if ((++p->records & 0xffff) == 0) {
+		uint64_t now = cf_mono_ms();
+
+		if (now - p->last_ms >= OPEN_PROGRESS_MS) {
+			p->last_ms = now;
+			cf_info("store: rebuilding: %llu records read in %.1f s "
+				"(partition %u of %u)",
+				(unsigned long long)p->records,
+				(double)(now - p->t0_ms) / 1000.0, p->part + 1,
+				p->nparts);
+		}
+	}
+	return p->scan(p->arg, rec);
+}
+
 int log_store_open(struct log_store **out, const struct log_store_opts *o,
 		   log_scan_cb scan, void *arg, char *errmsg)
 {
+	struct open_progress prog;
 	struct log_manifest m;
 	struct log_store *s;
 	bool fresh = false;
@@ -461,11 +498,23 @@ int log_store_open(struct log_store **out, const struct log_store_opts *o,
 	}
 	s->applied_index = m.applied_index;
 	unlinkat(s->dirfd, LOG_MANIFEST_TMP, 0);
+	memset(&prog, 0, sizeof prog);
+	prog.scan = scan;
+	prog.arg = arg;
+	prog.nparts = s->nparts;
+	prog.t0_ms = prog.last_ms = cf_mono_ms();
 	for (unsigned i = 0; i < s->nparts; i++) {
-		rv = store_open_part(s, &s->parts[i], &m, scan, arg, errmsg);
+		prog.part = i;
+		rv = store_open_part(s, &s->parts[i], &m,
+				     scan != NULL ? open_progress_rec : NULL,
+				     &prog, errmsg);
 		if (rv != 0)
 			goto err_wrap;
 	}
+	if (prog.records > 0)
+		cf_info("store: rebuilt from %llu records in %.1f s",
+			(unsigned long long)prog.records,
+			(double)(cf_mono_ms() - prog.t0_ms) / 1000.0);
 	rv = log__cold_open_jobs(s, &m);
 	if (rv != 0) {
 		cf_errmsg_printf(errmsg, "compaction job: %s",
