@@ -48,6 +48,7 @@ static void usage(FILE *f)
 		"               [--web DIR]\n"
 		"               [--max-connections N] [--header-timeout SECONDS]\n"
 		"               [--idle-timeout SECONDS]\n"
+		"               [--presence-group-max N]\n"
 		"       confabd --help | --version\n");
 }
 
@@ -109,6 +110,11 @@ enum {
 	OPT_IDLE_TIMEOUT,
 };
 
+/* Options without a letter (issue 11: presence). */
+enum {
+	OPT_PRESENCE_GROUP_MAX = 1100,
+};
+
 static int conn_option(int ch, const char *arg, struct fe_config *fc)
 {
 	uint64_t v;
@@ -161,6 +167,8 @@ int main(int argc, char **argv)
 		{"max-connections", required_argument, NULL, OPT_MAX_CONNS},
 		{"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
 		{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+		{"presence-group-max", required_argument, NULL,
+		 OPT_PRESENCE_GROUP_MAX},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -298,6 +306,15 @@ int main(int argc, char **argv)
 		case OPT_IDLE_TIMEOUT:
 			if (conn_option(ch, optarg, &fc) != 0)
 				return 2;
+			break;
+		case OPT_PRESENCE_GROUP_MAX:
+			if (parse_size(optarg, false, &v) != 0 || v < 2 ||
+			    v > 3000) {
+				fprintf(stderr, "confabd: --presence-group-max "
+					"is 2 to 3000\n");
+				return 2;
+			}
+			fc.presence_group_max = (unsigned)v;
 			break;
 		case 'h':
 			usage(stdout);
