@@ -181,6 +181,12 @@ void fe_presence_sub_ws(struct fe_conn *c, json_t *o, json_t *id)
 	int rv;
 
 	cf_map_init(&seen);
+	/* A client that asks without reading is too slow, as in fan-out:
+	 * its answers (at most ~55 KB each) must not pile up. */
+	if (c->out_bytes > s->cfg.ws_max_buffer / 2) {
+		fe_conn_ws_close(c, 1008, "too slow");
+		goto out;
+	}
 	rv = users_check(users, err, sizeof err);
 	if (rv != 0) {
 		fe_ws_send_error(c, id, rv, err);

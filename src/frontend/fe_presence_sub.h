@@ -19,7 +19,9 @@
  * fe_presence_sub_flush (end of the same tick) then writes each socket one
  * frame {"type":"presence","users":[{"userId","online","lastActiveAt"},...]}
  * with every user queued on it. A socket whose pending output would pass
- * --ws-max-buffer misses the frame (best effort, as all presence).
+ * --ws-max-buffer misses the frame (best effort, as all presence); one
+ * that subscribes while its pending output is over half --ws-max-buffer
+ * is closed with 1008, as a slow socket in fan-out.
  *
  * Ownership: the index belongs to the server's struct fe_presence; a
  * socket's set (allocated on its first subscribe) is freed by
