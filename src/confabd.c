@@ -68,6 +68,7 @@ static void usage(FILE *f)
 		"               [--max-connections N] [--header-timeout SECONDS]\n"
 		"               [--idle-timeout SECONDS]\n"
 		"               [--min-free BYTES|PCT%%] [--ballast BYTES]\n"
+		"               [--presence-group-max N]\n"
 		"       confabd --help | --version\n");
 }
 
@@ -254,6 +255,11 @@ enum {
 	OPT_IDLE_TIMEOUT,
 };
 
+/* Options without a letter (issue 11: presence). */
+enum {
+	OPT_PRESENCE_GROUP_MAX = 1100,
+};
+
 static int conn_option(int ch, const char *arg, struct fe_config *fc)
 {
 	uint64_t v;
@@ -308,6 +314,8 @@ int main(int argc, char **argv)
 		{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
 		{"min-free", required_argument, NULL, 'm'},
 		{"ballast", required_argument, NULL, 'A'},
+		{"presence-group-max", required_argument, NULL,
+		 OPT_PRESENCE_GROUP_MAX},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -481,6 +489,15 @@ int main(int argc, char **argv)
 				nc.ballast = (int64_t)u;
 			break;
 		}
+		case OPT_PRESENCE_GROUP_MAX:
+			if (parse_size(optarg, false, &v) != 0 || v < 2 ||
+			    v > 3000) {
+				fprintf(stderr, "confabd: --presence-group-max "
+					"is 2 to 3000\n");
+				return 2;
+			}
+			fc.presence_group_max = (unsigned)v;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;

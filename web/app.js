@@ -12,6 +12,8 @@ const S = {
   hasMore: false, loadingOlder: false,
   typing: new Map(),         /* userId -> timer */
   presence: new Map(),       /* userId -> online */
+  pushed: new Set(),         /* users whose changes the socket is sent */
+  subKey: null,              /* the list last subscribed to, joined */
   media: new Map(),          /* mediaId -> object URL */
   presenceOk: true,
   typingSentAt: 0, typingStop: null,
@@ -85,6 +87,9 @@ function onState(state, attempt) {
 }
 
 async function onOpen(reconnected) {
+  /* A new socket watches nobody: subscribe again. */
+  S.subKey = null;
+  subscribePresence();
   if (!reconnected) return;
   /* Whatever sync replays, the list and the open conversation are also
    * refreshed over HTTP, so a node without sync still catches up. */
@@ -99,7 +104,7 @@ function onEvent(f) {
   case 'receipt': onReceipt(f); break;
   case 'conversation': onConversation(f); break;
   case 'typing': onTyping(f); break;
-  case 'presence': setPresence(f.userId, f.online); break;
+  case 'presence': onPresence(f); break;
   case 'ack': onAck(f); break;
   default: break;
   }
@@ -112,6 +117,7 @@ async function refreshConversations() {
   try { list = await S.api.allConversations(); } catch { return; }
   S.convs = new Map(list.map((c) => [c.conversationId, c]));
   renderList();
+  subscribePresence();
   refreshPresence();
 }
 
@@ -191,15 +197,58 @@ function onConversation(f) {
     S.convs.set(c.conversationId, { ...old, ...c });
   }
   renderList();
+  subscribePresence();
   refreshPresence();
 }
 
 /* ---------- presence ---------- */
 
+/*
+ * The socket is sent presence changes only of the users it subscribes to
+ * (at most 256): the members of the open conversation, then the other
+ * member of each direct conversation in the list, in list order. The server
+ * pushes only users sharing a small conversation with us; the answer says
+ * which ("subscribed"), and the others are polled by refreshPresence.
+ */
+const SUB_MAX = 256;
+
+function watchedUsers() {
+  const users = new Set();
+  const open = S.convs.get(S.openId);
+  if (open) for (const m of open.members) if (m !== S.me && users.size < SUB_MAX) users.add(m);
+  for (const c of sortedConvs()) {
+    const o = otherMember(c);
+    if (o && users.size < SUB_MAX) users.add(o);
+  }
+  return [...users];
+}
+
+function subscribePresence() {
+  if (!S.live || !S.live.online) return;
+  const users = watchedUsers();
+  const key = users.join(',');
+  if (key === S.subKey) return;
+  if (S.live.post({ type: 'presence_subscribe', users })) S.subKey = key;
+}
+
+function onPresence(f) {
+  if (!Array.isArray(f.users)) return;
+  /* The answer to a subscribe (it has an id) says who is pushed. */
+  if (f.id !== undefined) S.pushed = new Set(f.users.filter((u) => u.subscribed).map((u) => u.userId));
+  let changed = false;
+  for (const u of f.users) {
+    if (S.presence.get(u.userId) === !!u.online) continue;
+    S.presence.set(u.userId, !!u.online);
+    changed = true;
+  }
+  if (changed) { renderList(); renderHead(); }
+}
+
+/* Pull the users shown but not pushed (all of them before the socket opens). */
 async function refreshPresence() {
   if (!S.presenceOk) return;
   const users = new Set();
-  for (const c of S.convs.values()) for (const m of c.members) if (m !== S.me) users.add(m);
+  for (const c of S.convs.values()) for (const m of c.members) if (m !== S.me && !S.pushed.has(m)) users.add(m);
   if (users.size === 0) return;
   try {
     const r = await S.api.presence([...users].slice(0, 100));
@@ -211,12 +260,6 @@ async function refreshPresence() {
   }
 }
 
-function setPresence(user, online) {
-  if (S.presence.get(user) === !!online) return;
-  S.presence.set(user, !!online);
-  renderList();
-  renderHead();
-}
 setInterval(refreshPresence, 30000);
 
 /* ---------- one conversation ---------- */
@@ -242,6 +285,7 @@ async function openConversation(id) {
   $('#message-list').replaceChildren();
   renderHead();
   renderList();
+  subscribePresence();
   try {
     const [conv, hist] = await Promise.all([S.api.conversation(id), S.api.history(id)]);
     if (S.openId !== id) return;

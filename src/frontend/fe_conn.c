@@ -53,6 +53,7 @@ struct conn_write {
 };
 
 static void conn_process(struct fe_conn *c);
+static void conn_linger(struct fe_conn *c);
 static void conn_read_start(struct fe_conn *c);
 
 void fe_conn_ref(struct fe_conn *c)
@@ -242,6 +243,7 @@ int fe_conn_ws_send_text(struct fe_conn *c, const char *text, size_t len)
 void fe_conn_ws_close(struct fe_conn *c, uint16_t code, const char *reason)
 {
 	struct cf_buf b = CF_BUF_INIT;
+	uint64_t deadline;
 	char *p;
 	size_t n;
 
@@ -255,14 +257,26 @@ void fe_conn_ws_close(struct fe_conn *c, uint16_t code, const char *reason)
 	}
 	cf_buf_release(&b);
 	c->close_after_write = true;
-	if (c->out_bytes == 0) {
-		fe_conn_close(c);
+	if (c->lingering || c->state != FE_CONN_WS)
 		return;
-	}
-	/* A peer that does not read the frames before ours is dropped. */
-	if (c->close_by_ms == 0)
-		c->close_by_ms = cf_mono_ms() + FE_SLOW_DRAIN_MS;
+	/*
+	 * FIN once the frames are written, and whatever the peer still sends
+	 * dropped until its EOF: closing with unread input would reset the
+	 * connection, which can destroy our close frame (and the frames
+	 * before it) before the peer reads them. A peer that does not read
+	 * them within FE_SLOW_DRAIN_MS is dropped.
+	 */
+	deadline = c->close_by_ms != 0 ? c->close_by_ms
+				       : cf_mono_ms() + FE_SLOW_DRAIN_MS;
+	cf_buf_truncate(&c->in, 0);
+	conn_linger(c);
+	if (c->state == FE_CONN_CLOSING)
+		return;
+	if (c->close_by_ms < deadline)
+		c->close_by_ms = deadline;
 	fe_conn_timer_update(c);
+	if (!c->reading)
+		conn_read_start(c);
 }
 
 /* ---- HTTP side ---- */

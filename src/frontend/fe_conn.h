@@ -52,6 +52,7 @@
 /* Size of a read, and of the server's shared read buffer. */
 #define FE_CONN_READ_CHUNK (64u * 1024u)
 
+struct fe_pres_sub;
 struct fe_server;
 struct fe_ws_sync;
 
@@ -97,6 +98,7 @@ struct fe_conn {
 	uint64_t first_live_id; /* first item fanned out to it (fe_api_sync) */
 	uint64_t last_live_id;	/* last item written to it live */
 	struct fe_ws_sync *ws_sync; /* a `sync` replay in progress, or NULL */
+	struct fe_pres_sub *pres_sub; /* presence_subscribe set, or NULL */
 };
 
 

@@ -258,6 +258,14 @@ static void ops_metrics(struct fe_conn *c)
 		rv = fe_conn_metrics_render(&s->metrics.conns, s->n_conns, &b);
 	if (rv == 0)
 		rv = fe_metrics_render_loop_lag(s->metrics.loop_lag, &b);
+	if (rv == 0)
+		rv = cf_buf_appendf(
+			&b,
+			"# HELP confab_presence_frames_total Presence change "
+			"frames written to subscribed sockets.\n"
+			"# TYPE confab_presence_frames_total counter\n"
+			"confab_presence_frames_total %llu\n",
+			(unsigned long long)s->presence.subs.frames);
 	if (rv != 0) {
 		cf_buf_release(&b);
 		fe_respond_rc(c, -ENOMEM, NULL);

@@ -17,6 +17,7 @@
 #include "frontend/fe_presence.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,6 +105,7 @@ void fe_presence_init(struct fe_presence *p, struct fe_server *srv)
 	memset(p, 0, sizeof *p);
 	p->srv = srv;
 	cf_map_init(&p->users);
+	fe_presence_subs_init(&p->subs);
 }
 
 void fe_presence_opened(struct fe_presence *p, const char *user)
@@ -239,62 +241,6 @@ static void report_receive(struct fe_presence *p, unsigned from,
 	}
 }
 
-/* ---- presence events ---- */
-
-/* Send frame to local sockets of every user sharing a conversation with u. */
-static void send_to_contacts(struct fe_presence *p, const char *u,
-			     size_t ulen, struct cf_blob *frame)
-{
-	struct rft_fsm *f = rft_node_fsm(p->srv->node);
-	const struct rft_conv *const *cv;
-	struct cf_map seen;
-	unsigned n = 0;
-
-	cf_map_init(&seen);
-	cv = rft_fsm_user_convs(f, (struct cf_str){u, ulen}, &n);
-	for (unsigned i = 0; cv != NULL && i < n; i++) {
-		for (unsigned j = 0; j < cv[i]->n_members; j++) {
-			const char *m = cv[i]->members[j];
-			size_t ml = strlen(m);
-			if ((ml == ulen && memcmp(m, u, ml) == 0) ||
-			    cf_map_get(&seen, m, ml) != NULL)
-				continue;
-			if (cf_map_put(&seen, m, ml, (void *)1, NULL) != 0)
-				continue;
-			fe_session_send_user(p->srv, m, ml, frame);
-		}
-	}
-	cf_map_release(&seen);
-}
-
-static void announce(struct fe_presence *p, const char *u, size_t ulen,
-		     bool online, uint64_t last)
-{
-	struct cf_blob *frame;
-	json_t *o;
-	char *s;
-
-	if (p->srv->node == NULL || p->srv->n_ws == 0)
-		return;
-	o = json_pack("{s:s, s:s%, s:b}", "type", "presence", "userId", u,
-		      ulen, "online", online);
-	if (o == NULL)
-		return;
-	json_object_set_new(o, "lastActiveAt",
-			    last != 0 ? json_integer((json_int_t)last)
-				      : json_null());
-	s = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (s == NULL)
-		return;
-	frame = fe_ws_frame_blob(FE_WS_OP_TEXT, s, strlen(s));
-	free(s);
-	if (frame == NULL)
-		return;
-	send_to_contacts(p, u, ulen, frame);
-	cf_blob_unref(frame);
-}
-
 static void presence_tick(uv_timer_t *t)
 {
 	struct fe_presence *p = t->data;
@@ -321,7 +267,8 @@ static void presence_tick(uv_timer_t *t)
 		    mono - pu->bcast_at >= BCAST_MIN_MS) {
 			pu->announced = online;
 			pu->bcast_at = mono;
-			announce(p, slot->key, slot->klen, online, last);
+			fe_presence_sub_changed(p, slot->key, slot->klen,
+						online, last);
 		} else if (!online && !pu->announced && pu->local_socks == 0 &&
 			   wall - last > FORGET_MS && n_forget < 64 &&
 			   !fe_presence_has_socket(p, slot->key, slot->klen)) {
@@ -330,6 +277,8 @@ static void presence_tick(uv_timer_t *t)
 	}
 	for (unsigned k = 0; k < n_forget; k++)
 		free(cf_map_del(&p->users, forget[k], strlen(forget[k])));
+	/* One frame per watching socket for this tick's changes. */
+	fe_presence_sub_flush(p);
 }
 
 void fe_presence_start(struct fe_presence *p)
@@ -354,6 +303,7 @@ void fe_presence_release(struct fe_presence *p)
 	while (cf_map_next(&p->users, &i, &slot))
 		free(slot->val);
 	cf_map_release(&p->users);
+	fe_presence_subs_release(&p->subs);
 }
 
 /* ---- typing ---- */
@@ -365,7 +315,9 @@ static void typing_deliver(struct fe_server *s, struct cf_str conv,
 	const struct rft_conv *cv = rft_fsm_conv(rft_node_fsm(s->node), conv);
 	struct cf_blob *frame;
 
-	if (cv == NULL || s->n_ws == 0)
+	/* Big groups get no typing indicators (issue 11): bounded work. */
+	if (cv == NULL || s->n_ws == 0 ||
+	    cv->n_members > s->cfg.presence_group_max)
 		return;
 	frame = fe_ws_frame_blob(FE_WS_OP_TEXT, json, len);
 	if (frame == NULL)
@@ -404,11 +356,16 @@ bool fe_presence_ws(struct fe_conn *c, const char *type, json_t *o,
 	const struct cf_cluster *cl = s->cluster;
 	const struct rft_conv *cv;
 	struct cf_str conv, st;
+	unsigned retry_s;
 	char err[128];
 	json_t *ev;
 	char *js;
 	int rv;
 
+	if (strcmp(type, "presence_subscribe") == 0) {
+		fe_presence_sub_ws(c, o, id);
+		return true;
+	}
 	if (strcmp(type, "typing") != 0)
 		return false;
 	rv = fe_json_str(o, "conversationId", true, FE_STR_ID, 64, &conv, err,
@@ -435,6 +392,17 @@ bool fe_presence_ws(struct fe_conn *c, const char *type, json_t *o,
 		else
 			fe_ws_send_error(c, id, CF_ENOTFOUND,
 					 "no such conversation");
+		return true;
+	}
+	/* Accepted, but relayed only in groups small enough for presence. */
+	if (cv->n_members > s->cfg.presence_group_max)
+		return true;
+	/* Each relayed frame costs a send's token (--rate-limit). */
+	rv = fe_rate_take(&s->rate, c->user, cf_mono_ns(), &retry_s);
+	if (rv != 0) {
+		snprintf(err, sizeof err, "over %u frames per second; retry "
+			 "in %u s", s->cfg.rate_limit, retry_s);
+		fe_ws_send_error(c, id, rv, err);
 		return true;
 	}
 	ev = json_pack("{s:s, s:s%, s:s, s:s%}", "type", "typing",
@@ -470,10 +438,8 @@ bool fe_presence_peer_msg(struct fe_presence *p, unsigned from, uint8_t type,
 
 /* ---- GET /v1/presence?users=a,b ---- */
 
-/* Whether user and other are the same or share a conversation: O(the
- * smaller one's conversations). */
-static bool shares_conversation(struct fe_server *s, const char *user,
-				struct cf_str other)
+bool fe_presence_may_watch(struct fe_server *s, const char *user,
+			   struct cf_str other, unsigned max_members)
 {
 	const struct rft_fsm *f = rft_node_fsm(s->node);
 	const struct rft_conv *const *v;
@@ -491,9 +457,19 @@ static bool shares_conversation(struct fe_server *s, const char *user,
 	}
 	v = rft_fsm_user_convs(f, me, &n1);
 	for (unsigned i = 0; i < n1; i++)
-		if (rft_conv_has_member(v[i], them))
+		if (v[i]->n_members <= max_members &&
+		    rft_conv_has_member(v[i], them))
 			return true;
 	return false;
+}
+
+bool fe_presence_state(struct fe_presence *p, const char *user, size_t len,
+		       uint64_t *last)
+{
+	struct fe_pres_user *pu = user_get(p, user, len, false);
+
+	*last = 0;
+	return pu != NULL && user_online(p, pu, last);
 }
 
 bool fe_presence_http(struct fe_conn *c, const struct fe_http_req *req,
@@ -542,8 +518,9 @@ bool fe_presence_http(struct fe_conn *c, const struct fe_http_req *req,
 		pu = user_get(p, s, l, false);
 		/* Only users who share a conversation with the caller (or
 		 * the caller itself) show: others read as offline. */
-		if (pu != NULL && shares_conversation(c->srv, user,
-						       (struct cf_str){s, l}))
+		if (pu != NULL && fe_presence_may_watch(c->srv, user,
+							(struct cf_str){s, l},
+							UINT_MAX))
 			online = user_online(p, pu, &last);
 		o = json_pack("{s:b}", "online", online);
 		if (o != NULL)

@@ -8,17 +8,23 @@
  * its peers over the peer links (FE_MSG_PRESENCE) every second, and at the
  * next 250 ms tick after a socket opened or closed; a peer's report older
  * than 3.5 s counts as no sockets there. Each node decides transitions
- * from the same exchanged state and sends `presence` events to its own
- * sockets of the users sharing a conversation with the user (never to the
- * user itself); transitions are coalesced per user, at most one event per
- * second, so a flapping client cannot flood the cluster.
+ * from the same exchanged state and hands each change to fe_presence_sub,
+ * which pushes it only to the local sockets that subscribed to the user
+ * (fe_presence_sub.h: cost O(those sockets), one batched frame per socket
+ * per tick); transitions are coalesced per user, at most one change per
+ * second, so a flapping client cannot flood the cluster. The tick is
+ * TICK_MS (250 ms); reports cost O(users with a socket on the node) per
+ * second (per tick while sockets open or close), whatever the audiences.
  * GET /v1/presence?users=a,b answers from this node's table.
  *
  * Typing: a `typing` frame {conversationId, state: start|stop} from a member
  * becomes a `typing` event {conversationId, userId, state} on the local
  * sockets of the other members and, best effort, on every peer
  * (FE_MSG_TYPING carries the event's JSON). A non-member gets a forbidden
- * error frame.
+ * (former member) or not_found error frame. Bounds (issue 11): in a
+ * conversation of more than --presence-group-max members typing is
+ * accepted but relayed to nobody, and each relayed frame takes a token of
+ * the sender's --rate-limit bucket (over it: a rate_limited error frame).
  *
  * Ownership: the table belongs to the server (fe_presence_init/close).
  * Errors: none reported to peers; clients get API.md error frames.
@@ -37,6 +43,7 @@
 #include "common/cf_map.h"
 #include "frontend/fe_conn.h"
 #include "frontend/fe_http.h"
+#include "frontend/fe_presence_sub.h"
 #include "raft/rft_node.h"
 
 #define FE_MSG_PRESENCE (RFT_MSG_USER + 1)
@@ -53,6 +60,7 @@ struct fe_presence {
 	unsigned ticks;
 	bool dirty;		/* local sockets changed: report soon */
 	bool started;
+	struct fe_presence_subs subs; /* who watches whom */
 };
 
 void fe_presence_init(struct fe_presence *p, struct fe_server *srv);
@@ -75,10 +83,22 @@ bool fe_presence_peer_msg(struct fe_presence *p, unsigned from, uint8_t type,
 bool fe_presence_has_socket(struct fe_presence *p, const char *user,
 			    size_t len);
 
+/*
+ * Whether user may see other's presence: the same user, or one sharing a
+ * conversation of at most max_members members (UINT_MAX: any size, as GET
+ * /v1/presence). O(the smaller one's conversations x log members).
+ */
+bool fe_presence_may_watch(struct fe_server *s, const char *user,
+			   struct cf_str other, unsigned max_members);
+/* user's online state now; *last: latest activity (0: never, unknown). */
+bool fe_presence_state(struct fe_presence *p, const char *user, size_t len,
+		       uint64_t *last);
+
 /* GET /v1/presence; false if req is another route. */
 bool fe_presence_http(struct fe_conn *c, const struct fe_http_req *req,
 		      const char *user);
-/* The `typing` WebSocket frame; false for other types. */
+/* The `typing` and `presence_subscribe` WebSocket frames; false for
+ * other types. */
 bool fe_presence_ws(struct fe_conn *c, const char *type, json_t *o,
 		    json_t *id);
 

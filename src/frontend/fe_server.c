@@ -38,6 +38,7 @@ void fe_config_default(struct fe_config *c)
 	c->max_connections = 10000;
 	c->header_timeout_ms = 10000;
 	c->idle_timeout_ms = 120000;
+	c->presence_group_max = 100;
 	c->max_media = FE_MEDIA_MAX_DEFAULT;
 	c->rate_limit = 100;
 	c->rate_burst = 200;

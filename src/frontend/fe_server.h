@@ -46,6 +46,8 @@ struct fe_config {
 	unsigned max_connections;   /* served at once, default 10,000 */
 	uint64_t header_timeout_ms; /* head, then body; default 10 s */
 	uint64_t idle_timeout_ms;   /* keep-alive / WebSocket; default 120 s */
+	/* larger groups: presence by pull only, no typing (fe_presence.h) */
+	unsigned presence_group_max; /* default 100 */
 };
 
 /*

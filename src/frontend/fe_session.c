@@ -46,6 +46,7 @@ void fe_session_closed(struct fe_conn *c)
 	size_t len = strlen(c->user);
 	struct fe_user *u = cf_map_get(&s->users, c->user, len);
 
+	fe_presence_sub_drop(&s->presence.subs, c);
 	if (u == NULL || cf_list_empty(&c->user_link))
 		return;
 	cf_list_remove(&c->user_link);

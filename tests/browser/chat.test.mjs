@@ -116,6 +116,9 @@ test('typing_indicator_reaches_the_other_node', async () => {
 
 test('presence_dot_shows_the_peer_online', async () => {
   await alice.waitForSelector('#chat-avatar[data-online="true"]', { timeout: 40000 });
+  /* The page subscribed to its direct peer: the server pushes bob's changes
+   * to this socket (issue 11: presence_subscribe). */
+  await alice.waitForFunction(() => window.confab.pushed.has('bob'), null, { timeout: T });
 });
 
 test('recall_of_own_message_reaches_the_peer', async () => {

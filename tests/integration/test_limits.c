@@ -8,7 +8,9 @@
  * Retry-After, per user, refilled over time; the buckets are kept by the
  * node that takes the send, so these tests send through one node), content over 100,000
  * characters (413), a WebSocket client that stops reading (closed with
- * 1008, nothing committed lost), and 503 with Retry-After once two nodes
+ * 1008, nothing committed lost), typing frames counted in the send rate
+ * and a presence subscriber that does not read closed with 1008 (issue
+ * 11), and 503 with Retry-After once two nodes
  * are gone (run last: it stops the cluster's majority).
  */
 
@@ -28,7 +30,7 @@
 #include "common/cf_time.h"
 
 #define START_TIMEOUT_MS 30000
-#define N_TESTS 5
+#define N_TESTS 7
 #define RATE 5
 #define BURST 10
 
@@ -161,6 +163,96 @@ static void websocket_sends_over_the_rate_get_a_rate_limited_error(
 	}
 	assert_true(acks >= BURST);
 	assert_true(limited > 0);
+	cf_ws_close(&w);
+	n_passed++;
+}
+
+/*
+ * typing frames take tokens of the same bucket (issue 11: a typing flood is
+ * bounded): 30 at once give rate_limited errors past the burst.
+ */
+static void typing_over_the_rate_gets_a_rate_limited_error(void **state)
+{
+	struct cf_ws_client w;
+	json_t *ev;
+	int limited = 0;
+
+	(void)state;
+	cf_test_create_group(&cluster, 3, "tl1", "lim-typing", "[\"tl2\"]");
+	assert_int_equal(cf_ws_connect(&w, cluster.nodes[3].url,
+				       "/v1/ws?user=tl1&deviceId=d1", 5000),
+			 0);
+	for (int i = 0; i < 30; i++)
+		assert_int_equal(
+			cf_ws_send_text(&w, "{\"type\":\"typing\","
+					    "\"conversationId\":\"lim-typing\","
+					    "\"state\":\"start\"}"),
+			0);
+	/* Then a ping: every error comes before its pong. */
+	assert_int_equal(cf_ws_send_text(&w, "{\"type\":\"ping\"}"), 0);
+	for (;;) {
+		const char *t;
+
+		assert_int_equal(cf_ws_recv_json(&w, 10000, &ev), 0);
+		t = cf_test_str(ev, "type");
+		if (strcmp(t, "pong") == 0) {
+			json_decref(ev);
+			break;
+		}
+		if (strcmp(t, "error") == 0) {
+			assert_string_equal(cf_test_str(ev, "code"),
+					    "rate_limited");
+			limited++;
+		}
+		json_decref(ev);
+	}
+	assert_true(limited > 0);
+	assert_true(limited <= 30 - BURST);
+	cf_ws_close(&w);
+	n_passed++;
+}
+
+/*
+ * A socket that sends presence_subscribe frames without reading the
+ * answers (up to ~20 KB each for 256 users) is closed with 1008 once its
+ * pending output passes half of --ws-max-buffer (issue 11), instead of
+ * holding every answer.
+ */
+static void subscriber_that_does_not_read_is_closed_with_1008(void **state)
+{
+	struct cf_ws_client w;
+	struct cf_buf b = CF_BUF_INIT;
+	int rcvbuf = 4096, op, rv = 0, i;
+	char *data;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(cf_ws_connect(&w, cluster.nodes[2].url,
+				       "/v1/ws?user=sub1&deviceId=d1", 5000),
+			 0);
+	setsockopt(w.conn.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+	assert_int_equal(cf_buf_appendf(&b, "{\"type\":\"presence_subscribe\","
+					    "\"users\":["),
+			 0);
+	for (i = 0; i < 256; i++)
+		assert_int_equal(cf_buf_appendf(&b, "%s\"u%d\"",
+						 i ? "," : "", i),
+				 0);
+	assert_int_equal(cf_buf_append(&b, "]}", 3), 0);
+	/* 400 answers of ~19 KB (7.6 MB): more than the kernel's socket
+	 * buffers hold (4 MB at most here); the 400 requests (600 KB) fit
+	 * in ours even if the server stops reading. */
+	for (i = 0; i < 400; i++)
+		assert_int_equal(cf_ws_send_text(&w, b.data), 0);
+	cf_buf_release(&b);
+	for (i = 0; i < 100000; i++) {
+		rv = cf_ws_recv(&w, 10000, &op, &data, &len);
+		if (rv != 0)
+			break;
+		free(data);
+	}
+	assert_int_equal(rv, -ECONNRESET);
+	assert_int_equal(w.close_code, 1008);
 	cf_ws_close(&w);
 	n_passed++;
 }
@@ -302,6 +394,10 @@ int main(void)
 			http_sends_over_the_rate_get_429_with_retry_after),
 		cmocka_unit_test(
 			websocket_sends_over_the_rate_get_a_rate_limited_error),
+		cmocka_unit_test(
+			typing_over_the_rate_gets_a_rate_limited_error),
+		cmocka_unit_test(
+			subscriber_that_does_not_read_is_closed_with_1008),
 		cmocka_unit_test(content_over_100000_characters_is_413),
 		cmocka_unit_test(
 			slow_websocket_is_closed_with_1008_and_loses_nothing),
