@@ -381,29 +381,32 @@ static bool snap_idle(struct raft_fixture *f, void *arg)
 static void fixture_snapshots_checkpoint_through_async_work(void **state)
 {
 	struct fx *x = *state;
-	struct raft_fixture rf;
+	/* On the heap, as test_rft_fsm's: the fixture is large (16 servers
+	 * inline), and the sanitizer build's stack frames are larger still. */
+	struct raft_fixture *rfp = calloc(1, sizeof(*rfp));
 	struct raft_configuration conf;
 	struct raft_fsm *fsm = rft_fsm_raft(x->f);
 	int (*async)(struct raft_fsm *, struct raft_buffer **, unsigned *);
 	struct rft_fsm_stats st;
 	struct raft *r;
 
-	assert_int_equal(raft_fixture_initialize(&rf), 0);
+	assert_non_null(rfp);
+	assert_int_equal(raft_fixture_initialize(rfp), 0);
 	/* raft_init refuses snapshot_async on an io of version 1 (rft_ckpt.c). */
 	async = fsm->snapshot_async;
 	fsm->snapshot_async = NULL;
-	assert_int_equal(raft_fixture_grow(&rf, fsm), 0);
+	assert_int_equal(raft_fixture_grow(rfp, fsm), 0);
 	fsm->snapshot_async = async;
-	r = raft_fixture_get(&rf, 0);
+	r = raft_fixture_get(rfp, 0);
 	r->io->version = 2;
 	rft_fsm_set_raft(x->f, r);
 	raft_set_snapshot_threshold(r, 4);
 	raft_set_snapshot_trailing(r, 2);
-	assert_int_equal(raft_fixture_configuration(&rf, 1, &conf), 0);
-	assert_int_equal(raft_fixture_bootstrap(&rf, &conf), 0);
+	assert_int_equal(raft_fixture_configuration(rfp, 1, &conf), 0);
+	assert_int_equal(raft_fixture_bootstrap(rfp, &conf), 0);
 	raft_configuration_close(&conf);
-	assert_int_equal(raft_fixture_start(&rf), 0);
-	assert_true(raft_fixture_step_until_has_leader(&rf, 10000));
+	assert_int_equal(raft_fixture_start(rfp), 0);
+	assert_true(raft_fixture_step_until_has_leader(rfp, 10000));
 	for (unsigned i = 0; i < 12; i++) {
 		struct req q = {0};
 		struct raft_buffer buf;
@@ -415,9 +418,9 @@ static void fixture_snapshots_checkpoint_through_async_work(void **state)
 		memcpy(buf.base, x->out.data, buf.len);
 		q.a.data = &q;
 		assert_int_equal(raft_apply(r, &q.a, &buf, 1, apply_cb), 0);
-		assert_true(raft_fixture_step_until(&rf, req_done, &q, 5000));
+		assert_true(raft_fixture_step_until(rfp, req_done, &q, 5000));
 		assert_int_equal(q.status, 0);
-		assert_true(raft_fixture_step_until(&rf, snap_idle, x, 5000));
+		assert_true(raft_fixture_step_until(rfp, snap_idle, x, 5000));
 	}
 	rft_fsm_stats(x->f, &st);
 	assert_true(st.snapshots >= 2);
@@ -428,7 +431,8 @@ static void fixture_snapshots_checkpoint_through_async_work(void **state)
 		    r->log.snapshot.last_index - 1);
 	assert_true(disk_applied(x) ==
 		    log_store_applied_index(rft_fsm_store(x->f)));
-	raft_fixture_close(&rf);
+	raft_fixture_close(rfp);
+	free(rfp);
 }
 
 int main(void)
