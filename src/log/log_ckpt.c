@@ -90,14 +90,13 @@ void log_ckpt_free(struct log_ckpt *c)
  * at a time: a checkpoint holds at most the open segments' duplicates
  * however many segments were sealed since the last one.
  */
-static int ckpt_dup_seg(struct log_segment *seg)
+static int ckpt_dup_seg(struct log_segment *seg, int *fd)
 {
-	int fd;
-
+	*fd = -1;
 	if (seg->fd < 0)
-		return -1;
-	fd = fcntl(seg->fd, F_DUPFD_CLOEXEC, 0);
-	return fd >= 0 ? fd : -errno;
+		return 0;
+	*fd = fcntl(seg->fd, F_DUPFD_CLOEXEC, 0);
+	return *fd >= 0 ? 0 : -errno;
 }
 
 /* Capture part: its segments (manifest, unsynced ones), its folder. */
@@ -120,9 +119,9 @@ static int ckpt_take_part(struct log_ckpt *c, struct log_part *part)
 		cs->partition = part->id;
 		cs->segno = seg->segno;
 		cs->size = seg->size;
-		cs->fd = ckpt_dup_seg(seg);
-		if (cs->fd < -1)
-			return cs->fd;
+		rv = ckpt_dup_seg(seg, &cs->fd);
+		if (rv != 0)
+			return rv;
 		c->nsegs++;
 	}
 	if (!part->dir_dirty && part->ndoomed == 0)
