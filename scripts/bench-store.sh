@@ -9,7 +9,8 @@
 #      conversations, so the default 300 s, about 6 million messages on 2
 #      cores, is meant to be one round; later rounds write into 256 more);
 #   2. history from the hot tier: confab-bench --history PAGES (pages of 50
-#      at random places, keep-alive, one connection, node 1);
+#      at random places, keep-alive, one connection, node 1), after
+#      SETTLE_SECS (20) and a warm-up pass over other pages;
 #   3. send c=16 for SEND_SECS seconds, no compaction running;
 #   4. confabctl compact of every partition (all sealed segments, 256 MiB a
 #      job) and, while it runs, send c=16 for SEND_SECS seconds again;
@@ -103,8 +104,12 @@ say "wrote $have messages in $(( $(date +%s) - t0 )) s"
 hot_before=$(tier_bytes "$RUN/n1" seg)
 put hot_bytes_before "$hot_before"
 
-# 2. history, hot
+# 2. history, hot: once the write's aftermath has settled (dirty pages
+# written back, followers' snapshots taken), after a warm-up pass over other
+# pages (seed 8), so that the figure is the store's, not the write's tail
 sync
+sleep "${SETTLE_SECS:-20}"
+"$BENCH" --url "$N1" --history "$PAGES" --seed 8 > /dev/null
 "$BENCH" --url "$N1" --history "$PAGES" --seed 7 > "$RUN/hist-hot.json"
 put history_hot "$(cat "$RUN/hist-hot.json")"
 
@@ -143,7 +148,10 @@ jmbs=$(python3 -c "print(round(($read1 - $read0) / 1048576 / max($busy_ms, 1) * 
 put compaction "{\"seconds\":$secs,\"job_ms\":$busy_ms,\"bytes_read\":$((read1 - read0)),\"bytes_written\":$((written1 - written0)),\"mb_s\":$mbs,\"job_mb_s\":$jmbs,\"running_through_send\":$running}"
 say "compaction: $((read1 - read0)) bytes read, $((written1 - written0)) written; jobs $busy_ms ms ($jmbs MB/s), command $secs s ($mbs MB/s); still running at the send's end: $running"
 
-# 5. history, cold
+# 5. history, cold (the same settling and warm-up as the hot figure)
+sync
+sleep "${SETTLE_SECS:-20}"
+"$BENCH" --url "$N1" --history "$PAGES" --seed 8 > /dev/null
 "$BENCH" --url "$N1" --history "$PAGES" --seed 7 > "$RUN/hist-cold.json"
 put history_cold "$(cat "$RUN/hist-cold.json")"
 
