@@ -207,7 +207,8 @@ static void node_checkpoint(struct rft_node *n, bool force)
 		snprintf(msg, sizeof msg, "checkpoint at %llu: %s",
 			 (unsigned long long)applied, cf_strerror(rv));
 		cf_error("%s", msg);
-		rft__storage_failed(n, rv, msg);
+		if (!n->closing) /* closing: raft replays it at the start */
+			rft__storage_failed(n, rv, msg);
 		return;
 	}
 	n->checkpoint_at = now_ms();
