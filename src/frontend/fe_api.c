@@ -523,10 +523,7 @@ static void read_index_cb(struct rft_read *r, int status)
 static void start_read(struct fe_conn *c, const struct fe_http_req *req,
 		       struct fe_call *k)
 {
-	struct cf_str v;
-
-	if (fe_http_query_get(req, "consistent", &v) == 0 &&
-	    (cf_str_eqc(v, "1") || cf_str_eqc(v, "true"))) {
+	if (fe_wants_consistent(req)) {
 		rft_node_read_index(c->srv->node, &k->rd, read_index_cb);
 		return;
 	}

@@ -289,8 +289,7 @@ static void http_list(struct fe_conn *c, const struct fe_http_req *req,
 	}
 	k->limit = limit > LIST_LIMIT_MAX ? LIST_LIMIT_MAX : (unsigned)limit;
 	k->before = before;
-	if (fe_http_query_get(req, "consistent", &v) == 0 &&
-	    (cf_str_eqc(v, "1") || cf_str_eqc(v, "true"))) {
+	if (fe_wants_consistent(req)) {
 		rft_node_read_index(c->srv->node, &k->rd, list_read_cb);
 		return;
 	}

@@ -241,14 +241,6 @@ static void consistent_cb(struct rft_read *r, int status)
 	free(k);
 }
 
-static bool wants_consistent(const struct fe_http_req *req)
-{
-	struct cf_str v;
-
-	return fe_http_query_get(req, "consistent", &v) == 0 &&
-	       (cf_str_eqc(v, "1") || cf_str_eqc(v, "true"));
-}
-
 /* Start a consistent read for the parsed request in proto (copied). */
 static void consistent_start(struct fe_conn *c,
 			     const struct sync_consistent *proto)
@@ -277,7 +269,7 @@ static void http_conv_form(struct fe_conn *c, const struct fe_http_req *req,
 	    query_num(req, "limit", &has, &limit) != 0)
 		return fe_respond_rc(c, CF_EBADREQ,
 				     "'lastSeq' and 'limit' are integers");
-	if (!wants_consistent(req))
+	if (!fe_wants_consistent(req))
 		return conv_form_answer(c, user, conv, last, limit);
 	if (conv.len >= sizeof k.conv)
 		return fe_respond_rc(c, CF_ENOTFOUND, "no such conversation");
@@ -325,7 +317,7 @@ bool fe_api_sync_http(struct fe_conn *c, const struct fe_http_req *req,
 		limit = SYNC_FEED_LIMIT_MAX;
 	if (wait > WAIT_MAX_S)
 		wait = WAIT_MAX_S;
-	if (wants_consistent(req)) {
+	if (fe_wants_consistent(req)) {
 		struct sync_consistent k;
 
 		memset(&k, 0, sizeof k);

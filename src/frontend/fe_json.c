@@ -267,6 +267,14 @@ int fe_json_str(json_t *o, const char *key, bool required,
 	return 0;
 }
 
+bool fe_wants_consistent(const struct fe_http_req *req)
+{
+	struct cf_str v;
+
+	return fe_http_query_get(req, "consistent", &v) == 0 &&
+	       (cf_str_eqc(v, "1") || cf_str_eqc(v, "true"));
+}
+
 int fe_parse_u64(struct cf_str s, uint64_t *out)
 {
 	uint64_t v = 0;

@@ -57,6 +57,10 @@ int fe_json_str(json_t *o, const char *key, bool required,
 		enum fe_str_kind kind, size_t max, struct cf_str *out,
 		char *err, size_t errlen);
 
+/* Whether the request asks ?consistent=1 (or =true): read after a read
+ * index (API.md). */
+bool fe_wants_consistent(const struct fe_http_req *req);
+
 /* Parse a decimal u64 (1..2^53) from a query value. */
 int fe_parse_u64(struct cf_str s, uint64_t *out);
 
