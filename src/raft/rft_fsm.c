@@ -238,6 +238,8 @@ int rft_fsm_open(struct rft_fsm **out, const struct rft_fsm_config *cfg,
 	f->on_rebuild = cfg->on_rebuild;
 	f->on_reset = cfg->on_reset;
 	f->on_rebuilt = cfg->on_rebuilt;
+	f->on_image_write = cfg->on_image_write;
+	f->on_image_read = cfg->on_image_read;
 	f->on_mark = cfg->on_mark;
 	f->on_mark_arg = cfg->on_mark_arg;
 	f->on_compact = cfg->on_compact;

@@ -45,6 +45,7 @@
 #include <uv.h>
 
 #include "common/cf_buf.h"
+#include "common/cf_img.h"
 #include "log/log_record.h"
 #include "log/log_store.h"
 #include "raft/rft_cmd.h"
@@ -95,6 +96,20 @@ struct rft_fsm_config {
 	 * on the whole store (a count over all partitions) is settled then.
 	 */
 	void (*on_rebuilt)(void *arg);
+	/*
+	 * May be NULL: write the caller's sections of the state image
+	 * (raft/rft_image.h) with on_record_arg. It runs in a forked child
+	 * of the node: it may read the caller's state and allocate, but must
+	 * not take locks, touch the loop or write to descriptors it owns.
+	 */
+	void (*on_image_write)(void *arg, struct cf_imgw *w);
+	/*
+	 * May be NULL: read those sections back, on open, in place of the
+	 * records the image covers (on_rebuild then gets the records after
+	 * it). 0, or an error: the open then calls on_reset and rebuilds from
+	 * every record. Called with on_record_arg.
+	 */
+	int (*on_image_read)(void *arg, struct cf_imgr *r);
 	/*
 	 * May be NULL: a verify marker (RFT_CMD_MARK) was applied at index;
 	 * called after the entry's records are written, so that the store's

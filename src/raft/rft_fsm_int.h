@@ -82,6 +82,8 @@ struct rft_fsm {
 	char *pending_path;
 	void (*on_reset)(void *arg);
 	void (*on_rebuilt)(void *arg);
+	void (*on_image_write)(void *arg, struct cf_imgw *w);
+	int (*on_image_read)(void *arg, struct cf_imgr *r);
 	void (*on_mark)(void *arg, uint64_t index, uint64_t mark_id);
 	void *on_mark_arg;
 	uint64_t marks[4]; /* markers of the entry being applied */

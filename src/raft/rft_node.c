@@ -507,6 +507,8 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 	fc.on_rebuild = cfg->on_rebuild;
 	fc.on_reset = cfg->on_reset;
 	fc.on_rebuilt = cfg->on_rebuilt;
+	fc.on_image_write = cfg->on_image_write;
+	fc.on_image_read = cfg->on_image_read;
 	fc.on_mark = node_on_mark;
 	fc.on_mark_arg = n;
 	fc.on_compact = rft__node_on_compact;

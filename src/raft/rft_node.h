@@ -125,6 +125,9 @@ struct rft_node_config {
 	void (*on_rebuilt)(void *arg); /* a rebuild read every record */
 	void (*on_reset)(void *arg);  /* before a rebuild after a segment
 				       * fetch (on_record_arg), may be NULL */
+	/* The caller's sections of the state image (rft_fsm.h), may be NULL */
+	void (*on_image_write)(void *arg, struct cf_imgw *w);
+	int (*on_image_read)(void *arg, struct cf_imgr *r);
 	rft_node_user_msg_cb on_user_msg;
 	void *data;
 	/*

@@ -275,6 +275,47 @@ static int rm_cb(const char *path, const struct stat *sb, int flag,
 	return remove(path);
 }
 
+static void rebuild_cb(void *arg, const struct log_record *rec,
+		       const struct rft_conv *conv)
+{
+	int rv = sync_inbox_on_rebuild_record(arg, rec, conv);
+
+	if (rv != 0)
+		die("inbox", rv);
+}
+
+/* Open the store again as a node starts: FSM and inbox rebuilt. */
+static void reopen(const struct opts *o, const char *dir)
+{
+	struct rft_fsm_config cfg;
+	struct rft_fsm *f;
+	struct sync_inbox *ix;
+	char errmsg[CF_ERRMSG_SIZE];
+	uint64_t h0 = heap_now();
+	double t = now_s();
+	int rv;
+
+	if (sync_inbox_new(&ix) != 0)
+		die("inbox", -ENOMEM);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.store.dir = dir;
+	cfg.store.partitions = o->parts;
+	cfg.on_rebuild = rebuild_cb;
+	cfg.on_record_arg = ix;
+	rv = rft_fsm_open(&f, &cfg, errmsg);
+	if (rv != 0) {
+		fprintf(stderr, "bench_mem: reopen %s: %s\n", dir, errmsg);
+		exit(1);
+	}
+	rv = sync_inbox_settle(ix);
+	if (rv != 0)
+		die("settle", rv);
+	printf("reopen   %.2f s, heap %.1f MiB (fsm, store, inbox)\n",
+	       now_s() - t, (double)(heap_now() - h0) / 1048576.0);
+	rft_fsm_close(f);
+	sync_inbox_free(ix);
+}
+
 static void bench_fsm(const struct opts *o, const char *dir)
 {
 	struct rft_fsm_config cfg;
@@ -387,7 +428,13 @@ static void bench_fsm(const struct opts *o, const char *dir)
 	       ((double)(h2 - h1) - (double)fst.dedup_bytes -
 		(double)lst.index_bytes) /
 		       (double)o->f);
+	rv = rft_fsm_checkpoint(f, errmsg);
+	if (rv != 0) {
+		fprintf(stderr, "bench_mem: checkpoint: %s\n", errmsg);
+		exit(1);
+	}
 	rft_fsm_close(f);
+	reopen(o, dir);
 	cf_buf_release(&e.out);
 	cf_buf_release(&e.cmd);
 	cf_buf_release(&e.list);
@@ -409,7 +456,7 @@ int main(int argc, char **argv)
 	int ch;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((ch = getopt(argc, argv, "n:c:u:m:p:f:d:")) != -1) {
+	while ((ch = getopt(argc, argv, "n:c:u:m:p:f:d:R:")) != -1) {
 		switch (ch) {
 		case 'n': o.n = strtoull(optarg, NULL, 10); break;
 		case 'c': o.convs = (unsigned)atoi(optarg); break;
@@ -418,18 +465,21 @@ int main(int argc, char **argv)
 		case 'p': o.parts = (unsigned)atoi(optarg); break;
 		case 'f': o.f = strtoull(optarg, NULL, 10); break;
 		case 'd': o.dir = optarg; break;
+		case 'R': reopen(&o, optarg); return 0;
 		default: usage();
 		}
 	}
-	if (o.n == 0 || o.convs == 0 || o.users == 0 || o.members == 0 ||
+	if (o.convs == 0 || o.users == 0 || o.members == 0 ||
 	    o.members > o.users || o.parts == 0 || optind != argc)
 		usage();
 	printf("%" PRIu64 " messages, %u conversations of %u members, "
 	       "%u users, %u partitions\n",
 	       o.n, o.convs, o.members, o.users, o.parts);
-	bench_dedup(&o);
-	bench_index(&o);
-	bench_inbox(&o);
+	if (o.n > 0) { /* -n 0: the fsm and reopen figures only */
+		bench_dedup(&o);
+		bench_index(&o);
+		bench_inbox(&o);
+	}
 	if (o.f > 0) {
 		const char *dir = o.dir;
 
