@@ -68,7 +68,7 @@ static void usage(FILE *f)
 		"               [--max-connections N] [--header-timeout SECONDS]\n"
 		"               [--idle-timeout SECONDS]\n"
 		"               [--min-free BYTES|PCT%%] [--ballast BYTES]\n"
-		"               [--presence-group-max N]\n"
+		"               [--presence-group-max N] [--image-records N]\n"
 		"       confabd --help | --version\n");
 }
 
@@ -255,9 +255,10 @@ enum {
 	OPT_IDLE_TIMEOUT,
 };
 
-/* Options without a letter (issue 11: presence). */
+/* Options without a letter (issue 11: presence, state images). */
 enum {
 	OPT_PRESENCE_GROUP_MAX = 1100,
+	OPT_IMAGE_RECORDS,
 };
 
 static int conn_option(int ch, const char *arg, struct fe_config *fc)
@@ -316,6 +317,7 @@ int main(int argc, char **argv)
 		{"ballast", required_argument, NULL, 'A'},
 		{"presence-group-max", required_argument, NULL,
 		 OPT_PRESENCE_GROUP_MAX},
+		{"image-records", required_argument, NULL, OPT_IMAGE_RECORDS},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -341,6 +343,7 @@ int main(int argc, char **argv)
 	}
 	memset(&nc, 0, sizeof nc);
 	nc.compact_after = -1;
+	nc.image_records = UINT64_MAX; /* RFT_IMAGE_RECORDS_DEFAULT */
 	nc.ballast = -1; /* the computed default */
 	fe_config_default(&fc);
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -497,6 +500,15 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			fc.presence_group_max = (unsigned)v;
+			break;
+		case OPT_IMAGE_RECORDS:
+			/* 0: never (the store is read whole at each start) */
+			if (parse_size(optarg, true, &v) != 0) {
+				fprintf(stderr, "confabd: bad number '%s'\n",
+					optarg);
+				return 2;
+			}
+			nc.image_records = v;
 			break;
 		case 'h':
 			usage(stdout);

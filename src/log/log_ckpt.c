@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/cf_err.h"
+#include "log/log_image.h"
 #include "log/log_manifest.h"
 #include "log/log_store_int.h"
 
@@ -47,6 +48,7 @@ struct log_ckpt {
 	size_t nsegs;
 	struct ckpt_dir *dirs;
 	size_t ndirs;
+	uint64_t old_image; /* state image to unlink once m is durable, or 0 */
 };
 
 uint64_t log_ckpt_index(const struct log_ckpt *c)
@@ -172,6 +174,10 @@ int log_ckpt_begin(struct log_store *s, uint64_t applied_index,
 	c->m.applied_index = applied_index;
 	c->m.seal_bytes = s->seal_bytes;
 	c->m.seal_age_ms = s->seal_age_ms;
+	/* A new state image replaces the one in force (log_image.h). */
+	c->m.image_index = s->image_next != 0 ? s->image_next : s->image_index;
+	if (s->image_next != 0 && s->image_index != s->image_next)
+		c->old_image = s->image_index;
 	for (unsigned i = 0; i < s->nparts; i++) {
 		rv = ckpt_take_part(c, &s->parts[i]);
 		if (rv != 0)
@@ -271,6 +277,12 @@ int log_ckpt_run(struct log_ckpt *c, char *errmsg)
 	/* The manifest in force no longer names them. */
 	for (size_t i = 0; i < c->ndirs; i++)
 		ckpt_unlink_doomed(&c->dirs[i]);
+	if (c->old_image != 0) {
+		char img[LOG_IMAGE_NAME];
+
+		log_image_name(img, c->old_image);
+		(void)unlinkat(c->dirfd, img, 0); /* else: the next open */
+	}
 	ckpt_close_fds(c);
 	return 0;
 
@@ -355,6 +367,9 @@ void log_ckpt_end(struct log_store *s, struct log_ckpt *c, int status)
 		if (c->dirs[i].ndoomed > 0)
 			s->parts[c->dirs[i].partition].dir_dirty = true;
 	s->applied_index = c->m.applied_index;
+	s->image_index = c->m.image_index;
+	if (s->image_next == c->m.image_index)
+		s->image_next = 0;
 	log_ckpt_free(c);
 }
 

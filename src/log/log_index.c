@@ -252,3 +252,132 @@ size_t log_index_count(const struct log_index *ix)
 {
 	return ix->convs.n;
 }
+
+/*
+ * The index's section of a state image (log_image.c), after the tag:
+ *
+ *   u32 conversations C, then C times:
+ *     str id, u64 last_seq, u32 runs R, then R times:
+ *       u64 first_seq, u32 segno, u32 n (>= 1), n u32 offsets
+ *
+ * Runs in order (first_seq ascending, not overlapping, last_seq the last
+ * run's end): the reader checks it, so that a damaged image is refused
+ * instead of breaking the binary searches.
+ */
+#define IX_TAG 0x58444e49u /* "INDX" */
+
+void log_index_image_write(const struct log_index *ix, struct cf_imgw *w)
+{
+	const struct cf_map_slot *slot;
+	size_t i = 0;
+
+	cf_imgw_begin(w, IX_TAG);
+	cf_imgw_u32(w, (uint32_t)ix->convs.n);
+	while (cf_map_next(&ix->convs, &i, &slot)) {
+		const struct log_iconv *c = slot->val;
+
+		cf_imgw_str(w, c->key, c->klen);
+		cf_imgw_u64(w, c->last_seq);
+		cf_imgw_u32(w, c->nruns);
+		for (uint32_t k = 0; k < c->nruns; k++) {
+			const struct log_run *r = &c->runs[k];
+
+			cf_imgw_u64(w, r->first_seq);
+			cf_imgw_u32(w, r->segno);
+			cf_imgw_u32(w, r->n);
+			cf_imgw_bytes(w, r->off, (size_t)r->n * 4);
+		}
+	}
+	cf_imgw_end(w, IX_TAG);
+}
+
+/* One conversation of the image into ix; 0 or an error (r->err set). */
+static int ix_image_conv(struct log_index *ix, struct cf_imgr *r)
+{
+	struct cf_str id = cf_imgr_str(r, 65535);
+	uint64_t last = cf_imgr_u64(r), next = 1;
+	uint32_t nruns = cf_imgr_count(r, 16);
+	struct log_iconv *c;
+	size_t map_before;
+	int rv;
+
+	if (r->err != 0)
+		return r->err;
+	if (id.len == 0 || nruns == 0 || cf_map_get(&ix->convs, id.p, id.len)) {
+		cf_imgr_fail(r);
+		return r->err;
+	}
+	c = calloc(1, sizeof(*c) + id.len);
+	if (c == NULL)
+		return r->err = -ENOMEM;
+	memcpy(c->key, id.p, id.len);
+	c->klen = (uint32_t)id.len;
+	c->last_seq = last;
+	c->runs = calloc(nruns, sizeof(*c->runs));
+	if (c->runs == NULL) {
+		free(c);
+		return r->err = -ENOMEM;
+	}
+	c->cap = nruns;
+	for (uint32_t k = 0; k < nruns && r->err == 0; k++) {
+		struct log_run *run = &c->runs[k];
+		const void *p;
+
+		run->first_seq = cf_imgr_u64(r);
+		run->segno = cf_imgr_u32(r);
+		run->n = cf_imgr_count(r, 4);
+		p = cf_imgr_bytes(r, (size_t)run->n * 4);
+		if (p == NULL || run->n == 0 || run->first_seq < next) {
+			cf_imgr_fail(r);
+			break;
+		}
+		next = run->first_seq + run->n;
+		run->off = malloc((size_t)run->n * 4);
+		if (run->off == NULL) {
+			r->err = -ENOMEM;
+			break;
+		}
+		memcpy(run->off, p, (size_t)run->n * 4);
+		run->cap = run->n;
+		c->nruns = k + 1;
+		ix->bytes += (uint64_t)run->n * 4;
+		ix->messages += run->n;
+	}
+	if (r->err == 0 && next - 1 != last)
+		cf_imgr_fail(r);
+	if (r->err != 0) {
+		for (uint32_t k = 0; k < c->nruns; k++) {
+			ix->bytes -= (uint64_t)c->runs[k].n * 4;
+			ix->messages -= c->runs[k].n;
+		}
+		ix_conv_free(c);
+		return r->err;
+	}
+	map_before = ix_map_bytes(&ix->convs);
+	rv = cf_map_put(&ix->convs, id.p, id.len, c, NULL);
+	ix->bytes += ix_map_bytes(&ix->convs) - map_before;
+	if (rv != 0) {
+		ix_conv_free(c);
+		return r->err = rv;
+	}
+	ix->bytes += 2 * (sizeof(*c) + id.len + 1) +
+		     (uint64_t)nruns * sizeof(*c->runs);
+	return 0;
+}
+
+int log_index_image_read(struct log_index *ix, struct cf_imgr *r)
+{
+	uint32_t n;
+
+	assert(ix->convs.n == 0);
+	cf_imgr_begin(r, IX_TAG);
+	n = cf_imgr_count(r, 4 + 1 + 8 + 4 + 20);
+	for (uint32_t i = 0; i < n && r->err == 0; i++)
+		(void)ix_image_conv(ix, r);
+	cf_imgr_end(r, IX_TAG);
+	if (r->err != 0) {
+		log_index_release(ix);
+		return r->err;
+	}
+	return 0;
+}

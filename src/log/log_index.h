@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "common/cf_buf.h"
+#include "common/cf_img.h"
 #include "common/cf_map.h"
 
 struct log_iconv;
@@ -56,5 +57,13 @@ uint64_t log_index_last_seq(const struct log_index *ix, struct cf_str conv);
 uint64_t log_index_first_seq(const struct log_index *ix, struct cf_str conv);
 /* Conversations with at least one message. */
 size_t log_index_count(const struct log_index *ix);
+
+/*
+ * The index's section of a state image (log_image.h): write it (no
+ * allocation, no lock: a forked child writes images), and read it into an
+ * empty index: 0, CF_ECORRUPT or -ENOMEM (r->err), the index then empty.
+ */
+void log_index_image_write(const struct log_index *ix, struct cf_imgw *w);
+int log_index_image_read(struct log_index *ix, struct cf_imgr *r);
 
 #endif

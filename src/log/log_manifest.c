@@ -5,19 +5,24 @@
  *
  *   offset  size  field
  *        0     8  magic "CFMANIFS"
- *        8     4  version (3; 1 and 2 are still read)
+ *        8     4  version (4; 1 to 3 are still read)
  *       12     4  partitions P
  *       16     8  appliedIndex
  *       24     4  number of segment entries N
- *       28     4  number of cold entries C (version 3; zero before)
+ *       28     4  number of cold entries C (version 3 on; zero before)
  *   version 2 and 3:
  *       32     8  segment size (seal_bytes) the store was created with
  *       40     8  seal age in entry-clock ms (0: never)
- *   version 3:
+ *   version 3 and 4:
  *       48     4  number of jobs J
  *       52     4  number of erase entries E
+ *   version 4:
+ *       56     8  applied index of the state image (log_image.c) the
+ *                 node may load instead of reading the records it covers;
+ *                 0: none
  *
- *    H  24*N  segment entries (H = 56 in version 3, 48 in 2, 32 in 1), by
+ *    H  24*N  segment entries (H = 64 in version 4, 56 in 3, 48 in 2, 32
+ *             in 1), by
  *             partition then segment number:
  *                   u32 partition (< P), u32 segment number,
  *                   u64 checkpointed length (>= segment header size),
@@ -47,7 +52,7 @@
  * strictly increasing
  * (partition, number) order with partition < P. A version 1 manifest
  * (written before the store recorded its shape) decodes with seal_bytes =
- * seal_age_ms = 0, "not recorded"; older versions are written back as 3.
+ * seal_age_ms = 0, "not recorded"; older versions are written back as 4.
  *
  * Replacement: write MANIFEST.tmp, fsync it, rename it over MANIFEST, fsync
  * the folder. A crash before the rename leaves the old manifest in force (a
@@ -71,10 +76,11 @@
 #include "log/log_segment.h"
 
 #define MAN_MAGIC "CFMANIFS"
-#define MAN_VERSION 3
+#define MAN_VERSION 4
 #define MAN_HDR_V1 32
 #define MAN_HDR_V2 48
-#define MAN_HDR 56
+#define MAN_HDR_V3 56
+#define MAN_HDR 64
 #define MAN_COLD 40
 #define MAN_JOB 36
 #define MAN_ENTRY 24
@@ -272,6 +278,7 @@ int log_manifest_encode(const struct log_manifest *m, struct cf_buf *out)
 	cf_put_u64(p + 40, m->seal_age_ms);
 	cf_put_u32(p + 48, (uint32_t)m->njobs);
 	cf_put_u32(p + 52, m->nerase);
+	cf_put_u64(p + 56, m->image_index);
 	p += MAN_HDR;
 	for (size_t i = 0; i < m->nsegs; i++) {
 		const struct log_manifest_seg *s = &m->segs[i];
@@ -433,7 +440,10 @@ int log_manifest_decode(const void *buf, size_t n, struct log_manifest *m,
 				 (unsigned)version);
 		return CF_EVERSION;
 	}
-	hdr = version == 1 ? MAN_HDR_V1 : version == 2 ? MAN_HDR_V2 : MAN_HDR;
+	hdr = version == 1   ? MAN_HDR_V1
+	      : version == 2 ? MAN_HDR_V2
+	      : version == 3 ? MAN_HDR_V3
+			     : MAN_HDR;
 	count = cf_get_u32(p + 24);
 	if (n < hdr + MAN_SUM) {
 		cf_errmsg_printf(errmsg, "manifest: short (%zu bytes)", n);
@@ -460,6 +470,8 @@ int log_manifest_decode(const void *buf, size_t n, struct log_manifest *m,
 		m->seal_bytes = cf_get_u64(p + 32);
 		m->seal_age_ms = cf_get_u64(p + 40);
 	}
+	if (version >= 4)
+		m->image_index = cf_get_u64(p + 56);
 	p += hdr;
 	for (uint32_t i = 0; i < count; i++, p += MAN_ENTRY) {
 		uint32_t part = cf_get_u32(p);

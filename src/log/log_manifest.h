@@ -72,6 +72,8 @@ struct log_manifest {
 	/* The store's shape (log_store_opts); 0 and 0: not recorded (v1). */
 	uint64_t seal_bytes;
 	uint64_t seal_age_ms;
+	/* The state image named (log_image.h), 0 if none (version 4). */
+	uint64_t image_index;
 	struct log_manifest_seg *segs; /* by partition, then segno */
 	size_t nsegs;
 	size_t cap;

@@ -268,6 +268,15 @@ int log_segment_scan(struct log_segment *seg, uint64_t limit,
 		     struct cf_buf *buf, log_segment_scan_cb cb, void *arg,
 		     uint64_t *valid_end)
 {
+	return log_segment_scan_from(seg, LOG_SEG_HDR, limit, buf, cb, arg,
+				     valid_end);
+}
+
+int log_segment_scan_from(struct log_segment *seg, uint64_t from,
+			  uint64_t limit, struct cf_buf *buf,
+			  log_segment_scan_cb cb, void *arg,
+			  uint64_t *valid_end)
+{
 	uint8_t h[LOG_SEG_HDR];
 	struct log_record rec;
 	uint64_t base;
@@ -292,8 +301,10 @@ int log_segment_scan(struct log_segment *seg, uint64_t limit,
 	rv = seg_check_header(seg, h);
 	if (rv != 0)
 		return rv;
-	*valid_end = LOG_SEG_HDR;
-	base = off = LOG_SEG_HDR;
+	if (from < LOG_SEG_HDR)
+		from = LOG_SEG_HDR;
+	*valid_end = from;
+	base = off = from;
 	buf->len = 0;
 	rv = cf_buf_reserve(buf, SEG_READ_FIRST);
 	if (rv != 0)

@@ -100,5 +100,13 @@ typedef int (*log_segment_scan_cb)(void *arg, uint64_t off,
 int log_segment_scan(struct log_segment *seg, uint64_t limit,
 		     struct cf_buf *buf, log_segment_scan_cb cb, void *arg,
 		     uint64_t *valid_end);
+/*
+ * The same from offset from on (a record boundary, at least LOG_SEG_HDR):
+ * the header is checked, the records before from are not read.
+ */
+int log_segment_scan_from(struct log_segment *seg, uint64_t from,
+			  uint64_t limit, struct cf_buf *buf,
+			  log_segment_scan_cb cb, void *arg,
+			  uint64_t *valid_end);
 
 #endif

@@ -39,6 +39,7 @@
 
 #include "common/cf_buf.h"
 #include "common/cf_err.h"
+#include "common/cf_img.h"
 #include "log/log_record.h"
 
 struct log_store;
@@ -68,6 +69,22 @@ typedef int (*log_scan_cb)(void *arg, const struct log_record *rec);
  */
 int log_store_open(struct log_store **out, const struct log_store_opts *o,
 		   log_scan_cb scan, void *arg, char *errmsg);
+/*
+ * The same, loading the state image the manifest names (log_image.h) if
+ * ops is not NULL: scan then gets only the records after the image, and
+ * ops->read reads the image's sections that follow the store's (into the
+ * state scan would have built from the records it covers). An image that
+ * is missing, damaged or does not fit the store is logged and ignored
+ * (ops->reset is called if ops->read ran): the open then scans every
+ * record, as log_store_open() does.
+ */
+struct log_image_ops {
+	int (*read)(void *arg, struct cf_imgr *r);
+	void (*reset)(void *arg);
+};
+int log_store_open_img(struct log_store **out, const struct log_store_opts *o,
+		       log_scan_cb scan, void *arg,
+		       const struct log_image_ops *ops, char *errmsg);
 /* Write nothing more; close files, free memory (no checkpoint). */
 void log_store_close(struct log_store *s);
 

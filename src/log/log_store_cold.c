@@ -208,7 +208,7 @@ static int cs_rec(void *arg, const struct log_record *rec)
 
 static int cold_load(struct log_store *s, struct log_part *part,
 		     const struct log_manifest_cold *mc, log_scan_cb cb,
-		     void *arg, char *errmsg)
+		     void *arg, bool indexed, char *errmsg)
 {
 	struct cold_scan sc = {s, NULL, cb, arg, CF_BUF_INIT, CF_BUF_INIT,
 			       CF_BUF_INIT};
@@ -243,7 +243,8 @@ static int cold_load(struct log_store *s, struct log_part *part,
 		goto out;
 	}
 	sc.cf = &cf;
-	rv = log_cold_scan(r, cs_rec, &sc);
+	/* A state image holds what its records give (log_image.c). */
+	rv = indexed ? 0 : log_cold_scan(r, cs_rec, &sc);
 	if (rv == 0 && sc.ents.len > 0)
 		rv = cs_flush(&sc);
 	if (rv != 0) {
@@ -265,7 +266,7 @@ out:
 
 int log__cold_open_part(struct log_store *s, struct log_part *part,
 			const struct log_manifest *m, log_scan_cb cb,
-			void *arg, char *errmsg)
+			void *arg, bool indexed, char *errmsg)
 {
 	const struct log_manifest_cold **v;
 	size_t n = 0;
@@ -297,7 +298,7 @@ int log__cold_open_part(struct log_store *s, struct log_part *part,
 			v[k] = &m->colds[i];
 		}
 	for (size_t i = 0; i < n && rv == 0; i++)
-		rv = cold_load(s, part, v[i], cb, arg, errmsg);
+		rv = cold_load(s, part, v[i], cb, arg, indexed, errmsg);
 	free(v);
 	return rv;
 }

@@ -79,6 +79,14 @@ struct log_part {
 
 #define LOG_DOOMED_COLD (1u << 31)
 
+#define STORE_SEAL_DEFAULT (64ull << 20)
+/* Offsets in the index are u32: keep segments well under 4 GiB. */
+#define STORE_SEAL_MAX (1ull << 30)
+#define STORE_PARTS_MAX 9999u
+
+/* Room for one more segment and one more stage (log_store.c). */
+int log__part_reserve(struct log_part *part);
+
 struct log_store {
 	int dirfd;
 	unsigned nparts;
@@ -108,7 +116,52 @@ struct log_store {
 	unsigned fail_part;
 	uint32_t fail_segno; /* 0: no commit failed */
 	bool ckpt_busy;	     /* a checkpoint is captured, not ended (log_ckpt) */
+	/*
+	 * State images (log_image.c): the one the last durable manifest
+	 * names (0: none), and one written since, which the next
+	 * checkpoint names (0: none); the checkpoint that names a new one
+	 * unlinks the old one once its manifest is durable.
+	 */
+	uint64_t image_index;
+	uint64_t image_next;
 };
+
+/* What a state image says of one partition (log_image.c). */
+struct log__image_seg {
+	uint32_t segno;
+	bool sealed;
+	uint64_t size; /* bytes the image covers, header included */
+	uint64_t records;
+	uint64_t first_ts;
+};
+
+struct log__image_part {
+	uint32_t *colds; /* cold numbers, ascending */
+	uint32_t ncolds;
+	uint32_t hot_recalls;
+	uint64_t hot_recall_ts;
+	struct log__image_seg *segs; /* by segno */
+	uint32_t nsegs;
+};
+
+struct log__image {
+	uint64_t index;
+	struct log__image_part *parts; /* nparts of the store */
+	unsigned nparts;
+};
+
+/*
+ * Open: load the state image m names into s->ix and *out (what it says of
+ * each partition), after checking that it fits m's files; then ops->read
+ * reads the sections of the layers above. Any failure leaves s->ix empty,
+ * calls ops->reset if ops->read ran, and returns the error with errmsg.
+ */
+int log__image_load(struct log_store *s, const struct log_manifest *m,
+		    const struct log_image_ops *ops, void *arg,
+		    struct log__image **out, char *errmsg);
+void log__image_free(struct log__image *img);
+/* Unlink the store folder's image files but the one of index keep. */
+void log__image_drop_others(struct log_store *s, uint64_t keep);
 
 /* A compaction job (log_store_cold.c). */
 struct log_compact {
@@ -124,10 +177,13 @@ unsigned log__part_of(const struct log_store *s, struct cf_str conv);
 
 /* ---- log_store_cold.c, called by log_store.c ---- */
 
-/* Open: cold files and jobs of part from m; scan records (rebuild). */
+/*
+ * Open: cold files and jobs of part from m; scan records (rebuild), unless
+ * indexed (a state image holds what they give: log_image.c).
+ */
 int log__cold_open_part(struct log_store *s, struct log_part *part,
 			const struct log_manifest *m, log_scan_cb cb,
-			void *arg, char *errmsg);
+			void *arg, bool indexed, char *errmsg);
 /* Open: take m's jobs (after every partition is open). */
 int log__cold_open_jobs(struct log_store *s, const struct log_manifest *m);
 /* Checkpoint: add the cold entries and jobs to m. */

@@ -907,6 +907,7 @@ static void apply_entry(struct rft_fsm *f, uint64_t index, const void *buf,
 		if (rv != 0)
 			fatal(f, index, "commit", rv);
 		note_recalls(f, index);
+		f->image_recs += f->n_recs; /* rft_image.c */
 		f->clock = a.clock;
 		/* Memory only: a find checks ages itself. */
 		rft_dedup_expire(&f->dedup, f->clock, 64);

@@ -37,6 +37,7 @@
 
 #include "common/cf_diag.h"
 #include "common/cf_err.h"
+#include "log/log_image.h"
 #include "raft/rft_fsm_int.h"
 #include "raft/rft_rec.h"
 
@@ -190,6 +191,7 @@ int rft__scan_rec(void *arg, const struct log_record *rec)
 	struct rft_conv_st *c;
 	int rv = scan_rec_state(f, rec);
 
+	f->image_recs++; /* what the next image saves reading again */
 	if (rv != 0 || f->on_rebuild == NULL)
 		return rv;
 	c = rec->kind == LOG_REC_MEDIA ? NULL : rft__conv_find(f, rec->conv);
@@ -201,7 +203,12 @@ int rft__fsm_load(struct rft_fsm *f, char *errmsg)
 {
 	int rv;
 
-	rv = log_store_open(&f->store, &f->store_opts, rft__scan_rec, f, errmsg);
+	static const struct log_image_ops ops = {rft__image_read,
+						 rft__image_reset};
+
+	f->image_recs = 0;
+	rv = log_store_open_img(&f->store, &f->store_opts, rft__scan_rec, f,
+				&ops, errmsg);
 	if (rv != 0) {
 		f->store = NULL;
 		cf_errmsg_wrapf(errmsg, "fsm: rebuild");
@@ -276,6 +283,7 @@ void rft_fsm_close(struct rft_fsm *f)
 	if (f == NULL)
 		return;
 	assert(f->ckpt == NULL); /* its work would outlive the store */
+	rft_fsm_image_stop(f);
 	if (f->store != NULL)
 		log_store_close(f->store);
 	rft__pending_close(f);
@@ -485,4 +493,8 @@ void rft_fsm_stats(const struct rft_fsm *f, struct rft_fsm_stats *st)
 	*st = f->stats;
 	st->dedup_keys = rft_dedup_count(&f->dedup);
 	st->dedup_bytes = rft_dedup_bytes(&f->dedup);
+	st->images = f->images;
+	st->image_fails = f->image_fails;
+	st->image_index =
+		f->store != NULL ? log_store_image_index(f->store) : 0;
 }

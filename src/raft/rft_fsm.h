@@ -230,6 +230,25 @@ const struct rft_conv *const *rft_fsm_user_convs(const struct rft_fsm *f,
 						 unsigned *n);
 
 /* Per-entry statistics for the closing-note figures and /metrics. */
+/*
+ * State images (log/log_image.h; rft_image.c). rft_fsm_image_start forks
+ * a child that writes the image of the state now (call it between
+ * entries, on the loop: the loop pays the fork): 0, -EBUSY (a child
+ * writes one), -EAGAIN (the FSM failed, waits for a fetch, or has nothing
+ * since the image in force), or -errno of fork. rft_fsm_image_poll reaps
+ * the child without waiting and returns whether one still runs; when it
+ * wrote the image, the store names it at its next checkpoint.
+ * rft_fsm_image_stop kills and reaps a child (rft_fsm_close does).
+ * rft_fsm_image_pending: records applied (or read after the image on open)
+ * since the last image began; rft_fsm_image_idle_ms: since the last one
+ * ended (0 while one runs).
+ */
+int rft_fsm_image_start(struct rft_fsm *f);
+bool rft_fsm_image_poll(struct rft_fsm *f);
+void rft_fsm_image_stop(struct rft_fsm *f);
+uint64_t rft_fsm_image_pending(const struct rft_fsm *f);
+uint64_t rft_fsm_image_idle_ms(const struct rft_fsm *f);
+
 struct rft_fsm_stats {
 	uint64_t entries;  /* entries applied */
 	uint64_t entry_bytes; /* their encoded sizes */
@@ -239,6 +258,9 @@ struct rft_fsm_stats {
 	uint64_t snapshots; /* raft snapshots taken (store checkpointed) */
 	uint64_t dedup_keys;  /* keys held by the idempotency window */
 	uint64_t dedup_bytes; /* its heap bytes (rft_dedup_bytes) */
+	uint64_t images;      /* state images written */
+	uint64_t image_fails; /* writers that failed */
+	uint64_t image_index; /* the image the store's manifest names */
 };
 void rft_fsm_stats(const struct rft_fsm *f, struct rft_fsm_stats *st);
 

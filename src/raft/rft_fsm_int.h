@@ -14,6 +14,7 @@
 #define RFT_FSM_INT_H
 
 #include <setjmp.h>
+#include <sys/types.h>
 #include <uv.h>
 
 #include "common/cf_err.h"
@@ -124,6 +125,19 @@ struct rft_fsm {
 	struct rft_fsm_stats stats;
 
 	/*
+	 * State images (rft_image.c): records applied (or read after the
+	 * image on open) since the last image, the child writing one (0:
+	 * none), the index it writes, when it started, and the counts
+	 * for rft_fsm_stats.
+	 */
+	uint64_t image_recs;
+	pid_t image_pid;
+	uint64_t image_at;
+	uint64_t image_t0_ms;
+	uint64_t image_last_ms;
+	uint64_t images, image_fails;
+
+	/*
 	 * A storage failure (full disk, I/O error) stops the FSM: the entry
 	 * being applied is unwound to its start (fail_jmp, armed while an
 	 * entry applies: the store's staging is aborted, but the in-memory
@@ -202,6 +216,15 @@ struct rft_receipt *rft__receipt(struct rft_conv_st *c, struct cf_str user);
 int rft__recalled_add(struct rft_conv_st *c, uint64_t seq);
 /* Free every conversation and index. */
 void rft__state_release(struct rft_fsm *f);
+
+/* The FSM's sections of the state image (rft_image.c). */
+void rft__image_write(void *arg, struct cf_imgw *w);
+int rft__image_read(void *arg, struct cf_imgr *r);
+/* Forget what rft__image_read loaded (log_image_ops reset). */
+void rft__image_reset(void *arg);
+/* The media map's part of the FSM's sections (rft_media.c). */
+void rft__media_image_write(const struct rft_fsm *f, struct cf_imgw *w);
+int rft__media_image_read(struct rft_fsm *f, struct cf_imgr *r);
 
 /* log_store scan callback of a rebuild (rft_fsm.c). */
 int rft__scan_rec(void *arg, const struct log_record *rec);

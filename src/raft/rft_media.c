@@ -136,3 +136,68 @@ void rft__media_release(struct rft_fsm *f)
 	cf_map_release(&f->media);
 	cf_map_init(&f->media);
 }
+
+/* The "MED1" section's body (format: rft_image.c). */
+void rft__media_image_write(const struct rft_fsm *f, struct cf_imgw *w)
+{
+	const struct cf_map_slot *s;
+	size_t i = 0;
+
+	cf_imgw_u32(w, (uint32_t)f->media.n);
+	while (cf_map_next(&f->media, &i, &s)) {
+		const struct rft_media *m = s->val;
+
+		cf_imgw_str(w, s->key, s->klen);
+		cf_imgw_u8(w, m->uploader != NULL ? 1 : 0);
+		cf_imgw_cstr(w, m->uploader);
+		cf_imgw_u32(w, m->n);
+		for (unsigned k = 0; k < m->n; k++)
+			cf_imgw_cstr(w, m->convs[k]->pub.id);
+	}
+}
+
+int rft__media_image_read(struct rft_fsm *f, struct cf_imgr *r)
+{
+	uint32_t n = cf_imgr_count(r, 13);
+
+	for (uint32_t i = 0; i < n && r->err == 0; i++) {
+		struct cf_str id = cf_imgr_str(r, CF_ID_MAX);
+		uint8_t known = cf_imgr_u8(r);
+		struct cf_str up = cf_imgr_str(r, CF_ID_MAX);
+		uint32_t k = cf_imgr_count(r, 4);
+		struct rft_media *m;
+		int rv;
+
+		if (r->err != 0)
+			break;
+		if (id.len == 0 || known > 1 ||
+		    cf_map_get(&f->media, id.p, id.len) != NULL) {
+			cf_imgr_fail(r);
+			break;
+		}
+		m = media_get(f, id, true);
+		if (m == NULL)
+			return r->err = -ENOMEM;
+		if (known) {
+			m->uploader = strndup(up.p, up.len);
+			if (m->uploader == NULL)
+				return r->err = -ENOMEM;
+		}
+		while (k-- > 0 && r->err == 0) {
+			struct cf_str conv = cf_imgr_str(r, CF_ID_MAX);
+			struct rft_conv_st *c =
+				r->err == 0 ? rft__conv_find(f, conv) : NULL;
+
+			if (r->err != 0)
+				break;
+			if (c == NULL) {
+				cf_imgr_fail(r);
+				break;
+			}
+			rv = rft__media_attached(f, id, c);
+			if (rv != 0)
+				return r->err = rv;
+		}
+	}
+	return r->err;
+}

@@ -420,6 +420,7 @@ static void node_tick_cb(uv_timer_t *h)
 		node_budget(n);
 	rft__node_erase_tick(n);
 	rft__node_rule_tick(n);
+	rft__node_image_tick(n);
 	rft__dispatch_waiting(n);
 	rft__reads(n);
 	rft__expire(n);
@@ -466,6 +467,8 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 		n->cfg.request_timeout_ms = 5000;
 	if (n->cfg.compact_after < 0)
 		n->cfg.compact_after = 4;
+	if (n->cfg.image_records == UINT64_MAX)
+		n->cfg.image_records = RFT_IMAGE_RECORDS_DEFAULT;
 	if (n->cfg.compact_segments == 0)
 		n->cfg.compact_segments = 4;
 	n->data = cfg->data;

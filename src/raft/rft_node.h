@@ -94,6 +94,8 @@ struct rft_read {
 	struct cf_list link;
 };
 
+#define RFT_IMAGE_RECORDS_DEFAULT 1000000u
+
 struct rft_node_config {
 	const struct cf_cluster *cluster;
 	unsigned self;
@@ -119,6 +121,11 @@ struct rft_node_config {
 	 */
 	int compact_after;
 	unsigned compact_segments;
+	/*
+	 * State images (rft_node_image.c): write one after this many records
+	 * (UINT64_MAX: RFT_IMAGE_RECORDS_DEFAULT; 0: never).
+	 */
+	uint64_t image_records;
 	rft_fsm_record_cb on_record; /* committed-record tail */
 	void *on_record_arg;
 	rft_fsm_record_cb on_rebuild; /* records read on open, may be NULL */

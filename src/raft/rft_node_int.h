@@ -55,6 +55,8 @@ struct log_store *rft__node_store(void *arg);
 void rft__node_on_switch(void *arg, const struct log_compact_result *r);
 void rft__node_erase_tick(struct rft_node *n);
 void rft__node_rule_tick(struct rft_node *n);
+/* State images: start one when the rule says so (rft_node_image.c). */
+void rft__node_image_tick(struct rft_node *n);
 /* rft_node_disk.c: full disks and storage failures (issue 11). */
 int rft__disk_init(struct rft_node *n, char *errmsg);
 void rft__disk_start(struct rft_node *n);

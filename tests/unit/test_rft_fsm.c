@@ -639,7 +639,16 @@ static void apply_history(struct node *x)
 }
 
 /* The next entry: every answer in it depends on the rebuilt state. */
+static void apply_probe_at(struct node *x, uint64_t index,
+			   struct rft_result *out, unsigned *n);
+
 static void apply_probe(struct node *x, struct rft_result *out, unsigned *n)
+{
+	apply_probe_at(x, 8, out, n);
+}
+
+static void apply_probe_at(struct node *x, uint64_t index,
+			   struct rft_result *out, unsigned *n)
 {
 	const struct rft_result *r;
 	struct eb e;
@@ -655,7 +664,7 @@ static void apply_probe(struct node *x, struct rft_result *out, unsigned *n)
 	eb_seq_cmd(&e, RFT_CMD_RECEIPT, "bob", "trip", 9, RFT_RECEIPT_DELIVERED);
 	eb_send(&e, "alice", "c_1", "a1", "dup");
 	eb_finish(&e, T0); /* stamped early: the clock holds */
-	r = apply(x, 8, &e, n);
+	r = apply(x, index, &e, n);
 	memcpy(out, r, *n * sizeof(*r));
 	eb_release(&e);
 }
@@ -746,6 +755,127 @@ static void reopen_rebuilds_state_identically(void **state)
 	assert_int_equal(ra[7].seq2, 9);
 	assert_false(ra[8].duplicate); /* a1 aged out after 25 hours */
 	assert_int_equal(ra[0].server_ts, T0 + 25 * 3600 * 1000ull);
+	node_close(&live);
+}
+
+static void eb_media(struct eb *e, const char *user, const char *id);
+static void eb_attach(struct eb *e, const char *user, const char *conv,
+		      const char *key, const char *id);
+
+/* Write a state image of x now and wait for its writer (bounded). */
+static void image_now(struct node *x)
+{
+	assert_int_equal(rft_fsm_image_start(x->f), 0);
+	for (int i = 0; i < 3000 && rft_fsm_image_poll(x->f); i++)
+		usleep(10000);
+	assert_false(rft_fsm_image_poll(x->f));
+}
+
+static void assert_same_results(const struct rft_result *ra,
+				const struct rft_result *rb, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(ra[i].status, rb[i].status);
+		assert_int_equal(ra[i].duplicate, rb[i].duplicate);
+		assert_int_equal(ra[i].created, rb[i].created);
+		assert_int_equal(ra[i].seq, rb[i].seq);
+		assert_int_equal(ra[i].seq2, rb[i].seq2);
+		assert_int_equal(ra[i].message_id, rb[i].message_id);
+		assert_int_equal(ra[i].server_ts, rb[i].server_ts);
+		assert_string_equal(ra[i].conv, rb[i].conv);
+	}
+}
+
+/*
+ * issue 11, start-up O(state): a node reopened from a state image (written
+ * by a forked child) and the records after it holds the state of a node
+ * that applied every entry: conversations, members, the user index,
+ * receipts, recalls, the idempotency window, media, the c_<n> counter.
+ */
+static void reopen_from_image_rebuilds_state_identically(void **state)
+{
+	struct fx *x = *state;
+	struct node live;
+	struct rft_result ra[16], rb[16];
+	struct rft_fsm_stats sa, sb;
+	const struct rft_conv *c;
+	unsigned na, nb, i, n1, n2;
+	uint64_t ra_d, ra_r, rb_d, rb_r;
+	size_t it = 0;
+	struct eb e;
+
+	node_open(&live, x->base, "live");
+	apply_history(&x->a);
+	apply_history(&live);
+	eb_begin(&e);
+	eb_media(&e, "bob", "m_pic");
+	eb_finish(&e, T0 + 25 * 3600 * 1000ull + 5);
+	apply(&x->a, 8, &e, &na);
+	apply(&live, 8, &e, &na);
+	eb_release(&e);
+	node_checkpoint(&x->a);
+	image_now(&x->a);
+	/* The tail after the image: answers that depend on it all. */
+	apply_probe_at(&live, 9, ra, &na);
+	apply_probe_at(&x->a, 9, rb, &nb);
+	eb_begin(&e);
+	eb_attach(&e, "bob", "trip", "bp", "m_pic");
+	eb_finish(&e, T0 + 25 * 3600 * 1000ull + 9);
+	apply(&x->a, 10, &e, &na);
+	apply(&live, 10, &e, &na);
+	eb_release(&e);
+	node_checkpoint(&x->a); /* names the image */
+	node_reopen(&x->a);
+
+	rft_fsm_stats(x->a.f, &sb);
+	assert_int_equal(sb.image_index, 8); /* the image was loaded */
+	/* Only the records after it were read: the probe's and the attach. */
+	assert_true(rft_fsm_image_pending(x->a.f) > 0);
+	assert_true(rft_fsm_image_pending(x->a.f) < 12);
+	assert_int_equal(rft_fsm_applied(x->a.f), 10);
+	assert_int_equal(rft_fsm_conv_count(x->a.f),
+			 rft_fsm_conv_count(live.f));
+	while ((c = rft_fsm_conv_next(live.f, &it)) != NULL) {
+		const struct rft_conv *d = rft_fsm_conv(x->a.f, cf_str_c(c->id));
+
+		assert_same_conv(c, d);
+		for (i = 0; i < c->n_members; i++) {
+			struct cf_str u = cf_str_c(c->members[i]);
+
+			rft_fsm_user_convs(x->a.f, u, &n1);
+			rft_fsm_user_convs(live.f, u, &n2);
+			assert_int_equal(n1, n2);
+			rft_conv_receipt(c, u, &ra_d, &ra_r);
+			rft_conv_receipt(d, u, &rb_d, &rb_r);
+			assert_int_equal(ra_d, rb_d);
+			assert_int_equal(ra_r, rb_r);
+		}
+		for (uint64_t seq = 1; seq <= c->last_seq; seq++)
+			assert_int_equal(rft_conv_recalled(c, seq),
+					 rft_conv_recalled(d, seq));
+		assert_int_equal(rft_conv_was_member(c, CF_STR_LIT("carol")),
+				 rft_conv_was_member(d, CF_STR_LIT("carol")));
+	}
+	rft_fsm_stats(live.f, &sa);
+	assert_int_equal(sb.dedup_keys, sa.dedup_keys);
+	assert_true(sa.dedup_keys > 0);
+	/* The next entry gets the same answers on both. */
+	apply_probe_at(&live, 11, ra, &na);
+	apply_probe_at(&x->a, 11, rb, &nb);
+	assert_int_equal(nb, na);
+	assert_same_results(ra, rb, na);
+	/* Media: a member of a conversation that has the blob may attach
+	 * it; one who is not, may not. */
+	eb_begin(&e);
+	eb_attach(&e, "dave", "trip", "dv", "m_pic");
+	eb_attach(&e, "carol", "c_2", "cl", "m_pic");
+	eb_finish(&e, T0 + 25 * 3600 * 1000ull + 20);
+	memcpy(ra, apply(&live, 12, &e, &na), 2 * sizeof(ra[0]));
+	memcpy(rb, apply(&x->a, 12, &e, &nb), 2 * sizeof(rb[0]));
+	eb_release(&e);
+	assert_int_equal(ra[0].status, 0);
+	assert_int_equal(ra[1].status, CF_EFORBIDDEN);
+	assert_same_results(ra, rb, 2);
 	node_close(&live);
 }
 
@@ -1589,6 +1719,9 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			reopen_rebuilds_state_identically, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			reopen_from_image_rebuilds_state_identically, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(
 			recalls_and_receipts_are_kept_and_rebuilt, setup,
 			teardown),
