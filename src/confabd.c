@@ -565,6 +565,8 @@ int main(int argc, char **argv)
 	nc.on_rebuild = fe_server_on_rebuild;
 	nc.on_reset = fe_server_on_reset;
 	nc.on_rebuilt = fe_server_on_rebuilt;
+	nc.on_image_write = fe_server_image_write;
+	nc.on_image_read = fe_server_image_read;
 	nc.on_user_msg = daemon_user_msg_cb;
 	nc.on_halt = daemon_halt_cb;
 	nc.data = &d;

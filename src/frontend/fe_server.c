@@ -314,6 +314,39 @@ void fe_server_on_reset(void *arg)
 	fe_media_reset_index(&s->media);
 }
 
+/*
+ * Not in the image: the recalls held for push's dead-letter erasure
+ * (push_recalls). A recall the image covers was applied before the image
+ * was written, and its erasure was handled then (sync_push_recall in
+ * fe_server_on_record); the recalls after the image are read again by the
+ * rebuild, and on_rebuild holds those as before. Two cases the full
+ * rebuild covered and the image does not: a crash while such an erasure
+ * was still being written (the image taken meanwhile), and recalls applied
+ * while the node ran without a push webhook, if it had dead letters from
+ * an earlier run with one. The inbox index keeps every recall (conv, seq)
+ * among its items, should those need replaying.
+ */
+void fe_server_image_write(void *arg, struct cf_imgw *w)
+{
+	struct fe_server *s = arg;
+
+	fe_api_sync_image_write(s, w);
+	fe_media_image_write(&s->media, w);
+}
+
+int fe_server_image_read(void *arg, struct cf_imgr *r)
+{
+	struct fe_server *s = arg;
+	int rv;
+
+	rv = fe_api_sync_image_read(s, r);
+	if (rv == 0)
+		rv = fe_media_image_read(&s->media, r);
+	if (rv != 0)
+		fe_api_sync_reset(s);
+	return rv;
+}
+
 void fe_server_release(struct fe_server *s)
 {
 	free(s->read_buf);

@@ -128,6 +128,21 @@ void fe_server_on_rebuild(void *arg, const struct log_record *rec,
 void fe_server_on_rebuilt(void *arg);
 /* rft_fsm on_reset: forget record indexes before a rebuild after a fetch. */
 void fe_server_on_reset(void *arg);
+/*
+ * rft_fsm on_image_write: the frontend's sections of the state image, in
+ * order: the inbox index (fe_api_sync), the media reference index
+ * (fe_media). Runs in a forked child of the node: reads, allocates, takes
+ * no lock and touches no loop or descriptor but through w.
+ */
+struct cf_imgw;
+struct cf_imgr;
+void fe_server_image_write(void *arg, struct cf_imgw *w);
+/*
+ * rft_fsm on_image_read: read those sections back on open, before any
+ * record after the image: 0, CF_ECORRUPT or -ENOMEM. On failure the
+ * indexes are left empty (and on_reset runs before the full rebuild).
+ */
+int fe_server_image_read(void *arg, struct cf_imgr *r);
 /* rft_node_user_msg_cb target: peer status messages. */
 void fe_server_on_peer_msg(struct fe_server *s, unsigned from, uint8_t type,
 			   const void *body, size_t len);
