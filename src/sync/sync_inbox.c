@@ -558,7 +558,8 @@ static int img_read_conv(struct sync_inbox *ix, struct cf_imgr *r)
 		if ((it->kind != LOG_REC_RECALL && it->kind != LOG_REC_CONV &&
 		     it->kind != LOG_REC_MEMBERS) ||
 		    (body.len > 0 && it->kind != LOG_REC_MEMBERS) ||
-		    (c->n > 0 && it->message_id < c->items[c->n - 1].message_id)) {
+		    (c->n > 0 &&
+		     it->message_id < c->items[c->n - 1].message_id)) {
 			cf_imgr_fail(r);
 			return r->err;
 		}

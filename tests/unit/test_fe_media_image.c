@@ -132,7 +132,8 @@ static void history_make(struct history *h, size_t n)
 
 			if (seqs[k] == 0)
 				continue;
-			for (uint64_t q = 1; sweep && s == 0 && q <= seqs[k]; q++)
+			for (uint64_t q = 1; sweep && s == 0 && q <= seqs[k];
+			     q++)
 				if (attached[k][q] && !recalled[k][q])
 					s = q;
 			if (s == 0)
