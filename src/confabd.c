@@ -11,9 +11,18 @@
  * is on disk. A node that halted on another storage error closes and exits
  * 1. A node that cannot start on a full disk waits for space and re-execs,
  * instead of exiting into a restart loop.
+ *
+ * Start order (issue 11): take the data folder's lock, open the store and
+ * rebuild its state in libuv's thread pool (rft_node_open), and meanwhile
+ * listen on the client port, where /healthz says "starting", /readyz 503
+ * "starting" and every other API route 503 (fe_server.h: starting). Once
+ * the open ended, on the loop: raft, the peer links, then every route. A
+ * signal meanwhile waits for the open to end (a test hold ends at once),
+ * then closes and exits 0.
  */
 #include "config.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -48,6 +57,9 @@ struct daemon {
 	uv_signal_t sigint;
 	bool stopping;
 	bool reexec; /* run again once closed (a full disk has room again) */
+	bool node_open; /* rft_node_open called back with 0: close it too */
+	bool start_failed; /* the store did not open: wait for space, exit 1 */
+	char **argv;
 	int exit_code;
 	struct cf_fds fds; /* descriptor limit and budget (cf_fds.h) */
 };
@@ -115,7 +127,20 @@ static void daemon_server_closed_cb(struct fe_server *s)
 {
 	struct daemon *d = CF_CONTAINER_OF(s, struct daemon, server);
 
-	rft_node_close(&d->node, daemon_node_closed_cb);
+	if (d->node_open)
+		rft_node_close(&d->node, daemon_node_closed_cb);
+	else
+		daemon_node_closed_cb(&d->node); /* it never opened */
+}
+
+/* Close the frontend, then the node; not while the node opens its store. */
+static void daemon_close(struct daemon *d)
+{
+	assert(!rft_node_opening(&d->node));
+	if (d->server.listening)
+		fe_server_close(&d->server, daemon_server_closed_cb);
+	else
+		daemon_server_closed_cb(&d->server); /* the port was taken */
 }
 
 static void daemon_stop(struct daemon *d)
@@ -123,7 +148,14 @@ static void daemon_stop(struct daemon *d)
 	if (d->stopping)
 		return;
 	d->stopping = true;
-	fe_server_close(&d->server, daemon_server_closed_cb);
+	if (rft_node_opening(&d->node)) {
+		/* Its work writes the frontend's indexes: daemon_opened_cb
+		 * closes once it ended. */
+		cf_info("stopping once the store's open has ended");
+		rft_node_open_cancel(&d->node);
+		return;
+	}
+	daemon_close(d);
 }
 
 static void daemon_signal_cb(uv_signal_t *h, int signum)
@@ -223,6 +255,47 @@ static void start_failed_wait(const char *dir, uint64_t need, char **argv)
 	daemon_reexec(argv);
 }
 
+/*
+ * rft_node_open's end: the store is open (or not); on the loop again, start
+ * raft and the peer links, then serve every route.
+ */
+static void daemon_opened_cb(struct rft_node *n, int status,
+			     const char *errmsg)
+{
+	struct daemon *d = n->data;
+	const struct cf_node_conf *me = cf_cluster_node(&d->cluster, n->cfg.self);
+	char msg[CF_ERRMSG_SIZE] = "";
+	int rv;
+
+	if (status != 0) {
+		if (status != CF_ECANCELED) {
+			cf_error("%s", errmsg);
+			d->start_failed = true; /* after the loop: wait, exit 1 */
+			d->exit_code = 1;
+		}
+		d->stopping = true;
+		daemon_close(d);
+		return;
+	}
+	d->node_open = true;
+	fe_server_attach(&d->server, n);
+	rv = rft_node_start(n, msg);
+	if (rv != 0) {
+		cf_error("%s", msg);
+		/* As before issue 11: room for raft's next segments (the
+		 * floor of rft_disk.h, x2), then exit. */
+		start_failed_wait(n->cfg.data_dir, 2 * (16ull << 20), d->argv);
+		exit(1);
+	}
+	rv = fe_server_start(&d->server, msg);
+	if (rv != 0) {
+		cf_error("%s", msg);
+		exit(1);
+	}
+	cf_info("node %u up: raft %s, peer %s, client %s", n->cfg.self,
+		me->raft_addr, me->peer_addr, me->client_url);
+}
+
 static void daemon_user_msg_cb(struct rft_node *n, unsigned from,
 			       uint8_t type, uint64_t req_id, const void *body,
 			       size_t len)
@@ -259,6 +332,14 @@ enum {
 enum {
 	OPT_PRESENCE_GROUP_MAX = 1100,
 	OPT_IMAGE_RECORDS,
+};
+
+/*
+ * Test only, not in usage(): the store's open waits while FILE exists
+ * (issue 11: the tests see the starting state as long as they need).
+ */
+enum {
+	OPT_TEST_START_HOLD = 1200,
 };
 
 static int conn_option(int ch, const char *arg, struct fe_config *fc)
@@ -318,6 +399,8 @@ int main(int argc, char **argv)
 		{"presence-group-max", required_argument, NULL,
 		 OPT_PRESENCE_GROUP_MAX},
 		{"image-records", required_argument, NULL, OPT_IMAGE_RECORDS},
+		{"test-start-hold", required_argument, NULL,
+		 OPT_TEST_START_HOLD},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -329,6 +412,7 @@ int main(int argc, char **argv)
 	const struct cf_node_conf *me;
 	const char *cluster = NULL;
 	const char *data = NULL;
+	const char *test_start_hold = NULL;
 	enum cf_diag_level level = CF_DIAG_INFO;
 	unsigned id = 0;
 	char tag[16];
@@ -510,6 +594,9 @@ int main(int argc, char **argv)
 			}
 			nc.image_records = v;
 			break;
+		case OPT_TEST_START_HOLD:
+			test_start_hold = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -567,8 +654,16 @@ int main(int argc, char **argv)
 		cf_error("loop lag probe: %s", uv_strerror(rv));
 		return 1;
 	}
+	d.argv = argv;
 	fc.data_dir = data;
 	fe_server_init(&d.server, &d.loop, &d.cluster, id, &fc);
+	d.server.metrics.loop_lag = &d.lag;
+	uv_signal_init(&d.loop, &d.sigterm);
+	uv_signal_init(&d.loop, &d.sigint);
+	d.sigterm.data = &d;
+	d.sigint.data = &d;
+	uv_signal_start(&d.sigterm, daemon_signal_cb, SIGTERM);
+	uv_signal_start(&d.sigint, daemon_signal_cb, SIGINT);
 	nc.cluster = &d.cluster;
 	nc.self = id;
 	nc.data_dir = data;
@@ -577,42 +672,40 @@ int main(int argc, char **argv)
 	nc.on_rebuild = fe_server_on_rebuild;
 	nc.on_reset = fe_server_on_reset;
 	nc.on_rebuilt = fe_server_on_rebuilt;
+	nc.on_image_write = fe_server_image_write;
+	nc.on_image_read = fe_server_image_read;
 	nc.on_user_msg = daemon_user_msg_cb;
 	nc.on_halt = daemon_halt_cb;
 	nc.data = &d;
-	rv = rft_node_init(&d.node, &d.loop, &nc, errmsg);
+	nc.test_start_hold = test_start_hold;
+	/*
+	 * Issue 11: the folder's lock now (a second process on it says so),
+	 * the store's open and rebuild in the thread pool, and meanwhile the
+	 * client port answers /healthz; daemon_opened_cb does the rest.
+	 */
+	rv = rft_node_open(&d.node, &d.loop, &nc, daemon_opened_cb, errmsg);
 	if (rv != 0) {
 		cf_error("%s", errmsg);
 		/* Room for raft's next segments (rft_disk.h's floor, x2). */
 		start_failed_wait(data, 2 * (16ull << 20), argv);
 		return 1;
 	}
-	fe_server_attach(&d.server, &d.node);
-	d.server.metrics.loop_lag = &d.lag;
-	rv = rft_node_start(&d.node, errmsg);
+	rv = fe_server_listen(&d.server, errmsg);
 	if (rv != 0) {
 		cf_error("%s", errmsg);
-		start_failed_wait(data, 2 * (16ull << 20), argv);
-		return 1;
+		d.exit_code = 1;
+		daemon_stop(&d); /* once the open ended */
 	}
-	rv = fe_server_start(&d.server, errmsg);
-	if (rv != 0) {
-		cf_error("%s", errmsg);
-		return 1;
-	}
-	uv_signal_init(&d.loop, &d.sigterm);
-	uv_signal_init(&d.loop, &d.sigint);
-	d.sigterm.data = &d;
-	d.sigint.data = &d;
-	uv_signal_start(&d.sigterm, daemon_signal_cb, SIGTERM);
-	uv_signal_start(&d.sigint, daemon_signal_cb, SIGINT);
-	cf_info("node %u up: raft %s, peer %s, client %s", id, me->raft_addr,
-		me->peer_addr, me->client_url);
 	uv_run(&d.loop, UV_RUN_DEFAULT);
 	fe_server_release(&d.server);
 	rv = uv_loop_close(&d.loop);
 	if (rv != 0)
 		cf_warn("loop closed with handles open: %s", uv_strerror(rv));
+	if (d.start_failed) {
+		/* Room for raft's next segments (rft_disk.h's floor, x2). */
+		start_failed_wait(data, 2 * (16ull << 20), argv);
+		return 1;
+	}
 	cf_info("stopped");
 	if (d.reexec)
 		daemon_reexec(argv); /* returns only if exec failed */

@@ -631,11 +631,20 @@ void fe_api_http(struct fe_conn *c, const struct fe_http_req *req)
 	struct cf_str p = req->path;
 	struct cf_str id;
 	const char *msg = NULL;
+	const char *why;
 	char user[129];
 	int rv;
 
 	srv->metrics.http_requests++;
-	if (fe_ops_http(c, req) || fe_admin_http(c, req))
+	if (fe_ops_http(c, req))
+		return;
+	if ((why = fe_server_unavailable(srv)) != NULL &&
+	    p.len >= 4 && memcmp(p.p, "/v1/", 4) == 0) {
+		/* Issue 11: the node opens its store (fe_server.h). */
+		fe_respond_error(c, 503, "unavailable", why);
+		return;
+	}
+	if (fe_admin_http(c, req))
 		return;
 	if (p.len < 4 || memcmp(p.p, "/v1/", 4) != 0) {
 		fe_respond_error(c, 404, "not_found", "no such route");

@@ -11,6 +11,7 @@
 
 #include "common/cf_diag.h"
 #include "common/cf_err.h"
+#include "common/cf_img.h"
 #include "common/cf_list.h"
 #include "frontend/fe_api_sync.h"
 #include "frontend/fe_json.h"
@@ -591,6 +592,42 @@ void fe_api_sync_reset(struct fe_server *s)
 	}
 	sync_inbox_free(st->inbox);
 	st->inbox = ix;
+}
+
+void fe_api_sync_image_write(struct fe_server *s, struct cf_imgw *w)
+{
+	struct sync_inbox *empty;
+
+	if (s->sync != NULL) {
+		sync_inbox_image_write(s->sync->inbox, w);
+		return;
+	}
+	/* No record yet: an empty index (a forked child may allocate). */
+	if (sync_inbox_new(&empty) != 0) {
+		if (w->err == 0)
+			w->err = -ENOMEM;
+		return;
+	}
+	sync_inbox_image_write(empty, w);
+	sync_inbox_free(empty);
+}
+
+int fe_api_sync_image_read(struct fe_server *s, struct cf_imgr *r)
+{
+	struct fe_sync *st = sync_state(s);
+	struct sync_inbox *ix;
+	int rv;
+
+	if (sync_inbox_new(&ix) != 0)
+		return -ENOMEM;
+	rv = sync_inbox_image_read(ix, r);
+	if (rv != 0) {
+		sync_inbox_free(ix);
+		return rv;
+	}
+	sync_inbox_free(st->inbox);
+	st->inbox = ix;
+	return 0;
 }
 
 void fe_api_sync_release(struct fe_server *s)

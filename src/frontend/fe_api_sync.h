@@ -65,6 +65,16 @@ void fe_api_sync_rebuilt(struct fe_server *s);
  * store); long polls stay and are answered from the rebuilt one.
  */
 void fe_api_sync_reset(struct fe_server *s);
+/*
+ * The state image (issue 11): write the inbox index's section (an empty
+ * one before any record; a forked child may call it), and read it back on
+ * open in place of the records it covers. Read: 0, CF_ECORRUPT or -ENOMEM;
+ * on failure the index is left as it was (empty on open).
+ */
+struct cf_imgw;
+struct cf_imgr;
+void fe_api_sync_image_write(struct fe_server *s, struct cf_imgw *w);
+int fe_api_sync_image_read(struct fe_server *s, struct cf_imgr *r);
 /* Answer pending long polls (empty) and close their timers. */
 void fe_api_sync_close(struct fe_server *s);
 /* Free the index, once the loop has run out. */

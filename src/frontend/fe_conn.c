@@ -363,6 +363,12 @@ static void conn_upgrade(struct fe_conn *c, const struct fe_http_req *req)
 		return;
 	}
 	c->busy = true;
+	if ((msg = fe_server_unavailable(s)) != NULL) {
+		/* Issue 11: the node opens its store (fe_server.h). */
+		fe_respond_error(c, 503, "unavailable", msg);
+		c->close_after_write = true;
+		return;
+	}
 	rv = fe_ws_handshake_check(req, &status);
 	if (rv != 0) {
 		/* RFC 6455 4.4: a 426 names the version we speak */

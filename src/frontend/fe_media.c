@@ -33,19 +33,6 @@
 
 #define WAIT_MS 15000
 
-struct fe_media_meta {
-	bool committed;
-	char user[129];
-	char mime[128];
-	uint64_t size;
-	uint64_t xxh3;
-	char **convs; /* conversations whose messages reference it */
-	unsigned n_convs;
-	unsigned live; /* messages referencing it, not recalled */
-	bool erased;   /* every reference recalled: the file is gone */
-	bool unref;    /* rebuild: a recall dropped its last reference so far */
-};
-
 /* Leader: a stored blob waiting for a majority, then for its commit. */
 struct upload {
 	struct cf_list link;

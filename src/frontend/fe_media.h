@@ -81,6 +81,17 @@ void fe_media_on_record(struct fe_media *m, const struct log_record *rec,
 			const struct rft_conv *conv, bool live);
 /* A rebuild read every record: erase the blobs no message references. */
 void fe_media_rebuilt(struct fe_media *m);
+/*
+ * The state image (issue 11; section format in fe_media_image.c). Write:
+ * the reference index as it stands, through w's sticky error, allocating
+ * nothing (a forked child of the node may call it). Read, on open, into
+ * the empty index, in place of the records the image covers: 0,
+ * CF_ECORRUPT or -ENOMEM (then the index is empty again).
+ */
+struct cf_imgw;
+struct cf_imgr;
+void fe_media_image_write(const struct fe_media *m, struct cf_imgw *w);
+int fe_media_image_read(struct fe_media *m, struct cf_imgr *r);
 /* Peer messages FE_MSG_MEDIA_*; false if not ours. */
 bool fe_media_peer_msg(struct fe_media *m, unsigned from, uint8_t type,
 		       const void *body, size_t len);

@@ -1,6 +1,7 @@
 /*
- * fe_media_int: what fe_media.c and fe_media_io.c share: chunked peer
- * messages (send, reassembly) and the blob files. Not for other modules.
+ * fe_media_int: what fe_media.c, fe_media_io.c and fe_media_image.c share:
+ * the reference index's entries, chunked peer messages (send, reassembly)
+ * and the blob files. Not for other modules.
  * Ownership: a completed transfer is the caller's for the duration of
  * fe_media_complete() only. Errors: 0 or a negative code.
  * Threads: loop thread only, except the blob jobs (libuv's thread pool),
@@ -14,6 +15,20 @@
 #include "common/cf_buf.h"
 #include "common/cf_list.h"
 #include "frontend/fe_media.h"
+
+/* A mediaId's entry in the index of committed references (m->index). */
+struct fe_media_meta {
+	bool committed;
+	char user[129];
+	char mime[128];
+	uint64_t size;
+	uint64_t xxh3;
+	char **convs; /* conversations whose messages reference it */
+	unsigned n_convs;
+	unsigned live; /* messages referencing it, not recalled */
+	bool erased;   /* every reference recalled: the file is gone */
+	bool unref;    /* rebuild: a recall dropped its last reference so far */
+};
 
 /* An incoming chunked transfer. */
 struct fe_media_xfer {

@@ -11,6 +11,11 @@
 #include "frontend/fe_server.h"
 #include "frontend/fe_static.h"
 
+#define FE_OPS_STARTING_HELP                                                   \
+	"# HELP confab_starting 1 while the node opens its store (only "      \
+	"/healthz, /readyz and this short /metrics are served).\n"            \
+	"# TYPE confab_starting gauge\n"
+
 static void ops_cluster(struct fe_conn *c)
 {
 	struct fe_server *s = c->srv;
@@ -245,6 +250,9 @@ static void ops_metrics(struct fe_conn *c)
 	if (rv == 0)
 		rv = ops_metrics_disk(n, &b);
 	if (rv == 0)
+		rv = cf_buf_appendf(&b, "%sconfab_starting 0\n",
+				    FE_OPS_STARTING_HELP);
+	if (rv == 0)
 		rv = fe_hist_render(&s->metrics.send_ack,
 				    "confab_send_ack_seconds",
 				    "Send request received to ack sent.", &b);
@@ -276,11 +284,60 @@ static void ops_metrics(struct fe_conn *c)
 	cf_buf_release(&b);
 }
 
+/*
+ * /metrics while the node opens its store (issue 11): only what the loop
+ * owns (connections, loop lag), and confab_starting 1.
+ */
+static void ops_metrics_starting(struct fe_conn *c)
+{
+	struct fe_server *s = c->srv;
+	struct cf_buf b = CF_BUF_INIT;
+	int rv;
+
+	rv = cf_buf_appendf(&b, "%s", FE_OPS_STARTING_HELP);
+	if (rv == 0)
+		rv = cf_buf_appendf(&b, "confab_starting 1\n");
+	if (rv == 0)
+		rv = fe_conn_metrics_render(&s->metrics.conns, s->n_conns, &b);
+	if (rv == 0)
+		rv = fe_metrics_render_loop_lag(s->metrics.loop_lag, &b);
+	if (rv != 0) {
+		cf_buf_release(&b);
+		fe_respond_rc(c, -ENOMEM, NULL);
+		return;
+	}
+	fe_conn_respond(c, 200, "text/plain; version=0.0.4", b.data, b.len,
+			NULL);
+	cf_buf_release(&b);
+}
+
+/* /readyz's 503: {"ready": false, "reason": why, "error": {...}}. */
+static void ops_not_ready(struct fe_conn *c, const char *why)
+{
+	fe_respond_json(c, 503,
+			json_pack("{s:b, s:s, s:{s:s, s:s}}", "ready", 0,
+				  "reason", why, "error", "code",
+				  "unavailable", "message", why));
+}
+
 bool fe_ops_http(struct fe_conn *c, const struct fe_http_req *req)
 {
 	struct cf_str p = req->path;
 	const char *why = NULL;
 
+	if (c->srv->starting) {
+		/* The node is not open: nothing below may touch it. */
+		if (cf_str_eqc(p, "/healthz"))
+			fe_respond_json(c, 200, json_pack("{s:s}", "status",
+							  "starting"));
+		else if (cf_str_eqc(p, "/readyz"))
+			ops_not_ready(c, "starting");
+		else if (cf_str_eqc(p, "/metrics"))
+			ops_metrics_starting(c);
+		else
+			return fe_static_http(c, req);
+		return true;
+	}
 	if (cf_str_eqc(p, "/healthz")) {
 		fe_respond_json(c, 200, json_pack("{s:s}", "status", "ok"));
 	} else if (cf_str_eqc(p, "/readyz")) {
@@ -288,11 +345,7 @@ bool fe_ops_http(struct fe_conn *c, const struct fe_http_req *req)
 			fe_respond_json(c, 200,
 					json_pack("{s:s}", "status", "ready"));
 		else
-			fe_respond_json(
-				c, 503,
-				json_pack("{s:b, s:s, s:{s:s, s:s}}", "ready",
-					  0, "reason", why, "error", "code",
-					  "unavailable", "message", why));
+			ops_not_ready(c, why);
 	} else if (cf_str_eqc(p, "/metrics")) {
 		ops_metrics(c);
 	} else if (cf_str_eqc(p, "/v1/cluster")) {

@@ -164,7 +164,7 @@ void fe_server_on_peer_msg(struct fe_server *s, unsigned from, uint8_t type,
 	}
 }
 
-int fe_server_start(struct fe_server *s, char *errmsg)
+int fe_server_listen(struct fe_server *s, char *errmsg)
 {
 	const struct cf_node_conf *me = cf_cluster_node(s->cluster, s->self);
 	struct sockaddr_in addr;
@@ -172,6 +172,7 @@ int fe_server_start(struct fe_server *s, char *errmsg)
 	int port;
 	int rv;
 
+	assert(!s->listening);
 	if (me == NULL || cf_addr_split(me->client_addr, ip, &port) != 0) {
 		cf_errmsg_printf(errmsg, "no client address for node %u",
 				 s->self);
@@ -195,14 +196,31 @@ int fe_server_start(struct fe_server *s, char *errmsg)
 		uv_close((uv_handle_t *)&s->listener, NULL);
 		return rv;
 	}
-	uv_timer_init(s->loop, &s->status_timer);
-	s->status_timer.data = s;
-	uv_timer_start(&s->status_timer, server_status_cb, STATUS_MS,
-		       STATUS_MS);
 	uv_timer_init(s->loop, &s->wheel_timer);
 	s->wheel_timer.data = s;
 	uv_timer_start(&s->wheel_timer, server_wheel_cb, FE_WHEEL_TICK_MS,
 		       FE_WHEEL_TICK_MS);
+	s->listening = true;
+	s->starting = true;
+	cf_info("serving clients on %s (starting)", me->client_url);
+	return 0;
+}
+
+int fe_server_start(struct fe_server *s, char *errmsg)
+{
+	int rv;
+
+	assert(s->node != NULL && !s->started);
+	if (!s->listening) {
+		rv = fe_server_listen(s, errmsg);
+		if (rv != 0)
+			return rv;
+	}
+	uv_timer_init(s->loop, &s->status_timer);
+	s->status_timer.data = s;
+	uv_timer_start(&s->status_timer, server_status_cb, STATUS_MS,
+		       STATUS_MS);
+	s->started = true;
 	fe_presence_start(&s->presence);
 	if (s->cfg.push_webhook != NULL) {
 		rv = sync_push_init(&s->push, s->loop, s->cfg.push_webhook,
@@ -212,8 +230,17 @@ int fe_server_start(struct fe_server *s, char *errmsg)
 		s->push_on = true;
 		push_replay_recalls(s);
 	}
-	cf_info("serving clients on %s", me->client_url);
+	s->starting = false;
+	cf_info("serving every route");
 	return 0;
+}
+
+const char *fe_server_unavailable(const struct fe_server *s)
+{
+	if (s->starting)
+		return "this node is starting (it opens its store); retry "
+		       "shortly or use another node";
+	return NULL;
 }
 
 static void server_handle_closed_cb(uv_handle_t *h)
@@ -239,8 +266,11 @@ void fe_server_close(struct fe_server *s, void (*cb)(struct fe_server *s))
 	s->closing = true;
 	s->close_cb = cb;
 	fe_api_sync_close(s);
-	/* listener + 2 timers + presence timer + (connections, once) */
-	s->pending_closes = 3 + (s->presence.started ? 1 : 0) +
+	/* listener + wheel + status timer + presence timer + (connections,
+	 * once); a server still starting has no status or presence timer. */
+	assert(s->listening);
+	s->pending_closes = 2 + (s->started ? 1 : 0) +
+			    (s->presence.started ? 1 : 0) +
 			    (cf_list_empty(&s->conns) ? 0 : 1);
 	s->presence.timer.data = s;
 	fe_presence_close(&s->presence, server_handle_closed_cb);
@@ -249,8 +279,10 @@ void fe_server_close(struct fe_server *s, void (*cb)(struct fe_server *s))
 		sync_push_close(&s->push, server_push_closed_cb);
 	}
 	uv_close((uv_handle_t *)&s->listener, server_handle_closed_cb);
-	uv_close((uv_handle_t *)&s->status_timer, server_handle_closed_cb);
 	uv_close((uv_handle_t *)&s->wheel_timer, server_handle_closed_cb);
+	if (s->started)
+		uv_close((uv_handle_t *)&s->status_timer,
+			 server_handle_closed_cb);
 	e = s->conns.next;
 	while (e != &s->conns) {
 		struct fe_conn *c = CF_CONTAINER_OF(e, struct fe_conn, link);
@@ -312,6 +344,39 @@ void fe_server_on_reset(void *arg)
 
 	fe_api_sync_reset(s);
 	fe_media_reset_index(&s->media);
+}
+
+/*
+ * Not in the image: the recalls held for push's dead-letter erasure
+ * (push_recalls). A recall the image covers was applied before the image
+ * was written, and its erasure was handled then (sync_push_recall in
+ * fe_server_on_record); the recalls after the image are read again by the
+ * rebuild, and on_rebuild holds those as before. Two cases the full
+ * rebuild covered and the image does not: a crash while such an erasure
+ * was still being written (the image taken meanwhile), and recalls applied
+ * while the node ran without a push webhook, if it had dead letters from
+ * an earlier run with one. The inbox index keeps every recall (conv, seq)
+ * among its items, should those need replaying.
+ */
+void fe_server_image_write(void *arg, struct cf_imgw *w)
+{
+	struct fe_server *s = arg;
+
+	fe_api_sync_image_write(s, w);
+	fe_media_image_write(&s->media, w);
+}
+
+int fe_server_image_read(void *arg, struct cf_imgr *r)
+{
+	struct fe_server *s = arg;
+	int rv;
+
+	rv = fe_api_sync_image_read(s, r);
+	if (rv == 0)
+		rv = fe_media_image_read(&s->media, r);
+	if (rv != 0)
+		fe_api_sync_reset(s);
+	return rv;
 }
 
 void fe_server_release(struct fe_server *s)

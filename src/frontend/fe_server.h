@@ -6,7 +6,10 @@
  * The server does not own the Raft node; confabd builds both, pointing the
  * node's committed-record hook at fe_server_on_record().
  * Ownership: struct fe_server is the caller's; free it only after the close
- * callback. Errors: 0 or a negative code. Threads: loop thread only.
+ * callback. Errors: 0 or a negative code. Threads: loop thread only, except
+ * the rebuild hooks (fe_server_on_rebuild, _on_rebuilt, _on_reset), which
+ * rft_node_open calls on a thread of libuv's pool while the server is
+ * starting (see starting below).
  */
 #ifndef FE_SERVER_H
 #define FE_SERVER_H
@@ -99,6 +102,15 @@ struct fe_server {
 	 */
 	struct cf_buf push_recalls;  /* u8 id length, id, u64 seq */
 	struct fe_rate rate;	     /* per-user send rate */
+	/*
+	 * Listening, node not open yet (issue 11): the store's open writes
+	 * the indexes above (sync, media, push_recalls) from the thread
+	 * pool, so nothing reads them and node is not used: /healthz,
+	 * /readyz and a short /metrics answer, other API routes 503.
+	 */
+	bool starting;
+	bool listening; /* fe_server_listen done */
+	bool started;	/* fe_server_start done */
 	bool closing;
 	int pending_closes;
 	void (*close_cb)(struct fe_server *s);
@@ -110,9 +122,26 @@ void fe_server_init(struct fe_server *s, uv_loop_t *loop,
 		    const struct cf_cluster *cluster, unsigned self,
 		    const struct fe_config *cfg);
 void fe_server_attach(struct fe_server *s, struct rft_node *node);
-/* Listen on this node's client address. */
+/*
+ * Listen on this node's client address while the node still opens its
+ * store (issue 11): starting is set; the connections and their timers run,
+ * and routes that need the node or the indexes answer 503 (see starting).
+ */
+int fe_server_listen(struct fe_server *s, char *errmsg);
+/*
+ * Once the node is attached and open: listen if not done yet, start the
+ * status, presence and push side, and serve every route.
+ */
 int fe_server_start(struct fe_server *s, char *errmsg);
-/* Stop listening, close every connection; cb once all handles closed. */
+/*
+ * Why routes that need the node or the indexes answer 503 `unavailable`
+ * now (a message for the client), or NULL.
+ */
+const char *fe_server_unavailable(const struct fe_server *s);
+/*
+ * Stop listening, close every connection; cb once all handles closed. Not
+ * while the node's open may still write the indexes (see starting).
+ */
 void fe_server_close(struct fe_server *s, void (*cb)(struct fe_server *s));
 
 /* Free what the server still holds, once its close callback ran. */
@@ -128,6 +157,21 @@ void fe_server_on_rebuild(void *arg, const struct log_record *rec,
 void fe_server_on_rebuilt(void *arg);
 /* rft_fsm on_reset: forget record indexes before a rebuild after a fetch. */
 void fe_server_on_reset(void *arg);
+/*
+ * rft_fsm on_image_write: the frontend's sections of the state image, in
+ * order: the inbox index (fe_api_sync), the media reference index
+ * (fe_media). Runs in a forked child of the node: reads, allocates, takes
+ * no lock and touches no loop or descriptor but through w.
+ */
+struct cf_imgw;
+struct cf_imgr;
+void fe_server_image_write(void *arg, struct cf_imgw *w);
+/*
+ * rft_fsm on_image_read: read those sections back on open, before any
+ * record after the image: 0, CF_ECORRUPT or -ENOMEM. On failure the
+ * indexes are left empty (and on_reset runs before the full rebuild).
+ */
+int fe_server_image_read(void *arg, struct cf_imgr *r);
 /* rft_node_user_msg_cb target: peer status messages. */
 void fe_server_on_peer_msg(struct fe_server *s, unsigned from, uint8_t type,
 			   const void *body, size_t len);

@@ -33,7 +33,9 @@
  * raft 0.15 fires right after fsm->apply, reads them).
  * Errors: 0, -errno, CF_E*. Threads: loop thread only, except the
  * checkpoint job's disk work (libuv's thread pool: rft_ckpt.c), which
- * touches only what it captured.
+ * touches only what it captured, and rft_fsm_open, which may run on another
+ * thread (rft_node_open: the pool) and calls its hooks there; the FSM is
+ * the loop's once it returned.
  */
 #ifndef RFT_FSM_H
 #define RFT_FSM_H

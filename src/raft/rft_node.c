@@ -438,13 +438,13 @@ static int mkdir_p(const char *path)
 	return 0;
 }
 
-int rft_node_init(struct rft_node *n, uv_loop_t *loop,
-		  const struct rft_node_config *cfg, char *errmsg)
+/* The first step of a start: up to the store's open (rft_node_int.h). */
+int rft__node_begin(struct rft_node *n, uv_loop_t *loop,
+		    const struct rft_node_config *cfg,
+		    struct rft_fsm_config *fc, char *store_dir, char *errmsg)
 {
 	const struct cf_node_conf *self;
-	struct rft_fsm_config fc;
 	char raft_dir[1024];
-	char store_dir[1024];
 	int rv;
 
 	memset(n, 0, sizeof *n);
@@ -484,7 +484,7 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 		return CF_EBADREQ;
 	}
 	snprintf(raft_dir, sizeof raft_dir, "%s/raft", cfg->data_dir);
-	snprintf(store_dir, sizeof store_dir, "%s/store", cfg->data_dir);
+	snprintf(store_dir, RFT_NODE_DIR_MAX, "%s/store", cfg->data_dir);
 	if ((rv = mkdir_p(cfg->data_dir)) != 0 ||
 	    (rv = mkdir_p(raft_dir)) != 0) {
 		cf_errmsg_printf(errmsg, "data dir %s: %s", cfg->data_dir,
@@ -496,30 +496,55 @@ int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 	if (rv != 0)
 		return rv;
 	rv = rft__disk_init(n, errmsg);
-	if (rv != 0)
-		goto err_lock;
-
-	memset(&fc, 0, sizeof fc);
-	fc.store.dir = store_dir;
-	fc.store.partitions = cfg->cluster->partitions;
-	fc.store.seal_bytes = cfg->cluster->segment_size;
-	fc.store.seal_age_ms = cfg->cluster->seal_age_ms;
-	fc.raft = &n->raft;
-	fc.on_record = cfg->on_record;
-	fc.on_record_arg = cfg->on_record_arg;
-	fc.on_rebuild = cfg->on_rebuild;
-	fc.on_reset = cfg->on_reset;
-	fc.on_rebuilt = cfg->on_rebuilt;
-	fc.on_image_write = cfg->on_image_write;
-	fc.on_image_read = cfg->on_image_read;
-	fc.on_mark = node_on_mark;
-	fc.on_mark_arg = n;
-	fc.on_compact = rft__node_on_compact;
-	rv = rft_fsm_open(&n->fsm, &fc, errmsg);
 	if (rv != 0) {
-		cf_errmsg_wrapf(errmsg, "store %s", store_dir);
-		goto err_lock;
+		rft__node_unbegin(n);
+		return rv;
 	}
+
+	memset(fc, 0, sizeof *fc);
+	fc->store.dir = store_dir;
+	fc->store.partitions = cfg->cluster->partitions;
+	fc->store.seal_bytes = cfg->cluster->segment_size;
+	fc->store.seal_age_ms = cfg->cluster->seal_age_ms;
+	fc->raft = &n->raft;
+	fc->on_record = cfg->on_record;
+	fc->on_record_arg = cfg->on_record_arg;
+	fc->on_rebuild = cfg->on_rebuild;
+	fc->on_reset = cfg->on_reset;
+	fc->on_rebuilt = cfg->on_rebuilt;
+	fc->on_image_write = cfg->on_image_write;
+	fc->on_image_read = cfg->on_image_read;
+	fc->on_mark = node_on_mark;
+	fc->on_mark_arg = n;
+	fc->on_compact = rft__node_on_compact;
+	return 0;
+}
+
+/* Undo rft__node_begin (the store is closed, or was never open). */
+void rft__node_unbegin(struct rft_node *n)
+{
+	if (n->disk_on)
+		rft_disk_close(&n->disk, NULL); /* never started */
+	n->disk_on = false;
+	cf_unlock_dir(n->lock_fd);
+	n->lock_fd = -1;
+}
+
+/*
+ * The last step of a start, on the loop once n->fsm is open: raft, the
+ * worker, compaction, the fetch, the peer links. On failure everything is
+ * released, the store and the lock too.
+ */
+int rft__node_finish(struct rft_node *n, char *errmsg)
+{
+	const struct rft_node_config *cfg = &n->cfg;
+	uv_loop_t *loop = n->loop;
+	const struct cf_node_conf *self =
+		cf_cluster_node(cfg->cluster, cfg->self);
+	char raft_dir[1024];
+	int rv;
+
+	snprintf(raft_dir, sizeof raft_dir, "%s/raft", cfg->data_dir);
 	n->raft_fsm = rft_fsm_raft(n->fsm);
 	n->last_checkpoint = rft_fsm_applied(n->fsm);
 
@@ -632,14 +657,28 @@ err_transport:
 err_fsm:
 	rft_fsm_close(n->fsm);
 	n->fsm = NULL;
-err_lock:
-	if (n->disk_on)
-		rft_disk_close(&n->disk, NULL); /* never started */
-	n->disk_on = false;
-	cf_unlock_dir(n->lock_fd);
-	n->lock_fd = -1;
+	rft__node_unbegin(n);
 	assert(rv != 0);
 	return rv;
+}
+
+int rft_node_init(struct rft_node *n, uv_loop_t *loop,
+		  const struct rft_node_config *cfg, char *errmsg)
+{
+	struct rft_fsm_config fc;
+	char store_dir[RFT_NODE_DIR_MAX];
+	int rv;
+
+	rv = rft__node_begin(n, loop, cfg, &fc, store_dir, errmsg);
+	if (rv != 0)
+		return rv;
+	rv = rft_fsm_open(&n->fsm, &fc, errmsg);
+	if (rv != 0) {
+		cf_errmsg_wrapf(errmsg, "store %s", store_dir);
+		rft__node_unbegin(n);
+		return rv;
+	}
+	return rft__node_finish(n, errmsg);
 }
 
 int rft_node_start(struct rft_node *n, char *errmsg)

@@ -17,7 +17,8 @@
  * callback runs exactly once, never from inside the submitting call, with
  * CF_ESHUTDOWN if the node closes first.
  * Errors: 0 or a negative code; results carry CF_E* statuses.
- * Threads: loop thread only.
+ * Threads: loop thread only; rft_node_open runs the store's open (and its
+ * hooks) on a thread of libuv's pool.
  */
 #ifndef RFT_NODE_H
 #define RFT_NODE_H
@@ -53,6 +54,7 @@ enum rft_node_msg {
 };
 
 struct rft_node;
+struct rft_node_opening;
 struct rft_submit;
 struct rft_read;
 
@@ -152,6 +154,12 @@ struct rft_node_config {
 	 * error (close the node and exit non-zero). May be NULL.
 	 */
 	void (*on_halt)(struct rft_node *n, int status);
+	/*
+	 * Test only (confabd --test-start-hold): rft_node_open's work waits,
+	 * in the thread pool, while this file exists (or until cancelled),
+	 * before it opens the store. NULL: no wait.
+	 */
+	const char *test_start_hold;
 };
 
 struct rft_node_stats {
@@ -245,6 +253,7 @@ struct rft_node {
 	bool halt_reported;	 /* cfg.on_halt called */
 	void (*disk_done)(struct rft_node *n); /* the watcher closed */
 	char disk_why[160];	 /* readiness reason */
+	struct rft_node_opening *opening; /* rft_node_open in progress */
 };
 
 /* The disk side of a node, for /metrics and /readyz. */
@@ -259,8 +268,38 @@ struct rft_node_disk_info {
 	bool ballast;	    /* the ballast file is held */
 };
 
+/*
+ * Set up the node: take the data folder's lock, open the store and rebuild
+ * its state (which may read every record), init raft and the peer links.
+ * Synchronous: the loop waits for the whole open.
+ */
 int rft_node_init(struct rft_node *n, uv_loop_t *loop,
 		  const struct rft_node_config *cfg, char *errmsg);
+/*
+ * The same with the store's open and rebuild in libuv's thread pool (issue
+ * 11: a node serves /healthz while it starts): the folder and the lock are
+ * taken now (an error returns here, nothing to undo), then the open runs
+ * off the loop, then, on the loop, the rest of rft_node_init and cb(n, 0,
+ * "") or cb(n, err, errmsg) with everything released again. cb is called
+ * exactly once, never from inside this call. Meanwhile the node must not
+ * be used (no rft_node_* call but rft_node_open_cancel), and the store's
+ * hooks (cfg.on_rebuild, on_rebuilt, on_reset, on_image_read) run on the
+ * pool's thread: what they write must not be read by the loop until cb.
+ */
+typedef void (*rft_node_open_cb)(struct rft_node *n, int status,
+				 const char *errmsg);
+int rft_node_open(struct rft_node *n, uv_loop_t *loop,
+		  const struct rft_node_config *cfg, rft_node_open_cb cb,
+		  char *errmsg);
+/* True between rft_node_open and its callback. */
+bool rft_node_opening(const struct rft_node *n);
+/*
+ * Stop an rft_node_open in progress: the open is dropped if it has not
+ * begun, a test hold ends, a running open is waited for (the store's
+ * rebuild cannot stop half-way); then everything is released and cb gets
+ * CF_ECANCELED. A no-op once cb ran.
+ */
+void rft_node_open_cancel(struct rft_node *n);
 /* Bootstrap (if new), start raft and the peer links. */
 int rft_node_start(struct rft_node *n, char *errmsg);
 /*

@@ -24,6 +24,21 @@ enum { SUB_WAITING = 1, SUB_QUEUED, SUB_PROPOSED, SUB_FORWARDED, SUB_DONE };
 enum { READ_ASK = 1, READ_ASKED, READ_RETRY, READ_WAIT, READ_DONE };
 
 /* rft_node.c */
+/*
+ * The steps of a start: rft__node_begin (defaults, folders, the lock, the
+ * disk watch; fills fc and store_dir, RFT_NODE_DIR_MAX bytes, for the
+ * store's open), then rft_fsm_open into n->fsm, then rft__node_finish
+ * (raft, worker, compaction, fetch, peer links; on failure it releases
+ * everything, n->fsm and the lock too). rft_node_init runs them in a row,
+ * rft_node_open (rft_node_open.c) opens the store in the thread pool.
+ * rft__node_unbegin undoes begin when the open failed or is dropped.
+ */
+#define RFT_NODE_DIR_MAX 1024
+int rft__node_begin(struct rft_node *n, uv_loop_t *loop,
+		    const struct rft_node_config *cfg,
+		    struct rft_fsm_config *fc, char *store_dir, char *errmsg);
+void rft__node_unbegin(struct rft_node *n);
+int rft__node_finish(struct rft_node *n, char *errmsg);
 /* Current leader id, 0 if none known. */
 unsigned rft__node_leader(const struct rft_node *n);
 /* We lead, the barrier of this term is applied and we are not closing. */

@@ -1,8 +1,9 @@
 #include "config.h"
 /*
  * sync_inbox: the per-user inbox index and per-conversation item lists
- * (see sync_inbox.h). Nothing here is stored on disk: the index is rebuilt
- * from the records on open, like the FSM state.
+ * (see sync_inbox.h). The index is derived from the records: rebuilt from
+ * them on open, or read back from the state image (issue 11) and completed
+ * from the records after it.
  *
  * Layout: users (id -> struct ib_user) each hold a list of their entries,
  * oldest latest-item first, sorted by `last`: a live record carries the
@@ -16,12 +17,43 @@
  * record (a user in 100,000 conversations made a 5 M record rebuild take
  * minutes), so entries are left where they are and sync_inbox_settle()
  * sorts every user's list once at the end.
+ *
+ * IMAGE SECTION (sync_inbox_image_write/read; primitives and framing in
+ * common/cf_img.h: integers little-endian, "str" = u32 length + bytes):
+ *
+ *   u32 tag "SIB1" (0x31424953), the section's name and version
+ *   u64 last_id                 highest messageId of any item
+ *   u8  unsorted                1: rebuild records not settled yet
+ *   u32 n_convs, then per conversation holding items (any order):
+ *       str  id                 1..CF_ID_MAX bytes
+ *       u32  n_items            >= 1, then per item, messageId order:
+ *            u64 message_id     non-decreasing within the conversation
+ *            u64 seq            recall: the recalled seq, else 0
+ *            u8  kind           LOG_REC_RECALL, _CONV or _MEMBERS
+ *            str body           LOG_REC_MEMBERS' id lists; else empty
+ *   u32 n_users, then per user (any order; a user may have no entry):
+ *       str  id                 1..CF_ID_MAX bytes
+ *       u32  n_entries, then per entry in list order (oldest `last`
+ *            first; non-decreasing `last` unless unsorted):
+ *            str conv           1..CF_ID_MAX bytes, once per user
+ *            u64 last, u64 joined, u64 left
+ *   u32 end marker (cf_imgw_end)
+ *
+ * The reader refuses (CF_ECORRUPT) a count the rest cannot hold, an id
+ * out of bounds, a conversation, user or entry twice, an unknown kind, a
+ * body on an item other than a membership change, and an order the
+ * queries' binary search and list walk would misread. It reads back the
+ * same index: the same lists in the same order, so every query answers as
+ * the original did, and so do later records.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/cf_err.h"
+#include "common/cf_id.h"
+#include "common/cf_img.h"
 #include "common/cf_list.h"
 #include "common/cf_map.h"
 #include "raft/rft_rec.h"
@@ -422,4 +454,194 @@ const struct sync_item *sync_inbox_items(const struct sync_inbox *ix,
 	*n = c->n;
 	*first = lo;
 	return c->items;
+}
+
+/* ---- the state image (format at the top of this file) ---- */
+
+#define IMG_TAG 0x31424953u /* "SIB1" */
+#define IMG_BODY_MAX (16u << 20)
+
+void sync_inbox_image_write(const struct sync_inbox *ix, struct cf_imgw *w)
+{
+	const struct cf_map_slot *s;
+	size_t i = 0;
+
+	cf_imgw_begin(w, IMG_TAG);
+	cf_imgw_u64(w, ix->last_id);
+	cf_imgw_u8(w, ix->unsorted ? 1 : 0);
+	cf_imgw_u32(w, (uint32_t)ix->convs.n);
+	while (cf_map_next(&ix->convs, &i, &s)) {
+		const struct ib_conv *c = s->val;
+
+		cf_imgw_str(w, s->key, s->klen);
+		cf_imgw_u32(w, (uint32_t)c->n);
+		for (size_t k = 0; k < c->n; k++) {
+			const struct sync_item *it = &c->items[k];
+
+			cf_imgw_u64(w, it->message_id);
+			cf_imgw_u64(w, it->seq);
+			cf_imgw_u8(w, it->kind);
+			cf_imgw_str(w, it->body, it->body_len);
+		}
+	}
+	cf_imgw_u32(w, (uint32_t)ix->users.n);
+	i = 0;
+	while (cf_map_next(&ix->users, &i, &s)) {
+		const struct ib_user *u = s->val;
+		const struct cf_list *l;
+		uint32_t n = 0;
+
+		cf_list_foreach(l, &u->ents)
+			n++;
+		cf_imgw_str(w, s->key, s->klen);
+		cf_imgw_u32(w, n);
+		cf_list_foreach(l, &u->ents) {
+			const struct ib_entry *e =
+				CF_CONTAINER_OF(l, struct ib_entry, link);
+
+			cf_imgw_cstr(w, e->pub.conv);
+			cf_imgw_u64(w, e->pub.last);
+			cf_imgw_u64(w, e->pub.joined);
+			cf_imgw_u64(w, e->pub.left);
+		}
+	}
+	cf_imgw_end(w, IMG_TAG);
+}
+
+/* Keep the first error: CF_ECORRUPT from the data, or -ENOMEM. */
+static int img_nomem(struct cf_imgr *r)
+{
+	if (r->err == 0)
+		r->err = -ENOMEM;
+	return r->err;
+}
+
+static struct cf_str img_id(struct cf_imgr *r)
+{
+	struct cf_str id = cf_imgr_str(r, CF_ID_MAX);
+
+	if (r->err == 0 && id.len == 0)
+		cf_imgr_fail(r);
+	return id;
+}
+
+static int img_read_conv(struct sync_inbox *ix, struct cf_imgr *r)
+{
+	struct cf_str id = img_id(r);
+	uint32_t n = cf_imgr_count(r, 8 + 8 + 1 + 4);
+	struct ib_conv *c;
+
+	if (r->err != 0)
+		return r->err;
+	if (n == 0 || cf_map_get(&ix->convs, id.p, id.len) != NULL) {
+		cf_imgr_fail(r);
+		return r->err;
+	}
+	c = conv_get(ix, id);
+	if (c == NULL)
+		return img_nomem(r);
+	c->items = malloc(n * sizeof(*c->items));
+	if (c->items == NULL)
+		return img_nomem(r);
+	c->cap = n;
+	for (uint32_t k = 0; k < n; k++) {
+		struct sync_item *it = &c->items[c->n];
+		struct cf_str body;
+
+		memset(it, 0, sizeof(*it));
+		it->message_id = cf_imgr_u64(r);
+		it->seq = cf_imgr_u64(r);
+		it->kind = cf_imgr_u8(r);
+		body = cf_imgr_str(r, IMG_BODY_MAX);
+		if (r->err != 0)
+			return r->err;
+		if ((it->kind != LOG_REC_RECALL && it->kind != LOG_REC_CONV &&
+		     it->kind != LOG_REC_MEMBERS) ||
+		    (body.len > 0 && it->kind != LOG_REC_MEMBERS) ||
+		    (c->n > 0 &&
+		     it->message_id < c->items[c->n - 1].message_id)) {
+			cf_imgr_fail(r);
+			return r->err;
+		}
+		if (body.len > 0) {
+			it->body = malloc(body.len);
+			if (it->body == NULL)
+				return img_nomem(r);
+			memcpy(it->body, body.p, body.len);
+			it->body_len = (uint32_t)body.len;
+		}
+		c->n++;
+	}
+	return 0;
+}
+
+static int img_read_user(struct sync_inbox *ix, struct cf_imgr *r,
+			 bool unsorted)
+{
+	struct cf_str id = img_id(r);
+	uint32_t n = cf_imgr_count(r, 4 + 24);
+	struct ib_user *u;
+	uint64_t prev = 0;
+
+	if (r->err != 0)
+		return r->err;
+	if (cf_map_get(&ix->users, id.p, id.len) != NULL) {
+		cf_imgr_fail(r);
+		return r->err;
+	}
+	u = user_get(ix, id);
+	if (u == NULL)
+		return img_nomem(r);
+	for (uint32_t k = 0; k < n; k++) {
+		struct cf_str conv = img_id(r);
+		struct ib_entry *e;
+		uint64_t last = cf_imgr_u64(r);
+		uint64_t joined = cf_imgr_u64(r);
+		uint64_t left = cf_imgr_u64(r);
+
+		if (r->err != 0)
+			return r->err;
+		if ((!unsorted && last < prev) ||
+		    cf_map_get(&u->by_conv, conv.p, conv.len) != NULL) {
+			cf_imgr_fail(r);
+			return r->err;
+		}
+		prev = last;
+		e = calloc(1, sizeof(*e));
+		if (e == NULL)
+			return img_nomem(r);
+		if (cf_map_put(&u->by_conv, conv.p, conv.len, e, NULL) != 0) {
+			free(e);
+			return img_nomem(r);
+		}
+		e->pub.conv = cf_map_key(&u->by_conv, conv.p, conv.len);
+		e->pub.last = last;
+		e->pub.joined = joined;
+		e->pub.left = left;
+		cf_list_init(&e->link);
+		cf_list_push(&u->ents, &e->link);
+	}
+	return 0;
+}
+
+int sync_inbox_image_read(struct sync_inbox *ix, struct cf_imgr *r)
+{
+	uint32_t n;
+	uint8_t unsorted;
+
+	assert(ix->convs.n == 0 && ix->users.n == 0);
+	cf_imgr_begin(r, IMG_TAG);
+	ix->last_id = cf_imgr_u64(r);
+	unsorted = cf_imgr_u8(r);
+	if (unsorted > 1)
+		cf_imgr_fail(r);
+	ix->unsorted = unsorted == 1;
+	n = cf_imgr_count(r, 4 + 1 + 4);
+	for (uint32_t k = 0; k < n && r->err == 0; k++)
+		img_read_conv(ix, r);
+	n = cf_imgr_count(r, 4 + 1 + 4);
+	for (uint32_t k = 0; k < n && r->err == 0; k++)
+		img_read_user(ix, r, ix->unsorted);
+	cf_imgr_end(r, IMG_TAG);
+	return r->err;
 }

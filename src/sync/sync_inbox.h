@@ -98,4 +98,21 @@ const struct sync_item *sync_inbox_items(const struct sync_inbox *ix,
 					 struct cf_str conv, uint64_t after,
 					 size_t *n, size_t *first);
 
+/*
+ * The state image (issue 11; section format at the top of sync_inbox.c).
+ * Write: the whole index, as it stands (settled or not), through w's
+ * sticky error; it only reads the index and allocates nothing (a forked
+ * child of the node may call it).
+ */
+struct cf_imgw;
+struct cf_imgr;
+void sync_inbox_image_write(const struct sync_inbox *ix, struct cf_imgw *w);
+/*
+ * Read a section written by sync_inbox_image_write into ix, a new empty
+ * inbox: 0 (ix answers every query as the written one did), CF_ECORRUPT
+ * or -ENOMEM (also kept in r->err). On failure ix holds part of the
+ * section; sync_inbox_free frees it.
+ */
+int sync_inbox_image_read(struct sync_inbox *ix, struct cf_imgr *r);
+
 #endif
