@@ -22,9 +22,10 @@
 
 #include "common/cf_err.h"
 #include "raft/rft_dedup.h"
+#include "raft/rft_dedup_int.h"
 
-#define NONE UINT32_MAX
-#define MAX_CHUNKS ((1u << 22) - 1)
+#define NONE RFT_DEDUP_NONE
+#define MAX_CHUNKS RFT_DEDUP_MAX_CHUNKS
 #define SEQ_MASK ((1ull << RFT_DEDUP_SEQ_BITS) - 1)
 #define HASH_MASK ((1ull << (64 - RFT_DEDUP_SEQ_BITS)) - 1)
 
@@ -149,7 +150,7 @@ static void step(struct rft_dedup *d, size_t max)
 
 static int grow(struct rft_dedup *d)
 {
-	size_t cap = d->cap != 0 ? d->cap * 2 : 64, e;
+	size_t cap = d->cap != 0 ? d->cap * 2 : RFT_DEDUP_MIN_CAP, e;
 	uint32_t *slots;
 
 	if (cap > (size_t)UINT32_MAX + 1)

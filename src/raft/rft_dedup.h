@@ -41,9 +41,17 @@
  * Limits: at most 2^22 - 1 chunks (4 G keys in the window); past that an
  * add returns -ENOMEM.
  *
+ * State image (issue 11, "Start-up costs O(state)"): rft_dedup_image_write
+ * puts the window in a section of the node's state image and
+ * rft_dedup_image_read loads it back, at about the speed of memory: the
+ * same words per bucket in the same order, the same table size, so finds,
+ * adds, growth and expiry go on as in the window written. The section's
+ * format is specified in rft_dedup_image.c.
+ *
  * Ownership: the window owns its arrays; the hash function is the caller's
  * (tests set d->hash to force collisions). Errors: 0 or -ENOMEM; find
- * returns read's error. Threads: one thread at a time.
+ * returns read's error; an image read CF_ECORRUPT too. Threads: one thread
+ * at a time; the image write runs in a forked child (no locks taken).
  */
 #ifndef RFT_DEDUP_H
 #define RFT_DEDUP_H
@@ -52,6 +60,7 @@
 #include <stdint.h>
 
 #include "common/cf_buf.h"
+#include "common/cf_img.h"
 #include "log/log_record.h"
 
 #define RFT_DEDUP_WINDOW_MS (24ull * 3600 * 1000)
@@ -60,6 +69,7 @@
 #define RFT_DEDUP_CHUNK 1024u
 #define RFT_DEDUP_SEQ_BITS 20 /* 2^20 > RFT_DEDUP_MAX_PER_CONV */
 #define RFT_DEDUP_STEP 16
+#define RFT_DEDUP_IMG_TAG 0x50554444u /* "DDUP": the image section */
 
 typedef uint64_t (*rft_dedup_hash_fn)(struct cf_str conv, struct cf_str sender,
 				      struct cf_str client_msg_id);
@@ -156,5 +166,19 @@ static inline size_t rft_dedup_count(const struct rft_dedup *d)
 }
 /* Heap bytes held: tables, chunks, directory, buckets. */
 size_t rft_dedup_bytes(const struct rft_dedup *d);
+
+/*
+ * Write the window as a section of a state image (errors stay in w->err).
+ * Takes no lock and allocates nothing: a forked child of the node runs it.
+ */
+void rft_dedup_image_write(const struct rft_dedup *d, struct cf_imgw *w);
+/*
+ * Read a section written by rft_dedup_image_write into d, a window just
+ * initialised by rft_dedup_init whose hash function the caller set (the
+ * one the written window used). 0; or CF_ECORRUPT (r->err is set) or
+ * -ENOMEM, and d is left empty as initialised, with the same hash, ready
+ * for a rebuild from the records or for rft_dedup_release.
+ */
+int rft_dedup_image_read(struct rft_dedup *d, struct cf_imgr *r);
 
 #endif

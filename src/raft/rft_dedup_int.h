@@ -1,0 +1,23 @@
+/*
+ * rft_dedup_int: what rft_dedup.c and rft_dedup_image.c share about the
+ * window's layout (rft_dedup.h has the rules). Not for other modules.
+ *
+ * A reference is chunk number * RFT_DEDUP_CHUNK + position; a table slot
+ * holds reference + 1 (0: empty). A word's table home is its hash bits,
+ * word >> RFT_DEDUP_SEQ_BITS, masked by the table's size - 1.
+ */
+#ifndef RFT_DEDUP_INT_H
+#define RFT_DEDUP_INT_H
+
+#include <stdint.h>
+
+#include "raft/rft_dedup.h"
+
+/* No chunk: a bucket's empty list, the end of a chunk list. */
+#define RFT_DEDUP_NONE UINT32_MAX
+/* Chunk numbers stay below this, so that reference + 1 fits 32 bits. */
+#define RFT_DEDUP_MAX_CHUNKS ((1u << 22) - 1)
+/* The smallest table (a window's first grow). */
+#define RFT_DEDUP_MIN_CAP 64u
+
+#endif
