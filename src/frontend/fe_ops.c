@@ -236,6 +236,23 @@ static void ops_metrics(struct fe_conn *c)
 	if (rv == 0)
 		rv = cf_buf_appendf(
 			&b,
+			"# HELP confab_state_image_index Applied index of the "
+			"state image the store's manifest names (0: none).\n"
+			"# TYPE confab_state_image_index gauge\n"
+			"confab_state_image_index %llu\n"
+			"# HELP confab_state_images_total State images written.\n"
+			"# TYPE confab_state_images_total counter\n"
+			"confab_state_images_total %llu\n"
+			"# HELP confab_state_image_failures_total State image "
+			"writers that failed.\n"
+			"# TYPE confab_state_image_failures_total counter\n"
+			"confab_state_image_failures_total %llu\n",
+			(unsigned long long)fst.image_index,
+			(unsigned long long)fst.images,
+			(unsigned long long)fst.image_fails);
+	if (rv == 0)
+		rv = cf_buf_appendf(
+			&b,
 			"# HELP confab_store_open_files Descriptors the segment "
 			"store holds (folders, live hot segments, file "
 			"cache).\n"

@@ -553,15 +553,15 @@ static void version_1_manifest_adopts_the_shape_given(void **state)
 	fd = open(path, O_RDWR);
 	assert_true(fd >= 0);
 	n = read(fd, buf, sizeof buf);
-	assert_true(n > 56 && n < (ssize_t)sizeof buf);
+	assert_true(n > 64 && n < (ssize_t)sizeof buf);
 	/*
-	 * v3 = 56-byte header + entries + 8 (no cold file, no job); v1 drops
-	 * header bytes 32..55.
+	 * v4 = 64-byte header + entries + 8 (no cold file, no job, no
+	 * image); v1 drops header bytes 32..63.
 	 */
 	memcpy(v1, buf, 32);
 	v1[8] = 1;
-	memcpy(v1 + 32, buf + 56, (size_t)n - 56 - 8);
-	m = (size_t)n - 24;
+	memcpy(v1 + 32, buf + 64, (size_t)n - 64 - 8);
+	m = (size_t)n - 32;
 	{
 		uint64_t sum = XXH3_64bits(v1, m - 8);
 		for (int i = 0; i < 8; i++)
