@@ -19,7 +19,12 @@
  *           folder, F messages): conversation and user state, plus what
  *           the store and the window hold
  *
+ *   reopen  the store of fsm opened again as a node starts (every record
+ *           read), a state image written by a forked child, then opened
+ *           again from the image: time and heap of each
+ *
  * Usage: bench_mem [-n N] [-c C] [-u U] [-m M] [-p P] [-f F] [-d DIR]
+ *                  [-R DIR] (-R: only the reopen figures of DIR's store)
  * (defaults: 10,000,000 messages, 100,000 conversations, 10,000 users,
  * 3 members, 16 partitions, F = 1,000,000, DIR under /tmp, removed after).
  * Not a test: it asserts nothing and is not run by make check.
@@ -30,6 +35,7 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <malloc.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,11 +344,26 @@ static void rebuild_cb(void *arg, const struct log_record *rec,
 		die("inbox", rv);
 }
 
-/* Open the store again as a node starts: FSM and inbox rebuilt. */
-static void reopen(const struct opts *o, const char *dir)
+static void image_write_cb(void *arg, struct cf_imgw *w)
+{
+	sync_inbox_image_write(arg, w);
+}
+
+static int image_read_cb(void *arg, struct cf_imgr *r)
+{
+	return sync_inbox_image_read(arg, r);
+}
+
+/*
+ * Open the store again as a node starts (FSM and inbox rebuilt, from the
+ * state image if the manifest names one); with image, write one then
+ * (a forked child, as the node does) and have a checkpoint name it.
+ */
+static void reopen_once(const struct opts *o, const char *dir, bool image)
 {
 	struct rft_fsm_config cfg;
 	struct rft_fsm *f;
+	struct rft_fsm_stats st;
 	struct sync_inbox *ix;
 	char errmsg[CF_ERRMSG_SIZE];
 	uint64_t h0 = heap_now();
@@ -356,6 +377,8 @@ static void reopen(const struct opts *o, const char *dir)
 	cfg.store.partitions = o->parts;
 	cfg.on_rebuild = rebuild_cb;
 	cfg.on_record_arg = ix;
+	cfg.on_image_write = image_write_cb;
+	cfg.on_image_read = image_read_cb;
 	rv = rft_fsm_open(&f, &cfg, errmsg);
 	if (rv != 0) {
 		fprintf(stderr, "bench_mem: reopen %s: %s\n", dir, errmsg);
@@ -364,10 +387,37 @@ static void reopen(const struct opts *o, const char *dir)
 	rv = sync_inbox_settle(ix);
 	if (rv != 0)
 		die("settle", rv);
-	printf("reopen   %.2f s, heap %.1f MiB (fsm, store, inbox)\n",
-	       now_s() - t, (double)(heap_now() - h0) / 1048576.0);
+	rft_fsm_stats(f, &st);
+	printf("reopen   %.2f s, heap %.1f MiB (fsm, store, inbox), %s, "
+	       "%llu records read\n",
+	       now_s() - t, (double)(heap_now() - h0) / 1048576.0,
+	       st.image_index != 0 ? "from the state image"
+				   : "from every record",
+	       (unsigned long long)rft_fsm_image_pending(f));
+	if (image) {
+		t = now_s();
+		rv = rft_fsm_image_start(f);
+		if (rv != 0)
+			die("image", rv);
+		while (rft_fsm_image_poll(f))
+			usleep(20000);
+		rft_fsm_stats(f, &st);
+		if (st.images != 1)
+			die("image", -EIO);
+		printf("image    written by a forked child in %.2f s\n",
+		       now_s() - t);
+		rv = rft_fsm_checkpoint(f, errmsg);
+		if (rv != 0)
+			die("checkpoint", rv);
+	}
 	rft_fsm_close(f);
 	sync_inbox_free(ix);
+}
+
+static void reopen(const struct opts *o, const char *dir)
+{
+	reopen_once(o, dir, true);
+	reopen_once(o, dir, false);
 }
 
 static void bench_fsm(const struct opts *o, const char *dir)
