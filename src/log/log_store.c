@@ -40,6 +40,7 @@
 
 #include "common/cf_diag.h"
 #include "common/cf_time.h"
+#include "common/cf_vfs.h"
 #include "log/log_index.h"
 #include "log/log_manifest.h"
 #include "log/log_segment.h"
@@ -70,7 +71,7 @@ static void part_release(struct log_part *part)
 	free(part->stages);
 	log__cold_part_release(part);
 	if (part->dirfd >= 0)
-		close(part->dirfd);
+		cf_vfs_close(part->dirfd);
 	part->dirfd = -1;
 }
 
@@ -88,7 +89,7 @@ void log_store_close(struct log_store *s)
 	log_index_release(&s->ix);
 	cf_buf_release(&s->scan_buf);
 	if (s->dirfd >= 0)
-		close(s->dirfd);
+		cf_vfs_close(s->dirfd);
 	free(s);
 }
 
@@ -212,13 +213,13 @@ static int part_drop_unknown(struct log_part *part,
 	int fd;
 	int rv = 0;
 
-	fd = dup(part->dirfd);
+	fd = cf_vfs_dup(part->dirfd);
 	if (fd < 0)
 		return -errno;
 	d = fdopendir(fd);
 	if (d == NULL) {
 		rv = -errno;
-		close(fd);
+		cf_vfs_close(fd);
 		return rv;
 	}
 	rewinddir(d);
@@ -230,7 +231,7 @@ static int part_drop_unknown(struct log_part *part,
 		 * uncheckpointed_segment_is_removed_on_reopen, test_log_compact
 		 * crash_at_every_step_reopens_old_or_new
 		 */
-		if (unlinkat(part->dirfd, e->d_name, 0) != 0) {
+		if (cf_vfs_unlinkat(part->dirfd, e->d_name, 0) != 0) {
 			rv = -errno;
 			cf_errmsg_printf(errmsg, "unlink %s: %s", e->d_name,
 					 cf_strerror(rv));
@@ -304,12 +305,13 @@ static int store_open_part(struct log_store *s, struct log_part *part,
 	int rv;
 
 	log_segment_part_name(name, part->id);
-	if (mkdirat(s->dirfd, name, 0755) != 0 && errno != EEXIST) {
+	if (cf_vfs_mkdirat(s->dirfd, name, 0755) != 0 && errno != EEXIST) {
 		rv = -errno;
 		cf_errmsg_printf(errmsg, "mkdir: %s", cf_strerror(rv));
 		goto err;
 	}
-	part->dirfd = openat(s->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	part->dirfd = cf_vfs_openat(s->dirfd, name,
+				    O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (part->dirfd < 0) {
 		rv = -errno;
 		cf_errmsg_printf(errmsg, "open: %s", cf_strerror(rv));
@@ -443,12 +445,13 @@ int log_store_open(struct log_store **out, const struct log_store_opts *o,
 		rv = -ENOMEM;
 		goto err_close;
 	}
-	if (mkdir(o->dir, 0755) != 0 && errno != EEXIST) {
+	if (cf_vfs_mkdirat(AT_FDCWD, o->dir, 0755) != 0 && errno != EEXIST) {
 		rv = -errno;
 		cf_errmsg_printf(errmsg, "mkdir: %s", cf_strerror(rv));
 		goto err_wrap;
 	}
-	s->dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	s->dirfd = cf_vfs_openat(AT_FDCWD, o->dir,
+				 O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (s->dirfd < 0) {
 		rv = -errno;
 		cf_errmsg_printf(errmsg, "open: %s", cf_strerror(rv));
@@ -497,7 +500,7 @@ int log_store_open(struct log_store **out, const struct log_store_opts *o,
 		goto err_wrap;
 	}
 	s->applied_index = m.applied_index;
-	unlinkat(s->dirfd, LOG_MANIFEST_TMP, 0);
+	cf_vfs_unlinkat(s->dirfd, LOG_MANIFEST_TMP, 0);
 	memset(&prog, 0, sizeof prog);
 	prog.scan = scan;
 	prog.arg = arg;
@@ -690,7 +693,7 @@ static void part_unwrite(struct log_part *part)
 			if (seg->fd >= 0) {
 				log_segment_close(seg);
 				log_segment_name(name, seg->segno);
-				unlinkat(part->dirfd, name, 0);
+				cf_vfs_unlinkat(part->dirfd, name, 0);
 			}
 			continue;
 		}
