@@ -702,8 +702,38 @@ static void part_unwrite(struct log_part *part)
 		 * tested: test_log_store
 		 * failed_commit_leaves_the_store_as_before
 		 */
-		log_segment_truncate(seg, st->base);
+		if (log_segment_truncate(seg, st->base) != 0) {
+			/*
+			 * The file keeps the bytes, the store does not: the
+			 * next write overwrites them, a checkpoint names no
+			 * more than base, an open cuts the rest. Keeping the
+			 * size made a later checkpoint name the aborted
+			 * records (issue 11; tested: test_log_vfs
+			 * commit_fails_cleanly_at_every_call, sticky).
+			 */
+			seg->size = st->base;
+			if (seg->synced > st->base)
+				seg->synced = st->base;
+		}
 	}
+}
+
+/*
+ * A new segment's name is taken: by a file a failed commit created and
+ * could not remove (its unlink failed too). Its number is past every
+ * segment and cold file of the partition, so it holds nothing the store
+ * names (an open would remove it): remove it and create the segment.
+ * Without this every later commit failed with EEXIST (issue 11; tested:
+ * test_log_vfs commit_fails_cleanly_at_every_call, sticky).
+ */
+static int part_recreate(struct log_part *part, struct log_segment *seg)
+{
+	char name[LOG_SEG_NAME];
+
+	log_segment_name(name, seg->segno);
+	if (cf_vfs_unlinkat(part->dirfd, name, 0) != 0)
+		return -errno;
+	return log_segment_create(seg, part->dirfd);
 }
 
 static int part_write(struct log_part *part)
@@ -715,6 +745,8 @@ static int part_write(struct log_part *part)
 
 		if (seg->fd < 0) {
 			rv = log_segment_create(seg, part->dirfd);
+			if (rv == -EEXIST)
+				rv = part_recreate(part, seg);
 			if (rv != 0)
 				return rv;
 			part->dir_dirty = true;
