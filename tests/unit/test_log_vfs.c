@@ -53,6 +53,7 @@
 #include "log/log_store.h"
 
 #define NCONV 6
+#define ERASED NCONV
 /* Bound of every fault loop: far above the calls of any operation here. */
 #define MAX_N 2000
 
@@ -81,9 +82,12 @@ struct fx {
 	uint64_t n; /* the call made to fail, 0 outside the loops */
 	uint64_t next_index;
 	uint64_t last[NCONV]; /* committed, per conversation */
-	uint64_t old[NCONV];  /* the state before the operation */
-	uint64_t new_[NCONV]; /* and after it */
-	uint64_t seen[NCONV]; /* what the last open's scan found */
+	/* States: the last seq of each conversation, then (ERASED) the
+	 * number of messages whose content compaction erased. */
+	uint64_t old[NCONV + 1];  /* the state before the operation */
+	uint64_t new_[NCONV + 1]; /* and after it */
+	uint64_t seen[NCONV + 1]; /* what the last open's scan found */
+	int recall_k;		  /* c<recall_k>'s message 1 is recalled */
 	unsigned bad;	      /* records out of order or damaged */
 	char badmsg[160];
 	struct log_compact *job;
@@ -108,6 +112,7 @@ static int setup(void **state)
 	snprintf(f->store, sizeof(f->store), "%s/store", f->dir);
 	f->o.dir = f->store;
 	f->o.partitions = 2;
+	f->recall_k = -1;
 	f->o.seal_bytes = 4096;
 	*state = f;
 	return 0;
@@ -152,12 +157,20 @@ static int scan_cb(void *arg, const struct log_record *rec)
 
 	if (rec->conv.len == 2 && rec->conv.p[0] == 'c')
 		k = rec->conv.p[1] - '0';
+	if (k >= 0 && k == f->recall_k && rec->seq == 1 &&
+	    rec->kind == LOG_REC_RECALL)
+		return 0;
 	if (k < 0 || k >= NCONV || rec->kind != LOG_REC_MESSAGE) {
 		f->bad++;
 		snprintf(f->badmsg, sizeof f->badmsg, "a foreign record");
 		return 0;
 	}
 	body_of(body, sizeof body, k, rec->seq);
+	if (k == f->recall_k && rec->seq == 1 &&
+	    (rec->flags & LOG_REC_MSG_RECALLED)) {
+		f->seen[ERASED]++; /* its content is gone, as it should */
+		body[0] = '\0';
+	}
 	if (rec->seq != f->seen[k] + 1 || !cf_str_eqc(rec->body, body)) {
 		f->bad++;
 		snprintf(f->badmsg, sizeof f->badmsg,
@@ -256,8 +269,9 @@ static void fresh_store(struct fx *f)
 	must(store_open(f), f, "open");
 	entries(f, 60);
 	must(checkpoint(f), f, "checkpoint");
-	memcpy(f->old, f->last, sizeof(f->old));
-	memcpy(f->new_, f->last, sizeof(f->new_));
+	memcpy(f->old, f->last, sizeof(f->last));
+	memcpy(f->new_, f->last, sizeof(f->last));
+	f->old[ERASED] = f->new_[ERASED] = 0;
 }
 
 /* Plan a job for partition 0's three oldest sealed segments. */
@@ -327,7 +341,7 @@ static void ckpt_prepare(struct fx *f)
 	plan(f);
 	finish_jobs(f);
 	entries(f, 30);
-	memcpy(f->new_, f->last, sizeof(f->new_));
+	memcpy(f->new_, f->last, sizeof(f->last));
 }
 
 static int ckpt_run(struct fx *f)
@@ -388,6 +402,45 @@ static void open_finish(struct fx *f)
 	(void)f;
 }
 
+/*
+ * A rewrite: the cold file holding a recalled message is written again
+ * without its content (run, switch, checkpoint; the old cold file is
+ * unlinked after it). The message's content is there before, gone after.
+ */
+static void rewrite_prepare(struct fx *f)
+{
+	char conv[3] = "c0";
+	struct log_compact_result r;
+	struct log_record rec;
+
+	plan(f);
+	finish_jobs(f);
+	/* A conversation of partition 0: its message 1 is in the cold file. */
+	for (f->recall_k = 0; f->recall_k < NCONV; f->recall_k++) {
+		conv[1] = (char)('0' + f->recall_k);
+		if (log_partition_of(cf_str_c(conv), 2) == 0)
+			break;
+	}
+	assert_true(f->recall_k < NCONV);
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = LOG_REC_RECALL;
+	rec.raft_index = f->next_index++;
+	rec.message_id = rec.raft_index * 65536;
+	rec.seq = 1;
+	rec.ts = 1000 + rec.raft_index;
+	rec.conv = cf_str_c(conv);
+	rec.sender = CF_STR_LIT("alice");
+	assert_int_equal(log_store_append(f->s, &rec), 0);
+	must(log_store_commit(f->s), f, "commit the recall");
+	must(log_store_note_recall(f->s, rec.conv, 1, rec.ts), f, "note");
+	must(log_store_rewrite_plan(f->s, 0, f->next_index++, &f->job), f,
+	     "plan the rewrite");
+	r = *log_compact_get(f->job);
+	assert_int_equal(r.input_coldno, 1);
+	must(checkpoint(f), f, "checkpoint the job");
+	f->new_[ERASED] = 1;
+}
+
 static const struct op op_commit = {
 	"append+commit", commit_prepare, commit_run, commit_finish,
 	CF_VFS_CLOSE, true,
@@ -398,6 +451,10 @@ static const struct op op_ckpt = {
 };
 static const struct op op_compact = {
 	"compaction", compact_prepare, compact_run, compact_finish,
+	CF_VFS_CLOSE | CF_VFS_UNLINK | CF_VFS_SYNC_RANGE, false,
+};
+static const struct op op_rewrite = {
+	"rewrite", rewrite_prepare, compact_run, compact_finish,
 	CF_VFS_CLOSE | CF_VFS_UNLINK | CF_VFS_SYNC_RANGE, false,
 };
 static const struct op op_open = {
@@ -428,7 +485,7 @@ static unsigned reopened(struct fx *f, uint64_t n)
 		char s[256];
 		size_t len = 0;
 
-		for (int k = 0; k < NCONV; k++)
+		for (int k = 0; k <= NCONV; k++)
 			len += (size_t)snprintf(
 				s + len, sizeof s - len, " c%d:%llu/%llu/%llu", k,
 				(unsigned long long)f->seen[k],
@@ -608,9 +665,91 @@ static void compaction_fails_cleanly_at_every_call(void **state)
 	assert_int_equal(cold_files(f), 1);
 }
 
+static void rewrite_fails_cleanly_at_every_call(void **state)
+{
+	struct fx *f = *state;
+
+	fault_loops(f, &op_rewrite, NULL);
+	must(store_open(f), f, "open");
+	assert_int_equal(f->seen[ERASED], 1);
+	assert_int_equal(cold_files(f), 1);
+	f->recall_k = -1;
+}
+
 static void open_fails_cleanly_at_every_call(void **state)
 {
 	fault_loops(*state, &op_open, NULL);
+}
+
+/* Read every message by seq: 0, or the first error; never wrong bytes. */
+static int read_all(struct fx *f, struct cf_buf *scratch)
+{
+	char body[128], conv[3] = "c0";
+	struct log_record r;
+	int rv;
+
+	for (int k = 0; k < NCONV; k++) {
+		conv[1] = (char)('0' + k);
+		for (uint64_t seq = 1; seq <= f->last[k]; seq++) {
+			rv = log_store_read_seq(f->s, cf_str_c(conv), seq, &r,
+						scratch);
+			if (rv != 0)
+				return rv;
+			body_of(body, sizeof body, k, seq);
+			if (r.seq != seq || !cf_str_eqc(r.body, body))
+				fail_msg("n=%llu: c%d seq %llu read wrong",
+					 (unsigned long long)f->n, k,
+					 (unsigned long long)seq);
+		}
+	}
+	return 0;
+}
+
+/*
+ * Reads by seq from every tier (the hot segment, parked sealed segments
+ * and a cold file, through a file cache of two so that files are evicted
+ * and opened again): a failed call fails the read, and the store answers
+ * every read right afterwards (nothing cached from a failed open or
+ * read), with single and sticky faults.
+ */
+static void reads_fail_cleanly_at_every_call(void **state)
+{
+	struct fx *f = *state;
+	struct cf_buf scratch = CF_BUF_INIT;
+	struct cf_vfs_stats st;
+	uint64_t n = 0;
+	int rv;
+
+	f->o.open_files = 2;
+	f->mode = ONCE;
+	fresh_store(f);
+	plan(f);
+	finish_jobs(f);
+	entries(f, 30);
+	must(checkpoint(f), f, "checkpoint");
+	assert_int_equal(cold_files(f), 1);
+	for (int sticky = 0; sticky < 2; sticky++) {
+		for (n = 1; n < MAX_N; n++) {
+			f->n = n;
+			cf_vfs_fail_after(n, CF_VFS_ALL, EIO,
+					  sticky ? CF_VFS_STICKY : 0);
+			rv = read_all(f, &scratch);
+			cf_vfs_stats(&st);
+			cf_vfs_fail_off();
+			if (!st.fired)
+				break;
+			if (rv == 0 && st.fired_kind != CF_VFS_CLOSE)
+				fail_msg("n=%llu: call of kind %#x failed, "
+					 "yet 0",
+					 (unsigned long long)n,
+					 (unsigned)st.fired_kind);
+			must(read_all(f, &scratch), f, "read again");
+		}
+		assert_int_equal(rv, 0);
+		assert_true(n > 3 && n < MAX_N);
+	}
+	print_message("reads: %llu I/O calls\n", (unsigned long long)n - 1);
+	cf_buf_release(&scratch);
 }
 
 /* Bytes of the store's segment files on disk now. */
@@ -653,7 +792,7 @@ static void crash_keeps_exactly_the_checkpointed_records(void **state)
 		entries(f, 40);
 		finish_jobs(f);
 		assert_int_equal(cold_files(f), 1);
-		memcpy(f->new_, f->last, sizeof(f->new_));
+		memcpy(f->new_, f->last, sizeof(f->last));
 		store_close(f);
 		before = store_seg_bytes(f);
 		crash(f);
@@ -682,7 +821,9 @@ int main(void)
 		T(commit_fails_cleanly_at_every_call),
 		T(checkpoint_fails_cleanly_at_every_call),
 		T(compaction_fails_cleanly_at_every_call),
+		T(rewrite_fails_cleanly_at_every_call),
 		T(open_fails_cleanly_at_every_call),
+		T(reads_fail_cleanly_at_every_call),
 		T(crash_keeps_exactly_the_checkpointed_records),
 	};
 #undef T
