@@ -8,9 +8,12 @@
  * with a switch in front. In production the switch is off: each function
  * is one relaxed load of a global and a predictable branch, then the libc
  * call. They keep libc's convention (-1 with errno set, or the count), so
- * that a call site only changes its function's name. Not covered: mmap
- * (cf_img.c), readdir on a duplicated descriptor (the dup is covered),
- * faccessat, and raft's own log (libraft does its own I/O).
+ * that a call site only changes its function's name. cf_io's other users
+ * (raft's segment fetch, media files, the lock file) pass through it too,
+ * which matters only while a test arms it. Not covered: readdir and
+ * closedir on a descriptor the seam duplicated (the store's scan of a
+ * partition folder; the dup is covered), mmap (cf_img.c), and raft's own
+ * log (libraft does its own I/O).
  *
  * Test control (both parts are off until a test turns them on):
  *
