@@ -50,6 +50,7 @@
 
 #include "common/cf_err.h"
 #include "common/cf_vfs.h"
+#include "log/log_ckpt.h"
 #include "log/log_store.h"
 
 #define NCONV 6
@@ -91,6 +92,7 @@ struct fx {
 	unsigned bad;	      /* records out of order or damaged */
 	char badmsg[160];
 	struct log_compact *job;
+	struct log_ckpt *ckpt; /* captured, not run yet */
 };
 
 static int rm_cb(const char *p, const struct stat *st, int flag,
@@ -441,6 +443,34 @@ static void rewrite_prepare(struct fx *f)
 	f->new_[ERASED] = 1;
 }
 
+/*
+ * The checkpoint as the node runs it: captured on the loop, more entries
+ * committed meanwhile (not part of it), then run (on a worker, in the
+ * node) and ended. Those entries are never durable by this checkpoint.
+ */
+static void async_prepare(struct fx *f)
+{
+	ckpt_prepare(f);
+	must(log_ckpt_begin(f->s, f->next_index - 1, &f->ckpt), f, "begin");
+	entries(f, 12);
+}
+
+static int async_run(struct fx *f)
+{
+	int rv = log_ckpt_run(f->ckpt, f->errmsg);
+
+	log_ckpt_end(f->s, f->ckpt, rv);
+	f->ckpt = NULL;
+	return rv;
+}
+
+static void async_finish(struct fx *f)
+{
+	must(checkpoint(f), f, "checkpoint again");
+	/* That one took the entries committed during the first, too. */
+	memcpy(f->new_, f->last, sizeof(f->last));
+}
+
 static const struct op op_commit = {
 	"append+commit", commit_prepare, commit_run, commit_finish,
 	CF_VFS_CLOSE, true,
@@ -456,6 +486,10 @@ static const struct op op_compact = {
 static const struct op op_rewrite = {
 	"rewrite", rewrite_prepare, compact_run, compact_finish,
 	CF_VFS_CLOSE | CF_VFS_UNLINK | CF_VFS_SYNC_RANGE, false,
+};
+static const struct op op_async = {
+	"checkpoint in steps", async_prepare, async_run, async_finish,
+	CF_VFS_CLOSE | CF_VFS_UNLINK, false,
 };
 static const struct op op_open = {
 	"open", open_prepare, open_run, open_finish,
@@ -651,6 +685,11 @@ static void checkpoint_fails_cleanly_at_every_call(void **state)
 	fault_loops(*state, &op_ckpt, ckpt_check);
 }
 
+static void checkpoint_in_steps_fails_cleanly_at_every_call(void **state)
+{
+	fault_loops(*state, &op_async, ckpt_check);
+}
+
 static void compaction_fails_cleanly_at_every_call(void **state)
 {
 	struct fx *f = *state;
@@ -820,6 +859,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(commit_fails_cleanly_at_every_call),
 		T(checkpoint_fails_cleanly_at_every_call),
+		T(checkpoint_in_steps_fails_cleanly_at_every_call),
 		T(compaction_fails_cleanly_at_every_call),
 		T(rewrite_fails_cleanly_at_every_call),
 		T(open_fails_cleanly_at_every_call),
