@@ -19,6 +19,7 @@
 #include <xxhash.h>
 
 #include "common/cf_err.h"
+#include "common/cf_vfs.h"
 
 #define IMGW_BUF (1u << 20)
 #define CF_IMG_END_XOR 0x454e4421u /* "!DNE" */
@@ -56,7 +57,7 @@ static void imgw_flush(struct cf_imgw *w)
 		return;
 	XXH3_64bits_update(w->xxh, w->buf, w->len);
 	while (done < w->len) {
-		ssize_t n = write(w->fd, w->buf + done, w->len - done);
+		ssize_t n = cf_vfs_write(w->fd, w->buf + done, w->len - done);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -148,7 +149,7 @@ int cf_imgw_finish(struct cf_imgw *w)
 		return w->err;
 	cf_put_u64(b, XXH3_64bits_digest(w->xxh));
 	do
-		n = write(w->fd, b, sizeof(b));
+		n = cf_vfs_write(w->fd, b, sizeof(b));
 	while (n < 0 && errno == EINTR);
 	if (n != (ssize_t)sizeof(b))
 		w->err = n < 0 ? -errno : -EIO;

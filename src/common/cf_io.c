@@ -6,12 +6,14 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "common/cf_vfs.h"
+
 /* off < 0: write(2) at the file offset; else pwrite(2) at off. */
 static int io_write(int fd, const char *p, size_t n, int64_t off)
 {
 	while (n > 0) {
-		ssize_t w = off < 0 ? write(fd, p, n)
-				    : pwrite(fd, p, n, (off_t)off);
+		ssize_t w = off < 0 ? cf_vfs_write(fd, p, n)
+				    : cf_vfs_pwrite(fd, p, n, (off_t)off);
 
 		if (w < 0) {
 			if (errno == EINTR)
@@ -31,8 +33,8 @@ static int io_read(int fd, char *p, size_t n, int64_t off, size_t *got)
 	size_t done = 0;
 
 	while (done < n) {
-		ssize_t r = off < 0 ? read(fd, p + done, n - done)
-				    : pread(fd, p + done, n - done,
+		ssize_t r = off < 0 ? cf_vfs_read(fd, p + done, n - done)
+				    : cf_vfs_pread(fd, p + done, n - done,
 					    (off_t)(off + (int64_t)done));
 
 		if (r < 0) {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/cf_err.h"
+#include "common/cf_vfs.h"
 #include "log/log_image.h"
 #include "log/log_manifest.h"
 #include "log/log_store_int.h"
@@ -59,16 +60,16 @@ uint64_t log_ckpt_index(const struct log_ckpt *c)
 static void ckpt_close_fds(struct log_ckpt *c)
 {
 	if (c->dirfd >= 0)
-		close(c->dirfd);
+		cf_vfs_close(c->dirfd);
 	c->dirfd = -1;
 	for (size_t i = 0; i < c->nsegs; i++) {
 		if (c->segs[i].fd >= 0)
-			close(c->segs[i].fd);
+			cf_vfs_close(c->segs[i].fd);
 		c->segs[i].fd = -1;
 	}
 	for (size_t i = 0; i < c->ndirs; i++) {
 		if (c->dirs[i].fd >= 0)
-			close(c->dirs[i].fd);
+			cf_vfs_close(c->dirs[i].fd);
 		c->dirs[i].fd = -1;
 	}
 }
@@ -132,7 +133,7 @@ static int ckpt_take_part(struct log_ckpt *c, struct log_part *part)
 	memset(d, 0, sizeof(*d));
 	d->partition = part->id;
 	d->sync = part->dir_dirty;
-	d->fd = fcntl(part->dirfd, F_DUPFD_CLOEXEC, 0);
+	d->fd = cf_vfs_dup(part->dirfd);
 	if (d->fd < 0)
 		return -errno;
 	c->ndirs++;
@@ -186,7 +187,7 @@ int log_ckpt_begin(struct log_store *s, uint64_t applied_index,
 	rv = log__cold_to_manifest(s, &c->m);
 	if (rv != 0)
 		goto err;
-	c->dirfd = fcntl(s->dirfd, F_DUPFD_CLOEXEC, 0);
+	c->dirfd = cf_vfs_dup(s->dirfd);
 	if (c->dirfd < 0) {
 		rv = -errno;
 		goto err;
@@ -220,7 +221,7 @@ static void ckpt_unlink_doomed(struct ckpt_dir *d)
 		else
 			log_segment_name(name, no);
 		/* A failure leaves a file the next open removes. */
-		(void)unlinkat(d->fd, name, 0);
+		(void)cf_vfs_unlinkat(d->fd, name, 0);
 	}
 }
 
@@ -243,7 +244,8 @@ int log_ckpt_run(struct log_ckpt *c, char *errmsg)
 			log_segment_part_name(part, cs->partition);
 			log_segment_name(name, cs->segno);
 			snprintf(path, sizeof path, "%s/%s", part, name);
-			cs->fd = openat(c->dirfd, path, O_RDONLY | O_CLOEXEC);
+			cs->fd = cf_vfs_openat(c->dirfd, path,
+					       O_RDONLY | O_CLOEXEC, 0);
 			if (cs->fd < 0) {
 				rv = -errno;
 				cf_errmsg_printf(errmsg, "open %s: %s", path,
@@ -251,7 +253,7 @@ int log_ckpt_run(struct log_ckpt *c, char *errmsg)
 				goto err;
 			}
 		}
-		if (fdatasync(cs->fd) != 0) {
+		if (cf_vfs_fdatasync(cs->fd) != 0) {
 			rv = -errno;
 			log_segment_part_name(part, cs->partition);
 			log_segment_name(name, cs->segno);
@@ -259,11 +261,11 @@ int log_ckpt_run(struct log_ckpt *c, char *errmsg)
 					 name, cf_strerror(rv));
 			goto err;
 		}
-		close(cs->fd);
+		cf_vfs_close(cs->fd);
 		cs->fd = -1;
 	}
 	for (size_t i = 0; i < c->ndirs; i++) {
-		if (c->dirs[i].sync && fsync(c->dirs[i].fd) != 0) {
+		if (c->dirs[i].sync && cf_vfs_fsync(c->dirs[i].fd) != 0) {
 			rv = -errno;
 			log_segment_part_name(part, c->dirs[i].partition);
 			cf_errmsg_printf(errmsg, "fsync folder %s: %s", part,
@@ -281,7 +283,7 @@ int log_ckpt_run(struct log_ckpt *c, char *errmsg)
 		char img[LOG_IMAGE_NAME];
 
 		log_image_name(img, c->old_image);
-		(void)unlinkat(c->dirfd, img, 0); /* else: the next open */
+		(void)cf_vfs_unlinkat(c->dirfd, img, 0); /* else: next open */
 	}
 	ckpt_close_fds(c);
 	return 0;

@@ -20,6 +20,7 @@
 
 #include "common/cf_err.h"
 #include "common/cf_io.h"
+#include "common/cf_vfs.h"
 #include "log/log_cold_int.h"
 
 /* Bytes read at a time by the whole-file checksum of log_cold_verify(). */
@@ -234,13 +235,13 @@ static int cold_open(struct log_cold **out, int fd, bool own_fd)
 	r = calloc(1, sizeof(*r));
 	if (r == NULL) {
 		if (own_fd)
-			close(fd);
+			cf_vfs_close(fd);
 		return -ENOMEM;
 	}
 	r->cached = -1;
 	r->fd = fd;
 	r->own_fd = own_fd;
-	if (fstat(r->fd, &st) != 0) {
+	if (cf_vfs_fstat(r->fd, &st) != 0) {
 		rv = -errno;
 		goto err;
 	}
@@ -256,7 +257,7 @@ err:
 
 int log_cold_open(struct log_cold **out, int dirfd, const char *name)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	int fd = cf_vfs_openat(dirfd, name, O_RDONLY | O_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -errno;
@@ -273,7 +274,7 @@ void log_cold_close(struct log_cold *r)
 	if (r == NULL)
 		return;
 	if (r->fd >= 0 && r->own_fd)
-		close(r->fd);
+		cf_vfs_close(r->fd);
 	free(r->index);
 	free(r->blocks);
 	free(r->convs);

@@ -102,6 +102,7 @@
 
 #include "common/cf_err.h"
 #include "common/cf_io.h"
+#include "common/cf_vfs.h"
 #include "log/log_cold_int.h"
 #include "log/log_segment.h"
 
@@ -170,7 +171,7 @@ int log_cold_parse_name(const char *name, uint32_t *coldno)
 static void cw_free(struct log_cold_writer *w)
 {
 	if (w->fd >= 0)
-		close(w->fd);
+		cf_vfs_close(w->fd);
 	if (w->xs != NULL)
 		XXH3_freeState(w->xs);
 	if (w->cs != NULL)
@@ -215,8 +216,8 @@ int log_cold_writer_open(struct log_cold_writer **out, int dirfd,
 	}
 	memcpy(w->tmp, name, n);
 	memcpy(w->tmp + n, ".tmp", 5);
-	w->fd = openat(dirfd, w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-		       0644);
+	w->fd = cf_vfs_openat(dirfd, w->tmp,
+			      O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (w->fd < 0) {
 		rv = -errno;
 		goto err;
@@ -358,12 +359,12 @@ static int cw_drain(struct log_cold_writer *w)
 	cf_buf_truncate(&w->out, 0);
 #ifdef SYNC_FILE_RANGE_WRITE
 	/* Advice only: errors show at the final fsync, which decides. */
-	(void)sync_file_range(w->fd, (off_t)from, (off_t)(w->on_file - from),
+	(void)cf_vfs_sync_file_range(w->fd, (off_t)from, (off_t)(w->on_file - from),
 			      SYNC_FILE_RANGE_WRITE);
 	if (w->on_file - w->wb_waited > 2 * COLD_WRITE_BEHIND) {
 		uint64_t to = w->on_file - COLD_WRITE_BEHIND;
 
-		(void)sync_file_range(w->fd, (off_t)w->wb_waited,
+		(void)cf_vfs_sync_file_range(w->fd, (off_t)w->wb_waited,
 				      (off_t)(to - w->wb_waited),
 				      SYNC_FILE_RANGE_WAIT_BEFORE |
 					      SYNC_FILE_RANGE_WRITE |
@@ -695,12 +696,12 @@ static int cw_sync_dir(int dirfd, const char *name)
 		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - name), name);
 	else
 		return -ENAMETOOLONG;
-	fd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = cf_vfs_openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (fsync(fd) != 0)
+	if (cf_vfs_fsync(fd) != 0)
 		rv = -errno;
-	close(fd);
+	cf_vfs_close(fd);
 	return rv;
 }
 
@@ -721,17 +722,17 @@ int log_cold_writer_finish(struct log_cold_writer *w,
 		goto err;
 	w->info.file_size = w->written;
 	w->info.blocks = w->nblocks;
-	if (fsync(w->fd) != 0) {
+	if (cf_vfs_fsync(w->fd) != 0) {
 		rv = -errno;
 		goto err;
 	}
-	rv = close(w->fd);
+	rv = cf_vfs_close(w->fd);
 	w->fd = -1;
 	if (rv != 0) {
 		rv = -errno;
 		goto err;
 	}
-	if (renameat(w->dirfd, w->tmp, w->dirfd, w->name) != 0) {
+	if (cf_vfs_renameat(w->dirfd, w->tmp, w->dirfd, w->name) != 0) {
 		rv = -errno;
 		goto err;
 	}
@@ -742,7 +743,7 @@ int log_cold_writer_finish(struct log_cold_writer *w,
 		*info = w->info;
 	goto out;
 err:
-	unlinkat(w->dirfd, w->tmp, 0);
+	cf_vfs_unlinkat(w->dirfd, w->tmp, 0);
 out:
 	cw_free(w);
 	return rv;
@@ -752,6 +753,6 @@ void log_cold_writer_abort(struct log_cold_writer *w)
 {
 	if (w == NULL)
 		return;
-	unlinkat(w->dirfd, w->tmp, 0);
+	cf_vfs_unlinkat(w->dirfd, w->tmp, 0);
 	cw_free(w);
 }

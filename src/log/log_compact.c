@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "common/cf_err.h"
+#include "common/cf_vfs.h"
 #include "log/log_store_int.h"
 
 void log__job_free(struct log_compact *c)
@@ -598,7 +599,7 @@ int log_compact_run(struct log_compact *c, char *errmsg)
 out:
 	free(rs.v);
 	if (dirfd >= 0)
-		close(dirfd);
+		cf_vfs_close(dirfd);
 	if (rv != 0) {
 		char p[LOG_SEG_NAME];
 

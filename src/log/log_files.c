@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "common/cf_vfs.h"
 #include "log/log_cold.h"
 #include "log/log_segment.h"
 
@@ -69,7 +70,7 @@ int log_files_create(struct log_files **out, int rootfd, unsigned cap)
 	if (fc == NULL)
 		return -ENOMEM;
 	fc->cap = cap;
-	fc->rootfd = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+	fc->rootfd = cf_vfs_dup(rootfd);
 	if (fc->rootfd < 0) {
 		rv = -errno;
 		goto err_free;
@@ -83,7 +84,7 @@ int log_files_create(struct log_files **out, int rootfd, unsigned cap)
 	return 0;
 
 err_close:
-	close(fc->rootfd);
+	cf_vfs_close(fc->rootfd);
 err_free:
 	free(fc);
 	assert(rv != 0);
@@ -96,7 +97,7 @@ static void fent_close(struct log_files *fc, struct fent *e)
 	assert(e->refs == 0);
 	if (e->pub.attach != NULL && e->pub.attach_free != NULL)
 		e->pub.attach_free(e->pub.attach);
-	close(e->pub.fd);
+	cf_vfs_close(e->pub.fd);
 	fc->open--;
 	if (e->kind == LOG_FILE_COLD)
 		fc->cold--;
@@ -149,7 +150,7 @@ void log_files_destroy(struct log_files *fc)
 		fent_close(fc, table_take(fc, fc->n - 1));
 	assert(fc->open == 0);
 	free(fc->v);
-	close(fc->rootfd);
+	cf_vfs_close(fc->rootfd);
 	pthread_mutex_destroy(&fc->mu);
 	free(fc);
 }
@@ -168,7 +169,7 @@ static int file_open(const struct log_files *fc, unsigned partition,
 	else
 		log_segment_name(name, no);
 	snprintf(path, sizeof(path), "%s/%s", part, name);
-	fd = openat(fc->rootfd, path, O_RDONLY | O_CLOEXEC);
+	fd = cf_vfs_openat(fc->rootfd, path, O_RDONLY | O_CLOEXEC, 0);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -203,7 +204,7 @@ int log_files_get(struct log_files *fc, unsigned partition,
 		return fd;
 	e = calloc(1, sizeof(*e));
 	if (e == NULL) {
-		close(fd);
+		cf_vfs_close(fd);
 		return -ENOMEM;
 	}
 	e->pub.fd = fd;
@@ -218,7 +219,7 @@ int log_files_get(struct log_files *fc, unsigned partition,
 		fc->hits++;
 		*out = fent_hold(fc, fc->v[i]);
 		pthread_mutex_unlock(&fc->mu);
-		close(fd);
+		cf_vfs_close(fd);
 		free(e);
 		return 0;
 	}
@@ -228,7 +229,7 @@ int log_files_get(struct log_files *fc, unsigned partition,
 
 		if (p == NULL) {
 			pthread_mutex_unlock(&fc->mu);
-			close(fd);
+			cf_vfs_close(fd);
 			free(e);
 			return -ENOMEM;
 		}
@@ -292,7 +293,8 @@ int log_files_open_part(struct log_files *fc, unsigned partition)
 
 	log_segment_part_name(part, partition);
 	/* rootfd is never closed while the cache lives: no lock needed. */
-	fd = openat(fc->rootfd, part, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = cf_vfs_openat(fc->rootfd, part,
+			   O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	return fd < 0 ? -errno : fd;
 }
 

@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "common/cf_err.h"
+#include "common/cf_vfs.h"
 #include "log/log_index.h"
 #include "log/log_manifest.h"
 #include "log/log_segment.h"
@@ -109,8 +110,8 @@ int log_image_write(const struct log_store *s, uint64_t index,
 
 	assert(s->ntouched == 0); /* between entries */
 	errmsg[0] = '\0';
-	fd = openat(s->dirfd, LOG_IMAGE_TMP,
-		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = cf_vfs_openat(s->dirfd, LOG_IMAGE_TMP,
+			   O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		rv = -errno;
 		cf_errmsg_printf(errmsg, "image: create: %s", cf_strerror(rv));
@@ -118,7 +119,7 @@ int log_image_write(const struct log_store *s, uint64_t index,
 	}
 	rv = cf_imgw_init(&w, fd);
 	if (rv != 0) {
-		close(fd);
+		cf_vfs_close(fd);
 		cf_errmsg_printf(errmsg, "image: %s", cf_strerror(rv));
 		return rv;
 	}
@@ -132,31 +133,31 @@ int log_image_write(const struct log_store *s, uint64_t index,
 		upper(arg, &w);
 	rv = cf_imgw_finish(&w);
 	cf_imgw_release(&w);
-	if (rv == 0 && fdatasync(fd) != 0)
+	if (rv == 0 && cf_vfs_fdatasync(fd) != 0)
 		rv = -errno;
-	if (close(fd) != 0 && rv == 0)
+	if (cf_vfs_close(fd) != 0 && rv == 0)
 		rv = -errno;
 	if (rv != 0) {
 		cf_errmsg_printf(errmsg, "image: write: %s", cf_strerror(rv));
 		goto err_unlink;
 	}
 	log_image_name(name, index);
-	if (renameat(s->dirfd, LOG_IMAGE_TMP, s->dirfd, name) != 0) {
+	if (cf_vfs_renameat(s->dirfd, LOG_IMAGE_TMP, s->dirfd, name) != 0) {
 		rv = -errno;
 		cf_errmsg_printf(errmsg, "image: rename: %s", cf_strerror(rv));
 		goto err_unlink;
 	}
-	if (fsync(s->dirfd) != 0) {
+	if (cf_vfs_fsync(s->dirfd) != 0) {
 		rv = -errno;
 		cf_errmsg_printf(errmsg, "image: sync folder: %s",
 				 cf_strerror(rv));
-		(void)unlinkat(s->dirfd, name, 0);
+		(void)cf_vfs_unlinkat(s->dirfd, name, 0);
 		return rv;
 	}
 	return 0;
 
 err_unlink:
-	(void)unlinkat(s->dirfd, LOG_IMAGE_TMP, 0);
+	(void)cf_vfs_unlinkat(s->dirfd, LOG_IMAGE_TMP, 0);
 	return rv;
 }
 
@@ -309,14 +310,14 @@ int log__image_load(struct log_store *s, const struct log_manifest *m,
 
 	*out = NULL;
 	log_image_name(name, m->image_index);
-	fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC);
+	fd = cf_vfs_openat(s->dirfd, name, O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0) {
 		rv = -errno;
 		cf_errmsg_printf(errmsg, "%s: %s", name, cf_strerror(rv));
 		return rv;
 	}
 	rv = cf_img_map(&map, fd);
-	close(fd);
+	cf_vfs_close(fd);
 	if (rv != 0) {
 		cf_errmsg_printf(errmsg, "%s: %s", name,
 				 rv == CF_ECORRUPT ? "damaged" : cf_strerror(rv));
@@ -360,12 +361,12 @@ void log__image_drop_others(struct log_store *s, uint64_t keep)
 	int fd;
 
 	log_image_name(name, keep);
-	fd = dup(s->dirfd);
+	fd = cf_vfs_dup(s->dirfd);
 	if (fd < 0)
 		return;
 	d = fdopendir(fd);
 	if (d == NULL) {
-		close(fd);
+		cf_vfs_close(fd);
 		return;
 	}
 	rewinddir(d);
@@ -374,7 +375,7 @@ void log__image_drop_others(struct log_store *s, uint64_t keep)
 		    (strncmp(e->d_name, "image-", 6) != 0 ||
 		     (keep != 0 && strcmp(e->d_name, name) == 0)))
 			continue;
-		(void)unlinkat(s->dirfd, e->d_name, 0);
+		(void)cf_vfs_unlinkat(s->dirfd, e->d_name, 0);
 	}
 	closedir(d);
 }

@@ -33,6 +33,7 @@
 
 #include "common/cf_err.h"
 #include "common/cf_map.h"
+#include "common/cf_vfs.h"
 #include "log/log_cold.h"
 #include "log/log_segment.h"
 
@@ -78,12 +79,12 @@ static int walk_list(int pdirfd, uint32_t **out, size_t *n)
 	int fd;
 
 	*n = 0;
-	fd = dup(pdirfd);
+	fd = cf_vfs_dup(pdirfd);
 	if (fd < 0)
 		return -errno;
 	d = fdopendir(fd);
 	if (d == NULL) {
-		close(fd);
+		cf_vfs_close(fd);
 		return -errno;
 	}
 	while ((e = readdir(d)) != NULL) {
@@ -154,7 +155,8 @@ static int walk_part(struct walk *w, int dirfd, const struct log_manifest *m,
 	while (k < m->nsegs && m->segs[k].partition < p)
 		k++;
 	log_segment_part_name(name, p);
-	pdirfd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	pdirfd = cf_vfs_openat(dirfd, name,
+			       O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (pdirfd < 0 && errno != ENOENT)
 		return -errno;
 	if (pdirfd >= 0) {
@@ -209,7 +211,7 @@ static int walk_part(struct walk *w, int dirfd, const struct log_manifest *m,
 out:
 	free(disk);
 	if (pdirfd >= 0)
-		close(pdirfd);
+		cf_vfs_close(pdirfd);
 	return rv;
 }
 
@@ -221,7 +223,8 @@ int log_walk(const char *dir, struct log_manifest *m,
 	int dirfd;
 	int rv;
 
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dirfd = cf_vfs_openat(AT_FDCWD, dir,
+			      O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (dirfd < 0) {
 		rv = -errno;
 		cf_errmsg_printf(errmsg, "store %s: %s", dir, cf_strerror(rv));
@@ -251,7 +254,7 @@ int log_walk(const char *dir, struct log_manifest *m,
 	}
 out:
 	cf_buf_release(&buf);
-	close(dirfd);
+	cf_vfs_close(dirfd);
 	return rv;
 }
 

@@ -73,6 +73,7 @@
 
 #include "common/cf_err.h"
 #include "common/cf_io.h"
+#include "common/cf_vfs.h"
 #include "log/log_segment.h"
 
 #define MAN_MAGIC "CFMANIFS"
@@ -517,7 +518,7 @@ int log_manifest_load(int dirfd, struct log_manifest *m, char *errmsg)
 	int fd;
 	int rv;
 
-	fd = openat(dirfd, LOG_MANIFEST_NAME, O_RDONLY | O_CLOEXEC);
+	fd = cf_vfs_openat(dirfd, LOG_MANIFEST_NAME, O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return CF_ENOTFOUND;
@@ -525,7 +526,7 @@ int log_manifest_load(int dirfd, struct log_manifest *m, char *errmsg)
 		cf_errmsg_printf(errmsg, "manifest: open: %s", cf_strerror(rv));
 		return rv;
 	}
-	if (fstat(fd, &st) != 0) {
+	if (cf_vfs_fstat(fd, &st) != 0) {
 		rv = -errno;
 		cf_errmsg_printf(errmsg, "manifest: stat: %s", cf_strerror(rv));
 		goto err_close;
@@ -550,13 +551,13 @@ int log_manifest_load(int dirfd, struct log_manifest *m, char *errmsg)
 	if (rv != 0)
 		goto err_free;
 	cf_buf_release(&buf);
-	close(fd);
+	cf_vfs_close(fd);
 	return 0;
 
 err_free:
 	cf_buf_release(&buf);
 err_close:
-	close(fd);
+	cf_vfs_close(fd);
 	assert(rv != 0);
 	return rv;
 }
@@ -574,8 +575,8 @@ int log_manifest_save(int dirfd, const struct log_manifest *m, char *errmsg)
 		goto err;
 	}
 	step = "create " LOG_MANIFEST_TMP;
-	fd = openat(dirfd, LOG_MANIFEST_TMP,
-		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = cf_vfs_openat(dirfd, LOG_MANIFEST_TMP,
+			   O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		rv = -errno;
 		goto err_free;
@@ -585,18 +586,19 @@ int log_manifest_save(int dirfd, const struct log_manifest *m, char *errmsg)
 	if (rv != 0)
 		goto err_close;
 	step = "fsync " LOG_MANIFEST_TMP;
-	if (fsync(fd) != 0) {
+	if (cf_vfs_fsync(fd) != 0) {
 		rv = -errno;
 		goto err_close;
 	}
-	close(fd);
+	cf_vfs_close(fd);
 	step = "rename";
-	if (renameat(dirfd, LOG_MANIFEST_TMP, dirfd, LOG_MANIFEST_NAME) != 0) {
+	if (cf_vfs_renameat(dirfd, LOG_MANIFEST_TMP, dirfd,
+			    LOG_MANIFEST_NAME) != 0) {
 		rv = -errno;
 		goto err_free;
 	}
 	step = "fsync folder";
-	if (fsync(dirfd) != 0) {
+	if (cf_vfs_fsync(dirfd) != 0) {
 		rv = -errno;
 		goto err_free;
 	}
@@ -604,7 +606,7 @@ int log_manifest_save(int dirfd, const struct log_manifest *m, char *errmsg)
 	return 0;
 
 err_close:
-	close(fd);
+	cf_vfs_close(fd);
 err_free:
 	cf_buf_release(&buf);
 err:

@@ -33,6 +33,7 @@
 
 #include "common/cf_err.h"
 #include "common/cf_io.h"
+#include "common/cf_vfs.h"
 
 #define SEG_MAGIC "CFSEGMNT"
 #define SEG_VERSION 1
@@ -102,8 +103,8 @@ int log_segment_create(struct log_segment *seg, int dirfd)
 
 	assert(seg->fd < 0);
 	log_segment_name(name, seg->segno);
-	seg->fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-			 0644);
+	seg->fd = cf_vfs_openat(dirfd, name,
+				O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (seg->fd < 0)
 		return -errno;
 	seg_header(seg, h);
@@ -115,9 +116,9 @@ int log_segment_create(struct log_segment *seg, int dirfd)
 	return 0;
 
 err_unlink:
-	close(seg->fd);
+	cf_vfs_close(seg->fd);
 	seg->fd = -1;
-	unlinkat(dirfd, name, 0);
+	cf_vfs_unlinkat(dirfd, name, 0);
 	assert(rv != 0);
 	return rv;
 }
@@ -130,10 +131,11 @@ int log_segment_open(struct log_segment *seg, int dirfd, bool rdonly)
 
 	assert(seg->fd < 0);
 	log_segment_name(name, seg->segno);
-	seg->fd = openat(dirfd, name, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	seg->fd = cf_vfs_openat(dirfd, name,
+				(rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0);
 	if (seg->fd < 0)
 		return -errno;
-	if (fstat(seg->fd, &st) != 0) {
+	if (cf_vfs_fstat(seg->fd, &st) != 0) {
 		rv = -errno;
 		goto err_close;
 	}
@@ -142,7 +144,7 @@ int log_segment_open(struct log_segment *seg, int dirfd, bool rdonly)
 	return 0;
 
 err_close:
-	close(seg->fd);
+	cf_vfs_close(seg->fd);
 	seg->fd = -1;
 	assert(rv != 0);
 	return rv;
@@ -151,7 +153,7 @@ err_close:
 void log_segment_close(struct log_segment *seg)
 {
 	if (seg->fd >= 0)
-		close(seg->fd);
+		cf_vfs_close(seg->fd);
 	seg->fd = -1;
 }
 
@@ -160,7 +162,7 @@ int log_segment_borrow_fd(struct log_segment *seg, int fd)
 	struct stat st;
 
 	assert(seg->fd < 0);
-	if (fstat(fd, &st) != 0)
+	if (cf_vfs_fstat(fd, &st) != 0)
 		return -errno;
 	seg->fd = fd;
 	seg->size = (uint64_t)st.st_size;
@@ -177,7 +179,7 @@ int log_segment_write(struct log_segment *seg, const void *p, size_t n)
 	if (rv != 0) {
 		/* Cut what a partial write left (best effort: the store
 		 * truncates again, and a scan would stop there anyway). */
-		if (ftruncate(seg->fd, (off_t)seg->size) != 0) {
+		if (cf_vfs_ftruncate(seg->fd, (off_t)seg->size) != 0) {
 			/* keep rv: the write's error is the one to report */
 		}
 		return rv;
@@ -189,7 +191,7 @@ int log_segment_write(struct log_segment *seg, const void *p, size_t n)
 int log_segment_truncate(struct log_segment *seg, uint64_t size)
 {
 	assert(seg->fd >= 0);
-	if (ftruncate(seg->fd, (off_t)size) != 0)
+	if (cf_vfs_ftruncate(seg->fd, (off_t)size) != 0)
 		return -errno;
 	seg->size = size;
 	if (seg->synced > size)
@@ -203,7 +205,7 @@ int log_segment_sync(struct log_segment *seg)
 	assert(seg->fd >= 0 || seg->synced == seg->size);
 	if (seg->fd < 0 || seg->synced == seg->size)
 		return 0;
-	if (fdatasync(seg->fd) != 0)
+	if (cf_vfs_fdatasync(seg->fd) != 0)
 		return -errno;
 	seg->synced = seg->size;
 	return 0;

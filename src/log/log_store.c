@@ -40,6 +40,7 @@
 
 #include "common/cf_diag.h"
 #include "common/cf_time.h"
+#include "common/cf_vfs.h"
 #include "log/log_index.h"
 #include "log/log_manifest.h"
 #include "log/log_segment.h"
@@ -66,7 +67,7 @@ static void part_release(struct log_part *part)
 	free(part->stages);
 	log__cold_part_release(part);
 	if (part->dirfd >= 0)
-		close(part->dirfd);
+		cf_vfs_close(part->dirfd);
 	part->dirfd = -1;
 }
 
@@ -84,7 +85,7 @@ void log_store_close(struct log_store *s)
 	log_index_release(&s->ix);
 	cf_buf_release(&s->scan_buf);
 	if (s->dirfd >= 0)
-		close(s->dirfd);
+		cf_vfs_close(s->dirfd);
 	free(s);
 }
 
@@ -273,7 +274,7 @@ static void part_unwrite(struct log_part *part)
 			if (seg->fd >= 0) {
 				log_segment_close(seg);
 				log_segment_name(name, seg->segno);
-				unlinkat(part->dirfd, name, 0);
+				cf_vfs_unlinkat(part->dirfd, name, 0);
 			}
 			continue;
 		}
@@ -282,8 +283,38 @@ static void part_unwrite(struct log_part *part)
 		 * tested: test_log_store
 		 * failed_commit_leaves_the_store_as_before
 		 */
-		log_segment_truncate(seg, st->base);
+		if (log_segment_truncate(seg, st->base) != 0) {
+			/*
+			 * The file keeps the bytes, the store does not: the
+			 * next write overwrites them, a checkpoint names no
+			 * more than base, an open cuts the rest. Keeping the
+			 * size made a later checkpoint name the aborted
+			 * records (issue 11; tested: test_log_vfs
+			 * commit_fails_cleanly_at_every_call, sticky).
+			 */
+			seg->size = st->base;
+			if (seg->synced > st->base)
+				seg->synced = st->base;
+		}
 	}
+}
+
+/*
+ * A new segment's name is taken: by a file a failed commit created and
+ * could not remove (its unlink failed too). Its number is past every
+ * segment and cold file of the partition, so it holds nothing the store
+ * names (an open would remove it): remove it and create the segment.
+ * Without this every later commit failed with EEXIST (issue 11; tested:
+ * test_log_vfs commit_fails_cleanly_at_every_call, sticky).
+ */
+static int part_recreate(struct log_part *part, struct log_segment *seg)
+{
+	char name[LOG_SEG_NAME];
+
+	log_segment_name(name, seg->segno);
+	if (cf_vfs_unlinkat(part->dirfd, name, 0) != 0)
+		return -errno;
+	return log_segment_create(seg, part->dirfd);
 }
 
 static int part_write(struct log_part *part)
@@ -295,6 +326,8 @@ static int part_write(struct log_part *part)
 
 		if (seg->fd < 0) {
 			rv = log_segment_create(seg, part->dirfd);
+			if (rv == -EEXIST)
+				rv = part_recreate(part, seg);
 			if (rv != 0)
 				return rv;
 			part->dir_dirty = true;

@@ -22,6 +22,7 @@
 
 #include "common/cf_diag.h"
 #include "common/cf_time.h"
+#include "common/cf_vfs.h"
 #include "log/log_image.h"
 #include "log/log_index.h"
 #include "log/log_manifest.h"
@@ -105,13 +106,13 @@ static int part_drop_unknown(struct log_part *part,
 	int fd;
 	int rv = 0;
 
-	fd = dup(part->dirfd);
+	fd = cf_vfs_dup(part->dirfd);
 	if (fd < 0)
 		return -errno;
 	d = fdopendir(fd);
 	if (d == NULL) {
 		rv = -errno;
-		close(fd);
+		cf_vfs_close(fd);
 		return rv;
 	}
 	rewinddir(d);
@@ -123,7 +124,7 @@ static int part_drop_unknown(struct log_part *part,
 		 * uncheckpointed_segment_is_removed_on_reopen, test_log_compact
 		 * crash_at_every_step_reopens_old_or_new
 		 */
-		if (unlinkat(part->dirfd, e->d_name, 0) != 0) {
+		if (cf_vfs_unlinkat(part->dirfd, e->d_name, 0) != 0) {
 			rv = -errno;
 			cf_errmsg_printf(errmsg, "unlink %s: %s", e->d_name,
 					 cf_strerror(rv));
@@ -209,12 +210,13 @@ static int store_open_part(struct log_store *s, struct log_part *part,
 	int rv;
 
 	log_segment_part_name(name, part->id);
-	if (mkdirat(s->dirfd, name, 0755) != 0 && errno != EEXIST) {
+	if (cf_vfs_mkdirat(s->dirfd, name, 0755) != 0 && errno != EEXIST) {
 		rv = -errno;
 		cf_errmsg_printf(errmsg, "mkdir: %s", cf_strerror(rv));
 		goto err;
 	}
-	part->dirfd = openat(s->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	part->dirfd = cf_vfs_openat(s->dirfd, name,
+				    O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (part->dirfd < 0) {
 		rv = -errno;
 		cf_errmsg_printf(errmsg, "open: %s", cf_strerror(rv));
@@ -394,12 +396,13 @@ int log_store_open_img(struct log_store **out, const struct log_store_opts *o,
 		rv = -ENOMEM;
 		goto err_close;
 	}
-	if (mkdir(o->dir, 0755) != 0 && errno != EEXIST) {
+	if (cf_vfs_mkdirat(AT_FDCWD, o->dir, 0755) != 0 && errno != EEXIST) {
 		rv = -errno;
 		cf_errmsg_printf(errmsg, "mkdir: %s", cf_strerror(rv));
 		goto err_wrap;
 	}
-	s->dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	s->dirfd = cf_vfs_openat(AT_FDCWD, o->dir,
+				 O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (s->dirfd < 0) {
 		rv = -errno;
 		cf_errmsg_printf(errmsg, "open: %s", cf_strerror(rv));
@@ -448,7 +451,7 @@ int log_store_open_img(struct log_store **out, const struct log_store_opts *o,
 		goto err_wrap;
 	}
 	s->applied_index = m.applied_index;
-	unlinkat(s->dirfd, LOG_MANIFEST_TMP, 0);
+	cf_vfs_unlinkat(s->dirfd, LOG_MANIFEST_TMP, 0);
 	if (!fresh)
 		store_try_image(s, &m, ops, arg, &img);
 	/* The manifest the next checkpoint writes names only a loaded one. */
