@@ -101,6 +101,19 @@ static void image_write_store(const struct log_store *s, struct cf_imgw *w)
 	cf_imgw_end(w, STORE_TAG);
 }
 
+/* The segno the index names conv's messages of segment segno by, if cold. */
+static uint32_t image_cold_of(void *arg, struct cf_str conv, uint32_t segno)
+{
+	struct log_store *s = arg;
+	struct log_part *part = &s->parts[log__part_of(s, conv)];
+	const struct log_coldf *c;
+
+	if (segno > part->cold_segno)
+		return 0;
+	c = log__part_find_cold(part, segno);
+	return c != NULL ? c->m.last_segno : 0;
+}
+
 int log_image_write(const struct log_store *s, uint64_t index,
 		    log_image_write_cb upper, void *arg, char *errmsg)
 {
@@ -128,7 +141,7 @@ int log_image_write(const struct log_store *s, uint64_t index,
 	cf_imgw_u32(&w, s->nparts);
 	cf_imgw_u64(&w, index);
 	image_write_store(s, &w);
-	log_index_image_write(&s->ix, &w);
+	log_index_image_write(&s->ix, &w, image_cold_of, (void *)s);
 	if (upper != NULL)
 		upper(arg, &w);
 	rv = cf_imgw_finish(&w);
@@ -361,12 +374,15 @@ void log__image_drop_others(struct log_store *s, uint64_t keep)
 	int fd;
 
 	log_image_name(name, keep);
-	fd = cf_vfs_dup(s->dirfd);
+	/* Best effort (what is left, the next open removes): the listing
+	 * stays outside the I/O seam, as readdir does; the unlinks go
+	 * through it. */
+	fd = dup(s->dirfd);
 	if (fd < 0)
 		return;
 	d = fdopendir(fd);
 	if (d == NULL) {
-		cf_vfs_close(fd);
+		close(fd);
 		return;
 	}
 	rewinddir(d);

@@ -9,7 +9,10 @@
  * Message first_seq + i of a run sits at byte off[i] of segment segno.
  * Runs are sorted by first_seq and never overlap, because seqs only grow
  * (log_index_add refuses anything else). Offsets are u32: the store keeps
- * segments under 4 GiB.
+ * segments under 4 GiB. A cold run (off NULL, cap 0) holds no offsets:
+ * its messages sit in the cold file that replaced segment segno, which
+ * finds them itself (log_cold.h), so cold data costs a run per
+ * conversation and cold file, not 4 bytes per message.
  */
 
 #include "log/log_index.h"
@@ -87,7 +90,7 @@ static int ix_run_grow(struct log_index *ix, struct log_run *r)
 }
 
 static int ix_conv_new_run(struct log_index *ix, struct log_iconv *c,
-			   uint64_t seq, uint32_t segno)
+			   uint64_t seq, uint32_t segno, bool cold)
 {
 	struct log_run *r;
 
@@ -106,14 +109,15 @@ static int ix_conv_new_run(struct log_index *ix, struct log_iconv *c,
 	r->n = 0;
 	r->cap = 0;
 	r->off = NULL;
-	if (ix_run_grow(ix, r) != 0)
+	if (!cold && ix_run_grow(ix, r) != 0)
 		return -ENOMEM;
 	c->nruns++;
 	return 0;
 }
 
-int log_index_add(struct log_index *ix, struct cf_str conv, uint64_t seq,
-		  uint32_t segno, uint32_t off, struct log_iconv **out)
+static int ix_add(struct log_index *ix, struct cf_str conv, uint64_t seq,
+		  uint32_t segno, uint32_t off, bool cold,
+		  struct log_iconv **out)
 {
 	struct log_iconv *c;
 	struct log_run *r;
@@ -145,17 +149,21 @@ int log_index_add(struct log_index *ix, struct cf_str conv, uint64_t seq,
 		goto err_drop_conv;
 	}
 	r = c->nruns > 0 ? &c->runs[c->nruns - 1] : NULL;
-	if (r == NULL || r->segno != segno || r->first_seq + r->n != seq) {
-		rv = ix_conv_new_run(ix, c, seq, segno);
+	if (r == NULL || r->segno != segno || r->first_seq + r->n != seq ||
+	    (r->off == NULL) != cold) {
+		rv = ix_conv_new_run(ix, c, seq, segno, cold);
 		if (rv != 0)
 			goto err_drop_conv;
 		r = &c->runs[c->nruns - 1];
-	} else if (r->n == r->cap) {
+	} else if (!cold && r->n == r->cap) {
 		rv = ix_run_grow(ix, r);
 		if (rv != 0)
 			goto err_drop_conv;
 	}
-	r->off[r->n++] = off;
+	if (cold)
+		r->n++;
+	else
+		r->off[r->n++] = off;
 	c->last_seq = seq;
 	ix->messages++;
 	if (out != NULL)
@@ -171,6 +179,18 @@ err_drop_conv:
 	}
 	assert(rv != 0);
 	return rv;
+}
+
+int log_index_add(struct log_index *ix, struct cf_str conv, uint64_t seq,
+		  uint32_t segno, uint32_t off, struct log_iconv **out)
+{
+	return ix_add(ix, conv, seq, segno, off, false, out);
+}
+
+int log_index_add_cold(struct log_index *ix, struct cf_str conv,
+		       uint64_t seq, uint32_t segno)
+{
+	return ix_add(ix, conv, seq, segno, 0, true, NULL);
 }
 
 void log_index_pop(struct log_index *ix, struct log_iconv *c)
@@ -230,7 +250,7 @@ int log_index_find(const struct log_index *ix, struct cf_str conv,
 	if (r == NULL || seq - r->first_seq >= r->n)
 		return CF_ENOTFOUND;
 	*segno = r->segno;
-	*off = r->off[seq - r->first_seq];
+	*off = r->off != NULL ? r->off[seq - r->first_seq] : 0;
 	return 0;
 }
 
@@ -258,36 +278,89 @@ size_t log_index_count(const struct log_index *ix)
  *
  *   u32 conversations C, then C times:
  *     str id, u64 last_seq, u32 runs R, then R times:
- *       u64 first_seq, u32 segno, u32 n (>= 1), n u32 offsets
+ *       u64 first_seq, u32 segno, u32 n | (cold ? 2^31 : 0) (n >= 1),
+ *       then, for a run that is not cold, n u32 offsets
  *
  * Runs in order (first_seq ascending, not overlapping, last_seq the last
  * run's end): the reader checks it, so that a damaged image is refused
- * instead of breaking the binary searches.
+ * instead of breaking the binary searches. The writer turns runs of
+ * segments compaction replaced (cold_of) into cold runs, merged per cold
+ * file, so that an image, and a start from it, holds no offsets for
+ * them.
  */
 #define IX_TAG 0x58444e49u /* "INDX" */
+#define IX_COLD 0x80000000u
 
-void log_index_image_write(const struct log_index *ix, struct cf_imgw *w)
+/* Where run k of c goes: the cold file's segno, or 0 (stays hot). */
+static uint32_t ix_run_cold(const struct log_iconv *c, uint32_t k,
+			    log_index_cold_fn cold_of, void *arg)
+{
+	const struct log_run *r = &c->runs[k];
+
+	if (r->off == NULL)
+		return r->segno;
+	return cold_of != NULL
+		       ? cold_of(arg, (struct cf_str){c->key, c->klen}, r->segno)
+		       : 0;
+}
+
+/* Does run k continue run k - 1 in the same cold file (cold: its segno)? */
+static bool ix_run_joins(const struct log_iconv *c, uint32_t k, uint32_t cold,
+			 uint32_t prev_cold)
+{
+	const struct log_run *p = &c->runs[k - 1];
+
+	return cold != 0 && cold == prev_cold &&
+	       p->first_seq + p->n == c->runs[k].first_seq;
+}
+
+static void ix_image_conv_write(const struct log_iconv *c,
+				struct cf_imgw *w, log_index_cold_fn cold_of,
+				void *arg)
+{
+	uint32_t nruns = 0, prev = 0, k, j;
+
+	for (k = 0; k < c->nruns; k++) {
+		uint32_t cold = ix_run_cold(c, k, cold_of, arg);
+
+		if (k == 0 || !ix_run_joins(c, k, cold, prev))
+			nruns++;
+		prev = cold;
+	}
+	cf_imgw_str(w, c->key, c->klen);
+	cf_imgw_u64(w, c->last_seq);
+	cf_imgw_u32(w, nruns);
+	for (k = 0; k < c->nruns; k = j) {
+		const struct log_run *r = &c->runs[k];
+		uint32_t cold = ix_run_cold(c, k, cold_of, arg), n = r->n;
+
+		prev = cold;
+		for (j = k + 1; j < c->nruns; j++) {
+			uint32_t cj = ix_run_cold(c, j, cold_of, arg);
+
+			if (!ix_run_joins(c, j, cj, prev))
+				break;
+			n += c->runs[j].n;
+			prev = cj;
+		}
+		cf_imgw_u64(w, r->first_seq);
+		cf_imgw_u32(w, cold != 0 ? cold : r->segno);
+		cf_imgw_u32(w, n | (cold != 0 ? IX_COLD : 0));
+		if (cold == 0)
+			cf_imgw_bytes(w, r->off, (size_t)r->n * 4);
+	}
+}
+
+void log_index_image_write(const struct log_index *ix, struct cf_imgw *w,
+			   log_index_cold_fn cold_of, void *arg)
 {
 	const struct cf_map_slot *slot;
 	size_t i = 0;
 
 	cf_imgw_begin(w, IX_TAG);
 	cf_imgw_u32(w, (uint32_t)ix->convs.n);
-	while (cf_map_next(&ix->convs, &i, &slot)) {
-		const struct log_iconv *c = slot->val;
-
-		cf_imgw_str(w, c->key, c->klen);
-		cf_imgw_u64(w, c->last_seq);
-		cf_imgw_u32(w, c->nruns);
-		for (uint32_t k = 0; k < c->nruns; k++) {
-			const struct log_run *r = &c->runs[k];
-
-			cf_imgw_u64(w, r->first_seq);
-			cf_imgw_u32(w, r->segno);
-			cf_imgw_u32(w, r->n);
-			cf_imgw_bytes(w, r->off, (size_t)r->n * 4);
-		}
-	}
+	while (cf_map_next(&ix->convs, &i, &slot))
+		ix_image_conv_write(slot->val, w, cold_of, arg);
 	cf_imgw_end(w, IX_TAG);
 }
 
@@ -323,31 +396,39 @@ static int ix_image_conv(struct log_index *ix, struct cf_imgr *r)
 		struct log_run *run = &c->runs[k];
 		const void *p;
 
+		uint32_t n;
+		bool cold;
+
 		run->first_seq = cf_imgr_u64(r);
 		run->segno = cf_imgr_u32(r);
-		run->n = cf_imgr_count(r, 4);
-		p = cf_imgr_bytes(r, (size_t)run->n * 4);
-		if (p == NULL || run->n == 0 || run->first_seq < next) {
+		n = cf_imgr_u32(r);
+		cold = (n & IX_COLD) != 0;
+		run->n = n & ~IX_COLD;
+		p = cold ? "" : cf_imgr_bytes(r, (size_t)run->n * 4);
+		if (p == NULL || run->n == 0 || run->first_seq < next ||
+		    run->first_seq + run->n < run->first_seq) {
 			cf_imgr_fail(r);
 			break;
 		}
 		next = run->first_seq + run->n;
-		run->off = malloc((size_t)run->n * 4);
-		if (run->off == NULL) {
-			r->err = -ENOMEM;
-			break;
+		if (!cold) {
+			run->off = malloc((size_t)run->n * 4);
+			if (run->off == NULL) {
+				r->err = -ENOMEM;
+				break;
+			}
+			memcpy(run->off, p, (size_t)run->n * 4);
+			run->cap = run->n;
 		}
-		memcpy(run->off, p, (size_t)run->n * 4);
-		run->cap = run->n;
 		c->nruns = k + 1;
-		ix->bytes += (uint64_t)run->n * 4;
+		ix->bytes += (uint64_t)run->cap * 4;
 		ix->messages += run->n;
 	}
 	if (r->err == 0 && next - 1 != last)
 		cf_imgr_fail(r);
 	if (r->err != 0) {
 		for (uint32_t k = 0; k < c->nruns; k++) {
-			ix->bytes -= (uint64_t)c->runs[k].n * 4;
+			ix->bytes -= (uint64_t)c->runs[k].cap * 4;
 			ix->messages -= c->runs[k].n;
 		}
 		ix_conv_free(c);

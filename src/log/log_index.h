@@ -43,6 +43,14 @@ void log_index_release(struct log_index *ix);
 int log_index_add(struct log_index *ix, struct cf_str conv, uint64_t seq,
 		  uint32_t segno, uint32_t off, struct log_iconv **c);
 /*
+ * Record that conv's message seq is in the cold file that replaced
+ * segment segno (the cold file finds it itself): no offset is kept, so a
+ * conversation's messages in one cold file cost one run, not 4 bytes
+ * each. log_index_find then gives offset 0.
+ */
+int log_index_add_cold(struct log_index *ix, struct cf_str conv,
+		       uint64_t seq, uint32_t segno);
+/*
  * Forget the last location added to c (undo of log_index_add, newest
  * first). A conversation left without messages is removed and c freed.
  */
@@ -63,7 +71,15 @@ size_t log_index_count(const struct log_index *ix);
  * allocation, no lock: a forked child writes images), and read it into an
  * empty index: 0, CF_ECORRUPT or -ENOMEM (r->err), the index then empty.
  */
-void log_index_image_write(const struct log_index *ix, struct cf_imgw *w);
+typedef uint32_t (*log_index_cold_fn)(void *arg, struct cf_str conv,
+				      uint32_t segno);
+/*
+ * cold_of (may be NULL) says, for a segment of conv's messages, the segno
+ * of the cold file that replaced it (its index name), or 0: those runs are
+ * written as cold runs, without offsets.
+ */
+void log_index_image_write(const struct log_index *ix, struct cf_imgw *w,
+			   log_index_cold_fn cold_of, void *arg);
 int log_index_image_read(struct log_index *ix, struct cf_imgr *r);
 
 #endif

@@ -163,8 +163,8 @@ static int cs_flush(struct cold_scan *sc)
 		if (rv != 0)
 			break;
 		if (rec.kind == LOG_REC_MESSAGE) {
-			rv = log_index_add(&sc->s->ix, rec.conv, rec.seq,
-					   sc->cf->m.last_segno, 0, NULL);
+			rv = log_index_add_cold(&sc->s->ix, rec.conv, rec.seq,
+						sc->cf->m.last_segno);
 			if (rv == CF_EBADREQ)
 				rv = CF_ECORRUPT; /* seq out of order */
 		}

@@ -329,6 +329,7 @@ static void unnamed_image_is_removed(void **state)
 static void compaction_since_the_image_reads_all(void **state)
 {
 	struct fixture *f = *state;
+	struct log_store_stats st, st2;
 	struct log_compact *c;
 
 	f->o.partitions = 1;
@@ -343,6 +344,8 @@ static void compaction_since_the_image_reads_all(void **state)
 	assert_int_equal(log_compact_run(c, f->errmsg), 0);
 	assert_int_equal(log_store_compact_switch(f->s, c, f->errmsg), 0);
 	checkpoint(f);
+	/* Live, the compacted messages keep their hot offsets. */
+	log_store_stats(f->s, &st);
 	assert_int_equal(store_open(f), 0);
 	assert_int_equal(f->scanned, 210);
 	check_all(f);
@@ -354,6 +357,47 @@ static void compaction_since_the_image_reads_all(void **state)
 	assert_int_equal(store_open(f), 0);
 	assert_int_equal(f->scanned, 7);
 	assert_int_equal(f->upper_read, 5);
+	check_all(f);
+	/* Cold messages come back without offsets (7 more messages). */
+	log_store_stats(f->s, &st2);
+	assert_true(st2.index_bytes < st.index_bytes);
+}
+
+/*
+ * An image written right after a compaction switched (the live index
+ * still holds the compacted messages' offsets) writes them as cold runs:
+ * a start from it holds no offsets for them, and reads them all.
+ */
+static void image_after_compaction_holds_no_offsets(void **state)
+{
+	struct fixture *f = *state;
+	struct log_store_stats st, st2;
+	struct log_compact *c;
+
+	f->o.partitions = 1;
+	assert_int_equal(store_open(f), 0);
+	append(f, 300);
+	assert_int_equal(log_store_compact_plan(f->s, 0, f->index, 8, NULL, 0,
+						&c),
+			 0);
+	assert_int_equal(log_compact_run(c, f->errmsg), 0);
+	assert_int_equal(log_store_compact_switch(f->s, c, f->errmsg), 0);
+	checkpoint(f);
+	log_store_stats(f->s, &st);
+	(void)image_now(f);
+	append(f, 2);
+	checkpoint(f);
+	assert_int_equal(store_open(f), 0);
+	assert_int_equal(f->scanned, 2);
+	log_store_stats(f->s, &st2);
+	assert_true(st2.index_bytes + 4 * 200 < st.index_bytes);
+	check_all(f);
+	/* No more than an open that read the cold files holds. */
+	log_store_close(f->s);
+	assert_int_equal(log_store_open(&f->s, &f->o, scan_cb, f, f->errmsg),
+			 0);
+	log_store_stats(f->s, &st);
+	assert_true(st2.index_bytes <= st.index_bytes);
 	check_all(f);
 }
 
@@ -371,6 +415,9 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			compaction_since_the_image_reads_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			image_after_compaction_holds_no_offsets, setup,
+			teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

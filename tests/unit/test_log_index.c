@@ -215,6 +215,71 @@ static void memory_is_a_few_bytes_per_message(void **state)
 	assert_true(ix.bytes == 0);
 }
 
+/*
+ * Cold runs (issue 11): messages of a cold file cost a run per
+ * conversation, not 4 bytes each; finds name the cold file's segno with
+ * offset 0; a hot message after them starts a run of its own; pops undo.
+ */
+static void cold_runs_hold_no_offsets(void **state)
+{
+	struct log_index ix;
+	struct log_iconv *c;
+	uint32_t segno, off;
+	uint64_t bytes;
+
+	(void)state;
+	log_index_init(&ix);
+	assert_int_equal(log_index_add_cold(&ix, CF_STR_LIT("a"), 1, 7), 0);
+	bytes = ix.bytes;
+	for (uint64_t seq = 2; seq <= 100000; seq++)
+		assert_int_equal(
+			log_index_add_cold(&ix, CF_STR_LIT("a"), seq, 7), 0);
+	assert_int_equal(ix.bytes, bytes); /* not a byte per message */
+	assert_int_equal(ix.messages, 100000);
+	/* A second cold file, then hot segments. */
+	assert_int_equal(log_index_add_cold(&ix, CF_STR_LIT("a"), 100001, 9),
+			 0);
+	assert_int_equal(log_index_add(&ix, CF_STR_LIT("a"), 100002, 10, 64,
+				       NULL),
+			 0);
+	assert_int_equal(log_index_add(&ix, CF_STR_LIT("a"), 100003, 10, 128,
+				       &c),
+			 0);
+	assert_int_equal(log_index_find(&ix, CF_STR_LIT("a"), 5, &segno, &off),
+			 0);
+	assert_int_equal(segno, 7);
+	assert_int_equal(off, 0);
+	assert_int_equal(log_index_find(&ix, CF_STR_LIT("a"), 100001, &segno,
+					&off),
+			 0);
+	assert_int_equal(segno, 9);
+	assert_int_equal(log_index_find(&ix, CF_STR_LIT("a"), 100003, &segno,
+					&off),
+			 0);
+	assert_int_equal(segno, 10);
+	assert_int_equal(off, 128);
+	assert_int_equal(log_index_first_seq(&ix, CF_STR_LIT("a")), 1);
+	assert_int_equal(log_index_last_seq(&ix, CF_STR_LIT("a")), 100003);
+	/* Pops go back through the hot run into the cold one. */
+	log_index_pop(&ix, c);
+	log_index_pop(&ix, c);
+	log_index_pop(&ix, c);
+	assert_int_equal(log_index_last_seq(&ix, CF_STR_LIT("a")), 100000);
+	assert_int_equal(log_index_find(&ix, CF_STR_LIT("a"), 100001, &segno,
+					&off),
+			 CF_ENOTFOUND);
+	/* A cold message does not continue a hot run of the same segno. */
+	assert_int_equal(log_index_add(&ix, CF_STR_LIT("b"), 1, 3, 8, NULL), 0);
+	assert_int_equal(log_index_add_cold(&ix, CF_STR_LIT("b"), 2, 3), 0);
+	assert_int_equal(log_index_find(&ix, CF_STR_LIT("b"), 1, &segno, &off),
+			 0);
+	assert_int_equal(off, 8);
+	assert_int_equal(log_index_find(&ix, CF_STR_LIT("b"), 2, &segno, &off),
+			 0);
+	assert_int_equal(off, 0);
+	log_index_release(&ix);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -224,6 +289,7 @@ int main(void)
 		cmocka_unit_test(gaps_and_segment_changes_start_runs),
 		cmocka_unit_test(pop_undoes_adds_newest_first),
 		cmocka_unit_test(memory_is_a_few_bytes_per_message),
+		cmocka_unit_test(cold_runs_hold_no_offsets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
