@@ -97,6 +97,8 @@ struct fe_conn {
 	struct cf_list user_link; /* in struct fe_user's socket list */
 	uint64_t first_live_id; /* first item fanned out to it (fe_api_sync) */
 	uint64_t last_live_id;	/* last item written to it live */
+	uint64_t synced_id;	/* cursor of the last `synced` it was sent:
+				   fan-out skips items at or before it */
 	struct fe_ws_sync *ws_sync; /* a `sync` replay in progress, or NULL */
 	struct fe_pres_sub *pres_sub; /* presence_subscribe set, or NULL */
 };

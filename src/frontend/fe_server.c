@@ -59,6 +59,7 @@ void fe_server_init(struct fe_server *s, uv_loop_t *loop,
 	cf_map_init(&s->users);
 	cf_buf_init(&s->push_recalls);
 	fe_presence_init(&s->presence, s);
+	fe_fanout_init(&s->fanout, s);
 	fe_media_init(&s->media, s);
 	fe_rate_init(&s->rate, cfg->rate_limit, cfg->rate_burst);
 }
@@ -204,6 +205,7 @@ int fe_server_start(struct fe_server *s, char *errmsg)
 	uv_timer_start(&s->wheel_timer, server_wheel_cb, FE_WHEEL_TICK_MS,
 		       FE_WHEEL_TICK_MS);
 	fe_presence_start(&s->presence);
+	fe_fanout_start(&s->fanout, s->loop);
 	if (s->cfg.push_webhook != NULL) {
 		rv = sync_push_init(&s->push, s->loop, s->cfg.push_webhook,
 				    s->cfg.data_dir, errmsg);
@@ -219,6 +221,14 @@ int fe_server_start(struct fe_server *s, char *errmsg)
 static void server_handle_closed_cb(uv_handle_t *h)
 {
 	struct fe_server *s = h->data;
+
+	if (--s->pending_closes == 0 && s->close_cb != NULL)
+		s->close_cb(s);
+}
+
+static void server_fanout_closed_cb(struct fe_fanout *q)
+{
+	struct fe_server *s = q->srv;
 
 	if (--s->pending_closes == 0 && s->close_cb != NULL)
 		s->close_cb(s);
@@ -248,6 +258,9 @@ void fe_server_close(struct fe_server *s, void (*cb)(struct fe_server *s))
 		s->pending_closes++;
 		sync_push_close(&s->push, server_push_closed_cb);
 	}
+	if (s->fanout.started)
+		s->pending_closes++;
+	fe_fanout_close(&s->fanout, server_fanout_closed_cb);
 	uv_close((uv_handle_t *)&s->listener, server_handle_closed_cb);
 	uv_close((uv_handle_t *)&s->status_timer, server_handle_closed_cb);
 	uv_close((uv_handle_t *)&s->wheel_timer, server_handle_closed_cb);
@@ -284,7 +297,7 @@ void fe_server_on_record(void *arg, const struct log_record *rec,
 	/* Any node may hold dead letters from a time it led: erase there. */
 	if (s->push_on && rec->kind == LOG_REC_RECALL)
 		sync_push_recall(&s->push, rec->conv, rec->seq);
-	fe_session_fanout(s, rec, conv);
+	fe_fanout_record(&s->fanout, rec, conv);
 }
 
 void fe_server_on_rebuild(void *arg, const struct log_record *rec,
@@ -312,6 +325,7 @@ void fe_server_on_reset(void *arg)
 
 	fe_api_sync_reset(s);
 	fe_media_reset_index(&s->media);
+	fe_fanout_reset(&s->fanout);
 }
 
 void fe_server_release(struct fe_server *s)
@@ -319,6 +333,7 @@ void fe_server_release(struct fe_server *s)
 	free(s->read_buf);
 	s->read_buf = NULL;
 	cf_buf_release(&s->push_recalls);
+	fe_fanout_release(&s->fanout);
 	fe_session_release(s);
 	fe_api_sync_release(s);
 	fe_presence_release(&s->presence);
