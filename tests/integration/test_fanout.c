@@ -18,6 +18,10 @@
  *   out each get it exactly once: from the replay (then `synced` covers
  *   it) or live after `synced`, never both (a replay may read a message
  *   from the store before fan-out reaches its socket).
+ * - Members removed while a burst to the group is being fanned out get
+ *   exactly the messages committed before their removal, the
+ *   members_changed event, and nothing after (queued records keep the
+ *   members as of their commit).
  * No timing assertion: every wait is bounded only to fail instead of hang.
  */
 
@@ -98,8 +102,10 @@ static uint64_t cursor_val(const char *s)
 	return strtoull(s + 1, NULL, 10);
 }
 
-/* The next frame of type "message" or "ack" on w (others skipped). */
-static json_t *next_event(struct cf_ws_client *w, const char *who)
+/* The next "message", "ack", "synced" (or, if convs, "conversation")
+ * frame on w; others are skipped. */
+static json_t *next_event_of(struct cf_ws_client *w, const char *who,
+			     bool convs)
 {
 	uint64_t t0 = cf_mono_ms();
 
@@ -119,10 +125,16 @@ static json_t *next_event(struct cf_ws_client *w, const char *who)
 			fail_msg("%s: error frame: %s", who,
 				 cf_test_str(e, "code"));
 		if (strcmp(type, "message") == 0 || strcmp(type, "ack") == 0 ||
-		    strcmp(type, "synced") == 0)
+		    strcmp(type, "synced") == 0 ||
+		    (convs && strcmp(type, "conversation") == 0))
 			return e;
 		json_decref(e);
 	}
+}
+
+static json_t *next_event(struct cf_ws_client *w, const char *who)
+{
+	return next_event_of(w, who, false);
 }
 
 /* Members fo-a (owner), fo-m000 ... and SENDER; every one's socket open. */
@@ -372,12 +384,155 @@ static void sync_racing_the_fan_out_gets_each_message_once(void **state)
 	n_passed++;
 }
 
+/*
+ * Two members are removed while a burst of messages to the group is being
+ * fanned out, and more messages follow: each removed member's socket (one
+ * on the leader, one on a follower) gets exactly the messages committed
+ * before the members_changed record, in order, then that event, then
+ * nothing more of the group (the next event is one of another
+ * conversation). Queued records keep the members as of their commit.
+ */
+#define M_BURST 10
+#define M_AFTER 5
+
+static void members_removed_mid_fan_out_get_what_came_before_only(void **state)
+{
+	static const unsigned gone[2] = {250, 255}; /* leader, follower */
+	struct cf_ws_client *snd = &socks[G_MEMBERS - 1];
+	struct cf_ws_client x[2];
+	uint64_t cur[M_BURST + M_AFTER + 1] = {0}, removed_at = 0;
+	long long first = G_SENDS + R_BURST + 2; /* after test 2's "end" */
+	char frame[256], body[128];
+	unsigned before = 0;
+	struct cf_test_ack ack;
+	json_t *e;
+
+	(void)state;
+	assert_true(last_cursor != 0); /* the first tests ran */
+	snprintf(body, sizeof body, "[\"%s\",\"%s\"]", members[gone[0]],
+		 members[gone[1]]);
+	cf_test_create_group(&cluster, leader, members[0], "fo_side", body);
+	for (unsigned n = 1; n <= 3; n++)
+		json_decref(cf_test_expect(&cluster, n, "GET",
+					   "/v1/conversations/fo_side"
+					   "?consistent=1",
+					   members[0], NULL, 200));
+	for (int g = 0; g < 2; g++) {
+		char path[96];
+
+		snprintf(path, sizeof path, "/v1/ws?user=%s&deviceId=x1",
+			 members[gone[g]]);
+		assert_int_equal(sock_node[gone[g]] == leader, g == 0);
+		assert_int_equal(cf_ws_connect(&x[g],
+					       cluster.nodes[sock_node[gone[g]]]
+						       .url,
+					       path, 10000),
+				 0);
+	}
+	for (int k = 0; k < M_BURST + M_AFTER; k++) {
+		if (k == M_BURST) {
+			/* While the burst is (likely) still queued. */
+			snprintf(body, sizeof body,
+				 "{\"remove\":[\"%s\",\"%s\"]}",
+				 members[gone[0]], members[gone[1]]);
+			int st;
+
+			json_decref(cf_test_call(
+				&cluster, leader, "POST",
+				"/v1/conversations/" CONV "/members",
+				members[0], body, &st));
+			assert_true(st >= 200 && st < 300);
+		}
+		snprintf(frame, sizeof frame,
+			 "{\"type\":\"send\",\"conversationId\":\"%s\","
+			 "\"clientMsgId\":\"fz-m%d\",\"msgType\":\"text\","
+			 "\"content\":\"m %d\"}",
+			 CONV, k, k);
+		assert_int_equal(cf_ws_send_text(snd, frame), 0);
+	}
+	/* The sender (a member throughout) sees every message and the change. */
+	for (int got = 0; got < M_BURST + M_AFTER || removed_at == 0;) {
+		const char *type;
+
+		e = next_event_of(snd, SENDER, true);
+		type = cf_test_str(e, "type");
+		if (strcmp(type, "conversation") == 0) {
+			assert_string_equal(cf_test_str(e, "event"),
+					    "members_changed");
+			removed_at = cursor_val(cf_test_str(e, "cursor"));
+		} else if (strcmp(type, "message") == 0) {
+			long long s = cf_test_int(e, "seq");
+
+			assert_int_equal(s, first + got);
+			cur[got++] = cursor_val(cf_test_str(e, "cursor"));
+		}
+		json_decref(e);
+	}
+	for (int k = 0; k < M_BURST + M_AFTER; k++)
+		before += cur[k] < removed_at;
+	assert_true(before >= M_BURST); /* sent before the request */
+	/* Each removed member: messages before the change, the change. */
+	for (int g = 0; g < 2; g++) {
+		const char *who = members[gone[g]];
+		unsigned n = 0;
+
+		for (;;) {
+			const char *type;
+
+			e = next_event_of(&x[g], who, true);
+			type = cf_test_str(e, "type");
+			if (strcmp(type, "conversation") == 0) {
+				assert_string_equal(cf_test_str(e, "event"),
+						    "members_changed");
+				assert_int_equal(
+					cursor_val(cf_test_str(e, "cursor")),
+					removed_at);
+				json_decref(e);
+				break;
+			}
+			assert_string_equal(type, "message");
+			if (n >= before ||
+			    cursor_val(cf_test_str(e, "cursor")) != cur[n])
+				fail_msg("%s: seq %lld after %u of the %u "
+					 "messages before its removal",
+					 who, cf_test_int(e, "seq"), n, before);
+			n++;
+			json_decref(e);
+		}
+		if (n != before)
+			fail_msg("%s got %u of the %u messages before its "
+				 "removal",
+				 who, n, before);
+	}
+	/* Then nothing of the group: the next event is fo_side's. */
+	assert_int_equal(cf_test_send(&cluster, leader, members[0], "fo_side",
+				      "side-1", "side", &ack),
+			 201);
+	for (int g = 0; g < 2; g++) {
+		e = next_event_of(&x[g], members[gone[g]], true);
+		if (strcmp(cf_test_str(e, "type"), "message") != 0 ||
+		    strcmp(cf_test_str(e, "conversationId"), "fo_side") != 0)
+			fail_msg("%s: a %s %s (seq %lld) of the group after "
+				 "its removal",
+				 members[gone[g]], cf_test_str(e, "type"),
+				 cf_test_str(e, "event"),
+				 cf_test_int(e, "seq"));
+		json_decref(e);
+		cf_ws_close(&x[g]);
+	}
+	print_message("%u of %d messages were committed before the removal\n",
+		      before, M_BURST + M_AFTER);
+	n_passed++;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(
 			ack_comes_before_the_fan_out_and_all_get_all_in_order),
 		cmocka_unit_test(sync_racing_the_fan_out_gets_each_message_once),
+		cmocka_unit_test(
+			members_removed_mid_fan_out_get_what_came_before_only),
 	};
 
 	for (unsigned i = 0; i < G_MEMBERS; i++)
