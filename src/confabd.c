@@ -68,7 +68,7 @@ static void usage(FILE *f)
 		"               [--max-connections N] [--header-timeout SECONDS]\n"
 		"               [--idle-timeout SECONDS]\n"
 		"               [--min-free BYTES|PCT%%] [--ballast BYTES]\n"
-		"               [--presence-group-max N]\n"
+		"               [--presence-group-max N] [--fanout-queue N]\n"
 		"       confabd --help | --version\n");
 }
 
@@ -258,6 +258,7 @@ enum {
 /* Options without a letter (issue 11: presence). */
 enum {
 	OPT_PRESENCE_GROUP_MAX = 1100,
+	OPT_FANOUT_QUEUE = 1200,
 };
 
 static int conn_option(int ch, const char *arg, struct fe_config *fc)
@@ -316,6 +317,7 @@ int main(int argc, char **argv)
 		{"ballast", required_argument, NULL, 'A'},
 		{"presence-group-max", required_argument, NULL,
 		 OPT_PRESENCE_GROUP_MAX},
+		{"fanout-queue", required_argument, NULL, OPT_FANOUT_QUEUE},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -497,6 +499,15 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			fc.presence_group_max = (unsigned)v;
+			break;
+		case OPT_FANOUT_QUEUE:
+			if (parse_size(optarg, false, &v) != 0 || v < 1 ||
+			    v > 1000000) {
+				fprintf(stderr, "confabd: --fanout-queue is 1 "
+					"to 1000000\n");
+				return 2;
+			}
+			fc.fanout_queue = (unsigned)v;
 			break;
 		case 'h':
 			usage(stdout);

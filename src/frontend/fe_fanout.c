@@ -408,7 +408,7 @@ void fe_fanout_record(struct fe_fanout *q, const struct log_record *rec,
 	it->id = item_id(rec);
 	it->ts = rec->kind == LOG_REC_MESSAGE ? rec->ts : 0;
 	/* Full: the oldest go out now, whole; nothing is dropped. */
-	while (q->head != NULL && (q->n >= FE_FANOUT_QUEUE_MAX ||
+	while (q->head != NULL && (q->n >= s->cfg.fanout_queue ||
 				   q->bytes + frame->len > FE_FANOUT_QUEUE_BYTES))
 		run_head_whole(q);
 	if (q->head == NULL) {

@@ -25,8 +25,8 @@
  * store) does not get that event again (fe_conn.synced_id). Backpressure
  * is --ws-max-buffer at the time of the write, as before.
  *
- * Bounds: at most FE_FANOUT_QUEUE_MAX records or FE_FANOUT_QUEUE_BYTES of
- * frames are queued. A record that finds the queue full first writes the
+ * Bounds: at most --fanout-queue records (cfg.fanout_queue, default
+ * FE_FANOUT_QUEUE_MAX) or FE_FANOUT_QUEUE_BYTES of frames are queued. A record that finds the queue full first writes the
  * oldest queued records to all their recipients, in apply, until it fits:
  * nothing is dropped, a full queue only makes apply take a larger slice.
  * If memory for a queue entry runs out, the queue is written out and the
@@ -55,7 +55,7 @@
 /* One slice: loop time, checked every FE_FANOUT_SLICE_CHECK recipients. */
 #define FE_FANOUT_SLICE_NS (500u * 1000u)
 #define FE_FANOUT_SLICE_CHECK 32
-/* The queue's bounds: records, and bytes of their frames. */
+/* The queue's bounds: records (the default), and bytes of their frames. */
 #define FE_FANOUT_QUEUE_MAX 4096
 #define FE_FANOUT_QUEUE_BYTES (64u << 20)
 

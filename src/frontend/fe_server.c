@@ -39,6 +39,7 @@ void fe_config_default(struct fe_config *c)
 	c->header_timeout_ms = 10000;
 	c->idle_timeout_ms = 120000;
 	c->presence_group_max = 100;
+	c->fanout_queue = FE_FANOUT_QUEUE_MAX;
 	c->max_media = FE_MEDIA_MAX_DEFAULT;
 	c->rate_limit = 100;
 	c->rate_burst = 200;

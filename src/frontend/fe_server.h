@@ -49,6 +49,8 @@ struct fe_config {
 	uint64_t idle_timeout_ms;   /* keep-alive / WebSocket; default 120 s */
 	/* larger groups: presence by pull only, no typing (fe_presence.h) */
 	unsigned presence_group_max; /* default 100 */
+	/* records queued for fan-out at most (fe_fanout.h) */
+	unsigned fanout_queue;	/* default FE_FANOUT_QUEUE_MAX */
 };
 
 /*

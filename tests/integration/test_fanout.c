@@ -22,6 +22,8 @@
  *   exactly the messages committed before their removal, the
  *   members_changed event, and nothing after (queued records keep the
  *   members as of their commit).
+ * - On a second cluster started with --fanout-queue=1, records that find
+ *   the queue full are written out inside apply, and nothing is lost.
  * No timing assertion: every wait is bounded only to fail instead of hang.
  */
 
@@ -33,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -73,15 +76,16 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-/* A metric of node id (first sample with that name). */
-static long long metric(unsigned id, const char *name)
+/* A metric of node id of cl (first sample with that name). */
+static long long metric_of(struct cf_test_cluster *cl, unsigned id,
+			   const char *name)
 {
 	struct cf_http_resp r;
 	long long v = -1;
 	const char *p;
 
 	cf_http_resp_init(&r);
-	assert_int_equal(cf_test_cluster_http(&cluster, id, "GET", "/metrics",
+	assert_int_equal(cf_test_cluster_http(cl, id, "GET", "/metrics",
 					      NULL, NULL, &r),
 			 0);
 	assert_int_equal(r.status, 200);
@@ -94,6 +98,11 @@ static long long metric(unsigned id, const char *name)
 	if (v < 0)
 		fail_msg("node %u: no metric %s", id, name);
 	return v;
+}
+
+static long long metric(unsigned id, const char *name)
+{
+	return metric_of(&cluster, id, name);
 }
 
 static uint64_t cursor_val(const char *s)
@@ -525,6 +534,142 @@ static void members_removed_mid_fan_out_get_what_came_before_only(void **state)
 	n_passed++;
 }
 
+/*
+ * A cluster whose nodes queue at most one record for fan-out
+ * (--fanout-queue=1): a burst of sends written in one go becomes one entry
+ * whose records find the queue full, so apply writes the older ones out
+ * itself (confab_fanout_in_apply_total moves); every member still gets
+ * every message, once, in order.
+ */
+#define Q_MEMBERS 100
+#define Q_BURST 10
+
+static struct cf_test_cluster qcluster;
+
+/* One masked client text frame (payload under 126 bytes) appended to b. */
+static void ws_frame(struct cf_buf *b, const char *text)
+{
+	static const uint8_t key[4] = {0x12, 0x34, 0x56, 0x78};
+	size_t n = strlen(text);
+	uint8_t h[6] = {0x81, (uint8_t)(0x80 | n), key[0], key[1], key[2],
+			key[3]};
+
+	assert_true(n < 126);
+	assert_int_equal(cf_buf_append(b, h, sizeof h), 0);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = (uint8_t)text[i] ^ key[i % 4];
+
+		assert_int_equal(cf_buf_append(b, &c, 1), 0);
+	}
+}
+
+static void a_full_queue_is_written_out_in_apply_and_loses_nothing(void **state)
+{
+	static struct cf_ws_client qs[Q_MEMBERS];
+	static char qm[Q_MEMBERS][16];
+	struct cf_buf body = CF_BUF_INIT, burst = CF_BUF_INIT;
+	const char *old = getenv("CONFAB_IT_ARGS");
+	char args[512];
+	long long apply0, apply1;
+	unsigned ql;
+	ssize_t w;
+	json_t *j;
+	int st, rv;
+
+	(void)state;
+	snprintf(args, sizeof args, "%s --fanout-queue=1", old ? old : "");
+	setenv("CONFAB_IT_ARGS", args, 1);
+	rv = cf_test_cluster_start(&qcluster, 3, START_TIMEOUT_MS);
+	if (old != NULL)
+		setenv("CONFAB_IT_ARGS", old, 1);
+	else
+		unsetenv("CONFAB_IT_ARGS");
+	assert_int_equal(rv, 0);
+	ql = (unsigned)cf_test_cluster_leader(&qcluster, START_TIMEOUT_MS);
+	assert_true(ql >= 1 && ql <= 3);
+	for (unsigned i = 0; i < Q_MEMBERS; i++)
+		snprintf(qm[i], sizeof qm[i], "fq-%03u", i);
+	assert_int_equal(cf_buf_appendf(&body, "{\"type\":\"group\","
+					       "\"conversationId\":\"fq\","
+					       "\"members\":["),
+			 0);
+	for (unsigned i = 1; i < Q_MEMBERS; i++)
+		assert_int_equal(cf_buf_appendf(&body, "%s\"%s\"",
+						i > 1 ? "," : "", qm[i]),
+				 0);
+	assert_int_equal(cf_buf_appendf(&body, "]}"), 0);
+	j = cf_test_call(&qcluster, ql, "POST", "/v1/conversations", qm[0],
+			 body.data, &st);
+	assert_int_equal(st, 201);
+	json_decref(j);
+	cf_buf_release(&body);
+	json_decref(cf_test_expect(&qcluster, ql, "GET",
+				   "/v1/conversations/fq?consistent=1", qm[0],
+				   NULL, 200));
+	for (unsigned i = 0; i < Q_MEMBERS; i++) {
+		char path[96];
+
+		snprintf(path, sizeof path, "/v1/ws?user=%s&deviceId=q1",
+			 qm[i]);
+		assert_int_equal(cf_ws_connect(&qs[i], qcluster.nodes[ql].url,
+					       path, 10000),
+				 0);
+	}
+	apply0 = metric_of(&qcluster, ql, "confab_fanout_in_apply_total");
+	/* One write: one read on the leader, one entry of Q_BURST sends. */
+	for (int k = 1; k <= Q_BURST; k++) {
+		char f[128];
+
+		snprintf(f, sizeof f,
+			 "{\"type\":\"send\",\"conversationId\":\"fq\","
+			 "\"clientMsgId\":\"q%d\",\"msgType\":\"text\","
+			 "\"content\":\"q %d\"}",
+			 k, k);
+		ws_frame(&burst, f);
+	}
+	w = write(qs[0].conn.fd, burst.data, burst.len);
+	assert_int_equal(w, (ssize_t)burst.len);
+	cf_buf_release(&burst);
+	for (unsigned i = 0; i < Q_MEMBERS; i++) {
+		for (int k = 1; k <= Q_BURST;) {
+			json_t *e = next_event(&qs[i], qm[i]);
+
+			if (strcmp(cf_test_str(e, "type"), "message") == 0) {
+				if (cf_test_int(e, "seq") != k)
+					fail_msg("%s: seq %lld, expected %d",
+						 qm[i], cf_test_int(e, "seq"),
+						 k);
+				k++;
+			}
+			json_decref(e);
+		}
+	}
+	/* Then one more: on every socket the next message (no copies). */
+	assert_int_equal(cf_test_send(&qcluster, ql, qm[0], "fq", "q-end",
+				      "end", &(struct cf_test_ack){0}),
+			 201);
+	for (unsigned i = 0; i < Q_MEMBERS; i++) {
+		json_t *e = next_event(&qs[i], qm[i]);
+
+		if (strcmp(cf_test_str(e, "type"), "ack") == 0) {
+			json_decref(e);
+			e = next_event(&qs[i], qm[i]);
+		}
+		assert_int_equal(cf_test_int(e, "seq"), Q_BURST + 1);
+		json_decref(e);
+		cf_ws_close(&qs[i]);
+	}
+	apply1 = metric_of(&qcluster, ql, "confab_fanout_in_apply_total");
+	print_message("leader n%u: %lld records written out in apply\n", ql,
+		      apply1 - apply0);
+	assert_true(apply1 > apply0);
+	assert_int_equal(metric_of(&qcluster, ql, "confab_fanout_queue_depth"),
+			 0);
+	cf_test_cluster_pass(&qcluster);
+	assert_int_equal(cf_test_cluster_stop(&qcluster), 0);
+	n_passed++;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -533,6 +678,8 @@ int main(void)
 		cmocka_unit_test(sync_racing_the_fan_out_gets_each_message_once),
 		cmocka_unit_test(
 			members_removed_mid_fan_out_get_what_came_before_only),
+		cmocka_unit_test(
+			a_full_queue_is_written_out_in_apply_and_loses_nothing),
 	};
 
 	for (unsigned i = 0; i < G_MEMBERS; i++)
