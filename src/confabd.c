@@ -81,6 +81,7 @@ static void usage(FILE *f)
 		"               [--idle-timeout SECONDS]\n"
 		"               [--min-free BYTES|PCT%%] [--ballast BYTES]\n"
 		"               [--presence-group-max N] [--image-records N]\n"
+		"               [--fanout-queue N]\n"
 		"       confabd --help | --version\n");
 }
 
@@ -332,6 +333,7 @@ enum {
 enum {
 	OPT_PRESENCE_GROUP_MAX = 1100,
 	OPT_IMAGE_RECORDS,
+	OPT_FANOUT_QUEUE,
 };
 
 /*
@@ -401,6 +403,7 @@ int main(int argc, char **argv)
 		{"image-records", required_argument, NULL, OPT_IMAGE_RECORDS},
 		{"test-start-hold", required_argument, NULL,
 		 OPT_TEST_START_HOLD},
+		{"fanout-queue", required_argument, NULL, OPT_FANOUT_QUEUE},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -596,6 +599,15 @@ int main(int argc, char **argv)
 			break;
 		case OPT_TEST_START_HOLD:
 			test_start_hold = optarg;
+			break;
+		case OPT_FANOUT_QUEUE:
+			if (parse_size(optarg, false, &v) != 0 || v < 1 ||
+			    v > 1000000) {
+				fprintf(stderr, "confabd: --fanout-queue is 1 "
+					"to 1000000\n");
+				return 2;
+			}
+			fc.fanout_queue = (unsigned)v;
 			break;
 		case 'h':
 			usage(stdout);

@@ -425,6 +425,13 @@ static void ws_sync_finish(struct fe_conn *c)
 		json_object_set(r, "id", st->id);
 	fe_ws_send_json(c, r);
 	c->ws_sync = NULL;
+	/*
+	 * The replay read the store, which may be ahead of fan-out (fe_fanout
+	 * queues applied records): events still queued for this socket at or
+	 * before the cursor were just sent.
+	 */
+	if (cursor > c->synced_id)
+		c->synced_id = cursor;
 	for (struct fe_ws_held *h = st->head; h != NULL; h = h->next) {
 		if (h->id != 0 && h->id <= cursor)
 			continue; /* the replay wrote it */

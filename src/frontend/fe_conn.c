@@ -193,6 +193,30 @@ int fe_conn_write_take(struct fe_conn *c, char *data, size_t len)
 
 int fe_conn_write_blob(struct fe_conn *c, struct cf_blob *b)
 {
+	int n;
+
+	/*
+	 * Fan-out (issue 11): a WebSocket with nothing pending and no replay
+	 * (whose pacing needs the write callbacks) takes the frame with one
+	 * write(2), without a request: uv_write would also cost a callback
+	 * and an epoll_ctl(2) per frame. What the socket does not take now
+	 * is queued after it as usual.
+	 */
+	if (c->state == FE_CONN_WS && c->ws_sync == NULL && c->out_bytes == 0 &&
+	    uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
+		n = uv_try_write((uv_stream_t *)&c->tcp,
+				 &(uv_buf_t){.base = b->data, .len = b->len},
+				 1);
+		if (n == (int)b->len)
+			return 0;
+		if (n > 0)
+			return conn_write(c, cf_blob_ref(b), NULL,
+					  b->data + n, b->len - (size_t)n);
+		if (n != UV_EAGAIN && n != UV_ENOSYS) {
+			fe_conn_close(c);
+			return n;
+		}
+	}
 	return conn_write(c, cf_blob_ref(b), NULL, b->data, b->len);
 }
 

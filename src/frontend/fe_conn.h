@@ -9,7 +9,9 @@
  * reference is gone, so a late commit callback never touches freed memory:
  * it checks fe_conn_alive() and drops its answer when the socket is gone.
  * Writes: fe_conn_write_take() takes a malloc'd buffer, fe_conn_write_blob()
- * takes a reference to a shared blob (fan-out: one frame for every socket).
+ * takes a reference to a shared blob (fan-out: one frame for every socket);
+ * on a WebSocket with nothing pending (and no sync replay) the blob is
+ * written at once with uv_try_write, and only a remainder is queued.
  * Errors: write functions return 0, or CF_EUNAVAIL when the connection is
  * closing (the buffer or reference is released anyway).
  * Threads: loop thread only.
@@ -97,6 +99,8 @@ struct fe_conn {
 	struct cf_list user_link; /* in struct fe_user's socket list */
 	uint64_t first_live_id; /* first item fanned out to it (fe_api_sync) */
 	uint64_t last_live_id;	/* last item written to it live */
+	uint64_t synced_id;	/* cursor of the last `synced` it was sent:
+				   fan-out skips items at or before it */
 	struct fe_ws_sync *ws_sync; /* a `sync` replay in progress, or NULL */
 	struct fe_pres_sub *pres_sub; /* presence_subscribe set, or NULL */
 };

@@ -284,6 +284,8 @@ static void ops_metrics(struct fe_conn *c)
 	if (rv == 0)
 		rv = fe_metrics_render_loop_lag(s->metrics.loop_lag, &b);
 	if (rv == 0)
+		rv = fe_fanout_metrics_render(&s->fanout, &b);
+	if (rv == 0)
 		rv = cf_buf_appendf(
 			&b,
 			"# HELP confab_presence_frames_total Presence change "

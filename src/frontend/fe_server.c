@@ -39,6 +39,7 @@ void fe_config_default(struct fe_config *c)
 	c->header_timeout_ms = 10000;
 	c->idle_timeout_ms = 120000;
 	c->presence_group_max = 100;
+	c->fanout_queue = FE_FANOUT_QUEUE_MAX;
 	c->max_media = FE_MEDIA_MAX_DEFAULT;
 	c->rate_limit = 100;
 	c->rate_burst = 200;
@@ -59,6 +60,7 @@ void fe_server_init(struct fe_server *s, uv_loop_t *loop,
 	cf_map_init(&s->users);
 	cf_buf_init(&s->push_recalls);
 	fe_presence_init(&s->presence, s);
+	fe_fanout_init(&s->fanout, s);
 	fe_media_init(&s->media, s);
 	fe_rate_init(&s->rate, cfg->rate_limit, cfg->rate_burst);
 }
@@ -222,6 +224,7 @@ int fe_server_start(struct fe_server *s, char *errmsg)
 		       STATUS_MS);
 	s->started = true;
 	fe_presence_start(&s->presence);
+	fe_fanout_start(&s->fanout, s->loop);
 	if (s->cfg.push_webhook != NULL) {
 		rv = sync_push_init(&s->push, s->loop, s->cfg.push_webhook,
 				    s->cfg.data_dir, errmsg);
@@ -246,6 +249,14 @@ const char *fe_server_unavailable(const struct fe_server *s)
 static void server_handle_closed_cb(uv_handle_t *h)
 {
 	struct fe_server *s = h->data;
+
+	if (--s->pending_closes == 0 && s->close_cb != NULL)
+		s->close_cb(s);
+}
+
+static void server_fanout_closed_cb(struct fe_fanout *q)
+{
+	struct fe_server *s = q->srv;
 
 	if (--s->pending_closes == 0 && s->close_cb != NULL)
 		s->close_cb(s);
@@ -278,6 +289,9 @@ void fe_server_close(struct fe_server *s, void (*cb)(struct fe_server *s))
 		s->pending_closes++;
 		sync_push_close(&s->push, server_push_closed_cb);
 	}
+	if (s->fanout.started)
+		s->pending_closes++;
+	fe_fanout_close(&s->fanout, server_fanout_closed_cb);
 	uv_close((uv_handle_t *)&s->listener, server_handle_closed_cb);
 	uv_close((uv_handle_t *)&s->wheel_timer, server_handle_closed_cb);
 	if (s->started)
@@ -316,7 +330,7 @@ void fe_server_on_record(void *arg, const struct log_record *rec,
 	/* Any node may hold dead letters from a time it led: erase there. */
 	if (s->push_on && rec->kind == LOG_REC_RECALL)
 		sync_push_recall(&s->push, rec->conv, rec->seq);
-	fe_session_fanout(s, rec, conv);
+	fe_fanout_record(&s->fanout, rec, conv);
 }
 
 void fe_server_on_rebuild(void *arg, const struct log_record *rec,
@@ -344,6 +358,7 @@ void fe_server_on_reset(void *arg)
 
 	fe_api_sync_reset(s);
 	fe_media_reset_index(&s->media);
+	fe_fanout_reset(&s->fanout);
 }
 
 /*
@@ -384,6 +399,7 @@ void fe_server_release(struct fe_server *s)
 	free(s->read_buf);
 	s->read_buf = NULL;
 	cf_buf_release(&s->push_recalls);
+	fe_fanout_release(&s->fanout);
 	fe_session_release(s);
 	fe_api_sync_release(s);
 	fe_presence_release(&s->presence);

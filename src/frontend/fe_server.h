@@ -22,6 +22,7 @@
 #include "common/cf_conf.h"
 #include "common/cf_list.h"
 #include "common/cf_map.h"
+#include "frontend/fe_fanout.h"
 #include "frontend/fe_metrics.h"
 #include "frontend/fe_media.h"
 #include "frontend/fe_presence.h"
@@ -51,6 +52,8 @@ struct fe_config {
 	uint64_t idle_timeout_ms;   /* keep-alive / WebSocket; default 120 s */
 	/* larger groups: presence by pull only, no typing (fe_presence.h) */
 	unsigned presence_group_max; /* default 100 */
+	/* records queued for fan-out at most (fe_fanout.h) */
+	unsigned fanout_queue;	/* default FE_FANOUT_QUEUE_MAX */
 };
 
 /*
@@ -90,6 +93,7 @@ struct fe_server {
 	struct fe_peer_status peers[CF_MAX_NODES];
 	struct fe_metrics metrics;
 	struct fe_sync *sync;	/* inbox index + long polls (fe_api_sync) */
+	struct fe_fanout fanout; /* committed records on their way to sockets */
 	struct fe_presence presence; /* online state, typing */
 	struct fe_media media;	     /* blobs, their references */
 	struct sync_push push;	     /* when cfg.push_webhook */
@@ -147,7 +151,10 @@ void fe_server_close(struct fe_server *s, void (*cb)(struct fe_server *s));
 /* Free what the server still holds, once its close callback ran. */
 void fe_server_release(struct fe_server *s);
 
-/* rft_fsm_record_cb: fan a committed record out to local sockets. */
+/*
+ * rft_fsm_record_cb: index a committed record (inbox, media, push) and
+ * queue it for fan-out to local sockets (fe_fanout).
+ */
 void fe_server_on_record(void *arg, const struct log_record *rec,
 			 const struct rft_conv *conv);
 /* rft_fsm on_rebuild: index a record read while the store opens. */

@@ -565,6 +565,11 @@ static void flags_out_of_range_are_usage_errors(void **state)
 				      "bad number", &found),
 			 2);
 	assert_true(found);
+	assert_int_equal(confabd_says("--fanout-queue 0",
+				      "--fanout-queue is 1 to 1000000",
+				      &found),
+			 2);
+	assert_true(found);
 	n_passed++;
 }
 
