@@ -81,7 +81,7 @@ static void usage(FILE *f)
 		"               [--idle-timeout SECONDS]\n"
 		"               [--min-free BYTES|PCT%%] [--ballast BYTES]\n"
 		"               [--presence-group-max N] [--image-records N]\n"
-		"               [--fanout-queue N]\n"
+		"               [--image-interval SECONDS] [--fanout-queue N]\n"
 		"       confabd --help | --version\n");
 }
 
@@ -334,6 +334,7 @@ enum {
 	OPT_PRESENCE_GROUP_MAX = 1100,
 	OPT_IMAGE_RECORDS,
 	OPT_FANOUT_QUEUE,
+	OPT_IMAGE_INTERVAL,
 };
 
 /*
@@ -401,6 +402,8 @@ int main(int argc, char **argv)
 		{"presence-group-max", required_argument, NULL,
 		 OPT_PRESENCE_GROUP_MAX},
 		{"image-records", required_argument, NULL, OPT_IMAGE_RECORDS},
+		{"image-interval", required_argument, NULL,
+		 OPT_IMAGE_INTERVAL},
 		{"test-start-hold", required_argument, NULL,
 		 OPT_TEST_START_HOLD},
 		{"fanout-queue", required_argument, NULL, OPT_FANOUT_QUEUE},
@@ -596,6 +599,14 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			nc.image_records = v;
+			break;
+		case OPT_IMAGE_INTERVAL:
+			if (parse_size(optarg, false, &v) != 0 || v > 86400) {
+				fprintf(stderr, "confabd: --image-interval is 1 "
+					"to 86400 seconds\n");
+				return 2;
+			}
+			nc.image_gap_ms = (uint64_t)v * 1000;
 			break;
 		case OPT_TEST_START_HOLD:
 			test_start_hold = optarg;

@@ -469,6 +469,8 @@ int rft__node_begin(struct rft_node *n, uv_loop_t *loop,
 		n->cfg.compact_after = 4;
 	if (n->cfg.image_records == UINT64_MAX)
 		n->cfg.image_records = RFT_IMAGE_RECORDS_DEFAULT;
+	if (n->cfg.image_gap_ms == 0)
+		n->cfg.image_gap_ms = RFT_IMAGE_GAP_DEFAULT;
 	if (n->cfg.compact_segments == 0)
 		n->cfg.compact_segments = 4;
 	n->data = cfg->data;

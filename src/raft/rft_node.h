@@ -97,6 +97,7 @@ struct rft_read {
 };
 
 #define RFT_IMAGE_RECORDS_DEFAULT 1000000u
+#define RFT_IMAGE_GAP_DEFAULT 30000u
 
 struct rft_node_config {
 	const struct cf_cluster *cluster;
@@ -128,6 +129,8 @@ struct rft_node_config {
 	 * (UINT64_MAX: RFT_IMAGE_RECORDS_DEFAULT; 0: never).
 	 */
 	uint64_t image_records;
+	/* ... and at most one per image_gap_ms (0: RFT_IMAGE_GAP_DEFAULT). */
+	uint64_t image_gap_ms;
 	rft_fsm_record_cb on_record; /* committed-record tail */
 	void *on_record_arg;
 	rft_fsm_record_cb on_rebuild; /* records read on open, may be NULL */
@@ -182,6 +185,7 @@ struct rft_node {
 	struct rft_marks marks;	  /* verify markers applied here */
 	struct rft_compact compact; /* compaction jobs on the worker */
 	bool compacted;		  /* a job switched: checkpoint now */
+	uint64_t image_switches;  /* compactions when the last image began */
 	/*
 	 * Erasure from raft's log after a compaction dropped content:
 	 * snapshots with threshold 1 and trailing 1 (the first closes the open

@@ -5,23 +5,34 @@
  * raft/rft_image.c). The rule, checked every tick: no image is being
  * written, the node is not closing, at least image_records records were
  * applied (or read after the last image while opening) since the last one
- * began, and the last one ended at least IMAGE_GAP_MS ago. A start-up that
+ * began, and the last one ended at least image_gap_ms ago. A start-up that
  * read more than image_records records therefore writes one at once.
+ * A compaction switched since the last image also calls for one (after
+ * the same gap, if any record came since): an image no longer fits the
+ * store once its cold files changed (log_image.c), and a restart until
+ * the next one would read every record.
  */
 
 #include "raft/rft_node_int.h"
 
 #include "common/cf_diag.h"
 
-#define IMAGE_GAP_MS 30000
 
 void rft__node_image_tick(struct rft_node *n)
 {
-	if (n->fsm == NULL || rft_fsm_image_poll(n->fsm) || n->closing)
+	struct log_store_cold_stats cs;
+	uint64_t pending;
+	bool switched;
+
+	if (n->fsm == NULL || rft_fsm_image_poll(n->fsm) || n->closing ||
+	    n->cfg.image_records == 0 || rft_fsm_store(n->fsm) == NULL)
 		return;
-	if (n->cfg.image_records == 0 ||
-	    rft_fsm_image_pending(n->fsm) < n->cfg.image_records ||
-	    rft_fsm_image_idle_ms(n->fsm) < IMAGE_GAP_MS)
+	log_store_cold_stats(rft_fsm_store(n->fsm), &cs);
+	pending = rft_fsm_image_pending(n->fsm);
+	switched = cs.compactions != n->image_switches && pending > 0;
+	if ((pending < n->cfg.image_records && !switched) ||
+	    rft_fsm_image_idle_ms(n->fsm) < n->cfg.image_gap_ms)
 		return;
-	(void)rft_fsm_image_start(n->fsm); /* logs a failed fork */
+	if (rft_fsm_image_start(n->fsm) == 0) /* logs a failed fork */
+		n->image_switches = cs.compactions;
 }

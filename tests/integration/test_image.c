@@ -16,7 +16,9 @@
  *     "duplicate" with its original seq (the idempotency window came back
  *     from the image);
  *   - a damaged image is not used: the node logs why, reads every record
- *     and serves the same history.
+ *     and serves the same history;
+ *   - a compaction (confabctl compact) is followed by a new image, which a
+ *     restart then uses (an image from before the switch would not fit).
  * The tests run in this order on one cluster.
  */
 
@@ -36,7 +38,7 @@
 #include "../lib/cf_test_api.h"
 
 #define START_TIMEOUT_MS 30000
-#define N_TESTS 4
+#define N_TESTS 5
 #define CONV "img-g"
 
 static struct cf_test_cluster cluster;
@@ -48,7 +50,7 @@ static int group_setup(void **state)
 {
 	(void)state;
 	setenv("CONFAB_IT_CONF", "segment-size 64K", 1);
-	setenv("CONFAB_IT_ARGS", "--image-records 300", 1);
+	setenv("CONFAB_IT_ARGS", "--image-records 300 --image-interval 1", 1);
 	return cf_test_cluster_start(&cluster, 3, START_TIMEOUT_MS);
 }
 
@@ -71,6 +73,21 @@ static bool log_has(unsigned id, const char *needle)
 		found = strstr(line, needle) != NULL;
 	fclose(f);
 	return found;
+}
+
+/* Lines of node id's log holding needle. */
+static unsigned log_count(unsigned id, const char *needle)
+{
+	FILE *f = fopen(cluster.nodes[id].log_path, "r");
+	char line[4096];
+	unsigned n = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof line, f) != NULL)
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
 }
 
 /* The value of a metric series of node, -1 if absent or unreachable. */
@@ -263,6 +280,42 @@ static void a_damaged_image_is_not_used(void **state)
 	n_passed++;
 }
 
+static void a_compaction_is_followed_by_an_image_that_fits(void **state)
+{
+	static char out[1 << 16];
+	char args[1024];
+	double images;
+	unsigned loaded, unused;
+	int status;
+
+	(void)state;
+	images = metric(1, "confab_state_images_total");
+	snprintf(args, sizeof args, "compact --cluster '%s' --wait 120",
+		 cluster.conf_path);
+	assert_int_equal(cf_test_ctl(args, out, sizeof out), 0);
+	assert_non_null(strstr(out, "compaction committed at index"));
+	send_some(3); /* records after the switch: an image is due */
+	for (int i = 0; i < 600 && metric(1, "confab_state_images_total") <=
+					   images;
+	     i++)
+		cf_test_sleep_ms(100);
+	assert_true(metric(1, "confab_state_images_total") > images);
+	/* Its checkpoint names it within a second or so. */
+	cf_test_sleep_ms(1500);
+	send_some(2);
+	loaded = log_count(1, "loaded in");
+	unused = log_count(1, "not used");
+	assert_int_equal(cf_test_cluster_term(&cluster, 1, 20000, &status), 0);
+	assert_int_equal(status, 0);
+	assert_int_equal(cf_test_cluster_restart(&cluster, 1, START_TIMEOUT_MS),
+			 0);
+	assert_int_equal(log_count(1, "loaded in"), loaded + 1);
+	assert_int_equal(log_count(1, "not used"), unused);
+	assert_same_answers(1);
+	cf_test_cluster_pass(&cluster);
+	n_passed++;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +323,7 @@ int main(void)
 		cmocka_unit_test(a_restart_loads_the_image_and_reads_the_rest),
 		cmocka_unit_test(three_killed_nodes_come_back_from_their_images),
 		cmocka_unit_test(a_damaged_image_is_not_used),
+		cmocka_unit_test(a_compaction_is_followed_by_an_image_that_fits),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
