@@ -7,6 +7,8 @@
  * applied (or read after the last image while opening) since the last one
  * began, and the last one ended at least image_gap_ms ago. A start-up that
  * read more than image_records records therefore writes one at once.
+ * None is written while the disk is below the watermark (or the node
+ * halted): what space is left belongs to the log.
  * A compaction switched since the last image also calls for one (after
  * the same gap, if any record came since): an image no longer fits the
  * store once its cold files changed (log_image.c), and a restart until
@@ -26,6 +28,9 @@ void rft__node_image_tick(struct rft_node *n)
 
 	if (n->fsm == NULL || rft_fsm_image_poll(n->fsm) || n->closing ||
 	    n->cfg.image_records == 0 || rft_fsm_store(n->fsm) == NULL)
+		return;
+	/* Below the free-space watermark, the disk is for the log. */
+	if (n->halt_err != 0 || rft_disk_low(&n->disk))
 		return;
 	log_store_cold_stats(rft_fsm_store(n->fsm), &cs);
 	pending = rft_fsm_image_pending(n->fsm);
