@@ -108,6 +108,10 @@ struct node {
 
 /* Store shape and compaction callback for the next node_open(). */
 static uint64_t open_seal_bytes;
+/* The caller's image hooks for the next node_open() (NULL: none). */
+static int (*open_image_read)(void *arg, struct cf_imgr *r);
+static void (*open_image_write)(void *arg, struct cf_imgw *w);
+static void (*open_reset)(void *arg);
 static struct log_compact *planned[16];
 static unsigned n_planned;
 
@@ -132,6 +136,9 @@ static void node_open(struct node *x, const char *base, const char *name)
 	c.on_compact = on_compact;
 	c.on_record = on_record;
 	c.on_record_arg = &x->seen;
+	c.on_image_read = open_image_read;
+	c.on_image_write = open_image_write;
+	c.on_reset = open_reset;
 	x->seen.n = 0;
 	rv = rft_fsm_open(&x->f, &c, errmsg);
 	if (rv != 0)
@@ -877,6 +884,75 @@ static void reopen_from_image_rebuilds_state_identically(void **state)
 	assert_int_equal(ra[1].status, CF_EFORBIDDEN);
 	assert_same_results(ra, rb, 2);
 	node_close(&live);
+}
+
+/* The caller's section: a tag and a number, or a reader that refuses. */
+static unsigned image_resets;
+static void hook_write(void *arg, struct cf_imgw *w)
+{
+	(void)arg;
+	cf_imgw_begin(w, 0x4b4f4f48u);
+	cf_imgw_u64(w, 42);
+	cf_imgw_end(w, 0x4b4f4f48u);
+}
+
+static int hook_read(void *arg, struct cf_imgr *r)
+{
+	(void)arg;
+	cf_imgr_begin(r, 0x4b4f4f48u);
+	if (cf_imgr_u64(r) != 42)
+		cf_imgr_fail(r);
+	cf_imgr_end(r, 0x4b4f4f48u);
+	return r->err;
+}
+
+static void hook_reset(void *arg)
+{
+	(void)arg;
+	image_resets++;
+}
+
+/*
+ * An image whose caller's sections do not read back (written without
+ * them, as by an older node, or damaged past the FSM's) is given up
+ * whole: the FSM's state loaded from it is dropped (on_reset), and the
+ * open reads every record, to the same state. With the sections, the
+ * next image is used.
+ */
+static void image_the_caller_cannot_read_is_given_up(void **state)
+{
+	struct fx *x = *state;
+	struct rft_fsm_stats st;
+	unsigned convs;
+
+	apply_history(&x->a);
+	node_checkpoint(&x->a);
+	image_now(&x->a); /* without the caller's sections */
+	node_checkpoint(&x->a);
+	convs = rft_fsm_conv_count(x->a.f);
+	open_image_read = hook_read;
+	open_image_write = hook_write;
+	open_reset = hook_reset;
+	image_resets = 0;
+	node_reopen(&x->a);
+	rft_fsm_stats(x->a.f, &st);
+	assert_int_equal(image_resets, 1);
+	assert_int_equal(st.image_index, 0);
+	assert_int_equal(rft_fsm_conv_count(x->a.f), convs);
+	assert_int_equal(rft_fsm_applied(x->a.f), 7);
+	assert_true(rft_fsm_image_pending(x->a.f) > 20); /* every record */
+	/* An image with the sections is used. */
+	image_now(&x->a);
+	node_checkpoint(&x->a);
+	node_reopen(&x->a);
+	rft_fsm_stats(x->a.f, &st);
+	assert_int_equal(image_resets, 1);
+	assert_int_equal(st.image_index, 7);
+	assert_int_equal(rft_fsm_image_pending(x->a.f), 0);
+	assert_int_equal(rft_fsm_conv_count(x->a.f), convs);
+	open_image_read = NULL;
+	open_image_write = NULL;
+	open_reset = NULL;
 }
 
 static void members_recall_and_receipts_follow_the_rules(void **state)
@@ -1721,6 +1797,9 @@ int main(void)
 			reopen_rebuilds_state_identically, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			reopen_from_image_rebuilds_state_identically, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			image_the_caller_cannot_read_is_given_up, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			recalls_and_receipts_are_kept_and_rebuilt, setup,
