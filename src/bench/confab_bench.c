@@ -28,6 +28,11 @@
  * --history N selects the history read mode instead (bench_history.c): N
  * pages of --limit messages at random places of the --user's
  * conversations, over --concurrency connections (default 1 in this mode).
+ *
+ * --idle N selects the idle WebSocket mode instead (bench_idle.c): N silent
+ * WebSockets on the first --url node, its resident memory and connection
+ * buffers read from /metrics before and --seconds (default 3 in this mode)
+ * after they are all open, per socket.
  */
 
 #include <assert.h>
@@ -42,6 +47,7 @@
 #include "bench/bench_fanout.h"
 #include "bench/bench_history.h"
 #include "bench/bench_http.h"
+#include "bench/bench_idle.h"
 #include "common/cf_buf.h"
 #include "common/cf_time.h"
 
@@ -58,8 +64,9 @@ struct bench {
 	unsigned conc, seconds, warmup, size, n_convs;
 	unsigned fanout, rate; /* --fanout mode (bench_fanout.c) */
 	unsigned history, limit, seed; /* --history mode (bench_history.c) */
+	unsigned idle; /* --idle mode (bench_idle.c) */
 	const char *user;
-	int conc_set;
+	int conc_set, seconds_set;
 	char run_id[32];
 	char *content;
 	enum bench_phase phase;
@@ -103,7 +110,8 @@ static void usage(FILE *f)
 		   "[--size BYTES]\n"
 		   "       confab-bench --history N [--url URL ...] "
 		   "[--concurrency C] [--limit L]\n"
-		   "                    [--user ID] [--seed S]\n");
+		   "                    [--user ID] [--seed S]\n"
+		   "       confab-bench --idle N [--url URL] [--seconds S]\n");
 }
 
 static int lat_cmp(const void *a, const void *b)
@@ -468,13 +476,14 @@ static int parse_args(struct bench *b, int argc, char **argv)
 		{"limit", required_argument, NULL, 'l'},
 		{"user", required_argument, NULL, 'U'},
 		{"seed", required_argument, NULL, 'S'},
+		{"idle", required_argument, NULL, 'I'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int ch, rv = 0;
 
 	while (rv == 0 &&
-	       (ch = getopt_long(argc, argv, "u:c:s:w:z:k:f:r:H:l:U:S:h", opts,
+	       (ch = getopt_long(argc, argv, "u:c:s:w:z:k:f:r:H:l:U:S:I:h", opts,
 				 NULL)) != -1) {
 		switch (ch) {
 		case 'u':
@@ -486,6 +495,7 @@ static int parse_args(struct bench *b, int argc, char **argv)
 			break;
 		case 's':
 			rv = parse_uint(optarg, 1, 86400, &b->seconds);
+			b->seconds_set = 1;
 			break;
 		case 'w':
 			rv = parse_uint(optarg, 0, 3600, &b->warmup);
@@ -521,6 +531,9 @@ static int parse_args(struct bench *b, int argc, char **argv)
 			break;
 		case 'S':
 			rv = parse_uint(optarg, 0, 0xffffffffu, &b->seed);
+			break;
+		case 'I':
+			rv = parse_uint(optarg, 1, 1000000, &b->idle);
 			break;
 		case 'h':
 			usage(stdout);
@@ -618,6 +631,20 @@ static int run_history(const struct bench *b)
 	return bench_history_run(&o);
 }
 
+/* --idle: hand the parsed options to bench_idle.c (the first --url). */
+static int run_idle(const struct bench *b)
+{
+	struct bh_target t[MAX_URLS];
+	struct bidle_opts o;
+
+	targets_of(b, t);
+	memset(&o, 0, sizeof o);
+	o.target = &t[0];
+	o.sockets = b->idle;
+	o.settle = b->seconds_set ? b->seconds : 3;
+	return bench_idle_run(&o);
+}
+
 int main(int argc, char **argv)
 {
 	struct bench b;
@@ -640,11 +667,14 @@ int main(int argc, char **argv)
 	snprintf(b.run_id, sizeof b.run_id, "%llx%x",
 		 (unsigned long long)(cf_wall_ms() % 0xffffffffu),
 		 (unsigned)getpid());
-	if (b.history > 0 && (b.fanout > 0 || b.rate > 0)) {
-		fprintf(stderr, "confab-bench: --history and --fanout are "
-				"separate modes\n");
+	if ((b.history > 0) + (b.fanout > 0 || b.rate > 0) + (b.idle > 0) >
+	    1) {
+		fprintf(stderr, "confab-bench: --history, --fanout and --idle "
+				"are separate modes\n");
 		return 2;
 	}
+	if (b.idle > 0)
+		return run_idle(&b);
 	if (b.history > 0)
 		return run_history(&b);
 	if (b.fanout > 0 || b.rate > 0)

@@ -1,5 +1,11 @@
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "frontend/fe_metrics.h"
 
 const double fe_hist_bounds[FE_HIST_BUCKETS] = {
@@ -104,4 +110,50 @@ int fe_metrics_render_loop_lag(const struct cf_lag *lag, struct cf_buf *b)
 			(unsigned long long)lag->n,
 			(double)lag->max_ns / 1e9);
 	return rv;
+}
+
+/* ---- Process ---- */
+
+/*
+ * Resident set size in bytes: the second field of /proc/self/statm
+ * (resident pages) times the page size; 0 and -errno when it cannot be read.
+ * A read of procfs costs no disk I/O: it is fine on the loop.
+ */
+static int process_rss(uint64_t *out)
+{
+	char buf[128], *e;
+	unsigned long long resident;
+	long page = sysconf(_SC_PAGESIZE);
+	ssize_t n;
+	int fd, err;
+
+	fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof buf - 1);
+	err = errno;
+	close(fd);
+	if (n < 0)
+		return -err;
+	buf[n] = '\0';
+	(void)strtoull(buf, &e, 10); /* size: total pages */
+	if (e == buf || *e != ' ' || page <= 0)
+		return -EINVAL;
+	resident = strtoull(e + 1, NULL, 10);
+	*out = (uint64_t)resident * (uint64_t)page;
+	return 0;
+}
+
+int fe_metrics_render_process(struct cf_buf *b)
+{
+	uint64_t rss = 0;
+
+	if (process_rss(&rss) != 0)
+		return 0;
+	return cf_buf_appendf(b,
+			      "# HELP process_resident_memory_bytes Resident "
+			      "memory size in bytes.\n"
+			      "# TYPE process_resident_memory_bytes gauge\n"
+			      "process_resident_memory_bytes %llu\n",
+			      (unsigned long long)rss);
 }

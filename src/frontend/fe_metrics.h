@@ -57,5 +57,12 @@ int fe_conn_metrics_render(const struct fe_conn_metrics *m, unsigned open,
  * since start) to b; nothing if lag is NULL.
  */
 int fe_metrics_render_loop_lag(const struct cf_lag *lag, struct cf_buf *b);
+/*
+ * ---- Process ----
+ * Append the standard Prometheus gauge process_resident_memory_bytes (the
+ * resident pages of /proc/self/statm times the page size), read now;
+ * nothing where /proc/self/statm cannot be read.
+ */
+int fe_metrics_render_process(struct cf_buf *b);
 
 #endif

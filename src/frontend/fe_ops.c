@@ -284,6 +284,8 @@ static void ops_metrics(struct fe_conn *c)
 	if (rv == 0)
 		rv = fe_metrics_render_loop_lag(s->metrics.loop_lag, &b);
 	if (rv == 0)
+		rv = fe_metrics_render_process(&b);
+	if (rv == 0)
 		rv = fe_fanout_metrics_render(&s->fanout, &b);
 	if (rv == 0)
 		rv = cf_buf_appendf(
@@ -305,7 +307,7 @@ static void ops_metrics(struct fe_conn *c)
 
 /*
  * /metrics while the node opens its store (issue 11): only what the loop
- * owns (connections, loop lag), and confab_starting 1.
+ * owns (connections, loop lag), resident memory and confab_starting 1.
  */
 static void ops_metrics_starting(struct fe_conn *c)
 {
@@ -320,6 +322,8 @@ static void ops_metrics_starting(struct fe_conn *c)
 		rv = fe_conn_metrics_render(&s->metrics.conns, s->n_conns, &b);
 	if (rv == 0)
 		rv = fe_metrics_render_loop_lag(s->metrics.loop_lag, &b);
+	if (rv == 0)
+		rv = fe_metrics_render_process(&b);
 	if (rv != 0) {
 		cf_buf_release(&b);
 		fe_respond_rc(c, -ENOMEM, NULL);

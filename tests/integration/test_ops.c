@@ -152,6 +152,7 @@ static void metrics_lists_every_metric_of_api_md(void **state)
 		{"confab_push_failed_total", "counter", NULL},
 		{"confab_dedup_keys", "gauge", NULL},
 		{"confab_dedup_bytes", "gauge", NULL},
+		{"process_resident_memory_bytes", "gauge", NULL},
 	};
 	int leaders = 0;
 
@@ -169,6 +170,8 @@ static void metrics_lists_every_metric_of_api_md(void **state)
 		}
 		histogram_count(t, "confab_send_ack_seconds");
 		histogram_count(t, "confab_delivery_seconds");
+		/* read from /proc/self/statm when rendered (issue 11) */
+		assert_true(value(t, "process_resident_memory_bytes") > 0);
 		role = value(t, "confab_raft_role");
 		assert_true(role == 1 || role == 3);
 		leaders += role == 3;
