@@ -136,14 +136,30 @@ void fe_ws_parser_init(struct fe_ws_parser *p, size_t max_message)
 void fe_ws_parser_release(struct fe_ws_parser *p)
 {
 	cf_buf_release(&p->msg);
+	free(p->ctrl);
+	p->ctrl = NULL;
 }
 
 void fe_ws_parser_trim(struct fe_ws_parser *p)
 {
+	/* Between frames (or closed), no control payload is pending. */
+	if (p->ctrl != NULL &&
+	    ((p->state == ST_HDR && p->hdr_len == 0) || p->state == ST_CLOSED)) {
+		free(p->ctrl);
+		p->ctrl = NULL;
+	}
 	if (p->in_message)
 		return;
 	p->reset_message = false;
 	cf_buf_release(&p->msg);
+}
+
+/* The control payload received (an empty one may have no buffer). */
+static const uint8_t *ctrl_data(const struct fe_ws_parser *p)
+{
+	static const uint8_t none[1];
+
+	return p->ctrl != NULL ? p->ctrl : none;
 }
 
 static int fail(struct fe_ws_parser *p, uint16_t code, int err)
@@ -242,7 +258,7 @@ static int finish_close(struct fe_ws_parser *p, struct fe_ws_event *ev)
 	ev->kind = FE_WS_CLOSE;
 	if (p->ctrl_len == 0) {
 		ev->code = FE_WS_CLOSE_NO_STATUS;
-		ev->data = p->ctrl;
+		ev->data = ctrl_data(p);
 		ev->len = 0;
 		return 0;
 	}
@@ -280,7 +296,7 @@ static int finish_frame(struct fe_ws_parser *p, struct fe_ws_event *ev)
 	case FE_WS_OP_PING:
 	case FE_WS_OP_PONG:
 		ev->kind = p->opcode == FE_WS_OP_PING ? FE_WS_PING : FE_WS_PONG;
-		ev->data = p->ctrl;
+		ev->data = ctrl_data(p);
 		ev->len = p->ctrl_len;
 		return 1;
 	default:
@@ -308,6 +324,11 @@ static int take_payload(struct fe_ws_parser *p, const uint8_t *src, size_t n)
 	size_t i;
 
 	if (is_control(p->opcode)) {
+		if (p->ctrl == NULL) {
+			p->ctrl = malloc(126);
+			if (p->ctrl == NULL)
+				return fail(p, FE_WS_CLOSE_INTERNAL, -ENOMEM);
+		}
 		dst = p->ctrl + p->ctrl_len;
 		p->ctrl_len = (uint8_t)(p->ctrl_len + n);
 	} else {

@@ -93,8 +93,12 @@ struct fe_ws_parser {
 	uint8_t msg_opcode;
 	uint32_t utf8; /* DFA state across fragments */
 	struct cf_buf msg;
-	/* control frame payload (never fragmented, at most 125 bytes) */
-	uint8_t ctrl[126];
+	/*
+	 * control frame payload (never fragmented, at most 125 bytes):
+	 * allocated when one arrives, given back by fe_ws_parser_trim
+	 * between frames, so that an idle socket holds none (issue 11)
+	 */
+	uint8_t *ctrl;
 	uint8_t ctrl_len;
 };
 

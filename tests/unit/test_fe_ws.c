@@ -485,6 +485,48 @@ static void message_buffer_is_reused(void **state)
 	cf_buf_release(&in);
 }
 
+/*
+ * An idle parser holds no buffer (issue 11, memory per idle WebSocket):
+ * a control payload is allocated when a ping arrives and given back by
+ * trim between frames, never in the middle of one (a ping split across
+ * reads, trimmed after each, still reads back whole).
+ */
+static void trim_gives_back_control_and_message_buffers(void **state)
+{
+	struct cf_buf in = CF_BUF_INIT;
+	struct fe_ws_parser p;
+	struct fe_ws_event ev;
+	size_t used, off = 0;
+	int rv;
+
+	(void)state;
+	ADD(&in, 0x89, "are you there?");
+	ADD(&in, 0x81, "{\"type\":\"ping\"}");
+	fe_ws_parser_init(&p, 0);
+	assert_null(p.ctrl);
+	/* The ping, a byte at a time, trimmed after each read. */
+	for (;;) {
+		rv = fe_ws_feed(&p, in.data + off, 1, &used, &ev);
+		off += used;
+		if (rv == FE_WS_PING)
+			break;
+		assert_int_equal(rv, 0);
+		fe_ws_parser_trim(&p);
+	}
+	assert_int_equal(ev.len, 14);
+	assert_memory_equal(ev.data, "are you there?", 14);
+	fe_ws_parser_trim(&p);
+	assert_null(p.ctrl);
+	assert_int_equal(fe_ws_feed(&p, in.data + off, in.len - off, &used,
+				    &ev),
+			 FE_WS_TEXT);
+	fe_ws_parser_trim(&p);
+	assert_null(p.ctrl);
+	assert_null(p.msg.data);
+	fe_ws_parser_release(&p);
+	cf_buf_release(&in);
+}
+
 /* A client that announces a large frame and sends little of it must not
  * make the server allocate the announced length. */
 static void header_alone_does_not_allocate_its_length(void **state)
@@ -792,6 +834,7 @@ int main(void)
 		cmocka_unit_test(fragment_order_is_enforced),
 		cmocka_unit_test(error_is_sticky),
 		cmocka_unit_test(message_buffer_is_reused),
+		cmocka_unit_test(trim_gives_back_control_and_message_buffers),
 		cmocka_unit_test(header_alone_does_not_allocate_its_length),
 		cmocka_unit_test(encode_header_picks_minimal_length),
 		cmocka_unit_test(encoded_frames_read_back),
