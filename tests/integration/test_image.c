@@ -59,20 +59,6 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-static bool log_has(unsigned id, const char *needle)
-{
-	FILE *f = fopen(cluster.nodes[id].log_path, "r");
-	char line[4096];
-	bool found = false;
-
-	if (f == NULL)
-		return false;
-	while (!found && fgets(line, sizeof line, f) != NULL)
-		found = strstr(line, needle) != NULL;
-	fclose(f);
-	return found;
-}
-
 /* The value of a metric series of node, -1 if absent or unreachable. */
 static double metric(unsigned id, const char *series)
 {
@@ -136,7 +122,8 @@ static void every_node_writes_an_image(void **state)
 		assert_true(metric(id, "confab_state_images_total") >= 1);
 		assert_int_equal(metric(id, "confab_state_image_failures_total"),
 				 0);
-		assert_true(log_has(id, "fsm: state image at"));
+		assert_true(cf_test_cluster_log_has(&cluster, id,
+						    "fsm: state image at"));
 	}
 	cf_test_cluster_pass(&cluster);
 	n_passed++;
@@ -177,9 +164,10 @@ static void a_restart_loads_the_image_and_reads_the_rest(void **state)
 	assert_int_equal(status, 0);
 	assert_int_equal(cf_test_cluster_restart(&cluster, 3, START_TIMEOUT_MS),
 			 0);
-	assert_true(log_has(3, "loaded in"));
-	assert_true(log_has(3, "after the state image"));
-	assert_false(log_has(3, "not used"));
+	assert_true(cf_test_cluster_log_has(&cluster, 3, "loaded in"));
+	assert_true(cf_test_cluster_log_has(&cluster, 3,
+					    "after the state image"));
+	assert_false(cf_test_cluster_log_has(&cluster, 3, "not used"));
 	assert_same_answers(3);
 	send_some(5); /* next seqs, through every node */
 	assert_same_answers(3);
@@ -206,7 +194,8 @@ static void three_killed_nodes_come_back_from_their_images(void **state)
 			0);
 	leader = cf_test_cluster_leader(&cluster, START_TIMEOUT_MS);
 	assert_true(leader > 0);
-	assert_true(log_has((unsigned)leader, "loaded in"));
+	assert_true(cf_test_cluster_log_has(&cluster, (unsigned)leader,
+					    "loaded in"));
 	/* The first key was acked long before the image: a duplicate. */
 	assert_int_equal(cf_test_send(&cluster, (unsigned)leader, "alice", CONV,
 				      "k1", "message 1 with some words", &a),
@@ -257,7 +246,7 @@ static void a_damaged_image_is_not_used(void **state)
 	close(fd);
 	assert_int_equal(cf_test_cluster_restart(&cluster, 2, START_TIMEOUT_MS),
 			 0);
-	assert_true(log_has(2, "not used"));
+	assert_true(cf_test_cluster_log_has(&cluster, 2, "not used"));
 	assert_same_answers(2);
 	cf_test_cluster_pass(&cluster);
 	n_passed++;
