@@ -59,27 +59,6 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-/* The value of a metric series of node, -1 if absent or unreachable. */
-static double metric(unsigned id, const char *series)
-{
-	struct cf_http_resp r;
-	double v = -1;
-	size_t n = strlen(series);
-	const char *p;
-
-	cf_http_resp_init(&r);
-	if (cf_http_request(&cluster.nodes[id].conn, "GET", "/metrics", NULL,
-			    NULL, 0, &r) == 0 &&
-	    r.status == 200)
-		for (p = r.body; (p = strstr(p, series)) != NULL; p += n)
-			if ((p == r.body || p[-1] == '\n') && p[n] == ' ') {
-				v = strtod(p + n + 1, NULL);
-				break;
-			}
-	cf_http_resp_release(&r);
-	return v;
-}
-
 /* Send count messages as alice through node 1 (any node forwards). */
 static void send_some(unsigned count)
 {
@@ -106,9 +85,12 @@ static double wait_named_image(unsigned id)
 {
 	double v = 0;
 
-	for (int i = 0; i < 600 && (v = metric(id, "confab_state_image_index")) <= 0;
-	     i++)
+	for (int i = 0; i < 600; i++) {
+		v = cf_test_metric(&cluster, id, "confab_state_image_index");
+		if (v > 0)
+			break;
 		cf_test_sleep_ms(100);
+	}
 	return v;
 }
 
@@ -119,9 +101,12 @@ static void every_node_writes_an_image(void **state)
 	send_some(700);
 	for (unsigned id = 1; id <= 3; id++) {
 		assert_true(wait_named_image(id) > 0);
-		assert_true(metric(id, "confab_state_images_total") >= 1);
-		assert_int_equal(metric(id, "confab_state_image_failures_total"),
-				 0);
+		assert_true(cf_test_metric(&cluster, id,
+					   "confab_state_images_total") >= 1);
+		assert_int_equal(
+			cf_test_metric(&cluster, id,
+				       "confab_state_image_failures_total"),
+			0);
 		assert_true(cf_test_cluster_log_has(&cluster, id,
 						    "fsm: state image at"));
 	}
