@@ -1,7 +1,7 @@
 #include "config.h"
 
 /*
- * fe_media_image: the media reference index (fe_media.c's m->index and
+ * fe_media_image: the media reference index (fe_media_index.c's m->index and
  * m->by_msg, built from the committed records by fe_media_on_record) in
  * the state image (issue 11), so that a node that opens with an image
  * need not read every message record to know who may read which blob.
@@ -25,7 +25,7 @@
  *                       the conversations whose messages referenced it,
  *                       in the order they were first seen
  *   u32 n_refs, then per attachment not recalled (any order):
- *       str key         "conv\x1fseq" (1..159 bytes, as fe_media.c keys)
+ *       str key         "conv\x1fseq" (1..159 bytes, as fe_media_index.c keys)
  *       str media_id    an id of the list above
  *   u32 end marker (cf_imgw_end)
  *
@@ -51,7 +51,7 @@
 #define F_COMMITTED 1u
 #define F_ERASED 2u
 #define F_UNREF 4u
-#define KEY_MAX 159 /* fe_media.c: msg_key() into char[160] */
+#define KEY_MAX 159 /* fe_media_index.c: msg_key() into char[160] */
 /* The NUL-terminated fields of struct fe_media_meta, without the NUL. */
 #define USER_MAX (sizeof(((struct fe_media_meta *)0)->user) - 1)
 #define MIME_MAX (sizeof(((struct fe_media_meta *)0)->mime) - 1)

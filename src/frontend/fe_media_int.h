@@ -1,7 +1,7 @@
 /*
- * fe_media_int: what fe_media.c, fe_media_io.c and fe_media_image.c share:
- * the reference index's entries, chunked peer messages (send, reassembly)
- * and the blob files. Not for other modules.
+ * fe_media_int: what fe_media.c, fe_media_index.c, fe_media_io.c and
+ * fe_media_image.c share: the reference index's entries, chunked peer
+ * messages (send, reassembly) and the blob files. Not for other modules.
  * Ownership: a completed transfer is the caller's for the duration of
  * fe_media_complete() only. Errors: 0 or a negative code.
  * Threads: loop thread only, except the blob jobs (libuv's thread pool),
@@ -29,6 +29,15 @@ struct fe_media_meta {
 	bool erased;   /* every reference recalled: the file is gone */
 	bool unref;    /* rebuild: a recall dropped its last reference so far */
 };
+
+/*
+ * The index entry of mediaId id (fe_media_index.c): NULL if there is none
+ * and !create, or if creating it failed (memory).
+ */
+struct fe_media_meta *fe__media_meta_get(struct fe_media *m, const char *id,
+					 size_t len, bool create);
+/* Free both maps of the index and their entries (left released). */
+void fe__media_index_clear(struct fe_media *m);
 
 /* An incoming chunked transfer. */
 struct fe_media_xfer {

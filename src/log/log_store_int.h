@@ -197,7 +197,7 @@ struct log_coldf *log__part_find_cold(struct log_part *part, uint32_t segno);
 /* Add a cold file to the partition (segment order kept). */
 int log__part_add_cold(struct log_part *part, const struct log_coldf *c);
 
-/* ---- log_compact.c ---- */
+/* ---- log_compact.c (log_compact_run.c runs and switches jobs) ---- */
 
 /* Make a job of mj (recalls copied) and append it to s->jobs. */
 int log__job_new(struct log_store *s, const struct log_manifest_job *mj,
@@ -205,6 +205,8 @@ int log__job_new(struct log_store *s, const struct log_manifest_job *mj,
 void log__job_free(struct log_compact *c);
 /* Count a recall (entry time ts) of a message in a hot segment of part. */
 void log__note_hot_recall(struct log_part *part, uint64_t ts);
+/* Highest hot segment number taken by a pending job of the partition. */
+uint32_t log__part_taken(const struct log_store *s, unsigned partition);
 
 /*
  * Descriptors (issue 11, log_store_fds.c): a hot segment keeps seg->fd

@@ -2,8 +2,8 @@
  * rft_fsm_int: the FSM's private state, shared by its files: rft_fsm.c
  * (open, rebuild, raft adapter, restore, queries), rft_ckpt.c (the
  * checkpoint job and the snapshots), rft_state.c (conversations, members,
- * the user and pair indexes), rft_apply.c (one entry's commands) and
- * rft_fsm_fetch.c. Nothing outside the FSM's files includes it.
+ * the user and pair indexes), rft_apply.c (one entry) with
+ * rft_apply_cmd.c (its commands) and rft_fsm_fetch.c. Nothing outside the FSM's files includes it.
  *
  * Ownership: struct rft_fsm owns every conversation (struct rft_conv_st,
  * one allocation each, never freed before rft_fsm_close), their strings and
@@ -190,6 +190,28 @@ int rft__media_attached(struct rft_fsm *f, struct cf_str id,
 void rft__media_release(struct rft_fsm *f);
 /* Free the member snapshots of the entry being applied (rft_apply.c). */
 void rft__snaps_free(struct rft_fsm *f);
+
+/* The entry being applied (rft_apply.c) as its commands see it. */
+struct rft_apply {
+	struct rft_fsm *f;
+	uint64_t index;
+	uint64_t clock;
+	unsigned pos; /* of the command in the entry */
+};
+
+/*
+ * A storage or memory failure while applying entry index (rft_apply.c):
+ * abort the store's staging, record the error (what, and the file for a
+ * commit) and unwind to the start of the entry; exits the process if no
+ * entry is being applied. Never returns.
+ */
+void rft__fatal(struct rft_fsm *f, uint64_t index, const char *what, int rv);
+/*
+ * Apply one command of the entry (rft_apply_cmd.c): its result status, 0
+ * or an error answer (nothing changed); a storage failure is rft__fatal().
+ */
+int rft__apply_cmd(struct rft_apply *a, const struct rft_cmd *cmd,
+		   struct rft_result *res);
 /* Sort ids and drop repeats; returns the new count. */
 unsigned rft__ids_sort_unique(struct cf_str *ids, unsigned n);
 

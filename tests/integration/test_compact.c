@@ -417,19 +417,6 @@ static int rm_entry(const char *p, const struct stat *st, int flag,
 	return ftw->level == 0 ? 0 : remove(p);
 }
 
-static bool log_has(unsigned node, const char *what)
-{
-	FILE *fp = fopen(cluster.nodes[node].log_path, "r");
-	char line[1024];
-	bool found = false;
-
-	assert_non_null(fp);
-	while (!found && fgets(line, sizeof line, fp) != NULL)
-		found = strstr(line, what) != NULL;
-	fclose(fp);
-	return found;
-}
-
 /* The first cold file under node's store; its path in path. */
 static void first_cold(unsigned node, char *path, size_t n)
 {
@@ -535,7 +522,7 @@ static void wiped_node_rejoins_through_cold_files(void **state)
 			 0);
 	assert_int_equal(cf_test_cluster_restart(&cluster, 3, 60000), 0);
 	/* Raft's log was cut by the erasure: a snapshot and a fetch. */
-	assert_true(log_has(3, "segment fetch done"));
+	assert_true(cf_test_cluster_log_has(&cluster, 3, "segment fetch done"));
 	assert_true(cold_files(3) > 0);
 	for (int k = 1; k < NCONV; k++)
 		assert_true(cf_test_assert_same(&cluster, "alice", convs[k],

@@ -81,19 +81,14 @@ static long long metric_of(struct cf_test_cluster *cl, unsigned id,
 			   const char *name)
 {
 	struct cf_http_resp r;
-	long long v = -1;
-	const char *p;
+	long long v;
 
 	cf_http_resp_init(&r);
 	assert_int_equal(cf_test_cluster_http(cl, id, "GET", "/metrics",
 					      NULL, NULL, &r),
 			 0);
 	assert_int_equal(r.status, 200);
-	for (p = r.body; (p = strstr(p, name)) != NULL; p++)
-		if ((p == r.body || p[-1] == '\n') && p[strlen(name)] == ' ') {
-			v = atoll(p + strlen(name) + 1);
-			break;
-		}
+	v = (long long)cf_test_metric_in(r.body, name);
 	cf_http_resp_release(&r);
 	if (v < 0)
 		fail_msg("node %u: no metric %s", id, name);

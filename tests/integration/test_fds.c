@@ -94,18 +94,13 @@ static unsigned fds_of(pid_t pid)
 static long long metric(unsigned id, const char *name)
 {
 	struct cf_http_resp r = {0};
-	long long v = -1;
-	const char *p;
+	long long v;
 
 	assert_int_equal(cf_test_cluster_http(&cluster, id, "GET", "/metrics",
 					      NULL, NULL, &r),
 			 0);
 	assert_int_equal(r.status, 200);
-	for (p = r.body; (p = strstr(p, name)) != NULL; p++)
-		if ((p == r.body || p[-1] == '\n') && p[strlen(name)] == ' ') {
-			v = atoll(p + strlen(name) + 1);
-			break;
-		}
+	v = (long long)cf_test_metric_in(r.body, name);
 	cf_http_resp_release(&r);
 	return v;
 }

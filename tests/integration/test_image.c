@@ -61,20 +61,6 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-static bool log_has(unsigned id, const char *needle)
-{
-	FILE *f = fopen(cluster.nodes[id].log_path, "r");
-	char line[4096];
-	bool found = false;
-
-	if (f == NULL)
-		return false;
-	while (!found && fgets(line, sizeof line, f) != NULL)
-		found = strstr(line, needle) != NULL;
-	fclose(f);
-	return found;
-}
-
 /* Lines of node id's log holding needle. */
 static unsigned log_count(unsigned id, const char *needle)
 {
@@ -88,27 +74,6 @@ static unsigned log_count(unsigned id, const char *needle)
 		n += strstr(line, needle) != NULL;
 	fclose(f);
 	return n;
-}
-
-/* The value of a metric series of node, -1 if absent or unreachable. */
-static double metric(unsigned id, const char *series)
-{
-	struct cf_http_resp r;
-	double v = -1;
-	size_t n = strlen(series);
-	const char *p;
-
-	cf_http_resp_init(&r);
-	if (cf_http_request(&cluster.nodes[id].conn, "GET", "/metrics", NULL,
-			    NULL, 0, &r) == 0 &&
-	    r.status == 200)
-		for (p = r.body; (p = strstr(p, series)) != NULL; p += n)
-			if ((p == r.body || p[-1] == '\n') && p[n] == ' ') {
-				v = strtod(p + n + 1, NULL);
-				break;
-			}
-	cf_http_resp_release(&r);
-	return v;
 }
 
 /* Send count messages as alice through node 1 (any node forwards). */
@@ -137,9 +102,12 @@ static double wait_named_image(unsigned id)
 {
 	double v = 0;
 
-	for (int i = 0; i < 600 && (v = metric(id, "confab_state_image_index")) <= 0;
-	     i++)
+	for (int i = 0; i < 600; i++) {
+		v = cf_test_metric(&cluster, id, "confab_state_image_index");
+		if (v > 0)
+			break;
 		cf_test_sleep_ms(100);
+	}
 	return v;
 }
 
@@ -150,10 +118,14 @@ static void every_node_writes_an_image(void **state)
 	send_some(700);
 	for (unsigned id = 1; id <= 3; id++) {
 		assert_true(wait_named_image(id) > 0);
-		assert_true(metric(id, "confab_state_images_total") >= 1);
-		assert_int_equal(metric(id, "confab_state_image_failures_total"),
-				 0);
-		assert_true(log_has(id, "fsm: state image at"));
+		assert_true(cf_test_metric(&cluster, id,
+					   "confab_state_images_total") >= 1);
+		assert_int_equal(
+			cf_test_metric(&cluster, id,
+				       "confab_state_image_failures_total"),
+			0);
+		assert_true(cf_test_cluster_log_has(&cluster, id,
+						    "fsm: state image at"));
 	}
 	cf_test_cluster_pass(&cluster);
 	n_passed++;
@@ -194,9 +166,10 @@ static void a_restart_loads_the_image_and_reads_the_rest(void **state)
 	assert_int_equal(status, 0);
 	assert_int_equal(cf_test_cluster_restart(&cluster, 3, START_TIMEOUT_MS),
 			 0);
-	assert_true(log_has(3, "loaded in"));
-	assert_true(log_has(3, "after the state image"));
-	assert_false(log_has(3, "not used"));
+	assert_true(cf_test_cluster_log_has(&cluster, 3, "loaded in"));
+	assert_true(cf_test_cluster_log_has(&cluster, 3,
+					    "after the state image"));
+	assert_false(cf_test_cluster_log_has(&cluster, 3, "not used"));
 	assert_same_answers(3);
 	send_some(5); /* next seqs, through every node */
 	assert_same_answers(3);
@@ -223,7 +196,8 @@ static void three_killed_nodes_come_back_from_their_images(void **state)
 			0);
 	leader = cf_test_cluster_leader(&cluster, START_TIMEOUT_MS);
 	assert_true(leader > 0);
-	assert_true(log_has((unsigned)leader, "loaded in"));
+	assert_true(cf_test_cluster_log_has(&cluster, (unsigned)leader,
+					    "loaded in"));
 	/* The first key was acked long before the image: a duplicate. */
 	assert_int_equal(cf_test_send(&cluster, (unsigned)leader, "alice", CONV,
 				      "k1", "message 1 with some words", &a),
@@ -274,7 +248,7 @@ static void a_damaged_image_is_not_used(void **state)
 	close(fd);
 	assert_int_equal(cf_test_cluster_restart(&cluster, 2, START_TIMEOUT_MS),
 			 0);
-	assert_true(log_has(2, "not used"));
+	assert_true(cf_test_cluster_log_has(&cluster, 2, "not used"));
 	assert_same_answers(2);
 	cf_test_cluster_pass(&cluster);
 	n_passed++;
@@ -289,17 +263,19 @@ static void a_compaction_is_followed_by_an_image_that_fits(void **state)
 	int status;
 
 	(void)state;
-	images = metric(1, "confab_state_images_total");
+	images = cf_test_metric(&cluster, 1, "confab_state_images_total");
 	snprintf(args, sizeof args, "compact --cluster '%s' --wait 120",
 		 cluster.conf_path);
 	assert_int_equal(cf_test_ctl(args, out, sizeof out), 0);
 	assert_non_null(strstr(out, "compaction committed at index"));
 	send_some(3); /* records after the switch: an image is due */
-	for (int i = 0; i < 600 && metric(1, "confab_state_images_total") <=
+	for (int i = 0; i < 600 && cf_test_metric(&cluster, 1,
+						  "confab_state_images_total") <=
 					   images;
 	     i++)
 		cf_test_sleep_ms(100);
-	assert_true(metric(1, "confab_state_images_total") > images);
+	assert_true(cf_test_metric(&cluster, 1, "confab_state_images_total") >
+		    images);
 	/* Its checkpoint names it within a second or so. */
 	cf_test_sleep_ms(1500);
 	send_some(2);

@@ -66,23 +66,6 @@ static char *metrics(unsigned node)
 	return s;
 }
 
-/*
- * The value of series (e.g. `confab_segments{tier="hot"}`) in text, which
- * must be at the start of a line followed by a space; -1 if absent.
- */
-static double value(const char *text, const char *series)
-{
-	size_t n = strlen(series);
-	const char *p = text;
-
-	while ((p = strstr(p, series)) != NULL) {
-		if ((p == text || p[-1] == '\n') && p[n] == ' ')
-			return strtod(p + n + 1, NULL);
-		p += n;
-	}
-	return -1;
-}
-
 static void assert_typed(const char *text, const char *name, const char *type)
 {
 	char line[160];
@@ -122,12 +105,12 @@ static double histogram_count(const char *text, const char *name)
 	}
 	assert_true(buckets >= 5);
 	snprintf(series, sizeof series, "%s_bucket{le=\"+Inf\"}", name);
-	count = value(text, series);
+	count = cf_test_metric_in(text, series);
 	assert_true(count >= prev);
 	snprintf(series, sizeof series, "%s_count", name);
-	assert_true(value(text, series) == count);
+	assert_true(cf_test_metric_in(text, series) == count);
 	snprintf(series, sizeof series, "%s_sum", name);
-	assert_true(value(text, series) >= 0);
+	assert_true(cf_test_metric_in(text, series) >= 0);
 	return count;
 }
 
@@ -165,14 +148,15 @@ static void metrics_lists_every_metric_of_api_md(void **state)
 			const char *s = m[i].series ? m[i].series : m[i].name;
 
 			assert_typed(t, m[i].name, m[i].type);
-			if (value(t, s) < 0)
+			if (cf_test_metric_in(t, s) < 0)
 				fail_msg("n%u: no series %s", node, s);
 		}
 		histogram_count(t, "confab_send_ack_seconds");
 		histogram_count(t, "confab_delivery_seconds");
 		/* read from /proc/self/statm when rendered (issue 11) */
-		assert_true(value(t, "process_resident_memory_bytes") > 0);
-		role = value(t, "confab_raft_role");
+		assert_true(cf_test_metric_in(t, "process_resident_memory_bytes") >
+			    0);
+		role = cf_test_metric_in(t, "confab_raft_role");
 		assert_true(role == 1 || role == 3);
 		leaders += role == 3;
 		free(t);
@@ -196,7 +180,7 @@ static void metrics_move_with_sends_duplicates_and_deliveries(void **state)
 			 0);
 	t0 = metrics(1);
 	t2 = metrics(2);
-	assert_true(value(t2, "confab_ws_connections") >= 1);
+	assert_true(cf_test_metric_in(t2, "confab_ws_connections") >= 1);
 	/* One send through node 1, delivered on node 2's socket. */
 	assert_int_equal(cf_test_send(&cluster, 1, "mo1", "ops-g1", "c1",
 				      "hello", &a),
@@ -221,24 +205,26 @@ static void metrics_move_with_sends_duplicates_and_deliveries(void **state)
 	deadline = cf_mono_ms() + 5000;
 	for (;;) {
 		t1 = metrics(1);
-		if (value(t1, "confab_dedup_hits_total") >=
-		    value(t0, "confab_dedup_hits_total") + 1)
+		if (cf_test_metric_in(t1, "confab_dedup_hits_total") >=
+		    cf_test_metric_in(t0, "confab_dedup_hits_total") + 1)
 			break;
 		free(t1);
 		assert_true(cf_mono_ms() < deadline);
 		cf_test_sleep_ms(50);
 	}
-	assert_true(value(t1, "confab_messages_committed_total") >=
-		    value(t0, "confab_messages_committed_total") + 1);
-	assert_true(value(t1, "confab_dedup_hits_total") >=
-		    value(t0, "confab_dedup_hits_total") + 1);
+	assert_true(cf_test_metric_in(t1, "confab_messages_committed_total") >=
+		    cf_test_metric_in(t0, "confab_messages_committed_total") +
+			    1);
+	assert_true(cf_test_metric_in(t1, "confab_dedup_hits_total") >=
+		    cf_test_metric_in(t0, "confab_dedup_hits_total") + 1);
 	assert_true(histogram_count(t1, "confab_send_ack_seconds") >=
 		    histogram_count(t0, "confab_send_ack_seconds") + 2);
-	assert_true(value(t1, "confab_send_ack_seconds_sum") >
-		    value(t0, "confab_send_ack_seconds_sum"));
-	assert_true(value(t1, "confab_apply_lag_entries") >= 0);
-	assert_true(value(t1, "confab_segments{tier=\"hot\"}") >= 1);
-	assert_true(value(t1, "confab_segment_bytes{tier=\"hot\"}") > 0);
+	assert_true(cf_test_metric_in(t1, "confab_send_ack_seconds_sum") >
+		    cf_test_metric_in(t0, "confab_send_ack_seconds_sum"));
+	assert_true(cf_test_metric_in(t1, "confab_apply_lag_entries") >= 0);
+	assert_true(cf_test_metric_in(t1, "confab_segments{tier=\"hot\"}") >= 1);
+	assert_true(cf_test_metric_in(t1,
+				      "confab_segment_bytes{tier=\"hot\"}") > 0);
 	/* Node 2 wrote the event to a socket: its delivery histogram moved. */
 	{
 		char *t3 = metrics(2);
@@ -256,8 +242,8 @@ static void metrics_move_with_sends_duplicates_and_deliveries(void **state)
 	deadline = cf_mono_ms() + 5000;
 	for (;;) {
 		t1 = metrics(2);
-		if (value(t1, "confab_ws_connections") ==
-		    value(t0, "confab_ws_connections") - 1)
+		if (cf_test_metric_in(t1, "confab_ws_connections") ==
+		    cf_test_metric_in(t0, "confab_ws_connections") - 1)
 			break;
 		free(t1);
 		assert_true(cf_mono_ms() < deadline);

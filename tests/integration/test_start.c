@@ -154,21 +154,6 @@ static void assert_unavailable(struct cf_http_resp *r, const char *what)
 			 0);
 }
 
-/* The node's log holds needle. */
-static bool log_has(unsigned id, const char *needle)
-{
-	FILE *f = fopen(cluster.nodes[id].log_path, "r");
-	char line[4096];
-	bool found = false;
-
-	if (f == NULL)
-		return false;
-	while (!found && fgets(line, sizeof line, f) != NULL)
-		found = strstr(line, needle) != NULL;
-	fclose(f);
-	return found;
-}
-
 static void starting_node_serves_healthz_and_refuses_the_rest(void **state)
 {
 	static const char ws_headers[] =
@@ -221,8 +206,8 @@ static void starting_node_serves_healthz_and_refuses_the_rest(void **state)
 				 NULL, &r),
 			 0);
 	assert_unavailable(&r, "WebSocket upgrade");
-	assert_true(log_has(NODE, "store: opening"));
-	assert_true(log_has(NODE, "test hold"));
+	assert_true(cf_test_cluster_log_has(&cluster, NODE, "store: opening"));
+	assert_true(cf_test_cluster_log_has(&cluster, NODE, "test hold"));
 
 	/* The two others commit meanwhile. */
 	assert_int_equal(cf_test_send(&cluster, 1, "alice", "st-g", "st-2",
@@ -250,7 +235,7 @@ static void starting_node_serves_healthz_and_refuses_the_rest(void **state)
 	assert_int_equal(request(NODE, "GET", "/metrics", NULL, NULL, &r), 0);
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.body, "\nconfab_starting 0\n"));
-	assert_true(log_has(NODE, "store: open in"));
+	assert_true(cf_test_cluster_log_has(&cluster, NODE, "store: open in"));
 	cf_http_resp_release(&r);
 	n_passed++;
 }
@@ -266,7 +251,8 @@ static void sigterm_while_starting_exits_0(void **state)
 					      &st),
 			 0);
 	assert_int_equal(st, 0);
-	assert_true(log_has(NODE, "stopping once the store's open has ended"));
+	assert_true(cf_test_cluster_log_has(
+		&cluster, NODE, "stopping once the store's open has ended"));
 	/* Back for the teardown's clean stop. */
 	assert_int_equal(unlink(hold_path), 0);
 	assert_int_equal(cf_test_cluster_restart(&cluster, NODE,

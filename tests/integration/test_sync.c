@@ -271,18 +271,8 @@ static void the_index_is_rebuilt_when_a_node_restarts(void **state)
 	assert_string_equal(cur, otto_cursor);
 	json_decref(items);
 	/* The start said what it read. */
-	{
-		char line[512];
-		bool said = false;
-		FILE *fp = fopen(cluster.nodes[3].log_path, "r");
-
-		assert_non_null(fp);
-		while (fgets(line, sizeof line, fp) != NULL)
-			if (strstr(line, "store: rebuilt from ") != NULL)
-				said = true;
-		fclose(fp);
-		assert_true(said);
-	}
+	assert_true(
+		cf_test_cluster_log_has(&cluster, 3, "store: rebuilt from "));
 	n_passed++;
 }
 

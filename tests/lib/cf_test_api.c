@@ -286,3 +286,31 @@ int cf_test_ctl(const char *args, char *out, size_t size)
 	}
 	return WEXITSTATUS(st);
 }
+
+double cf_test_metric_in(const char *text, const char *series)
+{
+	size_t n = strlen(series);
+	const char *p = text;
+
+	while ((p = strstr(p, series)) != NULL) {
+		if ((p == text || p[-1] == '\n') && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+		p += n;
+	}
+	return -1;
+}
+
+double cf_test_metric(struct cf_test_cluster *c, unsigned node,
+		      const char *series)
+{
+	struct cf_http_resp r;
+	double v = -1;
+
+	cf_http_resp_init(&r);
+	if (cf_http_request(&c->nodes[node].conn, "GET", "/metrics", NULL,
+			    NULL, 0, &r) == 0 &&
+	    r.status == 200)
+		v = cf_test_metric_in(r.body, series);
+	cf_http_resp_release(&r);
+	return v;
+}

@@ -69,6 +69,20 @@ uint64_t cf_test_assert_same(struct cf_test_cluster *c, const char *user,
 			     const char *conv, size_t expect_n);
 
 /*
+ * The value of series (a metric name with its labels, e.g.
+ * `confab_segments{tier="hot"}`) in text, a /metrics answer: the first
+ * line that starts with series followed by a space; -1 if absent.
+ */
+double cf_test_metric_in(const char *text, const char *series);
+/*
+ * GET /metrics of node (its main-thread conn, no user) and the value of
+ * series in it; -1 if absent or if the node does not answer 200 (no
+ * assertion: the node may be down or starting).
+ */
+double cf_test_metric(struct cf_test_cluster *c, unsigned node,
+		      const char *series);
+
+/*
  * Run $CONFAB_BUILDDIR/confabctl with args (shell words); its stdout and
  * stderr in out (NUL-terminated, cut at size), echoed as TAP comments;
  * returns its exit status.

@@ -594,6 +594,21 @@ void cf_test_cluster_dump_logs(struct cf_test_cluster *c, int lines)
 	}
 }
 
+bool cf_test_cluster_log_has(struct cf_test_cluster *c, unsigned id,
+			     const char *needle)
+{
+	FILE *f = fopen(c->nodes[id].log_path, "r");
+	char line[4096];
+	bool found = false;
+
+	if (f == NULL)
+		return false;
+	while (!found && fgets(line, sizeof line, f) != NULL)
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
 int cf_test_cluster_stop(struct cf_test_cluster *c)
 {
 	int bad;

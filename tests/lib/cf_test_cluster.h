@@ -123,5 +123,11 @@ int cf_test_cluster_http(struct cf_test_cluster *c, unsigned id,
 
 /* Print the last lines of every node log to stderr. */
 void cf_test_cluster_dump_logs(struct cf_test_cluster *c, int lines);
+/*
+ * Whether node id's log (log_path) has a line that holds needle (a line is
+ * read in pieces of up to 4095 bytes); false if the log cannot be opened.
+ */
+bool cf_test_cluster_log_has(struct cf_test_cluster *c, unsigned id,
+			     const char *needle);
 
 #endif

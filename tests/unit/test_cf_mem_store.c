@@ -41,18 +41,10 @@
 #include "raft/rft_fsm.h"
 
 #include "../lib/cf_test_mem.h"
+#include "../lib/cf_test_dir.h"
 
 #define T0 1771900000000ull /* an entry clock, ms */
 #define PARTS 4
-
-static int rm_cb(const char *path, const struct stat *sb, int flag,
-		 struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 struct fx {
 	char dir[64];
@@ -65,8 +57,7 @@ static int setup(void **state)
 
 	assert_non_null(f);
 	cf_mem_reset();
-	strcpy(f->dir, "/tmp/test_cf_mem_store.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	cf_test_dir_make(f->dir, sizeof(f->dir), "test_cf_mem_store");
 	f->dirfd = open(f->dir, O_RDONLY | O_DIRECTORY);
 	assert_true(f->dirfd >= 0);
 	*state = f;
@@ -79,7 +70,7 @@ static int teardown(void **state)
 
 	cf_mem_reset();
 	close(f->dirfd);
-	nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	cf_test_dir_remove(f->dir);
 	free(f);
 	return 0;
 }
@@ -453,7 +444,7 @@ static void store_at_entry1(struct fx *f, const struct eb *e1,
 	struct rft_fsm *fsm;
 
 	snprintf(dir, sizeof dir, "%s/store", f->dir);
-	nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	cf_test_dir_remove(dir);
 	fsm = fsm_open(f);
 	rft_fsm_apply_entry(fsm, 1, e1->out.data, e1->out.len);
 	assert_int_equal(rft_fsm_checkpoint(fsm, errmsg), 0);

@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,27 +25,19 @@
 #include "common/cf_io.h"
 #include "common/cf_vfs.h"
 
+#include "../lib/cf_test_dir.h"
+
 struct fx {
 	char dir[64];
 	int dfd;
 };
-
-static int rm_cb(const char *p, const struct stat *st, int flag,
-		 struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
 
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/test_cf_vfs.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	cf_test_dir_make(f->dir, sizeof(f->dir), "test_cf_vfs");
 	f->dfd = open(f->dir, O_RDONLY | O_DIRECTORY);
 	assert_true(f->dfd >= 0);
 	*state = f;
@@ -59,7 +50,7 @@ static int teardown(void **state)
 
 	cf_vfs_reset();
 	close(f->dfd);
-	nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	cf_test_dir_remove(f->dir);
 	free(f);
 	return 0;
 }

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -22,6 +21,8 @@
 #include "common/cf_lock.h"
 #include "log/log_store.h"
 
+#include "../lib/cf_test_dir.h"
+
 extern char **environ;
 
 #define PARTS 2
@@ -33,23 +34,13 @@ struct fixture {
 	struct cf_buf out;
 };
 
-static int rm_cb(const char *p, const struct stat *st, int flag,
-		 struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	const char *b = getenv("CONFAB_BUILDDIR");
 
 	assert_non_null(f);
-	strcpy(f->data, "/tmp/test_confabctl.XXXXXX");
-	assert_non_null(mkdtemp(f->data));
+	cf_test_dir_make(f->data, sizeof(f->data), "test_confabctl");
 	snprintf(f->store, sizeof(f->store), "%s/store", f->data);
 	snprintf(f->bin, sizeof(f->bin), "%s/confabctl", b != NULL ? b : ".");
 	assert_int_equal(access(f->bin, X_OK), 0);
@@ -61,7 +52,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	nftw(f->data, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	cf_test_dir_remove(f->data);
 	cf_buf_release(&f->out);
 	free(f);
 	return 0;

@@ -9,7 +9,6 @@
 
 #define _XOPEN_SOURCE 700
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,16 +26,9 @@
 #include "frontend/fe_media_int.h"
 #include "frontend/fe_server.h"
 
-#define BLOB (4u << 20)
+#include "../lib/cf_test_dir.h"
 
-static int rm_cb(const char *path, const struct stat *sb, int flag,
-		 struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
+#define BLOB (4u << 20)
 
 struct fx {
 	char dir[64];
@@ -109,8 +101,7 @@ static int setup(void **state)
 	struct fx *x = calloc(1, sizeof(*x));
 
 	assert_non_null(x);
-	strcpy(x->dir, "/tmp/test_fe_media_io.XXXXXX");
-	assert_non_null(mkdtemp(x->dir));
+	cf_test_dir_make(x->dir, sizeof(x->dir), "test_fe_media_io");
 	assert_int_equal(uv_loop_init(&x->loop), 0);
 	x->srv = calloc(1, sizeof(*x->srv));
 	assert_non_null(x->srv);
@@ -135,7 +126,7 @@ static int teardown(void **state)
 	free(x->data);
 	pthread_mutex_destroy(&x->mu);
 	pthread_cond_destroy(&x->cv);
-	nftw(x->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	cf_test_dir_remove(x->dir);
 	free(x);
 	return 0;
 }

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -20,6 +19,8 @@
 #include "common/cf_err.h"
 #include "log/log_cold.h"
 #include "log/log_segment.h"
+
+#include "../lib/cf_test_dir.h"
 
 /* A record of the model, owning its strings. */
 struct mrec {
@@ -60,22 +61,12 @@ static uint64_t rnd(void)
 	return x;
 }
 
-static int rm_cb(const char *p, const struct stat *st, int flag,
-		 struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/test_log_cold.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	cf_test_dir_make(f->dir, sizeof(f->dir), "test_log_cold");
 	f->dirfd = open(f->dir, O_RDONLY | O_DIRECTORY);
 	assert_true(f->dirfd >= 0);
 	rng_state = 88172645463325252ull;
@@ -88,7 +79,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	close(f->dirfd);
-	nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	cf_test_dir_remove(f->dir);
 	for (size_t i = 0; i < f->m.n; i++)
 		free(f->m.r[i].body);
 	free(f->m.r);

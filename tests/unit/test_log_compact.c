@@ -30,6 +30,8 @@
 #include "log/log_manifest.h"
 #include "log/log_store.h"
 
+#include "../lib/cf_test_dir.h"
+
 #define NCONV 5
 #define SECRET "SECRET-CONTENT-7f3a"
 
@@ -52,22 +54,12 @@ struct fixture {
 	uint64_t gone[NCONV]; /* a seq erased earlier, per conversation */
 };
 
-static int rm_cb(const char *p, const struct stat *st, int flag,
-		 struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/test_log_compact.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	cf_test_dir_make(f->dir, sizeof(f->dir), "test_log_compact");
 	snprintf(f->store, sizeof(f->store), "%s/store", f->dir);
 	f->o.dir = f->store;
 	f->o.partitions = 1;
@@ -92,7 +84,7 @@ static int teardown(void **state)
 
 	log_store_close(f->s);
 	seen_reset(f);
-	nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	cf_test_dir_remove(f->dir);
 	free(f);
 	return 0;
 }
@@ -606,7 +598,7 @@ static void crash_at_every_step_reopens_old_or_new(void **state)
 		assert_true(strlen(want) > 0);
 		log_store_close(f->s);
 		f->s = NULL;
-		nftw(f->store, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+		cf_test_dir_remove(f->store);
 	}
 	for (int step = 0; step < STEP_N; step++) {
 		struct log_recall rc = {CF_STR_LIT("c3"), 2};
@@ -691,7 +683,7 @@ static void crash_at_every_step_reopens_old_or_new(void **state)
 		assert_int_equal(count_files(f, ".cold"), 1);
 		log_store_close(f->s);
 		f->s = NULL;
-		nftw(f->store, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+		cf_test_dir_remove(f->store);
 	}
 }
 

@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,6 +28,8 @@
 #include "log/log_files.h"
 #include "log/log_store.h"
 
+#include "../lib/cf_test_dir.h"
+
 struct fixture {
 	char dir[64];
 	char store[96];
@@ -38,22 +39,12 @@ struct fixture {
 	char errmsg[CF_ERRMSG_SIZE];
 };
 
-static int rm_cb(const char *p, const struct stat *st, int flag,
-		 struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/test_log_files.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	cf_test_dir_make(f->dir, sizeof(f->dir), "test_log_files");
 	snprintf(f->store, sizeof(f->store), "%s/store", f->dir);
 	f->dirfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	assert_true(f->dirfd >= 0);
@@ -71,7 +62,7 @@ static int teardown(void **state)
 
 	log_store_close(f->s);
 	close(f->dirfd);
-	nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	cf_test_dir_remove(f->dir);
 	free(f);
 	return 0;
 }

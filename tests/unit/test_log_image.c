@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,6 +29,8 @@
 #include "common/cf_err.h"
 #include "log/log_image.h"
 #include "log/log_store.h"
+
+#include "../lib/cf_test_dir.h"
 
 #define NCONV 5
 #define UPPER_TAG 0x54534554u /* "TEST" */
@@ -49,22 +50,12 @@ struct fixture {
 	bool upper_fail;
 };
 
-static int rm_cb(const char *p, const struct stat *st, int flag,
-		 struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/test_log_image.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	cf_test_dir_make(f->dir, sizeof(f->dir), "test_log_image");
 	snprintf(f->store, sizeof(f->store), "%s/store", f->dir);
 	f->o.dir = f->store;
 	f->o.partitions = 2;
@@ -79,7 +70,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	log_store_close(f->s);
-	nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	cf_test_dir_remove(f->dir);
 	free(f);
 	return 0;
 }

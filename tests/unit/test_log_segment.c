@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -19,6 +18,8 @@
 #include "common/cf_err.h"
 #include "log/log_segment.h"
 
+#include "../lib/cf_test_dir.h"
+
 #define NREC 24
 
 struct fixture {
@@ -34,22 +35,12 @@ struct fixture {
 	uint64_t seen_seq[NREC];
 };
 
-static int rm_cb(const char *p, const struct stat *st, int flag,
-		 struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/test_log_segment.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	cf_test_dir_make(f->dir, sizeof(f->dir), "test_log_segment");
 	f->dirfd = open(f->dir, O_RDONLY | O_DIRECTORY);
 	assert_true(f->dirfd >= 0);
 	*state = f;
@@ -61,7 +52,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	close(f->dirfd);
-	nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	cf_test_dir_remove(f->dir);
 	cf_buf_release(&f->scan);
 	cf_buf_release(&f->bytes);
 	free(f);

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +20,8 @@
 #include "common/cf_err.h"
 #include "log/log_store.h"
 
+#include "../lib/cf_test_dir.h"
+
 struct fixture {
 	char dir[64];
 	char store[96];
@@ -31,22 +32,12 @@ struct fixture {
 	uint64_t scanned_msgs;
 };
 
-static int rm_cb(const char *p, const struct stat *st, int flag,
-		 struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/test_log_store.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	cf_test_dir_make(f->dir, sizeof(f->dir), "test_log_store");
 	snprintf(f->store, sizeof(f->store), "%s/store", f->dir);
 	f->o.dir = f->store;
 	f->o.partitions = 4;
@@ -59,7 +50,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	log_store_close(f->s);
-	nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	cf_test_dir_remove(f->dir);
 	free(f);
 	return 0;
 }

@@ -24,26 +24,18 @@
 
 #include "test_log_vfs_fx.h"
 
+#include "../lib/cf_test_dir.h"
+
 const char *const mode_name[] = {
 	"once",  "sticky, then goes on", "once, goes on, crash",
 	"sticky", "crash",		      "crash (names kept)"};
-
-static int rm_cb(const char *p, const struct stat *st, int flag,
-		 struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
 
 int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/test_log_vfs.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	cf_test_dir_make(f->dir, sizeof(f->dir), "test_log_vfs");
 	snprintf(f->store, sizeof(f->store), "%s/store", f->dir);
 	f->o.dir = f->store;
 	f->o.partitions = 2;
@@ -59,7 +51,7 @@ int teardown(void **state)
 
 	cf_vfs_reset();
 	log_store_close(f->s);
-	nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	cf_test_dir_remove(f->dir);
 	free(f);
 	return 0;
 }
@@ -194,7 +186,7 @@ void must(int rv, struct fx *f, const char *what)
 void fresh_store(struct fx *f)
 {
 	store_close(f);
-	nftw(f->store, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	cf_test_dir_remove(f->store);
 	assert_int_equal(mkdir(f->store, 0755), 0);
 	if (f->mode == ONCE_CRASH || f->mode >= CRASH)
 		assert_int_equal(cf_vfs_model_start(f->store), 0);

@@ -13,7 +13,6 @@
 #define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,17 +35,10 @@
 #include "raft/rft_cmd.h"
 #include "raft/rft_fsm.h"
 
+#include "../lib/cf_test_dir.h"
+
 #define T0 1771900000000ull
 #define PARTS 4
-
-static int rm_cb(const char *path, const struct stat *sb, int flag,
-		 struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 struct fx {
 	char base[64];
@@ -73,8 +65,7 @@ static int setup(void **state)
 	struct fx *x = calloc(1, sizeof(*x));
 
 	assert_non_null(x);
-	snprintf(x->base, sizeof(x->base), "/tmp/test_rft_ckpt.XXXXXX");
-	assert_non_null(mkdtemp(x->base));
+	cf_test_dir_make(x->base, sizeof(x->base), "test_rft_ckpt");
 	snprintf(x->dir, sizeof(x->dir), "%s/a", x->base);
 	fx_open(x);
 	*state = x;
@@ -91,7 +82,7 @@ static int teardown(void **state)
 		rft_fsm_close(x->f);
 	cf_buf_release(&x->out);
 	cf_buf_release(&x->cmd);
-	nftw(x->base, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	cf_test_dir_remove(x->base);
 	free(x);
 	return 0;
 }

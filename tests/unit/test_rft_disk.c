@@ -14,7 +14,6 @@
 #define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -39,6 +38,8 @@
 #include "raft/rft_disk.h"
 #include "raft/rft_fsm.h"
 #include "raft/rft_rec.h"
+
+#include "../lib/cf_test_dir.h"
 
 #define MIB (1ull << 20)
 #define GIB (1ull << 30)
@@ -204,8 +205,7 @@ static void watcher_makes_releases_and_never_remakes_ballast(void **state)
 
 	(void)state;
 	memset(&x, 0, sizeof x);
-	snprintf(x.dir, sizeof x.dir, "/tmp/test_rft_disk.XXXXXX");
-	assert_non_null(mkdtemp(x.dir));
+	cf_test_dir_make(x.dir, sizeof x.dir, "test_rft_disk");
 	assert_int_equal(uv_loop_init(&x.loop), 0);
 	memset(&c, 0, sizeof c);
 	c.dir = x.dir;
@@ -406,8 +406,7 @@ static void full_disk_stops_the_fsm_and_loses_nothing(void **state)
 	struct eb e;
 
 	(void)state;
-	snprintf(root, sizeof root, "/tmp/test_rft_disk.XXXXXX");
-	assert_non_null(mkdtemp(root));
+	cf_test_dir_make(root, sizeof root, "test_rft_disk");
 	if (mount("tmpfs", root, "tmpfs", 0, "size=2m") != 0) {
 		fprintf(stderr, "# mount tmpfs: %s: skipped\n", strerror(errno));
 		rmdir(root);
@@ -465,15 +464,6 @@ static void full_disk_stops_the_fsm_and_loses_nothing(void **state)
 	rft_fsm_close(f);
 }
 
-static int rm_cb(const char *path, const struct stat *sb, int flag,
-		 struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void io_error_is_reported_with_its_file(void **state)
 {
 	char root[64], store[96];
@@ -483,8 +473,7 @@ static void io_error_is_reported_with_its_file(void **state)
 	struct eb e;
 
 	(void)state;
-	snprintf(root, sizeof root, "/tmp/test_rft_disk.XXXXXX");
-	assert_non_null(mkdtemp(root));
+	cf_test_dir_make(root, sizeof root, "test_rft_disk");
 	snprintf(store, sizeof store, "%s/store", root);
 	f = fsm_open(store);
 	entry_create(&e);
@@ -505,7 +494,7 @@ static void io_error_is_reported_with_its_file(void **state)
 	assert_non_null(strstr(msg, ".seg: File too large"));
 	assert_int_equal(rft_fsm_applied(f), 2);
 	rft_fsm_close(f);
-	nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	cf_test_dir_remove(root);
 }
 
 int main(void)

@@ -8,7 +8,6 @@
  */
 
 #define _XOPEN_SOURCE 700
-#include <ftw.h>
 #include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -31,26 +30,12 @@
 #include "raft/rft_fsm.h"
 #include "raft/rft_rec.h"
 
+#include "../lib/cf_test_dir.h"
+
 #define T0 1771900000000ull /* an entry clock, ms */
 #define DAY (24ull * 3600 * 1000)
 #define MAX_SEEN 512
 #define PARTS 4
-
-/* --- temporary folders --- */
-
-static int rm_cb(const char *path, const struct stat *sb, int flag,
-		 struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_tree(const char *dir)
-{
-	nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* --- records seen by on_record --- */
 
@@ -308,8 +293,7 @@ static int setup(void **state)
 
 	assert_non_null(x);
 	open_seal_bytes = 0;
-	snprintf(x->base, sizeof(x->base), "/tmp/test_rft_fsm.XXXXXX");
-	assert_non_null(mkdtemp(x->base));
+	cf_test_dir_make(x->base, sizeof(x->base), "test_rft_fsm");
 	node_open(&x->a, x->base, "a");
 	*state = x;
 	return 0;
@@ -321,7 +305,7 @@ static int teardown(void **state)
 
 	if (x->a.f != NULL)
 		node_close(&x->a);
-	rm_tree(x->base);
+	cf_test_dir_remove(x->base);
 	free(x);
 	return 0;
 }

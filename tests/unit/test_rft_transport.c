@@ -10,7 +10,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <setjmp.h>
@@ -31,6 +30,7 @@
 #include "common/cf_diag.h"
 #include "raft/rft_transport.h"
 #include "../lib/cf_test_ports.h"
+#include "../lib/cf_test_dir.h"
 
 #define N	  3
 #define N_ENTRIES 5
@@ -168,15 +168,6 @@ static void node_start(struct fixture *f, unsigned i)
 	nd->started = true;
 }
 
-static int rm_cb(const char *path, const struct stat *sb, int flag,
-		 struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void raft_closed_cb(struct raft *r)
 {
 	struct rnode *nd = r->data;
@@ -228,8 +219,7 @@ static int teardown(void **state)
 	assert_int_equal(uv_loop_close(&f->loop), 0);
 	for (i = 0; i < N; i++)
 		if (f->nodes[i].started)
-			assert_int_equal(nftw(f->nodes[i].dir, rm_cb, 8,
-					      FTW_DEPTH | FTW_PHYS),
+			assert_int_equal(cf_test_dir_remove(f->nodes[i].dir),
 					 0);
 	free(f);
 	return 0;
