@@ -233,8 +233,14 @@ void fe_conn_respond(struct fe_conn *c, int status, const char *content_type,
 
 	if (c->state != FE_CONN_HTTP)
 		return;
-	if (c->http != NULL) {
-		/* issue 12: the CORS lines of the cluster's origins (fe_cors) */
+	/*
+	 * Issue 12: the CORS lines of the cluster's origins (fe_cors), for
+	 * the complete request being answered only: after a parse error or
+	 * a timeout (fe_conn_http_error) c->http->req is a previous one,
+	 * whose pointers the parser has reused.
+	 */
+	if (c->http != NULL && c->http->err == 0 &&
+	    !fe_http_in_request(c->http)) {
 		if ((extra_headers != NULL &&
 		     cf_buf_append(&hdrs, extra_headers,
 				   strlen(extra_headers)) != 0) ||

@@ -9,22 +9,29 @@
  * a foreign Origin gets no Access-Control-* header and its preflight 403
  * `forbidden`; a WebSocket upgrade with a foreign Origin is refused (403)
  * and one with a cluster origin or none accepted; requests without Origin
- * are answered as before.
+ * are answered as before; an error answered after a parse error names no
+ * origin.
  */
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "../lib/cf_test_api.h"
 #include "common/cf_err.h"
+#include "common/cf_time.h"
 
 #define START_TIMEOUT_MS 30000
-#define N_TESTS 5
+#define N_TESTS 6
 #define EVIL "http://evil.example:8080"
 
 static struct cf_test_cluster cluster;
@@ -304,6 +311,79 @@ static void requests_without_origin_are_unchanged(void **state)
 	n_passed++;
 }
 
+/*
+ * Send text to node on a new connection and read what comes back until
+ * the node closes it (at most 10 s) into out (NUL-terminated).
+ */
+static void raw_exchange(unsigned node, const char *text, char *out,
+			 size_t size)
+{
+	uint64_t deadline = cf_mono_ms() + 10000;
+	struct sockaddr_in a;
+	size_t got = 0;
+	ssize_t n;
+	int fd;
+
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)cluster.nodes[node].client_port);
+	assert_int_equal(inet_pton(AF_INET, cluster.ip, &a.sin_addr), 1);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	while (got + 1 < size) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		uint64_t now = cf_mono_ms();
+
+		assert_true(now < deadline);
+		if (poll(&p, 1, (int)(deadline - now)) <= 0)
+			continue;
+		n = read(fd, out + got, size - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	out[got] = '\0';
+	close(fd);
+}
+
+static size_t count(const char *s, const char *what)
+{
+	size_t n = 0;
+
+	while ((s = strstr(s, what)) != NULL) {
+		n++;
+		s += strlen(what);
+	}
+	return n;
+}
+
+/*
+ * A malformed request after a good one on the same connection: its 400
+ * names no origin (the parser's previous request is not the one answered).
+ */
+static void a_parse_error_after_a_request_gets_no_cors(void **state)
+{
+	char req1[512], both[1200], out[8192];
+
+	(void)state;
+	snprintf(req1, sizeof req1,
+		 "GET /v1/cluster HTTP/1.1\r\nHost: %s:%d\r\n"
+		 "Origin: %s\r\n",
+		 cluster.ip, cluster.nodes[1].client_port,
+		 cluster.nodes[2].url);
+	/* the second one is laid out like the first up to its bare CR */
+	snprintf(both, sizeof both, "%s\r\n%sX: a\rb\r\n\r\n", req1, req1);
+	raw_exchange(1, both, out, sizeof out);
+	assert_int_equal(strncmp(out, "HTTP/1.1 200 ", 13), 0);
+	assert_non_null(strstr(out, "HTTP/1.1 400 "));
+	assert_int_equal(count(out, "Access-Control-Allow-Origin:"), 1);
+	assert_true(strstr(out, "Access-Control-Allow-Origin:") <
+		    strstr(out, "HTTP/1.1 400 "));
+	n_passed++;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -313,6 +393,7 @@ int main(void)
 			a_foreign_origin_gets_no_cors_and_its_preflight_403),
 		cmocka_unit_test(a_websocket_from_a_foreign_origin_is_refused),
 		cmocka_unit_test(requests_without_origin_are_unchanged),
+		cmocka_unit_test(a_parse_error_after_a_request_gets_no_cors),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
