@@ -26,6 +26,7 @@
 #include "frontend/fe_api_conv.h"
 #include "frontend/fe_api_sync.h"
 #include "frontend/fe_auth.h"
+#include "frontend/fe_cors.h"
 #include "frontend/fe_json.h"
 #include "frontend/fe_ops.h"
 #include "frontend/fe_server.h"
@@ -636,6 +637,8 @@ void fe_api_http(struct fe_conn *c, const struct fe_http_req *req)
 	int rv;
 
 	srv->metrics.http_requests++;
+	if (fe_cors_preflight(c, req)) /* before auth (fe_cors.h) */
+		return;
 	if (fe_ops_http(c, req))
 		return;
 	if ((why = fe_server_unavailable(srv)) != NULL &&

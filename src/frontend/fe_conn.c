@@ -30,6 +30,7 @@
 #include "frontend/fe_api.h"
 #include "frontend/fe_api_sync.h"
 #include "frontend/fe_auth.h"
+#include "frontend/fe_cors.h"
 #include "frontend/fe_json.h"
 #include "frontend/fe_server.h"
 #include "frontend/fe_session.h"
@@ -223,7 +224,7 @@ int fe_conn_write_blob(struct fe_conn *c, struct cf_blob *b)
 void fe_conn_respond(struct fe_conn *c, int status, const char *content_type,
 		     const char *body, size_t len, const char *extra_headers)
 {
-	struct cf_buf b = CF_BUF_INIT;
+	struct cf_buf b = CF_BUF_INIT, hdrs = CF_BUF_INIT;
 	bool keep = c->http != NULL && c->http->req.keep_alive &&
 		    !c->close_after_write && status < 500 && status != 400 &&
 		    !c->srv->closing;
@@ -232,13 +233,34 @@ void fe_conn_respond(struct fe_conn *c, int status, const char *content_type,
 
 	if (c->state != FE_CONN_HTTP)
 		return;
+	/*
+	 * Issue 12: the CORS lines of the cluster's origins (fe_cors), for
+	 * the complete request being answered only: after a parse error or
+	 * a timeout (fe_conn_http_error) c->http->req is a previous one,
+	 * whose pointers the parser has reused.
+	 */
+	if (c->http != NULL && c->http->err == 0 &&
+	    !fe_http_in_request(c->http)) {
+		if ((extra_headers != NULL &&
+		     cf_buf_append(&hdrs, extra_headers,
+				   strlen(extra_headers)) != 0) ||
+		    fe_cors_append(&hdrs, c->srv->cluster, &c->http->req) != 0 ||
+		    cf_buf_append(&hdrs, "", 1) != 0) {
+			cf_buf_release(&hdrs);
+			fe_conn_close(c);
+			return;
+		}
+		extra_headers = hdrs.data;
+	}
 	if (fe_http_response_begin(&b, status, content_type, len, keep,
 				   extra_headers) != 0 ||
 	    cf_buf_append(&b, body, len) != 0) {
+		cf_buf_release(&hdrs);
 		cf_buf_release(&b);
 		fe_conn_close(c);
 		return;
 	}
+	cf_buf_release(&hdrs);
 	if (!keep)
 		c->close_after_write = true;
 	p = cf_buf_detach(&b, &n);
@@ -400,6 +422,13 @@ static void conn_upgrade(struct fe_conn *c, const struct fe_http_req *req)
 				     "bad WebSocket handshake",
 				     status == 426 ? FE_WS_VERSION_HEADER
 						   : NULL);
+		c->close_after_write = true;
+		return;
+	}
+	if (!fe_cors_ws_allowed(s->cluster, req)) {
+		/* issue 12: cross-site WebSocket hijacking (fe_cors.h) */
+		fe_respond_error(c, 403, "forbidden",
+				 "this origin is not a node of the cluster");
 		c->close_after_write = true;
 		return;
 	}
