@@ -450,6 +450,8 @@ bool fe_presence_may_watch(struct fe_server *s, const char *user,
 	struct cf_str them = other;
 	unsigned n1, n2;
 
+	if (fe_server_unavailable(s) != NULL)
+		return false; /* the FSM is being rebuilt (fe_server.h) */
 	if (cf_str_eq(me, other))
 		return true;
 	rft_fsm_user_convs(f, me, &n1);
