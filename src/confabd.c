@@ -338,11 +338,13 @@ enum {
 };
 
 /*
- * Test only, not in usage(): the store's open waits while FILE exists
- * (issue 11: the tests see the starting state as long as they need).
+ * Test only, not in usage(): the store's open, or the rebuild after a
+ * segment fetch, waits while FILE exists (issue 11: the tests see the
+ * starting or rebuilding state as long as they need).
  */
 enum {
 	OPT_TEST_START_HOLD = 1200,
+	OPT_TEST_FETCH_HOLD,
 };
 
 static int conn_option(int ch, const char *arg, struct fe_config *fc)
@@ -407,6 +409,8 @@ int main(int argc, char **argv)
 		{"test-start-hold", required_argument, NULL,
 		 OPT_TEST_START_HOLD},
 		{"fanout-queue", required_argument, NULL, OPT_FANOUT_QUEUE},
+		{"test-fetch-hold", required_argument, NULL,
+		 OPT_TEST_FETCH_HOLD},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -419,6 +423,7 @@ int main(int argc, char **argv)
 	const char *cluster = NULL;
 	const char *data = NULL;
 	const char *test_start_hold = NULL;
+	const char *test_fetch_hold = NULL;
 	enum cf_diag_level level = CF_DIAG_INFO;
 	unsigned id = 0;
 	char tag[16];
@@ -620,6 +625,9 @@ int main(int argc, char **argv)
 			}
 			fc.fanout_queue = (unsigned)v;
 			break;
+		case OPT_TEST_FETCH_HOLD:
+			test_fetch_hold = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -695,12 +703,14 @@ int main(int argc, char **argv)
 	nc.on_rebuild = fe_server_on_rebuild;
 	nc.on_reset = fe_server_on_reset;
 	nc.on_rebuilt = fe_server_on_rebuilt;
+	nc.on_rebuilding = fe_server_on_rebuilding;
 	nc.on_image_write = fe_server_image_write;
 	nc.on_image_read = fe_server_image_read;
 	nc.on_user_msg = daemon_user_msg_cb;
 	nc.on_halt = daemon_halt_cb;
 	nc.data = &d;
 	nc.test_start_hold = test_start_hold;
+	nc.test_fetch_hold = test_fetch_hold;
 	/*
 	 * Issue 11: the folder's lock now (a second process on it says so),
 	 * the store's open and rebuild in the thread pool, and meanwhile the

@@ -714,6 +714,7 @@ void fe_api_ws_message(struct fe_conn *c, const char *text, size_t len)
 	json_t *o;
 	json_t *id;
 	const char *type;
+	const char *why;
 	int rv;
 
 	o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
@@ -725,7 +726,11 @@ void fe_api_ws_message(struct fe_conn *c, const char *text, size_t len)
 	}
 	id = json_object_get(o, "id");
 	type = json_string_value(json_object_get(o, "type"));
-	if (type == NULL) {
+	if ((why = fe_server_unavailable(c->srv)) != NULL) {
+		/* Issue 11: frames read the FSM (fe_server.h: rebuilding;
+		 * the socket is being closed). */
+		fe_ws_send_error(c, id, CF_EUNAVAIL, why);
+	} else if (type == NULL) {
 		fe_ws_send_error(c, id, CF_EBADREQ, "'type' is required");
 	} else if (strcmp(type, "send") == 0) {
 		rv = send_start(c, c->user, o, id, true, err, sizeof err);

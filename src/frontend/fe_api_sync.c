@@ -90,12 +90,17 @@ static void wait_closed_cb(uv_handle_t *h)
 /* Answer w (items after its cursor, maybe none) and let it go. */
 static void wait_finish(struct sync_wait *w)
 {
+	const char *why = fe_server_unavailable(w->srv);
+
 	if (w->done)
 		return;
 	w->done = true;
 	cf_list_remove(&w->link);
 	uv_timer_stop(&w->timer);
-	if (fe_conn_alive(w->conn) && !w->srv->closing)
+	if (fe_conn_alive(w->conn) && why != NULL && !w->srv->closing)
+		/* Issue 11: the index is being rebuilt (fe_server.h). */
+		fe_respond_error(w->conn, 503, "unavailable", why);
+	else if (fe_conn_alive(w->conn) && !w->srv->closing)
 		respond_feed(w->conn, w->user, w->after, w->limit);
 	else if (fe_conn_alive(w->conn))
 		fe_respond_rc(w->conn, CF_EUNAVAIL, "node shutting down");
@@ -118,6 +123,7 @@ static void kick_cb(uv_timer_t *t)
 
 		e = e->next;
 		if (!fe_conn_alive(w->conn) ||
+		    fe_server_unavailable(s) != NULL ||
 		    sync_inbox_changed(st->inbox, cf_str_c(w->user), w->after,
 				       NULL, 0) > 0)
 			wait_finish(w);
@@ -450,6 +456,8 @@ static void ws_sync_pump(struct fe_conn *c)
 	struct rft_fsm *f = rft_node_fsm(s->node);
 	int rv = 0;
 
+	if (fe_server_unavailable(s) != NULL)
+		return; /* rebuilding: the socket closes (fe_server.h) */
 	while (st->more && st->pages < WS_PAGES_MAX &&
 	       fe_conn_alive(c) &&
 	       c->out_bytes + st->held_bytes < s->cfg.ws_max_buffer / 2) {
@@ -506,7 +514,8 @@ bool fe_api_sync_ws(struct fe_conn *c, const char *type, json_t *o,
 
 	if (strcmp(type, "sync") != 0)
 		return false;
-	if (rft_fsm_needs_fetch(rft_node_fsm(s->node))) {
+	if (fe_server_unavailable(s) != NULL ||
+	    rft_fsm_needs_fetch(rft_node_fsm(s->node))) {
 		fe_ws_send_error(c, id, CF_EUNAVAIL,
 				 "this node is fetching segments after a "
 				 "snapshot; sync again later or elsewhere");
@@ -584,6 +593,17 @@ void fe_api_sync_close(struct fe_server *s)
 					    link));
 	if (st->kick_init)
 		uv_close((uv_handle_t *)&st->kick, NULL);
+}
+
+void fe_api_sync_unavailable(struct fe_server *s)
+{
+	struct fe_sync *st = s->sync;
+
+	if (st == NULL)
+		return;
+	while (!cf_list_empty(&st->waits))
+		wait_finish(CF_CONTAINER_OF(st->waits.next, struct sync_wait,
+					    link));
 }
 
 void fe_api_sync_reset(struct fe_server *s)

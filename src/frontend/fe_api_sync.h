@@ -62,7 +62,8 @@ void fe_api_sync_on_record(struct fe_server *s, const struct log_record *rec,
 void fe_api_sync_rebuilt(struct fe_server *s);
 /*
  * Forget the inbox index (the state is about to be rebuilt from a fetched
- * store); long polls stay and are answered from the rebuilt one.
+ * store, on the node's worker: no long poll is left then, see
+ * fe_api_sync_unavailable).
  */
 void fe_api_sync_reset(struct fe_server *s);
 /*
@@ -75,6 +76,11 @@ struct cf_imgw;
 struct cf_imgr;
 void fe_api_sync_image_write(struct fe_server *s, struct cf_imgw *w);
 int fe_api_sync_image_read(struct fe_server *s, struct cf_imgr *r);
+/*
+ * The node began rebuilding its state (fe_server_on_rebuilding): answer
+ * pending long polls 503 now (fe_server_unavailable says why).
+ */
+void fe_api_sync_unavailable(struct fe_server *s);
 /* Answer pending long polls (empty) and close their timers. */
 void fe_api_sync_close(struct fe_server *s);
 /* Free the index, once the loop has run out. */

@@ -424,7 +424,9 @@ bool fe_media_peer_msg(struct fe_media *m, unsigned from, uint8_t type,
 		x->hdr = json_pack("{s:i}", "status", CF_ETOOBIG);
 	}
 	if (flags & 2) {
-		if (x->hdr != NULL)
+		/* Not while the index is being rebuilt (fe_server.h): the
+		 * peer times out and asks another node. */
+		if (x->hdr != NULL && fe_server_unavailable(m->srv) == NULL)
 			fe_media_complete(m, x);
 		xfer_free(x);
 	}

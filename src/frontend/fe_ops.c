@@ -15,6 +15,11 @@
 	"# HELP confab_starting 1 while the node opens its store (only "      \
 	"/healthz, /readyz and this short /metrics are served).\n"            \
 	"# TYPE confab_starting gauge\n"
+#define FE_OPS_REBUILDING_HELP                                                 \
+	"# HELP confab_rebuilding 1 while the node rebuilds its state from "  \
+	"fetched segments (only /healthz, /readyz, /v1/cluster and this "     \
+	"short /metrics are served).\n"                                       \
+	"# TYPE confab_rebuilding gauge\n"
 
 static void ops_cluster(struct fe_conn *c)
 {
@@ -267,8 +272,9 @@ static void ops_metrics(struct fe_conn *c)
 	if (rv == 0)
 		rv = ops_metrics_disk(n, &b);
 	if (rv == 0)
-		rv = cf_buf_appendf(&b, "%sconfab_starting 0\n",
-				    FE_OPS_STARTING_HELP);
+		rv = cf_buf_appendf(&b, "%sconfab_starting 0\n%sconfab_rebuilding 0\n",
+				    FE_OPS_STARTING_HELP,
+				    FE_OPS_REBUILDING_HELP);
 	if (rv == 0)
 		rv = fe_hist_render(&s->metrics.send_ack,
 				    "confab_send_ack_seconds",
@@ -306,18 +312,21 @@ static void ops_metrics(struct fe_conn *c)
 }
 
 /*
- * /metrics while the node opens its store (issue 11): only what the loop
- * owns (connections, loop lag), resident memory and confab_starting 1.
+ * /metrics while the node opens its store or rebuilds its state after a
+ * segment fetch (issue 11): only what the loop owns (connections, loop
+ * lag), resident memory, and confab_starting or
+ * confab_rebuilding 1.
  */
 static void ops_metrics_starting(struct fe_conn *c)
 {
 	struct fe_server *s = c->srv;
+	bool starting = s->starting;
 	struct cf_buf b = CF_BUF_INIT;
 	int rv;
 
-	rv = cf_buf_appendf(&b, "%s", FE_OPS_STARTING_HELP);
-	if (rv == 0)
-		rv = cf_buf_appendf(&b, "confab_starting 1\n");
+	rv = cf_buf_appendf(&b, "%sconfab_starting %d\n%sconfab_rebuilding %d\n",
+			    FE_OPS_STARTING_HELP, starting ? 1 : 0,
+			    FE_OPS_REBUILDING_HELP, starting ? 0 : 1);
 	if (rv == 0)
 		rv = fe_conn_metrics_render(&s->metrics.conns, s->n_conns, &b);
 	if (rv == 0)
@@ -357,6 +366,27 @@ bool fe_ops_http(struct fe_conn *c, const struct fe_http_req *req)
 			ops_not_ready(c, "starting");
 		else if (cf_str_eqc(p, "/metrics"))
 			ops_metrics_starting(c);
+		else
+			return fe_static_http(c, req);
+		return true;
+	}
+	if (rft_node_rebuilding(c->srv->node)) {
+		/*
+		 * The worker rebuilds the state after a segment fetch: the FSM
+		 * and the indexes are its own (fe_server.h); /v1/cluster reads
+		 * only raft and the peers.
+		 */
+		if (cf_str_eqc(p, "/healthz"))
+			fe_respond_json(c, 200, json_pack("{s:s}", "status",
+							  "rebuilding"));
+		else if (cf_str_eqc(p, "/readyz"))
+			ops_not_ready(c, rft_node_is_ready(c->srv->node, &why)
+						 ? "rebuilding"
+						 : why);
+		else if (cf_str_eqc(p, "/metrics"))
+			ops_metrics_starting(c);
+		else if (cf_str_eqc(p, "/v1/cluster"))
+			ops_cluster(c);
 		else
 			return fe_static_http(c, req);
 		return true;

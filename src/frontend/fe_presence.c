@@ -312,9 +312,12 @@ void fe_presence_release(struct fe_presence *p)
 static void typing_deliver(struct fe_server *s, struct cf_str conv,
 			   struct cf_str user, const char *json, size_t len)
 {
-	const struct rft_conv *cv = rft_fsm_conv(rft_node_fsm(s->node), conv);
+	const struct rft_conv *cv;
 	struct cf_blob *frame;
 
+	if (fe_server_unavailable(s) != NULL)
+		return; /* the FSM is being rebuilt (fe_server.h) */
+	cv = rft_fsm_conv(rft_node_fsm(s->node), conv);
 	/* Big groups get no typing indicators (issue 11): bounded work. */
 	if (cv == NULL || s->n_ws == 0 ||
 	    cv->n_members > s->cfg.presence_group_max)
@@ -447,6 +450,8 @@ bool fe_presence_may_watch(struct fe_server *s, const char *user,
 	struct cf_str them = other;
 	unsigned n1, n2;
 
+	if (fe_server_unavailable(s) != NULL)
+		return false; /* the FSM is being rebuilt (fe_server.h) */
 	if (cf_str_eq(me, other))
 		return true;
 	rft_fsm_user_convs(f, me, &n1);

@@ -90,13 +90,17 @@ static void push_replay_recalls(struct fe_server *s)
 	cf_buf_release(&s->push_recalls);
 }
 
-/* A recall record met by a rebuild (at start, or after a fetch). */
+/*
+ * A recall record met by a rebuild (at start, or after a fetch): both run
+ * off the loop, so the recall is held for push until the loop has the
+ * server again (fe_server_start, fe_server_on_rebuilding).
+ */
 static void push_rebuilt_recall(struct fe_server *s,
 				const struct log_record *rec)
 {
 	uint8_t len = (uint8_t)rec->conv.len;
 
-	if (s->push_on) {
+	if (s->push_on && !s->rebuilding) {
 		sync_push_recall(&s->push, rec->conv, rec->seq);
 		return;
 	}
@@ -150,6 +154,8 @@ static void server_status_cb(uv_timer_t *t)
 void fe_server_on_peer_msg(struct fe_server *s, unsigned from, uint8_t type,
 			   const void *body, size_t len)
 {
+	/* Typing reads the FSM and media the index: dropped while they are
+	 * rebuilt (fe_presence.c, fe_media_io.c); presence reports pass. */
 	if (fe_presence_peer_msg(&s->presence, from, type, body, len) ||
 	    fe_media_peer_msg(&s->media, from, type, body, len))
 		return;
@@ -243,7 +249,43 @@ const char *fe_server_unavailable(const struct fe_server *s)
 	if (s->starting)
 		return "this node is starting (it opens its store); retry "
 		       "shortly or use another node";
+	if (s->node != NULL && rft_node_rebuilding(s->node))
+		return "this node is rebuilding its state from fetched "
+		       "segments; retry shortly or use another node";
 	return NULL;
+}
+
+void fe_server_on_rebuilding(void *arg, bool on)
+{
+	struct fe_server *s = arg;
+	struct cf_list *e;
+	unsigned n_ws = 0;
+
+	s->rebuilding = on;
+	if (!on) {
+		cf_info("rebuild ended: serving every route");
+		if (s->push_on)
+			push_replay_recalls(s);
+		return;
+	}
+	/*
+	 * From now until (false) the worker writes the indexes: long polls
+	 * answer 503 now, and WebSockets close with 1013 (try again later):
+	 * their frames, sync replays and live items read what it writes.
+	 * Their clients reconnect (to another node, or here once ready) and
+	 * sync from their cursors.
+	 */
+	fe_api_sync_unavailable(s);
+	for (e = s->conns.next; e != &s->conns; e = e->next) {
+		struct fe_conn *c = CF_CONTAINER_OF(e, struct fe_conn, link);
+
+		if (c->state == FE_CONN_WS) {
+			fe_conn_ws_close(c, 1013, "node rebuilding its state");
+			n_ws++;
+		}
+	}
+	cf_info("rebuilding the state from fetched segments: %u WebSockets "
+		"closed, API routes answer 503 meanwhile", n_ws);
 }
 
 static void server_handle_closed_cb(uv_handle_t *h)

@@ -9,7 +9,8 @@
  * callback. Errors: 0 or a negative code. Threads: loop thread only, except
  * the rebuild hooks (fe_server_on_rebuild, _on_rebuilt, _on_reset), which
  * rft_node_open calls on a thread of libuv's pool while the server is
- * starting (see starting below).
+ * starting (see starting below), and the node's worker thread after a
+ * segment fetch while it is rebuilding (see rebuilding below).
  */
 #ifndef FE_SERVER_H
 #define FE_SERVER_H
@@ -113,6 +114,14 @@ struct fe_server {
 	 * /readyz and a short /metrics answer, other API routes 503.
 	 */
 	bool starting;
+	/*
+	 * The node rebuilds its state after a segment fetch (issue 11;
+	 * fe_server_on_rebuilding, rft_node_rebuilding): its worker writes
+	 * the same indexes and the FSM, so the same routes answer 503, long
+	 * polls and WebSockets are ended when it begins, and typing and media
+	 * peer messages are dropped. Written on the loop only.
+	 */
+	bool rebuilding;
 	bool listening; /* fe_server_listen done */
 	bool started;	/* fe_server_start done */
 	bool closing;
@@ -139,9 +148,17 @@ int fe_server_listen(struct fe_server *s, char *errmsg);
 int fe_server_start(struct fe_server *s, char *errmsg);
 /*
  * Why routes that need the node or the indexes answer 503 `unavailable`
- * now (a message for the client), or NULL.
+ * now (a message for the client), or NULL: the node is starting, or
+ * rebuilding its state after a segment fetch.
  */
 const char *fe_server_unavailable(const struct fe_server *s);
+/*
+ * rft_node on_rebuilding (on the loop): the node's worker begins (on) or
+ * ended (!on) the rebuild after a segment fetch. On: long polls answer
+ * 503 and WebSockets close with 1013. Off: recalls met by the rebuild go
+ * to push's dead-letter erasure.
+ */
+void fe_server_on_rebuilding(void *arg, bool on);
 /*
  * Stop listening, close every connection; cb once all handles closed. Not
  * while the node's open may still write the indexes (see starting).

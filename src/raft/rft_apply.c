@@ -62,6 +62,15 @@ void rft__fatal(struct rft_fsm *f, uint64_t index, const char *what, int rv)
 	longjmp(f->fail_jmp, 1); /* to rft_fsm_apply_entry */
 }
 
+/* The pending file failed while the store is being rebuilt: stop applying. */
+static void pending_failed(struct rft_fsm *f, uint64_t index, int rv)
+{
+	cf_errmsg_printf(f->fail_msg, "apply %" PRIu64 ": pending file: %s",
+			 index, cf_strerror(rv));
+	cf_error("fsm: %s; applying nothing more", f->fail_msg);
+	f->failed = rv;
+}
+
 void rft__snaps_free(struct rft_fsm *f)
 {
 	while (f->snaps != NULL) {
@@ -220,6 +229,17 @@ static void apply_entry(struct rft_fsm *f, uint64_t index, const void *buf,
 
 	f->n_results = 0;
 	f->results_index = index;
+	if (f->rebuilding) {
+		/*
+		 * The store and the state are the rebuild's (rft_fsm_int.h):
+		 * keep the entry; rft_fsm_rebuild_end applies what the fetched
+		 * store lacks. Not fatal() on a failure: that aborts the store.
+		 */
+		rv = rft__pending_add(f, index, buf, len);
+		if (rv != 0)
+			pending_failed(f, index, rv);
+		return;
+	}
 	if (index <= log_store_applied_index(f->store) || index <= f->applied)
 		return; /* replayed: the checkpoint holds it already */
 	if (f->needs_fetch) {

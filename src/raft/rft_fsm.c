@@ -369,6 +369,18 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 	if (parts != f->partitions)
 		cf_error("fsm: restore: snapshot has %u partitions, store %u",
 			 parts, f->partitions);
+	if (f->rebuilding) {
+		/*
+		 * The state is the rebuild's (rft_fsm_int.h): f->applied is not
+		 * ours to read. As a snapshot ahead: the fetched store must
+		 * reach it (rft_fsm_rebuild_end fetches again if not), and raft
+		 * hands us the entries after it again.
+		 */
+		cf_warn("fsm: restore: snapshot at %llu arrived while the state "
+			"is rebuilt from fetched segments",
+			(unsigned long long)applied);
+		goto ahead;
+	}
 	if (applied <= f->applied && parts == f->partitions) {
 		cf_info("fsm: restore: snapshot at %llu, applied %llu: "
 			"nothing to do",
@@ -379,7 +391,10 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 	cf_warn("fsm: restore: snapshot at %llu is ahead of applied %llu: "
 		"segments must be fetched; not ready",
 		(unsigned long long)applied, (unsigned long long)f->applied);
+ahead:
 	f->needs_fetch = true;
+	/* A state image of the store the fetch replaces: not wanted. */
+	rft_fsm_image_stop(f);
 	if (applied > f->fetch_min || f->fetch_min == 0)
 		f->fetch_min = applied;
 	/* Entries before the snapshot are in what the fetch brings. */
@@ -418,6 +433,8 @@ const struct rft_result *rft_fsm_results(const struct rft_fsm *f,
 
 uint64_t rft_fsm_applied(const struct rft_fsm *f)
 {
+	if (f->rebuilding)
+		return f->rebuild_applied; /* applied is the rebuild's */
 	return f->applied;
 }
 
@@ -454,26 +471,26 @@ const char *rft_fsm_store_dir(const struct rft_fsm *f)
 
 struct log_store *rft_fsm_store(struct rft_fsm *f)
 {
-	return f->store;
+	return f->rebuilding ? NULL : f->store;
 }
 
 const struct rft_conv *rft_fsm_conv(const struct rft_fsm *f, struct cf_str id)
 {
-	struct rft_conv_st *c = rft__conv_find(f, id);
+	struct rft_conv_st *c = f->rebuilding ? NULL : rft__conv_find(f, id);
 
 	return c != NULL ? &c->pub : NULL;
 }
 
 uint64_t rft_fsm_conv_count(const struct rft_fsm *f)
 {
-	return f->convs.n;
+	return f->rebuilding ? 0 : f->convs.n;
 }
 
 const struct rft_conv *rft_fsm_conv_next(const struct rft_fsm *f, size_t *it)
 {
 	const struct cf_map_slot *s;
 
-	if (!cf_map_next(&f->convs, it, &s))
+	if (f->rebuilding || !cf_map_next(&f->convs, it, &s))
 		return NULL;
 	return &((struct rft_conv_st *)s->val)->pub;
 }
@@ -482,7 +499,8 @@ const struct rft_conv *const *rft_fsm_user_convs(const struct rft_fsm *f,
 						 struct cf_str user,
 						 unsigned *n)
 {
-	const struct rft_user *u = cf_map_get(&f->users, user.p, user.len);
+	const struct rft_user *u =
+		f->rebuilding ? NULL : cf_map_get(&f->users, user.p, user.len);
 
 	*n = u != NULL ? u->n : 0;
 	return u != NULL ? u->v : NULL;
@@ -491,10 +509,15 @@ const struct rft_conv *const *rft_fsm_user_convs(const struct rft_fsm *f,
 void rft_fsm_stats(const struct rft_fsm *f, struct rft_fsm_stats *st)
 {
 	*st = f->stats;
-	st->dedup_keys = rft_dedup_count(&f->dedup);
-	st->dedup_bytes = rft_dedup_bytes(&f->dedup);
 	st->images = f->images;
 	st->image_fails = f->image_fails;
+	if (f->rebuilding) {
+		/* The window and the store are the rebuild's. */
+		st->dedup_keys = st->dedup_bytes = st->image_index = 0;
+		return;
+	}
+	st->dedup_keys = rft_dedup_count(&f->dedup);
+	st->dedup_bytes = rft_dedup_bytes(&f->dedup);
 	st->image_index =
 		f->store != NULL ? log_store_image_index(f->store) : 0;
 }

@@ -24,8 +24,9 @@
  * set: entries are not applied but kept in a pending file (STORE.pending,
  * not synced: after a crash raft replays them again, since snapshots are
  * refused meanwhile), checkpoints and snapshots are refused, and the node
- * fetches segments from a peer (rft_fetch); rft_fsm_fetch_done() then
- * rebuilds the state from the fetched store and applies the pending entries.
+ * fetches segments from a peer (rft_fetch); rft_fsm_rebuild_*() then
+ * rebuild the state from the fetched store (off the loop) and apply the
+ * pending entries.
  *
  * Ownership: the FSM owns the store it opens and its state. Pointers to
  * conversations stay valid until the next apply. Results of the last applied
@@ -35,7 +36,7 @@
  * checkpoint job's disk work (libuv's thread pool: rft_ckpt.c), which
  * touches only what it captured, and rft_fsm_open, which may run on another
  * thread (rft_node_open: the pool) and calls its hooks there; the FSM is
- * the loop's once it returned.
+ * the loop's once it returned; and rft_fsm_rebuild_run (see there).
  */
 #ifndef RFT_FSM_H
 #define RFT_FSM_H
@@ -88,7 +89,8 @@ struct rft_fsm_config {
 	rft_fsm_record_cb on_rebuild;
 	/*
 	 * May be NULL: called with on_record_arg just before the state is
-	 * rebuilt from a fetched store (rft_fsm_fetch_done), so that indexes
+	 * rebuilt from a fetched store (rft_fsm_rebuild_run, off the loop
+	 * thread as the rebuild hooks are), so that indexes
 	 * built from records can start again from nothing.
 	 */
 	void (*on_reset)(void *arg);
@@ -197,15 +199,46 @@ uint64_t rft_fsm_fetch_min(const struct rft_fsm *f);
 /* The store folder (what a segment fetch fills). */
 const char *rft_fsm_store_dir(const struct rft_fsm *f);
 /*
- * A segment fetch installed a checkpoint at applied >= rft_fsm_fetch_min()
- * in the store folder (the open store wrote nothing meanwhile: apply kept
- * the entries it was given in a pending file). Close the store, call
- * on_reset, rebuild the state from the new store (on_rebuild for every
- * record), then apply the pending entries past its appliedIndex in order
- * (on_record for each). 0; -EAGAIN if a newer snapshot arrived meanwhile
- * (still needs_fetch: fetch again); another negative code with errmsg: the
- * state is then unusable and the caller must stop the node.
+ * The rebuild after a segment fetch installed a checkpoint at applied >=
+ * rft_fsm_fetch_min() in the store folder (the open store wrote nothing
+ * meanwhile: apply kept the entries it was given in a pending file). It
+ * may read every record, so it comes in three steps (issue 11), the long
+ * one off the loop:
+ *
+ * rft_fsm_rebuild_begin (loop): 0, or -EAGAIN while a checkpoint job is in
+ * flight, CF_EBADREQ if no fetch is pending. From 0 on, the FSM is
+ * rebuilding: apply keeps every entry in the pending file, a restore only
+ * raises the snapshot the store must reach, checkpoints and snapshots are
+ * refused, and the loop must not read the state: rft_fsm_store() is NULL,
+ * rft_fsm_conv() and rft_fsm_user_convs() find nothing, rft_fsm_applied()
+ * is the index before the rebuild, rft_fsm_stats() leaves out the dedup
+ * window and the image index (a backstop: callers should refuse instead).
+ *
+ * rft_fsm_rebuild_run (one other thread, e.g. the node's worker): close
+ * the store, on_reset, rebuild the state from the new store (on_rebuild
+ * for every record, on_rebuilt); touches only the state and the store, the
+ * hooks too. 0, or a negative code with errmsg.
+ *
+ * rft_fsm_rebuild_end (loop, after run; status is run's): the FSM is the
+ * loop's again. Then the pending entries past the store's appliedIndex are
+ * applied in order (on_record for each). 0; -EAGAIN if a newer snapshot
+ * arrived meanwhile (still needs_fetch: fetch again); another negative
+ * code with errmsg: the state is then unusable and the caller must stop
+ * the node.
+ *
+ * rft_fsm_rebuild_drop (loop, instead of end): the node closes, or run
+ * never ran: the FSM is the loop's again, nothing is replayed and it still
+ * needs a fetch (a closing node checkpoints nothing: raft replays at the
+ * next start).
+ *
+ * rft_fsm_fetch_done: the three steps in a row on the calling thread.
  */
+int rft_fsm_rebuild_begin(struct rft_fsm *f, char *errmsg);
+int rft_fsm_rebuild_run(struct rft_fsm *f, char *errmsg);
+int rft_fsm_rebuild_end(struct rft_fsm *f, int status, char *errmsg);
+void rft_fsm_rebuild_drop(struct rft_fsm *f);
+/* Between rft_fsm_rebuild_begin and _end (or _drop). */
+bool rft_fsm_rebuilding(const struct rft_fsm *f);
 int rft_fsm_fetch_done(struct rft_fsm *f, char *errmsg);
 
 struct log_store *rft_fsm_store(struct rft_fsm *f);

@@ -4,8 +4,9 @@
  * rft_fsm_fetch: the FSM's side of a segment fetch (DESIGN.md "Snapshot by
  * reference"): entries that raft hands to apply while the store lacks
  * segments go to a pending file, and once rft_fetch installed a peer's
- * checkpoint the state is rebuilt from the store and the pending entries
- * past its appliedIndex are applied in order.
+ * checkpoint the state is rebuilt from the store (off the loop: the
+ * rebuild steps in rft_fsm.h) and the pending entries past its
+ * appliedIndex are applied in order, on the loop.
  *
  * Pending file (STORE.pending), little-endian, appended in index order:
  *
@@ -17,6 +18,7 @@
  * leftover one.
  */
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -149,13 +151,14 @@ out:
 	return rv;
 }
 
-int rft_fsm_fetch_done(struct rft_fsm *f, char *errmsg)
+int rft_fsm_rebuild_begin(struct rft_fsm *f, char *errmsg)
 {
-	int rv;
-
 	errmsg[0] = '\0';
-	if (!f->needs_fetch)
-		return 0;
+	assert(!f->rebuilding);
+	if (!f->needs_fetch) {
+		cf_errmsg_printf(errmsg, "no segment fetch is pending");
+		return CF_EBADREQ;
+	}
 	/*
 	 * A checkpoint job still writing into the folder (taken before the
 	 * snapshot arrived): the node starts no fetch while one is in flight
@@ -165,6 +168,16 @@ int rft_fsm_fetch_done(struct rft_fsm *f, char *errmsg)
 		cf_errmsg_printf(errmsg, "a checkpoint is in flight");
 		return -EAGAIN;
 	}
+	f->rebuild_applied = f->applied;
+	f->rebuilding = true;
+	return 0;
+}
+
+/* Off the loop: only the store, the state and the hooks (rft_fsm_int.h). */
+int rft_fsm_rebuild_run(struct rft_fsm *f, char *errmsg)
+{
+	errmsg[0] = '\0';
+	assert(f->rebuilding);
 	if (f->store != NULL)
 		log_store_close(f->store);
 	f->store = NULL;
@@ -178,9 +191,18 @@ int rft_fsm_fetch_done(struct rft_fsm *f, char *errmsg)
 	rft_dedup_init(&f->dedup);
 	f->clock = 0;
 	f->applied = 0;
-	rv = rft__fsm_load(f, errmsg);
-	if (rv != 0)
-		return rv;
+	return rft__fsm_load(f, errmsg);
+}
+
+int rft_fsm_rebuild_end(struct rft_fsm *f, int status, char *errmsg)
+{
+	int rv;
+
+	assert(f->rebuilding);
+	f->rebuilding = false;
+	if (status != 0)
+		return status; /* errmsg is run's */
+	errmsg[0] = '\0';
 	if (f->applied < f->fetch_min) {
 		/* A newer snapshot came meanwhile: fetch again (state is that
 		 * of the store; the pending entries wait). */
@@ -196,4 +218,30 @@ int rft_fsm_fetch_done(struct rft_fsm *f, char *errmsg)
 	rft__pending_close(f);
 	(void)unlink(f->pending_path);
 	return rv;
+}
+
+void rft_fsm_rebuild_drop(struct rft_fsm *f)
+{
+	assert(f->rebuilding);
+	f->rebuilding = false;
+}
+
+bool rft_fsm_rebuilding(const struct rft_fsm *f)
+{
+	return f->rebuilding;
+}
+
+int rft_fsm_fetch_done(struct rft_fsm *f, char *errmsg)
+{
+	int rv;
+
+	if (!f->needs_fetch) {
+		errmsg[0] = '\0';
+		return 0;
+	}
+	rv = rft_fsm_rebuild_begin(f, errmsg);
+	if (rv != 0)
+		return rv;
+	rv = rft_fsm_rebuild_run(f, errmsg);
+	return rft_fsm_rebuild_end(f, rv, errmsg);
 }

@@ -8,7 +8,8 @@
  * Ownership: struct rft_fsm owns every conversation (struct rft_conv_st,
  * one allocation each, never freed before rft_fsm_close), their strings and
  * arrays, the indexes and the per-entry arrays. Errors: 0, -ENOMEM, CF_E*.
- * Threads: loop thread only.
+ * Threads: loop thread only, but for the rebuild after a fetch (see
+ * rebuilding below) and the open (rft_node_open).
  */
 #ifndef RFT_FSM_INT_H
 #define RFT_FSM_INT_H
@@ -78,6 +79,18 @@ struct rft_fsm {
 	uint64_t fetch_min;	/* snapshot index a fetched store must reach */
 	int pending_fd;		/* STORE.pending while needs_fetch, else -1 */
 	uint64_t pending_n;	/* entries in it */
+	/*
+	 * The rebuild after a fetch runs on another thread (rft_fsm.h:
+	 * rft_fsm_rebuild_begin .. _end), which then owns the store and the
+	 * state (store, the maps, dedup, counter, clock, applied, image_recs).
+	 * The loop reads rebuilding first and leaves those alone; it keeps
+	 * needs_fetch, fetch_min, the pending file and the results, which the
+	 * rebuild never touches. Written on the loop only, before the rebuild
+	 * is handed over and after it was handed back (the hand-over orders
+	 * the memory); rebuild_applied is f->applied at the begin.
+	 */
+	bool rebuilding;
+	uint64_t rebuild_applied;
 	struct log_store_opts store_opts; /* dir points at store_dir */
 	char *store_dir;
 	char *pending_path;

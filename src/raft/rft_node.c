@@ -25,7 +25,6 @@
 
 #define TICK_MS 20
 #define CLOSE_DRAIN_MS 2000
-#define FETCH_RETRY_MS 1000
 #define BUDGET_EVERY_MS 1000
 #define BUDGET_MIN_ENTRIES 256u
 #define CHECKPOINT_MS 1000
@@ -227,111 +226,6 @@ static void node_prepare_cb(uv_prepare_t *h)
 }
 
 
-/* ---- segment fetch (DESIGN.md "Snapshot by reference") ---- */
-
-static void node_fetch_cb(struct rft_fetch *fe, int status, uint64_t applied,
-			  void *arg)
-{
-	struct rft_node *n = arg;
-	char errmsg[CF_ERRMSG_SIZE];
-	struct rft_fetch_stats st;
-	int rv;
-
-	if (n->closing || n->fsm == NULL)
-		return;
-	if (status != 0) {
-		cf_warn("segment fetch from node %u failed: %s (%s); retrying",
-			n->fetch_peer, cf_strerror(status),
-			rft_fetch_errmsg(fe));
-		n->fetch_next_ms = now_ms() + FETCH_RETRY_MS;
-		return;
-	}
-	if (applied < rft_fsm_fetch_min(n->fsm)) {
-		/* A newer snapshot arrived meanwhile: again, from there. */
-		n->fetch_next_ms = now_ms();
-		return;
-	}
-	rv = rft_fsm_fetch_done(n->fsm, errmsg);
-	if (rv == -EAGAIN) {
-		n->fetch_next_ms = now_ms();
-		return;
-	}
-	if (rv != 0) {
-		/* The state is gone; raft replays into a fresh start. */
-		cf_error("segment fetch: rebuild failed: %s (%s); exiting",
-			 errmsg, cf_strerror(rv));
-		fflush(stderr);
-		_exit(1);
-	}
-	n->last_checkpoint = 0; /* checkpoint what the pending entries added */
-	/* The fetched store's own jobs (the peer's manifest records them). */
-	if (rft_compact_resume(&n->compact) != 0)
-		cf_warn("compaction: out of memory; jobs wait in the store");
-	rft_fetch_get_stats(fe, &st);
-	cf_info("segment fetch done: store at %llu from node %u (%llu bytes "
-		"fetched in all), applied %llu",
-		(unsigned long long)applied, n->fetch_peer,
-		(unsigned long long)st.bytes,
-		(unsigned long long)rft_fsm_applied(n->fsm));
-}
-
-/* The peer to fetch from: the leader, else (or after a failure) another. */
-static unsigned node_fetch_peer(struct rft_node *n)
-{
-	const struct cf_cluster *cl = n->cfg.cluster;
-	unsigned leader = rft__node_leader(n);
-
-	if (leader != 0 && leader != n->cfg.self && leader != n->fetch_peer &&
-	    rft_peer_up(&n->peers, leader))
-		return leader;
-	for (unsigned k = 1; k <= cl->n_nodes; k++) {
-		unsigned id = cl->nodes[(n->fetch_peer + k) % cl->n_nodes].id;
-
-		if (id != n->cfg.self && rft_peer_up(&n->peers, id))
-			return id;
-	}
-	return 0;
-}
-
-static void node_fetch_tick(struct rft_node *n)
-{
-	uint64_t min = rft_fsm_fetch_min(n->fsm);
-	unsigned peer;
-	int rv;
-
-	if (min == 0 || min == UINT64_MAX || rft_fetch_running(n->fetch) ||
-	    now_ms() < n->fetch_next_ms)
-		return;
-	/*
-	 * The fetch replaces the store's files: no compaction job may be
-	 * writing into its folder meanwhile. Jobs not handed to the worker
-	 * are dropped (the fetched manifest brings its own); a running one
-	 * is waited for.
-	 */
-	rft_compact_forget(&n->compact);
-	if (rft_compact_busy(&n->compact))
-		return;
-	/* Nor may a checkpoint taken before the snapshot still write there. */
-	if (rft_fsm_checkpoint_busy(n->fsm))
-		return;
-	peer = node_fetch_peer(n);
-	if (peer == 0) {
-		n->fetch_next_ms = now_ms() + FETCH_RETRY_MS;
-		return;
-	}
-	n->fetch_peer = peer;
-	rv = rft_fetch_start(n->fetch, peer, rft_fsm_store_dir(n->fsm), min,
-			     node_fetch_cb, n);
-	if (rv != 0) {
-		cf_warn("segment fetch from node %u: %s", peer,
-			cf_strerror(rv));
-		n->fetch_next_ms = now_ms() + FETCH_RETRY_MS;
-		return;
-	}
-	cf_info("segment fetch from node %u: the snapshot is at %llu", peer,
-		(unsigned long long)min);
-}
-
 /*
  * Closing: raft 0.15 must not be closed while its own disk writes are in
  * flight (a write completing after raft_close() reaches the freed log and
@@ -415,15 +309,24 @@ static void node_tick_cb(uv_timer_t *h)
 		return;
 	}
 	node_track(n);
-	node_fetch_tick(n);
-	if (n->erase_left == 0)
-		node_budget(n);
-	rft__node_erase_tick(n);
-	rft__node_rule_tick(n);
-	rft__node_image_tick(n);
+	/*
+	 * While the worker rebuilds the state after a fetch (rft_node_fetch.c)
+	 * nothing here may read the state or the store, nor start a fetch
+	 * into the folder it reads: requests only move and expire.
+	 */
+	if (!n->rebuilding) {
+		rft__node_fetch_tick(n);
+		if (n->erase_left == 0)
+			node_budget(n);
+		rft__node_erase_tick(n);
+		rft__node_rule_tick(n);
+		rft__node_image_tick(n);
+	}
 	rft__dispatch_waiting(n);
 	rft__reads(n);
 	rft__expire(n);
+	if (n->rebuilding)
+		return;
 	rft_compact_tick(&n->compact, now_ms());
 	if (n->compacted || now_ms() - n->checkpoint_at >= CHECKPOINT_MS)
 		node_checkpoint(n, n->compacted);
@@ -787,12 +690,22 @@ static void node_close_finish(struct rft_node *n)
 	rft_peer_mgr_close(&n->peers, node_peers_closed_cb);
 }
 
-/* The fetch used the worker and the peer links: they close after it. */
+void rft__node_worker_close(struct rft_node *n)
+{
+	rft_worker_close(&n->worker, node_worker_closed_cb);
+}
+
+/*
+ * The fetch used the worker and the peer links: they close after it, and
+ * after the rebuild that followed it (its end closes the worker then).
+ */
 static void node_fetch_closed_cb(void *arg)
 {
 	struct rft_node *n = arg;
 
-	rft_worker_close(&n->worker, node_worker_closed_cb);
+	if (rft__node_rebuild_close(n))
+		return;
+	rft__node_worker_close(n);
 }
 
 static void node_disk_closed_cb(struct rft_node *n)
@@ -887,9 +800,11 @@ bool rft_node_is_ready(const struct rft_node *n, const char **why)
 
 	if (n->disk_on && (w = rft__disk_why(n)) != NULL)
 		;
+	else if (n->rebuilding)
+		w = "rebuilding the state from fetched segments";
 	else if (n->fsm != NULL && rft_fsm_needs_fetch(n->fsm))
-		w = "a snapshot arrived that needs a segment fetch (not yet "
-		    "supported)";
+		w = "a snapshot arrived ahead of the store: fetching segments "
+		    "from a peer";
 	else if (rft__node_leader(n) == 0)
 		w = "no leader known";
 	else if (!n->ready)

@@ -18,7 +18,9 @@
  * CF_ESHUTDOWN if the node closes first.
  * Errors: 0 or a negative code; results carry CF_E* statuses.
  * Threads: loop thread only; rft_node_open runs the store's open (and its
- * hooks) on a thread of libuv's pool.
+ * hooks) on a thread of libuv's pool, and the rebuild after a segment
+ * fetch runs (with its hooks) on the node's worker thread (see
+ * cfg.on_rebuilding).
  */
 #ifndef RFT_NODE_H
 #define RFT_NODE_H
@@ -137,6 +139,16 @@ struct rft_node_config {
 	void (*on_rebuilt)(void *arg); /* a rebuild read every record */
 	void (*on_reset)(void *arg);  /* before a rebuild after a segment
 				       * fetch (on_record_arg), may be NULL */
+	/*
+	 * May be NULL: the rebuild after a segment fetch (issue 11) runs on
+	 * the node's worker thread, with on_reset, on_rebuild and on_rebuilt
+	 * called there. on_rebuilding(on_record_arg, true) comes on the loop
+	 * before it begins: from then on, until on_rebuilding(arg, false)
+	 * (on the loop, after the pending entries were applied or the
+	 * rebuild was dropped), the caller must not read what those hooks
+	 * write, nor the FSM (see rft_node_rebuilding).
+	 */
+	void (*on_rebuilding)(void *arg, bool on);
 	/* The caller's sections of the state image (rft_fsm.h), may be NULL */
 	void (*on_image_write)(void *arg, struct cf_imgw *w);
 	int (*on_image_read)(void *arg, struct cf_imgr *r);
@@ -163,6 +175,12 @@ struct rft_node_config {
 	 * before it opens the store. NULL: no wait.
 	 */
 	const char *test_start_hold;
+	/*
+	 * Test only (confabd --test-fetch-hold): the rebuild after a segment
+	 * fetch waits, on the worker thread, while this file exists (or until
+	 * the node closes), before it begins. NULL: no wait.
+	 */
+	const char *test_fetch_hold;
 };
 
 struct rft_node_stats {
@@ -258,6 +276,17 @@ struct rft_node {
 	void (*disk_done)(struct rft_node *n); /* the watcher closed */
 	char disk_why[160];	 /* readiness reason */
 	struct rft_node_opening *opening; /* rft_node_open in progress */
+	/* The rebuild after a segment fetch, a job on the worker (issue 11;
+	 * rft_node_fetch.c). */
+	struct rft_worker_job rebuild_job;
+	bool rebuilding;	 /* submitted, its done() not yet called */
+	bool close_wait_rebuild; /* closing: the worker closes after it */
+	int rebuild_cancel;	 /* atomic: the node closes (ends a hold) */
+	int rebuild_rv;		 /* written by the job, read by done() */
+	uint64_t rebuild_ms;
+	char rebuild_errmsg[CF_ERRMSG_SIZE];
+	uint64_t rebuild_store_at; /* the fetched checkpoint's index */
+	uint64_t rebuild_bytes;	   /* fetched in all (for the log) */
 };
 
 /* The disk side of a node, for /metrics and /readyz. */
@@ -340,6 +369,15 @@ int rft_node_send_user(struct rft_node *n, unsigned to, uint8_t type,
  */
 void rft_node_disk_info(const struct rft_node *n,
 			struct rft_node_disk_info *out);
+
+/*
+ * True while the worker rebuilds the state from fetched segments (issue
+ * 11): from cfg.on_rebuilding(arg, true) to (arg, false). Meanwhile the
+ * FSM and what the rebuild hooks write belong to the worker: the caller
+ * refuses what would read them (rft_fsm.h: the FSM's getters find nothing
+ * then, as a backstop), read-index requests wait, the node is not ready.
+ */
+bool rft_node_rebuilding(const struct rft_node *n);
 
 /* Introspection for /v1/cluster, /readyz and /metrics. */
 const char *rft_node_role(const struct rft_node *n);

@@ -3,7 +3,8 @@
  * rft_node.c (setup, leadership tracking, loop hooks, checkpoint, close,
  * introspection) and rft_submit.c (request life cycle, peer messages, read
  * index, expiry), and their helpers rft_node_compact.c (compaction and
- * erasure) and rft_node_disk.c (full disks and storage failures). Not for
+ * erasure), rft_node_disk.c (full disks and storage failures) and
+ * rft_node_fetch.c (segment fetch, the rebuild after it). Not for
  * use outside src/raft/rft_node*.c and rft_submit.c.
  *
  * Ownership: as in rft_node.h; every function works on the node's lists.
@@ -43,6 +44,16 @@ int rft__node_finish(struct rft_node *n, char *errmsg);
 unsigned rft__node_leader(const struct rft_node *n);
 /* We lead, the barrier of this term is applied and we are not closing. */
 bool rft__can_propose(const struct rft_node *n);
+
+/* rft_node_fetch.c: the segment fetch and the rebuild after it. */
+void rft__node_fetch_tick(struct rft_node *n);
+/*
+ * Closing: true if a rebuild job is in flight; it is cancelled if it has
+ * not begun (a test hold ends) and its end calls rft__node_worker_close.
+ */
+bool rft__node_rebuild_close(struct rft_node *n);
+/* Close the worker, then the store and the peer links (rft_node.c). */
+void rft__node_worker_close(struct rft_node *n);
 
 /* rft_submit.c */
 /* Move waiting requests forward (queue on the leader, or forward). */

@@ -479,7 +479,10 @@ void rft__reads(struct rft_node *n)
 				r->state = READ_ASKED;
 			}
 		}
-		if (r->state == READ_WAIT && applied >= r->index)
+		/* Not while the worker rebuilds the state (rft_node_fetch.c):
+		 * the caller would read it on our word. */
+		if (r->state == READ_WAIT && applied >= r->index &&
+		    !n->rebuilding)
 			read_finish(r, 0);
 	}
 }
