@@ -383,91 +383,6 @@ void fe_conn_http_error(struct fe_conn *c, int status)
 		conn_linger(c);
 }
 
-/* The upgrade request: answers it (101 or an error). */
-static void conn_upgrade(struct fe_conn *c, const struct fe_http_req *req)
-{
-	struct fe_server *s = c->srv;
-	struct cf_buf b = CF_BUF_INIT;
-	const char *msg = NULL;
-	char user[CF_ID_MAX + 1];
-	struct cf_str dev;
-	size_t ulen;
-	char *p;
-	size_t n;
-	int status = 400;
-	int rv;
-
-	/*
-	 * A refused upgrade closes the connection: its answer must say so
-	 * (Connection: close), or a client reusing it races our FIN.
-	 */
-	c->http->req.keep_alive = false;
-	if (!cf_str_eqc(req->path, "/v1/ws")) {
-		c->busy = true;
-		fe_respond_error(c, 404, "not_found", "no such route");
-		c->close_after_write = true;
-		return;
-	}
-	c->busy = true;
-	if ((msg = fe_server_unavailable(s)) != NULL) {
-		/* Issue 11: the node opens its store (fe_server.h). */
-		fe_respond_error(c, 503, "unavailable", msg);
-		c->close_after_write = true;
-		return;
-	}
-	rv = fe_ws_handshake_check(req, &status);
-	if (rv != 0) {
-		/* RFC 6455 4.4: a 426 names the version we speak */
-		fe_respond_error_hdr(c, status, "bad_request",
-				     "bad WebSocket handshake",
-				     status == 426 ? FE_WS_VERSION_HEADER
-						   : NULL);
-		c->close_after_write = true;
-		return;
-	}
-	if (!fe_cors_ws_allowed(s->cluster, req)) {
-		/* issue 12: cross-site WebSocket hijacking (fe_cors.h) */
-		fe_respond_error(c, 403, "forbidden",
-				 "this origin is not a node of the cluster");
-		c->close_after_write = true;
-		return;
-	}
-	rv = fe_auth_request(s->cluster, s->cfg.auth_dev, req, user, &msg);
-	if (rv != 0) {
-		fe_respond_rc(c, rv, msg);
-		c->close_after_write = true;
-		return;
-	}
-	if (fe_http_query_get(req, "deviceId", &dev) != 0)
-		dev = CF_STR_LIT("default");
-	if (!cf_device_id_valid(dev.p, dev.len)) {
-		fe_respond_error(c, 400, "bad_request",
-				 "deviceId must be 1 to 64 bytes of "
-				 "[A-Za-z0-9._:@-]");
-		c->close_after_write = true;
-		return;
-	}
-	/* the ids, in one allocation only a WebSocket makes */
-	ulen = strlen(user);
-	c->user = malloc(ulen + 1 + dev.len + 1);
-	if (c->user == NULL || fe_ws_handshake_response(&b, req) != 0) {
-		cf_buf_release(&b);
-		fe_conn_close(c);
-		return;
-	}
-	memcpy(c->user, user, ulen + 1);
-	memcpy(c->user + ulen + 1, dev.p, dev.len);
-	c->user[ulen + 1 + dev.len] = '\0';
-	c->device = c->user + ulen + 1;
-	p = cf_buf_detach(&b, &n);
-	fe_conn_write_take(c, p, n);
-	c->busy = false;
-	c->state = FE_CONN_WS;
-	fe_ws_parser_init(&c->ws, s->cfg.ws_max_message);
-	c->last_active_ms = cf_mono_ms();
-	fe_session_opened(c);
-}
-
 /* A parser for the next request (freed again once it is answered). */
 static int conn_http_parser(struct fe_conn *c)
 {
@@ -526,7 +441,7 @@ static bool conn_process_http(struct fe_conn *c)
 	c->phase = FE_CONN_PHASE_NONE;
 	c->t_req_ns = cf_mono_ns();
 	if (ev == FE_HTTP_UPGRADE) {
-		conn_upgrade(c, &c->http->req);
+		fe__conn_upgrade(c, &c->http->req);
 		if (c->state != FE_CONN_WS)
 			return false;
 		conn_http_free(c); /* HTTP is over on this connection */
