@@ -8,6 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Cluster } from './cluster.mjs';
 import { register as registerScale } from './scale.mjs';
+import { register as registerOffline } from './offline.mjs';
 
 const SRC = process.env.CONFAB_SRCDIR;
 const BUILD = process.env.CONFAB_BUILDDIR || process.cwd();
@@ -230,6 +231,12 @@ test('screenshot_is_saved', async () => {
 
 const env = () => ({ cluster, browser, contexts, openAs });
 registerScale({ test, expect, env });
+registerOffline({ test, expect, env }); /* last: it kills node 3 */
+/* CONFAB_BROWSER_ONLY=regex runs the tests whose names match (debugging) */
+if (process.env.CONFAB_BROWSER_ONLY) {
+  const re = new RegExp(process.env.CONFAB_BROWSER_ONLY);
+  for (let i = tests.length - 1; i >= 0; i--) if (!re.test(tests[i].name)) tests.splice(i, 1);
+}
 
 async function main() {
   console.log(`1..${tests.length}`);
