@@ -91,7 +91,7 @@ export function register({ test, expect, env }) {
     const before = { ...frames };
     for (let i = 0; i < 15; i++) {
       await send(cluster.urls[1], `ls${i % 10}`, group, `live-${i}`, `live line ${i}`);
-      await page.locator('#message-list li.msg', { hasText: `live line ${i}` }).waitFor({ timeout: T });
+      await page.locator('#message-list li.msg .bubble', { hasText: new RegExp(`^live line ${i}$`) }).waitFor({ timeout: T });
     }
     const ms = await page.evaluate(() => window.confab.stats.shownMs.slice(-15));
     console.log(`# live message on screen after its event: ${fmt(ms)}`);
