@@ -10,6 +10,7 @@ import { Cluster } from './cluster.mjs';
 import { register as registerScale } from './scale.mjs';
 import { register as registerOffline } from './offline.mjs';
 import { register as registerLayout } from './layout.mjs';
+import { register as registerA11y } from './a11y.mjs';
 
 const SRC = process.env.CONFAB_SRCDIR;
 const BUILD = process.env.CONFAB_BUILDDIR || process.cwd();
@@ -233,6 +234,7 @@ test('screenshot_is_saved', async () => {
 const env = () => ({ cluster, browser, contexts, openAs });
 registerScale({ test, expect, env });
 registerLayout({ test, expect, env });
+registerA11y({ test, expect, env });
 registerOffline({ test, expect, env }); /* last: it kills node 3 */
 /* CONFAB_BROWSER_ONLY=regex runs the tests whose names match (debugging) */
 if (process.env.CONFAB_BROWSER_ONLY) {
