@@ -1,7 +1,11 @@
 /* chat.test.mjs: the chat page end to end in headless Chromium against a
  * real three-node cluster: alice on node 1, bob on node 2 (and his second
  * device on node 3). Prints TAP. Environment: CHROMIUM, CONFAB_BUILDDIR,
- * CONFAB_SRCDIR; UPDATE_SCREENSHOT=1 also writes docs/screenshot.png. */
+ * CONFAB_SRCDIR; UPDATE_SCREENSHOT=1 also writes docs/screenshot.png and
+ * docs/screenshot-phone.png. The other files register more tests: scale.mjs
+ * (large history), layout.mjs (phone, routes, keyboard), a11y.mjs (axe-core),
+ * offline.mjs (outbox, failover; last, it kills node 3).
+ * CONFAB_BROWSER_ONLY=regex runs only the tests whose names match. */
 import { chromium } from 'playwright-core';
 import { mkdirSync, existsSync } from 'node:fs';
 import net from 'node:net';
@@ -39,8 +43,8 @@ function rawGet(url, target) {
 let cluster, browser, alice, bob, bob2, convId;
 const contexts = [];
 
-async function openAs(user, node, device) {
-  const ctx = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+async function openAs(user, node, device, viewport = { width: 1100, height: 700 }) {
+  const ctx = await browser.newContext({ viewport });
   contexts.push(ctx);
   const page = await ctx.newPage();
   page.on('pageerror', (e) => console.log(`# ${user}/${device} page error: ${e.message}`));
@@ -228,7 +232,15 @@ test('screenshot_is_saved', async () => {
   await alice.screenshot({ path: path.join(dir, 'chat-alice.png') });
   await bob2.screenshot({ path: path.join(dir, 'chat-bob-tablet.png') });
   expect(existsSync(path.join(dir, 'chat-alice.png')), 'no screenshot');
-  if (process.env.UPDATE_SCREENSHOT) await alice.screenshot({ path: path.join(SRC, 'docs', 'screenshot.png') });
+  /* carol's phone, in the group */
+  const phone = await openAs('carol', 1, 'phone', { width: 390, height: 780 });
+  await phone.click('#conv-list li:has-text("Weekend trip")');
+  await phone.locator('#message-list li', { hasText: 'leaving at 8' }).waitFor({ timeout: T });
+  await phone.screenshot({ path: path.join(dir, 'chat-carol-phone.png') });
+  if (process.env.UPDATE_SCREENSHOT) {
+    await alice.screenshot({ path: path.join(SRC, 'docs', 'screenshot.png') });
+    await phone.screenshot({ path: path.join(SRC, 'docs', 'screenshot-phone.png') });
+  }
 });
 
 const env = () => ({ cluster, browser, contexts, openAs });
