@@ -7,6 +7,8 @@ import { $, el, avatar, convTitle } from './ui.js';
 import { ConvList } from './list.js';
 import { Pane } from './pane.js';
 import { Outbox } from './outbox.js';
+import { Members } from './members.js';
+import { setupNotify, notify } from './notify.js';
 
 const S = {
   api: null, live: null, me: null, list: null, pane: null, outbox: null,
@@ -90,6 +92,9 @@ async function signIn(auth) {
   });
   /* The socket first, then the list: whatever commits after the list was
    * read reaches the page as a live event. */
+  S.members = new Members({ api, me: S.me, conv: () => S.convs.get(S.openId), toast,
+    onChanged: (c) => { S.list.upsert(c); renderHead(); } });
+  setupNotify();
   S.live = new Live(api, deviceId(), { onEvent, onState, onOpen });
   S.outbox = new Outbox(S.me, { post: (f) => S.live.post(f), onChange: renderOutbox });
   S.live.start();
@@ -420,6 +425,7 @@ function renderHead() {
   $('#chat-sub').textContent = other
     ? (S.presence.get(other) ? 'online' : (S.presenceOk ? 'offline' : ''))
     : `${c.members.length} members`;
+  S.members.update();
 }
 
 function mediaNode(m) {
@@ -465,8 +471,10 @@ function onMessage(m) {
   if (m.senderId !== S.me) {
     noteDelivered(m.conversationId, m.seq, c);
     clearTyping(m.senderId);
-    if (m.conversationId === S.openId && isNew && !S.live.syncing)
-      announce(`${m.senderId}: ${m.recalled ? 'message recalled' : m.content || m.msgType}`);
+    const text = `${m.senderId}: ${m.recalled ? 'message recalled' : m.content || m.msgType}`;
+    if (m.conversationId === S.openId && isNew && !S.live.syncing) announce(text);
+    if (isNew && !S.live.syncing && (document.hidden || m.conversationId !== S.openId))
+      notify(convTitle(c, S.me), text, m.conversationId);
   }
   S.pane.live(m);
 }

@@ -1,6 +1,7 @@
 /* a11y.mjs: axe-core (npm axe-core, installed by `npm ci`) on the sign-in
  * form, the desktop page with a conversation open (and a recall being
- * confirmed), and the phone list: no serious or critical violation. */
+ * confirmed), the members dialog, the phone list and the new-conversation
+ * dialog: no serious or critical violation. */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 
@@ -46,6 +47,10 @@ export function register({ test, expect, env }) {
     await page.keyboard.press('Enter');
     await li.locator('.confirm').waitFor({ timeout: 10000 });
     bad.push(...await scan(page, 'desktop'));
+    await page.click('#members-btn');
+    await page.waitForSelector('#members-dialog[open]', { timeout: 10000 });
+    bad.push(...await scan(page, 'members dialog'));
+    await page.click('#members-close');
     await page.setViewportSize({ width: 390, height: 780 });
     await page.evaluate(() => { location.hash = '#/'; });
     await page.waitForSelector('.sidebar', { state: 'visible', timeout: 10000 });
