@@ -113,9 +113,9 @@ export class Api {
  * Nodes: this page's origin first, then every other client URL /v1/cluster
  * listed (learned on each open). A connection attempt that fails moves to the
  * next node; after a whole round the wait doubles (0.5 s .. 15 s, jittered).
- * A ping every 10 s; a socket that has received nothing, not even a pong, for
- * 18 s (or when the browser says it went offline) is taken as dead and
- * closed, so the state shown is honest. After every (re)connect, `sync` from the last
+ * A ping every 10 s; a socket that has received nothing, not even the pong,
+ * 5 s after it (or when the browser says it went offline) is taken as dead
+ * and closed, so the state shown is honest within 15 s. After every (re)connect, `sync` from the last
  * cursor seen when there is one (a fresh page starts from the list and the
  * live events, not from a replay of the whole history).
  *
@@ -143,7 +143,7 @@ export class Live {
     this.lastRx = 0;
     this.nextAt = 0;
     this.sent = {}; /* frames sent, by type (the browser tests read it) */
-    this.onOffline = () => { if (this.ws) this.ws.close(4001, 'offline'); };
+    this.onOffline = () => this.abandon('offline');
     window.addEventListener('offline', this.onOffline);
     window.addEventListener('online', () => this.retryNow());
   }
@@ -228,17 +228,31 @@ export class Live {
       }
       this.h.onEvent(f);
     };
-    ws.onclose = () => {
-      if (this.ws !== ws) return;
-      clearInterval(this.pingTimer);
-      this.ws = null;
-      this.syncing = false;
-      /* a node that never answered: try the next one first */
-      if (!wasOpen || this.attempt > 0) this.nodeIx = (this.nodeIx + 1) % this.nodes.length;
-      if (this.closed) { this.h.onState('offline', { attempt: 0, nextAt: 0, node: this.node }); return; }
-      this.scheduleRetry();
-    };
+    ws.onclose = () => this.lost(ws, wasOpen);
     ws.onerror = () => {};
+  }
+
+  /* The socket ws is gone (closed, or given up on). */
+  lost(ws, wasOpen) {
+    if (this.ws !== ws) return;
+    clearInterval(this.pingTimer);
+    this.ws = null;
+    this.syncing = false;
+    /* a node that never answered: try the next one first */
+    if (!wasOpen || this.attempt > 0) this.nodeIx = (this.nodeIx + 1) % this.nodes.length;
+    if (this.closed) { this.h.onState('offline', { attempt: 0, nextAt: 0, node: this.node }); return; }
+    this.scheduleRetry();
+  }
+
+  /* Give up on the socket now: a close to a peer that does not answer
+   * completes only after the browser's own timeout. */
+  abandon(why) {
+    const ws = this.ws;
+    if (!ws) return;
+    try { ws.close(4001, why); } catch { /* closing already */ }
+    this.lost(ws, true);
+    /* on the next attempt, try the next node first */
+    this.nodeIx = (this.nodeIx + 1) % this.nodes.length;
   }
 
   scheduleRetry() {
@@ -253,10 +267,13 @@ export class Live {
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
+  /* A ping; a socket that has received nothing (not even the pong) 5 s
+   * later is dead, whatever the browser thinks. */
   heartbeat() {
     if (!this.online) return;
-    if (Date.now() - this.lastRx > 18000) { this.ws.close(4002, 'no answer'); return; }
+    const ws = this.ws, at = Date.now();
     this.post({ type: 'ping' });
+    setTimeout(() => { if (this.ws === ws && this.lastRx < at) this.abandon('no answer'); }, 5000);
   }
 
   get online() { return this.ws !== null && this.ws.readyState === WebSocket.OPEN; }

@@ -33,6 +33,7 @@ export class Pane {
     this.queue = [];         /* live messages waiting for the next frame */
     this.ticksDirty = false;
     this.newBelow = 0;
+    this.belowMax = 0;       /* highest seq counted in newBelow */
     this.markerSeq = 0;      /* first unread seq at open (0: no marker) */
     this.gen = 0;
     this.box.addEventListener('scroll', () => this.onScroll(), { passive: true });
@@ -204,7 +205,11 @@ export class Pane {
       if (this.nodes.has(m.seq)) { if (m.recalled) this.replace(m); continue; }
       const lastShown = fresh.length ? fresh[fresh.length - 1].seq : this.last;
       if (m.seq <= lastShown) continue; /* a repeat, or before the window */
-      if (!this.atLatest) { this.newBelow++; continue; }
+      if (!this.atLatest) {
+        if (m.seq > this.belowMax && m.senderId !== this.env.me) this.newBelow++;
+        this.belowMax = Math.max(this.belowMax, m.seq);
+        continue;
+      }
       if (lastShown && m.seq > lastShown + 1) { gap = true; break; }
       fresh.push(m);
     }

@@ -1,8 +1,9 @@
 /* offline.mjs: the page never loses what the person typed. Messages typed
  * offline wait in the outbox (localStorage) and are sent after, once each,
  * in order; a reload keeps the outbox; a failed message can be discarded by
- * hand; the banner tells the connection's state; and when the page's own
- * node is killed (SIGKILL) it moves to another node and carries on. */
+ * hand; the banner tells the connection's state, also when the node hangs
+ * (SIGSTOP: the socket stays open and silent); and when the page's own node
+ * is killed (SIGKILL) it moves to another node and carries on. */
 
 async function api(url, user, method, path, body) {
   const r = await fetch(url + path, { method, headers: { 'Content-Type': 'application/json', 'X-Confab-User': user },
@@ -83,6 +84,26 @@ export function register({ test, expect, env }) {
     await failed.waitFor({ state: 'detached', timeout: T });
     expect(await page.evaluate(() => localStorage.getItem('confab.outbox.olga')) === '[]', 'outbox not emptied');
     expect(await page.locator('#toast').isHidden(), 'an error toast is left');
+  });
+
+  test('a_hung_node_is_noticed_and_left', async () => {
+    const { cluster, openAs } = env();
+    const hana = await openAs('hana', 2, 'laptop');
+    await hana.waitForFunction(() => window.confab.live.nodes.length === 3, null, { timeout: T });
+    cluster.kill(2, 'SIGSTOP');
+    try {
+      /* the socket stays open, nothing answers: the next ping finds out */
+      const t0 = Date.now();
+      await hana.evaluate(() => window.confab.live.heartbeat());
+      await hana.waitForSelector('#conn-banner:not([hidden])', { timeout: T });
+      console.log(`# hung node noticed ${Date.now() - t0} ms after a ping`);
+      expect(await hana.getAttribute('#conn-state', 'data-state') !== 'online', 'still says online');
+      await hana.waitForSelector('#conn-state[data-state="online"]', { timeout: 40000 });
+      const node = await hana.evaluate(() => window.confab.live.node);
+      expect(node && node !== new URL(cluster.urls[1]).origin, `reconnected to ${node || 'its own node'}`);
+    } finally {
+      cluster.kill(2, 'SIGCONT');
+    }
   });
 
   test('page_moves_to_another_node_when_its_node_is_killed', async () => {
