@@ -1,7 +1,8 @@
 /* extras.mjs: member management by a group's owner (add, remove, seen live
  * by the member concerned), desktop notifications for a message that is not
- * in plain sight (the Notification API stubbed and granted), and a file
- * attachment that is not an image (a download link). */
+ * in plain sight (the Notification API stubbed and granted), a file
+ * attachment that is not an image (a download link), and a message refused
+ * while its sender was out of the group, retried by hand once back in. */
 
 async function api(url, user, method, path, body) {
   const r = await fetch(url + path, { method, headers: { 'Content-Type': 'application/json', 'X-Confab-User': user },
@@ -72,5 +73,36 @@ export function register({ test, expect, env }) {
     const r = await api(cluster.urls[1], 'pat', 'GET', `/v1/conversations/${group}/messages?consistent=1`);
     const m = r.messages.find((x) => x.msgType === 'file');
     expect(m && m.attachment && m.attachment.name === 'notes.txt', `stored ${JSON.stringify(m)}`);
+  });
+
+  test('a_message_refused_while_removed_is_retried_by_hand', async () => {
+    const { cluster, browser, contexts } = env();
+    const ctx = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+    contexts.push(ctx);
+    const pat = await ctx.newPage();
+    pat.on('pageerror', (e) => console.log(`# pat page error: ${e.message}`));
+    await pat.goto(`${cluster.urls[1]}/?user=pat#/c/${group}`);
+    await pat.waitForSelector('#conn-state[data-state="online"]', { timeout: T });
+    await api(cluster.urls[0], 'olive', 'POST', '/v1/messages', { conversationId: group, clientMsgId: 'w1', content: 'welcome pat' });
+    await pat.locator('#message-list li.msg', { hasText: 'welcome pat' }).waitFor({ timeout: T });
+    /* pat types offline; meanwhile olive removes pat: the send is refused (403) */
+    await ctx.setOffline(true);
+    await pat.waitForSelector('#conn-banner:not([hidden])', { timeout: T });
+    await pat.fill('#composer-input', 'sorry I am late');
+    await pat.press('#composer-input', 'Enter');
+    await api(cluster.urls[0], 'olive', 'POST', `/v1/conversations/${group}/members`, { remove: ['pat'] });
+    await ctx.setOffline(false);
+    await pat.locator(`#conv-list li[data-id="${group}"]`).waitFor({ state: 'detached', timeout: 30000 });
+    await pat.waitForFunction(() => JSON.parse(localStorage.getItem('confab.outbox.pat')).some((i) => i.state === 'failed'), null, { timeout: T });
+    /* added back: the failed message waits in the conversation, sent on Retry */
+    await api(cluster.urls[0], 'olive', 'POST', `/v1/conversations/${group}/members`, { add: ['pat'] });
+    await pat.click(`#conv-list li[data-id="${group}"]`);
+    const failed = pat.locator('#pending-list li.failed', { hasText: 'sorry I am late' });
+    await failed.waitFor({ timeout: T });
+    await failed.locator('button.retry').click();
+    await pat.locator('#message-list li.msg', { hasText: 'sorry I am late' }).waitFor({ timeout: T });
+    await olive.locator('#message-list li.msg', { hasText: 'sorry I am late' }).waitFor({ timeout: T });
+    const r = await api(cluster.urls[2], 'olive', 'GET', `/v1/conversations/${group}/messages?consistent=1`);
+    expect(r.messages.filter((m) => m.content === 'sorry I am late').length === 1, 'not stored once');
   });
 }
