@@ -1,5 +1,6 @@
 /* api.js: the Confab client protocol (API.md) over fetch and one WebSocket
- * that reconnects by itself and syncs from its cursor after a drop. */
+ * that reconnects by itself (backoff, failover to the cluster's other
+ * nodes) and syncs from its cursor after a drop. */
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -10,9 +11,13 @@ export class ApiError extends Error {
 }
 
 export class Api {
-  /* auth: {user} on a development node, or {token}. */
+  /* auth: {user} on a development node, or {token}. base: the node the
+   * HTTP calls go to ('' = this page's origin; another node's URL once it
+   * answers CORS). */
   constructor(auth) {
     this.auth = auth;
+    this.base = '';
+    this.requests = 0; /* HTTP requests made (the browser tests read it) */
   }
 
   headers(extra = {}) {
@@ -28,7 +33,13 @@ export class Api {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
-    const r = await fetch(path, init);
+    this.requests++;
+    let r;
+    try {
+      r = await fetch(this.base + path, init);
+    } catch (e) {
+      throw new ApiError(0, 'network', `network error: ${e.message}`);
+    }
     const text = await r.text();
     let data = null;
     try { data = text ? JSON.parse(text) : null; } catch { data = null; }
@@ -39,25 +50,16 @@ export class Api {
     return data;
   }
 
-  conversations(cursor, limit = 500) {
+  /* One page of the list, most recently active first. */
+  conversations(cursor, limit = 50) {
     const q = new URLSearchParams({ limit: String(limit) });
     if (cursor) q.set('cursor', cursor);
     return this.req('GET', `/v1/conversations?${q}`);
   }
-  /* every page of the list, most recently active first */
-  async allConversations() {
-    const all = [];
-    let cursor;
-    for (;;) {
-      const r = await this.conversations(cursor);
-      all.push(...r.conversations);
-      if (!r.hasMore) return all;
-      cursor = r.cursor;
-    }
-  }
   conversation(id) { return this.req('GET', `/v1/conversations/${encodeURIComponent(id)}`); }
   createConversation(body) { return this.req('POST', '/v1/conversations', body); }
-  history(id, { beforeSeq, fromSeq, limit = 40 } = {}) {
+  members(id, body) { return this.req('POST', `/v1/conversations/${encodeURIComponent(id)}/members`, body); }
+  history(id, { beforeSeq, fromSeq, limit = 50 } = {}) {
     const q = new URLSearchParams({ limit: String(limit) });
     if (beforeSeq) q.set('beforeSeq', String(beforeSeq));
     if (fromSeq) q.set('fromSeq', String(fromSeq));
@@ -73,8 +75,10 @@ export class Api {
   presence(users) {
     return this.req('GET', `/v1/presence?users=${users.map(encodeURIComponent).join(',')}`);
   }
+  cluster() { return this.req('GET', '/v1/cluster'); }
   async upload(file) {
-    const r = await fetch('/v1/media', {
+    this.requests++;
+    const r = await fetch(this.base + '/v1/media', {
       method: 'POST',
       headers: this.headers({ 'Content-Type': file.type || 'application/octet-stream' }),
       body: file,
@@ -87,25 +91,37 @@ export class Api {
     return data;
   }
   async mediaUrl(mediaId) {
-    const r = await fetch(`/v1/media/${encodeURIComponent(mediaId)}`, { headers: this.headers() });
+    const r = await fetch(`${this.base}/v1/media/${encodeURIComponent(mediaId)}`, { headers: this.headers() });
     if (!r.ok) throw new ApiError(r.status, 'media', `media ${mediaId}: ${r.status}`);
     return URL.createObjectURL(await r.blob());
   }
 
-  wsUrl(deviceId) {
-    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  /* The WebSocket URL on node `origin` (http(s)://host:port, '' = ours). */
+  wsUrl(deviceId, origin) {
+    const u = new URL(origin || location.origin);
+    const proto = u.protocol === 'https:' ? 'wss:' : 'ws:';
     const q = new URLSearchParams({ deviceId });
     if (this.auth.token) q.set('token', this.auth.token);
     else q.set('user', this.auth.user);
-    return `${proto}//${location.host}/v1/ws?${q}`;
+    return `${proto}//${u.host}/v1/ws?${q}`;
   }
 }
 
 /*
- * Live: one WebSocket with automatic reconnect (backoff 0.5 s .. 10 s), a ping
- * every 15 s (keeps presence alive), and a `sync` from the last cursor seen
- * after every (re)connect. Handlers: onEvent(frame), onState(state, attempt),
- * onOpen(reconnected).
+ * Live: one WebSocket with automatic reconnect and failover.
+ *
+ * Nodes: this page's origin first, then every other client URL /v1/cluster
+ * listed (learned on each open). A connection attempt that fails moves to the
+ * next node; after a whole round the wait doubles (0.5 s .. 15 s, jittered).
+ * A ping every 10 s; a socket that has received nothing, not even the pong,
+ * 5 s after it (or when the browser says it went offline) is taken as dead
+ * and closed, so the state shown is honest within 15 s. After every (re)connect, `sync` from the last
+ * cursor seen when there is one (a fresh page starts from the list and the
+ * live events, not from a replay of the whole history).
+ *
+ * Handlers: onEvent(frame), onState(state, info) with state 'connecting',
+ * 'online', 'offline' and info {attempt, nextAt, node}, onOpen(reconnected,
+ * node), onSynced().
  */
 export class Live {
   constructor(api, deviceId, handlers) {
@@ -119,7 +135,30 @@ export class Live {
     this.cursor = null;
     this.nextId = 1;
     this.pingTimer = null;
+    this.retryTimer = null;
     this.synced = false;
+    this.syncing = false;
+    this.nodes = [''];
+    this.nodeIx = 0;
+    this.lastRx = 0;
+    this.nextAt = 0;
+    this.sent = {}; /* frames sent, by type (the browser tests read it) */
+    this.onOffline = () => this.abandon('offline');
+    window.addEventListener('offline', this.onOffline);
+    window.addEventListener('online', () => this.retryNow());
+  }
+
+  get node() { return this.nodes[this.nodeIx] || ''; }
+
+  /* Nodes from a /v1/cluster answer: ours first, the others in its order. */
+  learnNodes(cl) {
+    const urls = [];
+    for (const p of (cl && cl.peers) || []) if (p.url && !urls.includes(p.url)) urls.push(p.url);
+    const cur = this.node;
+    const mine = urls.find((u) => u === location.origin);
+    this.nodes = ['', ...urls.filter((u) => u !== mine)];
+    const ix = this.nodes.indexOf(cur);
+    this.nodeIx = ix >= 0 ? ix : 0;
   }
 
   start() { this.connect(); }
@@ -127,50 +166,114 @@ export class Live {
   stop() {
     this.closed = true;
     clearInterval(this.pingTimer);
+    clearTimeout(this.retryTimer);
+    window.removeEventListener('offline', this.onOffline);
     if (this.ws) this.ws.close(1000, 'bye');
   }
 
   /* Drop the socket as a network failure would (used by tests, too). */
   drop() { if (this.ws) this.ws.close(4000, 'dropped'); }
 
+  /* Skip the wait of the next attempt. */
+  retryNow() {
+    if (this.closed || this.ws) return;
+    clearTimeout(this.retryTimer);
+    this.connect();
+  }
+
   connect() {
     if (this.closed) return;
-    this.h.onState('connecting', this.attempt);
+    clearTimeout(this.retryTimer);
+    this.nextAt = 0;
+    this.h.onState('connecting', { attempt: this.attempt, node: this.node });
     this.synced = false;
-    const ws = new WebSocket(this.api.wsUrl(this.deviceId));
+    let ws;
+    try {
+      ws = new WebSocket(this.api.wsUrl(this.deviceId, this.node));
+    } catch {
+      this.scheduleRetry();
+      return;
+    }
     this.ws = ws;
+    let wasOpen = false;
     ws.onopen = () => {
+      wasOpen = true;
       const reconnected = this.opened;
       this.opened = true;
       this.attempt = 0;
-      this.h.onState('online', 0);
+      this.lastRx = Date.now();
+      this.h.onState('online', { attempt: 0, node: this.node });
       clearInterval(this.pingTimer);
-      this.pingTimer = setInterval(() => this.post({ type: 'ping' }), 15000);
-      const f = { type: 'sync' };
-      if (this.cursor) f.cursor = this.cursor;
-      this.post(f);
-      this.h.onOpen(reconnected);
+      this.pingTimer = setInterval(() => this.heartbeat(), 10000);
+      if (this.cursor) {
+        this.syncing = true;
+        this.post({ type: 'sync', cursor: this.cursor });
+      } else {
+        this.synced = true;
+      }
+      this.h.onOpen(reconnected, this.node);
     };
     ws.onmessage = (ev) => {
+      this.lastRx = Date.now();
       let f;
       try { f = JSON.parse(ev.data); } catch { return; }
       if (f.cursor && (f.type === 'message' || f.type === 'recalled' ||
           f.type === 'conversation' || f.type === 'synced')) this.cursor = f.cursor;
-      /* The replay asked for on open is over (tests wait for this). */
-      if (f.type === 'synced' && !f.hasMore) this.synced = true;
+      if (f.type === 'synced') {
+        if (f.hasMore) { this.post({ type: 'sync', cursor: this.cursor }); return; }
+        this.syncing = false;
+        this.synced = true;
+        this.h.onEvent(f);
+        return;
+      }
       this.h.onEvent(f);
     };
-    ws.onclose = () => {
-      if (this.ws !== ws) return;
-      clearInterval(this.pingTimer);
-      this.ws = null;
-      this.h.onState('offline', this.attempt + 1);
-      if (this.closed) return;
-      this.attempt++;
-      const delay = Math.min(10000, 500 * 2 ** Math.min(this.attempt - 1, 5));
-      setTimeout(() => this.connect(), delay * (0.75 + Math.random() / 2));
-    };
+    ws.onclose = () => this.lost(ws, wasOpen);
     ws.onerror = () => {};
+  }
+
+  /* The socket ws is gone (closed, or given up on). */
+  lost(ws, wasOpen) {
+    if (this.ws !== ws) return;
+    clearInterval(this.pingTimer);
+    this.ws = null;
+    this.syncing = false;
+    /* a node that never answered: try the next one first */
+    if (!wasOpen || this.attempt > 0) this.nodeIx = (this.nodeIx + 1) % this.nodes.length;
+    if (this.closed) { this.h.onState('offline', { attempt: 0, nextAt: 0, node: this.node }); return; }
+    this.scheduleRetry();
+  }
+
+  /* Give up on the socket now: a close to a peer that does not answer
+   * completes only after the browser's own timeout. */
+  abandon(why) {
+    const ws = this.ws;
+    if (!ws) return;
+    try { ws.close(4001, why); } catch { /* closing already */ }
+    this.lost(ws, true);
+    /* on the next attempt, try the next node first */
+    this.nodeIx = (this.nodeIx + 1) % this.nodes.length;
+  }
+
+  scheduleRetry() {
+    this.attempt++;
+    /* the first try of each other node is quick; a whole round doubles */
+    const round = Math.floor((this.attempt - 1) / Math.max(1, this.nodes.length));
+    const base = (this.attempt - 1) % Math.max(1, this.nodes.length) === 0 || this.nodes.length === 1
+      ? Math.min(15000, 500 * 2 ** Math.min(round, 5)) : 300;
+    const delay = Math.round(base * (0.75 + Math.random() / 2));
+    this.nextAt = Date.now() + delay;
+    this.h.onState('offline', { attempt: this.attempt, nextAt: this.nextAt, node: this.node });
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /* A ping; a socket that has received nothing (not even the pong) 5 s
+   * later is dead, whatever the browser thinks. */
+  heartbeat() {
+    if (!this.online) return;
+    const ws = this.ws, at = Date.now();
+    this.post({ type: 'ping' });
+    setTimeout(() => { if (this.ws === ws && this.lastRx < at) this.abandon('no answer'); }, 5000);
   }
 
   get online() { return this.ws !== null && this.ws.readyState === WebSocket.OPEN; }
@@ -180,6 +283,7 @@ export class Live {
     if (!this.online) return false;
     if (frame.id === undefined && frame.type !== 'ping') frame.id = String(this.nextId++);
     this.ws.send(JSON.stringify(frame));
+    this.sent[frame.type] = (this.sent[frame.type] || 0) + 1;
     return true;
   }
 }

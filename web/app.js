@@ -1,23 +1,62 @@
-/* app.js: the Confab chat page: state, event handling and rendering. */
+/* app.js: the Confab chat page: sign-in, routing, live events, receipts,
+ * the composer and the outbox. The conversation list (list.js) and the open
+ * conversation (pane.js) render incrementally; every change is applied in
+ * the next animation frame (schedule/flush). */
 import { Api, ApiError, Live } from './api.js';
-import { $, el, avatar, timeOf, convTitle, preview, tick } from './ui.js';
+import { $, el, avatar, convTitle } from './ui.js';
+import { ConvList } from './list.js';
+import { Pane } from './pane.js';
+import { Outbox } from './outbox.js';
+import { Members } from './members.js';
+import { setupNotify, notify } from './notify.js';
 
 const S = {
-  api: null, live: null, me: null,
+  api: null, live: null, me: null, list: null, pane: null, outbox: null,
   convs: new Map(),          /* conversationId -> conversation (list shape) */
   openId: null,
-  msgs: new Map(),           /* seq -> message of the open conversation */
-  pending: new Map(),        /* clientMsgId -> pending message */
+  listCursor: null, listMore: false, listBusy: false,
   receipts: {},              /* userId -> {deliveredSeq, readSeq} (open conv) */
-  hasMore: false, loadingOlder: false,
   typing: new Map(),         /* userId -> timer */
   presence: new Map(),       /* userId -> online */
   pushed: new Set(),         /* users whose changes the socket is sent */
-  subKey: null,              /* the list last subscribed to, joined */
+  subKey: null,
   media: new Map(),          /* mediaId -> object URL */
   presenceOk: true,
   typingSentAt: 0, typingStop: null,
+  delivered: new Map(),      /* conversationId -> highest seq received, not yet reported */
+  fetching: new Set(),       /* conversations being fetched (unknown to the list) */
+  /* figures the browser tests read */
+  stats: { evt: new Map(), shownMs: [], pageMs: [], listShownAt: 0, signInAt: 0 },
 };
+
+/* ---------- the frame scheduler ---------- */
+
+let frameQueued = false;
+function schedule() {
+  if (frameQueued) return;
+  frameQueued = true;
+  const run = () => { frameQueued = false; flush(); };
+  /* a hidden tab gets no animation frames: a timer keeps state current */
+  if (document.hidden) setTimeout(run, 100); else requestAnimationFrame(run);
+}
+function flush() {
+  S.list.flush();
+  S.pane.flush();
+  const n = S.list.unreadTotal();
+  const title = n > 0 ? `(${n}) Confab` : 'Confab';
+  if (document.title !== title) document.title = title;
+  $('#conv-empty').hidden = S.convs.size > 0 || S.listMore;
+}
+
+/* ---------- messages in the page ---------- */
+
+function toast(msg) {
+  $('#toast-text').textContent = msg;
+  $('#toast').hidden = false;
+}
+$('#toast-close').addEventListener('click', () => { $('#toast').hidden = true; });
+
+function announce(text) { $('#announcer').textContent = text; }
 
 /* ---------- sign in ---------- */
 
@@ -37,24 +76,49 @@ function showSignIn(msg) {
 }
 
 async function signIn(auth) {
+  S.stats.signInAt = performance.now();
+  window.confab = S; /* for the console and the browser tests */
   const api = new Api(auth);
+  S.api = api;
+  S.me = auth.user || tokenSubject(auth.token) || 'me';
+  S.list = new ConvList($('#conv-list'), { me: S.me, convs: S.convs, presence: S.presence, openId: () => S.openId, schedule });
+  S.pane = new Pane({
+    api, me: S.me, convs: S.convs, receipts: () => S.receipts, schedule,
+    onRecall: askRecall, onSeen: markRead, media: mediaNode, pageTimes: S.stats.pageMs,
+    shown: (m) => {
+      const t = S.stats.evt.get(m.messageId);
+      if (t !== undefined) { S.stats.evt.delete(m.messageId); S.stats.shownMs.push(performance.now() - t); }
+    },
+  });
+  /* The socket first, then the list: whatever commits after the list was
+   * read reaches the page as a live event. */
+  S.members = new Members({ api, me: S.me, conv: () => S.convs.get(S.openId), toast,
+    onChanged: (c) => { S.list.upsert(c); renderHead(); } });
+  setupNotify();
+  S.live = new Live(api, deviceId(), { onEvent, onState, onOpen });
+  S.outbox = new Outbox(S.me, { post: (f) => S.live.post(f), onChange: renderOutbox });
+  S.live.start();
+  let first;
   try {
-    await api.conversations(undefined, 1);
+    first = await api.conversations(undefined, 50);
   } catch (e) {
+    S.live.stop();
     showSignIn(e.status === 401 ? 'Not accepted: this node wants a valid token.' : `Cannot sign in: ${e.message}`);
     return;
   }
   localStorage.setItem('confab.auth', JSON.stringify(auth));
-  S.api = api;
-  S.me = auth.user || tokenSubject(auth.token) || 'me';
   $('#signin').hidden = true;
   $('#app').hidden = false;
   $('#me-name').textContent = S.me;
   avatar($('#me-avatar'), S.me);
-  await refreshConversations();
-  S.live = new Live(api, deviceId(), { onEvent, onState, onOpen });
-  S.live.start();
-  window.confab = S; /* for the console and the browser tests */
+  S.listCursor = first.cursor;
+  S.listMore = !!first.hasMore;
+  S.list.addPage(first.conversations);
+  if (!document.hidden) await new Promise((r) => requestAnimationFrame(() => r()));
+  S.stats.listShownAt = performance.now();
+  for (const c of first.conversations) noteDelivered(c.conversationId, c.lastSeq || 0, c);
+  refreshPresence();
+  route();
 }
 
 function tokenSubject(token) {
@@ -77,24 +141,88 @@ $('#sign-out').addEventListener('click', () => {
   location.href = location.pathname;
 });
 
+/* More of the list when scrolled near its end. */
+async function loadMoreConvs() {
+  if (!S.listMore || S.listBusy) return;
+  S.listBusy = true;
+  $('#conv-more').hidden = false;
+  try {
+    const r = await S.api.conversations(S.listCursor, 50);
+    S.listCursor = r.cursor;
+    S.listMore = !!r.hasMore;
+    S.list.addPage(r.conversations.filter((c) => !S.list.order.includes(c.conversationId)));
+  } catch { /* the next scroll tries again */ } finally {
+    S.listBusy = false;
+    $('#conv-more').hidden = true;
+  }
+}
+$('#conv-list').addEventListener('scroll', () => {
+  const u = $('#conv-list');
+  if (u.scrollTop + u.clientHeight > u.scrollHeight - 300) loadMoreConvs();
+}, { passive: true });
+
+/* ---------- routes: #/c/ID opens a conversation, #/ the list ---------- */
+
+function route() {
+  if (!S.list) return;
+  const m = /^#\/c\/(.+)$/.exec(location.hash);
+  const id = m ? decodeURIComponent(m[1]) : null;
+  if (id && id !== S.openId) openConversation(id);
+  else if (!id && S.openId) closeConversation();
+}
+window.addEventListener('hashchange', route);
+
 /* ---------- connection ---------- */
 
-function onState(state, attempt) {
+let bannerTimer = null;
+function onState(state, info) {
   const n = $('#conn-state');
   n.dataset.state = state;
-  n.textContent = state === 'online' ? 'online'
-    : state === 'offline' ? `offline, retrying${attempt > 1 ? ` (${attempt})` : ''}…` : 'connecting…';
+  n.textContent = state === 'online' ? 'online' : state === 'offline' ? 'offline' : 'connecting…';
+  clearInterval(bannerTimer);
+  const banner = $('#conn-banner');
+  if (state === 'online') { banner.hidden = true; return; }
+  if (state === 'connecting' && !S.live.opened && info.attempt === 0) return;
+  const text = () => {
+    if (state === 'connecting') return `Reconnecting${info.node ? ` to ${new URL(info.node).host}` : ''}…`;
+    const s = Math.max(0, Math.ceil((info.nextAt - Date.now()) / 1000));
+    return `Disconnected. Next attempt in ${s} s (attempt ${info.attempt}). Messages you send are kept and sent when back online.`;
+  };
+  $('#conn-banner-text').textContent = text();
+  banner.dataset.state = state;
+  banner.hidden = false;
+  if (state === 'offline') bannerTimer = setInterval(() => { $('#conn-banner-text').textContent = text(); }, 1000);
+  if (state === 'offline') S.outbox.reset();
 }
+$('#conn-retry').addEventListener('click', () => S.live.retryNow());
 
-async function onOpen(reconnected) {
-  /* A new socket watches nobody: subscribe again. */
+async function onOpen(reconnected, node) {
   S.subKey = null;
   subscribePresence();
+  /* HTTP follows the socket to another node when that node answers CORS;
+   * otherwise it stays on this page's origin. */
+  if (node && S.api.base !== node) {
+    try {
+      const r = await fetch(`${node}/v1/cluster`, { headers: S.api.headers() });
+      S.api.base = r.ok ? node : '';
+    } catch { S.api.base = ''; }
+  } else if (!node) S.api.base = '';
+  S.api.cluster().then((cl) => S.live.learnNodes(cl)).catch(() => {});
+  if (!S.live.syncing) afterSync(reconnected);
+}
+
+/* The socket is current: catch up on what the page shows, drain the outbox. */
+async function afterSync(reconnected) {
+  S.outbox.pump();
   if (!reconnected) return;
-  /* Whatever sync replays, the list and the open conversation are also
-   * refreshed over HTTP, so a node without sync still catches up. */
-  await refreshConversations();
-  if (S.openId) await fillGap();
+  if (!S.live.cursor || !S.live.opened) {
+    /* no cursor (nothing arrived yet): the first page of the list again */
+    try { S.list.mergeFirst((await S.api.conversations(undefined, 50)).conversations); } catch { /* next time */ }
+  }
+  if (S.openId) {
+    S.pane.newer(true);
+    try { S.receipts = (await S.api.conversation(S.openId)).receipts || S.receipts; S.pane.patchTicks(); } catch { /* next time */ }
+  }
 }
 
 function onEvent(f) {
@@ -106,59 +234,37 @@ function onEvent(f) {
   case 'typing': onTyping(f); break;
   case 'presence': onPresence(f); break;
   case 'ack': onAck(f); break;
+  case 'error': if (!S.outbox.error(f.id, f.code, f.message)) console.warn('confab:', f.code, f.message); break;
+  case 'synced': afterSync(true); break;
   default: break;
   }
 }
 
 /* ---------- conversations ---------- */
 
-async function refreshConversations() {
-  let list;
-  try { list = await S.api.allConversations(); } catch { return; }
-  S.convs = new Map(list.map((c) => [c.conversationId, c]));
-  renderList();
-  subscribePresence();
-  refreshPresence();
-}
-
-function sortedConvs() {
-  const t = (c) => (c.lastMessage && c.lastMessage.serverTs) || c.createdAt || 0;
-  return [...S.convs.values()].sort((a, b) => t(b) - t(a));
-}
-
 function otherMember(c) { return c.type === 'direct' ? c.members.find((m) => m !== S.me) : undefined; }
 
-function renderList() {
-  const ul = $('#conv-list');
-  ul.replaceChildren();
-  const convs = sortedConvs();
-  $('#conv-empty').hidden = convs.length > 0;
-  for (const c of convs) {
-    const title = convTitle(c, S.me);
-    const other = otherMember(c);
-    const unread = c.conversationId === S.openId ? 0 : (c.unread || 0);
-    const li = el('li', {
-      class: 'conv' + (c.conversationId === S.openId ? ' active' : ''),
-      'data-id': c.conversationId, onclick: () => openConversation(c.conversationId),
-    },
-    avatar(el('span', { class: 'avatar' }), title, other ? S.presence.get(other) === true : undefined),
-    el('div', { class: 'conv-body' },
-      el('div', { class: 'conv-top' },
-        el('span', { class: 'conv-title', text: title }),
-        el('span', { class: 'conv-time', text: timeOf(c.lastMessage && c.lastMessage.serverTs) })),
-      el('div', { class: 'conv-bottom' },
-        el('span', { class: 'conv-last', text: preview(c.lastMessage, S.me) }),
-        unread > 0 ? el('span', { class: 'badge', text: String(unread) }) : null)));
-    ul.append(li);
-  }
+/* A conversation the list does not hold yet: fetch it once, put it on top. */
+async function fetchConv(id) {
+  if (S.fetching.has(id)) return;
+  S.fetching.add(id);
+  try {
+    const c = await S.api.conversation(id);
+    delete c.receipts;
+    S.list.upsert(c, true);
+    noteDelivered(id, c.lastSeq || 0, c);
+    subscribePresence();
+  } catch { /* not ours (any more) */ } finally { S.fetching.delete(id); }
 }
 
-$('#new-conv').addEventListener('click', () => {
+function openDialog() {
   $('#new-error').textContent = '';
   $('#new-form').reset();
   $('#new-title-row').hidden = true;
   $('#new-dialog').showModal();
-});
+}
+$('#new-conv').addEventListener('click', openDialog);
+$('#new-conv-2').addEventListener('click', openDialog);
 $('#new-cancel').addEventListener('click', () => $('#new-dialog').close());
 $('#new-form').addEventListener('change', () => {
   $('#new-title-row').hidden = $('#new-form').elements.type.value !== 'group';
@@ -178,9 +284,8 @@ $('#new-form').addEventListener('submit', async (ev) => {
   try {
     const c = await S.api.createConversation(body);
     $('#new-dialog').close();
-    if (!S.convs.has(c.conversationId)) S.convs.set(c.conversationId, { ...c, unread: 0 });
-    renderList();
-    openConversation(c.conversationId);
+    if (!S.convs.has(c.conversationId)) S.list.upsert({ ...c, unread: 0 }, true);
+    location.hash = `#/c/${encodeURIComponent(c.conversationId)}`;
   } catch (e) {
     $('#new-error').textContent = e.message;
   }
@@ -190,34 +295,30 @@ function onConversation(f) {
   const c = f.conversation;
   if (!c) return;
   if (!c.members.includes(S.me)) {
-    S.convs.delete(c.conversationId);
-    if (S.openId === c.conversationId) closeConversation();
+    S.list.remove(c.conversationId);
+    if (S.openId === c.conversationId) location.hash = '#/';
   } else {
-    const old = S.convs.get(c.conversationId) || {};
-    S.convs.set(c.conversationId, { ...old, ...c });
+    delete c.receipts;
+    S.list.upsert(c, !S.convs.has(c.conversationId));
+    if (S.openId === c.conversationId) renderHead();
   }
-  renderList();
   subscribePresence();
-  refreshPresence();
 }
 
 /* ---------- presence ---------- */
 
-/*
- * The socket is sent presence changes only of the users it subscribes to
+/* The socket is sent presence changes only of the users it subscribes to
  * (at most 256): the members of the open conversation, then the other
- * member of each direct conversation in the list, in list order. The server
- * pushes only users sharing a small conversation with us; the answer says
- * which ("subscribed"), and the others are polled by refreshPresence.
- */
+ * member of each direct conversation in the list, in list order; the
+ * others are polled by refreshPresence. */
 const SUB_MAX = 256;
 
 function watchedUsers() {
   const users = new Set();
   const open = S.convs.get(S.openId);
   if (open) for (const m of open.members) if (m !== S.me && users.size < SUB_MAX) users.add(m);
-  for (const c of sortedConvs()) {
-    const o = otherMember(c);
+  for (const id of S.list.order) {
+    const o = otherMember(S.convs.get(id));
     if (o && users.size < SUB_MAX) users.add(o);
   }
   return [...users];
@@ -233,73 +334,85 @@ function subscribePresence() {
 
 function onPresence(f) {
   if (!Array.isArray(f.users)) return;
-  /* The answer to a subscribe (it has an id) says who is pushed. */
   if (f.id !== undefined) S.pushed = new Set(f.users.filter((u) => u.subscribed).map((u) => u.userId));
-  let changed = false;
   for (const u of f.users) {
     if (S.presence.get(u.userId) === !!u.online) continue;
     S.presence.set(u.userId, !!u.online);
-    changed = true;
+    S.list.touchUser(u.userId);
   }
-  if (changed) { renderList(); renderHead(); }
+  renderHead();
 }
 
-/* Pull the users shown but not pushed (all of them before the socket opens). */
+/* Pull the users shown but not pushed (the open conversation's first). */
 async function refreshPresence() {
-  if (!S.presenceOk) return;
+  if (!S.presenceOk || !S.api) return;
   const users = new Set();
-  for (const c of S.convs.values()) for (const m of c.members) if (m !== S.me && !S.pushed.has(m)) users.add(m);
+  const open = S.convs.get(S.openId);
+  if (open) for (const m of open.members) if (m !== S.me && !S.pushed.has(m)) users.add(m);
+  for (const id of S.list.order) {
+    const o = otherMember(S.convs.get(id));
+    if (o && !S.pushed.has(o)) users.add(o);
+    if (users.size >= 100) break;
+  }
   if (users.size === 0) return;
   try {
     const r = await S.api.presence([...users].slice(0, 100));
-    for (const [u, p] of Object.entries(r)) S.presence.set(u, !!(p && p.online));
-    renderList();
+    for (const [u, p] of Object.entries(r)) {
+      if (S.presence.get(u) === !!(p && p.online)) continue;
+      S.presence.set(u, !!(p && p.online));
+      S.list.touchUser(u);
+    }
     renderHead();
   } catch (e) {
     if (e instanceof ApiError && (e.status === 404 || e.status === 400)) S.presenceOk = false;
   }
 }
-
 setInterval(refreshPresence, 30000);
 
 /* ---------- one conversation ---------- */
 
 function closeConversation() {
+  const was = S.openId;
   S.openId = null;
+  S.pane.clear();
+  $('#pending-list').replaceChildren();
   $('#chat-pane').hidden = true;
   $('#chat-empty').hidden = false;
   $('#app').classList.remove('open');
+  if (was) S.list.touch(was);
+  const row = was && document.querySelector(`#conv-list li[data-id="${CSS.escape(was)}"] a`);
+  if (row) row.focus();
 }
 
 async function openConversation(id) {
+  const was = S.openId;
   S.openId = id;
-  S.msgs = new Map();
   S.receipts = {};
-  S.hasMore = false;
   for (const t of S.typing.values()) clearTimeout(t);
   S.typing.clear();
   renderTyping();
   $('#chat-empty').hidden = true;
   $('#chat-pane').hidden = false;
   $('#app').classList.add('open');
-  $('#message-list').replaceChildren();
+  if (was) S.list.touch(was);
+  if (!S.convs.has(id)) await fetchConv(id);
+  if (S.openId !== id) return;
+  const c = S.convs.get(id);
+  if (!c) { toast(`Conversation ${id} is not available.`); location.hash = '#/'; return; }
+  S.list.touch(id);
   renderHead();
-  renderList();
+  renderOutbox();
   subscribePresence();
+  const readSeq = c.readSeq || 0;
   try {
-    const [conv, hist] = await Promise.all([S.api.conversation(id), S.api.history(id)]);
+    const [conv] = await Promise.all([S.api.conversation(id), S.pane.open(id, readSeq)]);
     if (S.openId !== id) return;
-    S.convs.set(id, { ...(S.convs.get(id) || {}), ...conv });
     S.receipts = conv.receipts || {};
-    for (const m of hist.messages) S.msgs.set(m.seq, m);
-    S.hasMore = hist.hasMore;
-    renderHead();
-    renderMessages({ toBottom: true });
-    markRead();
+    S.pane.patchTicks();
   } catch (e) {
-    $('#chat-sub').textContent = `cannot open: ${e.message}`;
+    if (S.openId === id) toast(`Cannot open the conversation: ${e.message}`);
   }
-  $('#composer-input').focus();
+  if (matchMedia('(min-width: 701px)').matches || document.activeElement === document.body) $('#composer-input').focus();
 }
 
 function renderHead() {
@@ -312,59 +425,23 @@ function renderHead() {
   $('#chat-sub').textContent = other
     ? (S.presence.get(other) ? 'online' : (S.presenceOk ? 'offline' : ''))
     : `${c.members.length} members`;
+  S.members.update();
 }
 
-async function loadOlder() {
-  if (!S.hasMore || S.loadingOlder || !S.openId) return;
-  const id = S.openId;
-  const first = Math.min(...S.msgs.keys());
-  S.loadingOlder = true;
-  $('#history-more').hidden = false;
-  try {
-    const r = await S.api.history(id, { beforeSeq: first });
-    if (S.openId !== id) return;
-    const box = $('#messages');
-    const before = box.scrollHeight - box.scrollTop;
-    for (const m of r.messages) S.msgs.set(m.seq, m);
-    S.hasMore = r.hasMore && r.messages.length > 0;
-    renderMessages();
-    box.scrollTop = box.scrollHeight - before;
-  } catch { /* retried on the next scroll */ } finally {
-    S.loadingOlder = false;
-    $('#history-more').hidden = true;
+function mediaNode(m) {
+  const att = m.attachment;
+  if (m.msgType === 'file' || !(att.mime || '').startsWith('image/')) {
+    const a = el('a', { class: 'file', href: '#', text: `📎 ${att.name || 'file'} (${Math.ceil((att.size || 0) / 1024)} KiB)` });
+    a.addEventListener('click', async (ev) => {
+      ev.preventDefault();
+      try {
+        const url = await S.api.mediaUrl(att.mediaId);
+        const d = el('a', { href: url, download: att.name || 'file' });
+        document.body.append(d); d.click(); d.remove();
+      } catch (e) { toast(`Cannot download: ${e.message}`); }
+    });
+    return a;
   }
-}
-$('#messages').addEventListener('scroll', () => { if ($('#messages').scrollTop < 60) loadOlder(); });
-
-async function fillGap() {
-  const id = S.openId;
-  const last = S.msgs.size ? Math.max(...S.msgs.keys()) : 0;
-  try {
-    for (let from = last + 1; ;) {
-      const r = await S.api.history(id, { fromSeq: from, limit: 200 });
-      if (S.openId !== id) return;
-      for (const m of r.messages) S.msgs.set(m.seq, m);
-      if (!r.messages.length || from > r.lastSeq || !r.hasMore) break;
-      from = r.messages[r.messages.length - 1].seq + 1;
-    }
-    const conv = await S.api.conversation(id);
-    S.receipts = conv.receipts || S.receipts;
-    renderMessages({ toBottom: true });
-    markRead();
-  } catch { /* the next reconnect tries again */ }
-}
-
-function tickState(m) {
-  let best = 'sent';
-  for (const [u, r] of Object.entries(S.receipts)) {
-    if (u === S.me) continue;
-    if ((r.readSeq || 0) >= m.seq) return 'read';
-    if ((r.deliveredSeq || 0) >= m.seq) best = 'delivered';
-  }
-  return best;
-}
-
-function mediaImage(att) {
   const img = el('img', { alt: att.name || 'image', 'data-media': att.mediaId });
   const set = (url) => { img.src = url; };
   if (S.media.has(att.mediaId)) set(S.media.get(att.mediaId));
@@ -373,80 +450,39 @@ function mediaImage(att) {
   return img;
 }
 
-function renderMessage(m, prev) {
-  const mine = m.senderId === S.me;
-  const c = S.convs.get(S.openId);
-  const state = m.pending ? (m.failed ? 'failed' : 'pending') : tickState(m);
-  const li = el('li', {
-    class: `msg${mine ? ' mine' : ''}${m.recalled ? ' recalled' : ''}${m.pending ? ' pending' : ''}`,
-    'data-seq': m.seq, 'data-sender': m.senderId,
-  });
-  if (!mine && c && c.type === 'group' && (!prev || prev.senderId !== m.senderId))
-    li.append(el('div', { class: 'sender', text: m.senderId }));
-  const bubble = el('div', { class: 'bubble' });
-  if (m.recalled) bubble.textContent = mine ? 'You recalled this message' : 'This message was recalled';
-  else if (m.msgType === 'image' && m.attachment) {
-    bubble.append(mediaImage(m.attachment));
-    if (m.content) bubble.append(el('div', { text: m.content }));
-  } else bubble.textContent = m.content || '';
-  li.append(bubble);
-  const meta = el('div', { class: 'meta' }, el('span', { text: timeOf(m.serverTs) }));
-  if (mine && !m.recalled) {
-    meta.append(tick(state));
-    if (!m.pending) meta.append(el('button', { class: 'recall', title: 'Recall', text: 'Recall', onclick: () => recall(m.seq) }));
-  }
-  li.append(meta);
-  return li;
-}
-
-function renderMessages({ toBottom = false } = {}) {
-  const box = $('#messages');
-  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
-  const list = $('#message-list');
-  const ms = [...S.msgs.values()].sort((a, b) => a.seq - b.seq);
-  for (const p of S.pending.values()) if (p.conversationId === S.openId) ms.push(p);
-  const out = [];
-  let prev = null;
-  for (const m of ms) { out.push(renderMessage(m, prev)); prev = m; }
-  list.replaceChildren(...out);
-  if (toBottom || atBottom) box.scrollTop = box.scrollHeight;
-  if (S.hasMore && box.scrollHeight <= box.clientHeight + 10) loadOlder();
-}
-
 /* ---------- live events ---------- */
 
 function onMessage(m) {
+  if (m.messageId) {
+    S.stats.evt.set(m.messageId, performance.now());
+    if (S.stats.evt.size > 500) S.stats.evt.delete(S.stats.evt.keys().next().value);
+  }
+  if (m.senderId === S.me && m.clientMsgId) S.outbox.done(m.clientMsgId);
   const c = S.convs.get(m.conversationId);
-  if (!c) { refreshConversations(); return; }
+  if (!c) { fetchConv(m.conversationId); return; }
   const isNew = !c.lastMessage || m.seq > c.lastMessage.seq;
   if (isNew) {
     c.lastMessage = m;
     c.lastSeq = Math.max(c.lastSeq || 0, m.seq);
+    if (m.senderId !== S.me && m.conversationId !== S.openId && m.seq > (c.readSeq || 0))
+      c.unread = Math.max(0, c.lastSeq - (c.readSeq || 0));
+    S.list.upsert(c, true);
   }
   if (m.senderId !== S.me) {
-    if (isNew && m.conversationId !== S.openId && m.seq > (c.readSeq || 0))
-      c.unread = Math.max(0, c.lastSeq - (c.readSeq || 0));
-    S.live.post({ type: 'delivered', conversationId: m.conversationId, upToSeq: m.seq });
+    noteDelivered(m.conversationId, m.seq, c);
     clearTyping(m.senderId);
+    const text = `${m.senderId}: ${m.recalled ? 'message recalled' : m.content || m.msgType}`;
+    if (m.conversationId === S.openId && isNew && !S.live.syncing) announce(text);
+    if (isNew && !S.live.syncing && (document.hidden || m.conversationId !== S.openId))
+      notify(convTitle(c, S.me), text, m.conversationId);
   }
-  if (m.conversationId === S.openId) {
-    for (const [k, p] of S.pending) if (p.senderId === S.me && k === m.clientMsgId) S.pending.delete(k);
-    S.msgs.set(m.seq, m);
-    renderMessages();
-    markRead();
-  }
-  renderList();
+  S.pane.live(m);
 }
 
 function onRecalled(f) {
   const c = S.convs.get(f.conversationId);
-  if (c && c.lastMessage && c.lastMessage.seq === f.seq) c.lastMessage = { ...c.lastMessage, recalled: true };
-  if (f.conversationId === S.openId && S.msgs.has(f.seq)) {
-    const m = S.msgs.get(f.seq);
-    S.msgs.set(f.seq, { ...m, recalled: true, content: undefined, attachment: undefined });
-    renderMessages();
-  }
-  renderList();
+  if (c && c.lastMessage && c.lastMessage.seq === f.seq) { c.lastMessage = { ...c.lastMessage, recalled: true }; S.list.touch(c.conversationId); }
+  if (f.conversationId === S.openId) S.pane.recalled(f.seq);
 }
 
 function onReceipt(f) {
@@ -454,9 +490,8 @@ function onReceipt(f) {
   if (f.userId === S.me && c) {
     c.readSeq = Math.max(c.readSeq || 0, f.readSeq || 0);
     c.deliveredSeq = Math.max(c.deliveredSeq || 0, f.deliveredSeq || 0);
-    if (c.readSeq >= (c.lastSeq || 0)) c.unread = 0;
-    else refreshConversations();
-    renderList();
+    c.unread = Math.max(0, (c.lastSeq || 0) - c.readSeq);
+    S.list.touch(c.conversationId);
   }
   if (f.conversationId === S.openId) {
     const r = S.receipts[f.userId] || {};
@@ -464,39 +499,70 @@ function onReceipt(f) {
       deliveredSeq: Math.max(r.deliveredSeq || 0, f.deliveredSeq || 0),
       readSeq: Math.max(r.readSeq || 0, f.readSeq || 0),
     };
-    renderMessages();
+    S.pane.patchTicks();
   }
 }
 
 function onAck(f) {
-  const p = S.pending.get(f.clientMsgId);
-  if (!p) return;
-  S.pending.delete(f.clientMsgId);
-  if (f.conversationId === S.openId && !S.msgs.has(f.seq))
-    S.msgs.set(f.seq, { ...p, pending: false, seq: f.seq, serverTs: f.serverTs, messageId: f.messageId });
-  renderMessages();
+  const it = S.outbox.done(f.clientMsgId);
+  if (!it) return;
+  const m = { ...it, seq: f.seq, serverTs: f.serverTs, messageId: f.messageId, senderId: S.me };
+  delete m.state; delete m.tries;
+  const c = S.convs.get(f.conversationId);
+  if (c && (!c.lastMessage || f.seq > c.lastMessage.seq)) {
+    c.lastMessage = m;
+    c.lastSeq = Math.max(c.lastSeq || 0, f.seq);
+    S.list.upsert(c, true);
+  }
+  S.pane.live(m);
 }
 
-/* ---------- reading ---------- */
+/* ---------- receipts: one pointer per conversation, only when it moves ---------- */
 
-let readTimer = null;
+/* Seq `seq` of conversation c reached this device. */
+function noteDelivered(id, seq, c) {
+  if (!c || seq <= Math.max(c.deliveredSeq || 0, c.readSeq || 0)) return;
+  if (seq <= (S.delivered.get(id) || 0)) return;
+  S.delivered.set(id, seq);
+  if (!receiptTimer) receiptTimer = setTimeout(sendReceipts, 300);
+}
+
+let receiptTimer = null;
+let readWanted = null; /* [conversationId, seq] */
+function sendReceipts() {
+  receiptTimer = null;
+  if (!S.live.online || S.live.syncing) { receiptTimer = setTimeout(sendReceipts, 1000); return; }
+  if (readWanted) {
+    const [id, seq] = readWanted;
+    const c = S.convs.get(id);
+    if (c && seq > (c.readSeq || 0) && S.live.post({ type: 'read', conversationId: id, upToSeq: seq })) {
+      c.readSeq = seq;
+      c.deliveredSeq = Math.max(c.deliveredSeq || 0, seq);
+      c.unread = Math.max(0, (c.lastSeq || 0) - seq);
+      S.list.touch(id);
+    }
+    readWanted = null;
+  }
+  for (const [id, seq] of S.delivered) {
+    const c = S.convs.get(id);
+    if (c && seq > Math.max(c.deliveredSeq || 0, c.readSeq || 0) &&
+        S.live.post({ type: 'delivered', conversationId: id, upToSeq: seq })) c.deliveredSeq = seq;
+  }
+  S.delivered.clear();
+}
+
+/* What is on screen of the open conversation is read (when the page is seen). */
 function markRead() {
   if (!S.openId || document.hidden) return;
-  clearTimeout(readTimer);
-  readTimer = setTimeout(async () => {
-    const c = S.convs.get(S.openId);
-    if (!c) return;
-    const last = Math.max(0, ...S.msgs.keys());
-    if (!last || (c.readSeq || 0) >= last) { c.unread = 0; renderList(); return; }
-    try {
-      const r = await S.api.receipt(c.conversationId, 'read', last);
-      c.readSeq = Math.max(c.readSeq || 0, r.readSeq || last);
-      c.unread = 0;
-      renderList();
-    } catch { /* retried on the next message */ }
-  }, 150);
+  const seq = S.pane.seenUpTo();
+  const c = S.convs.get(S.openId);
+  if (!c || !seq) return;
+  if (c.unread) { c.unread = 0; S.list.touch(c.conversationId); }
+  if (seq <= (c.readSeq || 0)) return;
+  readWanted = [S.openId, seq];
+  if (!receiptTimer) receiptTimer = setTimeout(sendReceipts, 150);
 }
-document.addEventListener('visibilitychange', markRead);
+document.addEventListener('visibilitychange', () => { markRead(); schedule(); });
 window.addEventListener('focus', markRead);
 
 /* ---------- sending ---------- */
@@ -504,33 +570,36 @@ window.addEventListener('focus', markRead);
 let seqNo = 0;
 function clientMsgId() { return `${deviceId()}-${Date.now().toString(36)}-${(seqNo++).toString(36)}`; }
 
-async function sendMessage(body) {
-  const id = S.openId;
-  const cm = clientMsgId();
-  const pending = { ...body, conversationId: id, clientMsgId: cm, senderId: S.me, pending: true, seq: Infinity, serverTs: Date.now() };
-  S.pending.set(cm, pending);
-  renderMessages({ toBottom: true });
-  const req = { conversationId: id, clientMsgId: cm, msgType: body.msgType || 'text', content: body.content || '' };
-  if (body.attachment) req.attachment = body.attachment;
-  for (let attempt = 0; attempt < 5; attempt++) {
-    try {
-      const a = await S.api.send(req);
-      onAck({ ...a, clientMsgId: cm });
-      const c = S.convs.get(id);
-      if (c && (!c.lastMessage || a.seq > c.lastMessage.seq)) {
-        c.lastMessage = { ...req, seq: a.seq, senderId: S.me, serverTs: a.serverTs };
-        c.lastSeq = Math.max(c.lastSeq || 0, a.seq);
-        renderList();
-      }
-      return;
-    } catch (e) {
-      /* 503 / network: the same clientMsgId is always safe to retry */
-      if (e instanceof ApiError && e.status !== 503 && e.status !== 429) break;
-      await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
-    }
+function sendMessage(body) {
+  S.outbox.add({ ...body, conversationId: S.openId, clientMsgId: clientMsgId(), senderId: S.me });
+  S.pane.box.scrollTop = S.pane.box.scrollHeight;
+}
+
+/* The open conversation's unacknowledged messages, below its window. */
+function renderOutbox(changed) {
+  const ol = $('#pending-list');
+  if (!S.openId) return;
+  const items = S.outbox.forConv(S.openId);
+  const stick = S.pane.nearBottom();
+  const keep = new Set(items.map((i) => i.clientMsgId));
+  for (const li of [...ol.children]) if (!keep.has(li.dataset.cm)) li.remove();
+  for (const it of items) {
+    let li = ol.querySelector(`li[data-cm="${CSS.escape(it.clientMsgId)}"]`);
+    if (li && changed && changed.clientMsgId === it.clientMsgId) { li.remove(); li = null; }
+    if (li) continue;
+    const failed = it.state === 'failed';
+    li = el('li', { class: `msg mine pending${failed ? ' failed' : ''}`, 'data-cm': it.clientMsgId },
+      el('div', { class: 'bubble', text: it.content || (it.attachment ? `📎 ${it.attachment.name || 'file'}` : '') }),
+      el('div', { class: 'meta' },
+        el('span', { class: 'tick', 'data-state': failed ? 'failed' : 'pending', text: failed ? '!' : '⏱',
+          title: failed ? `not sent: ${it.error || ''}` : 'waiting to be sent' }),
+        failed ? el('span', { class: 'small', text: `Not sent: ${it.error || 'error'}` }) : null,
+        failed ? el('button', { type: 'button', class: 'link retry', text: 'Retry', onclick: () => S.outbox.retry(it.clientMsgId) }) : null,
+        el('button', { type: 'button', class: 'link discard', text: 'Discard',
+          'aria-label': `Discard the unsent message ${it.content || ''}`.trim(), onclick: () => S.outbox.discard(it.clientMsgId) })));
+    ol.append(li);
   }
-  pending.failed = true;
-  renderMessages();
+  if (stick) S.pane.box.scrollTop = S.pane.box.scrollHeight;
 }
 
 $('#composer').addEventListener('submit', (ev) => {
@@ -549,22 +618,40 @@ $('#file-input').addEventListener('change', async (ev) => {
   if (!file || !S.openId) return;
   try {
     const up = await S.api.upload(file);
+    const image = (up.mime || file.type || '').startsWith('image/');
     sendMessage({
-      msgType: 'image', content: '',
+      msgType: image ? 'image' : 'file', content: '',
       attachment: { mediaId: up.mediaId, mime: up.mime || file.type, size: up.size || file.size, name: file.name },
     });
   } catch (e) {
-    alert(e.status === 404 ? 'This node does not take attachments yet.' : `Upload failed: ${e.message}`);
+    toast(e.status === 404 ? 'This node does not take attachments yet.' : `Upload failed: ${e.message}`);
   }
 });
+document.querySelector('label.attach').addEventListener('keydown', (ev) => {
+  if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); $('#file-input').click(); }
+});
 
-async function recall(seq) {
-  if (!confirm('Recall this message for everyone?')) return;
+/* Recall: asked in the message's row (no confirm()), keyboard first. */
+function askRecall(seq, li) {
+  const meta = li.querySelector('.meta');
+  if (meta.querySelector('.confirm')) return;
+  const box = el('span', { class: 'confirm', role: 'group', 'aria-label': 'Recall this message for everyone?' },
+    el('span', { text: 'Recall for everyone?' }));
+  const yes = el('button', { type: 'button', class: 'link danger', text: 'Recall', onclick: () => doRecall(seq) });
+  const no = el('button', { type: 'button', class: 'link', text: 'Cancel', onclick: () => { box.remove(); li.querySelector('.recall').focus(); } });
+  box.append(yes, no);
+  box.addEventListener('keydown', (e) => { if (e.key === 'Escape') no.click(); });
+  meta.append(box);
+  yes.focus();
+}
+
+async function doRecall(seq) {
   try {
     await S.api.recall(S.openId, seq);
     onRecalled({ conversationId: S.openId, seq });
+    $('#composer-input').focus();
   } catch (e) {
-    alert(`Cannot recall: ${e.message}`);
+    toast(`Cannot recall: ${e.message}`);
   }
 }
 

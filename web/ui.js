@@ -59,3 +59,16 @@ export function tick(state) {
   const t = { pending: '⏱', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '!' }[state] || '';
   return el('span', { class: 'tick', 'data-state': state, title: state, text: t });
 }
+
+/* "Today", "Yesterday" or the date, for day separators. */
+export function dayLabel(ts) {
+  const d = new Date(ts);
+  const today = new Date();
+  const y = new Date(today); y.setDate(today.getDate() - 1);
+  if (d.toDateString() === today.toDateString()) return 'Today';
+  if (d.toDateString() === y.toDateString()) return 'Yesterday';
+  return d.toLocaleDateString([], { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
+}
+export const dayKey = (ts) => new Date(ts).toDateString();
+export const clock = (ts) => new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+export const fullTime = (ts) => new Date(ts).toLocaleString([], { dateStyle: 'full', timeStyle: 'medium' });

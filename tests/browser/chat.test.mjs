@@ -1,12 +1,22 @@
 /* chat.test.mjs: the chat page end to end in headless Chromium against a
  * real three-node cluster: alice on node 1, bob on node 2 (and his second
  * device on node 3). Prints TAP. Environment: CHROMIUM, CONFAB_BUILDDIR,
- * CONFAB_SRCDIR; UPDATE_SCREENSHOT=1 also writes docs/screenshot.png. */
+ * CONFAB_SRCDIR; UPDATE_SCREENSHOT=1 also writes docs/screenshot.png and
+ * docs/screenshot-phone.png. The other files register more tests: scale.mjs
+ * (large history), layout.mjs (phone, routes, keyboard), a11y.mjs (axe-core),
+ * extras.mjs (members, notifications),
+ * offline.mjs (outbox, failover; last, it kills node 3).
+ * CONFAB_BROWSER_ONLY=regex runs only the tests whose names match. */
 import { chromium } from 'playwright-core';
 import { mkdirSync, existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Cluster } from './cluster.mjs';
+import { register as registerScale } from './scale.mjs';
+import { register as registerOffline } from './offline.mjs';
+import { register as registerLayout } from './layout.mjs';
+import { register as registerA11y } from './a11y.mjs';
+import { register as registerExtras } from './extras.mjs';
 
 const SRC = process.env.CONFAB_SRCDIR;
 const BUILD = process.env.CONFAB_BUILDDIR || process.cwd();
@@ -35,8 +45,8 @@ function rawGet(url, target) {
 let cluster, browser, alice, bob, bob2, convId;
 const contexts = [];
 
-async function openAs(user, node, device) {
-  const ctx = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+async function openAs(user, node, device, viewport = { width: 1100, height: 700 }) {
+  const ctx = await browser.newContext({ viewport });
   contexts.push(ctx);
   const page = await ctx.newPage();
   page.on('pageerror', (e) => console.log(`# ${user}/${device} page error: ${e.message}`));
@@ -95,7 +105,8 @@ test('second_device_sees_unread_then_read_state_move', async () => {
   /* bob closes the conversation on his phone so that nothing reads it */
   await bob.click('#new-conv');
   await bob.click('#new-cancel');
-  await bob.evaluate(() => window.confab && (window.confab.openId = null));
+  await bob.evaluate(() => { location.hash = '#/'; });
+  await bob.waitForSelector('#chat-pane', { state: 'hidden', timeout: T });
   await alice.fill('#composer-input', 'are you there?');
   await alice.press('#composer-input', 'Enter');
   await badge(bob2, convId).filter({ hasText: '1' }).waitFor({ timeout: T });
@@ -126,10 +137,10 @@ test('recall_of_own_message_reaches_the_peer', async () => {
   await alice.press('#composer-input', 'Enter');
   const li = bob.locator('#message-list li', { hasText: 'oops, wrong chat' });
   await li.waitFor({ timeout: T });
-  alice.once('dialog', (d) => d.accept());
-  const mine = alice.locator('#message-list li.mine:not(.pending)', { hasText: 'oops, wrong chat' });
+  const mine = alice.locator('#message-list li.mine', { hasText: 'oops, wrong chat' });
   await mine.hover();
   await mine.locator('.recall').click();
+  await mine.locator('.confirm button.danger').click();
   await bob.locator('#message-list li.recalled', { hasText: 'recalled' }).waitFor({ timeout: T });
   expect(await bob.locator('#message-list li', { hasText: 'oops, wrong chat' }).count() === 0, 'content still shown');
 });
@@ -142,9 +153,8 @@ test('history_scrolls_back_with_before_seq', async () => {
     for (let i = 0; i < n; i += 10) await Promise.all([...Array(Math.min(10, n - i)).keys()].map((k) => post(i + k)));
   }, [convId, n]);
   const page = await openAs('bob', 2, 'desk');
-  /* A new device replays the user's whole history over its socket: once
-   * that is over, what the open conversation shows is its first page only. */
-  await page.waitForFunction(() => window.confab.live.synced, null, { timeout: T });
+  /* A new device starts from the list, not from a replay of the history:
+   * the open conversation shows its latest page only. */
   await page.click(`#conv-list li[data-id="${convId}"]`);
   await page.locator('#message-list li', { hasText: `bulk message ${n - 1}` }).waitFor({ timeout: T });
   expect(await page.locator('#message-list li', { hasText: 'hi bob, from node 1' }).count() === 0, 'first page already has everything');
@@ -224,8 +234,28 @@ test('screenshot_is_saved', async () => {
   await alice.screenshot({ path: path.join(dir, 'chat-alice.png') });
   await bob2.screenshot({ path: path.join(dir, 'chat-bob-tablet.png') });
   expect(existsSync(path.join(dir, 'chat-alice.png')), 'no screenshot');
-  if (process.env.UPDATE_SCREENSHOT) await alice.screenshot({ path: path.join(SRC, 'docs', 'screenshot.png') });
+  /* carol's phone, in the group */
+  const phone = await openAs('carol', 1, 'phone', { width: 390, height: 780 });
+  await phone.click('#conv-list li:has-text("Weekend trip")');
+  await phone.locator('#message-list li', { hasText: 'leaving at 8' }).waitFor({ timeout: T });
+  await phone.screenshot({ path: path.join(dir, 'chat-carol-phone.png') });
+  if (process.env.UPDATE_SCREENSHOT) {
+    await alice.screenshot({ path: path.join(SRC, 'docs', 'screenshot.png') });
+    await phone.screenshot({ path: path.join(SRC, 'docs', 'screenshot-phone.png') });
+  }
 });
+
+const env = () => ({ cluster, browser, contexts, openAs });
+registerScale({ test, expect, env });
+registerLayout({ test, expect, env });
+registerA11y({ test, expect, env });
+registerExtras({ test, expect, env });
+registerOffline({ test, expect, env }); /* last: it kills node 3 */
+/* CONFAB_BROWSER_ONLY=regex runs the tests whose names match (debugging) */
+if (process.env.CONFAB_BROWSER_ONLY) {
+  const re = new RegExp(process.env.CONFAB_BROWSER_ONLY);
+  for (let i = tests.length - 1; i >= 0; i--) if (!re.test(tests[i].name)) tests.splice(i, 1);
+}
 
 async function main() {
   console.log(`1..${tests.length}`);

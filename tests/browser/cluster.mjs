@@ -121,6 +121,13 @@ export class Cluster {
     return out;
   }
 
+  /* Node i (1-based) killed at once, as a crash would (SIGKILL by pid);
+   * or another signal (SIGSTOP: a node that hangs, SIGCONT: it goes on). */
+  kill(i, sig = 'SIGKILL') {
+    const p = this.procs[i - 1];
+    if (p && p.exitCode === null && p.signalCode === null) process.kill(p.pid, sig);
+  }
+
   /* SIGTERM by pid, SIGKILL after 5 s; the data folder is removed. */
   async stop({ keep = false } = {}) {
     const waits = this.procs.map((p) => new Promise((resolve) => {
