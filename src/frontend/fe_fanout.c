@@ -464,6 +464,12 @@ bool fe_fanout_close(struct fe_fanout *q, void (*cb)(struct fe_fanout *q))
 	return true;
 }
 
+void fe_fanout_drop(struct fe_fanout *q)
+{
+	drop_all(q);
+	fe_fanout_reset(q);
+}
+
 void fe_fanout_release(struct fe_fanout *q)
 {
 	q->started = false; /* handles closed: pop_head leaves them */

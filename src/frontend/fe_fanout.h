@@ -95,6 +95,13 @@ void fe_fanout_record(struct fe_fanout *q, const struct log_record *rec,
 /* The FSM state is about to be rebuilt: forget cached member snapshots. */
 void fe_fanout_reset(struct fe_fanout *q);
 /*
+ * The node starts rebuilding its state after a segment fetch and has
+ * closed every WebSocket: drop what is queued and every cached snapshot
+ * (on the loop, before the rebuild's worker job runs on_reset: the queue
+ * and its snapshots belong to the loop). The handles stay.
+ */
+void fe_fanout_drop(struct fe_fanout *q);
+/*
  * Drop what is queued (the server closes every socket) and close the
  * handles; cb once they closed. Returns false (and cb is never called) if
  * the handles were never started.

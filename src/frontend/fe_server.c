@@ -284,6 +284,8 @@ void fe_server_on_rebuilding(void *arg, bool on)
 			n_ws++;
 		}
 	}
+	/* Nobody left to fan out to; snapshots would outlive the state. */
+	fe_fanout_drop(&s->fanout);
 	cf_info("rebuilding the state from fetched segments: %u WebSockets "
 		"closed, API routes answer 503 meanwhile", n_ws);
 }
@@ -400,7 +402,11 @@ void fe_server_on_reset(void *arg)
 
 	fe_api_sync_reset(s);
 	fe_media_reset_index(&s->media);
-	fe_fanout_reset(&s->fanout);
+	/*
+	 * Not the fan-out queue: on_reset runs on the rebuild's worker
+	 * thread while the loop owns the queue; fe_server_on_rebuilding
+	 * empties it on the loop first (and at the start it is empty).
+	 */
 }
 
 /*
