@@ -144,6 +144,7 @@ struct rft_fsm {
 	 * for rft_fsm_stats.
 	 */
 	uint64_t image_recs;
+	uint64_t image_recs_began; /* image_recs when the running one began */
 	pid_t image_pid;
 	uint64_t image_at;
 	uint64_t image_t0_ms;

@@ -316,6 +316,7 @@ int rft_fsm_image_start(struct rft_fsm *f)
 	f->image_pid = pid;
 	f->image_at = f->applied;
 	f->image_t0_ms = cf_mono_ms();
+	f->image_recs_began = f->image_recs;
 	f->image_recs = 0;
 	return 0;
 }
@@ -337,6 +338,8 @@ static void image_reaped(struct rft_fsm *f, int status)
 			WIFEXITED(status) ? WEXITSTATUS(status)
 					  : WTERMSIG(status));
 		f->image_fails++;
+		/* What it would have covered is still to be covered. */
+		f->image_recs += f->image_recs_began;
 		return;
 	}
 	log_image_name(name, f->image_at);
