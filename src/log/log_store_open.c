@@ -452,11 +452,20 @@ int log_store_open_img(struct log_store **out, const struct log_store_opts *o,
 	}
 	s->applied_index = m.applied_index;
 	cf_vfs_unlinkat(s->dirfd, LOG_MANIFEST_TMP, 0);
-	if (!fresh)
-		store_try_image(s, &m, ops, arg, &img);
-	/* The manifest the next checkpoint writes names only a loaded one. */
-	s->image_index = img != NULL ? img->index : 0;
-	log__image_drop_others(s, s->image_index);
+	if (ops == NULL) {
+		/*
+		 * An opener that does not use images (confabctl, tests): the
+		 * files and the manifest keep naming the node's image, which
+		 * the node's next start checks against the store as always.
+		 */
+		s->image_index = m.image_index;
+	} else {
+		if (!fresh)
+			store_try_image(s, &m, ops, arg, &img);
+		/* The next manifest names only a loaded one. */
+		s->image_index = img != NULL ? img->index : 0;
+		log__image_drop_others(s, s->image_index);
+	}
 	memset(&prog, 0, sizeof prog);
 	prog.scan = scan;
 	prog.arg = arg;
