@@ -113,17 +113,24 @@ export class Api {
  * Nodes: this page's origin first, then every other client URL /v1/cluster
  * listed (learned on each open). A connection attempt that fails moves to the
  * next node; after a whole round the wait doubles (0.5 s .. 15 s, jittered).
- * A ping every 10 s; a socket that has received nothing, not even the pong,
- * 5 s after it (or when the browser says it went offline) is taken as dead
+ * A ping every 10 s; a socket that has not answered it with its pong 5 s
+ * after it (or when the browser says it went offline) is taken as dead
  * and closed, so the state shown is honest within 15 s. After every (re)connect, `sync` from the last
- * cursor seen when there is one (a fresh page starts from the list and the
- * live events, not from a replay of the whole history).
+ * cursor seen (a fresh page starts from the list and the live events, not
+ * from a replay of the whole history: the list's first page gives the
+ * cursor of its moment, adoptCursor).
  *
  * Handlers: onEvent(frame), onState(state, info) with state 'connecting',
  * 'online', 'offline' and info {attempt, nextAt, node}, onOpen(reconnected,
  * node), onSynced().
  */
 export class Live {
+  /* A cursor learned elsewhere (the list's syncCursor): kept if newer. */
+  adoptCursor(c) {
+    const n = (x) => (typeof x === 'string' && x[0] === 'm' ? Number(x.slice(1)) : -1);
+    if (n(c) >= 0 && n(c) > n(this.cursor)) this.cursor = c;
+  }
+
   constructor(api, deviceId, handlers) {
     this.api = api;
     this.deviceId = deviceId;
@@ -141,6 +148,7 @@ export class Live {
     this.nodes = [''];
     this.nodeIx = 0;
     this.lastRx = 0;
+    this.waitPong = null; /* id of the ping whose pong is awaited */
     this.nextAt = 0;
     this.sent = {}; /* frames sent, by type (the browser tests read it) */
     this.onOffline = () => this.abandon('offline');
@@ -217,6 +225,7 @@ export class Live {
       this.lastRx = Date.now();
       let f;
       try { f = JSON.parse(ev.data); } catch { return; }
+      if (f.type === 'pong' && f.id === this.waitPong) this.waitPong = null;
       if (f.cursor && (f.type === 'message' || f.type === 'recalled' ||
           f.type === 'conversation' || f.type === 'synced')) this.cursor = f.cursor;
       if (f.type === 'synced') {
@@ -267,13 +276,15 @@ export class Live {
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
-  /* A ping; a socket that has received nothing (not even the pong) 5 s
-   * later is dead, whatever the browser thinks. */
+  /* A ping with an id; a socket that has not answered it with its pong
+   * 5 s later is dead, whatever the browser thinks (a frame the node sent
+   * before it hung may still arrive after the ping: only the pong counts). */
   heartbeat() {
     if (!this.online) return;
-    const ws = this.ws, at = Date.now();
-    this.post({ type: 'ping' });
-    setTimeout(() => { if (this.ws === ws && this.lastRx < at) this.abandon('no answer'); }, 5000);
+    const ws = this.ws, id = `hb${this.nextId++}`;
+    this.waitPong = id;
+    this.post({ type: 'ping', id });
+    setTimeout(() => { if (this.ws === ws && this.waitPong === id) this.abandon('no answer'); }, 5000);
   }
 
   get online() { return this.ws !== null && this.ws.readyState === WebSocket.OPEN; }

@@ -111,6 +111,8 @@ async function signIn(auth) {
   $('#app').hidden = false;
   $('#me-name').textContent = S.me;
   avatar($('#me-avatar'), S.me);
+  /* A drop before any event syncs from the list's moment. */
+  if (first.syncCursor) S.live.adoptCursor(first.syncCursor);
   S.listCursor = first.cursor;
   S.listMore = !!first.hasMore;
   S.list.addPage(first.conversations);

@@ -25,6 +25,7 @@
 #include "common/cf_diag.h"
 #include "common/cf_err.h"
 #include "common/cf_id.h"
+#include "frontend/fe_api_sync.h"
 #include "frontend/fe_json.h"
 #include "frontend/fe_server.h"
 #include "sync/sync_read.h"
@@ -235,6 +236,17 @@ static void list_now(struct conv_call *k)
 	page = json_pack("{s:o, s:b}", "conversations", arr, "hasMore",
 			 m > take);
 	arr = NULL;
+	if (page != NULL && k->before == 0) {
+		/*
+		 * The first page: the sync cursor of this moment, so that a
+		 * client that starts from the list (not from a replay) syncs
+		 * from here after a drop (issue 12).
+		 */
+		char sc[24];
+
+		sync_cursor_str(fe_api_sync_head(k->conn->srv), sc);
+		json_object_set_new(page, "syncCursor", json_string(sc));
+	}
 	if (page != NULL && m > take) {
 		snprintf(cursor, sizeof cursor, "a%" PRIu64,
 			 sorted[take - 1]->last_item_id);

@@ -45,6 +45,13 @@ struct sync_wait {
 	bool done;
 };
 
+static struct fe_sync *sync_state(struct fe_server *s);
+
+uint64_t fe_api_sync_head(struct fe_server *s)
+{
+	return sync_inbox_last_id(sync_state(s)->inbox);
+}
+
 static struct fe_sync *sync_state(struct fe_server *s)
 {
 	struct fe_sync *st = s->sync;

@@ -61,6 +61,12 @@ void fe_api_sync_on_record(struct fe_server *s, const struct log_record *rec,
 /* A rebuild read every record: put the inbox index in order. */
 void fe_api_sync_rebuilt(struct fe_server *s);
 /*
+ * The highest messageId of any item the node has applied (0: none): a
+ * `sync` from it returns what comes after (the first page of the
+ * conversation list carries it as syncCursor, issue 12).
+ */
+uint64_t fe_api_sync_head(struct fe_server *s);
+/*
  * Forget the inbox index (the state is about to be rebuilt from a fetched
  * store, on the node's worker: no long poll is left then, see
  * fe_api_sync_unavailable).

@@ -734,6 +734,41 @@ static void sync_of_10000_missed_messages_is_measured(void **state)
 	n_passed++;
 }
 
+/*
+ * The first page of the conversation list carries the sync cursor of its
+ * moment (issue 12: a page that starts from the list, not from a replay,
+ * syncs from it after a drop): a sync from it returns exactly what came
+ * after; later pages carry none.
+ */
+static void first_list_page_carries_a_sync_cursor(void **state)
+{
+	json_t *j, *items;
+	char path[96];
+	const char *sc;
+
+	(void)state;
+	cf_test_create_group(&cluster, 1, "sam", "sy_sc", "[\"tia\"]");
+	send_ok(1, "sam", "sy_sc", "sc1", 1);
+	j = expect(1, "GET", "/v1/conversations?consistent=1&limit=1", "tia",
+		   NULL, 200);
+	sc = cf_test_str(j, "syncCursor");
+	assert_true(sc[0] == 'm' && cursor_val(sc) > 0);
+	snprintf(path, sizeof path, "/v1/sync?consistent=1&cursor=%s", sc);
+	json_decref(j);
+	send_ok(2, "sam", "sy_sc", "sc2", 2);
+	j = expect(1, "GET", path, "tia", NULL, 200);
+	items = json_object_get(j, "items");
+	assert_int_equal(json_array_size(items), 1);
+	assert_int_equal(cf_test_int(json_array_get(items, 0), "seq"), 2);
+	json_decref(j);
+	/* A later page (a cursor given) carries none. */
+	j = expect(1, "GET", "/v1/conversations?limit=1&cursor=a1", "tia",
+		   NULL, 200);
+	assert_null(json_object_get(j, "syncCursor"));
+	json_decref(j);
+	n_passed++;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -747,6 +782,7 @@ int main(void)
 		cmocka_unit_test(
 			ws_sync_replays_then_synced_then_held_live_events),
 		cmocka_unit_test(ws_synced_cursor_never_moves_back),
+		cmocka_unit_test(first_list_page_carries_a_sync_cursor),
 		cmocka_unit_test(sync_of_10000_missed_messages_is_measured),
 	};
 
