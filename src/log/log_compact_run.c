@@ -384,6 +384,11 @@ int log_store_files(const struct log_store *s, struct log_store_file **out,
 	return 0;
 }
 
+uint64_t log_store_compactions(const struct log_store *s)
+{
+	return s->cold.compactions;
+}
+
 void log_store_cold_stats(const struct log_store *s,
 			  struct log_store_cold_stats *st)
 {

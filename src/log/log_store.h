@@ -312,5 +312,7 @@ struct log_store_cold_stats {
 };
 void log_store_cold_stats(const struct log_store *s,
 			  struct log_store_cold_stats *st);
+/* Compactions switched since open (cold stats' field, without the walk). */
+uint64_t log_store_compactions(const struct log_store *s);
 
 #endif

@@ -22,22 +22,25 @@
 
 void rft__node_image_tick(struct rft_node *n)
 {
-	struct log_store_cold_stats cs;
-	uint64_t pending;
+	struct log_store *store;
+	uint64_t pending, compactions;
 	bool switched;
 
+	/* Every tick: the cheap checks first, no walk over the store. */
 	if (n->fsm == NULL || rft_fsm_image_poll(n->fsm) || n->closing ||
-	    n->cfg.image_records == 0 || rft_fsm_store(n->fsm) == NULL)
+	    n->cfg.image_records == 0)
+		return;
+	store = rft_fsm_store(n->fsm);
+	if (store == NULL || rft_fsm_image_idle_ms(n->fsm) < n->cfg.image_gap_ms)
 		return;
 	/* Below the free-space watermark, the disk is for the log. */
 	if (n->halt_err != 0 || rft_disk_low(&n->disk))
 		return;
-	log_store_cold_stats(rft_fsm_store(n->fsm), &cs);
 	pending = rft_fsm_image_pending(n->fsm);
-	switched = cs.compactions != n->image_switches && pending > 0;
-	if ((pending < n->cfg.image_records && !switched) ||
-	    rft_fsm_image_idle_ms(n->fsm) < n->cfg.image_gap_ms)
+	compactions = log_store_compactions(store);
+	switched = compactions != n->image_switches && pending > 0;
+	if (pending < n->cfg.image_records && !switched)
 		return;
 	if (rft_fsm_image_start(n->fsm) == 0) /* logs a failed fork */
-		n->image_switches = cs.compactions;
+		n->image_switches = compactions;
 }
