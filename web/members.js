@@ -1,7 +1,8 @@
 /* members.js: a group's members dialog. Everyone sees the members and may
- * leave; the owner adds and removes others (POST .../members). The list is
- * redrawn from the conversation object, which `conversation` events keep
- * current. */
+ * leave; the owner adds and removes others (POST .../members). Removing a
+ * member and leaving are confirmed inside the dialog (a Yes/Cancel group in
+ * place, focused, Escape cancels; never confirm()). The list is redrawn
+ * from the conversation object, which `conversation` events keep current. */
 import { $, el, avatar } from './ui.js';
 
 export class Members {
@@ -10,8 +11,14 @@ export class Members {
     this.env = env;
     $('#members-btn').addEventListener('click', () => this.show());
     $('#members-close').addEventListener('click', () => $('#members-dialog').close());
+    /* Escape while a confirmation is open cancels it, not the dialog */
+    $('#members-dialog').addEventListener('cancel', (ev) => {
+      const q = $('#members-dialog .confirm');
+      if (q) { ev.preventDefault(); q._back(); }
+    });
     $('#members-form').addEventListener('submit', (ev) => { ev.preventDefault(); this.add(); });
-    $('#members-leave').addEventListener('click', () => this.change({ remove: [this.env.me] }, true));
+    $('#members-leave').addEventListener('click', () => this.ask($('#members-leave'), 'Leave this group?', 'Leave',
+      () => this.change({ remove: [this.env.me] }, true)));
   }
 
   /* The header's button: shown for groups. */
@@ -39,7 +46,25 @@ export class Members {
       el('span', { class: 'who', text: m === this.env.me ? `${m} (you)` : m }),
       m === c.owner ? el('span', { class: 'muted small', text: 'owner' }) : null,
       owner && m !== this.env.me ? el('button', { type: 'button', class: 'link danger remove', text: 'Remove',
-        'aria-label': `Remove ${m}`, onclick: () => this.change({ remove: [m] }) }) : null)));
+        'aria-label': `Remove ${m}`, onclick: (ev) => this.ask(ev.currentTarget, `Remove ${m} from the group?`, 'Remove',
+          () => this.change({ remove: [m] })) }) : null)));
+  }
+
+  /* Confirm in place of button b: the question, a Yes button (focused)
+   * and Cancel (Escape too), which gives b back its focus. */
+  ask(b, question, yesText, action) {
+    if (b.hidden) return;
+    const box = b.parentNode.querySelector(':scope > .confirm');
+    if (box) { box.querySelector('.danger').focus(); return; }
+    const q = el('span', { class: 'confirm', role: 'group', 'aria-label': question }, el('span', { text: question }));
+    const back = () => { q.remove(); b.hidden = false; b.focus(); };
+    const yes = el('button', { type: 'button', class: 'link danger yes', text: yesText, onclick: () => { q.remove(); b.hidden = false; action(); } });
+    const no = el('button', { type: 'button', class: 'link no', text: 'Cancel', onclick: back });
+    q.append(yes, no);
+    q._back = back;
+    b.hidden = true;
+    b.after(q);
+    yes.focus();
   }
 
   add() {

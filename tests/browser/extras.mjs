@@ -11,6 +11,13 @@ async function api(url, user, method, path, body) {
   return r.json();
 }
 
+/* The page must never open a browser dialog (alert, confirm, prompt):
+ * each one is dismissed and counted in page.__dialogs. */
+function watchDialogs(page) {
+  page.__dialogs = [];
+  page.on('dialog', (d) => { console.log(`# unexpected dialog: ${d.message()}`); page.__dialogs.push(d.message()); d.dismiss(); });
+}
+
 export function register({ test, expect, env }) {
   const T = 15000;
   let olive, group;
@@ -31,6 +38,7 @@ export function register({ test, expect, env }) {
       };
     });
     olive = await ctx.newPage();
+    watchDialogs(olive);
     olive.on('pageerror', (e) => console.log(`# olive page error: ${e.message}`));
     await olive.goto(`${cluster.urls[0]}/?user=olive#/c/${group}`);
     await olive.waitForSelector('#conn-state[data-state="online"]', { timeout: T });
@@ -40,12 +48,22 @@ export function register({ test, expect, env }) {
     await olive.click('#members-submit');
     await dan.locator(`#conv-list li[data-id="${group}"]`).waitFor({ timeout: T });
     await olive.locator('#members-list li[data-user="dan"]').waitFor({ timeout: T });
+    /* removing asks first, in the dialog: Cancel (by Escape) keeps dan */
     await olive.locator('#members-list li[data-user="dan"] button.remove').click();
+    await olive.waitForFunction(() => document.activeElement && document.activeElement.matches('#members-list li[data-user="dan"] .confirm button.yes'), null, { timeout: T });
+    await olive.keyboard.press('Escape');
+    await olive.waitForFunction(() => document.activeElement && document.activeElement.matches('#members-list li[data-user="dan"] button.remove'), null, { timeout: T });
+    expect(await olive.isVisible('#members-dialog'), 'Escape on the confirmation closed the dialog');
+    await olive.waitForTimeout(300);
+    expect(await dan.locator(`#conv-list li[data-id="${group}"]`).count() === 1, 'dan removed without a confirmation');
+    await olive.keyboard.press('Enter');
+    await olive.locator('#members-list li[data-user="dan"] .confirm button.yes').click();
     await dan.locator(`#conv-list li[data-id="${group}"]`).waitFor({ state: 'detached', timeout: T });
     await olive.locator('#members-list li[data-user="dan"]').waitFor({ state: 'detached', timeout: T });
     await olive.click('#members-close');
     const c = await api(cluster.urls[1], 'olive', 'GET', `/v1/conversations/${group}?consistent=1`);
     expect(c.members.sort().join(',') === 'olive,pat', `members ${c.members}`);
+    expect(olive.__dialogs.length === 0, `browser dialogs opened: ${olive.__dialogs.join('; ')}`);
   });
 
   test('desktop_notification_for_a_message_out_of_sight', async () => {
