@@ -59,11 +59,27 @@ export class Api {
   conversation(id) { return this.req('GET', `/v1/conversations/${encodeURIComponent(id)}`); }
   createConversation(body) { return this.req('POST', '/v1/conversations', body); }
   members(id, body) { return this.req('POST', `/v1/conversations/${encodeURIComponent(id)}/members`, body); }
-  history(id, { beforeSeq, fromSeq, limit = 50 } = {}) {
+  history(id, { beforeSeq, fromSeq, aroundSeq, limit = 50 } = {}) {
     const q = new URLSearchParams({ limit: String(limit) });
     if (beforeSeq) q.set('beforeSeq', String(beforeSeq));
     if (fromSeq) q.set('fromSeq', String(fromSeq));
+    if (aroundSeq) q.set('aroundSeq', String(aroundSeq));
     return this.req('GET', `/v1/conversations/${encodeURIComponent(id)}/messages?${q}`);
+  }
+  /* body {content, clientEditId}: an edit of one's own message */
+  edit(id, seq, body) {
+    return this.req('PATCH', `/v1/conversations/${encodeURIComponent(id)}/messages/${seq}`, body);
+  }
+  search(text, { conversationId, cursor, limit = 20 } = {}) {
+    const q = new URLSearchParams({ q: text, limit: String(limit) });
+    if (conversationId) q.set('conversationId', conversationId);
+    if (cursor) q.set('cursor', cursor);
+    return this.req('GET', `/v1/search?${q}`);
+  }
+  mentions({ cursor, limit = 20 } = {}) {
+    const q = new URLSearchParams({ limit: String(limit) });
+    if (cursor) q.set('cursor', cursor);
+    return this.req('GET', `/v1/mentions?${q}`);
   }
   send(body) { return this.req('POST', '/v1/messages', body); }
   recall(id, seq) {
@@ -226,7 +242,7 @@ export class Live {
       let f;
       try { f = JSON.parse(ev.data); } catch { return; }
       if (f.type === 'pong' && f.id === this.waitPong) this.waitPong = null;
-      if (f.cursor && (f.type === 'message' || f.type === 'recalled' ||
+      if (f.cursor && (f.type === 'message' || f.type === 'recalled' || f.type === 'edited' ||
           f.type === 'conversation' || f.type === 'synced')) this.cursor = f.cursor;
       if (f.type === 'synced') {
         if (f.hasMore) { this.post({ type: 'sync', cursor: this.cursor }); return; }

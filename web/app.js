@@ -9,6 +9,9 @@ import { Pane } from './pane.js';
 import { Outbox } from './outbox.js';
 import { Members } from './members.js';
 import { setupNotify, notify } from './notify.js';
+import { Composer } from './compose.js';
+import { Quotes } from './reply.js';
+import { Search } from './search.js';
 
 const S = {
   api: null, live: null, me: null, list: null, pane: null, outbox: null,
@@ -25,6 +28,8 @@ const S = {
   typingSentAt: 0, typingStop: null,
   delivered: new Map(),      /* conversationId -> highest seq received, not yet reported */
   fetching: new Set(),       /* conversations being fetched (unknown to the list) */
+  titles: new Map(),         /* conversationId -> title, for search results outside the list */
+  composer: null, quotes: null, search: null,
   /* figures the browser tests read */
   stats: { evt: new Map(), shownMs: [], pageMs: [], listShownAt: 0, signInAt: 0 },
 };
@@ -82,9 +87,13 @@ async function signIn(auth) {
   S.api = api;
   S.me = auth.user || tokenSubject(auth.token) || 'me';
   S.list = new ConvList($('#conv-list'), { me: S.me, convs: S.convs, presence: S.presence, openId: () => S.openId, schedule });
+  S.quotes = new Quotes({ api, me: S.me, openId: () => S.openId, inWindow: (seq) => S.pane.msg(seq),
+    requote: (seq) => S.pane.requote(seq), jump: (seq) => goTo(S.openId, seq) });
   S.pane = new Pane({
     api, me: S.me, convs: S.convs, receipts: () => S.receipts, schedule,
-    onRecall: askRecall, onSeen: markRead, media: mediaNode, pageTimes: S.stats.pageMs,
+    onRecall: (seq, li) => S.composer.askRecall(seq, li), onReply: (m) => S.composer.reply(m),
+    onEdit: (m) => S.composer.edit(m), quote: (m) => S.quotes.node(m), onQuotes: (seq, m) => S.quotes.update(seq, m),
+    onSeen: markRead, media: mediaNode, pageTimes: S.stats.pageMs,
     shown: (m) => {
       const t = S.stats.evt.get(m.messageId);
       if (t !== undefined) { S.stats.evt.delete(m.messageId); S.stats.shownMs.push(performance.now() - t); }
@@ -92,6 +101,11 @@ async function signIn(auth) {
   });
   /* The socket first, then the list: whatever commits after the list was
    * read reaches the page as a live event. */
+  /* made once (their listeners stay); they read S for the signed-in state */
+  if (!S.composer) S.composer = new Composer({ get api() { return S.api; }, get me() { return S.me; }, get pane() { return S.pane; },
+    openId: () => S.openId, conv: () => S.convs.get(S.openId), send: sendMessage, toast, onEdited, onRecalled, newId: clientMsgId });
+  if (!S.search) S.search = new Search({ get api() { return S.api; }, get me() { return S.me; }, go: goHash, fetchConv: fetchTitle,
+    title: (id) => (S.convs.has(id) ? convTitle(S.convs.get(id), S.me) : S.titles.get(id) || null) });
   S.members = new Members({ api, me: S.me, conv: () => S.convs.get(S.openId), toast,
     onChanged: (c) => { S.list.upsert(c); renderHead(); } });
   setupNotify();
@@ -163,16 +177,32 @@ $('#conv-list').addEventListener('scroll', () => {
   if (u.scrollTop + u.clientHeight > u.scrollHeight - 300) loadMoreConvs();
 }, { passive: true });
 
-/* ---------- routes: #/c/ID opens a conversation, #/ the list ---------- */
+/* ---------- routes: #/c/ID opens a conversation, #/c/ID/m/SEQ opens it
+ * at message SEQ (highlighted), #/ the list ---------- */
 
 function route() {
   if (!S.list) return;
-  const m = /^#\/c\/(.+)$/.exec(location.hash);
+  const m = /^#\/c\/([^/]+)(?:\/m\/(\d+))?$/.exec(location.hash);
   const id = m ? decodeURIComponent(m[1]) : null;
-  if (id && id !== S.openId) openConversation(id);
+  const at = m && m[2] ? Number(m[2]) : 0;
+  if (id && id !== S.openId) openConversation(id, at);
+  else if (id && at) S.pane.jumpTo(at);
   else if (!id && S.openId) closeConversation();
 }
 window.addEventListener('hashchange', route);
+
+/* Go to hash h; the same hash again (a result opened twice) routes anyway. */
+function goHash(h) {
+  if (location.hash === h) route(); else location.hash = h;
+}
+function goTo(id, seq) { goHash(`#/c/${encodeURIComponent(id)}/m/${seq}`); }
+
+/* A conversation's title for a search result outside the loaded list. */
+async function fetchTitle(id) {
+  if (S.titles.has(id) || S.convs.has(id)) return;
+  const c = await S.api.conversation(id);
+  S.titles.set(id, convTitle(c, S.me));
+}
 
 /* ---------- connection ---------- */
 
@@ -231,6 +261,7 @@ function onEvent(f) {
   switch (f.type) {
   case 'message': onMessage(f); break;
   case 'recalled': onRecalled(f); break;
+  case 'edited': onEdited(f); break;
   case 'receipt': onReceipt(f); break;
   case 'conversation': onConversation(f); break;
   case 'typing': onTyping(f); break;
@@ -376,6 +407,7 @@ setInterval(refreshPresence, 30000);
 function closeConversation() {
   const was = S.openId;
   S.openId = null;
+  S.composer.reset();
   S.pane.clear();
   $('#pending-list').replaceChildren();
   $('#chat-pane').hidden = true;
@@ -386,9 +418,10 @@ function closeConversation() {
   if (row) row.focus();
 }
 
-async function openConversation(id) {
+async function openConversation(id, at = 0) {
   const was = S.openId;
   S.openId = id;
+  S.composer.reset();
   S.receipts = {};
   for (const t of S.typing.values()) clearTimeout(t);
   S.typing.clear();
@@ -407,13 +440,14 @@ async function openConversation(id) {
   subscribePresence();
   const readSeq = c.readSeq || 0;
   try {
-    const [conv] = await Promise.all([S.api.conversation(id), S.pane.open(id, readSeq)]);
+    const [conv] = await Promise.all([S.api.conversation(id), S.pane.open(id, readSeq, at)]);
     if (S.openId !== id) return;
     S.receipts = conv.receipts || {};
     S.pane.patchTicks();
   } catch (e) {
     if (S.openId === id) toast(`Cannot open the conversation: ${e.message}`);
   }
+  if (at) return; /* the message jumped to has the focus */
   if (matchMedia('(min-width: 701px)').matches || document.activeElement === document.body) $('#composer-input').focus();
 }
 
@@ -485,6 +519,17 @@ function onRecalled(f) {
   const c = S.convs.get(f.conversationId);
   if (c && c.lastMessage && c.lastMessage.seq === f.seq) { c.lastMessage = { ...c.lastMessage, recalled: true }; S.list.touch(c.conversationId); }
   if (f.conversationId === S.openId) S.pane.recalled(f.seq);
+}
+
+/* An edit (event, sync item, or our own PATCH answered): the list's preview
+ * when it is the conversation's last message, the open window's row. */
+function onEdited(f) {
+  const c = S.convs.get(f.conversationId);
+  if (c && c.lastMessage && c.lastMessage.seq === f.seq && !c.lastMessage.recalled) {
+    c.lastMessage = { ...c.lastMessage, content: f.content, editedAt: f.editedAt };
+    S.list.touch(c.conversationId);
+  }
+  if (f.conversationId === S.openId) S.pane.edited(f);
 }
 
 function onReceipt(f) {
@@ -574,7 +619,8 @@ function clientMsgId() { return `${deviceId()}-${Date.now().toString(36)}-${(seq
 
 function sendMessage(body) {
   S.outbox.add({ ...body, conversationId: S.openId, clientMsgId: clientMsgId(), senderId: S.me });
-  S.pane.box.scrollTop = S.pane.box.scrollHeight;
+  /* a window away from the end (a search result): back to the latest page */
+  if (!S.pane.atLatest) S.pane.toLatest(); else S.pane.box.scrollTop = S.pane.box.scrollHeight;
 }
 
 /* The open conversation's unacknowledged messages, below its window. */
@@ -604,15 +650,7 @@ function renderOutbox(changed) {
   if (stick) S.pane.box.scrollTop = S.pane.box.scrollHeight;
 }
 
-$('#composer').addEventListener('submit', (ev) => {
-  ev.preventDefault();
-  const input = $('#composer-input');
-  const text = input.value.trim();
-  if (!text || !S.openId) return;
-  input.value = '';
-  sendTyping('stop');
-  sendMessage({ msgType: 'text', content: text });
-});
+$('#composer').addEventListener('submit', () => sendTyping('stop'));
 
 $('#file-input').addEventListener('change', async (ev) => {
   const file = ev.target.files[0];
@@ -632,30 +670,6 @@ $('#file-input').addEventListener('change', async (ev) => {
 document.querySelector('label.attach').addEventListener('keydown', (ev) => {
   if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); $('#file-input').click(); }
 });
-
-/* Recall: asked in the message's row (no confirm()), keyboard first. */
-function askRecall(seq, li) {
-  const meta = li.querySelector('.meta');
-  if (meta.querySelector('.confirm')) return;
-  const box = el('span', { class: 'confirm', role: 'group', 'aria-label': 'Recall this message for everyone?' },
-    el('span', { text: 'Recall for everyone?' }));
-  const yes = el('button', { type: 'button', class: 'link danger', text: 'Recall', onclick: () => doRecall(seq) });
-  const no = el('button', { type: 'button', class: 'link', text: 'Cancel', onclick: () => { box.remove(); li.querySelector('.recall').focus(); } });
-  box.append(yes, no);
-  box.addEventListener('keydown', (e) => { if (e.key === 'Escape') no.click(); });
-  meta.append(box);
-  yes.focus();
-}
-
-async function doRecall(seq) {
-  try {
-    await S.api.recall(S.openId, seq);
-    onRecalled({ conversationId: S.openId, seq });
-    $('#composer-input').focus();
-  } catch (e) {
-    toast(`Cannot recall: ${e.message}`);
-  }
-}
 
 /* ---------- typing ---------- */
 

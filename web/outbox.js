@@ -101,6 +101,8 @@ export class Outbox {
       const frame = { type: 'send', conversationId: it.conversationId, clientMsgId: it.clientMsgId,
         msgType: it.msgType || 'text', content: it.content || '' };
       if (it.attachment) frame.attachment = it.attachment;
+      if (it.replyTo) frame.replyTo = it.replyTo;
+      if (it.mentions && it.mentions.length) frame.mentions = it.mentions;
       frame.id = `o-${it.clientMsgId}-${it.tries}`;
       if (!this.post(frame)) return;
       this.inflight.set(it.clientMsgId, frame.id);

@@ -9,15 +9,25 @@
  * reaches the conversation's end; otherwise a "jump to latest" button counts
  * them. Rows are built once and patched (ticks, recall). Day separators and
  * the "new messages" marker are rows of their own, fixed at the window's
- * edges when pages come and go. */
+ * edges when pages come and go.
+ *
+ * A conversation may also be opened at a message (a search result, a
+ * mention, a reply's quote: aroundSeq): the window then need not reach the
+ * conversation's end (atLatest false). Scrolling down loads the pages after
+ * it; live messages are not appended to such a window, only counted on the
+ * "jump to latest" button. The message jumped to is highlighted and focused.
+ * Every message row is focusable (tabindex -1; the arrow keys move between
+ * them inside the list), and its full time shows on hover and focus. An
+ * edit patches the row in place. */
 import { el, clock, fullTime, dayKey, dayLabel, tick } from './ui.js';
 
 export const PAGE = 50;
 export const MAX_WIN = 150;
 
 export class Pane {
-  /* env: {api, me, convs, receipts(), schedule(), onRecall(seq), onSeen(),
-   *       media(att, img), timing(messageId)} */
+  /* env: {api, me, convs, receipts(), schedule(), onRecall(seq, li),
+   *       onReply(m), onEdit(m), quote(m) -> node, onQuotes(seq, m),
+   *       onSeen(), media(att, img), shown(m), pageTimes} */
   constructor(env) {
     this.env = env;
     this.box = document.querySelector('#messages');
@@ -36,7 +46,9 @@ export class Pane {
     this.belowMax = 0;       /* highest seq counted in newBelow */
     this.markerSeq = 0;      /* first unread seq at open (0: no marker) */
     this.gen = 0;
+    this.hlSeq = 0;          /* the message jumped to (highlighted) */
     this.box.addEventListener('scroll', () => this.onScroll(), { passive: true });
+    this.box.addEventListener('keydown', (ev) => this.onKey(ev));
     this.jump.addEventListener('click', () => this.toLatest());
   }
 
@@ -49,28 +61,36 @@ export class Pane {
     this.msgs = [];
     this.nodes.clear();
     this.queue = [];
+    this.hlSeq = 0;
     this.ol.replaceChildren();
     this.jump.hidden = true;
   }
 
-  /* Open conversation `id` at its latest page; readSeq places the marker. */
-  async open(id, readSeq) {
+  /* Open conversation `id` at its latest page, or (at > 0) at the page
+   * around seq `at`, which is then highlighted; readSeq places the marker. */
+  async open(id, readSeq, at = 0) {
     this.clear();
     this.id = id;
     const gen = this.gen;
     this.busy = true;
     try {
-      const r = await this.env.api.history(id, { limit: PAGE });
+      const r = at > 0 ? await this.around(id, at) : await this.env.api.history(id, { limit: PAGE });
       if (gen !== this.gen) return;
       this.msgs = r.messages;
-      this.hasOlder = r.hasMore;
-      this.atLatest = true;
+      if (at > 0) {
+        this.hasOlder = !!r.hasMoreBefore;
+        this.atLatest = !r.hasMoreAfter;
+      } else {
+        this.hasOlder = r.hasMore;
+        this.atLatest = true;
+      }
       this.newBelow = 0;
       const firstUnread = this.msgs.find((m) => m.seq > readSeq && m.senderId !== this.env.me);
       this.markerSeq = firstUnread ? firstUnread.seq : 0;
       this.ol.replaceChildren(this.build(this.msgs, null));
       const mk = this.ol.querySelector('.unread-marker');
-      if (mk && mk.offsetTop > this.box.clientHeight / 2) this.box.scrollTop = mk.offsetTop - 60;
+      if (at > 0) this.highlight(at);
+      else if (mk && mk.offsetTop > this.box.clientHeight / 2) this.box.scrollTop = mk.offsetTop - 60;
       else this.box.scrollTop = this.box.scrollHeight;
     } finally {
       if (gen === this.gen) this.busy = false;
@@ -78,11 +98,58 @@ export class Pane {
     this.fill();
     this.env.schedule();
     this.env.onSeen();
+    this.updateJump();
   }
 
-  /* Load older pages while the window does not fill the screen. */
-  fill() {
-    if (this.hasOlder && this.box.scrollHeight <= this.box.clientHeight + 10) this.older();
+  /* The page around seq `at` (GET ...?aroundSeq=S). An older node that does
+   * not know aroundSeq answers its latest page without hasMoreBefore: then
+   * the same page is asked with fromSeq. */
+  async around(id, at) {
+    const r = await this.env.api.history(id, { aroundSeq: at, limit: PAGE });
+    if (r.hasMoreBefore !== undefined || r.messages.some((m) => m.seq === at)) {
+      if (r.hasMoreBefore === undefined) {
+        r.hasMoreBefore = r.hasMore && r.messages.length > 0;
+        r.hasMoreAfter = r.messages.length > 0 && r.messages[r.messages.length - 1].seq < (r.lastSeq || 0);
+      }
+      return r;
+    }
+    const from = Math.max(1, at - PAGE / 2);
+    const f = await this.env.api.history(id, { fromSeq: from, limit: PAGE });
+    const last = f.messages.length ? f.messages[f.messages.length - 1].seq : 0;
+    return { messages: f.messages, hasMoreBefore: from > 1, hasMoreAfter: last < (f.lastSeq || 0) };
+  }
+
+  /* Go to message seq of the open conversation: in the window, or the page
+   * around it. */
+  async jumpTo(seq) {
+    if (!this.id) return;
+    if (this.nodes.has(seq)) { this.highlight(seq); return; }
+    const c = this.env.convs.get(this.id);
+    await this.open(this.id, c ? c.readSeq || 0 : 0, seq);
+  }
+
+  /* Mark message seq as the one jumped to: highlighted, centred, focused. */
+  highlight(seq) {
+    const was = this.nodes.get(this.hlSeq);
+    if (was) { was.classList.remove('highlight'); was.removeAttribute('aria-current'); }
+    this.hlSeq = seq;
+    const li = this.nodes.get(seq);
+    if (!li) return;
+    li.classList.add('highlight');
+    li.setAttribute('aria-current', 'true');
+    li.scrollIntoView({ block: 'center' });
+    li.focus({ preventScroll: true });
+  }
+
+  /* Load more pages while the window does not fill the screen. */
+  async fill() {
+    for (let i = 0; i < 4 && this.id && this.box.scrollHeight <= this.box.clientHeight + 10; i++) {
+      const n = this.msgs.length;
+      if (this.hasOlder) await this.older();
+      else if (!this.atLatest) await this.newer();
+      else break;
+      if (this.msgs.length === n) break;
+    }
   }
 
   /* Rows for messages ms, prev: the message shown before them (or null). */
@@ -124,30 +191,53 @@ export class Pane {
     const me = this.env.me;
     const mine = m.senderId === me;
     const c = this.env.convs.get(this.id);
-    const li = el('li', {
-      class: `msg${mine ? ' mine' : ''}${m.recalled ? ' recalled' : ''}`,
-      'data-seq': m.seq, 'data-sender': m.senderId,
-    });
+    const li = el('li', { class: 'msg', 'data-seq': m.seq, 'data-sender': m.senderId, tabindex: '-1' });
     const newDay = !prev || dayKey(prev.serverTs) !== dayKey(m.serverTs);
     if (!mine && c && c.type === 'group' && (newDay || prev.senderId !== m.senderId))
       li.append(el('div', { class: 'sender', text: m.senderId }));
-    const bubble = el('div', { class: 'bubble' });
-    this.fillBubble(bubble, m, mine);
-    li.append(bubble);
-    const t = el('time', { datetime: new Date(m.serverTs).toISOString(), title: fullTime(m.serverTs),
-      'data-full': fullTime(m.serverTs), text: clock(m.serverTs) });
-    const meta = el('div', { class: 'meta' }, t);
-    if (mine && !m.recalled) {
-      li._tick = tick(this.tickState(m));
-      meta.append(li._tick, el('button', {
-        class: 'recall', type: 'button', text: 'Recall',
-        'aria-label': `Recall your message sent ${fullTime(m.serverTs)}`,
-        onclick: () => this.env.onRecall(m.seq, li),
-      }));
-    }
-    li.append(meta);
+    li._quote = null;
+    li._bubble = el('div', { class: 'bubble' });
+    li._time = el('time', { datetime: new Date(m.serverTs).toISOString(), text: clock(m.serverTs) });
+    li._edited = el('span', { class: 'edited', text: '(edited)' });
+    li._meta = el('div', { class: 'meta' }, li._time);
+    li.append(li._bubble, li._meta);
+    if (mine && !m.recalled) li._tick = tick(this.tickState(m));
+    this.patch(li, m);
     return li;
   }
+
+  /* (Re)fill row li from message m: classes, quote, bubble, full time,
+   * "(edited)", actions. The row itself stays (focus, scroll position). */
+  patch(li, m) {
+    const mine = m.senderId === this.env.me;
+    li.className = `msg${mine ? ' mine' : ''}${m.recalled ? ' recalled' : ''}${m.mentionsMe && !m.recalled ? ' mention-me' : ''}${m.seq === this.hlSeq ? ' highlight' : ''}`;
+    const q = m.replyTo && !m.recalled ? this.env.quote(m) : null;
+    if (li._quote) li._quote.remove();
+    li._quote = q;
+    if (q) li.insertBefore(q, li._bubble);
+    li._bubble.replaceChildren();
+    this.fillBubble(li._bubble, m, mine);
+    let full = fullTime(m.serverTs);
+    if (m.editedAt && !m.recalled) full += ` · edited ${fullTime(m.editedAt)}`;
+    li._time.title = full;
+    li._time.dataset.full = full;
+    const who = mine ? 'your message' : `${m.senderId}'s message`;
+    const meta = li._meta;
+    /* what the tip shows, for screen readers (the row keeps its content) */
+    meta.replaceChildren(li._time, el('span', { class: 'sr-only', text: `${mine ? 'You' : m.senderId}, ${full}${m.mentionsMe && !m.recalled ? ', mentions you' : ''}` }));
+    if (m.editedAt && !m.recalled) meta.append(li._edited);
+    if (m.recalled) { li._tick = null; return; }
+    if (mine && li._tick) meta.append(li._tick);
+    meta.append(el('button', { class: 'act reply', type: 'button', text: 'Reply',
+      'aria-label': `Reply to ${who} sent ${fullTime(m.serverTs)}`, onclick: () => this.env.onReply(this.msg(m.seq) || m) }));
+    if (!mine) return;
+    meta.append(el('button', { class: 'act edit', type: 'button', text: 'Edit',
+      'aria-label': `Edit your message sent ${fullTime(m.serverTs)}`, onclick: () => this.env.onEdit(this.msg(m.seq) || m) }));
+    meta.append(el('button', { class: 'act recall', type: 'button', text: 'Recall',
+      'aria-label': `Recall your message sent ${fullTime(m.serverTs)}`, onclick: () => this.env.onRecall(m.seq, li) }));
+  }
+
+  msg(seq) { return this.msgs.find((x) => x.seq === seq); }
 
   fillBubble(bubble, m, mine) {
     if (m.recalled) { bubble.textContent = mine ? 'You recalled this message' : 'This message was recalled'; return; }
@@ -202,7 +292,7 @@ export class Pane {
     const fresh = [];
     let gap = false;
     for (const m of q) {
-      if (this.nodes.has(m.seq)) { if (m.recalled) this.replace(m); continue; }
+      if (this.nodes.has(m.seq)) { this.changed(m); continue; }
       const lastShown = fresh.length ? fresh[fresh.length - 1].seq : this.last;
       if (m.seq <= lastShown) continue; /* a repeat, or before the window */
       if (!this.atLatest) {
@@ -228,19 +318,63 @@ export class Pane {
     if (fresh.length) this.env.onSeen();
   }
 
-  /* A message already shown changed (recalled, or its ack). */
+  /* A message of the window came again (sync, ack): patched if it changed. */
+  changed(m) {
+    const x = this.msg(m.seq);
+    if (!x) return;
+    if ((m.recalled && !x.recalled) || (m.editedAt && m.editedAt !== x.editedAt && !x.recalled)) this.replace(m);
+  }
+
+  /* A message already shown changed (recalled, edited, or its ack):
+   * its row is patched in place. */
   replace(m) {
     const ix = this.msgs.findIndex((x) => x.seq === m.seq);
     if (ix < 0) return;
     this.msgs[ix] = { ...this.msgs[ix], ...m };
     const li = this.nodes.get(m.seq);
-    const n = this.render(this.msgs[ix], this.msgs[ix - 1] || null);
-    this.nodes.set(m.seq, n);
-    li.replaceWith(n);
+    if (li) this.patch(li, this.msgs[ix]);
+    this.env.onQuotes(m.seq, this.msgs[ix]);
   }
 
   recalled(seq) {
-    if (this.nodes.has(seq)) this.replace({ seq, recalled: true, content: undefined, attachment: undefined });
+    if (this.nodes.has(seq)) this.replace({ seq, recalled: true, content: undefined, attachment: undefined, editedAt: undefined });
+    else this.env.onQuotes(seq, null);
+  }
+
+  /* An `edited` event or sync item (or the answer to our own PATCH). */
+  edited(f) {
+    if (f.conversationId !== this.id) return;
+    const m = this.msg(f.seq);
+    if (!m) { this.env.onQuotes(f.seq, undefined); return; }
+    if (m.recalled || (m.editedAt && f.editedAt && f.editedAt < m.editedAt)) return;
+    this.replace({ seq: f.seq, content: f.content, editedAt: f.editedAt, mentions: f.mentions, mentionsMe: !!f.mentionsMe });
+  }
+
+  /* Re-fill the quotes (replies) in the window that quote seq. */
+  requote(seq) {
+    for (const x of this.msgs) {
+      if (x.replyTo !== seq) continue;
+      const li = this.nodes.get(x.seq);
+      if (li) this.patch(li, x);
+    }
+  }
+
+  /* Arrow keys move between the messages (each shows its full time when
+   * focused); Home and End go to the window's first and last. */
+  onKey(ev) {
+    if (!['ArrowUp', 'ArrowDown', 'Home', 'End'].includes(ev.key)) return;
+    const cur = ev.target.closest && ev.target.closest('#message-list > li.msg');
+    if (ev.target !== this.box && cur !== ev.target) return; /* a button inside a row */
+    const rows = [...this.ol.querySelectorAll(':scope > li.msg')];
+    if (!rows.length) return;
+    let ix = cur ? rows.indexOf(cur) : -1;
+    if (ev.key === 'Home') ix = 0;
+    else if (ev.key === 'End') ix = rows.length - 1;
+    else if (ev.key === 'ArrowUp') ix = ix < 0 ? rows.length - 1 : Math.max(0, ix - 1);
+    else ix = ix < 0 ? rows.length - 1 : Math.min(rows.length - 1, ix + 1);
+    ev.preventDefault();
+    rows[ix].focus({ preventScroll: true });
+    rows[ix].scrollIntoView({ block: 'nearest' });
   }
 
   /* Keep scrolling position across a change of the rows above the anchor. */

@@ -1,6 +1,7 @@
 /* a11y.mjs: axe-core (npm axe-core, installed by `npm ci`) on the sign-in
  * form, the desktop page with a conversation open (and a recall being
- * confirmed), the members dialog, the phone list and the new-conversation
+ * confirmed), a reply being written with the search results shown, the
+ * members dialog, the phone list and the new-conversation
  * dialog: no serious or critical violation. */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
@@ -47,6 +48,17 @@ export function register({ test, expect, env }) {
     await page.keyboard.press('Enter');
     await li.locator('.confirm').waitFor({ timeout: 10000 });
     bad.push(...await scan(page, 'desktop'));
+    /* replying (the bar above the composer) and the search results panel */
+    await page.keyboard.press('Escape');
+    await li.locator('.reply').click();
+    await page.waitForSelector('#compose-ctx:not([hidden])', { timeout: 10000 });
+    await page.fill('#search-input', 'readable');
+    await page.press('#search-input', 'Enter');
+    await page.waitForSelector('#search-panel:not([hidden])', { timeout: 10000 });
+    await page.waitForFunction(() => !/Searching/.test(document.querySelector('#search-status').textContent), null, { timeout: 10000 });
+    bad.push(...await scan(page, 'reply and search'));
+    await page.click('#search-close');
+    await page.click('#compose-ctx-cancel');
     await page.click('#members-btn');
     await page.waitForSelector('#members-dialog[open]', { timeout: 10000 });
     bad.push(...await scan(page, 'members dialog'));

@@ -4,7 +4,8 @@
  * CONFAB_SRCDIR; UPDATE_SCREENSHOT=1 also writes docs/screenshot.png and
  * docs/screenshot-phone.png. The other files register more tests: scale.mjs
  * (large history), layout.mjs (phone, routes, keyboard), a11y.mjs (axe-core),
- * extras.mjs (members, notifications),
+ * extras.mjs (members, notifications), history.mjs (search, edit, reply,
+ * mentions),
  * offline.mjs (outbox, failover; last, it kills node 3).
  * CONFAB_BROWSER_ONLY=regex runs only the tests whose names match. */
 import { chromium } from 'playwright-core';
@@ -17,6 +18,7 @@ import { register as registerOffline } from './offline.mjs';
 import { register as registerLayout } from './layout.mjs';
 import { register as registerA11y } from './a11y.mjs';
 import { register as registerExtras } from './extras.mjs';
+import { register as registerHistory } from './history.mjs';
 
 const SRC = process.env.CONFAB_SRCDIR;
 const BUILD = process.env.CONFAB_BUILDDIR || process.cwd();
@@ -250,6 +252,7 @@ registerScale({ test, expect, env });
 registerLayout({ test, expect, env });
 registerA11y({ test, expect, env });
 registerExtras({ test, expect, env });
+registerHistory({ test, expect, env });
 registerOffline({ test, expect, env }); /* last: it kills node 3 */
 /* CONFAB_BROWSER_ONLY=regex runs the tests whose names match (debugging) */
 if (process.env.CONFAB_BROWSER_ONLY) {

@@ -1,7 +1,8 @@
 /* layout.mjs: the page on a phone and by keyboard: one column with back
  * navigation, hash routes (reload and the back button), the "new messages"
  * marker and day separator, the unread total in the tab title, errors in
- * the page (never a dialog), recall by keyboard only. */
+ * the page (never a dialog), recall by keyboard only, the full time of any
+ * message (not only one's own) on hover and on keyboard focus. */
 
 async function api(url, user, method, path, body) {
   const r = await fetch(url + path, { method, headers: { 'Content-Type': 'application/json', 'X-Confab-User': user },
@@ -111,5 +112,38 @@ export function register({ test, expect, env }) {
     await page.locator('#message-list li.recalled', { hasText: 'You recalled' }).waitFor({ timeout: T });
     const r = await api(cluster.urls[0], 'quin', 'GET', `/v1/conversations/${conv}/messages?consistent=1`);
     expect(r.messages.some((m) => m.recalled) && !r.messages.some((m) => m.content === 'take this back'), 'not recalled on the server');
+  });
+
+  test('full_time_on_hover_and_on_keyboard_focus_for_every_message', async () => {
+    const { cluster } = env();
+    const page = await newPage({ width: 1100, height: 700 });
+    await page.goto(`${cluster.urls[0]}/?user=pia#/c/${conv}`);
+    await page.waitForSelector('#conn-state[data-state="online"]', { timeout: T });
+    await page.locator('#message-list li.msg', { hasText: 'second unread' }).waitFor({ timeout: T });
+    const tip = (text) => page.evaluate((t) => {
+      const li = [...document.querySelectorAll('#message-list li.msg')].find((l) => l.textContent.includes(t));
+      const time = li.querySelector('.meta time');
+      return { after: getComputedStyle(time, '::after').content, full: time.dataset.full };
+    }, text);
+    /* nothing shown before: the tip is the full date and time */
+    expect((await tip('first unread')).after === 'none', 'the full time shows without hover or focus');
+    /* keyboard: Tab into the message list, then the arrow keys between messages */
+    await page.focus('#messages');
+    await page.keyboard.press('End');
+    let found = false;
+    for (let i = 0; i < 10 && !found; i++) {
+      found = await page.evaluate(() => {
+        const a = document.activeElement;
+        return a.matches('#message-list li.msg:not(.mine)') && a.textContent.includes('first unread');
+      });
+      if (!found) await page.keyboard.press('ArrowUp');
+    }
+    expect(found, 'another member\'s message cannot be focused with the arrow keys');
+    const f = await tip('first unread');
+    expect(f.after === JSON.stringify(f.full) && /\d{4}/.test(f.full) && /\d:\d\d/.test(f.full), `on focus: ${f.after} (full ${f.full})`);
+    /* hover over another message of the other member */
+    await page.locator('#message-list li.msg', { hasText: 'second unread' }).locator('.bubble').hover();
+    const h = await tip('second unread');
+    expect(h.after === JSON.stringify(h.full), `on hover: ${h.after}`);
   });
 }

@@ -1,0 +1,238 @@
+/* history.mjs: random access into history from the page (issue 13): a
+ * search whose results are grouped by conversation, opening one at its
+ * message (highlighted, in a window that is not the latest page, scrolled
+ * both ways from there); an edit of one's own message seen by the other
+ * member; a reply with its quote, fetched when the quoted message is not in
+ * the window, that jumps to the quoted message; the mentions view.
+ *
+ * A test whose server route is missing (the node answers 404 for it)
+ * prints "SKIP <route> not served" instead of failing: the page is coded
+ * against the protocol of issue 13 and lands before or after the server. */
+
+async function call(url, user, method, path, body) {
+  const r = await fetch(url + path, { method, headers: { 'Content-Type': 'application/json', 'X-Confab-User': user },
+    body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await r.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  return { status: r.status, data, text };
+}
+
+async function api(url, user, method, path, body) {
+  const r = await call(url, user, method, path, body);
+  if (r.status < 200 || r.status > 299) throw new Error(`${method} ${path}: ${r.status} ${r.text}`);
+  return r.data;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/* Poll fn (bounded: tries x 200 ms) until it returns a truthy value. */
+async function until(fn, what, tries = 75) {
+  for (let i = 0; i < tries; i++) {
+    const v = await fn();
+    if (v) return v;
+    await sleep(200);
+  }
+  throw new Error(`timed out: ${what}`);
+}
+
+export function register({ test, expect, env }) {
+  const T = 15000;
+  const N = 120;        /* messages in the direct conversation: more than two pages */
+  const TARGET = 15;    /* the search target's index: far from the latest page */
+  let direct, group, sam, tess;
+
+  const newPage = async (user, node, hash = '') => {
+    const { browser, contexts, cluster } = env();
+    const ctx = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+    contexts.push(ctx);
+    const page = await ctx.newPage();
+    page.on('pageerror', (e) => console.log(`# ${user} page error: ${e.message}`));
+    page.__dialogs = [];
+    page.on('dialog', (d) => { page.__dialogs.push(d.message()); d.dismiss(); });
+    await page.goto(`${cluster.urls[node - 1]}/?user=${user}${hash}`);
+    await page.waitForSelector('#conn-state[data-state="online"]', { timeout: T });
+    return page;
+  };
+
+  const row = (page, text) => page.locator('#message-list li.msg', { hasText: text });
+
+  /* The direct conversation sam-tess with N messages (one of them says
+   * "zebrafinch"), and a group of sam, tess and uma where it is said later. */
+  async function seed(url) {
+    direct = (await api(url, 'sam', 'POST', '/v1/conversations', { type: 'direct', members: ['tess'] })).conversationId;
+    group = (await api(url, 'tess', 'POST', '/v1/conversations', { type: 'group', title: 'Birders', members: ['sam', 'uma'] })).conversationId;
+    const text = (i) => (i === TARGET ? 'I saw a zebrafinch at the pond' : `note number ${i}`);
+    for (let i = 0; i < N; i += 10) {
+      await Promise.all([...Array(Math.min(10, N - i)).keys()].map((k) => api(url, (i + k) % 3 ? 'sam' : 'tess', 'POST', '/v1/messages',
+        { conversationId: direct, clientMsgId: `h-${i + k}`, content: text(i + k) })));
+    }
+    await api(url, 'uma', 'POST', '/v1/messages', { conversationId: group, clientMsgId: 'g-1', content: 'a zebrafinch nests in the reeds' });
+  }
+
+  test('search_groups_results_and_opens_one_highlighted_at_its_message', async () => {
+    const { cluster } = env();
+    const url = cluster.urls[0];
+    const probe = await call(url, 'sam', 'GET', '/v1/search?q=probe');
+    if (probe.status === 404) return 'SKIP GET /v1/search not served';
+    await seed(url);
+    /* the index is built behind apply: wait until it has both */
+    await until(async () => {
+      const r = await call(cluster.urls[1], 'sam', 'GET', '/v1/search?q=zebrafinch&consistent=1');
+      return r.status === 200 && r.data.results.length === 2;
+    }, 'search finds both messages');
+    sam = await newPage('sam', 2);
+    await sam.fill('#search-input', 'zebrafinch');
+    await sam.press('#search-input', 'Enter');
+    await sam.waitForSelector('#search-panel:not([hidden]) a.result', { timeout: T });
+    await until(async () => (await sam.locator('#search-results a.result').count()) === 2, 'two results shown', 50);
+    /* grouped by conversation, the group with the newest result first */
+    const groups = await sam.evaluate(() => [...document.querySelectorAll('#search-results .result-group')].map((g) => g.dataset.conv));
+    expect(groups.length === 2 && groups[0] === group && groups[1] === direct, `groups ${JSON.stringify(groups)}`);
+    expect(await sam.isHidden('#conv-nav'), 'the conversation list shows beside the results');
+    /* open the older one: the direct conversation at that message */
+    const target = await api(url, 'sam', 'GET', `/v1/conversations/${direct}/messages?fromSeq=${TARGET + 1}&limit=1`);
+    const seq = target.messages[0].seq;
+    await sam.locator(`#search-results .result-group[data-conv="${direct}"] a.result`).click();
+    const hl = sam.locator('#message-list li.msg.highlight', { hasText: 'zebrafinch at the pond' });
+    await hl.waitFor({ timeout: T });
+    expect(await hl.getAttribute('data-seq') === String(seq), 'another message highlighted');
+    expect(await hl.evaluate((li) => document.activeElement === li), 'the highlighted message does not have the focus');
+    expect(new URL(sam.url()).hash === `#/c/${encodeURIComponent(direct)}/m/${seq}`, `url ${sam.url()}`);
+    /* the window is around the message, not the latest page */
+    expect(await row(sam, `note number ${N - 1}`).count() === 0, 'the latest message is in the window');
+    expect(await sam.evaluate(() => !window.confab.pane.atLatest), 'the pane thinks it is at the latest page');
+    /* scrolling up loads older pages: the very first message */
+    for (let i = 0; i < 20 && !(await row(sam, 'note number 0').count()); i++) {
+      await sam.evaluate(() => { document.querySelector('#messages').scrollTop = 0; });
+      await sam.waitForTimeout(250);
+    }
+    await row(sam, 'note number 0').waitFor({ timeout: T });
+    /* a live message while the window is away from the end: not appended */
+    await api(cluster.urls[2], 'tess', 'POST', '/v1/messages', { conversationId: direct, clientMsgId: 'h-live', content: 'live while you read old things' });
+    await sam.waitForFunction(() => window.confab.pane.newBelow > 0, null, { timeout: T });
+    expect(await row(sam, 'live while you read old things').count() === 0, 'a live message appended to a window that does not reach the end');
+    /* scrolling down loads the newer pages, up to the end and the live one */
+    for (let i = 0; i < 40 && !(await row(sam, 'live while you read old things').count()); i++) {
+      await sam.evaluate(() => { const b = document.querySelector('#messages'); b.scrollTop = b.scrollHeight; });
+      await sam.waitForTimeout(250);
+    }
+    await row(sam, 'live while you read old things').waitFor({ timeout: T });
+    await row(sam, `note number ${N - 1}`).waitFor({ timeout: T });
+    const seqs = await sam.evaluate(() => [...document.querySelectorAll('#message-list li.msg')].map((l) => Number(l.dataset.seq)));
+    expect(seqs.every((s, i) => i === 0 || s === seqs[i - 1] + 1), 'the window has a gap or a repeat');
+    expect(await sam.evaluate(() => window.confab.pane.atLatest), 'not at the latest page at the end');
+    /* Escape closes the results: the list again */
+    await sam.focus('#search-input');
+    await sam.keyboard.press('Escape');
+    await sam.waitForSelector('#conv-nav', { state: 'visible', timeout: T });
+    expect(sam.__dialogs.length === 0, 'a browser dialog was opened');
+  });
+
+  test('edit_of_own_message_shows_new_text_and_edited_to_the_other_member', async () => {
+    const { cluster } = env();
+    if (!direct) await seed(cluster.urls[0]);
+    const m = await api(cluster.urls[0], 'sam', 'POST', '/v1/messages', { conversationId: direct, clientMsgId: 'e-probe', content: 'probe for PATCH' });
+    const probe = await call(cluster.urls[0], 'sam', 'PATCH', `/v1/conversations/${direct}/messages/${m.seq}`, {});
+    if (probe.status === 404 || probe.status === 405) return `SKIP PATCH /v1/conversations/{id}/messages/{seq} not served (${probe.status})`;
+    if (!sam) sam = await newPage('sam', 2);
+    tess = await newPage('tess', 3, `#/c/${direct}`);
+    await sam.evaluate((id) => { location.hash = `#/c/${id}`; }, direct);
+    await sam.waitForFunction(() => window.confab.pane.atLatest && window.confab.pane.msgs.length > 0, null, { timeout: T });
+    await sam.focus('#composer-input');
+    await sam.keyboard.type('see you at 5');
+    await sam.keyboard.press('Enter');
+    await row(tess, 'see you at 5').waitFor({ timeout: T });
+    await row(sam, 'see you at 5').locator('.tick').waitFor({ timeout: T });
+    /* keyboard: ArrowUp in the empty composer edits one's latest message */
+    await sam.focus('#composer-input');
+    await sam.keyboard.press('ArrowUp');
+    await sam.waitForSelector('#compose-ctx:not([hidden])', { timeout: T });
+    expect(await sam.inputValue('#composer-input') === 'see you at 5', 'the composer does not hold the text to edit');
+    await sam.fill('#composer-input', 'see you at 6');
+    await sam.keyboard.press('Enter');
+    const t = row(tess, 'see you at 6');
+    await t.waitFor({ timeout: T });
+    await t.locator('.edited', { hasText: '(edited)' }).waitFor({ timeout: T });
+    expect(await row(tess, 'see you at 5').count() === 0, 'the old text is still shown');
+    expect(/edited/.test(await t.locator('.meta time').getAttribute('data-full')), 'the full time does not say when it was edited');
+    await row(sam, 'see you at 6').locator('.edited').waitFor({ timeout: T });
+    expect(await sam.isHidden('#compose-ctx'), 'still editing after the save');
+    /* an edit through the Edit button, seen by a page that opens later */
+    await row(sam, 'see you at 6').locator('button.edit').click();
+    await sam.fill('#composer-input', 'see you at 7, sorry');
+    await sam.keyboard.press('Enter');
+    await row(tess, 'see you at 7, sorry').locator('.edited').waitFor({ timeout: T });
+    const late = await newPage('tess', 1, `#/c/${direct}`);
+    await row(late, 'see you at 7, sorry').locator('.edited').waitFor({ timeout: T });
+  });
+
+  test('reply_shows_the_quote_and_a_click_jumps_to_the_quoted_message', async () => {
+    const { cluster } = env();
+    if (!direct) await seed(cluster.urls[0]);
+    if (!tess) tess = await newPage('tess', 3, `#/c/${direct}`);
+    const target = await api(cluster.urls[0], 'tess', 'GET', `/v1/conversations/${direct}/messages?fromSeq=${TARGET + 1}&limit=1`);
+    const seq = target.messages[0].seq;
+    /* tess opens the old message (a link to it) and replies to it there */
+    await tess.evaluate(([id, s]) => { location.hash = `#/c/${id}/m/${s}`; }, [direct, seq]);
+    const old = tess.locator('#message-list li.msg.highlight', { hasText: 'zebrafinch at the pond' });
+    await old.waitFor({ timeout: T });
+    await old.locator('button.reply').focus();
+    await tess.keyboard.press('Enter');
+    await tess.waitForSelector('#compose-ctx:not([hidden])', { timeout: T });
+    expect(/zebrafinch/.test(await tess.textContent('#compose-ctx')), 'the bar does not show what is replied to');
+    expect(await tess.evaluate(() => document.activeElement.id === 'composer-input'), 'the composer does not have the focus');
+    /* Escape cancels, Reply again, then send */
+    await tess.keyboard.press('Escape');
+    await tess.waitForSelector('#compose-ctx', { state: 'hidden', timeout: T });
+    await old.locator('button.reply').click();
+    await tess.fill('#composer-input', 'where exactly?');
+    await tess.keyboard.press('Enter');
+    const reply = row(tess, 'where exactly?');
+    await reply.waitFor({ timeout: T });
+    const stored = await until(async () => {
+      const r = await api(cluster.urls[1], 'tess', 'GET', `/v1/conversations/${direct}/messages?limit=5&consistent=1`);
+      return r.messages.find((x) => x.content === 'where exactly?');
+    }, 'the reply stored');
+    if (stored.replyTo === undefined) return 'SKIP replyTo not stored by the server (POST .../messages ignores it)';
+    expect(stored.replyTo === seq, `stored replyTo ${stored.replyTo}, want ${seq}`);
+    /* the quote: fetched, since the window moved to the latest page on send */
+    const quote = reply.locator('button.quote');
+    await quote.filter({ hasText: 'zebrafinch at the pond' }).waitFor({ timeout: T });
+    /* sam sees the quote live too */
+    if (sam) await row(sam, 'where exactly?').locator('button.quote', { hasText: 'zebrafinch' }).waitFor({ timeout: T });
+    await quote.click();
+    const back = tess.locator('#message-list li.msg.highlight', { hasText: 'zebrafinch at the pond' });
+    await back.waitFor({ timeout: T });
+    expect(await back.getAttribute('data-seq') === String(seq), 'the click went elsewhere');
+    /* a recalled quoted message is "message unavailable" */
+    const q2 = await api(cluster.urls[0], 'sam', 'POST', '/v1/messages', { conversationId: direct, clientMsgId: 'r-src', content: 'soon recalled' });
+    await api(cluster.urls[0], 'tess', 'POST', '/v1/messages', { conversationId: direct, clientMsgId: 'r-rep', content: 'answer to it', replyTo: q2.seq });
+    await api(cluster.urls[0], 'sam', 'DELETE', `/v1/conversations/${direct}/messages/${q2.seq}`);
+    await tess.evaluate(() => window.confab.pane.toLatest());
+    await row(tess, 'answer to it').locator('button.quote', { hasText: 'message unavailable' }).waitFor({ timeout: T });
+  });
+
+  test('mentions_view_lists_a_mention_and_opens_it', async () => {
+    const { cluster } = env();
+    const probe = await call(cluster.urls[0], 'uma', 'GET', '/v1/mentions');
+    if (probe.status === 404) return 'SKIP GET /v1/mentions not served';
+    if (!group) await seed(cluster.urls[0]);
+    const uma = await newPage('uma', 1);
+    await api(cluster.urls[1], 'tess', 'POST', '/v1/messages', { conversationId: group, clientMsgId: 'm-1', content: '@uma did you bring the binoculars?' });
+    await until(async () => {
+      const r = await call(cluster.urls[0], 'uma', 'GET', '/v1/mentions');
+      return r.status === 200 && r.data.mentions.some((m) => /binoculars/.test(m.content));
+    }, 'the mention listed by the server');
+    await uma.click('#mentions-btn');
+    const a = uma.locator('#search-results a.result', { hasText: 'binoculars' });
+    await a.waitFor({ timeout: T });
+    expect(await uma.getAttribute('#mentions-btn', 'aria-pressed') === 'true', 'the mentions button is not pressed');
+    await a.focus();
+    await uma.keyboard.press('Enter');
+    const li = uma.locator('#message-list li.msg.highlight', { hasText: 'binoculars' });
+    await li.waitFor({ timeout: T });
+    /* mentionsMe: the message is marked as mentioning her */
+    expect(await li.evaluate((n) => n.classList.contains('mention-me')), 'the mention is not highlighted as one');
+  });
+}
