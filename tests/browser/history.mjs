@@ -1,7 +1,9 @@
 /* history.mjs: random access into history from the page (issue 13): a
+ * link to a message (#/c/ID/m/SEQ) that opens the conversation there,
+ * highlighted, in a window that is not the latest page, scrolled both ways
+ * from there with live messages kept out until it reaches the end; a
  * search whose results are grouped by conversation, opening one at its
- * message (highlighted, in a window that is not the latest page, scrolled
- * both ways from there); an edit of one's own message seen by the other
+ * message; an edit of one's own message seen by the other
  * member; a reply with its quote, fetched when the quoted message is not in
  * the window, that jumps to the quoted message; the mentions view.
  *
@@ -38,8 +40,8 @@ async function until(fn, what, tries = 75) {
 
 export function register({ test, expect, env }) {
   const T = 15000;
-  const N = 120;        /* messages in the direct conversation: more than two pages */
-  const TARGET = 15;    /* the search target's index: far from the latest page */
+  const N = 200;        /* messages in the direct conversation: four pages */
+  const TARGET = 100;   /* the search target's index: far from both ends */
   let direct, group, sam, tess;
 
   const newPage = async (user, node, hash = '') => {
@@ -70,37 +72,20 @@ export function register({ test, expect, env }) {
     await api(url, 'uma', 'POST', '/v1/messages', { conversationId: group, clientMsgId: 'g-1', content: 'a zebrafinch nests in the reeds' });
   }
 
-  test('search_groups_results_and_opens_one_highlighted_at_its_message', async () => {
+  test('a_link_to_a_message_opens_it_highlighted_and_scrolls_both_ways', async () => {
     const { cluster } = env();
     const url = cluster.urls[0];
-    const probe = await call(url, 'sam', 'GET', '/v1/search?q=probe');
-    if (probe.status === 404) return 'SKIP GET /v1/search not served';
     await seed(url);
-    /* the index is built behind apply: wait until it has both */
-    await until(async () => {
-      const r = await call(cluster.urls[1], 'sam', 'GET', '/v1/search?q=zebrafinch&consistent=1');
-      return r.status === 200 && r.data.results.length === 2;
-    }, 'search finds both messages');
-    sam = await newPage('sam', 2);
-    await sam.fill('#search-input', 'zebrafinch');
-    await sam.press('#search-input', 'Enter');
-    await sam.waitForSelector('#search-panel:not([hidden]) a.result', { timeout: T });
-    await until(async () => (await sam.locator('#search-results a.result').count()) === 2, 'two results shown', 50);
-    /* grouped by conversation, the group with the newest result first */
-    const groups = await sam.evaluate(() => [...document.querySelectorAll('#search-results .result-group')].map((g) => g.dataset.conv));
-    expect(groups.length === 2 && groups[0] === group && groups[1] === direct, `groups ${JSON.stringify(groups)}`);
-    expect(await sam.isHidden('#conv-nav'), 'the conversation list shows beside the results');
-    /* open the older one: the direct conversation at that message */
     const target = await api(url, 'sam', 'GET', `/v1/conversations/${direct}/messages?fromSeq=${TARGET + 1}&limit=1`);
     const seq = target.messages[0].seq;
-    await sam.locator(`#search-results .result-group[data-conv="${direct}"] a.result`).click();
+    sam = await newPage('sam', 2, `#/c/${encodeURIComponent(direct)}/m/${seq}`);
     const hl = sam.locator('#message-list li.msg.highlight', { hasText: 'zebrafinch at the pond' });
     await hl.waitFor({ timeout: T });
     expect(await hl.getAttribute('data-seq') === String(seq), 'another message highlighted');
     expect(await hl.evaluate((li) => document.activeElement === li), 'the highlighted message does not have the focus');
-    expect(new URL(sam.url()).hash === `#/c/${encodeURIComponent(direct)}/m/${seq}`, `url ${sam.url()}`);
-    /* the window is around the message, not the latest page */
+    /* the window is around the message, neither the first nor the latest page */
     expect(await row(sam, `note number ${N - 1}`).count() === 0, 'the latest message is in the window');
+    expect(await row(sam, 'note number 0').count() === 0, 'the first message is in the window');
     expect(await sam.evaluate(() => !window.confab.pane.atLatest), 'the pane thinks it is at the latest page');
     /* scrolling up loads older pages: the very first message */
     for (let i = 0; i < 20 && !(await row(sam, 'note number 0').count()); i++) {
@@ -112,6 +97,7 @@ export function register({ test, expect, env }) {
     await api(cluster.urls[2], 'tess', 'POST', '/v1/messages', { conversationId: direct, clientMsgId: 'h-live', content: 'live while you read old things' });
     await sam.waitForFunction(() => window.confab.pane.newBelow > 0, null, { timeout: T });
     expect(await row(sam, 'live while you read old things').count() === 0, 'a live message appended to a window that does not reach the end');
+    expect(await sam.isVisible('#jump-latest'), 'no jump-to-latest button');
     /* scrolling down loads the newer pages, up to the end and the live one */
     for (let i = 0; i < 40 && !(await row(sam, 'live while you read old things').count()); i++) {
       await sam.evaluate(() => { const b = document.querySelector('#messages'); b.scrollTop = b.scrollHeight; });
@@ -120,8 +106,48 @@ export function register({ test, expect, env }) {
     await row(sam, 'live while you read old things').waitFor({ timeout: T });
     await row(sam, `note number ${N - 1}`).waitFor({ timeout: T });
     const seqs = await sam.evaluate(() => [...document.querySelectorAll('#message-list li.msg')].map((l) => Number(l.dataset.seq)));
-    expect(seqs.every((s, i) => i === 0 || s === seqs[i - 1] + 1), 'the window has a gap or a repeat');
+    expect(seqs.every((s, i) => i === 0 || s === seqs[i - 1] + 1), `the window has a gap or a repeat: ${seqs.join(',')}`);
     expect(await sam.evaluate(() => window.confab.pane.atLatest), 'not at the latest page at the end');
+    /* at the end again: live messages are appended */
+    await api(cluster.urls[2], 'tess', 'POST', '/v1/messages', { conversationId: direct, clientMsgId: 'h-live2', content: 'and now you are back' });
+    await row(sam, 'and now you are back').waitFor({ timeout: T });
+    expect(sam.__dialogs.length === 0, 'a browser dialog was opened');
+  });
+
+  test('search_groups_results_and_opens_one_highlighted_at_its_message', async () => {
+    const { cluster } = env();
+    const url = cluster.urls[0];
+    const probe = await call(url, 'sam', 'GET', '/v1/search?q=probe');
+    if (probe.status === 404) return 'SKIP GET /v1/search not served';
+    if (!direct) await seed(url);
+    /* the index is built behind apply: wait until it has both */
+    await until(async () => {
+      const r = await call(cluster.urls[1], 'sam', 'GET', '/v1/search?q=zebrafinch&consistent=1');
+      return r.status === 200 && r.data.results.length === 2;
+    }, 'search finds both messages');
+    if (!sam) sam = await newPage('sam', 2);
+    await sam.evaluate(() => { location.hash = '#/'; });
+    await sam.fill('#search-input', 'zebrafinch');
+    await sam.press('#search-input', 'Enter');
+    await sam.waitForSelector('#search-panel:not([hidden]) a.result', { timeout: T });
+    await until(async () => (await sam.locator('#search-results a.result').count()) === 2, 'two results shown', 50);
+    /* grouped by conversation, the group with the newest result first */
+    const groups = await sam.evaluate(() => [...document.querySelectorAll('#search-results .result-group')].map((g) => g.dataset.conv));
+    expect(groups.length === 2 && groups[0] === group && groups[1] === direct, `groups ${JSON.stringify(groups)}`);
+    expect(await sam.isHidden('#conv-nav'), 'the conversation list shows beside the results');
+    expect(await sam.locator(`#search-results .result-group[data-conv="${group}"] h3`).textContent() === 'Birders', 'the group is not named');
+    /* open the older one: the direct conversation at that message */
+    const target = await api(url, 'sam', 'GET', `/v1/conversations/${direct}/messages?fromSeq=${TARGET + 1}&limit=1`);
+    const seq = target.messages[0].seq;
+    await sam.locator(`#search-results .result-group[data-conv="${direct}"] a.result`).click();
+    const hl = sam.locator('#message-list li.msg.highlight', { hasText: 'zebrafinch at the pond' });
+    await hl.waitFor({ timeout: T });
+    expect(await hl.getAttribute('data-seq') === String(seq), 'another message highlighted');
+    expect(new URL(sam.url()).hash === `#/c/${encodeURIComponent(direct)}/m/${seq}`, `url ${sam.url()}`);
+    /* the other result, by keyboard: the group's message highlighted */
+    await sam.locator(`#search-results .result-group[data-conv="${group}"] a.result`).focus();
+    await sam.keyboard.press('Enter');
+    await sam.locator('#message-list li.msg.highlight', { hasText: 'nests in the reeds' }).waitFor({ timeout: T });
     /* Escape closes the results: the list again */
     await sam.focus('#search-input');
     await sam.keyboard.press('Escape');
