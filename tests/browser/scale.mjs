@@ -60,7 +60,11 @@ export function register({ test, expect, env }) {
       if (/^\/v1\/conversations\/[^/]+\/messages$/.test(u.pathname)) histReqs++;
     });
     page.on('websocket', (ws) => ws.on('framesent', (f) => {
-      try { const t = JSON.parse(f.payload).type; frames[t] = (frames[t] || 0) + 1; } catch { /* not JSON */ }
+      try {
+        const j = JSON.parse(f.payload);
+        frames[j.type] = (frames[j.type] || 0) + 1;
+        if (j.type === 'sync' && !j.cursor) frames.syncFromStart = (frames.syncFromStart || 0) + 1;
+      } catch { /* not JSON */ }
     }));
     page.on('pageerror', (e) => console.log(`# hist page error: ${e.message}`));
     await page.goto(`${cluster.urls[0]}/?user=hist`);
@@ -72,7 +76,11 @@ export function register({ test, expect, env }) {
     const rows = await page.locator('#conv-list li').count();
     expect(listReqs === 1, `${listReqs} list requests at sign-in`);
     expect(rows > 0 && rows <= 50, `${rows} rows after sign-in`);
-    expect(!frames.sync, 'a fresh page replays the history (sync sent)');
+    /* a socket that opens after the list syncs from the list's moment
+     * (its syncCursor), never from the start */
+    expect(!frames.syncFromStart, 'a fresh page replays the history (sync without a cursor)');
+    const c0 = await page.evaluate(() => window.confab.live.cursor);
+    expect(!frames.sync || c0, 'a sync sent without a cursor to sync from');
     expect((frames.delivered || 0) <= rows, `${frames.delivered} delivered frames for ${rows} conversations`);
     expect(await page.locator('#conv-list li').first().getAttribute('data-id') === group, 'the most recent conversation is not first');
     /* the next page when the list is scrolled to its end */
