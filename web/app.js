@@ -510,7 +510,7 @@ function onMessage(m) {
     const text = `${m.senderId}: ${m.recalled ? 'message recalled' : m.content || m.msgType}`;
     if (m.conversationId === S.openId && isNew && !S.live.syncing) announce(text);
     if (isNew && !S.live.syncing && (document.hidden || m.conversationId !== S.openId))
-      notify(convTitle(c, S.me), text, m.conversationId);
+      notify(`${convTitle(c, S.me)}${m.mentionsMe ? ' (mentioned you)' : ''}`, text, m.conversationId);
   }
   S.pane.live(m);
 }
@@ -518,7 +518,10 @@ function onMessage(m) {
 function onRecalled(f) {
   const c = S.convs.get(f.conversationId);
   if (c && c.lastMessage && c.lastMessage.seq === f.seq) { c.lastMessage = { ...c.lastMessage, recalled: true }; S.list.touch(c.conversationId); }
-  if (f.conversationId === S.openId) S.pane.recalled(f.seq);
+  if (f.conversationId === S.openId) {
+    S.pane.recalled(f.seq);
+    S.composer.gone(f.seq);
+  }
 }
 
 /* An edit (event, sync item, or our own PATCH answered): the list's preview

@@ -60,6 +60,15 @@ export class Composer {
     if (was && was.kind === 'edit') this.input.value = was.saved || '';
   }
 
+  /* Message seq of the open conversation was recalled: no reply to it or
+   * edit of it any more. */
+  gone(seq) {
+    if (!this.mode || this.mode.m.seq !== seq) return;
+    const editing = this.mode.kind === 'edit';
+    this.cancel();
+    this.env.toast(editing ? 'The message you were editing was recalled.' : 'The message you were replying to was recalled.');
+  }
+
   showBar(label, text, cancelLabel) {
     $('#compose-ctx-label').textContent = label;
     $('#compose-ctx-text').textContent = text;
