@@ -191,6 +191,19 @@ export function register({ test, expect, env }) {
     await row(tess, 'see you at 7, sorry').locator('.edited').waitFor({ timeout: T });
     const late = await newPage('tess', 1, `#/c/${direct}`);
     await row(late, 'see you at 7, sorry').locator('.edited').waitFor({ timeout: T });
+    /* an edit made while tess's socket is down reaches her by sync, and
+     * the row is patched in place (the same element) */
+    const before = await row(tess, 'see you at 7, sorry').elementHandle();
+    await tess.evaluate(() => { const L = window.confab.live; L.closed = true; L.ws.close(); });
+    await tess.waitForSelector('#conn-state[data-state="offline"]', { timeout: T });
+    const seq = Number(await before.getAttribute('data-seq'));
+    await api(cluster.urls[0], 'sam', 'PATCH', `/v1/conversations/${direct}/messages/${seq}`, { content: 'see you at 8 then', clientEditId: 'e-offline' });
+    await tess.waitForTimeout(300);
+    expect(await row(tess, 'see you at 8 then').count() === 0, 'an edit reached a closed socket');
+    await tess.evaluate(() => { const L = window.confab.live; L.closed = false; L.connect(); });
+    await tess.waitForSelector('#conn-state[data-state="online"]', { timeout: T });
+    await row(tess, 'see you at 8 then').waitFor({ timeout: T });
+    expect(await before.evaluate((n) => n.isConnected && n.textContent.includes('see you at 8 then')), 'the row was rebuilt, not patched');
   });
 
   test('reply_shows_the_quote_and_a_click_jumps_to_the_quoted_message', async () => {
