@@ -5,7 +5,7 @@
  *
  *   offset  size  field
  *        0     4  total length of the record in bytes, checksum included
- *        4     1  kind (enum log_rec_kind, 1..6)
+ *        4     1  kind (enum log_rec_kind, 1..7)
  *        5     1  flags
  *        6     1  length of conv            (1..128)
  *        7     1  length of sender          (0..128)
@@ -48,7 +48,7 @@
 
 static int rec_kind_known(unsigned kind)
 {
-	return kind >= LOG_REC_MESSAGE && kind <= LOG_REC_MEDIA;
+	return kind >= LOG_REC_MESSAGE && kind <= LOG_REC_EDIT;
 }
 
 size_t log_record_size(const struct log_record *rec)

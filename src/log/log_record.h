@@ -3,7 +3,7 @@
  *
  * Every thing that happens in a conversation is a record: a message, the
  * creation of a conversation, a membership change, a recall, a receipt, a
- * media reference. All state of a node can be rebuilt from records alone.
+ * media reference, an edit. All state of a node can be rebuilt from records alone.
  * The byte layout, checksum and validity rule are specified at the top of
  * log_record.c.
  *
@@ -27,6 +27,8 @@ enum log_rec_kind {
 	LOG_REC_RECALL = 4,  /* seq = the recalled message's seq */
 	LOG_REC_RECEIPT = 5, /* seq = upToSeq; body: rft_fsm encoding */
 	LOG_REC_MEDIA = 6,   /* media reference; body: rft_fsm encoding */
+	LOG_REC_EDIT = 7,    /* seq = the edited message's seq; body: the new
+				version, encoded like a message body */
 };
 
 /*

@@ -34,13 +34,17 @@
  *   CREATE   s16 user, s16 conv, u8 conv_type, s16 title, list members
  *   MEMBERS  s16 user, s16 conv, list members (added), list removed
  *   SEND     s16 user, s16 conv, s16 client_msg_id, s16 msg_type,
- *            s32 content, s32 attachment
+ *            s32 content, s32 attachment, and only when reply_to is set or
+ *            mentions is not empty: u64 reply_to, list mentions (entries
+ *            written before replies existed end after the attachment)
  *   RECALL   s16 user, s16 conv, u64 seq
  *   RECEIPT  s16 user, s16 conv, u64 seq (upToSeq), u8 receipt_kind
  *   MEDIA    s16 user, s16 media_id, s32 content
  *   MARK     s16 user, u64 seq (the marker id)
  *   COMPACT  s16 user, u64 seq (partition or all), u32 count, u8 flags
  *   NOOP     s16 user
+ *   EDIT     s16 user, s16 conv, u64 seq, s16 client_msg_id, s32 content,
+ *            list mentions
  *   other    no fields are interpreted: the bytes up to len are skipped, so
  *            that apply can answer CF_EBADREQ for a type it does not know.
  *
@@ -163,6 +167,12 @@ static size_t list_size(struct cf_str l)
 	return l.len >= 2 ? l.len : 2;
 }
 
+/* Whether a SEND carries its optional tail (reply_to, mentions). */
+static bool send_has_meta(const struct rft_cmd *c)
+{
+	return c->reply_to != 0 || rft_idlist_count(c->mentions) > 0;
+}
+
 size_t rft_cmd_size(const struct rft_cmd *c)
 {
 	size_t n = CMD_HDR;
@@ -180,6 +190,13 @@ size_t rft_cmd_size(const struct rft_cmd *c)
 		n += 2 + c->user.len + 2 + c->conv.len + 2 +
 		     c->client_msg_id.len + 2 + c->msg_type.len + 4 +
 		     c->content.len + 4 + c->attachment.len;
+		if (send_has_meta(c))
+			n += 8 + list_size(c->mentions);
+		break;
+	case RFT_CMD_EDIT:
+		n += 2 + c->user.len + 2 + c->conv.len + 8 + 2 +
+		     c->client_msg_id.len + 4 + c->content.len +
+		     list_size(c->mentions);
 		break;
 	case RFT_CMD_RECALL:
 		n += 2 + c->user.len + 2 + c->conv.len + 8;
@@ -263,7 +280,8 @@ int rft_cmd_encode(const struct rft_cmd *c, struct cf_buf *out)
 		return CF_ETOOBIG;
 	if (n > RFT_ENTRY_MAX - ENTRY_HDR)
 		return CF_ETOOBIG;
-	if (!list_ok(c->members) || !list_ok(c->removed))
+	if (!list_ok(c->members) || !list_ok(c->removed) ||
+	    !list_ok(c->mentions))
 		return CF_EBADREQ;
 	rv = cf_buf_reserve(out, n);
 	if (rv != 0)
@@ -295,6 +313,20 @@ int rft_cmd_encode(const struct rft_cmd *c, struct cf_buf *out)
 		wr_s16(&p, c->msg_type);
 		wr_s32(&p, c->content);
 		wr_s32(&p, c->attachment);
+		if (send_has_meta(c)) {
+			cf_put_u64(p, c->reply_to);
+			p += 8;
+			wr_list(&p, c->mentions);
+		}
+		break;
+	case RFT_CMD_EDIT:
+		wr_s16(&p, c->user);
+		wr_s16(&p, c->conv);
+		cf_put_u64(p, c->seq);
+		p += 8;
+		wr_s16(&p, c->client_msg_id);
+		wr_s32(&p, c->content);
+		wr_list(&p, c->mentions);
 		break;
 	case RFT_CMD_RECALL:
 	case RFT_CMD_RECEIPT:
@@ -366,6 +398,22 @@ int rft_cmd_decode(const void *buf, size_t len, struct rft_cmd *c)
 		c->msg_type = rd_s16(&r);
 		c->content = rd_s32(&r);
 		c->attachment = rd_s32(&r);
+		if (r.err == 0 && r.left > 0) {
+			c->reply_to = cf_rd_u64(&r);
+			c->mentions = rd_list(&r);
+			/* The tail is written only when it says something. */
+			if (r.err == 0 && c->reply_to == 0 &&
+			    rft_idlist_count(c->mentions) == 0)
+				return CF_ECORRUPT;
+		}
+		break;
+	case RFT_CMD_EDIT:
+		c->user = rd_s16(&r);
+		c->conv = rd_s16(&r);
+		c->seq = cf_rd_u64(&r);
+		c->client_msg_id = rd_s16(&r);
+		c->content = rd_s32(&r);
+		c->mentions = rd_list(&r);
 		break;
 	case RFT_CMD_RECALL:
 	case RFT_CMD_RECEIPT:

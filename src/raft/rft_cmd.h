@@ -40,6 +40,7 @@ enum rft_cmd_type {
 	RFT_CMD_MARK = 7,    /* verify marker: every node records its files */
 	RFT_CMD_COMPACT = 8, /* compact sealed hot segments to cold files */
 	RFT_CMD_NOOP = 9,    /* nothing: an entry for raft to snapshot past */
+	RFT_CMD_EDIT = 10,   /* edit message seq: new content and mentions */
 };
 
 /* COMPACT: seq for every partition; flags: seal the hot segments first. */
@@ -64,7 +65,7 @@ enum rft_receipt_kind {
  *            conv_type, title, members (the others; the caller is implied)
  *   MEMBERS: user, conv, members (add), removed (remove)
  *   SEND:    user, conv, client_msg_id, msg_type, content, attachment (JSON
- *            text or empty)
+ *            text or empty), reply_to (seq or 0), mentions (id list)
  *   RECALL:  user, conv, seq
  *   RECEIPT: user, conv, seq (upToSeq), receipt_kind
  *   MEDIA:   user, media_id, content (JSON {size, mime, xxh3})
@@ -73,7 +74,9 @@ enum rft_receipt_kind {
  *            RFT_COMPACT_ALL), count (most hot segments per cold file),
  *            flags (RFT_COMPACT_SEAL)
  *   NOOP:    user (the node that asks: "node-<id>")
- * A list of ids (members, removed) is encoded as a u16 count then u16-length
+ *   EDIT:    user, conv, seq (the edited message), client_msg_id (the
+ *            clientEditId), content, mentions (id list)
+ * A list of ids (members, removed, mentions) is encoded as a u16 count then u16-length
  * strings; decode leaves it as that raw span: walk it with rft_idlist_next().
  */
 struct rft_cmd {
@@ -95,6 +98,8 @@ struct rft_cmd {
 	uint8_t flags;
 	struct cf_str members; /* encoded id list (see above) */
 	struct cf_str removed; /* encoded id list */
+	struct cf_str mentions; /* encoded id list (SEND, EDIT) */
+	uint64_t reply_to;	/* SEND: seq replied to, 0 = none */
 };
 
 /*

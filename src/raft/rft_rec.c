@@ -14,6 +14,10 @@
  *                     itself; with it: u32 content length, content, then the
  *                     attachment JSON to the end of the body. Readers that
  *                     only want text use rft_rec_message_split().
+ *                     With RFT_REC_MSG_META, the body starts with u64
+ *                     replyTo (0 = none), list mentions (sorted, unique),
+ *                     and the rest is as above.
+ *   LOG_REC_EDIT      the same as a message (the new version).
  *
  * Each body must be consumed exactly by its decoder, or it is CF_ECORRUPT.
  */
@@ -143,49 +147,123 @@ int rft_rec_receipt_decode(struct cf_str body, struct rft_rec_receipt *r)
 	return 0;
 }
 
+/* Meta block: u64 reply_to, list mentions; the span it takes, or 0. */
+static size_t meta_len(const struct log_record *rec, struct rft_rec_meta *m)
+{
+	struct cf_rd r;
+
+	cf_rd_init(&r, rec->body.p, rec->body.len);
+	m->reply_to = cf_rd_u64(&r);
+	m->mentions = rd_list(&r);
+	if (r.err != 0)
+		return 0;
+	if (m->mentions.len == 2) /* an empty list: count only */
+		m->mentions.len = 0;
+	return (size_t)(r.p - (const uint8_t *)rec->body.p);
+}
+
+static bool meta_set(const struct rft_rec_meta *meta)
+{
+	return meta != NULL &&
+	       (meta->reply_to != 0 || rft_idlist_count(meta->mentions) > 0);
+}
+
+int rft_rec_message_encode2(struct cf_buf *out, struct cf_str content,
+			    struct cf_str attachment,
+			    const struct rft_rec_meta *meta, uint8_t *flags)
+{
+	size_t start = out->len;
+	int rv = 0;
+
+	*flags = 0;
+	if (meta_set(meta)) {
+		rv = cf_buf_put_u64(out, meta->reply_to);
+		if (rv == 0 && meta->mentions.len >= 2)
+			rv = cf_buf_append(out, meta->mentions.p,
+					   meta->mentions.len);
+		else if (rv == 0)
+			rv = cf_buf_put_u16(out, 0);
+		*flags |= RFT_REC_MSG_META;
+	}
+	if (rv == 0 && attachment.len == 0) {
+		rv = cf_buf_append(out, content.p, content.len);
+	} else if (rv == 0) {
+		if (content.len > UINT32_MAX)
+			rv = CF_ETOOBIG;
+		if (rv == 0)
+			rv = cf_buf_put_u32(out, (uint32_t)content.len);
+		if (rv == 0)
+			rv = cf_buf_append(out, content.p, content.len);
+		if (rv == 0)
+			rv = cf_buf_append(out, attachment.p, attachment.len);
+		*flags |= RFT_REC_MSG_ATTACH;
+	}
+	if (rv != 0) {
+		cf_buf_truncate(out, start);
+		*flags = 0;
+	}
+	return rv;
+}
+
 int rft_rec_message_encode(struct cf_buf *out, struct cf_str content,
 			   struct cf_str attachment, uint8_t *flags)
 {
-	size_t start = out->len;
-	int rv;
+	return rft_rec_message_encode2(out, content, attachment, NULL, flags);
+}
 
-	*flags = 0;
-	if (attachment.len == 0)
-		return cf_buf_append(out, content.p, content.len);
-	if (content.len > UINT32_MAX)
-		return CF_ETOOBIG;
-	rv = cf_buf_put_u32(out, (uint32_t)content.len);
-	if (rv == 0)
-		rv = cf_buf_append(out, content.p, content.len);
-	if (rv == 0)
-		rv = cf_buf_append(out, attachment.p, attachment.len);
-	if (rv != 0) {
-		cf_buf_truncate(out, start);
-		return rv;
+int rft_rec_message_meta(const struct log_record *rec,
+			 struct rft_rec_meta *meta)
+{
+	memset(meta, 0, sizeof(*meta));
+	if ((rec->flags & RFT_REC_MSG_META) == 0)
+		return 0;
+	if (meta_len(rec, meta) == 0) {
+		memset(meta, 0, sizeof(*meta));
+		return CF_ECORRUPT;
 	}
-	*flags = RFT_REC_MSG_ATTACH;
 	return 0;
 }
 
 int rft_rec_message_split(const struct log_record *rec, struct cf_str *content,
 			  struct cf_str *attachment)
 {
+	struct cf_str body = rec->body;
 	uint32_t n;
 
-	attachment->p = rec->body.p;
+	if ((rec->flags & RFT_REC_MSG_META) != 0) {
+		struct rft_rec_meta m;
+		size_t skip = meta_len(rec, &m);
+
+		if (skip == 0)
+			return CF_ECORRUPT;
+		body.p += skip;
+		body.len -= skip;
+	}
+	attachment->p = body.p;
 	attachment->len = 0;
 	if ((rec->flags & RFT_REC_MSG_ATTACH) == 0) {
-		*content = rec->body;
+		*content = body;
 		return 0;
 	}
-	if (rec->body.len < 4)
+	if (body.len < 4)
 		return CF_ECORRUPT;
-	n = cf_get_u32(rec->body.p);
-	if (n > rec->body.len - 4)
+	n = cf_get_u32(body.p);
+	if (n > body.len - 4)
 		return CF_ECORRUPT;
-	content->p = rec->body.p + 4;
+	content->p = body.p + 4;
 	content->len = n;
-	attachment->p = rec->body.p + 4 + n;
-	attachment->len = rec->body.len - 4 - n;
+	attachment->p = body.p + 4 + n;
+	attachment->len = body.len - 4 - n;
 	return 0;
+}
+
+bool rft_rec_mentions_has(struct cf_str mentions, struct cf_str id)
+{
+	struct cf_str m;
+	size_t pos = 0;
+
+	while (rft_idlist_next(mentions, &pos, &m))
+		if (m.len == id.len && memcmp(m.p, id.p, id.len) == 0)
+			return true;
+	return false;
 }

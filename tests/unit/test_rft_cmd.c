@@ -14,6 +14,7 @@
 
 #include "common/cf_err.h"
 #include "raft/rft_cmd.h"
+#include "raft/rft_rec.h"
 
 /* Offset of the user length in an encoded command (after its header). */
 #define CMD_USER_LEN_OFFSET 15
@@ -83,6 +84,10 @@ static void assert_cmd_equal(const struct rft_cmd *a, const struct rft_cmd *b)
 			 rft_idlist_count(b->removed));
 	assert_list_equal(a->members, b->members);
 	assert_list_equal(a->removed, b->removed);
+	assert_int_equal(a->reply_to, b->reply_to);
+	assert_int_equal(rft_idlist_count(a->mentions),
+			 rft_idlist_count(b->mentions));
+	assert_list_equal(a->mentions, b->mentions);
 }
 
 /* Encode c, check the size, decode it back and compare. */
@@ -168,6 +173,121 @@ static void send_round_trips_with_large_content(void **state)
 	c.attachment = S("");
 	round_trip(&c);
 	free(big);
+}
+
+static void send_with_reply_and_mentions_round_trips(void **state)
+{
+	struct cf_buf l = CF_BUF_INIT, out = CF_BUF_INIT;
+	const char *ids[] = {"bob", "carol"};
+	struct rft_cmd c = {0}, d;
+	size_t plain;
+
+	(void)state;
+	c.type = RFT_CMD_SEND;
+	c.user = S("alice");
+	c.conv = S("c_17");
+	c.client_msg_id = S("k1");
+	c.msg_type = S("text");
+	c.content = S("hi @bob @carol");
+	plain = rft_cmd_size(&c);
+	c.reply_to = 12;
+	round_trip(&c);
+	c.mentions = list_of(&l, ids, 2);
+	round_trip(&c);
+	c.reply_to = 0;
+	round_trip(&c);
+	/* Neither set: the tail is not written (older entries look so). */
+	c.mentions = (struct cf_str){NULL, 0};
+	assert_int_equal(rft_cmd_size(&c), plain);
+	/* A tail that says nothing is not a valid encoding. */
+	assert_int_equal(rft_cmd_encode(&c, &out), 0);
+	assert_int_equal(cf_buf_put_u64(&out, 0), 0);
+	assert_int_equal(cf_buf_put_u16(&out, 0), 0);
+	cf_put_u32((uint8_t *)out.data + 1, (uint32_t)out.len);
+	assert_int_equal(rft_cmd_decode(out.data, out.len, &d), CF_ECORRUPT);
+	cf_buf_release(&out);
+	cf_buf_release(&l);
+}
+
+static void edit_round_trips(void **state)
+{
+	struct cf_buf l = CF_BUF_INIT;
+	const char *ids[] = {"dave"};
+	struct rft_cmd c = {0};
+
+	(void)state;
+	c.type = RFT_CMD_EDIT;
+	c.origin = 1;
+	c.req_id = 5;
+	c.user = S("alice");
+	c.conv = S("c_17");
+	c.seq = 12045;
+	c.client_msg_id = S("edit-1");
+	c.content = S("hello, edited");
+	round_trip(&c);
+	c.mentions = list_of(&l, ids, 1);
+	round_trip(&c);
+	cf_buf_release(&l);
+}
+
+/* A message body with meta: split and meta give back what went in. */
+static void check_body(const char *content, const char *attachment,
+		       uint64_t reply_to, const char **ids, unsigned n)
+{
+	struct cf_buf l = CF_BUF_INIT, body = CF_BUF_INIT;
+	struct rft_rec_meta in = {0}, out;
+	struct log_record rec = {0};
+	struct cf_str c, a;
+	size_t cut;
+
+	in.reply_to = reply_to;
+	if (n > 0)
+		in.mentions = list_of(&l, ids, n);
+	assert_int_equal(rft_rec_message_encode2(&body, cf_str_c(content),
+						 cf_str_c(attachment), &in,
+						 &rec.flags),
+			 0);
+	assert_int_equal((rec.flags & RFT_REC_MSG_META) != 0,
+			 reply_to != 0 || n > 0);
+	assert_int_equal((rec.flags & RFT_REC_MSG_ATTACH) != 0,
+			 attachment[0] != '\0');
+	rec.kind = LOG_REC_MESSAGE;
+	rec.body = (struct cf_str){body.data, body.len};
+	assert_int_equal(rft_rec_message_split(&rec, &c, &a), 0);
+	assert_str(c, cf_str_c(content));
+	assert_str(a, cf_str_c(attachment));
+	assert_int_equal(rft_rec_message_meta(&rec, &out), 0);
+	assert_int_equal(out.reply_to, reply_to);
+	assert_int_equal(rft_idlist_count(out.mentions), n);
+	if (n > 0) {
+		assert_true(rft_rec_mentions_has(out.mentions,
+						 cf_str_c(ids[n - 1])));
+		assert_false(rft_rec_mentions_has(out.mentions, S("zed")));
+	}
+	/* A body cut inside the meta is refused by both readers. */
+	if ((rec.flags & RFT_REC_MSG_META) != 0) {
+		for (cut = 0; cut < 10; cut++) {
+			rec.body.len = cut;
+			assert_int_equal(rft_rec_message_meta(&rec, &out),
+					 CF_ECORRUPT);
+			assert_int_equal(rft_rec_message_split(&rec, &c, &a),
+					 CF_ECORRUPT);
+		}
+	}
+	cf_buf_release(&body);
+	cf_buf_release(&l);
+}
+
+static void message_body_meta_round_trips(void **state)
+{
+	const char *ids[] = {"bob", "carol"};
+
+	(void)state;
+	check_body("plain", "", 0, NULL, 0);
+	check_body("reply", "", 7, NULL, 0);
+	check_body("hi @bob @carol", "", 0, ids, 2);
+	check_body("both", "{\"mediaId\":\"m\"}", 3, ids, 2);
+	check_body("", "{\"mediaId\":\"m\"}", 0, ids, 1);
 }
 
 static void recall_receipt_media_round_trip(void **state)
@@ -516,6 +636,9 @@ int main(void)
 		cmocka_unit_test(create_round_trips),
 		cmocka_unit_test(members_round_trips),
 		cmocka_unit_test(send_round_trips_with_large_content),
+		cmocka_unit_test(send_with_reply_and_mentions_round_trips),
+		cmocka_unit_test(edit_round_trips),
+		cmocka_unit_test(message_body_meta_round_trips),
 		cmocka_unit_test(recall_receipt_media_round_trip),
 		cmocka_unit_test(unknown_type_decodes_with_no_fields),
 		cmocka_unit_test(idlist_walks_every_id),
