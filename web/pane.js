@@ -34,6 +34,7 @@ export class Pane {
     this.ol = document.querySelector('#message-list');
     this.jump = document.querySelector('#jump-latest');
     this.more = document.querySelector('#history-more');
+    this.pending = document.querySelector('#pending-list');
     this.id = null;
     this.msgs = [];          /* the window, ascending seq */
     this.nodes = new Map();  /* seq -> li */
@@ -486,6 +487,8 @@ export class Pane {
   }
 
   updateJump() {
+    /* the unsent messages go after the latest one: not below an older window */
+    this.pending.hidden = !this.atLatest;
     const away = !this.atLatest || this.box.scrollHeight - this.box.scrollTop - this.box.clientHeight > this.box.clientHeight;
     this.jump.hidden = !away && this.newBelow === 0;
     if (this.nearBottom() && this.atLatest) this.jump.hidden = true;
