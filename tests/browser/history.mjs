@@ -212,6 +212,10 @@ export function register({ test, expect, env }) {
     if (!tess) tess = await newPage('tess', 3, `#/c/${direct}`);
     const target = await api(cluster.urls[0], 'tess', 'GET', `/v1/conversations/${direct}/messages?fromSeq=${TARGET + 1}&limit=1`);
     const seq = target.messages[0].seq;
+    /* sam has the conversation open at its end (he sees the reply live) */
+    if (!sam) sam = await newPage('sam', 2);
+    await sam.evaluate((id) => { location.hash = `#/c/${id}`; }, direct);
+    await sam.waitForFunction((id) => window.confab.pane.id === id && window.confab.pane.atLatest && !window.confab.pane.busy, direct, { timeout: T });
     /* tess opens the old message (a link to it) and replies to it there */
     await tess.evaluate(([id, s]) => { location.hash = `#/c/${id}/m/${s}`; }, [direct, seq]);
     const old = tess.locator('#message-list li.msg.highlight', { hasText: 'zebrafinch at the pond' });
@@ -239,7 +243,7 @@ export function register({ test, expect, env }) {
     const quote = reply.locator('button.quote');
     await quote.filter({ hasText: 'zebrafinch at the pond' }).waitFor({ timeout: T });
     /* sam sees the quote live too */
-    if (sam) await row(sam, 'where exactly?').locator('button.quote', { hasText: 'zebrafinch' }).waitFor({ timeout: T });
+    await row(sam, 'where exactly?').locator('button.quote', { hasText: 'zebrafinch' }).waitFor({ timeout: T });
     await quote.click();
     const back = tess.locator('#message-list li.msg.highlight', { hasText: 'zebrafinch at the pond' });
     await back.waitFor({ timeout: T });
