@@ -204,6 +204,15 @@ export function register({ test, expect, env }) {
     await tess.waitForSelector('#conn-state[data-state="online"]', { timeout: T });
     await row(tess, 'see you at 8 then').waitFor({ timeout: T });
     expect(await before.evaluate((n) => n.isConnected && n.textContent.includes('see you at 8 then')), 'the row was rebuilt, not patched');
+    /* the message being edited is recalled (from another device): the
+     * edit ends, said in the page */
+    await row(sam, 'see you at 8 then').locator('button.edit').click();
+    await sam.waitForSelector('#compose-ctx:not([hidden])', { timeout: T });
+    await api(cluster.urls[1], 'sam', 'DELETE', `/v1/conversations/${direct}/messages/${seq}`);
+    await sam.waitForFunction(() => /editing was recalled/.test(document.querySelector('#toast-text').textContent), null, { timeout: T });
+    expect(await sam.isHidden('#compose-ctx'), 'still editing a recalled message');
+    await sam.click('#toast-close');
+    expect(sam.__dialogs.length === 0 && tess.__dialogs.length === 0, 'a browser dialog was opened');
   });
 
   test('reply_shows_the_quote_and_a_click_jumps_to_the_quoted_message', async () => {
@@ -263,7 +272,17 @@ export function register({ test, expect, env }) {
     if (!group) await seed(cluster.urls[0]);
     uma = await newPage('uma', 1, `#/c/${group}`);
     await row(uma, 'nests in the reeds').waitFor({ timeout: T });
-    await api(cluster.urls[1], 'tess', 'POST', '/v1/messages', { conversationId: group, clientMsgId: 'm-1', content: '@uma did you bring the binoculars?' });
+    /* tess writes it: `@u` offers uma, Enter completes */
+    if (!tess) tess = await newPage('tess', 3);
+    await tess.evaluate((id) => { location.hash = `#/c/${id}`; }, group);
+    await row(tess, 'nests in the reeds').waitFor({ timeout: T });
+    await tess.focus('#composer-input');
+    await tess.keyboard.type('@u');
+    await tess.locator('#mention-list li[aria-selected="true"]', { hasText: '@uma' }).waitFor({ timeout: T });
+    await tess.keyboard.press('Enter');
+    expect(await tess.inputValue('#composer-input') === '@uma ', `completed to ${JSON.stringify(await tess.inputValue('#composer-input'))}`);
+    await tess.keyboard.type('did you bring the binoculars?');
+    await tess.keyboard.press('Enter');
     const li = row(uma, 'binoculars');
     await li.waitFor({ timeout: T });
     const stored = await api(cluster.urls[0], 'uma', 'GET', `/v1/conversations/${group}/messages?limit=5&consistent=1`);
@@ -272,12 +291,9 @@ export function register({ test, expect, env }) {
     expect(m.mentionsMe === true, `history says ${JSON.stringify(m)}`);
     expect(await li.evaluate((n) => n.classList.contains('mention-me')), 'the live message is not marked as mentioning her');
     /* not for tess, who wrote it */
-    if (tess) {
-      await tess.evaluate((id) => { location.hash = `#/c/${id}`; }, group);
-      const t = row(tess, 'binoculars');
-      await t.waitFor({ timeout: T });
-      expect(!(await t.evaluate((n) => n.classList.contains('mention-me'))), 'marked for the sender');
-    }
+    const t = row(tess, 'binoculars');
+    await t.waitFor({ timeout: T });
+    expect(!(await t.evaluate((n) => n.classList.contains('mention-me'))), 'marked for the sender');
     await uma.reload();
     await row(uma, 'binoculars').waitFor({ timeout: T });
     expect(await row(uma, 'binoculars').evaluate((n) => n.classList.contains('mention-me')), 'not marked after a reload (history)');
