@@ -22,6 +22,7 @@
 #include "common/cf_jw.h"
 #include "raft/rft_cmd.h"
 #include "raft/rft_rec.h"
+#include "sync/sync_meta.h"
 
 void sync_message_id_str(uint64_t id, char out[24])
 {
@@ -68,7 +69,23 @@ json_t *sync_message_json(const struct log_record *rec)
 	    json_object_set_new(o, "msgType", str_json(rec->msg_type)) != 0 ||
 	    json_object_set_new(o, "content", str_json(content)) != 0 ||
 	    json_object_set_new(o, "serverTs",
-				json_integer((json_int_t)rec->ts)) != 0) {
+				json_integer((json_int_t)rec->ts)) != 0 ||
+	    sync_meta_json_set(o, rec) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+json_t *sync_message_json_for(const struct log_record *rec, bool recalled,
+			      struct cf_str reader)
+{
+	json_t *o;
+
+	if (recalled)
+		return sync_recalled_json(rec);
+	o = sync_message_json(rec);
+	if (o != NULL && sync_meta_json_me(o, rec, reader) != 0) {
 		json_decref(o);
 		return NULL;
 	}
@@ -83,6 +100,8 @@ json_t *sync_recalled_json(const struct log_record *rec)
 		return NULL;
 	json_object_del(o, "content");
 	json_object_del(o, "attachment");
+	json_object_del(o, "replyTo");
+	json_object_del(o, "mentions");
 	if (json_object_set_new(o, "recalled", json_true()) != 0) {
 		json_decref(o);
 		return NULL;
@@ -164,8 +183,7 @@ int sync_history(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
 		rv = log_store_read_seq(store, conv, s, &rec, &scratch);
 		if (rv != 0)
 			goto err;
-		m = rft_conv_recalled(c, s) ? sync_recalled_json(&rec)
-					    : sync_message_json(&rec);
+		m = sync_message_json_for(&rec, rft_conv_recalled(c, s), user);
 		if (m == NULL || json_array_append_new(msgs, m) != 0) {
 			rv = -ENOMEM;
 			goto err;
@@ -186,6 +204,12 @@ err:
 
 int sync_message_write(struct cf_buf *b, const struct log_record *rec,
 		       bool recalled)
+{
+	return sync_message_write_for(b, rec, recalled, (struct cf_str){0});
+}
+
+int sync_message_write_for(struct cf_buf *b, const struct log_record *rec,
+			   bool recalled, struct cf_str reader)
 {
 	struct cf_str content;
 	struct cf_str att;
@@ -247,7 +271,8 @@ int sync_message_write(struct cf_buf *b, const struct log_record *rec,
 	     (rv = cf_jw_lit(b, ",")) != 0))
 		return rv;
 	if ((rv = cf_jw_key(b, "serverTs")) != 0 ||
-	    (rv = cf_jw_i64(b, (int64_t)rec->ts)) != 0)
+	    (rv = cf_jw_i64(b, (int64_t)rec->ts)) != 0 ||
+	    (!recalled && (rv = sync_meta_write(b, rec, reader)) != 0))
 		return rv;
 	return cf_jw_lit(b, recalled ? ",\"recalled\":true}" : "}");
 }
@@ -275,8 +300,9 @@ int sync_history_write(struct rft_fsm *f, struct cf_str user,
 		if (rv == 0 && s > lo)
 			rv = cf_jw_lit(out, ",");
 		if (rv == 0)
-			rv = sync_message_write(out, &rec,
-						rft_conv_recalled(c, s));
+			rv = sync_message_write_for(out, &rec,
+						    rft_conv_recalled(c, s),
+						    user);
 	}
 	cf_buf_release(&scratch);
 	if (rv == 0)

@@ -56,8 +56,25 @@ int sync_history_write(struct rft_fsm *f, struct cf_str user,
 int sync_message_write(struct cf_buf *b, const struct log_record *rec,
 		       bool recalled);
 
-/* The message object of API.md for a LOG_REC_MESSAGE record. */
+/*
+ * The same for reader (sync_meta.h: "mentionsMe" when reader is mentioned;
+ * reader.p NULL: nobody).
+ */
+int sync_message_write_for(struct cf_buf *b, const struct log_record *rec,
+			   bool recalled, struct cf_str reader);
+
+/*
+ * The message object of API.md for a LOG_REC_MESSAGE record, with its
+ * "replyTo" and "mentions" (sync_meta.h) but no per-reader field.
+ */
 json_t *sync_message_json(const struct log_record *rec);
+/*
+ * The message object as reader sees it: sync_message_json() with
+ * "mentionsMe", or if recalled, sync_recalled_json(). The one renderer of a
+ * message by its record for a given reader (history, search, mentions).
+ */
+json_t *sync_message_json_for(const struct log_record *rec, bool recalled,
+			      struct cf_str reader);
 /*
  * The placeholder of a recalled message: the message object without its
  * content (or attachment), with "recalled": true.
