@@ -29,6 +29,7 @@
 #include "frontend/fe_cors.h"
 #include "frontend/fe_json.h"
 #include "frontend/fe_ops.h"
+#include "frontend/fe_send_meta.h"
 #include "frontend/fe_server.h"
 #include "sync/sync_read.h"
 
@@ -193,6 +194,8 @@ static int send_start(struct fe_conn *c, const char *user, json_t *o,
 	struct cf_str content;
 	struct rft_cmd cmd;
 	struct fe_call *k;
+	struct cf_buf mentions = CF_BUF_INIT;
+	uint64_t reply_to = 0;
 	json_t *att;
 	char *att_text = NULL;
 	unsigned retry_s = 1;
@@ -232,21 +235,27 @@ static int send_start(struct fe_conn *c, const char *user, json_t *o,
 	}
 	if (att != NULL && (rv = attachment_check(att, err, errlen)) != 0)
 		return rv;
+	rv = fe_send_meta(rft_node_fsm(srv->node), cf_str_c(user), conv,
+			  content, o, &reply_to, &mentions, err, errlen);
+	if (rv != 0)
+		goto fail;
 	rv = fe_rate_take(&srv->rate, user, cf_mono_ns(), &retry_s);
 	if (rv != 0) {
 		snprintf(err, errlen, "over %u sends per second; retry in %u s",
 			 srv->cfg.rate_limit, retry_s);
-		return rv;
+		goto fail;
 	}
 	if (att != NULL) {
 		att_text = json_dumps(att, JSON_COMPACT | JSON_SORT_KEYS);
+		rv = -ENOMEM;
 		if (att_text == NULL)
-			return -ENOMEM;
+			goto fail;
 	}
 	k = call_new(c, CALL_SEND, user);
 	if (k == NULL) {
 		free(att_text);
-		return -ENOMEM;
+		rv = -ENOMEM;
+		goto fail;
 	}
 	k->ws = ws;
 	k->ws_id = json_incref(ws_id);
@@ -261,10 +270,17 @@ static int send_start(struct fe_conn *c, const char *user, json_t *o,
 	cmd.msg_type = type;
 	cmd.content = content;
 	cmd.attachment = cf_str_c(att_text);
+	cmd.reply_to = reply_to;
+	cmd.mentions.p = mentions.data;
+	cmd.mentions.len = mentions.len;
 	srv->metrics.sends++;
 	rft_node_submit(srv->node, &k->sub, &cmd, send_done_cb);
 	free(att_text);
+	cf_buf_release(&mentions);
 	return 0;
+fail:
+	cf_buf_release(&mentions);
+	return rv;
 }
 
 static void http_send(struct fe_conn *c, const struct fe_http_req *req,
