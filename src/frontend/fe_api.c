@@ -589,13 +589,15 @@ static void http_history(struct fe_conn *c, const struct fe_http_req *req,
 		    0 ||
 	    (rv = query_u64(req, "beforeSeq", &q.before_seq, err,
 			    sizeof err)) != 0 ||
-	    (rv = query_u64(req, "limit", &limit, err, sizeof err)) != 0) {
+	    (rv = query_u64(req, "limit", &limit, err, sizeof err)) != 0 ||
+	    (rv = query_u64(req, "aroundSeq", &q.around_seq, err,
+			    sizeof err)) != 0) {
 		fe_respond_rc(c, rv, err);
 		return;
 	}
-	if (q.from_seq != 0 && q.before_seq != 0) {
+	if ((q.from_seq != 0) + (q.before_seq != 0) + (q.around_seq != 0) > 1) {
 		fe_respond_rc(c, CF_EBADREQ,
-			      "give fromSeq or beforeSeq, not both");
+			      "give one of fromSeq, beforeSeq, aroundSeq");
 		return;
 	}
 	if (limit == 0)

@@ -128,6 +128,37 @@ json_t *sync_conv_json(const struct rft_conv *c)
 	return o;
 }
 
+/*
+ * aroundSeq S, limit L: L/2 before S, S, the rest after, shifted when one
+ * side runs out; S past lastSeq reads the latest page.
+ */
+static void around_range(uint64_t last, const struct sync_history_query *q,
+			 uint64_t *lo, uint64_t *hi)
+{
+	uint64_t s = q->around_seq < last ? q->around_seq : last;
+	uint64_t half = q->limit / 2;
+
+	*lo = s > half ? s - half : 1;
+	*hi = *lo + q->limit - 1;
+	if (*hi > last) {
+		*hi = last;
+		*lo = last >= q->limit ? last - q->limit + 1 : 1;
+	}
+}
+
+/* An aroundSeq page's flags: ,"hasMoreBefore":b,"hasMoreAfter":b */
+static int around_write(struct cf_buf *out, uint64_t lo, uint64_t hi,
+			uint64_t last)
+{
+	int rv = cf_jw_lit(out, hi > 0 && lo > 1 ? ",\"hasMoreBefore\":true"
+						 : ",\"hasMoreBefore\":false");
+
+	if (rv == 0)
+		rv = cf_jw_lit(out, hi < last ? ",\"hasMoreAfter\":true"
+					      : ",\"hasMoreAfter\":false");
+	return rv;
+}
+
 /* The seq range [*lo, *hi] a history query reads (empty if *hi == 0) and
  * whether more lie beyond it, or the query's error. */
 static int history_range(const struct rft_conv *c, struct cf_str user,
@@ -142,7 +173,10 @@ static int history_range(const struct rft_conv *c, struct cf_str user,
 		return rft_conv_was_member(c, user) ? CF_EFORBIDDEN
 						    : CF_ENOTFOUND;
 	last = c->last_seq;
-	if (q->from_seq > 0) {
+	if (q->around_seq > 0) {
+		around_range(last, q, lo, hi);
+		*more = (*hi > 0 && *lo > 1) || *hi < last;
+	} else if (q->from_seq > 0) {
 		*lo = q->from_seq;
 		*hi = *lo + q->limit - 1;
 		if (*hi < *lo || *hi > last)
@@ -194,6 +228,14 @@ int sync_history(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
 		      (json_int_t)c->last_seq, "hasMore", more);
 	if (o == NULL)
 		return -ENOMEM;
+	if (q->around_seq > 0 &&
+	    (json_object_set_new(o, "hasMoreBefore",
+				 json_boolean(hi > 0 && lo > 1)) != 0 ||
+	     json_object_set_new(o, "hasMoreAfter",
+				 json_boolean(hi < c->last_seq)) != 0)) {
+		json_decref(o);
+		return -ENOMEM;
+	}
 	*out = o;
 	return 0;
 err:
@@ -310,8 +352,12 @@ int sync_history_write(struct rft_fsm *f, struct cf_str user,
 	if (rv == 0)
 		rv = cf_jw_u64(out, c->last_seq);
 	if (rv == 0)
-		rv = cf_jw_lit(out, more ? ",\"hasMore\":true}"
-					 : ",\"hasMore\":false}");
+		rv = cf_jw_lit(out, more ? ",\"hasMore\":true"
+					 : ",\"hasMore\":false");
+	if (rv == 0 && q->around_seq > 0)
+		rv = around_write(out, lo, hi, c->last_seq);
+	if (rv == 0)
+		rv = cf_jw_lit(out, "}");
 	return rv;
 }
 

@@ -32,11 +32,16 @@ struct sync_history_query {
 	uint64_t from_seq;   /* 0 if absent */
 	uint64_t before_seq; /* 0 if absent */
 	unsigned limit;	     /* 1..SYNC_LIMIT_MAX */
+	uint64_t around_seq; /* 0 if absent; else from_seq, before_seq are 0 */
 };
 
 /*
  * {"messages": [...], "lastSeq": n, "hasMore": b} for user in conv; user.p
  * NULL reads as an admin, without the membership check (fe_admin.c).
+ * With around_seq S (issue 13): the page of limit messages centred on S
+ * (limit/2 before it, S, the rest after, shifted when one side runs out;
+ * S past lastSeq: the latest page), and "hasMoreBefore", "hasMoreAfter"
+ * ("hasMore" is either).
  */
 int sync_history(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
 		 const struct sync_history_query *q, json_t **out);
