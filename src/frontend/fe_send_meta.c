@@ -36,7 +36,7 @@ static int reply_get(json_t *o, uint64_t *reply_to, char *err,
 
 int fe_send_meta(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
 		 struct cf_str content, json_t *o, uint64_t *reply_to,
-		 struct cf_buf *list, char *err, size_t errlen)
+		 struct cf_buf *list, bool *stale, char *err, size_t errlen)
 {
 	struct cf_str ex[RFT_MENTIONS_MAX], out[RFT_MENTIONS_MAX];
 	const struct rft_conv *cv = rft_fsm_conv(f, conv);
@@ -46,6 +46,7 @@ int fe_send_meta(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
 	json_t *v;
 	int rv;
 
+	*stale = false;
 	if ((rv = reply_get(o, reply_to, err, errlen)) != 0)
 		return rv;
 	if (m != NULL && json_is_null(m))
@@ -81,6 +82,7 @@ int fe_send_meta(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
 			 "replyTo out of range: the conversation's lastSeq "
 			 "is %" PRIu64,
 			 cv->last_seq);
+		*stale = true;
 		return CF_EBADREQ;
 	}
 	for (unsigned k = 0; k < n_ex; k++) {
@@ -89,6 +91,7 @@ int fe_send_meta(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
 				 "'mentions': %.*s is not a member of this "
 				 "conversation",
 				 (int)ex[k].len, ex[k].p);
+			*stale = true;
 			return CF_EBADREQ;
 		}
 	}

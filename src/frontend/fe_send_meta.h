@@ -11,7 +11,10 @@
  *             RFT_MENTIONS_MAX user ids (CF_EBADREQ), each a current member
  *             (CF_EBADREQ naming the first that is not)
  * The final list is fe_mention_list() of the explicit ids and the content,
- * encoded as an rft id list. If this node does not know the conversation,
+ * encoded as an rft id list. *stale is set when the refusal rests on this
+ * node's state, which may lag the leader's (replyTo past lastSeq, an
+ * explicit id not a member): the caller asks again after a read index
+ * before it answers 400. If this node does not know the conversation,
  * or the caller is not a member here, nothing is checked against it and no
  * id is parsed from the text: apply answers 404 or 403 (or drops what is
  * not a member).
@@ -22,6 +25,7 @@
 #ifndef FE_SEND_META_H
 #define FE_SEND_META_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -31,6 +35,6 @@
 
 int fe_send_meta(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
 		 struct cf_str content, json_t *o, uint64_t *reply_to,
-		 struct cf_buf *list, char *err, size_t errlen);
+		 struct cf_buf *list, bool *stale, char *err, size_t errlen);
 
 #endif
