@@ -288,8 +288,8 @@ static int send_start(struct fe_conn *c, const char *user, json_t *o,
 	if (att != NULL && (rv = attachment_check(att, err, errlen)) != 0)
 		return rv;
 	rv = fe_send_meta(rft_node_fsm(srv->node), cf_str_c(user), conv,
-			  content, o, &reply_to, &mentions, &stale, err,
-			  errlen);
+			  content, o, again, &reply_to, &mentions, &stale,
+			  err, errlen);
 	if (rv == CF_EBADREQ && stale && !again) {
 		cf_buf_release(&mentions);
 		return send_recheck(c, user, o, ws_id, ws);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "common/cf_err.h"
 #include "common/cf_id.h"
@@ -35,8 +36,9 @@ static int reply_get(json_t *o, uint64_t *reply_to, char *err,
 }
 
 int fe_send_meta(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
-		 struct cf_str content, json_t *o, uint64_t *reply_to,
-		 struct cf_buf *list, bool *stale, char *err, size_t errlen)
+		 struct cf_str content, json_t *o, bool again,
+		 uint64_t *reply_to, struct cf_buf *list, bool *stale,
+		 char *err, size_t errlen)
 {
 	struct cf_str ex[RFT_MENTIONS_MAX], out[RFT_MENTIONS_MAX];
 	const struct rft_conv *cv = rft_fsm_conv(f, conv);
@@ -72,6 +74,14 @@ int fe_send_meta(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
 		ex[n_ex++] = id;
 	}
 	if (cv == NULL || !rft_conv_has_member(cv, user)) {
+		if (!again && (n_ex > 0 || (content.len > 0 &&
+					    memchr(content.p, '@',
+						   content.len) != NULL))) {
+			/* Maybe created or joined a moment ago elsewhere. */
+			snprintf(err, errlen, "not a member here yet");
+			*stale = true;
+			return CF_EBADREQ;
+		}
 		/* Apply answers 404/403; the explicit ids go as they are. */
 		n = fe_mention_list((struct cf_str){NULL, 0}, ex, n_ex,
 				    is_member, NULL, out, RFT_MENTIONS_MAX);

@@ -14,10 +14,13 @@
  * encoded as an rft id list. *stale is set when the refusal rests on this
  * node's state, which may lag the leader's (replyTo past lastSeq, an
  * explicit id not a member): the caller asks again after a read index
- * before it answers 400. If this node does not know the conversation,
- * or the caller is not a member here, nothing is checked against it and no
- * id is parsed from the text: apply answers 404 or 403 (or drops what is
- * not a member).
+ * before it answers 400 (again: this is that second check). If this node
+ * does not know the conversation, or the caller is not a member here, and
+ * the send mentions anyone or its content has an '@', the first check
+ * is stale the same way (the conversation may have been made a moment ago
+ * through another node); on the second, nothing is checked against it and
+ * no id is parsed from the text: apply answers 404 or 403 (or drops what
+ * is not a member).
  *
  * Ownership: list is the caller's buffer. Errors: 0, CF_EBADREQ (err set),
  * -ENOMEM. Threads: loop thread only (reads the FSM).
@@ -34,7 +37,8 @@
 #include "raft/rft_fsm.h"
 
 int fe_send_meta(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
-		 struct cf_str content, json_t *o, uint64_t *reply_to,
-		 struct cf_buf *list, bool *stale, char *err, size_t errlen);
+		 struct cf_str content, json_t *o, bool again,
+		 uint64_t *reply_to, struct cf_buf *list, bool *stale,
+		 char *err, size_t errlen);
 
 #endif

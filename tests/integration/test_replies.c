@@ -221,6 +221,14 @@ static void reply_with_mentions_reads_back_everywhere(void **state)
 	assert_true(json_is_true(json_object_get(j, "duplicate")));
 	assert_int_equal(cf_test_int(j, "seq"), 2);
 	json_decref(j);
+	/* A send through a follower right after the create through another
+	 * node: its mentions hold even if that follower lags. */
+	cf_test_create_group(&cluster, 1, "ra", "rp-h", "[\"rb\"]");
+	json_decref(send_x(f, "ra", "rp-h", "h1", "hey @rb", "", 201));
+	j = history(3, "rb", "rp-h", "");
+	m = json_array_get(json_object_get(j, "messages"), 0);
+	assert_true(json_is_true(json_object_get(m, "mentionsMe")));
+	json_decref(j);
 	/* confabctl dump shows them. */
 	snprintf(args, sizeof args,
 		 "dump --cluster '%s' --node %s --conversation rp-g",
