@@ -132,9 +132,9 @@ int fe_api_conv_json(struct rft_fsm *f, const struct rft_conv *cv,
 					cv->last_seq, &rec, &scratch);
 		if (rv != 0)
 			goto err;
-		last = rft_conv_recalled(cv, cv->last_seq)
-			       ? sync_recalled_json(&rec)
-			       : sync_message_json(&rec);
+		last = sync_message_json_for(&rec,
+					     rft_conv_recalled(cv, cv->last_seq),
+					     cf_str_c(user));
 		rv = -ENOMEM;
 		if (last == NULL)
 			goto err;

@@ -17,6 +17,7 @@
 
 #include "common/cf_err.h"
 #include "sync/sync_feed.h"
+#include "sync/sync_meta.h"
 #include "sync/sync_read.h"
 
 int sync_cursor_parse(struct cf_str s, uint64_t *out)
@@ -131,7 +132,8 @@ static uint64_t item_head(const struct head *h)
 }
 
 static json_t *message_item(struct log_store *st, struct head *h,
-			    struct cf_buf *scratch, size_t *bytes, int *rv)
+			    struct cf_str user, struct cf_buf *scratch,
+			    size_t *bytes, int *rv)
 {
 	struct log_record rec;
 	char cursor[24];
@@ -142,8 +144,14 @@ static json_t *message_item(struct log_store *st, struct head *h,
 		return NULL;
 	*bytes += log_record_size(&rec);
 	*rv = -ENOMEM;
-	if (!rft_conv_recalled(h->c, h->seq))
-		return sync_event_json(&rec, h->c);
+	if (!rft_conv_recalled(h->c, h->seq)) {
+		o = sync_event_json(&rec, h->c);
+		if (o != NULL && sync_meta_json_me(o, &rec, user) != 0) {
+			json_decref(o);
+			return NULL;
+		}
+		return o;
+	}
 	o = sync_recalled_json(&rec);
 	sync_cursor_str(rec.message_id, cursor);
 	if (o != NULL &&
@@ -245,7 +253,8 @@ int sync_feed_read(struct rft_fsm *f, const struct sync_inbox *ix,
 			break;
 		}
 		if (best_msg) {
-			o = message_item(st, best, &scratch, &bytes, &rv);
+			o = message_item(st, best, user, &scratch, &bytes,
+					 &rv);
 			if (o == NULL)
 				goto out;
 			best->seq++;

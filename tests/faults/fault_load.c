@@ -113,8 +113,17 @@ static int http_try(struct fault_load *l, struct cf_http_conn *c,
 		 "\"content\":\"fault %s\"}",
 		 conv, cmid, cmid);
 	cf_http_resp_init(&r);
-	rv = cf_http_request_json(c, "POST", "/v1/messages", l->user, body,
-				  &r);
+	if (l->token != NULL) {
+		char hdr[1100];
+
+		snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n",
+			 l->token);
+		rv = cf_http_request(c, "POST", "/v1/messages", hdr, body,
+				     strlen(body), &r);
+	} else {
+		rv = cf_http_request_json(c, "POST", "/v1/messages", l->user,
+					  body, &r);
+	}
 	if (rv == 0 && (r.status == 200 || r.status == 201)) {
 		json_t *j = cf_http_resp_json(&r);
 
@@ -133,13 +142,19 @@ static int ws_try(struct fault_load *l, struct cf_ws_client *w, bool *open,
 		  unsigned node, unsigned wid, const char *conv,
 		  const char *cmid, struct fl_ack *a)
 {
-	char frame[300], pq[128];
+	char frame[300], pq[1200];
 	uint64_t deadline;
 	int out = 0;
 
 	if (!*open) {
-		snprintf(pq, sizeof pq, "/v1/ws?user=%s&deviceId=fault%u",
-			 l->user, wid);
+		if (l->token != NULL)
+			snprintf(pq, sizeof pq,
+				 "/v1/ws?token=%s&deviceId=fault%u", l->token,
+				 wid);
+		else
+			snprintf(pq, sizeof pq,
+				 "/v1/ws?user=%s&deviceId=fault%u", l->user,
+				 wid);
 		if (cf_ws_connect(w, l->urls[node], pq, REQ_TIMEOUT_MS) != 0)
 			return 0;
 		*open = true;

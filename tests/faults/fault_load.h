@@ -59,6 +59,7 @@ struct fault_load {
 	unsigned convs;	       /* conversations "<prefix><i>" */
 	const char *prefix;
 	const char *user;      /* a member of every conversation */
+	const char *token;     /* user's token, or NULL: dev auth */
 	unsigned pace_ms;      /* pause between a worker's sends */
 	unsigned give_up_ms;   /* a send's bound (retries included) */
 

@@ -11,7 +11,11 @@
  *   kill_leader     SIGKILL of the leader, restarted at once;
  *   kill_follower   SIGKILL of a follower, restarted at once;
  *   kill_all        SIGKILL of all three nodes at once, all restarted;
- *   stop_leader     SIGSTOP of the leader for 3 election timeouts, SIGCONT.
+ *   stop_leader     SIGSTOP of the leader for 3 election timeouts, SIGCONT;
+ *   partition       (make check-faults only: root, ip(8)) every node in a
+ *                   network namespace of its own (cf_test_netns.h); the
+ *                   leader, then a follower, cut off the network for 3
+ *                   election timeouts and healed.
  * Then it stops the load, waits until every node is ready and checks:
  * every acked message is in the history of every node exactly once, at
  * the seq its ack named; seqs are contiguous; the three histories are
@@ -22,7 +26,8 @@
  * ack), retries and abandoned sends (never acked, so never owed).
  *
  * ROUNDS is CONFAB_FAULT_ROUNDS (default 2: the short version that `make
- * check` runs; `make check-faults` runs 20). Timing never decides a
+ * check` runs; `make check-faults` runs 20 and sets CONFAB_FAULT_FULL=1,
+ * which adds the partition scenario). Timing never decides a
  * verdict: the figures are reported, the checks are about messages.
  */
 
@@ -52,6 +57,8 @@
 
 struct fx {
 	struct cf_test_cluster c;
+	struct cf_test_netns ns;
+	char token[1024];
 	struct fault_load l;
 	unsigned rounds;
 	uint64_t recover_max_ns;
@@ -74,18 +81,25 @@ static unsigned rounds_wanted(void)
 	return v >= 1 && v <= 1000 ? (unsigned)v : 2;
 }
 
-static int setup(void **state)
+/* The scenarios of `make check-faults` only (CONFAB_FAULT_FULL=1). */
+static bool full_suite(void)
 {
-	struct fx *f = calloc(1, sizeof *f);
+	const char *e = getenv("CONFAB_FAULT_FULL");
+
+	return e != NULL && strcmp(e, "1") == 0;
+}
+
+static int setup_common(struct fx *f, bool netns)
+{
 	char id[16];
 	unsigned i;
+	int rv;
 
-	if (f == NULL)
+	rv = netns ? cf_test_cluster_start_netns(&f->c, 3, START_TIMEOUT_MS,
+						 &f->ns)
+		   : cf_test_cluster_start(&f->c, 3, START_TIMEOUT_MS);
+	if (rv != 0)
 		return -1;
-	if (cf_test_cluster_start(&f->c, 3, START_TIMEOUT_MS) != 0) {
-		free(f);
-		return -1;
-	}
 	for (i = 0; i < CONVS; i++) {
 		snprintf(id, sizeof id, "fq%u", i);
 		cf_test_create_group(&f->c, 1 + i % 3, USER, id, "[\"fb\"]");
@@ -100,15 +114,49 @@ static int setup(void **state)
 	f->l.prefix = "fq";
 	f->l.user = USER;
 	f->l.pace_ms = 2;
-	*state = f;
+	if (netns) {
+		if (cf_test_cluster_token(&f->c, USER, f->token,
+					  sizeof f->token) != 0)
+			return -1;
+		f->l.token = f->token;
+	}
 	return 0;
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+
+	if (f == NULL)
+		return -1;
+	*state = f;
+	return setup_common(f, false);
+}
+
+/*
+ * Nodes in network namespaces (cf_test_netns.h): only in the full suite,
+ * as root with ip(8); the test is skipped otherwise.
+ */
+static int setup_netns(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+
+	if (f == NULL)
+		return -1;
+	*state = f;
+	if (!full_suite() || !cf_test_netns_available())
+		return 0; /* the test skips */
+	if (cf_test_netns_create(&f->ns, 3) != 0)
+		return -1;
+	return setup_common(f, true);
 }
 
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	int rv = cf_test_cluster_stop(&f->c);
+	int rv = f->c.n > 0 ? cf_test_cluster_stop(&f->c) : 0;
 
+	cf_test_netns_destroy(&f->ns);
 	fault_load_release(&f->l);
 	free(f);
 	return rv;
@@ -367,6 +415,42 @@ static void stop_leader(void **state)
 	finish(f);
 }
 
+/*
+ * A node cut off the network (its bridge port down) for 3 election
+ * timeouts and healed: the leader, then a follower, in turn. Clients of the
+ * cut node time out and move on; what it acked before is kept, what it
+ * took meanwhile is either acked after the heal or retried elsewhere.
+ */
+static void partition(void **state)
+{
+	struct fx *f = *state;
+
+	if (!f->ns.made) {
+		print_message("# partition: skipped (needs CONFAB_FAULT_FULL=1, "
+			      "root and ip(8): make check-faults)\n");
+		skip();
+	}
+	start_load(f, "partition");
+	for (unsigned r = 0; r < f->rounds; r++) {
+		int lead = cf_test_cluster_leader(&f->c, LEADER_TIMEOUT_MS);
+		unsigned victim;
+		size_t acked;
+		uint64_t t;
+
+		assert_true(lead > 0);
+		victim = r % 2 == 0 ? (unsigned)lead : 1 + (unsigned)lead % 3;
+		wait_acks_past(f, fault_load_acked(&f->l) + 20);
+		acked = fault_load_acked(&f->l);
+		t = mono_ns();
+		assert_int_equal(cf_test_netns_cut(&f->ns, victim, true), 0);
+		note_recovery(f, t, acked);
+		cf_test_sleep_ms(3 * ELECTION_MS);
+		assert_int_equal(cf_test_netns_cut(&f->ns, victim, false), 0);
+		ready_all(f);
+	}
+	finish(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -375,6 +459,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(kill_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(stop_leader, setup, teardown),
+		cmocka_unit_test_setup_teardown(partition, setup_netns,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
