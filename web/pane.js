@@ -17,8 +17,10 @@
  * it; live messages are not appended to such a window, only counted on the
  * "jump to latest" button. The message jumped to is highlighted and focused.
  * Every message row is focusable (tabindex -1; the arrow keys move between
- * them inside the list), and its full time shows on hover and focus. An
- * edit patches the row in place. */
+ * them inside the list), and its full time shows on hover and focus. Only
+ * the current row's actions (reply, edit, recall, its quote) are in the Tab
+ * order: the row last focused, else the latest one; so Tab crosses the list
+ * in a few steps however long it is. An edit patches the row in place. */
 import { el, clock, fullTime, dayKey, dayLabel, tick } from './ui.js';
 
 export const PAGE = 50;
@@ -48,6 +50,12 @@ export class Pane {
     this.markerSeq = 0;      /* first unread seq at open (0: no marker) */
     this.gen = 0;
     this.hlSeq = 0;          /* the message jumped to (highlighted) */
+    this.activeSeq = 0;      /* the row whose actions Tab reaches (0: the last) */
+    this.tabRow = null;
+    this.box.addEventListener('focusin', (ev) => {
+      const li = ev.target.closest && ev.target.closest('#message-list > li.msg');
+      if (li) { this.activeSeq = Number(li.dataset.seq); this.syncTabStops(); }
+    });
     this.box.addEventListener('scroll', () => this.onScroll(), { passive: true });
     this.box.addEventListener('keydown', (ev) => this.onKey(ev));
     this.jump.addEventListener('click', () => this.toLatest());
@@ -63,6 +71,8 @@ export class Pane {
     this.nodes.clear();
     this.queue = [];
     this.hlSeq = 0;
+    this.activeSeq = 0;
+    this.tabRow = null;
     this.ol.replaceChildren();
     this.jump.hidden = true;
   }
@@ -231,11 +241,26 @@ export class Pane {
     if (mine && li._tick) meta.append(li._tick);
     meta.append(el('button', { class: 'act reply', type: 'button', text: 'Reply',
       'aria-label': `Reply to ${who} sent ${fullTime(m.serverTs)}`, onclick: () => this.env.onReply(this.msg(m.seq) || m) }));
-    if (!mine) return;
-    meta.append(el('button', { class: 'act edit', type: 'button', text: 'Edit',
-      'aria-label': `Edit your message sent ${fullTime(m.serverTs)}`, onclick: () => this.env.onEdit(this.msg(m.seq) || m) }));
-    meta.append(el('button', { class: 'act recall', type: 'button', text: 'Recall',
-      'aria-label': `Recall your message sent ${fullTime(m.serverTs)}`, onclick: () => this.env.onRecall(m.seq, li) }));
+    if (mine) {
+      meta.append(el('button', { class: 'act edit', type: 'button', text: 'Edit',
+        'aria-label': `Edit your message sent ${fullTime(m.serverTs)}`, onclick: () => this.env.onEdit(this.msg(m.seq) || m) }));
+      meta.append(el('button', { class: 'act recall', type: 'button', text: 'Recall',
+        'aria-label': `Recall your message sent ${fullTime(m.serverTs)}`, onclick: () => this.env.onRecall(m.seq, li) }));
+    }
+    this.tabStops(li, li === this.tabRow);
+  }
+
+  tabStops(li, on) {
+    for (const b of li.querySelectorAll(':scope > .quote, :scope > .meta > button')) b.tabIndex = on ? 0 : -1;
+  }
+
+  /* Exactly one row's actions in the Tab order: the active row, else the last. */
+  syncTabStops() {
+    const want = (this.activeSeq && this.nodes.get(this.activeSeq)) || this.nodes.get(this.last) || null;
+    if (want === this.tabRow && (!want || want.isConnected)) return;
+    if (this.tabRow) this.tabStops(this.tabRow, false);
+    this.tabRow = want;
+    if (want) this.tabStops(want, true);
   }
 
   msg(seq) { return this.msgs.find((x) => x.seq === seq); }
@@ -487,6 +512,7 @@ export class Pane {
   }
 
   updateJump() {
+    this.syncTabStops();
     /* the unsent messages go after the latest one: not below an older window */
     this.pending.hidden = !this.atLatest;
     const away = !this.atLatest || this.box.scrollHeight - this.box.scrollTop - this.box.clientHeight > this.box.clientHeight;

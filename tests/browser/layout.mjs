@@ -141,6 +141,13 @@ export function register({ test, expect, env }) {
     expect(found, 'another member\'s message cannot be focused with the arrow keys');
     const f = await tip('first unread');
     expect(f.after === JSON.stringify(f.full) && /\d{4}/.test(f.full) && /\d:\d\d/.test(f.full), `on focus: ${f.after} (full ${f.full})`);
+    /* Tab from the focused row reaches its own actions, then leaves the
+     * list (the other rows' actions are not Tab stops) */
+    await page.keyboard.press('Tab');
+    const t1 = await page.evaluate(() => { const a = document.activeElement; return `${a.className}|${a.closest('li') ? a.closest('li').textContent : ''}`; });
+    expect(/\breply\b/.test(t1) && t1.includes('first unread'), `Tab from the row went to ${t1}`);
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => !document.activeElement.closest('#message-list')), 'Tab stays among the rows\' actions');
     /* hover over another message of the other member */
     await page.locator('#message-list li.msg', { hasText: 'second unread' }).locator('.bubble').hover();
     const h = await tip('second unread');
