@@ -15,7 +15,10 @@
  *   partition       (make check-faults only: root, ip(8)) every node in a
  *                   network namespace of its own (cf_test_netns.h); the
  *                   leader, then a follower, cut off the network for 3
- *                   election timeouts and healed.
+ *                   election timeouts and healed;
+ *   disk_full       (make check-faults only: root) data folders on 128 MiB
+ *                   tmpfs mounts; a follower's disk filled to the last
+ *                   byte and freed, then all three filled and freed.
  * Then it stops the load, waits until every node is ready and checks:
  * every acked message is in the history of every node exactly once, at
  * the seq its ack named; seqs are contiguous; the three histories are
@@ -45,6 +48,7 @@
 
 #include "../lib/cf_test_api.h"
 #include "common/cf_time.h"
+#include "fault_disk.h"
 #include "fault_load.h"
 
 #define START_TIMEOUT_MS 30000
@@ -58,6 +62,8 @@
 struct fx {
 	struct cf_test_cluster c;
 	struct cf_test_netns ns;
+	struct fault_disk disk;
+	bool disk_ok;
 	char token[1024];
 	struct fault_load l;
 	unsigned rounds;
@@ -151,11 +157,37 @@ static int setup_netns(void **state)
 	return setup_common(f, true);
 }
 
+/*
+ * Data folders on small tmpfs mounts (fault_disk.h): only in the full
+ * suite, as root; the test is skipped otherwise. A short --min-free and a
+ * small ballast, as test_disk has them.
+ */
+static int setup_disk(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+
+	if (f == NULL)
+		return -1;
+	*state = f;
+	if (!full_suite() || fault_disk_mount(&f->disk) != 0)
+		return 0; /* the test skips */
+	f->disk_ok = true;
+	setenv("CONFAB_IT_ARGS", "--min-free 40M --ballast 4M", 1);
+	if (setup_common(f, false) != 0)
+		return -1;
+	unsetenv("CONFAB_IT_ARGS");
+	for (unsigned id = 1; id <= 3; id++)
+		if (fault_disk_move(&f->disk, &f->c, id, READY_TIMEOUT_MS) != 0)
+			return -1;
+	return 0;
+}
+
 static int teardown(void **state)
 {
 	struct fx *f = *state;
 	int rv = f->c.n > 0 ? cf_test_cluster_stop(&f->c) : 0;
 
+	fault_disk_unmount(&f->disk);
 	cf_test_netns_destroy(&f->ns);
 	fault_load_release(&f->l);
 	free(f);
@@ -451,6 +483,49 @@ static void partition(void **state)
 	finish(f);
 }
 
+/*
+ * A follower's disk filled to the last byte and freed (the other two go
+ * on), then all three filled (writes refused: 507, retried by the load)
+ * and freed: the halted nodes run again and the load resumes.
+ */
+static void disk_full(void **state)
+{
+	struct fx *f = *state;
+
+	if (!f->disk_ok) {
+		print_message("# disk_full: skipped (needs CONFAB_FAULT_FULL=1 "
+			      "and root: make check-faults)\n");
+		skip();
+	}
+	start_load(f, "disk_full");
+	for (unsigned r = 0; r < f->rounds; r++) {
+		int lead = cf_test_cluster_leader(&f->c, LEADER_TIMEOUT_MS);
+		unsigned victim;
+		size_t acked;
+		uint64_t t;
+
+		assert_true(lead > 0);
+		victim = 1 + (unsigned)lead % 3; /* a follower */
+		wait_acks_past(f, fault_load_acked(&f->l) + 20);
+		assert_int_equal(fault_disk_fill(&f->disk, victim), 0);
+		/* the two others commit meanwhile */
+		wait_acks_past(f, fault_load_acked(&f->l) + 50);
+		assert_int_equal(fault_disk_free(&f->disk, victim), 0);
+		ready_all(f);
+		/* then all three */
+		acked = fault_load_acked(&f->l);
+		t = mono_ns();
+		for (unsigned id = 1; id <= 3; id++)
+			assert_int_equal(fault_disk_fill(&f->disk, id), 0);
+		cf_test_sleep_ms(2000);
+		for (unsigned id = 1; id <= 3; id++)
+			assert_int_equal(fault_disk_free(&f->disk, id), 0);
+		ready_all(f);
+		note_recovery(f, t, acked);
+	}
+	finish(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -460,6 +535,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(kill_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(stop_leader, setup, teardown),
 		cmocka_unit_test_setup_teardown(partition, setup_netns,
+						teardown),
+		cmocka_unit_test_setup_teardown(disk_full, setup_disk,
 						teardown),
 	};
 
