@@ -580,6 +580,10 @@ void sync_search_close(struct sync_search *ss, void (*cb)(void *arg),
 	}
 	pthread_mutex_lock(&ss->mu);
 	ss->stop = true;
+	/* Idle readers go first: the writer, closed last, then checkpoints
+	 * the WAL into the file and removes it. */
+	while (ss->n_pool > 0)
+		sync_search_db_close(ss->pool[--ss->n_pool]);
 	pthread_cond_signal(&ss->cond);
 	pthread_mutex_unlock(&ss->mu);
 	pthread_join(ss->thread, NULL);
