@@ -41,7 +41,7 @@ static int group_setup(void **state)
 									  : 0;
 }
 
-#define N_TESTS 7
+#define N_TESTS 8
 
 static int group_teardown(void **state)
 {
@@ -443,6 +443,41 @@ static void index_rebuilt_when_deleted_or_damaged(void **state)
 	n_passed++;
 }
 
+/* ---- --search=off ---- */
+
+static void restart_with(unsigned n, const char *args)
+{
+	if (args != NULL)
+		assert_int_equal(setenv("CONFAB_IT_ARGS", args, 1), 0);
+	else
+		assert_int_equal(unsetenv("CONFAB_IT_ARGS"), 0);
+	assert_int_equal(cf_test_cluster_term(&cluster, n, 10000, NULL), 0);
+	assert_int_equal(cf_test_cluster_restart(&cluster, n, 30000), 0);
+}
+
+static void search_off_answers_404_and_catches_up_when_on(void **state)
+{
+	const char *before = getenv("CONFAB_IT_ARGS");
+	char *saved = before != NULL ? strdup(before) : NULL;
+	char args[600];
+
+	(void)state;
+	snprintf(args, sizeof args, "%s%s--search=off",
+		 saved != NULL ? saved : "", saved != NULL ? " " : "");
+	restart_with(2, args);
+	expect_error(2, "/v1/search?q=guava", "alice", 404, "not_found");
+	expect_error(2, "/v1/mentions", "alice", 404, "not_found");
+	assert_true(cf_test_metric(&cluster, 2, "confab_search_enabled") == 0);
+	assert_true(cf_test_metric(&cluster, 1, "confab_search_enabled") == 1);
+	cf_test_create_group(&cluster, 1, "alice", "sg-g", "[\"bob\"]");
+	send_ok(2, "bob", "sg-g", "b1", "guava while off", 1);
+	finds(1, "alice", "guava", NULL, "sg-g:1");
+	restart_with(2, saved);
+	finds(2, "alice", "guava", NULL, "sg-g:1");
+	free(saved);
+	n_passed++;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -455,6 +490,8 @@ int main(void)
 		cmocka_unit_test(mentions_answer_a_page),
 		cmocka_unit_test(bad_inputs_are_refused),
 		cmocka_unit_test(index_rebuilt_when_deleted_or_damaged),
+		cmocka_unit_test(
+			search_off_answers_404_and_catches_up_when_on),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
