@@ -21,6 +21,8 @@
 
 /* Idle this long after a delete before an optimize, ms. */
 #define OPTIMIZE_IDLE_MS 300
+/* Under a load that never leaves it idle, at most this long, ms. */
+#define OPTIMIZE_MAX_DELAY_MS 5000
 /* After an optimize that took d ms, the next waits at least 20 d. */
 #define OPTIMIZE_GAP_FACTOR 20
 /* Deadline checks of consistent waits, ms. */
@@ -239,7 +241,7 @@ static void *worker_main(void *arg)
 	struct sync_search_db *db = NULL;
 	struct cf_buf scratch = CF_BUF_INIT;
 	bool need_walk = true, wipe = false;
-	uint64_t dirty_at = 0, next_opt = 0;
+	uint64_t dirty_at = 0, dirty_first = 0, next_opt = 0;
 	int rv;
 
 	pthread_mutex_lock(&ss->mu);
@@ -303,27 +305,36 @@ static void *worker_main(void *arg)
 				timed_wait(ss, 1000);
 			goto after;
 		}
-		if (ss->head == NULL) {
-			uint64_t now = cf_mono_ms();
+		uint64_t now = cf_mono_ms();
 
-			if (dirty_at != 0 && now >= dirty_at + OPTIMIZE_IDLE_MS &&
-			    now >= next_opt) {
-				pthread_mutex_unlock(&ss->mu);
-				rv = sync_search_db_optimize(db);
-				if (rv == 0) {
-					uint64_t d = cf_mono_ms() - now;
+		if (dirty_at != 0 && now >= next_opt &&
+		    ((ss->head == NULL && now >= dirty_at + OPTIMIZE_IDLE_MS) ||
+		     now >= dirty_first + OPTIMIZE_MAX_DELAY_MS)) {
+			/* Deleted text leaves the files (sync_search.h). */
+			pthread_mutex_unlock(&ss->mu);
+			rv = sync_search_db_optimize(db);
+			if (rv == 0) {
+				uint64_t d = cf_mono_ms() - now;
 
-					atomic_store(&ss->pending_erasures, 0);
-					dirty_at = 0;
-					next_opt = cf_mono_ms() +
-						   OPTIMIZE_GAP_FACTOR * d;
-				} else {
-					drop_writer(ss, &db, rv);
-				}
-				pthread_mutex_lock(&ss->mu);
-				continue;
+				atomic_store(&ss->pending_erasures, 0);
+				dirty_at = dirty_first = 0;
+				next_opt = cf_mono_ms() + OPTIMIZE_GAP_FACTOR * d;
+			} else {
+				drop_writer(ss, &db, rv);
 			}
-			timed_wait(ss, dirty_at != 0 ? OPTIMIZE_IDLE_MS : 1000);
+			pthread_mutex_lock(&ss->mu);
+			continue;
+		}
+		if (ss->head == NULL) {
+			uint64_t t = 1000;
+
+			if (dirty_at != 0) {
+				uint64_t at = dirty_at + OPTIMIZE_IDLE_MS;
+
+				at = at > next_opt ? at : next_opt;
+				t = at > now ? at - now : 1;
+			}
+			timed_wait(ss, t);
 			continue;
 		}
 		while (ss->head != NULL && n < SYNC_SEARCH_BATCH) {
@@ -354,6 +365,8 @@ after:
 		if (deleted) {
 			atomic_fetch_add(&ss->pending_erasures, 1);
 			dirty_at = cf_mono_ms();
+			if (dirty_first == 0)
+				dirty_first = dirty_at;
 		}
 	}
 	pthread_mutex_unlock(&ss->mu);

@@ -12,7 +12,9 @@
  * after an overflow, and when the database is missing or damaged (deleted
  * and rebuilt). Transactions are batched (up to SYNC_SEARCH_BATCH records);
  * the meta 'position' is written in the same transaction as the rows.
- * After deletes (recalls, edits), once the worker is idle, FTS5 'optimize'
+ * After deletes (recalls, edits), once the worker is idle for 300 ms (or
+ * 5 s after the first delete under a load that never leaves it idle; the
+ * next at least 20 times the last one's duration later), FTS5 'optimize'
  * and a WAL checkpoint make the deleted texts' bytes leave the files.
  *
  * Queries run in libuv's thread pool on read-only connections (a small
