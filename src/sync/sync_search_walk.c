@@ -22,6 +22,7 @@
 
 #include "common/cf_diag.h"
 #include "common/cf_err.h"
+#include "common/cf_time.h"
 #include "log/log_cold.h"
 #include "log/log_inspect.h"
 #include "log/log_manifest.h"
@@ -132,6 +133,7 @@ int ss_walk(struct sync_search *ss, struct sync_search_db *db,
 	struct walk w;
 	struct log_manifest m;
 	char errmsg[CF_ERRMSG_SIZE] = "";
+	uint64_t t0 = cf_mono_ms();
 	int rv;
 
 	memset(&w, 0, sizeof w);
@@ -163,9 +165,10 @@ int ss_walk(struct sync_search *ss, struct sync_search_db *db,
 		atomic_store(&ss->position, w.upto > w.from ? w.upto : w.from);
 		atomic_fetch_add(&ss->indexed, w.applied);
 		cf_info("search index: caught up from the store: %llu records "
-			"in (%llu, %llu]",
+			"in (%llu, %llu] in %.1f s",
 			(unsigned long long)w.applied,
-			(unsigned long long)w.from, (unsigned long long)w.upto);
+			(unsigned long long)w.from, (unsigned long long)w.upto,
+			(double)(cf_mono_ms() - t0) / 1000.0);
 	} else if (rv != -EAGAIN && rv != CF_ECANCELED && errmsg[0] != '\0') {
 		cf_warn("search index: reading the store: %s", errmsg);
 	}

@@ -42,7 +42,10 @@
  * files yet; its lock is held meanwhile (a node running on it is refused).
  *
  * Usage: gen_cluster -c CLUSTER_FILE -d DATA [-n N] [-C C] [-u U] [-m M]
- *                    [-s SPAN_HOURS]
+ *                    [-s SPAN_HOURS] [-t]
+ * (-t: varied text, 4 to 11 words drawn with a skewed distribution from a
+ * vocabulary of 50,000 made-up words, for the search index's figures;
+ * without it every message says "a message of some words")
  * (defaults: 10,000,000 messages, 100,000 conversations, 10,000 users,
  * 3 members, span 23 h). It prints the figures of the apply path's heap
  * (bytes per message by structure), the applied index and one
@@ -54,6 +57,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +89,7 @@ struct opts {
 	const char *cluster, *data;
 	uint64_t n, span_ms;
 	unsigned convs, users, members;
+	bool text; /* -t: varied text */
 };
 
 struct gen {
@@ -252,10 +257,49 @@ static void write_convs(struct gen *g, uint64_t ts)
 	free(names);
 }
 
+/* Word k of the made-up vocabulary: syllables of k in base 16. */
+static size_t vocab_word(unsigned k, char *out)
+{
+	static const char *const syl[16] = {"ka", "lo", "mi", "ne", "su", "ta",
+					    "ri", "po", "be", "do", "fu", "ga",
+					    "hi", "ju", "ve", "zo"};
+	size_t n = 0;
+
+	do {
+		memcpy(out + n, syl[k % 16], 2);
+		n += 2;
+		k /= 16;
+	} while (k > 0);
+	return n;
+}
+
+/* Message i's text (-t): deterministic, Zipf-like word choice. */
+static struct cf_str varied_text(uint64_t i, char *buf)
+{
+	uint64_t r = i * 0x9E3779B97F4A7C15ull + 1;
+	unsigned words = 4 + (unsigned)(r % 8);
+	size_t n = 0;
+
+	for (unsigned w = 0; w < words; w++) {
+		double u;
+
+		r ^= r >> 33;
+		r *= 0xff51afd7ed558ccdull;
+		r ^= r >> 33;
+		u = (double)(r % 1000000) / 1000000.0;
+		if (w > 0)
+			buf[n++] = ' ';
+		/* rank ~ 50000^u: a few words are common, most are rare */
+		n += vocab_word((unsigned)(pow(50000.0, u)) - 1, buf + n);
+	}
+	buf[n] = '\0';
+	return (struct cf_str){buf, n};
+}
+
 static void write_messages(struct gen *g, uint64_t t0)
 {
 	const struct opts *o = &g->o;
-	char conv[16], user[16], id[24];
+	char conv[16], user[16], id[24], text[160];
 	uint64_t i = 0;
 
 	while (i < o->n) {
@@ -277,7 +321,8 @@ static void write_messages(struct gen *g, uint64_t t0)
 			cmd.conv = cf_str_c(conv);
 			cmd.client_msg_id = cf_str_c(id);
 			cmd.msg_type = CF_STR_LIT("text");
-			cmd.content = CF_STR_LIT("a message of some words");
+			cmd.content = o->text ? varied_text(i, text)
+					      : CF_STR_LIT("a message of some words");
 			batch_add(g, &cmd);
 		}
 		batch_apply(g, ts);
@@ -511,7 +556,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: gen_cluster -c CLUSTER_FILE -d DATA [-n messages] "
 		"[-C conversations]\n"
-		"                   [-u users] [-m members] [-s span-hours]\n");
+		"                   [-u users] [-m members] [-s span-hours] "
+		"[-t]\n");
 	exit(2);
 }
 
@@ -519,7 +565,7 @@ static void parse(int argc, char **argv, struct opts *o)
 {
 	int ch;
 
-	while ((ch = getopt(argc, argv, "c:d:n:C:u:m:s:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:d:n:C:u:m:s:t")) != -1) {
 		switch (ch) {
 		case 'c': o->cluster = optarg; break;
 		case 'd': o->data = optarg; break;
@@ -529,6 +575,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		case 'm': o->members = (unsigned)atoi(optarg); break;
 		case 's': o->span_ms = strtoull(optarg, NULL, 10) * HOUR_MS;
 			  break;
+		case 't': o->text = true; break;
 		default: usage();
 		}
 	}
@@ -547,7 +594,7 @@ int main(int argc, char **argv)
 	int rv, lock_fd = -1;
 
 	g.o = (struct opts){NULL, NULL, 10000000, 23 * HOUR_MS, 100000,
-			    10000, 3};
+			    10000, 3, false};
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	parse(argc, argv, &g.o);
 	if (cf_mem_install() != 0)
