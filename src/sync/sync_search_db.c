@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <sqlite3.h>
+#include <xxhash.h>
 
 #include "common/cf_diag.h"
 #include "common/cf_err.h"
@@ -48,7 +49,7 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER);"
 	"CREATE VIRTUAL TABLE IF NOT EXISTS t USING fts5(body, "
 	"conv UNINDEXED, seq UNINDEXED, "
-	"tokenize = 'unicode61 remove_diacritics 0');"
+	"tokenize = 'unicode61 remove_diacritics 0', columnsize = 0);"
 	"CREATE TABLE IF NOT EXISTS loc(conv TEXT, seq INTEGER, mid INTEGER, "
 	"PRIMARY KEY (conv, seq)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS mentions(user TEXT, mid INTEGER, "
@@ -298,6 +299,13 @@ static int loc_get(struct sync_search_db *db, const struct log_record *rec,
 						     : db_err(db, "loc", rc);
 }
 
+/* The conversation's token (sync_search_db.h) appended to b. */
+static int conv_token(struct cf_buf *b, const char *conv, size_t len)
+{
+	return cf_buf_appendf(b, "\xee\x80\x80%016llx",
+			      (unsigned long long)XXH3_64bits(conv, len));
+}
+
 static int put_text(struct sync_search_db *db, const struct log_record *rec,
 		    uint64_t mid, struct cf_buf *scratch)
 {
@@ -309,6 +317,10 @@ static int put_text(struct sync_search_db *db, const struct log_record *rec,
 		return 0; /* undecodable: nothing to index */
 	cf_buf_truncate(scratch, 0);
 	rv = sync_search_norm_text(content.p, content.len, scratch);
+	if (rv == 0)
+		rv = cf_buf_appendf(scratch, " ");
+	if (rv == 0)
+		rv = conv_token(scratch, rec->conv.p, rec->conv.len);
 	if (rv != 0)
 		return rv;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)mid);
@@ -466,11 +478,39 @@ int sync_search_db_query(struct sync_search_db *db,
 	uint64_t before = q->before != 0 ? q->before : (uint64_t)INT64_MAX;
 	int rv, rc;
 
+	struct cf_buf m = CF_BUF_INIT;
+	const char *match = q->match;
+
 	q->n_hits = 0;
 	q->more = false;
 	q->next = 0;
 	q->scanned = 0;
-	if (q->match != NULL && q->conv == NULL) {
+	if (q->n_windows == 0)
+		return 0;
+	if (match != NULL &&
+	    (q->conv != NULL || q->n_windows <= SYNC_SEARCH_CONV_TOKENS)) {
+		rv = cf_buf_appendf(&m, "(%s) AND (", match);
+		for (size_t i = 0; rv == 0 && i < q->n_windows; i++) {
+			const char *c = q->conv != NULL ? q->conv
+							: q->windows[i].conv;
+
+			rv = cf_buf_appendf(&m, "%s\"", i > 0 ? " OR " : "");
+			if (rv == 0)
+				rv = conv_token(&m, c, strlen(c));
+			if (rv == 0)
+				rv = cf_buf_appendf(&m, "\"");
+			if (q->conv != NULL)
+				break;
+		}
+		if (rv == 0)
+			rv = cf_buf_appendf(&m, ")");
+		if (rv != 0) {
+			cf_buf_release(&m);
+			return rv;
+		}
+		match = m.data;
+	}
+	if (match != NULL && q->conv == NULL) {
 		rv = prep(db, &db->q_text,
 			  "SELECT rowid, conv, seq FROM t WHERE t MATCH ?1 "
 			  "AND rowid < ?2 ORDER BY rowid DESC");
@@ -486,9 +526,11 @@ int sync_search_db_query(struct sync_search_db *db,
 			  "user = ?1 AND mid < ?2 ORDER BY mid DESC");
 		s = db->q_men;
 	}
-	if (rv != 0)
+	if (rv != 0) {
+		cf_buf_release(&m);
 		return rv;
-	sqlite3_bind_text(s, 1, q->match != NULL ? q->match : q->user, -1,
+	}
+	sqlite3_bind_text(s, 1, match != NULL ? match : q->user, -1,
 			  SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)before);
 	if (q->match != NULL && q->conv != NULL)
@@ -526,5 +568,6 @@ int sync_search_db_query(struct sync_search_db *db,
 	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
+	cf_buf_release(&m);
 	return rv;
 }

@@ -14,6 +14,13 @@
  * Schema (version SYNC_SEARCH_DB_VERSION, in meta):
  *   t(body, conv UNINDEXED, seq UNINDEXED)  FTS5, rowid = messageId of
  *        the message (an edit keeps it), body = normalised latest text
+ *        and the conversation's token: U+E000 and the 16 hex digits of
+ *        XXH3(conv) (private use: never made from text). A query of a
+ *        caller in at most SYNC_SEARCH_CONV_TOKENS conversations ANDs the
+ *        OR of theirs, so that FTS5 intersects posting lists instead of
+ *        scanning every match (a hash collision only costs a scanned
+ *        row: the windows are checked on every row).
+ *        (columnsize=0: no ranking, so no per-row token counts)
  *   loc(conv, seq) -> mid                   to find a row from a recall
  *                                          or an edit (conv, seq)
  *   mentions(user, mid, conv, seq)          key (user, mid); index on mid
@@ -46,6 +53,8 @@
 #define SYNC_SEARCH_DB_VERSION 1
 /* SQLite page cache of each connection, KiB. */
 #define SYNC_SEARCH_CACHE_KIB 8192
+/* Callers in at most this many conversations query by their tokens. */
+#define SYNC_SEARCH_CONV_TOKENS 64
 
 struct sync_search_db;
 

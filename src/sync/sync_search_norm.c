@@ -44,8 +44,7 @@ static bool is_word(ucs4_t c)
 {
 	return uc_is_general_category(c, UC_CATEGORY_L) ||
 	       uc_is_general_category(c, UC_CATEGORY_N) ||
-	       uc_is_general_category(c, UC_CATEGORY_M) ||
-	       uc_is_general_category(c, UC_CATEGORY_Co);
+	       uc_is_general_category(c, UC_CATEGORY_M);
 }
 
 /* s with every invalid sequence (and NUL) replaced by a space: a copy. */

@@ -11,7 +11,9 @@
  * token; a run of CJK characters (Han, Hiragana, Katakana, Hangul, which
  * need not be separated by spaces) becomes its overlapping bigrams plus
  * its last character alone ("東京都" -> "東京 京都 都"; a run of one
- * character is that character). Everything else separates tokens. The
+ * character is that character). Everything else separates tokens
+ * (private-use characters too: the index keeps them for its own tokens,
+ * sync_search_db.h). The
  * output is the tokens separated by single spaces, which SQLite FTS5's
  * unicode61 tokenizer (remove_diacritics 0: done here) splits again.
  *

@@ -198,12 +198,17 @@ static void test_records(void **state)
 	cf_test_dir_remove(dir);
 }
 
-/* A scan budget smaller than the matches: pages continue by cursor. */
+/*
+ * A scan budget smaller than the matches: pages continue by cursor. The
+ * caller is in more than SYNC_SEARCH_CONV_TOKENS conversations, so that
+ * the query scans every match; in one, it reads only that one's rows.
+ */
 static void test_budget_and_cursor(void **state)
 {
 	char dir[256], path[300], err[CF_ERRMSG_SIZE] = "";
+	char names[SYNC_SEARCH_CONV_TOKENS + 1][8];
 	struct sync_search_db *db;
-	const struct sync_search_window w[] = {{"c", 0, 0}};
+	struct sync_search_window w[SYNC_SEARCH_CONV_TOKENS + 2];
 	struct sync_search_hit hits[10];
 	struct sync_search_query q;
 	struct cf_buf m = CF_BUF_INIT;
@@ -211,6 +216,12 @@ static void test_budget_and_cursor(void **state)
 	unsigned pages = 0, found = 0;
 
 	(void)state;
+	memset(w, 0, sizeof w);
+	w[0].conv = "c";
+	for (unsigned i = 0; i <= SYNC_SEARCH_CONV_TOKENS; i++) {
+		snprintf(names[i], sizeof names[i], "x%03u", i);
+		w[i + 1].conv = names[i];
+	}
 	cf_test_dir_make(dir, sizeof dir, "test_sync_search");
 	snprintf(path, sizeof path, "%s/index.db", dir);
 	assert_int_equal(sync_search_db_open(path, false, &db, err), 0);
@@ -232,7 +243,7 @@ static void test_budget_and_cursor(void **state)
 		q.limit = 10;
 		q.budget = 15;
 		q.windows = w;
-		q.n_windows = 1;
+		q.n_windows = SYNC_SEARCH_CONV_TOKENS + 2;
 		q.hits = hits;
 		assert_int_equal(sync_search_db_query(db, &q), 0);
 		assert_true(q.scanned <= 15);
@@ -252,6 +263,26 @@ static void test_budget_and_cursor(void **state)
 	assert_int_equal(found, 50);
 	/* The first page had no hit at all (30 rows of d), but more. */
 	assert_true(pages >= 7);
+	/* In c alone: its token finds only its rows, 10 a page. */
+	memset(&q, 0, sizeof q);
+	q.match = m.data;
+	q.limit = 10;
+	q.budget = 15;
+	q.windows = w;
+	q.n_windows = 1;
+	q.hits = hits;
+	assert_int_equal(sync_search_db_query(db, &q), 0);
+	assert_int_equal(q.n_hits, 10);
+	assert_int_equal(q.scanned, 11);
+	assert_int_equal(hits[0].mid, MID(99));
+	assert_true(q.more);
+	assert_int_equal(q.next, MID(81));
+	/* With conversationId: the same. */
+	q.conv = "c";
+	q.n_windows = SYNC_SEARCH_CONV_TOKENS + 2;
+	assert_int_equal(sync_search_db_query(db, &q), 0);
+	assert_int_equal(q.n_hits, 10);
+	assert_int_equal(q.scanned, 11);
 	cf_buf_release(&m);
 	sync_search_db_close(db);
 	cf_test_dir_remove(dir);
