@@ -67,7 +67,8 @@ struct sync_search {
  * (position, upto] where upto = max(published, the manifest's
  * appliedIndex), then set the position to upto. 0; -EAGAIN if a file
  * vanished meanwhile (a compaction: walk again); CF_ECANCELED on stop;
- * CF_ECORRUPT (the database: rebuild it); another error.
+ * CF_ECORRUPT (the database: rebuild it); another error. *deleted: an
+ * optimize is due (text was deleted, or 100,000 records or more came in).
  */
 int ss_walk(struct sync_search *ss, struct sync_search_db *db,
 	    uint64_t published, struct cf_buf *scratch, bool *deleted);

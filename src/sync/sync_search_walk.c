@@ -172,6 +172,7 @@ int ss_walk(struct sync_search *ss, struct sync_search_db *db,
 	} else if (rv != -EAGAIN && rv != CF_ECANCELED && errmsg[0] != '\0') {
 		cf_warn("search index: reading the store: %s", errmsg);
 	}
-	*deleted = w.deleted;
+	/* A large catch-up leaves many FTS5 segments: merged once idle. */
+	*deleted = w.deleted || (rv == 0 && w.applied >= 100000);
 	return rv;
 }
