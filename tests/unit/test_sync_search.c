@@ -3,8 +3,9 @@
  * test_sync_search: the search index built from records (messages with
  * mentions, recalls, edits that keep the rowid), membership windows, the
  * scan budget with its cursor, and the worker: caught up from a segment
- * store's files, fed live records, and rebuilt from the files after its
- * database was damaged or deleted.
+ * store's files, fed live records, rebuilt from the files after its
+ * database was damaged or deleted, and reading the files when more live
+ * records come than its queue holds.
  */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 #include <uv.h>
 
 #include "../lib/cf_test_dir.h"
@@ -506,12 +508,108 @@ static void test_worker_store_and_rebuild(void **state)
 	cf_test_dir_remove(w.dir);
 }
 
+/*
+ * More live records than the queue holds: the worker drops the queue and
+ * reads them from the store's files instead (written, not checkpointed,
+ * as the loop leaves them), then goes on from the queue.
+ */
+static void test_queue_overflow_reads_the_files(void **state)
+{
+	struct world w;
+	struct log_store *s;
+	struct sync_search_stats st;
+	struct cf_buf b = CF_BUF_INIT;
+	char err[CF_ERRMSG_SIZE] = "";
+	const uint64_t last = 11 + SYNC_SEARCH_QUEUE_MAX + 5000;
+	uint64_t rebuilds;
+	sqlite3 *lock;
+	char path[400];
+
+	(void)state;
+	memset(&w, 0, sizeof w);
+	cf_test_dir_make(w.dir, sizeof w.dir, "test_sync_search");
+	snprintf(w.store, sizeof w.store, "%s/store", w.dir);
+	w.o.dir = w.store;
+	w.o.partitions = 2;
+	uv_loop_init(&w.loop);
+	store_write(&w, 1, 9, true);
+	world_start(&w);
+	wait_position(&w, 10);
+	sync_search_stats(w.ss, &st);
+	rebuilds = st.rebuilds;
+	/* The worker held on the database's write lock meanwhile (without
+	 * depending on how fast it is): the queue fills up. */
+	snprintf(path, sizeof path, "%s/search/index.db", w.dir);
+	assert_int_equal(sqlite3_open(path, &lock), SQLITE_OK);
+	sqlite3_busy_timeout(lock, 20000);
+	assert_int_equal(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL,
+				      NULL),
+			 SQLITE_OK);
+	assert_int_equal(log_store_open(&s, &w.o, NULL, NULL, err), 0);
+	for (uint64_t i = 11; i <= last; i++) {
+		char text[64];
+		struct log_record r;
+
+		snprintf(text, sizeof text, "burst w%lluq",
+			 (unsigned long long)i);
+		r = rec(LOG_REC_MESSAGE, i, "p", i, text, NULL, &b);
+		assert_int_equal(log_store_append(s, &r), 0);
+		assert_int_equal(log_store_commit(s), 0);
+	}
+	/* Handed over as apply does, faster than the worker indexes. */
+	for (uint64_t i = 11; i <= last; i++) {
+		char text[64];
+		struct log_record r;
+
+		snprintf(text, sizeof text, "burst w%lluq",
+			 (unsigned long long)i);
+		r = rec(LOG_REC_MESSAGE, i, "p", i, text, NULL, &b);
+		sync_search_on_record(w.ss, &r);
+	}
+	sync_search_stats(w.ss, &st);
+	assert_true(st.queued < SYNC_SEARCH_QUEUE_MAX); /* dropped */
+	assert_int_equal(sqlite3_exec(lock, "COMMIT", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(lock);
+	wait_position(&w, last);
+	sync_search_stats(w.ss, &st);
+	assert_true(st.rebuilds > rebuilds);
+	assert_true(st.queued <= SYNC_SEARCH_QUEUE_MAX);
+	run(&w, "w11q", "x", "p:11@11");
+	run(&w, "w40000q", "x", "p:40000@40000");
+	{
+		char q[32], want[64];
+
+		snprintf(q, sizeof q, "w%lluq", (unsigned long long)last);
+		snprintf(want, sizeof want, "p:%llu@%llu",
+			 (unsigned long long)last, (unsigned long long)last);
+		run(&w, q, "x", want);
+	}
+	/* And live again after it. */
+	{
+		struct log_record r = rec(LOG_REC_RECALL, last + 1, "p", 11,
+					  NULL, NULL, &b);
+
+		assert_int_equal(log_store_append(s, &r), 0);
+		assert_int_equal(log_store_commit(s), 0);
+		sync_search_on_record(w.ss, &r);
+	}
+	wait_position(&w, last + 1);
+	run(&w, "w11q", "x", "");
+	world_stop(&w);
+	log_store_close(s);
+	uv_loop_close(&w.loop);
+	cf_buf_release(&b);
+	cf_test_dir_remove(w.dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_records),
 		cmocka_unit_test(test_budget_and_cursor),
 		cmocka_unit_test(test_worker_store_and_rebuild),
+		cmocka_unit_test(test_queue_overflow_reads_the_files),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
