@@ -408,6 +408,10 @@ int sync_search_db_apply(struct sync_search_db *db,
 			*deleted = true;
 		return rv;
 	case LOG_REC_EDIT:
+		/* An edit whose text compaction erased (the message record
+		 * then holds the latest version) changes nothing. */
+		if ((rec->flags & LOG_REC_MSG_RECALLED) || rec->body.len == 0)
+			return 0;
 		rv = loc_get(db, rec, &mid);
 		if (rv != 0 || mid == 0)
 			return rv; /* recalled, or never indexed */

@@ -178,6 +178,7 @@ static void test_records(void **state)
 	apply(db, LOG_REC_EDIT, 6, "a", 2, "goodbye there @carol", "carol");
 	apply(db, LOG_REC_RECALL, 7, "a", 9, NULL, NULL);	/* unknown */
 	apply(db, LOG_REC_EDIT, 8, "a", 1, "resurrected?", NULL); /* recalled */
+	apply(db, LOG_REC_EDIT, 8, "a", 3, NULL, NULL); /* erased: no text */
 	assert_int_equal(sync_search_db_set_position(db, 8), 0);
 	assert_int_equal(sync_search_db_commit(db), 0);
 	query(db, "hello", "x", both, 2, "a:3@4,b:1@3");
