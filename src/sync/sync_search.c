@@ -320,7 +320,11 @@ static void *worker_main(void *arg)
 				dirty_at = dirty_first = 0;
 				next_opt = cf_mono_ms() + OPTIMIZE_GAP_FACTOR * d;
 			} else {
-				drop_writer(ss, &db, rv);
+				/* Again in a second (readers, I/O) or on a
+				 * database built again. */
+				next_opt = cf_mono_ms() + 1000;
+				if (rv != -EAGAIN)
+					drop_writer(ss, &db, rv);
 			}
 			pthread_mutex_lock(&ss->mu);
 			continue;

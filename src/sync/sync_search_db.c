@@ -440,11 +440,13 @@ int sync_search_db_wipe(struct sync_search_db *db)
 
 int sync_search_db_optimize(struct sync_search_db *db)
 {
+	int64_t busy = 0;
 	int rv = exec(db, "INSERT INTO t(t) VALUES ('optimize')");
 
+	/* Its first column is 1 when readers kept it from finishing. */
 	if (rv == 0)
-		rv = exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
-	return rv;
+		rv = scalar(db, "PRAGMA wal_checkpoint(TRUNCATE)", &busy, NULL);
+	return rv == 0 && busy != 0 ? -EAGAIN : rv;
 }
 
 static int win_cmp(const void *k, const void *e)

@@ -89,7 +89,10 @@ int sync_search_db_apply(struct sync_search_db *db,
 /* Remove every row, position 0 (inside a transaction). */
 int sync_search_db_wipe(struct sync_search_db *db);
 
-/* FTS5 'optimize' then a WAL checkpoint (TRUNCATE), outside transactions. */
+/*
+ * FTS5 'optimize' then a WAL checkpoint (TRUNCATE), outside transactions;
+ * -EAGAIN if readers kept the checkpoint from finishing (call again).
+ */
 int sync_search_db_optimize(struct sync_search_db *db);
 
 /* The caller's conversation, visible between two messageIds. */
