@@ -19,8 +19,11 @@
 
 #include "common/cf_err.h"
 
-/* Code points of one CJK run before it is cut (a longer run goes on). */
-#define RUN_MAX 64
+/*
+ * Code points of one CJK run before it is cut (a longer run goes on, the
+ * parts overlapping by one character).
+ */
+#define RUN_MAX 128
 
 static bool is_cjk(ucs4_t c)
 {
@@ -156,9 +159,13 @@ static void emit_word(struct out *o, const uint8_t *p, size_t n,
 		put(o, chars >= 3 ? "\"*" : "\"", chars >= 3 ? 2 : 1);
 }
 
-/* A CJK run: offsets of its code points in p, count n (1..RUN_MAX). */
+/*
+ * A CJK run: offsets of its code points in p, count n (1..RUN_MAX); cut:
+ * the run goes on (its last character starts the next part), so no final
+ * unigram comes between the bigrams and a phrase across the cut matches.
+ */
 static void emit_run(struct out *o, const uint8_t *p, const size_t *at,
-		     size_t n, size_t end)
+		     size_t n, size_t end, bool cut)
 {
 	if (!term_room(o))
 		return;
@@ -181,9 +188,12 @@ static void emit_run(struct out *o, const uint8_t *p, const size_t *at,
 		put(o, p + at[i], e - at[i]);
 	}
 	if (o->query) {
+		/* A cut query run: phrases of its parts, all required. */
 		put(o, "\"", 1);
 		return;
 	}
+	if (cut)
+		return;
 	put(o, " ", 1);
 	put(o, p + at[n - 1], end - at[n - 1]);
 }
@@ -212,7 +222,7 @@ static int tokens(const char *s, size_t len, struct out *o)
 		bool word = i < n && !cjk && is_word(c);
 
 		if (run > 0 && (!cjk || run == RUN_MAX)) {
-			emit_run(o, p, at, run, i);
+			emit_run(o, p, at, run, i, cjk);
 			/* A cut long run overlaps by one character. */
 			if (cjk) {
 				at[0] = at[run - 1];

@@ -189,6 +189,23 @@ static void test_match(void **state)
 	finds("ト", "10");
 	finds("京都見", "");
 	finds("ssage", "");
+	/* A run longer than the cut (128): phrases across it match. */
+	{
+		static const char *const han[10] = {"一", "二", "三", "四", "五",
+						    "六", "七", "八", "九", "十"};
+		char text[1024] = "";
+
+		for (int i = 0; i < 150; i++)
+			strcat(text, han[(i * 7 + i / 10) % 10]);
+		add(11, text);
+		for (int from = 120; from < 135; from++) {
+			char q[64] = "";
+
+			for (int i = from; i < from + 4; i++)
+				strcat(q, han[(i * 7 + i / 10) % 10]);
+			finds(q, "11");
+		}
+	}
 	sqlite3_close(db);
 }
 
