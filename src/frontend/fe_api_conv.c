@@ -703,7 +703,7 @@ bool fe_api_conv_http(struct fe_conn *c, const struct fe_http_req *req,
 	} else if (tail.len > 9 && memcmp(tail.p, "messages/", 9) == 0 &&
 		   memchr(tail.p + 9, '/', tail.len - 9) == NULL) {
 		if (req->method != FE_HTTP_DELETE) {
-			fe_respond_405(c, "DELETE");
+			fe_respond_405(c, "DELETE, PATCH"); /* fe_api_edit */
 			return true;
 		}
 	} else {
