@@ -167,7 +167,7 @@ int log_compact_run(struct log_compact *c, char *errmsg)
 	c->res.bytes_out = info.file_size;
 	c->res.records = info.records;
 	c->res.messages = info.messages;
-	c->res.erased = info.recalled;
+	c->res.erased = info.recalled + info.versions_erased;
 	c->res.ident = info.content_xxh3;
 	c->res.max_index = info.max_index;
 	c->done = true;

@@ -236,7 +236,8 @@ struct log_compact_result {
 	uint64_t bytes_out;	/* cold file bytes */
 	uint64_t records;
 	uint64_t messages;
-	uint64_t erased;	/* recalled messages written without content */
+	uint64_t erased;	/* recalled messages written without content,
+				   and earlier versions of edited ones */
 	uint64_t ident;		/* content identity of the cold file */
 	uint64_t max_index;	/* highest Raft index of a record in it */
 };

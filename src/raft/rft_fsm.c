@@ -169,6 +169,10 @@ static int scan_rec_state(struct rft_fsm *f, const struct log_record *rec)
 		break;
 	case LOG_REC_EDIT:
 		rv = rft__edit_scan(f, c, rec);
+		/* It carries the attachment on, once compaction erased the
+		 * message's body (LOG_REC_MSG_EDITED). */
+		if (rv == 0)
+			rv = scan_attachment(f, c, rec);
 		break;
 	case LOG_REC_RECEIPT:
 		rv = rft_rec_receipt_decode(rec->body, &rr);
