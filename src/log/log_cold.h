@@ -93,7 +93,9 @@ struct log_cold_writer;
  * LOG_REC_MSG_EDITED: its latest edit holds the text), and so is every
  * such edit but the one with the highest messageId; the edits of a
  * recalled message are written without content too (flag
- * LOG_REC_MSG_RECALLED).
+ * LOG_REC_MSG_RECALLED). If the recalled callback answers true for (conv,
+ * seq | LOG_RECALL_EDITED) (log_store.h), a later version exists outside
+ * the records: every version of seq among them is written without content.
  */
 /* True if conv's message seq was recalled: its body is dropped. */
 typedef bool (*log_cold_recalled_fn)(void *arg, struct cf_str conv,

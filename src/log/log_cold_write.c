@@ -109,6 +109,7 @@
 #include "common/cf_vfs.h"
 #include "log/log_cold_int.h"
 #include "log/log_segment.h"
+#include "log/log_store.h"
 
 /* Bytes buffered before a write(2). */
 #define COLD_WRITE_CHUNK (1u << 20)
@@ -542,7 +543,13 @@ static int cw_message(struct log_cold_writer *w, const struct cw_ent *e,
 		ed = nedits > 0 ? bsearch(&key, edits, nedits, sizeof(*edits),
 					  cw_edit_cmp)
 				: NULL;
-		if (ed == NULL || (e->kind == LOG_REC_EDIT && e->mid >= ed->mid))
+		/* The callback's (conv, seq | LOG_RECALL_EDITED): a later
+		 * version than any here exists (log_store.h). */
+		if (!(w->recalled != NULL && e->seq < LOG_RECALL_EDITED &&
+		      w->recalled(w->recalled_arg, cw_conv(w, e),
+				  e->seq | LOG_RECALL_EDITED)) &&
+		    (ed == NULL ||
+		     (e->kind == LOG_REC_EDIT && e->mid >= ed->mid)))
 			return 0; /* never edited, or the latest version */
 		flags = LOG_REC_MSG_EDITED;
 	}

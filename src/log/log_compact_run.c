@@ -43,7 +43,7 @@ static int recall_cmp(const void *a, const void *b)
 static bool recall_has(void *arg, struct cf_str conv, uint64_t seq)
 {
 	const struct recall_set *rs = arg;
-	struct log_recall key = {conv, seq};
+	struct log_recall key = {conv, seq, 0};
 
 	return rs->n > 0 && bsearch(&key, rs->v, rs->n, sizeof(key),
 				    recall_cmp) != NULL;

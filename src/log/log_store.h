@@ -216,11 +216,20 @@ unsigned log_store_fd_budget(unsigned partitions, unsigned open_files);
  */
 struct log_compact;
 
-/* A recalled message: its content is dropped by compaction. */
+/*
+ * A recalled message: its content is dropped by compaction. Or (issue 13)
+ * an edited one, latest_segno != 0: the segment its latest edit was
+ * appended to; a job whose input ends before that segment drops the
+ * content of every version of the message it takes (the message, its
+ * edits: flag LOG_REC_MSG_EDITED). In a job's list such an entry is
+ * (conv, seq | LOG_RECALL_EDITED).
+ */
 struct log_recall {
 	struct cf_str conv;
 	uint64_t seq;
+	uint32_t latest_segno;
 };
+#define LOG_RECALL_EDITED (1ull << 63)
 
 /* What a compaction job is, and once run, what it did. */
 struct log_compact_result {
@@ -271,6 +280,16 @@ int log_store_compact_plan(struct log_store *s, unsigned partition,
  */
 int log_store_note_recall(struct log_store *s, struct cf_str conv,
 			  uint64_t seq, uint64_t ts);
+/*
+ * An edit of conv's message seq was committed (after the entry's
+ * records): if compaction has already taken the message (a cold file, or a
+ * decided job, holds it), remember it so that the next compaction of its
+ * partition rewrites that cold file without the content of any version of
+ * the message it holds. Not covered: an earlier edit in another cold file
+ * than the message's. Nothing may be staged.
+ */
+int log_store_note_edit(struct log_store *s, struct cf_str conv,
+			uint64_t seq);
 /* Recalls waiting for a rewrite in partition (see above). */
 unsigned log_store_erase_pending(const struct log_store *s,
 				 unsigned partition);
