@@ -123,14 +123,6 @@
  */
 #define COLD_WRITE_BEHIND (4u << 20)
 
-struct cw_ent {
-	uint64_t off;	/* in w->recs */
-	uint32_t len;
-	uint8_t kind;
-	uint64_t seq;
-	uint64_t ridx;
-	uint64_t mid;
-};
 
 struct log_cold_writer {
 	int dirfd;
@@ -465,54 +457,6 @@ static int u64_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The latest edit of a seq among a conversation's records (cw_message). */
-struct cw_edit {
-	uint64_t seq;
-	uint64_t mid; /* highest messageId of its edits */
-};
-
-static int cw_edit_cmp(const void *a, const void *b)
-{
-	return u64_cmp(&((const struct cw_edit *)a)->seq,
-		       &((const struct cw_edit *)b)->seq);
-}
-
-/* Each edited seq of ents[0..n) once, with its latest edit, sorted. */
-static int cw_edits(const struct cw_ent *ents, size_t n,
-		    struct cw_edit **out, size_t *nout)
-{
-	struct cw_edit *v;
-	size_t k = 0, i;
-
-	*out = NULL;
-	*nout = 0;
-	for (i = 0; i < n; i++)
-		k += ents[i].kind == LOG_REC_EDIT;
-	if (k == 0)
-		return 0;
-	v = malloc(k * sizeof(*v));
-	if (v == NULL)
-		return -ENOMEM;
-	k = 0;
-	for (i = 0; i < n; i++)
-		if (ents[i].kind == LOG_REC_EDIT) {
-			v[k].seq = ents[i].seq;
-			v[k++].mid = ents[i].mid;
-		}
-	qsort(v, k, sizeof(*v), cw_edit_cmp);
-	*nout = 0;
-	for (i = 0; i < k; i++) {
-		if (*nout > 0 && v[*nout - 1].seq == v[i].seq) {
-			if (v[i].mid > v[*nout - 1].mid)
-				v[*nout - 1].mid = v[i].mid;
-			continue;
-		}
-		v[(*nout)++] = v[i];
-	}
-	*out = v;
-	return 0;
-}
-
 /*
  * The bytes to write for message or edit e: as added, or re-encoded
  * without its content (flags: erase) if its message was recalled
@@ -520,12 +464,12 @@ static int cw_edits(const struct cw_ent *ents, size_t n,
  */
 static int cw_message(struct log_cold_writer *w, const struct cw_ent *e,
 		      const uint64_t *recalls, size_t nrecalls,
-		      const struct cw_edit *edits, size_t nedits,
+		      const struct log__cold_edit *edits, size_t nedits,
 		      const void **p, size_t *n, bool *recalled, bool *erased)
 {
 	const void *src = w->recs.data + e->off;
-	struct cw_edit key = {e->seq, 0};
-	const struct cw_edit *ed;
+	struct log__cold_edit key = {e->seq, 0};
+	const struct log__cold_edit *ed;
 	struct log_record rec;
 	uint8_t flags;
 	int rv;
@@ -541,7 +485,7 @@ static int cw_message(struct log_cold_writer *w, const struct cw_ent *e,
 	flags = LOG_REC_MSG_RECALLED;
 	if (!*recalled) {
 		ed = nedits > 0 ? bsearch(&key, edits, nedits, sizeof(*edits),
-					  cw_edit_cmp)
+					  log__cold_edit_cmp)
 				: NULL;
 		/* The callback's (conv, seq | LOG_RECALL_EDITED): a later
 		 * version than any here exists (log_store.h). */
@@ -581,7 +525,7 @@ static int cw_conv_group(struct log_cold_writer *w, const struct cw_ent *ents,
 	struct cf_str conv = cw_conv(w, &ents[0]);
 	uint64_t *recalls = NULL;
 	size_t nrecalls = 0;
-	struct cw_edit *edits = NULL;
+	struct log__cold_edit *edits = NULL;
 	size_t nedits = 0;
 	uint64_t msgs = 0, others = 0;
 	uint32_t oblk = 0, ooff = 0, nruns = 0;
@@ -605,7 +549,7 @@ static int cw_conv_group(struct log_cold_writer *w, const struct cw_ent *ents,
 				recalls[nrecalls++] = ents[i].seq;
 		qsort(recalls, nrecalls, sizeof(*recalls), u64_cmp);
 	}
-	rv = cw_edits(ents, n, &edits, &nedits);
+	rv = log__cold_edits(ents, n, &edits, &nedits);
 	if (rv != 0)
 		goto out;
 	cf_buf_truncate(&w->runs, 0);

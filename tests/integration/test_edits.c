@@ -2,7 +2,7 @@
 
 /*
  * Message edits (issue 13) on one 3-node cluster of real confabd processes
- * (cluster file: edit-window 10s, segment-size 64K):
+ * (cluster file: edit-window 20s, segment-size 64K):
  *   - an edit through a follower answers once committed; every node's
  *     history (consistent=1) shows the latest content with editedAt; a
  *     member's socket on another node gets the `edited` event; a device
@@ -15,7 +15,10 @@
  *   - after `confabctl compact`, the original text and the earlier edit are
  *     in no file of any node's data folder (store, raft log, images), the
  *     latest is still read from the cold file, also by a restarted node,
- *     and `confabctl verify --cluster` finds the nodes identical.
+ *     and `confabctl verify --cluster` finds the nodes identical; an edit
+ *     of the compacted message then makes the next compaction rewrite the
+ *     cold file without the version it held.
+ * (A message is edited within 20 s of being sent, compactions included.)
  * The tests run in this order on one cluster.
  */
 
@@ -40,18 +43,19 @@
 
 #define START_TIMEOUT_MS 30000
 #define EVENT_TIMEOUT_MS 10000
-#define WINDOW_MS 10000
+#define WINDOW_MS 20000
 #define N_TESTS 3
 
 static struct cf_test_cluster cluster;
 static int n_passed;
 static char orig_marker[64], edit1_marker[64], edit2_marker[64];
 static char orig_mid[32];
+static char late_marker[64], late_edit[64];
 
 static int group_setup(void **state)
 {
 	(void)state;
-	setenv("CONFAB_IT_CONF", "segment-size 64K;edit-window 10s", 1);
+	setenv("CONFAB_IT_CONF", "segment-size 64K;edit-window 20s", 1);
 	return cf_test_cluster_start(&cluster, 3, START_TIMEOUT_MS) != 0 ? -1
 									: 0;
 }
@@ -358,7 +362,7 @@ static void every_error_is_answered(void **state)
 			 "alice", "{}", &st);
 	assert_int_equal(st, 405);
 	json_decref(j);
-	/* The window (10 s of entry time): a bounded wait past it. */
+	/* The window (20 s of entry time): a bounded wait past it. */
 	t0 = cf_mono_ms();
 	cf_test_sleep_ms(WINDOW_MS);
 	for (int k = 0;; k++) {
@@ -462,12 +466,27 @@ static void earlier_versions_leave_every_file_after_compaction(void **state)
 	json_t *h, *m;
 
 	(void)state;
+	/* A message that will be edited once it is compacted. */
+	marker(late_marker, sizeof late_marker, "COMPACTED-THEN-EDITED");
+	snprintf(late_edit, sizeof late_edit, "edited after compaction");
+	{
+		char content[128];
+		struct cf_test_ack a;
+
+		snprintf(content, sizeof content, "words %s", late_marker);
+		assert_int_equal(cf_test_send(&cluster, 2, "alice", "ed-a",
+					      "m2", content, &a),
+				 201);
+		assert_int_equal(a.seq, 2);
+	}
 	/* Every node wrote every version before. */
 	for (unsigned n = 1; n <= 3; n++) {
 		assert_non_null(holder(n, orig_marker));
 		assert_non_null(holder(n, edit1_marker));
 	}
 	ctl_ok("compact", "compaction committed at index");
+	/* Edited within the window, once compacted (checked below). */
+	json_decref(edit_ok(1, "alice", "ed-a", 2, "ce-4", late_edit, NULL));
 	for (unsigned n = 1; n <= 3; n++) {
 		const char *f = holder(n, orig_marker);
 
@@ -496,6 +515,23 @@ static void earlier_versions_leave_every_file_after_compaction(void **state)
 	assert_non_null(strstr(cf_test_str(hist_at(h, 1), "content"),
 			       edit2_marker));
 	json_decref(h);
+	ctl_ok("verify", "identical: 3 nodes");
+
+	/* The message edited after its compaction (above): its cold file
+	 * is rewritten without the original text. */
+	ctl_ok("compact", "compaction committed at index");
+	for (unsigned n = 1; n <= 3; n++) {
+		const char *f = holder(n, late_marker);
+
+		if (f != NULL)
+			fail_msg("node %u still holds the text of an edited "
+				 "message compacted before the edit in %s",
+				 n, f);
+		h = cf_test_history(&cluster, n, "bob", "ed-a");
+		assert_string_equal(cf_test_str(hist_at(h, 2), "content"),
+				    late_edit);
+		json_decref(h);
+	}
 	ctl_ok("verify", "identical: 3 nodes");
 	n_passed++;
 }
