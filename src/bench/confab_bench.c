@@ -33,6 +33,11 @@
  * WebSockets on the first --url node, its resident memory and connection
  * buffers read from /metrics before and --seconds (default 3 in this mode)
  * after they are all open, per socket.
+ *
+ * --search N selects the search mode instead (bench_search.c): N queries
+ * of --terms words (default 1) of the synthetic vocabulary that
+ * tests/bench/gen_cluster -T writes, as --user, --limit results each
+ * (default 20 in this mode), over --concurrency connections (default 1).
  */
 
 #include <assert.h>
@@ -46,6 +51,7 @@
 
 #include "bench/bench_fanout.h"
 #include "bench/bench_history.h"
+#include "bench/bench_search.h"
 #include "bench/bench_http.h"
 #include "bench/bench_idle.h"
 #include "common/cf_buf.h"
@@ -65,6 +71,8 @@ struct bench {
 	unsigned fanout, rate; /* --fanout mode (bench_fanout.c) */
 	unsigned history, limit, seed; /* --history mode (bench_history.c) */
 	unsigned idle; /* --idle mode (bench_idle.c) */
+	unsigned search, terms; /* --search mode (bench_search.c) */
+	int limit_set;
 	const char *user;
 	int conc_set, seconds_set;
 	char run_id[32];
@@ -111,7 +119,10 @@ static void usage(FILE *f)
 		   "       confab-bench --history N [--url URL ...] "
 		   "[--concurrency C] [--limit L]\n"
 		   "                    [--user ID] [--seed S]\n"
-		   "       confab-bench --idle N [--url URL] [--seconds S]\n");
+		   "       confab-bench --idle N [--url URL] [--seconds S]\n"
+		   "       confab-bench --search N [--url URL ...] [--terms K] "
+		   "[--concurrency C]\n"
+		   "                    [--limit L] [--user ID] [--seed S]\n");
 }
 
 static int lat_cmp(const void *a, const void *b)
@@ -477,13 +488,15 @@ static int parse_args(struct bench *b, int argc, char **argv)
 		{"user", required_argument, NULL, 'U'},
 		{"seed", required_argument, NULL, 'S'},
 		{"idle", required_argument, NULL, 'I'},
+		{"search", required_argument, NULL, 'Q'},
+		{"terms", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int ch, rv = 0;
 
 	while (rv == 0 &&
-	       (ch = getopt_long(argc, argv, "u:c:s:w:z:k:f:r:H:l:U:S:I:h", opts,
+	       (ch = getopt_long(argc, argv, "u:c:s:w:z:k:f:r:H:l:U:S:I:Q:T:h", opts,
 				 NULL)) != -1) {
 		switch (ch) {
 		case 'u':
@@ -517,6 +530,13 @@ static int parse_args(struct bench *b, int argc, char **argv)
 			break;
 		case 'l':
 			rv = parse_uint(optarg, 1, 200, &b->limit);
+			b->limit_set = 1;
+			break;
+		case 'Q':
+			rv = parse_uint(optarg, 1, 10000000, &b->search);
+			break;
+		case 'T':
+			rv = parse_uint(optarg, 1, 4, &b->terms);
 			break;
 		case 'U':
 			rv = strlen(optarg) >= 1 && strlen(optarg) <= 128 &&
@@ -631,6 +651,28 @@ static int run_history(const struct bench *b)
 	return bench_history_run(&o);
 }
 
+/* --search: hand the parsed options to bench_search.c. */
+static int run_search(const struct bench *b)
+{
+	struct bh_target t[MAX_URLS];
+	struct bsearch_opts o;
+
+	targets_of(b, t);
+	memset(&o, 0, sizeof o);
+	o.targets = t;
+	o.n_targets = b->n_urls;
+	o.requests = b->search;
+	o.warmup = b->search < 100 ? b->search : 100;
+	o.conc = b->conc_set ? b->conc : 1;
+	o.limit = b->limit_set ? b->limit : 20;
+	o.terms = b->terms > 0 ? b->terms : 1;
+	o.rank_lo = 20;	  /* past the commonest words, */
+	o.rank_hi = 2000; /* among those that many texts hold */
+	o.seed = b->seed;
+	o.user = b->user;
+	return bench_search_run(&o);
+}
+
 /* --idle: hand the parsed options to bench_idle.c (the first --url). */
 static int run_idle(const struct bench *b)
 {
@@ -667,12 +709,15 @@ int main(int argc, char **argv)
 	snprintf(b.run_id, sizeof b.run_id, "%llx%x",
 		 (unsigned long long)(cf_wall_ms() % 0xffffffffu),
 		 (unsigned)getpid());
-	if ((b.history > 0) + (b.fanout > 0 || b.rate > 0) + (b.idle > 0) >
+	if ((b.history > 0) + (b.fanout > 0 || b.rate > 0) + (b.idle > 0) +
+		    (b.search > 0) >
 	    1) {
-		fprintf(stderr, "confab-bench: --history, --fanout and --idle "
-				"are separate modes\n");
+		fprintf(stderr, "confab-bench: --history, --fanout, --idle and "
+				"--search are separate modes\n");
 		return 2;
 	}
+	if (b.search > 0)
+		return run_search(&b);
 	if (b.idle > 0)
 		return run_idle(&b);
 	if (b.history > 0)

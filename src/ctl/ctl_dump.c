@@ -397,6 +397,8 @@ static int dump_offline(struct dump *d, const char *data)
 			 * placeholder as sync_recalled_json() */
 			json_object_del(j, "content");
 			json_object_del(j, "attachment");
+			json_object_del(j, "replyTo");
+			json_object_del(j, "mentions");
 			if (json_object_set_new(j, "recalled", json_true()) !=
 			    0)
 				goto out;

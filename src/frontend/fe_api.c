@@ -30,6 +30,7 @@
 #include "frontend/fe_cors.h"
 #include "frontend/fe_json.h"
 #include "frontend/fe_ops.h"
+#include "frontend/fe_send_meta.h"
 #include "frontend/fe_server.h"
 #include "sync/sync_read.h"
 
@@ -53,6 +54,7 @@ struct fe_call {
 	char client_msg_id[129];
 	bool attachment;   /* a send with an attachment */
 	struct sync_history_query q;
+	json_t *body;	   /* a send checked again after a read index */
 };
 
 static struct fe_call *call_new(struct fe_conn *c, enum call_kind kind,
@@ -75,6 +77,7 @@ static struct fe_call *call_new(struct fe_conn *c, enum call_kind kind,
 static void call_free(struct fe_call *k)
 {
 	json_decref(k->ws_id);
+	json_decref(k->body);
 	fe_conn_unref(k->conn);
 	free(k);
 }
@@ -180,12 +183,61 @@ static int attachment_check(json_t *att, char *err, size_t errlen)
 	return 0;
 }
 
+static int send_start(struct fe_conn *c, const char *user, json_t *o,
+		      json_t *ws_id, bool ws, bool again, char *err,
+		      size_t errlen);
+
+/*
+ * A send's replyTo or mentions failed against this node's state, which may
+ * lag (fe_send_meta.h): once the read index is applied here, check it
+ * again, and answer its error only then.
+ */
+static void send_recheck_cb(struct rft_read *r, int status)
+{
+	struct fe_call *k = r->data;
+	char err[256];
+	int rv;
+
+	if (status != 0) {
+		call_fail(k, status,
+			  "could not reach the leader to check replyTo and "
+			  "mentions");
+		return;
+	}
+	if (!fe_conn_alive(k->conn)) {
+		call_free(k);
+		return;
+	}
+	rv = send_start(k->conn, k->user, k->body, k->ws_id, k->ws, true, err,
+			sizeof err);
+	if (rv != 0)
+		call_fail(k, rv, err);
+	else
+		call_free(k);
+}
+
+static int send_recheck(struct fe_conn *c, const char *user, json_t *o,
+			json_t *ws_id, bool ws)
+{
+	struct fe_call *k = call_new(c, CALL_SEND, user);
+
+	if (k == NULL)
+		return -ENOMEM;
+	k->ws = ws;
+	k->ws_id = json_incref(ws_id);
+	k->body = json_incref(o);
+	rft_node_read_index(c->srv->node, &k->rd, send_recheck_cb);
+	return 0;
+}
+
 /*
  * Validate a send from a JSON object and submit it. On a validation error
- * returns it (with err set) and submits nothing.
+ * returns it (with err set) and submits nothing. again: this is the check
+ * after a read index (send_recheck).
  */
 static int send_start(struct fe_conn *c, const char *user, json_t *o,
-		      json_t *ws_id, bool ws, char *err, size_t errlen)
+		      json_t *ws_id, bool ws, bool again, char *err,
+		      size_t errlen)
 {
 	struct fe_server *srv = c->srv;
 	struct cf_str conv;
@@ -194,6 +246,9 @@ static int send_start(struct fe_conn *c, const char *user, json_t *o,
 	struct cf_str content;
 	struct rft_cmd cmd;
 	struct fe_call *k;
+	struct cf_buf mentions = CF_BUF_INIT;
+	uint64_t reply_to = 0;
+	bool stale = false;
 	json_t *att;
 	char *att_text = NULL;
 	unsigned retry_s = 1;
@@ -233,21 +288,32 @@ static int send_start(struct fe_conn *c, const char *user, json_t *o,
 	}
 	if (att != NULL && (rv = attachment_check(att, err, errlen)) != 0)
 		return rv;
+	rv = fe_send_meta(rft_node_fsm(srv->node), cf_str_c(user), conv,
+			  content, o, again, &reply_to, &mentions, &stale,
+			  err, errlen);
+	if (rv == CF_EBADREQ && stale && !again) {
+		cf_buf_release(&mentions);
+		return send_recheck(c, user, o, ws_id, ws);
+	}
+	if (rv != 0)
+		goto fail;
 	rv = fe_rate_take(&srv->rate, user, cf_mono_ns(), &retry_s);
 	if (rv != 0) {
 		snprintf(err, errlen, "over %u sends per second; retry in %u s",
 			 srv->cfg.rate_limit, retry_s);
-		return rv;
+		goto fail;
 	}
 	if (att != NULL) {
 		att_text = json_dumps(att, JSON_COMPACT | JSON_SORT_KEYS);
+		rv = -ENOMEM;
 		if (att_text == NULL)
-			return -ENOMEM;
+			goto fail;
 	}
 	k = call_new(c, CALL_SEND, user);
 	if (k == NULL) {
 		free(att_text);
-		return -ENOMEM;
+		rv = -ENOMEM;
+		goto fail;
 	}
 	k->ws = ws;
 	k->ws_id = json_incref(ws_id);
@@ -262,10 +328,17 @@ static int send_start(struct fe_conn *c, const char *user, json_t *o,
 	cmd.msg_type = type;
 	cmd.content = content;
 	cmd.attachment = cf_str_c(att_text);
+	cmd.reply_to = reply_to;
+	cmd.mentions.p = mentions.data;
+	cmd.mentions.len = mentions.len;
 	srv->metrics.sends++;
 	rft_node_submit(srv->node, &k->sub, &cmd, send_done_cb);
 	free(att_text);
+	cf_buf_release(&mentions);
 	return 0;
+fail:
+	cf_buf_release(&mentions);
+	return rv;
 }
 
 static void http_send(struct fe_conn *c, const struct fe_http_req *req,
@@ -277,7 +350,8 @@ static void http_send(struct fe_conn *c, const struct fe_http_req *req,
 
 	rv = fe_json_body(req, &o, err, sizeof err);
 	if (rv == 0) {
-		rv = send_start(c, user, o, NULL, false, err, sizeof err);
+		rv = send_start(c, user, o, NULL, false, false, err,
+				sizeof err);
 		json_decref(o);
 	}
 	if (rv != 0)
@@ -574,13 +648,15 @@ static void http_history(struct fe_conn *c, const struct fe_http_req *req,
 		    0 ||
 	    (rv = query_u64(req, "beforeSeq", &q.before_seq, err,
 			    sizeof err)) != 0 ||
-	    (rv = query_u64(req, "limit", &limit, err, sizeof err)) != 0) {
+	    (rv = query_u64(req, "limit", &limit, err, sizeof err)) != 0 ||
+	    (rv = query_u64(req, "aroundSeq", &q.around_seq, err,
+			    sizeof err)) != 0) {
 		fe_respond_rc(c, rv, err);
 		return;
 	}
-	if (q.from_seq != 0 && q.before_seq != 0) {
+	if ((q.from_seq != 0) + (q.before_seq != 0) + (q.around_seq != 0) > 1) {
 		fe_respond_rc(c, CF_EBADREQ,
-			      "give fromSeq or beforeSeq, not both");
+			      "give one of fromSeq, beforeSeq, aroundSeq");
 		return;
 	}
 	if (limit == 0)
@@ -735,7 +811,8 @@ void fe_api_ws_message(struct fe_conn *c, const char *text, size_t len)
 	} else if (type == NULL) {
 		fe_ws_send_error(c, id, CF_EBADREQ, "'type' is required");
 	} else if (strcmp(type, "send") == 0) {
-		rv = send_start(c, c->user, o, id, true, err, sizeof err);
+		rv = send_start(c, c->user, o, id, true, false, err,
+				sizeof err);
 		if (rv != 0)
 			fe_ws_send_error(c, id, rv, err);
 	} else if (fe_api_conv_ws(c, type, o, id)) {

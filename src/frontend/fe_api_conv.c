@@ -141,9 +141,9 @@ int fe_api_conv_json(struct rft_fsm *f, const struct rft_conv *cv,
 			cf_buf_release(&escratch);
 			goto err;
 		}
-		last = rft_conv_recalled(cv, cv->last_seq)
-			       ? sync_recalled_json(&rec)
-			       : sync_message_json(&rec);
+		last = sync_message_json_for(&rec,
+					     rft_conv_recalled(cv, cv->last_seq),
+					     cf_str_c(user));
 		cf_buf_release(&escratch);
 		if (last != NULL && edited_at != 0 &&
 		    json_object_set_new(last, "editedAt",

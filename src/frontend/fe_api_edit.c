@@ -21,14 +21,13 @@
 #include "common/cf_id.h"
 #include "common/cf_time.h"
 #include "frontend/fe_json.h"
+#include "frontend/fe_mention.h"
 #include "frontend/fe_rate.h"
 #include "frontend/fe_server.h"
 #include "raft/rft_cmd.h"
 #include "raft/rft_fsm.h"
 #include "raft/rft_node.h"
 #include "sync/sync_read.h"
-
-#define EDIT_MENTIONS_MAX 50u
 
 struct edit_call {
 	struct fe_conn *conn;
@@ -80,36 +79,58 @@ out:
 	free(k);
 }
 
-/* The explicit mentions: an array of ids, encoded into out. */
-static int mentions_take(json_t *o, struct cf_buf *out, char *err,
-			 size_t errlen)
+static bool is_member(void *arg, struct cf_str id)
+{
+	return rft_conv_has_member(arg, id);
+}
+
+/*
+ * The final mentions (fe_mention.h): the explicit ids (an array; apply
+ * refuses one that is not a member) and the members the new content
+ * names with '@', as this node knows them (none if it does not know the
+ * conversation or the caller is not a member here: apply answers then),
+ * encoded into out.
+ */
+static int mentions_take(struct fe_conn *c, const char *user,
+			 struct cf_str conv, struct cf_str content, json_t *o,
+			 struct cf_buf *out, char *err, size_t errlen)
 {
 	json_t *a = json_object_get(o, "mentions");
-	struct cf_str ids[EDIT_MENTIONS_MAX];
-	size_t i;
+	struct cf_str ids[RFT_MENTIONS_MAX], final[RFT_MENTIONS_MAX];
+	const struct rft_conv *cv;
+	size_t i, n = 0;
+	unsigned nf;
 	json_t *v;
 
-	if (a == NULL || json_is_null(a))
-		return 0;
-	if (!json_is_array(a) || json_array_size(a) > EDIT_MENTIONS_MAX) {
+	if (a != NULL && !json_is_null(a) &&
+	    (!json_is_array(a) || json_array_size(a) > RFT_MENTIONS_MAX)) {
 		snprintf(err, errlen, "'mentions' must be an array of at most "
 				      "%u user ids",
-			 EDIT_MENTIONS_MAX);
+			 RFT_MENTIONS_MAX);
 		return CF_EBADREQ;
 	}
-	json_array_foreach(a, i, v)
-	{
-		if (!json_is_string(v) ||
-		    !cf_id_valid(json_string_value(v), json_string_length(v))) {
-			snprintf(err, errlen, "'mentions' must be user ids");
-			return CF_EBADREQ;
+	if (a != NULL && json_is_array(a)) {
+		json_array_foreach(a, i, v)
+		{
+			if (!json_is_string(v) ||
+			    !cf_id_valid(json_string_value(v),
+					 json_string_length(v))) {
+				snprintf(err, errlen,
+					 "'mentions' must be user ids");
+				return CF_EBADREQ;
+			}
+			ids[n].p = json_string_value(v);
+			ids[n++].len = json_string_length(v);
 		}
-		ids[i].p = json_string_value(v);
-		ids[i].len = json_string_length(v);
 	}
-	if (json_array_size(a) == 0)
-		return 0;
-	return rft_idlist_encode(out, ids, (unsigned)json_array_size(a));
+	cv = rft_fsm_conv(rft_node_fsm(c->srv->node), conv);
+	if (cv != NULL && rft_conv_has_member(cv, cf_str_c(user)))
+		nf = fe_mention_list(content, ids, (unsigned)n, is_member,
+				     (void *)cv, final, RFT_MENTIONS_MAX);
+	else
+		nf = fe_mention_list(CF_STR_LIT(""), ids, (unsigned)n,
+				     is_member, NULL, final, RFT_MENTIONS_MAX);
+	return nf > 0 ? rft_idlist_encode(out, final, nf) : 0;
 }
 
 static int edit_start(struct fe_conn *c, const char *user, struct cf_str conv,
@@ -137,7 +158,7 @@ static int edit_start(struct fe_conn *c, const char *user, struct cf_str conv,
 			 srv->cfg.max_content_chars);
 		return CF_ETOOBIG;
 	}
-	rv = mentions_take(o, &mentions, err, errlen);
+	rv = mentions_take(c, user, conv, content, o, &mentions, err, errlen);
 	if (rv != 0)
 		goto out;
 	rv = fe_rate_take(&srv->rate, user, cf_mono_ns(), &retry_s);

@@ -12,8 +12,9 @@
  * sender, recalled, the edit window, mentions being members, a repeated
  * clientEditId) is decided by the FSM when the EDIT command is applied
  * (rft_apply_edit.c), on the leader, so every node answers the same; a
- * follower forwards the command like a send. The ids in the text ("@id")
- * are not parsed here yet: the explicit list is the mentions.
+ * follower forwards the command like a send. The mentions are the
+ * explicit list and the members the new content names with '@' (the
+ * grammar of sends: fe_mention.h).
  * Ownership: a request waiting for Raft holds a connection reference.
  * Errors: answered with API.md's codes. Threads: loop thread only.
  */

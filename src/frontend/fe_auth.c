@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <jwt.h>
 #include <stdlib.h>
+#include <arpa/inet.h>
 #include <string.h>
 #include <time.h>
 
@@ -110,6 +111,46 @@ int fe_auth_admin_request(const struct cf_cluster *cl,
 			   auth.p + 7, auth.len - 7, admin, msg);
 }
 
+bool fe_auth_host_loopback(struct cf_str host)
+{
+	struct in_addr a;
+	char name[64];
+	size_t n;
+
+	if (host.p == NULL || host.len == 0)
+		return false;
+	if (host.p[0] == '[') {
+		const char *end = memchr(host.p, ']', host.len);
+
+		if (end == NULL)
+			return false;
+		n = (size_t)(end - host.p) + 1;
+		if (n != 5 || memcmp(host.p, "[::1]", 5) != 0)
+			return false;
+	} else {
+		const char *colon = memchr(host.p, ':', host.len);
+
+		n = colon != NULL ? (size_t)(colon - host.p) : host.len;
+		if (n == 0 || n >= sizeof name)
+			return false;
+		memcpy(name, host.p, n);
+		name[n] = '\0';
+		if (strcasecmp(name, "localhost") != 0 &&
+		    (inet_pton(AF_INET, name, &a) != 1 ||
+		     (ntohl(a.s_addr) >> 24) != 127))
+			return false;
+	}
+	/* What follows the name is nothing or ":digits". */
+	if (n == host.len)
+		return true;
+	if (host.p[n] != ':' || n + 1 == host.len)
+		return false;
+	for (n++; n < host.len; n++)
+		if (host.p[n] < '0' || host.p[n] > '9')
+			return false;
+	return true;
+}
+
 int fe_auth_request(const struct cf_cluster *cl, bool dev,
 		    const struct fe_http_req *req, char user[129],
 		    const char **msg)
@@ -131,6 +172,17 @@ int fe_auth_request(const struct cf_cluster *cl, bool dev,
 		if (v.p == NULL && fe_http_query_get(req, "user", &v) != 0)
 			v.p = NULL;
 		if (v.p != NULL) {
+			/*
+			 * DNS rebinding: a page of any site whose name is made
+			 * to resolve to 127.0.0.1 is same-origin with its own
+			 * Host, so a dev identity is taken only from requests
+			 * that name the node by a loopback Host.
+			 */
+			if (!fe_auth_host_loopback(req->h[FE_HTTP_H_HOST])) {
+				*msg = "a development identity needs a loopback "
+				       "Host (127.0.0.1, localhost or [::1])";
+				return CF_EUNAUTH;
+			}
 			if (!cf_id_valid(v.p, v.len)) {
 				*msg = "user must be 1 to 128 bytes of "
 				       "[A-Za-z0-9._:@-]";

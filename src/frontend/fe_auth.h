@@ -4,7 +4,10 @@
  * the WebSocket upgrade). libjwt 1.10 checks only the signature, so the
  * algorithm, `sub` and `exp` are checked here. In development mode
  * (--auth=dev, loopback only) `?user=ID` or `X-Confab-User: ID` is accepted
- * in place of a token.
+ * in place of a token, and only from a request whose Host names the node by
+ * a loopback name (127.0.0.0/8, localhost, [::1], with or without a port):
+ * a DNS-rebinding page (evil.example resolved to 127.0.0.1) sends its own
+ * name as Host and is refused.
  *
  * Admin routes (/v1/admin/, fe_admin.h) take only an admin token: HS256
  * signed with the cluster file's admin-secret (which must differ from the
@@ -31,6 +34,8 @@
 int fe_auth_request(const struct cf_cluster *cl, bool dev,
 		    const struct fe_http_req *req, char user[129],
 		    const char **msg);
+/* Whether a Host header value is a loopback name, with an optional port. */
+bool fe_auth_host_loopback(struct cf_str host);
 /* Verify one token now (wall clock); on success copy its sub. */
 int fe_auth_token(const struct cf_cluster *cl, const char *token, size_t len,
 		  char user[129], const char **msg);

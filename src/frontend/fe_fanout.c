@@ -46,9 +46,21 @@ struct fanout_snap {
 	size_t conv_len;
 };
 
+/*
+ * A message that mentions members (issue 13): its frame for them, with
+ * "mentionsMe": true, and a copy of its mentions (an rft id list). Built
+ * only for such messages; every other recipient gets the common frame.
+ */
+struct fanout_mention {
+	struct cf_blob *frame; /* NULL: the record mentions nobody */
+	char *ids;
+	size_t ids_len;
+};
+
 struct fanout_item {
 	struct fanout_item *next;
 	struct cf_blob *frame;
+	struct fanout_mention me; /* the mentioned members' frame, if any */
 	struct fanout_snap *snap;
 	char **removed;	 /* members_changed: removed members, NULL if none */
 	unsigned n_removed;
@@ -172,6 +184,63 @@ static struct cf_blob *event_frame(const struct log_record *rec,
 }
 
 /*
+ * The frame of rec's event for its mentioned members, and their ids (me
+ * zeroed if it mentions nobody); 0, or -ENOMEM.
+ */
+static int mention_frame(const struct log_record *rec,
+			 const struct rft_conv *conv,
+			 struct fanout_mention *me)
+{
+	struct rft_rec_meta m;
+	json_t *o;
+	char *s;
+
+	memset(me, 0, sizeof *me);
+	if ((rec->kind != LOG_REC_MESSAGE && rec->kind != LOG_REC_EDIT) ||
+	    rft_rec_message_meta(rec, &m) != 0 ||
+	    rft_idlist_count(m.mentions) == 0)
+		return 0;
+	o = sync_event_json(rec, conv);
+	if (o == NULL ||
+	    json_object_set_new(o, "mentionsMe", json_true()) != 0) {
+		json_decref(o);
+		return -ENOMEM;
+	}
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	me->ids = malloc(m.mentions.len);
+	if (s != NULL && me->ids != NULL)
+		me->frame = fe_ws_frame_blob(FE_WS_OP_TEXT, s, strlen(s));
+	free(s);
+	if (me->frame == NULL) {
+		free(me->ids);
+		me->ids = NULL;
+		return -ENOMEM;
+	}
+	memcpy(me->ids, m.mentions.p, m.mentions.len);
+	me->ids_len = m.mentions.len;
+	return 0;
+}
+
+/* The frame for member m (len bytes): the mentioned get their own. */
+static struct cf_blob *frame_for(struct cf_blob *frame,
+				 const struct fanout_mention *me,
+				 const char *m, size_t len)
+{
+	struct cf_str ids = {me->ids, me->ids_len};
+
+	if (me->frame != NULL &&
+	    rft_rec_mentions_has(ids, (struct cf_str){m, len}))
+		return me->frame;
+	return frame;
+}
+
+static size_t item_bytes(const struct fanout_item *it)
+{
+	return it->frame->len + (it->me.frame != NULL ? it->me.frame->len : 0);
+}
+
+/*
  * The members a members_changed record removed (and that are not members
  * again), copied into one allocation; 0, or -ENOMEM.
  */
@@ -266,7 +335,10 @@ static bool item_run(struct fe_fanout *q, struct fanout_item *it,
 		m = it->pos < it->snap->n ? it->snap->members[it->pos]
 					  : it->removed[it->pos - it->snap->n];
 		it->pos++;
-		w = fe_session_event(s, m, strlen(m), it->frame, it->id);
+		w = fe_session_event(s, m, strlen(m),
+				     frame_for(it->frame, &it->me, m,
+					       strlen(m)),
+				     it->id);
 		q->frames += w;
 		if (w > 0)
 			it->wrote = true;
@@ -283,6 +355,9 @@ static bool item_run(struct fe_fanout *q, struct fanout_item *it,
 static void item_free(struct fe_fanout *q, struct fanout_item *it)
 {
 	cf_blob_unref(it->frame);
+	if (it->me.frame != NULL)
+		cf_blob_unref(it->me.frame);
+	free(it->me.ids);
 	snap_unref(q, it->snap);
 	free(it->removed);
 	free(it);
@@ -296,7 +371,7 @@ static void pop_head(struct fe_fanout *q)
 	if (q->head == NULL)
 		q->tail = &q->head;
 	q->n--;
-	q->bytes -= it->frame->len;
+	q->bytes -= item_bytes(it);
 	item_free(q, it);
 	if (q->head == NULL && q->started) {
 		uv_check_stop(&q->check);
@@ -335,7 +410,8 @@ static void check_cb(uv_check_t *h)
  * then this record, now, in commit order.
  */
 static void fanout_now(struct fe_fanout *q, const struct log_record *rec,
-		       const struct rft_conv *conv, struct cf_blob *frame)
+		       const struct rft_conv *conv, struct cf_blob *frame,
+		       const struct fanout_mention *me)
 {
 	struct fe_server *s = q->srv;
 	struct rft_rec_members mb;
@@ -349,8 +425,12 @@ static void fanout_now(struct fe_fanout *q, const struct log_record *rec,
 		run_head_whole(q);
 	q->in_apply++;
 	for (unsigned i = 0; i < conv->n_members; i++) {
-		w = fe_session_event(s, conv->members[i],
-				     strlen(conv->members[i]), frame, mid);
+		size_t ml = strlen(conv->members[i]);
+
+		w = fe_session_event(s, conv->members[i], ml,
+				     frame_for(frame, me, conv->members[i],
+					       ml),
+				     mid);
 		q->frames += w;
 		wrote = wrote || w > 0;
 	}
@@ -373,6 +453,7 @@ void fe_fanout_record(struct fe_fanout *q, const struct log_record *rec,
 {
 	struct fe_server *s = q->srv;
 	struct fanout_item *it;
+	struct fanout_mention me;
 	struct cf_blob *frame;
 
 	if (conv == NULL)
@@ -393,23 +474,31 @@ void fe_fanout_record(struct fe_fanout *q, const struct log_record *rec,
 			(unsigned)rec->kind);
 		return;
 	}
+	if (mention_frame(rec, conv, &me) != 0)
+		cf_warn("fan-out: no memory for a mention's frame; the "
+			"mentioned get the common one");
 	it = calloc(1, sizeof *it);
 	if (it == NULL || !q->started || removed_copy(rec, conv, it) != 0 ||
 	    (it->snap = snap_get(q, conv)) == NULL) {
 		if (it != NULL)
 			free(it->removed);
 		free(it);
-		fanout_now(q, rec, conv, frame);
+		fanout_now(q, rec, conv, frame, &me);
 		cf_blob_unref(frame);
+		if (me.frame != NULL)
+			cf_blob_unref(me.frame);
+		free(me.ids);
 		return;
 	}
 	it->snap->refs++;
 	it->frame = frame;
+	it->me = me;
 	it->id = item_id(rec);
 	it->ts = rec->kind == LOG_REC_MESSAGE ? rec->ts : 0;
 	/* Full: the oldest go out now, whole; nothing is dropped. */
 	while (q->head != NULL && (q->n >= s->cfg.fanout_queue ||
-				   q->bytes + frame->len > FE_FANOUT_QUEUE_BYTES))
+				   q->bytes + item_bytes(it) >
+					   FE_FANOUT_QUEUE_BYTES))
 		run_head_whole(q);
 	if (q->head == NULL) {
 		uv_check_start(&q->check, check_cb);
@@ -418,7 +507,7 @@ void fe_fanout_record(struct fe_fanout *q, const struct log_record *rec,
 	*q->tail = it;
 	q->tail = &it->next;
 	q->n++;
-	q->bytes += frame->len;
+	q->bytes += item_bytes(it);
 	q->records++;
 	if (q->n > q->max_depth)
 		q->max_depth = q->n;

@@ -17,6 +17,11 @@
  * poll from blocking while the queue is not empty, so that I/O (acks, Raft
  * heartbeats, peer links) runs between slices of a 3,000-member fan-out.
  *
+ * A message that mentions members (issue 13) gets a second frame, with
+ * "mentionsMe": true, written to the mentioned members only; every other
+ * recipient gets the common frame, so a message without mentions costs
+ * what it did.
+ *
  * Order: records leave the queue in commit order, and each one reaches all
  * of its recipients before the next one starts, so on one socket events
  * keep commit order. A socket in a `sync` replay gets its events held as

@@ -318,6 +318,8 @@ static int do_send(struct rft_apply *a, const struct rft_cmd *cmd,
 	struct cf_str msg_type = cmd->msg_type;
 	struct cf_str media;
 	char mbuf[CF_ID_MAX + 1];
+	struct cf_buf mentions = CF_BUF_INIT;
+	struct rft_rec_meta meta;
 	size_t off = SIZE_MAX;
 	int rv;
 
@@ -346,17 +348,26 @@ static int do_send(struct rft_apply *a, const struct rft_cmd *cmd,
 		msg_type = CF_STR_LIT("text");
 	if (!cf_msg_type_valid(msg_type.p, msg_type.len))
 		return CF_EBADREQ;
+	rv = rft__send_meta(cmd, c, &mentions, &meta);
+	if (rv == -ENOMEM)
+		rft__fatal(f, a->index, "send", rv);
+	if (rv != 0)
+		return rv;
 	if (cmd->attachment.len > 0) {
 		/* Only its uploader, or a current member of a conversation
 		 * that has it, may attach a blob (rft_media.c); an unknown
 		 * one reads the same as a forbidden one. */
 		rv = rft__media_attachment_id(cmd->attachment, &media, mbuf);
-		if (rv == CF_EBADREQ)
+		if (rv == CF_EBADREQ) {
+			cf_buf_release(&mentions);
 			return rv;
+		}
 		if (rv == 0) {
 			rv = rft__media_may_attach(f, media, cmd->user);
-			if (rv != 0)
+			if (rv != 0) {
+				cf_buf_release(&mentions);
 				return CF_EFORBIDDEN;
+			}
 			rv = rft__media_attached(f, media, c);
 			if (rv != 0)
 				rft__fatal(f, a->index, "media", rv);
@@ -366,10 +377,13 @@ static int do_send(struct rft_apply *a, const struct rft_cmd *cmd,
 	rec.seq = c->pub.last_seq + 1;
 	rec.client_msg_id = cmd->client_msg_id;
 	rec.msg_type = msg_type;
-	if (cmd->attachment.len > 0) {
+	if (cmd->attachment.len > 0 || meta.reply_to != 0 ||
+	    meta.mentions.len > 0) {
 		off = f->scratch.len;
-		rv = rft_rec_message_encode(&f->scratch, cmd->content,
-					    cmd->attachment, &rec.flags);
+		rv = rft_rec_message_encode2(&f->scratch, cmd->content,
+					     cmd->attachment, &meta,
+					     &rec.flags);
+		cf_buf_release(&mentions);
 		if (rv != 0)
 			rft__fatal(f, a->index, "send", rv);
 		rec.body = scratch_span(f, off);

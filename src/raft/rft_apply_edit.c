@@ -12,7 +12,7 @@
  * (CF_EFORBIDDEN); clock - message ts <= the cluster's edit window, and
  * the window is not 0 (CF_EFORBIDDEN, result seq2 = RFT_EDIT_LATE); non-
  * empty content; mentions valid ids of current members, at most
- * EDIT_MENTIONS_MAX (CF_EBADREQ).
+ * RFT_MENTIONS_MAX (CF_EBADREQ).
  *
  * It writes a LOG_REC_EDIT: seq = the edited seq, sender = the editor,
  * client_msg_id = clientEditId, its own messageId, ts = the entry clock
@@ -30,8 +30,6 @@
 #include "raft/rft_fsm_int.h"
 #include "raft/rft_rec.h"
 
-#define EDIT_MENTIONS_MAX 50u
-
 /* The new mentions, sorted, unique, members only: encoded into out. */
 static int edit_mentions(struct rft_apply *a, const struct rft_conv_st *c,
 			 struct cf_str list, struct cf_buf *out)
@@ -46,7 +44,7 @@ static int edit_mentions(struct rft_apply *a, const struct rft_conv_st *c,
 	if (rv != 0)
 		return rv;
 	n = rft__ids_sort_unique(f->ids, n);
-	if (n > EDIT_MENTIONS_MAX)
+	if (n > RFT_MENTIONS_MAX)
 		return CF_EBADREQ;
 	for (unsigned k = 0; k < n; k++)
 		if (!rft_conv_has_member(&c->pub, f->ids[k]))

@@ -43,6 +43,9 @@ enum rft_cmd_type {
 	RFT_CMD_EDIT = 10,   /* edit message seq: new content and mentions */
 };
 
+/* SEND, EDIT: the most ids a message mentions. */
+#define RFT_MENTIONS_MAX 50u
+
 /* COMPACT: seq for every partition; flags: seal the hot segments first. */
 #define RFT_COMPACT_ALL UINT64_MAX
 #define RFT_COMPACT_SEAL 1u

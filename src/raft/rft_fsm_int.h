@@ -232,6 +232,15 @@ void rft__fatal(struct rft_fsm *f, uint64_t index, const char *what, int rv);
  */
 int rft__apply_cmd(struct rft_apply *a, const struct rft_cmd *cmd,
 		   struct rft_result *res);
+struct rft_rec_meta;
+/*
+ * A SEND's reply and mentions, checked against c (rft_apply_send.c): 0 and
+ * *meta (its mentions, the members among cmd's, encoded at the end of
+ * list), CF_EBADREQ (replyTo past lastSeq; mentions not sorted, repeated,
+ * invalid or too many) or -ENOMEM.
+ */
+int rft__send_meta(const struct rft_cmd *cmd, const struct rft_conv_st *c,
+		   struct cf_buf *list, struct rft_rec_meta *meta);
 /* Sort ids and drop repeats; returns the new count. */
 unsigned rft__ids_sort_unique(struct cf_str *ids, unsigned n);
 

@@ -66,9 +66,12 @@ static json_t *edited_base(struct cf_str conv, uint64_t seq,
 			 "seq", (json_int_t)seq, "messageId", id);
 }
 
-/* content, editedAt and mentions (if any) of a version into o. */
+/*
+ * content, editedAt and mentions (if any) of a version into o, and
+ * mentionsMe when it mentions user (user.len 0: nobody in particular).
+ */
 static int version_set(json_t *o, const struct log_record *ver,
-		       uint64_t edited_at)
+		       uint64_t edited_at, struct cf_str user)
 {
 	struct cf_str content, att, id;
 	struct rft_rec_meta meta;
@@ -85,6 +88,9 @@ static int version_set(json_t *o, const struct log_record *ver,
 		return -ENOMEM;
 	if (meta.mentions.len == 0 || rft_idlist_count(meta.mentions) == 0)
 		return 0;
+	if (user.len > 0 && rft_rec_mentions_has(meta.mentions, user) &&
+	    json_object_set_new(o, "mentionsMe", json_true()) != 0)
+		return -ENOMEM;
 	a = json_array();
 	if (a == NULL || json_object_set_new(o, "mentions", a) != 0)
 		return -ENOMEM;
@@ -98,7 +104,7 @@ json_t *sync_edited_json(const struct log_record *rec)
 {
 	json_t *o = edited_base(rec->conv, rec->seq, rec->message_id);
 
-	if (o != NULL && version_set(o, rec, rec->ts) != 0) {
+	if (o != NULL && version_set(o, rec, rec->ts, CF_STR_LIT("")) != 0) {
 		json_decref(o);
 		return NULL;
 	}
@@ -106,7 +112,7 @@ json_t *sync_edited_json(const struct log_record *rec)
 }
 
 json_t *sync_edited_item(struct rft_fsm *f, const struct rft_conv *c,
-			 uint64_t message_id, uint64_t seq,
+			 uint64_t message_id, uint64_t seq, struct cf_str user,
 			 struct cf_buf *scratch, int *rv)
 {
 	const struct rft_edit *e = rft_conv_edit(c, seq);
@@ -128,7 +134,7 @@ json_t *sync_edited_item(struct rft_fsm *f, const struct rft_conv *c,
 	*rv = rft_fsm_read_edit(f, c, e, &ver, scratch);
 	if (*rv != 0)
 		goto err;
-	*rv = version_set(o, &ver, e->ts);
+	*rv = version_set(o, &ver, e->ts, user);
 	if (*rv != 0)
 		goto err;
 	return o;

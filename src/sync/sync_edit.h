@@ -45,15 +45,18 @@ int sync_edit_latest(struct rft_fsm *f, const struct rft_conv *c,
  * "editedAt" in it (a no-op for 0). 0 or -ENOMEM.
  */
 int sync_edit_write_at(struct cf_buf *b, uint64_t edited_at);
-/* The `edited` event of a LOG_REC_EDIT record, from the record itself. */
+/*
+ * The `edited` event of a LOG_REC_EDIT record, from the record itself
+ * (fan-out gives the mentioned their own frame with "mentionsMe").
+ */
 json_t *sync_edited_json(const struct log_record *rec);
 /*
  * The `edited` sync item of c's edit item (message_id: the edit's; seq:
- * the edited message's), showing the message's latest version. NULL with
- * *rv set on error.
+ * the edited message's), showing the message's latest version, for user
+ * ("mentionsMe" if it mentions user). NULL with *rv set on error.
  */
 json_t *sync_edited_item(struct rft_fsm *f, const struct rft_conv *c,
-			 uint64_t message_id, uint64_t seq,
+			 uint64_t message_id, uint64_t seq, struct cf_str user,
 			 struct cf_buf *scratch, int *rv);
 
 #endif

@@ -17,6 +17,7 @@
 
 #include "common/cf_err.h"
 #include "sync/sync_feed.h"
+#include "sync/sync_meta.h"
 #include "sync/sync_read.h"
 #include "sync/sync_edit.h"
 
@@ -132,7 +133,8 @@ static uint64_t item_head(const struct head *h)
 }
 
 static json_t *message_item(struct rft_fsm *f, struct log_store *st,
-			    struct head *h, struct cf_buf *scratch,
+			    struct head *h, struct cf_str user,
+			    struct cf_buf *scratch,
 			    size_t *bytes, int *rv)
 {
 	struct cf_buf escratch = CF_BUF_INIT;
@@ -152,13 +154,16 @@ static json_t *message_item(struct rft_fsm *f, struct log_store *st,
 	*rv = -ENOMEM;
 	if (!rft_conv_recalled(h->c, h->seq)) {
 		o = sync_event_json(&rec, h->c);
-		cf_buf_release(&escratch);
-		if (o != NULL && edited_at != 0 &&
-		    json_object_set_new(o, "editedAt",
-					json_integer((json_int_t)edited_at))) {
+		if (o != NULL && (sync_meta_json_me(o, &rec, user) != 0 ||
+				  (edited_at != 0 &&
+				   json_object_set_new(
+					   o, "editedAt",
+					   json_integer((json_int_t)edited_at))))) {
+			cf_buf_release(&escratch);
 			json_decref(o);
 			return NULL;
 		}
+		cf_buf_release(&escratch);
 		return o;
 	}
 	cf_buf_release(&escratch);
@@ -263,7 +268,8 @@ int sync_feed_read(struct rft_fsm *f, const struct sync_inbox *ix,
 			break;
 		}
 		if (best_msg) {
-			o = message_item(f, st, best, &scratch, &bytes, &rv);
+			o = message_item(f, st, best, user, &scratch, &bytes,
+					 &rv);
 			if (o == NULL)
 				goto out;
 			best->seq++;
@@ -274,7 +280,7 @@ int sync_feed_read(struct rft_fsm *f, const struct sync_inbox *ix,
 
 			/* sync_edit.h: the message's latest version. */
 			o = sync_edited_item(f, best->c, it->message_id,
-					     it->seq, &scratch, &rv);
+					     it->seq, user, &scratch, &rv);
 			bytes += 64 + scratch.len;
 			best->next_item++;
 			if (o == NULL)

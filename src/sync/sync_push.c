@@ -316,12 +316,15 @@ void sync_push_record(struct sync_push *p, const struct log_record *rec,
 		      void *arg)
 {
 	struct cf_str content, att;
+	struct rft_rec_meta meta;
 	char id[24];
 	json_t *o;
 
 	if (rec->kind != LOG_REC_MESSAGE || conv == NULL || p->closing ||
 	    rft_rec_message_split(rec, &content, &att) != 0)
 		return;
+	if (rft_rec_message_meta(rec, &meta) != 0)
+		memset(&meta, 0, sizeof meta); /* shown without mentions */
 	sync_message_id_str(rec->message_id, id);
 	o = json_pack("{s:s%, s:I, s:s, s:s%, s:s%}", "conversationId",
 		      rec->conv.p, rec->conv.len, "seq", (json_int_t)rec->seq,
@@ -339,6 +342,11 @@ void sync_push_record(struct sync_push *p, const struct log_record *rec,
 		    online(arg, m, ml))
 			continue;
 		json_object_set_new(o, "userId", json_string(m));
+		if (rft_rec_mentions_has(meta.mentions,
+					 (struct cf_str){m, ml}))
+			json_object_set_new(o, "mention", json_true());
+		else
+			json_object_del(o, "mention");
 		s = json_dumps(o, JSON_COMPACT);
 		if (s != NULL)
 			enqueue(p, s, strlen(s), rec->conv, rec->seq);

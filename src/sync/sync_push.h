@@ -5,7 +5,8 @@
  * member other than the sender that has no open socket on any node (as the
  * caller's online() callback says) gets one JSON body
  *   {"userId","conversationId","seq","messageId","senderId","preview"}
- * (preview: the content's first 100 characters), queued in memory and
+ * (preview: the content's first 100 characters), plus "mention": true for
+ * a member the message mentions (issue 13), queued in memory and
  * POSTed by a small HTTP/1.1 client on the loop (http:// only, one
  * connection per request, 5 s per attempt, 2xx = delivered). A failed
  * attempt is retried with exponential backoff (1 s doubling to 60 s);

@@ -25,6 +25,7 @@
 #include "raft/rft_cmd.h"
 #include "raft/rft_rec.h"
 #include "sync/sync_edit.h"
+#include "sync/sync_meta.h"
 
 void sync_message_id_str(uint64_t id, char out[24])
 {
@@ -71,7 +72,23 @@ json_t *sync_message_json(const struct log_record *rec)
 	    json_object_set_new(o, "msgType", str_json(rec->msg_type)) != 0 ||
 	    json_object_set_new(o, "content", str_json(content)) != 0 ||
 	    json_object_set_new(o, "serverTs",
-				json_integer((json_int_t)rec->ts)) != 0) {
+				json_integer((json_int_t)rec->ts)) != 0 ||
+	    sync_meta_json_set(o, rec) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+json_t *sync_message_json_for(const struct log_record *rec, bool recalled,
+			      struct cf_str reader)
+{
+	json_t *o;
+
+	if (recalled)
+		return sync_recalled_json(rec);
+	o = sync_message_json(rec);
+	if (o != NULL && sync_meta_json_me(o, rec, reader) != 0) {
 		json_decref(o);
 		return NULL;
 	}
@@ -86,6 +103,8 @@ json_t *sync_recalled_json(const struct log_record *rec)
 		return NULL;
 	json_object_del(o, "content");
 	json_object_del(o, "attachment");
+	json_object_del(o, "replyTo");
+	json_object_del(o, "mentions");
 	if (json_object_set_new(o, "recalled", json_true()) != 0) {
 		json_decref(o);
 		return NULL;
@@ -112,6 +131,37 @@ json_t *sync_conv_json(const struct rft_conv *c)
 	return o;
 }
 
+/*
+ * aroundSeq S, limit L: L/2 before S, S, the rest after, shifted when one
+ * side runs out; S past lastSeq reads the latest page.
+ */
+static void around_range(uint64_t last, const struct sync_history_query *q,
+			 uint64_t *lo, uint64_t *hi)
+{
+	uint64_t s = q->around_seq < last ? q->around_seq : last;
+	uint64_t half = q->limit / 2;
+
+	*lo = s > half ? s - half : 1;
+	*hi = *lo + q->limit - 1;
+	if (*hi > last) {
+		*hi = last;
+		*lo = last >= q->limit ? last - q->limit + 1 : 1;
+	}
+}
+
+/* An aroundSeq page's flags: ,"hasMoreBefore":b,"hasMoreAfter":b */
+static int around_write(struct cf_buf *out, uint64_t lo, uint64_t hi,
+			uint64_t last)
+{
+	int rv = cf_jw_lit(out, hi > 0 && lo > 1 ? ",\"hasMoreBefore\":true"
+						 : ",\"hasMoreBefore\":false");
+
+	if (rv == 0)
+		rv = cf_jw_lit(out, hi < last ? ",\"hasMoreAfter\":true"
+					      : ",\"hasMoreAfter\":false");
+	return rv;
+}
+
 /* The seq range [*lo, *hi] a history query reads (empty if *hi == 0) and
  * whether more lie beyond it, or the query's error. */
 static int history_range(const struct rft_conv *c, struct cf_str user,
@@ -126,7 +176,10 @@ static int history_range(const struct rft_conv *c, struct cf_str user,
 		return rft_conv_was_member(c, user) ? CF_EFORBIDDEN
 						    : CF_ENOTFOUND;
 	last = c->last_seq;
-	if (q->from_seq > 0) {
+	if (q->around_seq > 0) {
+		around_range(last, q, lo, hi);
+		*more = (*hi > 0 && *lo > 1) || *hi < last;
+	} else if (q->from_seq > 0) {
 		*lo = q->from_seq;
 		*hi = *lo + q->limit - 1;
 		if (*hi < *lo || *hi > last)
@@ -171,8 +224,7 @@ int sync_history(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
 					      &edited_at);
 		if (rv != 0)
 			goto err;
-		m = rft_conv_recalled(c, s) ? sync_recalled_json(&rec)
-					    : sync_message_json(&rec);
+		m = sync_message_json_for(&rec, rft_conv_recalled(c, s), user);
 		if (m != NULL && edited_at != 0 &&
 		    json_object_set_new(m, "editedAt",
 					json_integer((json_int_t)edited_at))) {
@@ -190,6 +242,14 @@ int sync_history(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
 		      (json_int_t)c->last_seq, "hasMore", more);
 	if (o == NULL)
 		return -ENOMEM;
+	if (q->around_seq > 0 &&
+	    (json_object_set_new(o, "hasMoreBefore",
+				 json_boolean(hi > 0 && lo > 1)) != 0 ||
+	     json_object_set_new(o, "hasMoreAfter",
+				 json_boolean(hi < c->last_seq)) != 0)) {
+		json_decref(o);
+		return -ENOMEM;
+	}
 	*out = o;
 	return 0;
 err:
@@ -201,6 +261,12 @@ err:
 
 int sync_message_write(struct cf_buf *b, const struct log_record *rec,
 		       bool recalled)
+{
+	return sync_message_write_for(b, rec, recalled, (struct cf_str){0});
+}
+
+int sync_message_write_for(struct cf_buf *b, const struct log_record *rec,
+			   bool recalled, struct cf_str reader)
 {
 	struct cf_str content;
 	struct cf_str att;
@@ -262,7 +328,8 @@ int sync_message_write(struct cf_buf *b, const struct log_record *rec,
 	     (rv = cf_jw_lit(b, ",")) != 0))
 		return rv;
 	if ((rv = cf_jw_key(b, "serverTs")) != 0 ||
-	    (rv = cf_jw_i64(b, (int64_t)rec->ts)) != 0)
+	    (rv = cf_jw_i64(b, (int64_t)rec->ts)) != 0 ||
+	    (!recalled && (rv = sync_meta_write(b, rec, reader)) != 0))
 		return rv;
 	return cf_jw_lit(b, recalled ? ",\"recalled\":true}" : "}");
 }
@@ -294,8 +361,9 @@ int sync_history_write(struct rft_fsm *f, struct cf_str user,
 		if (rv == 0 && s > lo)
 			rv = cf_jw_lit(out, ",");
 		if (rv == 0)
-			rv = sync_message_write(out, &rec,
-						rft_conv_recalled(c, s));
+			rv = sync_message_write_for(out, &rec,
+						    rft_conv_recalled(c, s),
+						    user);
 		if (rv == 0)
 			rv = sync_edit_write_at(out, edited_at);
 	}
@@ -306,8 +374,12 @@ int sync_history_write(struct rft_fsm *f, struct cf_str user,
 	if (rv == 0)
 		rv = cf_jw_u64(out, c->last_seq);
 	if (rv == 0)
-		rv = cf_jw_lit(out, more ? ",\"hasMore\":true}"
-					 : ",\"hasMore\":false}");
+		rv = cf_jw_lit(out, more ? ",\"hasMore\":true"
+					 : ",\"hasMore\":false");
+	if (rv == 0 && q->around_seq > 0)
+		rv = around_write(out, lo, hi, c->last_seq);
+	if (rv == 0)
+		rv = cf_jw_lit(out, "}");
 	return rv;
 }
 

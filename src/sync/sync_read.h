@@ -32,11 +32,16 @@ struct sync_history_query {
 	uint64_t from_seq;   /* 0 if absent */
 	uint64_t before_seq; /* 0 if absent */
 	unsigned limit;	     /* 1..SYNC_LIMIT_MAX */
+	uint64_t around_seq; /* 0 if absent; else from_seq, before_seq are 0 */
 };
 
 /*
  * {"messages": [...], "lastSeq": n, "hasMore": b} for user in conv; user.p
  * NULL reads as an admin, without the membership check (fe_admin.c).
+ * With around_seq S (issue 13): the page of limit messages centred on S
+ * (limit/2 before it, S, the rest after, shifted when one side runs out;
+ * S past lastSeq: the latest page), and "hasMoreBefore", "hasMoreAfter"
+ * ("hasMore" is either).
  */
 int sync_history(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
 		 const struct sync_history_query *q, json_t **out);
@@ -56,8 +61,25 @@ int sync_history_write(struct rft_fsm *f, struct cf_str user,
 int sync_message_write(struct cf_buf *b, const struct log_record *rec,
 		       bool recalled);
 
-/* The message object of API.md for a LOG_REC_MESSAGE record. */
+/*
+ * The same for reader (sync_meta.h: "mentionsMe" when reader is mentioned;
+ * reader.p NULL: nobody).
+ */
+int sync_message_write_for(struct cf_buf *b, const struct log_record *rec,
+			   bool recalled, struct cf_str reader);
+
+/*
+ * The message object of API.md for a LOG_REC_MESSAGE record, with its
+ * "replyTo" and "mentions" (sync_meta.h) but no per-reader field.
+ */
 json_t *sync_message_json(const struct log_record *rec);
+/*
+ * The message object as reader sees it: sync_message_json() with
+ * "mentionsMe", or if recalled, sync_recalled_json(). The one renderer of a
+ * message by its record for a given reader (history, search, mentions).
+ */
+json_t *sync_message_json_for(const struct log_record *rec, bool recalled,
+			      struct cf_str reader);
 /*
  * The placeholder of a recalled message: the message object without its
  * content (or attachment), with "recalled": true.

@@ -42,9 +42,11 @@
  * files yet; its lock is held meanwhile (a node running on it is refused).
  *
  * Usage: gen_cluster -c CLUSTER_FILE -d DATA [-n N] [-C C] [-u U] [-m M]
- *                    [-s SPAN_HOURS]
+ *                    [-s SPAN_HOURS] [-T]
  * (defaults: 10,000,000 messages, 100,000 conversations, 10,000 users,
- * 3 members, span 23 h). It prints the figures of the apply path's heap
+ * 3 members, span 23 h). -T writes varied texts (src/bench/bench_words.h:
+ * Zipf-distributed words, some accents, some Han runs) instead of one fixed
+ * text, for search figures. It prints the figures of the apply path's heap
  * (bytes per message by structure), the applied index and one
  * conversation to check ("check g0 u0 LASTSEQ"). Not a test; built by
  * make check, not run.
@@ -66,6 +68,7 @@
 #include <raft/uv.h>
 #include <uv.h>
 
+#include "bench/bench_words.h"
 #include "common/cf_conf.h"
 #include "common/cf_diag.h"
 #include "common/cf_err.h"
@@ -85,6 +88,7 @@ struct opts {
 	const char *cluster, *data;
 	uint64_t n, span_ms;
 	unsigned convs, users, members;
+	bool texts; /* -T: varied texts (bench_words.h) */
 };
 
 struct gen {
@@ -255,8 +259,8 @@ static void write_convs(struct gen *g, uint64_t ts)
 static void write_messages(struct gen *g, uint64_t t0)
 {
 	const struct opts *o = &g->o;
-	char conv[16], user[16], id[24];
-	uint64_t i = 0;
+	char conv[16], user[16], id[24], text[400];
+	uint64_t i = 0, rng = 0x2545f4914f6cdd1dull;
 
 	while (i < o->n) {
 		uint64_t ts = t0 + o->span_ms * i / o->n;
@@ -278,6 +282,11 @@ static void write_messages(struct gen *g, uint64_t t0)
 			cmd.client_msg_id = cf_str_c(id);
 			cmd.msg_type = CF_STR_LIT("text");
 			cmd.content = CF_STR_LIT("a message of some words");
+			if (o->texts) {
+				size_t tl = bench_text(&rng, text, sizeof text);
+
+				cmd.content = (struct cf_str){text, tl};
+			}
 			batch_add(g, &cmd);
 		}
 		batch_apply(g, ts);
@@ -511,7 +520,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: gen_cluster -c CLUSTER_FILE -d DATA [-n messages] "
 		"[-C conversations]\n"
-		"                   [-u users] [-m members] [-s span-hours]\n");
+		"                   [-u users] [-m members] [-s span-hours] [-T]\n");
 	exit(2);
 }
 
@@ -519,7 +528,7 @@ static void parse(int argc, char **argv, struct opts *o)
 {
 	int ch;
 
-	while ((ch = getopt(argc, argv, "c:d:n:C:u:m:s:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:d:n:C:u:m:s:T")) != -1) {
 		switch (ch) {
 		case 'c': o->cluster = optarg; break;
 		case 'd': o->data = optarg; break;
@@ -527,6 +536,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		case 'C': o->convs = (unsigned)atoi(optarg); break;
 		case 'u': o->users = (unsigned)atoi(optarg); break;
 		case 'm': o->members = (unsigned)atoi(optarg); break;
+		case 'T': o->texts = true; break;
 		case 's': o->span_ms = strtoull(optarg, NULL, 10) * HOUR_MS;
 			  break;
 		default: usage();
@@ -547,7 +557,7 @@ int main(int argc, char **argv)
 	int rv, lock_fd = -1;
 
 	g.o = (struct opts){NULL, NULL, 10000000, 23 * HOUR_MS, 100000,
-			    10000, 3};
+			    10000, 3, false};
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	parse(argc, argv, &g.o);
 	if (cf_mem_install() != 0)

@@ -485,7 +485,7 @@ static void slow_head_or_body_gets_408(void **state)
 {
 	static const char *const partial[] = {
 		"GET /healthz HTTP/1.1\r\nHost: x\r\n",
-		"POST /v1/messages HTTP/1.1\r\nHost: x\r\nX-Confab-User: s1\r\n"
+		"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Confab-User: s1\r\n"
 		"Content-Length: 10\r\n\r\n{\"a\"",
 	};
 	char buf[4096], pad[256];
@@ -546,7 +546,7 @@ static void slow_head_or_body_gets_408(void **state)
 static void steady_body_outlives_the_header_timeout(void **state)
 {
 	static const char head[] = "POST /v1/no-such-route HTTP/1.1\r\n"
-				   "Host: x\r\nX-Confab-User: s2\r\n"
+				   "Host: 127.0.0.1\r\nX-Confab-User: s2\r\n"
 				   "Content-Length: 49152\r\n\r\n";
 	static char piece[4096];
 	char buf[4096];
@@ -573,7 +573,7 @@ static void idle_keep_alive_is_closed_but_not_a_long_poll(void **state)
 {
 	static const char get[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
 	static const char poll_req[] =
-		"GET /v1/sync?wait=5 HTTP/1.1\r\nHost: x\r\n"
+		"GET /v1/sync?wait=5 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 		"X-Confab-User: lp-nobody\r\n\r\n";
 	char buf[8192];
 	size_t len = 0;

@@ -4,7 +4,8 @@
  * Message edits (issue 13) on one 3-node cluster of real confabd processes
  * (cluster file: edit-window 20s, segment-size 64K):
  *   - an edit through a follower answers once committed; every node's
- *     history (consistent=1) shows the latest content with editedAt; a
+ *     history (consistent=1) shows the latest content with editedAt and
+ *     the mentions of its "@id"s (mentionsMe for the mentioned); a
  *     member's socket on another node gets the `edited` event; a device
  *     past the original message gets an `edited` sync item; a repeated
  *     clientEditId answers the first edit with duplicate=true;
@@ -210,7 +211,8 @@ static void edit_through_a_follower_reaches_every_reader(void **state)
 
 	f = follower();
 	snprintf(content, sizeof content, "better words %s @bob", edit1_marker);
-	j = edit_ok(f, "alice", "ed-a", 1, "ce-1", content, "[\"bob\"]");
+	/* "@bob" in the new text mentions him (the grammar of sends). */
+	j = edit_ok(f, "alice", "ed-a", 1, "ce-1", content, NULL);
 	assert_false(json_is_true(json_object_get(j, "duplicate")));
 	snprintf(mid, sizeof mid, "%s", cf_test_str(j, "messageId"));
 	assert_string_not_equal(mid, orig_mid);
@@ -234,6 +236,8 @@ static void edit_through_a_follower_reaches_every_reader(void **state)
 				json_string_value(json_array_get(
 					json_object_get(e, "mentions"), 0)),
 				"bob");
+			assert_true(json_is_true(
+				json_object_get(e, "mentionsMe")));
 		}
 		json_decref(e);
 	}
@@ -247,6 +251,7 @@ static void edit_through_a_follower_reaches_every_reader(void **state)
 		assert_int_equal(cf_test_int(m, "editedAt"), edited_at);
 		assert_string_equal(cf_test_str(m, "messageId"), orig_mid);
 		assert_string_equal(cf_test_str(m, "clientMsgId"), "m1");
+		assert_true(json_is_true(json_object_get(m, "mentionsMe")));
 		json_decref(h);
 	}
 	/* A device past the original message learns of the edit. */
@@ -261,6 +266,7 @@ static void edit_through_a_follower_reaches_every_reader(void **state)
 		assert_int_equal(cf_test_int(it, "seq"), 1);
 		assert_string_equal(cf_test_str(it, "content"), content);
 		assert_string_equal(cf_test_str(it, "messageId"), mid);
+		assert_true(json_is_true(json_object_get(it, "mentionsMe")));
 	}
 	assert_int_equal(found, 1);
 	json_decref(items);

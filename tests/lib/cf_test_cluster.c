@@ -31,7 +31,9 @@
 
 #include "cf_test_cluster.h"
 #include "cf_test_ports.h"
+#include "common/cf_conf.h"
 #include "common/cf_err.h"
+#include "frontend/fe_auth.h"
 #include "common/cf_time.h"
 
 #define START_ATTEMPTS 3
@@ -111,6 +113,7 @@ static int cluster_configure(struct cf_test_cluster *c)
 	char line[300];
 	struct cf_buf conf = CF_BUF_INIT;
 	struct cf_test_node *nd;
+	const char *ip;
 	unsigned i;
 	int rv;
 
@@ -134,11 +137,13 @@ static int cluster_configure(struct cf_test_cluster *c)
 		nd->raft_port = ports.port[3 * (i - 1)];
 		nd->peer_port = ports.port[3 * (i - 1) + 1];
 		nd->client_port = ports.port[3 * (i - 1) + 2];
-		snprintf(nd->url, sizeof nd->url, "http://%s:%d", c->ip,
+		/* In namespaces: the node's own address (cf_test_netns.h). */
+		ip = c->netns != NULL ? c->netns->ip[i] : c->ip;
+		snprintf(nd->url, sizeof nd->url, "http://%s:%d", ip,
 			 nd->client_port);
 		snprintf(line, sizeof line,
-			 "node %u raft=%s:%d peer=%s:%d client=%s\n", i, c->ip,
-			 nd->raft_port, c->ip, nd->peer_port, nd->url);
+			 "node %u raft=%s:%d peer=%s:%d client=%s\n", i, ip,
+			 nd->raft_port, ip, nd->peer_port, nd->url);
 		rv = cf_buf_append(&conf, line, strlen(line));
 		snprintf(nd->data_dir, sizeof nd->data_dir, "%s/n%u", c->dir,
 			 i);
@@ -187,7 +192,8 @@ int cf_test_cluster_node_spawn(struct cf_test_cluster *c, unsigned id)
 	argv[argc++] = idarg;
 	argv[argc++] = "--data";
 	argv[argc++] = nd->data_dir;
-	argv[argc++] = "--auth=dev";
+	/* dev auth is loopback only: in namespaces, tokens. */
+	argv[argc++] = c->netns != NULL ? "--auth=jwt" : "--auth=dev";
 	argv[argc++] = lvarg;
 	/*
 	 * Tests and confab-bench send far faster than one person; the per-user
@@ -225,6 +231,11 @@ int cf_test_cluster_node_spawn(struct cf_test_cluster *c, unsigned id)
 			_exit(127);
 		dup2(fd, 1);
 		dup2(fd, 2);
+		if (c->netns != NULL && cf_test_netns_enter(c->netns, id) != 0) {
+			dprintf(2, "setns %s: %s\n", c->netns->ns[id],
+				strerror(errno));
+			_exit(127);
+		}
 		execv(c->confabd, argv);
 		dprintf(2, "exec %s: %s\n", c->confabd, strerror(errno));
 		_exit(127);
@@ -326,14 +337,47 @@ int cf_test_cluster_resume(struct cf_test_cluster *c, unsigned id)
 	return 0;
 }
 
+int cf_test_cluster_token(struct cf_test_cluster *c, const char *user,
+			  char *out, size_t size)
+{
+	char errmsg[CF_ERRMSG_SIZE];
+	struct cf_cluster *cl = calloc(1, sizeof *cl);
+	char *tok = NULL;
+	int rv;
+
+	if (cl == NULL)
+		return -ENOMEM;
+	rv = cf_cluster_load(cl, c->conf_path, errmsg);
+	if (rv == 0)
+		rv = fe_auth_mint(cl, user, 3600, &tok);
+	if (rv == 0 && strlen(tok) >= size)
+		rv = CF_ETOOBIG;
+	if (rv == 0)
+		snprintf(out, size, "%s", tok);
+	free(tok);
+	free(cl);
+	return rv;
+}
+
 int cf_test_cluster_http(struct cf_test_cluster *c, unsigned id,
 			 const char *method, const char *path,
 			 const char *user, const char *json,
 			 struct cf_http_resp *r)
 {
+	char tok[1024], hdr[1100];
+	int rv;
+
 	assert(id >= 1 && id <= c->n);
-	return cf_http_request_json(&c->nodes[id].conn, method, path, user,
-				    json, r);
+	if (c->netns == NULL || user == NULL)
+		return cf_http_request_json(&c->nodes[id].conn, method, path,
+					    user, json, r);
+	/* Off loopback the nodes take tokens only (--auth=jwt). */
+	rv = cf_test_cluster_token(c, user, tok, sizeof tok);
+	if (rv != 0)
+		return rv;
+	snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", tok);
+	return cf_http_request(&c->nodes[id].conn, method, path, hdr, json,
+			       json != NULL ? strlen(json) : 0, r);
 }
 
 int cf_test_cluster_wait_ready(struct cf_test_cluster *c, unsigned id,
@@ -481,8 +525,24 @@ static int stop_nodes(struct cf_test_cluster *c)
 	return bad;
 }
 
+static int cluster_start(struct cf_test_cluster *c, unsigned n,
+			 int timeout_ms, const struct cf_test_netns *ns);
+
 int cf_test_cluster_start(struct cf_test_cluster *c, unsigned n,
 			  int timeout_ms)
+{
+	return cluster_start(c, n, timeout_ms, NULL);
+}
+
+int cf_test_cluster_start_netns(struct cf_test_cluster *c, unsigned n,
+				int timeout_ms, const struct cf_test_netns *ns)
+{
+	assert(ns != NULL && ns->n >= n);
+	return cluster_start(c, n, timeout_ms, ns);
+}
+
+static int cluster_start(struct cf_test_cluster *c, unsigned n,
+			 int timeout_ms, const struct cf_test_netns *ns)
 {
 	uint64_t deadline = cf_mono_ms() + (uint64_t)timeout_ms;
 	const char *bd = getenv("CONFAB_BUILDDIR");
@@ -494,6 +554,7 @@ int cf_test_cluster_start(struct cf_test_cluster *c, unsigned n,
 	assert(n >= 1 && n <= CF_TEST_MAX_NODES);
 	memset(c, 0, sizeof *c);
 	c->n = n;
+	c->netns = ns;
 	for (i = 0; i <= CF_TEST_MAX_NODES; i++)
 		c->nodes[i].conn.fd = -1;
 	snprintf(c->confabd, sizeof c->confabd, "%s/confabd",

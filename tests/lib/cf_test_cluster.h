@@ -39,6 +39,7 @@
 #include <sys/types.h>
 
 #include "cf_test_http.h"
+#include "cf_test_netns.h"
 
 #define CF_TEST_MAX_NODES 5
 
@@ -63,6 +64,7 @@ struct cf_test_cluster {
 	char conf_path[PATH_MAX];
 	char confabd[PATH_MAX];
 	int passed; /* set by cf_test_cluster_pass() */
+	const struct cf_test_netns *netns; /* nodes in namespaces, or NULL */
 	struct cf_test_node nodes[CF_TEST_MAX_NODES + 1]; /* [1..n] */
 };
 
@@ -73,6 +75,12 @@ struct cf_test_cluster {
  */
 int cf_test_cluster_start(struct cf_test_cluster *c, unsigned n,
 			  int timeout_ms);
+/*
+ * The same with node i in namespace i of ns (cf_test_netns.h), on its
+ * address there; ns must outlive the cluster.
+ */
+int cf_test_cluster_start_netns(struct cf_test_cluster *c, unsigned n,
+				int timeout_ms, const struct cf_test_netns *ns);
 /*
  * A cmocka group teardown: mark the tests passed if all were (the folder is
  * then removed), then stop. 0, or cf_test_cluster_stop()'s code.
@@ -114,12 +122,20 @@ int cf_test_cluster_leader(struct cf_test_cluster *c, int timeout_ms);
 
 /*
  * One request to node id through its main-thread conn, with dev auth as
- * user (or none if NULL) and a JSON body (or NULL). *r is released first.
+ * user (or none if NULL; in namespaces a token for user) and a JSON body
+ * (or NULL). *r is released first.
  */
 int cf_test_cluster_http(struct cf_test_cluster *c, unsigned id,
 			 const char *method, const char *path,
 			 const char *user, const char *json,
 			 struct cf_http_resp *r);
+
+/*
+ * A user token for the cluster (HS256 with its secret, 1 h), for clusters
+ * whose nodes take no dev identity (in namespaces). 0 or a negative code.
+ */
+int cf_test_cluster_token(struct cf_test_cluster *c, const char *user,
+			  char *out, size_t size);
 
 /* Print the last lines of every node log to stderr. */
 void cf_test_cluster_dump_logs(struct cf_test_cluster *c, int lines);

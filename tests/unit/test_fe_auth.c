@@ -107,11 +107,52 @@ static void admin_routes_are_off_without_an_admin_secret(void **state)
 	free(tok);
 }
 
+static void dev_identity_needs_a_loopback_host(void **state)
+{
+	static const char *const good[] = {
+		"127.0.0.1", "127.0.0.1:8080", "127.1.2.3:1", "localhost",
+		"LocalHost:9", "[::1]", "[::1]:443"};
+	static const char *const bad[] = {
+		"", "evil.example", "evil.example:8080", "127.0.0.1.evil.example",
+		"localhost.evil.example", "10.0.0.1:80", "[::2]:80", "[::1",
+		"127.0.0.1:", "127.0.0.1:80x", "128.0.0.1", "0x7f000001",
+		"localhost:80:80"};
+	struct cf_cluster c;
+	struct fe_http_req r;
+	const char *msg = NULL;
+	char who[129];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof good / sizeof good[0]; i++)
+		assert_true(fe_auth_host_loopback(cf_str_c(good[i])));
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_false(fe_auth_host_loopback(cf_str_c(bad[i])));
+	assert_false(fe_auth_host_loopback((struct cf_str){NULL, 0}));
+
+	cluster(&c, false);
+	request(&r, NULL);
+	r.h[FE_HTTP_H_X_CONFAB_USER] = cf_str_c("alice");
+	r.h[FE_HTTP_H_HOST] = cf_str_c("127.0.0.1:8080");
+	assert_int_equal(fe_auth_request(&c, true, &r, who, &msg), 0);
+	assert_string_equal(who, "alice");
+	/* A rebound name: the same request is refused. */
+	r.h[FE_HTTP_H_HOST] = cf_str_c("evil.example:8080");
+	assert_int_equal(fe_auth_request(&c, true, &r, who, &msg),
+			 CF_EUNAUTH);
+	assert_non_null(strstr(msg, "loopback Host"));
+	/* No Host at all is refused too. */
+	r.h[FE_HTTP_H_HOST] = (struct cf_str){NULL, 0};
+	assert_int_equal(fe_auth_request(&c, true, &r, who, &msg),
+			 CF_EUNAUTH);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(admin_and_user_tokens_do_not_mix),
 		cmocka_unit_test(admin_routes_are_off_without_an_admin_secret),
+		cmocka_unit_test(dev_identity_needs_a_loopback_host),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

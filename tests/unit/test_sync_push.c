@@ -23,6 +23,8 @@
 
 #include "common/cf_err.h"
 #include "common/cf_time.h"
+#include "raft/rft_cmd.h"
+#include "raft/rft_rec.h"
 #include "sync/sync_push.h"
 
 /* A listening socket on 127.0.0.1 (port out). */
@@ -50,6 +52,7 @@ struct srv {
 	int status;
 	int requests; /* read after the thread ended */
 	char last[4096];
+	char bodies[8192]; /* every body, one a line (read after the end) */
 };
 
 static void *srv_main(void *arg)
@@ -72,6 +75,12 @@ static void *srv_main(void *arg)
 		}
 		__atomic_add_fetch(&s->requests, 1, __ATOMIC_SEQ_CST);
 		snprintf(s->last, sizeof s->last, "%s", got > 0 ? buf : "");
+		if (strstr(buf, "\r\n\r\n") != NULL) {
+			size_t l = strlen(s->bodies);
+
+			snprintf(s->bodies + l, sizeof s->bodies - l, "%s\n",
+				 strstr(buf, "\r\n\r\n") + 4);
+		}
 		dprintf(fd, "HTTP/1.1 %d X\r\nContent-Length: 0\r\n\r\n",
 			s->status);
 		close(fd);
@@ -250,6 +259,89 @@ static void recalled_messages_leave_the_dead_letter_file(void **state)
 	rmdir(dir);
 }
 
+static bool nobody_online(void *arg, const char *user, size_t len)
+{
+	(void)arg;
+	(void)user;
+	(void)len;
+	return false;
+}
+
+static int sent_two(void *arg)
+{
+	return ((struct sync_push *)arg)->sent >= 2;
+}
+
+/* The line of bodies whose userId is user (copied to out). */
+static void body_of(const char *bodies, const char *user, char *out,
+		    size_t n)
+{
+	char key[64];
+	const char *p, *end;
+
+	snprintf(key, sizeof key, "\"userId\":\"%s\"", user);
+	p = strstr(bodies, key);
+	assert_non_null(p);
+	while (p > bodies && p[-1] != '\n')
+		p--;
+	end = strchr(p, '\n');
+	assert_non_null(end);
+	snprintf(out, n, "%.*s", (int)(end - p), p);
+}
+
+static void a_mentioned_member_is_told_so(void **state)
+{
+	char dir[] = "/tmp/test_sync_push.XXXXXX", url[64], err[256];
+	char *members[] = {"alice", "bob", "carol"}, line[512];
+	struct cf_str ment = CF_STR_LIT("bob");
+	struct cf_buf body = CF_BUF_INIT, list = CF_BUF_INIT;
+	struct rft_rec_meta meta = {0};
+	struct srv s = {.status = 204};
+	struct rft_conv conv;
+	struct log_record rec;
+	struct sync_push p;
+	uv_loop_t loop;
+	unsigned port;
+
+	(void)state;
+	assert_int_equal(rft_idlist_encode(&list, &ment, 1), 0);
+	meta.mentions = (struct cf_str){list.data, list.len};
+	memset(&rec, 0, sizeof rec);
+	rec.kind = LOG_REC_MESSAGE;
+	rec.conv = CF_STR_LIT("g");
+	rec.seq = 2;
+	rec.message_id = 65536;
+	rec.sender = CF_STR_LIT("alice");
+	assert_int_equal(rft_rec_message_encode2(&body, CF_STR_LIT("hi @bob"),
+						 CF_STR_LIT(""), &meta,
+						 &rec.flags),
+			 0);
+	rec.body = (struct cf_str){body.data, body.len};
+	memset(&conv, 0, sizeof conv);
+	conv.id = "g";
+	conv.members = members;
+	conv.n_members = 3;
+
+	assert_non_null(mkdtemp(dir));
+	uv_loop_init(&loop);
+	srv_start(&s, &port);
+	snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
+	assert_int_equal(sync_push_init(&p, &loop, url, dir, err), 0);
+	sync_push_record(&p, &rec, &conv, nobody_online, NULL);
+	run_until(&loop, sent_two, &p, 5000);
+	assert_int_equal(p.sent, 2);
+	finish(&loop, &p, &s);
+	assert_int_equal(s.requests, 2); /* not the sender */
+	body_of(s.bodies, "bob", line, sizeof line);
+	assert_non_null(strstr(line, "\"mention\":true"));
+	assert_non_null(strstr(line, "\"preview\":\"hi @bob\""));
+	body_of(s.bodies, "carol", line, sizeof line);
+	assert_null(strstr(line, "mention"));
+	rmdir(dir);
+	cf_buf_release(&body);
+	cf_buf_release(&list);
+}
+
 static void only_http_urls_are_accepted(void **state)
 {
 	struct sync_push p;
@@ -270,6 +362,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(a_2xx_answer_counts_as_sent),
 		cmocka_unit_test(a_failing_webhook_is_retried_then_dead_lettered),
+		cmocka_unit_test(a_mentioned_member_is_told_so),
 		cmocka_unit_test(recalled_messages_leave_the_dead_letter_file),
 		cmocka_unit_test(only_http_urls_are_accepted),
 	};

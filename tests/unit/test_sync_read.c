@@ -148,6 +148,87 @@ static void check_message(const char *content, const char *attachment,
 	cf_buf_release(&body);
 }
 
+/*
+ * A message with a meta block: sync_message_write_for(reader) is
+ * json_dumps(sync_message_json_for(reader)), replyTo and mentions are
+ * shown, mentionsMe only for a mentioned reader, none of them recalled.
+ */
+static void check_meta(uint64_t reply_to, const char *attachment,
+		       const char *want_tail_bob, const char *want_tail_other)
+{
+	struct cf_str ids[2] = {CF_STR_LIT("bob"), CF_STR_LIT("carol")};
+	struct cf_buf body = CF_BUF_INIT, list = CF_BUF_INIT;
+	struct rft_rec_meta meta;
+	struct log_record rec;
+	const char *readers[] = {NULL, "bob", "carol", "zed", "bo"};
+	uint8_t flags = 0;
+
+	assert_int_equal(rft_idlist_encode(&list, ids, 2), 0);
+	meta.reply_to = reply_to;
+	meta.mentions = (struct cf_str){list.data, list.len};
+	assert_int_equal(rft_rec_message_encode2(
+				 &body, CF_STR_LIT("hi @bob @carol"),
+				 cf_str_c(attachment), &meta, &flags),
+			 0);
+	memset(&rec, 0, sizeof rec);
+	rec.kind = LOG_REC_MESSAGE;
+	rec.flags = flags;
+	rec.message_id = 9 * 65536;
+	rec.seq = 4;
+	rec.ts = 1733300000123ULL;
+	rec.conv = cf_str_c("g");
+	rec.sender = cf_str_c("alice");
+	rec.client_msg_id = cf_str_c("k");
+	rec.msg_type = cf_str_c("text");
+	rec.body = (struct cf_str){body.data, body.len};
+	for (unsigned i = 0; i < sizeof readers / sizeof readers[0]; i++) {
+		for (int recalled = 0; recalled < 2; recalled++) {
+			struct cf_str reader = cf_str_c(readers[i]);
+			struct cf_buf b = CF_BUF_INIT;
+			json_t *o = sync_message_json_for(&rec, recalled,
+							  reader);
+			const char *t, *tail;
+			char *want;
+
+			assert_non_null(o);
+			want = json_dumps(o, JSON_COMPACT);
+			assert_int_equal(sync_message_write_for(&b, &rec,
+								recalled,
+								reader),
+					 0);
+			t = text(&b);
+			assert_string_equal(t, want);
+			tail = strstr(t, "\"serverTs\":1733300000123");
+			assert_non_null(tail);
+			tail += strlen("\"serverTs\":1733300000123");
+			if (recalled)
+				assert_string_equal(tail, ",\"recalled\":true}");
+			else if (i == 1 || i == 2)
+				assert_string_equal(tail, want_tail_bob);
+			else
+				assert_string_equal(tail, want_tail_other);
+			assert_true(recalled || strstr(t, "hi @bob") != NULL);
+			free(want);
+			json_decref(o);
+			cf_buf_release(&b);
+		}
+	}
+	cf_buf_release(&body);
+	cf_buf_release(&list);
+}
+
+static void test_message_meta(void **state)
+{
+	(void)state;
+	check_meta(3, "",
+		   ",\"replyTo\":3,\"mentions\":[\"bob\",\"carol\"],"
+		   "\"mentionsMe\":true}",
+		   ",\"replyTo\":3,\"mentions\":[\"bob\",\"carol\"]}");
+	check_meta(0, "{\"mediaId\":\"m1\"}",
+		   ",\"mentions\":[\"bob\",\"carol\"],\"mentionsMe\":true}",
+		   ",\"mentions\":[\"bob\",\"carol\"]}");
+}
+
 static void test_message(void **state)
 {
 	(void)state;
@@ -169,6 +250,7 @@ int main(void)
 		cmocka_unit_test(test_str_utf8),
 		cmocka_unit_test(test_ints),
 		cmocka_unit_test(test_message),
+		cmocka_unit_test(test_message_meta),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
