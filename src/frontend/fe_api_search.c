@@ -26,6 +26,7 @@
 #include "log/log_store.h"
 #include "raft/rft_node.h"
 #include "sync/sync_inbox.h"
+#include "sync/sync_edit.h"
 #include "sync/sync_read.h"
 #include "sync/sync_search.h"
 #include "sync/sync_search_norm.h"
@@ -114,7 +115,7 @@ static int render(struct fe_server *s, struct search_req *k,
 {
 	struct rft_fsm *f = rft_node_fsm(s->node);
 	struct log_store *store = rft_fsm_store(f);
-	struct cf_buf scratch = CF_BUF_INIT;
+	struct cf_buf scratch = CF_BUF_INIT, escratch = CF_BUF_INIT;
 	const struct sync_search_query *q = &k->job.q;
 	bool first = true;
 	int rv;
@@ -126,6 +127,7 @@ static int render(struct fe_server *s, struct search_req *k,
 		const struct sync_search_hit *h = &q->hits[i];
 		const struct rft_conv *c = rft_fsm_conv(f, cf_str_c(h->conv));
 		struct log_record rec;
+		uint64_t edited_at = 0;
 
 		/* Recalled since it was indexed (the index lags): dropped. */
 		if (c == NULL || h->seq > c->last_seq ||
@@ -133,21 +135,24 @@ static int render(struct fe_server *s, struct search_req *k,
 			continue;
 		rv = log_store_read_seq(store, cf_str_c(h->conv), h->seq, &rec,
 					&scratch);
+		/* Edited: its latest version, as history shows it. */
+		if (rv == 0)
+			rv = sync_edit_latest(f, c, &rec, &escratch,
+					      &edited_at);
 		if (rv != 0)
 			break;
 		if (!first)
 			rv = cf_jw_lit(b, ",");
 		first = false;
+		/* As the caller reads it: mentionsMe when it is mentioned. */
 		if (rv == 0)
-			rv = sync_message_write(b, &rec, false);
-		if (rv == 0 && k->mentions && b->len > 0 &&
-		    b->data[b->len - 1] == '}') {
-			/* The renderer knows no reader: the flag is ours. */
-			cf_buf_truncate(b, b->len - 1);
-			rv = cf_jw_lit(b, ",\"mentionsMe\":true}");
-		}
+			rv = sync_message_write_for(b, &rec, false,
+						    cf_str_c(k->user));
+		if (rv == 0)
+			rv = sync_edit_write_at(b, edited_at);
 	}
 	cf_buf_release(&scratch);
+	cf_buf_release(&escratch);
 	if (rv == 0)
 		rv = cf_jw_lit(b, q->more ? "],\"hasMore\":true"
 					  : "],\"hasMore\":false");
