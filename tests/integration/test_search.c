@@ -41,7 +41,7 @@ static int group_setup(void **state)
 									  : 0;
 }
 
-#define N_TESTS 8
+#define N_TESTS 9
 
 static int group_teardown(void **state)
 {
@@ -334,6 +334,91 @@ static void mentions_answer_a_page(void **state)
 	n_passed++;
 }
 
+/* The seqs of user's /v1/mentions on node (consistent), "s1,s2,...". */
+static void mentions_are(unsigned node, const char *user, const char *want)
+{
+	json_t *j = expect(node, "GET", "/v1/mentions?consistent=1", user,
+			   NULL, 200);
+	json_t *arr = json_object_get(j, "mentions"), *m;
+	char got[256] = "";
+	size_t i;
+
+	json_array_foreach(arr, i, m) {
+		assert_true(json_is_true(json_object_get(m, "mentionsMe")));
+		snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld",
+			 i > 0 ? "," : "", cf_test_int(m, "seq"));
+	}
+	if (strcmp(got, want) != 0)
+		fail_msg("node %u, %s's mentions: got \"%s\", want \"%s\"",
+			 node, user, got, want);
+	json_decref(j);
+}
+
+static void edit_ok(unsigned node, const char *user, const char *conv,
+		    long long seq, const char *key, const char *content)
+{
+	char path[128], body[256];
+
+	snprintf(path, sizeof path, "/v1/conversations/%s/messages/%lld", conv,
+		 seq);
+	snprintf(body, sizeof body, "{\"clientEditId\":\"%s\",\"content\":"
+				    "\"%s\"}",
+		 key, content);
+	json_decref(expect(node, "PATCH", path, user, body, 200));
+}
+
+/*
+ * @mentions end to end: sends through every node, /v1/mentions newest
+ * first on every node; a recall and an edit that drops the mention take it
+ * off the list, an edit that adds one puts it on; search finds an edited
+ * message by its latest text only and shows that text with editedAt.
+ */
+static void mentions_and_edits_follow_the_log(void **state)
+{
+	json_t *j, *m;
+
+	(void)state;
+	cf_test_create_group(&cluster, 1, "alice", "mn-g",
+			     "[\"bob\",\"carol\"]");
+	send_ok(2, "alice", "mn-g", "mn1", "hello @bob", 1);
+	send_ok(3, "carol", "mn-g", "mn2", "@bob @alice look", 2);
+	send_ok(1, "alice", "mn-g", "mn3", "nothing quoted here", 3);
+	send_ok(2, "carol", "mn-g", "mn4", "again @bob.", 4);
+	for (unsigned n = 1; n <= 3; n++) {
+		mentions_are(n, "bob", "4,2,1");
+		mentions_are(n, "alice", "2");
+		mentions_are(n, "carol", "");
+	}
+	/* carol recalls hers: off bob's list */
+	json_decref(expect(3, "DELETE", "/v1/conversations/mn-g/messages/4",
+			   "carol", NULL, 200));
+	/* alice's edit drops @bob; another adds @carol */
+	edit_ok(1, "alice", "mn-g", 1, "mn1-e", "greetings everyone");
+	edit_ok(2, "alice", "mn-g", 3, "mn3-e", "now quoted for @carol");
+	for (unsigned n = 1; n <= 3; n++) {
+		mentions_are(n, "bob", "2");
+		mentions_are(n, "carol", "3");
+		/* the latest text only, shown with editedAt */
+		finds(n, "bob", "everyone", NULL, "mn-g:1");
+		finds(n, "bob", "hello", NULL, "");
+		finds(n, "carol", "nothing", NULL, "");
+		finds(n, "carol", "quoted", NULL, "mn-g:3");
+		finds(n, "bob", "again", NULL, "");
+	}
+	j = search(3, "bob", "everyone", NULL);
+	m = json_array_get(json_object_get(j, "results"), 0);
+	assert_string_equal(cf_test_str(m, "content"), "greetings everyone");
+	assert_true(cf_test_int(m, "editedAt") > 0);
+	assert_null(json_object_get(m, "mentionsMe"));
+	json_decref(j);
+	j = expect(2, "GET", "/v1/mentions?consistent=1", "carol", NULL, 200);
+	m = json_array_get(json_object_get(j, "mentions"), 0);
+	assert_string_equal(cf_test_str(m, "content"), "now quoted for @carol");
+	assert_true(cf_test_int(m, "editedAt") > 0);
+	json_decref(j);
+	n_passed++;
+}
+
 /* ---- bad inputs ---- */
 
 static void bad_inputs_are_refused(void **state)
@@ -488,6 +573,7 @@ int main(void)
 			recalled_texts_are_not_found_and_leave_the_files),
 		cmocka_unit_test(pages_newest_first_with_a_cursor),
 		cmocka_unit_test(mentions_answer_a_page),
+		cmocka_unit_test(mentions_and_edits_follow_the_log),
 		cmocka_unit_test(bad_inputs_are_refused),
 		cmocka_unit_test(index_rebuilt_when_deleted_or_damaged),
 		cmocka_unit_test(
