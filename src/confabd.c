@@ -82,6 +82,7 @@ static void usage(FILE *f)
 		"               [--min-free BYTES|PCT%%] [--ballast BYTES]\n"
 		"               [--presence-group-max N] [--image-records N]\n"
 		"               [--image-interval SECONDS] [--fanout-queue N]\n"
+		"               [--search on|off]\n"
 		"       confabd --help | --version\n");
 }
 
@@ -342,6 +343,11 @@ enum {
  * segment fetch, waits while FILE exists (issue 11: the tests see the
  * starting or rebuilding state as long as they need).
  */
+/* Options without a letter (issue 13: the search index). */
+enum {
+	OPT_SEARCH = 1300,
+};
+
 enum {
 	OPT_TEST_START_HOLD = 1200,
 	OPT_TEST_FETCH_HOLD,
@@ -411,6 +417,7 @@ int main(int argc, char **argv)
 		{"fanout-queue", required_argument, NULL, OPT_FANOUT_QUEUE},
 		{"test-fetch-hold", required_argument, NULL,
 		 OPT_TEST_FETCH_HOLD},
+		{"search", required_argument, NULL, OPT_SEARCH},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -627,6 +634,15 @@ int main(int argc, char **argv)
 			break;
 		case OPT_TEST_FETCH_HOLD:
 			test_fetch_hold = optarg;
+			break;
+		case OPT_SEARCH:
+			if (strcmp(optarg, "on") != 0 &&
+			    strcmp(optarg, "off") != 0) {
+				fprintf(stderr, "confabd: --search is on or "
+					"off\n");
+				return 2;
+			}
+			fc.search_off = strcmp(optarg, "off") == 0;
 			break;
 		case 'h':
 			usage(stdout);

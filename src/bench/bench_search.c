@@ -5,7 +5,7 @@
  *
  * Run: --conc connections, spread round robin over the nodes, each with one
  * request in flight: GET /v1/search?q=W1+W2..&limit=L as --user (dev
- * auth), the words drawn by xorshift from --seed (the same queries for the
+ * auth; with --users U as a random one of u0..u<U-1>), the words drawn by xorshift from --seed (the same queries for the
  * same seed). The first --warmup answers are not counted, the next
  * --requests are.
  *
@@ -81,7 +81,8 @@ static void answer(struct bh_conn *c, int status, const char *body,
 static void issue(struct srch *h, struct bh_conn *c)
 {
 	unsigned span = h->o->rank_hi - h->o->rank_lo, k;
-	char path[256], w[BENCH_WORD_MAX];
+	char path[256], w[BENCH_WORD_MAX], user[24];
+	const char *who = h->o->user;
 	size_t len;
 
 	if (h->issued == h->target)
@@ -96,10 +97,15 @@ static void issue(struct srch *h, struct bh_conn *c)
 		len += (size_t)snprintf(path + len, sizeof path - len, "%s%s",
 					k > 0 ? "+" : "", w);
 	}
+	if (h->o->users > 0) {
+		snprintf(user, sizeof user, "u%u",
+			 (unsigned)(bench_rand(&h->rng) % h->o->users));
+		who = user;
+	}
 	if (h->issued == h->o->warmup)
 		h->t0_ns = cf_mono_ns();
 	h->issued++;
-	if (bh_conn_request(c, "GET", path, h->o->user, NULL, 0, answer) !=
+	if (bh_conn_request(c, "GET", path, who, NULL, 0, answer) !=
 	    0) {
 		fprintf(stderr, "confab-bench: out of memory\n");
 		h->failed = 1;

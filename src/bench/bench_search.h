@@ -33,7 +33,9 @@ struct bsearch_opts {
 	unsigned terms;	   /* words per query, 1..4 */
 	unsigned rank_lo, rank_hi; /* vocabulary ranks drawn from */
 	unsigned seed;	   /* of the random choices */
-	const char *user;  /* who searches (dev auth) */
+	const char *user;  /* who searches (dev auth), unless users > 0: */
+	unsigned users;	   /* then "u<k>" for a random k < users, as
+			      tests/bench/gen_cluster names its users */
 };
 
 int bench_search_run(const struct bsearch_opts *o);

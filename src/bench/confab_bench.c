@@ -71,7 +71,7 @@ struct bench {
 	unsigned fanout, rate; /* --fanout mode (bench_fanout.c) */
 	unsigned history, limit, seed; /* --history mode (bench_history.c) */
 	unsigned idle; /* --idle mode (bench_idle.c) */
-	unsigned search, terms; /* --search mode (bench_search.c) */
+	unsigned search, terms, users; /* --search mode (bench_search.c) */
 	int limit_set;
 	const char *user;
 	int conc_set, seconds_set;
@@ -122,7 +122,8 @@ static void usage(FILE *f)
 		   "       confab-bench --idle N [--url URL] [--seconds S]\n"
 		   "       confab-bench --search N [--url URL ...] [--terms K] "
 		   "[--concurrency C]\n"
-		   "                    [--limit L] [--user ID] [--seed S]\n");
+		   "                    [--limit L] [--user ID | --users U] "
+		   "[--seed S]\n");
 }
 
 static int lat_cmp(const void *a, const void *b)
@@ -490,13 +491,14 @@ static int parse_args(struct bench *b, int argc, char **argv)
 		{"idle", required_argument, NULL, 'I'},
 		{"search", required_argument, NULL, 'Q'},
 		{"terms", required_argument, NULL, 'T'},
+		{"users", required_argument, NULL, 'N'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int ch, rv = 0;
 
 	while (rv == 0 &&
-	       (ch = getopt_long(argc, argv, "u:c:s:w:z:k:f:r:H:l:U:S:I:Q:T:h", opts,
+	       (ch = getopt_long(argc, argv, "u:c:s:w:z:k:f:r:H:l:U:S:I:Q:T:N:h", opts,
 				 NULL)) != -1) {
 		switch (ch) {
 		case 'u':
@@ -537,6 +539,9 @@ static int parse_args(struct bench *b, int argc, char **argv)
 			break;
 		case 'T':
 			rv = parse_uint(optarg, 1, 4, &b->terms);
+			break;
+		case 'N':
+			rv = parse_uint(optarg, 1, 10000000, &b->users);
 			break;
 		case 'U':
 			rv = strlen(optarg) >= 1 && strlen(optarg) <= 128 &&
@@ -670,6 +675,7 @@ static int run_search(const struct bench *b)
 	o.rank_hi = 2000; /* among those that many texts hold */
 	o.seed = b->seed;
 	o.user = b->user;
+	o.users = b->users;
 	return bench_search_run(&o);
 }
 

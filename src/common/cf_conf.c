@@ -222,7 +222,10 @@ int cf_parse_duration(const char *s, uint64_t *out)
 	return parse_units(s, "smhd", muls, 10ULL * 366 * 86400, out);
 }
 
-/* segment-size SIZE / seal-age DURATION / erase-within DURATION */
+/*
+ * segment-size SIZE / seal-age DURATION / erase-within DURATION /
+ * edit-window DURATION
+ */
 static int conf_store_key(struct cf_cluster *c, const char *key, char *save,
 			  char *errmsg)
 {
@@ -245,6 +248,14 @@ static int conf_store_key(struct cf_cluster *c, const char *key, char *save,
 			return CF_EBADREQ;
 		}
 		c->erase_within_ms = n * 1000;
+	} else if (strcmp(key, "edit-window") == 0) {
+		if (v == NULL || cf_parse_duration(v, &n) != 0) {
+			cf_errmsg_printf(errmsg, "edit-window: 0 (no edits) or "
+						 "a duration (N with s, m, h "
+						 "or d) up to 10 years");
+			return CF_EBADREQ;
+		}
+		c->edit_window_ms = n * 1000;
 	} else {
 		if (v == NULL || cf_parse_duration(v, &n) != 0) {
 			cf_errmsg_printf(errmsg, "seal-age: 0 (never) or a "
@@ -273,6 +284,7 @@ int cf_cluster_load(struct cf_cluster *c, const char *path, char *errmsg)
 	c->segment_size = CF_SEGMENT_SIZE_DEFAULT;
 	c->seal_age_ms = CF_SEAL_AGE_DEFAULT_MS;
 	c->erase_within_ms = CF_ERASE_WITHIN_DEFAULT_MS;
+	c->edit_window_ms = CF_EDIT_WINDOW_DEFAULT_MS;
 	f = fopen(path, "r");
 	if (f == NULL) {
 		rv = -errno;
@@ -303,7 +315,8 @@ int cf_cluster_load(struct cf_cluster *c, const char *path, char *errmsg)
 			}
 		} else if (strcmp(w, "segment-size") == 0 ||
 			   strcmp(w, "seal-age") == 0 ||
-			   strcmp(w, "erase-within") == 0) {
+			   strcmp(w, "erase-within") == 0 ||
+			   strcmp(w, "edit-window") == 0) {
 			rv = conf_store_key(c, w, save, errmsg);
 		} else if (strcmp(w, "secret") == 0 ||
 			   strcmp(w, "admin-secret") == 0) {

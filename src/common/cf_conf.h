@@ -13,6 +13,10 @@
  *   erase-within 24h                  a recalled message's content leaves
  *                                     every file within this (1s..10y;
  *                                     default 24h; the leader's rule)
+ *   edit-window 24h                   a sender may edit a message this long
+ *                                     after it was sent, by entry time
+ *                                     (0: edits off; up to 10y; default
+ *                                     24h; checked at apply)
  *   node 1 raft=127.0.0.1:7001 peer=127.0.0.1:7101 client=http://127.0.0.1:8001
  *   node 2 ...
  *
@@ -33,6 +37,7 @@
 #define CF_SEGMENT_SIZE_MAX (1ull << 30)
 #define CF_SEAL_AGE_DEFAULT_MS (86400ull * 1000)
 #define CF_ERASE_WITHIN_DEFAULT_MS (86400ull * 1000)
+#define CF_EDIT_WINDOW_DEFAULT_MS (86400ull * 1000)
 #define CF_ADDR_SIZE 64
 #define CF_URL_SIZE 128
 
@@ -55,6 +60,7 @@ struct cf_cluster {
 	uint64_t segment_size; /* bytes, default 64 MiB */
 	uint64_t seal_age_ms;  /* entry-clock ms, 0 = never, default 1 day */
 	uint64_t erase_within_ms; /* default 1 day (the leader's rule) */
+	uint64_t edit_window_ms; /* entry-clock ms, 0 = no edits, default 1 day */
 	char secret_path[512];
 	char secret[256]; /* file contents, trimmed */
 	unsigned secret_len;

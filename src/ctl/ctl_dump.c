@@ -38,6 +38,12 @@ struct dump {
 	/* offline: the conversation's recalled seqs, from recall records */
 	uint64_t *recalled;
 	size_t nrecalled, cap;
+	/* offline: each edited seq's latest edit (highest messageId) */
+	struct dump_edit {
+		uint64_t seq, message_id, ts;
+		json_t *version; /* sync_message_json of the edit record */
+	} *edits;
+	size_t nedits, edits_cap;
 	bool oom;
 };
 
@@ -148,6 +154,72 @@ static int note_recall(struct dump *d, uint64_t seq)
 	return 0;
 }
 
+/*
+ * An edit record: keep it if it is the latest of its seq so far (the
+ * tiers are walked in segment order, but keep the highest messageId).
+ */
+static int note_edit(struct dump *d, const struct log_record *rec)
+{
+	struct dump_edit *e = NULL;
+	json_t *v;
+
+	for (size_t i = 0; i < d->nedits; i++)
+		if (d->edits[i].seq == rec->seq)
+			e = &d->edits[i];
+	if (e != NULL && e->message_id > rec->message_id)
+		return 0;
+	v = sync_message_json(rec);
+	if (v == NULL)
+		return -ENOMEM;
+	if (e == NULL) {
+		if (d->nedits == d->edits_cap) {
+			size_t cap = d->edits_cap ? 2 * d->edits_cap : 16;
+			struct dump_edit *p =
+				realloc(d->edits, cap * sizeof *p);
+
+			if (p == NULL) {
+				json_decref(v);
+				return -ENOMEM;
+			}
+			d->edits = p;
+			d->edits_cap = cap;
+		}
+		e = &d->edits[d->nedits++];
+		e->version = NULL;
+	}
+	json_decref(e->version);
+	e->seq = rec->seq;
+	e->message_id = rec->message_id;
+	e->ts = rec->ts;
+	e->version = v;
+	return 0;
+}
+
+/* j (message seq) shows its latest version, as history does. */
+static int apply_edit(const struct dump *d, uint64_t seq, json_t *j)
+{
+	static const char *keys[] = {"content", "attachment", "mentions",
+				     "replyTo"};
+
+	for (size_t i = 0; i < d->nedits; i++) {
+		const struct dump_edit *e = &d->edits[i];
+
+		if (e->seq != seq)
+			continue;
+		for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+			json_t *v = json_object_get(e->version, keys[k]);
+
+			if (v == NULL)
+				json_object_del(j, keys[k]);
+			else if (json_object_set(j, keys[k], v) != 0)
+				return -ENOMEM;
+		}
+		return json_object_set_new(j, "editedAt",
+					   json_integer((json_int_t)e->ts));
+	}
+	return 0;
+}
+
 /* A record of the conversation, from a hot segment or a cold file. */
 static int take(struct offline *x, const struct log_record *rec)
 {
@@ -158,6 +230,8 @@ static int take(struct offline *x, const struct log_record *rec)
 		return 0;
 	if (rec->kind == LOG_REC_RECALL)
 		return note_recall(x->d, rec->seq);
+	if (rec->kind == LOG_REC_EDIT)
+		return note_edit(x->d, rec);
 	if (rec->kind != LOG_REC_MESSAGE)
 		return 0;
 	x->any = true;
@@ -328,6 +402,8 @@ static int dump_offline(struct dump *d, const char *data)
 			if (json_object_set_new(j, "recalled", json_true()) !=
 			    0)
 				goto out;
+		} else if (apply_edit(d, x.v[i].seq, j) != 0) {
+			goto out;
 		}
 		emit(j);
 	}
@@ -336,6 +412,11 @@ out:
 	for (size_t i = 0; i < x.n; i++)
 		json_decref(x.v[i].msg);
 	free(x.v);
+	for (size_t i = 0; i < d->nedits; i++)
+		json_decref(d->edits[i].version);
+	free(d->edits);
+	d->edits = NULL;
+	d->nedits = 0;
 	log_manifest_release(&m);
 	cf_unlock_dir(lock_fd);
 	return code;

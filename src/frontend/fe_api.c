@@ -24,6 +24,8 @@
 #include "common/cf_time.h"
 #include "frontend/fe_admin.h"
 #include "frontend/fe_api_conv.h"
+#include "frontend/fe_api_search.h"
+#include "frontend/fe_api_edit.h"
 #include "frontend/fe_api_sync.h"
 #include "frontend/fe_auth.h"
 #include "frontend/fe_cors.h"
@@ -750,9 +752,12 @@ void fe_api_http(struct fe_conn *c, const struct fe_http_req *req)
 			      "read through another node");
 		return;
 	}
-	if (fe_api_conv_http(c, req, user) || fe_api_sync_http(c, req, user))
+	if (fe_api_edit_http(c, req, user) || fe_api_conv_http(c, req, user) ||
+	    fe_api_sync_http(c, req, user))
 		return;
 	if (fe_presence_http(c, req, user) || fe_media_http(c, req, user))
+		return;
+	if (fe_api_search_http(c, req, user)) /* issue 13 */
 		return;
 	if (path_is(p, "/v1/messages")) {
 		if (req->method != FE_HTTP_POST)

@@ -28,6 +28,7 @@
 #include "frontend/fe_api_sync.h"
 #include "frontend/fe_json.h"
 #include "frontend/fe_server.h"
+#include "sync/sync_edit.h"
 #include "sync/sync_read.h"
 
 enum conv_kind {
@@ -128,13 +129,28 @@ int fe_api_conv_json(struct rft_fsm *f, const struct rft_conv *cv,
 		return -ENOMEM;
 	rft_conv_receipt(cv, cf_str_c(user), &d, &r);
 	if (cv->last_seq > 0) {
+		struct cf_buf escratch = CF_BUF_INIT;
+		uint64_t edited_at = 0;
+
 		rv = log_store_read_seq(rft_fsm_store(f), cf_str_c(cv->id),
 					cv->last_seq, &rec, &scratch);
-		if (rv != 0)
+		if (rv == 0) /* its latest version (sync_edit.h) */
+			rv = sync_edit_latest(f, cv, &rec, &escratch,
+					      &edited_at);
+		if (rv != 0) {
+			cf_buf_release(&escratch);
 			goto err;
+		}
 		last = sync_message_json_for(&rec,
 					     rft_conv_recalled(cv, cv->last_seq),
 					     cf_str_c(user));
+		cf_buf_release(&escratch);
+		if (last != NULL && edited_at != 0 &&
+		    json_object_set_new(last, "editedAt",
+					json_integer((json_int_t)edited_at))) {
+			json_decref(last);
+			last = NULL;
+		}
 		rv = -ENOMEM;
 		if (last == NULL)
 			goto err;
@@ -703,7 +719,7 @@ bool fe_api_conv_http(struct fe_conn *c, const struct fe_http_req *req,
 	} else if (tail.len > 9 && memcmp(tail.p, "messages/", 9) == 0 &&
 		   memchr(tail.p + 9, '/', tail.len - 9) == NULL) {
 		if (req->method != FE_HTTP_DELETE) {
-			fe_respond_405(c, "DELETE");
+			fe_respond_405(c, "DELETE, PATCH"); /* fe_api_edit */
 			return true;
 		}
 	} else {

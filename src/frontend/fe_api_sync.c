@@ -52,6 +52,11 @@ uint64_t fe_api_sync_head(struct fe_server *s)
 	return sync_inbox_last_id(sync_state(s)->inbox);
 }
 
+const struct sync_inbox *fe_api_sync_inbox(struct fe_server *s)
+{
+	return sync_state(s)->inbox;
+}
+
 static struct fe_sync *sync_state(struct fe_server *s)
 {
 	struct fe_sync *st = s->sync;

@@ -66,6 +66,9 @@ void fe_api_sync_rebuilt(struct fe_server *s);
  * conversation list carries it as syncCursor, issue 12).
  */
 uint64_t fe_api_sync_head(struct fe_server *s);
+/* The inbox index (membership windows for search, fe_api_search.c). */
+struct sync_inbox;
+const struct sync_inbox *fe_api_sync_inbox(struct fe_server *s);
 /*
  * Forget the inbox index (the state is about to be rebuilt from a fetched
  * store, on the node's worker: no long poll is left then, see

@@ -39,7 +39,7 @@ struct fe_conn;
 
 /* An Origin header longer than this never matches. */
 #define FE_CORS_ORIGIN_MAX 256
-#define FE_CORS_ALLOW_METHODS "GET, POST, DELETE, OPTIONS"
+#define FE_CORS_ALLOW_METHODS "GET, POST, PATCH, DELETE, OPTIONS"
 #define FE_CORS_ALLOW_HEADERS "Authorization, X-Confab-User, Content-Type"
 #define FE_CORS_EXPOSE_HEADERS "Retry-After"
 #define FE_CORS_MAX_AGE "600" /* seconds */

@@ -464,7 +464,7 @@ void fe_fanout_record(struct fe_fanout *q, const struct log_record *rec,
 		return;
 	if (rec->kind != LOG_REC_MESSAGE && rec->kind != LOG_REC_CONV &&
 	    rec->kind != LOG_REC_MEMBERS && rec->kind != LOG_REC_RECALL &&
-	    rec->kind != LOG_REC_RECEIPT)
+	    rec->kind != LOG_REC_RECEIPT && rec->kind != LOG_REC_EDIT)
 		return;
 	if (nobody_here(s, rec, conv))
 		return;

@@ -161,8 +161,8 @@ void fe_media_on_record(struct fe_media *m, const struct log_record *rec,
 	(void)conv;
 	if (rec->kind == LOG_REC_MEDIA)
 		index_media(m, rec);
-	else if (rec->kind == LOG_REC_MESSAGE)
-		index_attachment(m, rec);
+	else if (rec->kind == LOG_REC_MESSAGE || rec->kind == LOG_REC_EDIT)
+		index_attachment(m, rec); /* an edit carries it on */
 	else if (rec->kind == LOG_REC_RECALL)
 		media_recall(m, rec, live);
 }

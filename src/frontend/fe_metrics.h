@@ -31,6 +31,7 @@ struct fe_conn_metrics {
 struct fe_metrics {
 	uint64_t http_requests;
 	uint64_t sync_requests;
+	uint64_t search_queries;	/* /v1/search, /v1/mentions (issue 13) */
 	uint64_t sends;
 	uint64_t delivered_frames;
 	uint64_t ws_closed_slow;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/cf_err.h"
+#include "frontend/fe_api_search.h"
 #include "frontend/fe_json.h"
 #include "frontend/fe_server.h"
 #include "frontend/fe_static.h"
@@ -293,6 +294,8 @@ static void ops_metrics(struct fe_conn *c)
 		rv = fe_metrics_render_process(&b);
 	if (rv == 0)
 		rv = fe_fanout_metrics_render(&s->fanout, &b);
+	if (rv == 0)
+		rv = fe_api_search_metrics(s, &b);
 	if (rv == 0)
 		rv = cf_buf_appendf(
 			&b,

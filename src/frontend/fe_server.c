@@ -14,6 +14,7 @@
 #include "common/cf_err.h"
 #include "common/cf_time.h"
 #include "frontend/fe_api_sync.h"
+#include "sync/sync_search.h"
 #include "frontend/fe_conn.h"
 #include "frontend/fe_session.h"
 
@@ -63,6 +64,10 @@ void fe_server_init(struct fe_server *s, uv_loop_t *loop,
 	fe_fanout_init(&s->fanout, s);
 	fe_media_init(&s->media, s);
 	fe_rate_init(&s->rate, cfg->rate_limit, cfg->rate_burst);
+	if (!cfg->search_off && sync_search_new(&s->search) != 0) {
+		cf_error("search: out of memory");
+		exit(1);
+	}
 }
 
 void fe_server_attach(struct fe_server *s, struct rft_node *node)
@@ -239,6 +244,13 @@ int fe_server_start(struct fe_server *s, char *errmsg)
 		s->push_on = true;
 		push_replay_recalls(s);
 	}
+	if (s->search != NULL) {
+		rv = sync_search_start(s->search, s->loop, s->cfg.data_dir,
+				       rft_fsm_store_dir(rft_node_fsm(s->node)),
+				       errmsg);
+		if (rv != 0)
+			return rv;
+	}
 	s->starting = false;
 	cf_info("serving every route");
 	return 0;
@@ -298,6 +310,14 @@ static void server_handle_closed_cb(uv_handle_t *h)
 		s->close_cb(s);
 }
 
+static void server_search_closed_cb(void *arg)
+{
+	struct fe_server *s = arg;
+
+	if (--s->pending_closes == 0 && s->close_cb != NULL)
+		s->close_cb(s);
+}
+
 static void server_fanout_closed_cb(struct fe_fanout *q)
 {
 	struct fe_server *s = q->srv;
@@ -336,6 +356,10 @@ void fe_server_close(struct fe_server *s, void (*cb)(struct fe_server *s))
 	if (s->fanout.started)
 		s->pending_closes++;
 	fe_fanout_close(&s->fanout, server_fanout_closed_cb);
+	if (s->search != NULL) {
+		s->pending_closes++;
+		sync_search_close(s->search, server_search_closed_cb, s);
+	}
 	uv_close((uv_handle_t *)&s->listener, server_handle_closed_cb);
 	uv_close((uv_handle_t *)&s->wheel_timer, server_handle_closed_cb);
 	if (s->started)
@@ -366,6 +390,8 @@ void fe_server_on_record(void *arg, const struct log_record *rec,
 
 	fe_api_sync_on_record(s, rec, conv, true);
 	fe_media_on_record(&s->media, rec, conv, true);
+	if (s->search != NULL)
+		sync_search_on_record(s->search, rec);
 	if (s->closing)
 		return;
 	if (s->push_on && rec->kind == LOG_REC_MESSAGE &&
@@ -402,6 +428,8 @@ void fe_server_on_reset(void *arg)
 
 	fe_api_sync_reset(s);
 	fe_media_reset_index(&s->media);
+	if (s->search != NULL)
+		sync_search_reset(s->search); /* indexed again from the files */
 	/*
 	 * Not the fan-out queue: on_reset runs on the rebuild's worker
 	 * thread while the loop owns the queue; fe_server_on_rebuilding
@@ -450,6 +478,8 @@ void fe_server_release(struct fe_server *s)
 	fe_fanout_release(&s->fanout);
 	fe_session_release(s);
 	fe_api_sync_release(s);
+	sync_search_free(s->search);
+	s->search = NULL;
 	fe_presence_release(&s->presence);
 	fe_media_release(&s->media);
 	fe_rate_release(&s->rate);

@@ -55,6 +55,8 @@ struct fe_config {
 	unsigned presence_group_max; /* default 100 */
 	/* records queued for fan-out at most (fe_fanout.h) */
 	unsigned fanout_queue;	/* default FE_FANOUT_QUEUE_MAX */
+	/* issue 13: no search index, /v1/search and /v1/mentions 404 */
+	bool search_off;
 };
 
 /*
@@ -94,6 +96,7 @@ struct fe_server {
 	struct fe_peer_status peers[CF_MAX_NODES];
 	struct fe_metrics metrics;
 	struct fe_sync *sync;	/* inbox index + long polls (fe_api_sync) */
+	struct sync_search *search; /* search index, NULL: --search=off */
 	struct fe_fanout fanout; /* committed records on their way to sockets */
 	struct fe_presence presence; /* online state, typing */
 	struct fe_media media;	     /* blobs, their references */

@@ -71,6 +71,12 @@ struct log_cold_info {
 	uint64_t records;	/* all records */
 	uint64_t messages;	/* LOG_REC_MESSAGE records */
 	uint64_t recalled;	/* of which recalled (body dropped) */
+	/*
+	 * Writer only: earlier versions of edited messages (messages and
+	 * LOG_REC_EDIT records) and edits of recalled messages written
+	 * without content (LOG_REC_MSG_EDITED, _RECALLED); not in the file.
+	 */
+	uint64_t versions_erased;
 	uint64_t blocks;
 	uint64_t conversations;
 	uint64_t min_index;	/* lowest raft_index, 0 if no record */
@@ -81,6 +87,16 @@ struct log_cold_info {
 
 struct log_cold_writer;
 
+/*
+ * Edits (issue 13): a message with a LOG_REC_EDIT of the same conversation
+ * and seq among the records is written without content (flag
+ * LOG_REC_MSG_EDITED: its latest edit holds the text), and so is every
+ * such edit but the one with the highest messageId; the edits of a
+ * recalled message are written without content too (flag
+ * LOG_REC_MSG_RECALLED). If the recalled callback answers true for (conv,
+ * seq | LOG_RECALL_EDITED) (log_store.h), a later version exists outside
+ * the records: every version of seq among them is written without content.
+ */
 /* True if conv's message seq was recalled: its body is dropped. */
 typedef bool (*log_cold_recalled_fn)(void *arg, struct cf_str conv,
 				     uint64_t seq);

@@ -36,4 +36,28 @@ static inline int cold_conv_cmp(struct cf_str a, struct cf_str b)
 	return a.len < b.len ? -1 : a.len > b.len;
 }
 
+/* A record added to a cold writer (log_cold_write.c). */
+struct cw_ent {
+	uint64_t off;	/* in w->recs */
+	uint32_t len;
+	uint8_t kind;
+	uint64_t seq;
+	uint64_t ridx;
+	uint64_t mid;
+};
+
+/*
+ * Edits among one conversation's records (log_cold_edits.c): each edited
+ * seq once with the highest messageId of its LOG_REC_EDIT records, sorted
+ * by seq (*out malloc'd, NULL if none); 0 or -ENOMEM. The compare orders
+ * by seq, for bsearch.
+ */
+struct log__cold_edit {
+	uint64_t seq;
+	uint64_t mid; /* highest messageId of its edits */
+};
+int log__cold_edits(const struct cw_ent *ents, size_t n,
+		    struct log__cold_edit **out, size_t *nout);
+int log__cold_edit_cmp(const void *a, const void *b);
+
 #endif

@@ -42,7 +42,11 @@
  * Recalled messages (a LOG_REC_RECALL of the same conversation and seq among
  * the records, or the writer's callback says so) are written with an empty
  * body and flags LOG_REC_MSG_RECALLED only; their content never reaches
- * the file.
+ * the file, nor does that of their edits (LOG_REC_EDIT, same flag).
+ * Edited messages (a LOG_REC_EDIT of the same conversation and seq among
+ * the records) are written with an empty body and flags LOG_REC_MSG_EDITED
+ * only, and so are their edits but the one of the highest messageId (the
+ * latest version of the file's records).
  *
  * Index (right after the last block):
  *        0     4  blocks B
@@ -105,6 +109,7 @@
 #include "common/cf_vfs.h"
 #include "log/log_cold_int.h"
 #include "log/log_segment.h"
+#include "log/log_store.h"
 
 /* Bytes buffered before a write(2). */
 #define COLD_WRITE_CHUNK (1u << 20)
@@ -118,14 +123,6 @@
  */
 #define COLD_WRITE_BEHIND (4u << 20)
 
-struct cw_ent {
-	uint64_t off;	/* in w->recs */
-	uint32_t len;
-	uint8_t kind;
-	uint64_t seq;
-	uint64_t ridx;
-	uint64_t mid;
-};
 
 struct log_cold_writer {
 	int dirfd;
@@ -461,30 +458,55 @@ static int u64_cmp(const void *a, const void *b)
 }
 
 /*
- * The bytes to write for message e: as added, or re-encoded without its
- * content if recalled (*recalled set).
+ * The bytes to write for message or edit e: as added, or re-encoded
+ * without its content (flags: erase) if its message was recalled
+ * (*recalled set) or, edited, an earlier version (*erased set).
  */
 static int cw_message(struct log_cold_writer *w, const struct cw_ent *e,
 		      const uint64_t *recalls, size_t nrecalls,
-		      const void **p, size_t *n, bool *recalled)
+		      const struct log__cold_edit *edits, size_t nedits,
+		      const void **p, size_t *n, bool *recalled, bool *erased)
 {
 	const void *src = w->recs.data + e->off;
+	struct log__cold_edit key = {e->seq, 0};
+	const struct log__cold_edit *ed;
 	struct log_record rec;
+	uint8_t flags;
 	int rv;
 
 	*p = src;
 	*n = e->len;
+	*erased = false;
 	*recalled = (nrecalls > 0 &&
 		     bsearch(&e->seq, recalls, nrecalls, sizeof(*recalls),
 			     u64_cmp) != NULL) ||
 		    (w->recalled != NULL &&
 		     w->recalled(w->recalled_arg, cw_conv(w, e), e->seq));
-	if (!*recalled)
-		return 0;
+	flags = LOG_REC_MSG_RECALLED;
+	if (!*recalled) {
+		ed = nedits > 0 ? bsearch(&key, edits, nedits, sizeof(*edits),
+					  log__cold_edit_cmp)
+				: NULL;
+		/* The callback's (conv, seq | LOG_RECALL_EDITED): a later
+		 * version than any here exists (log_store.h). */
+		if (!(w->recalled != NULL && e->seq < LOG_RECALL_EDITED &&
+		      w->recalled(w->recalled_arg, cw_conv(w, e),
+				  e->seq | LOG_RECALL_EDITED)) &&
+		    (ed == NULL ||
+		     (e->kind == LOG_REC_EDIT && e->mid >= ed->mid)))
+			return 0; /* never edited, or the latest version */
+		flags = LOG_REC_MSG_EDITED;
+	}
 	rv = log_record_decode(src, e->len, &rec, NULL);
 	if (rv != 0)
 		return rv;
-	rec.flags = LOG_REC_MSG_RECALLED;
+	if (rec.flags == flags && rec.body.len == 0) {
+		*recalled = *recalled && e->kind == LOG_REC_MESSAGE;
+		return 0; /* erased already (a rewrite) */
+	}
+	*erased = e->kind == LOG_REC_EDIT || flags == LOG_REC_MSG_EDITED;
+	*recalled = *recalled && e->kind == LOG_REC_MESSAGE;
+	rec.flags = flags;
 	rec.body.p = NULL;
 	rec.body.len = 0;
 	cf_buf_truncate(&w->rec, 0);
@@ -503,6 +525,8 @@ static int cw_conv_group(struct log_cold_writer *w, const struct cw_ent *ents,
 	struct cf_str conv = cw_conv(w, &ents[0]);
 	uint64_t *recalls = NULL;
 	size_t nrecalls = 0;
+	struct log__cold_edit *edits = NULL;
+	size_t nedits = 0;
 	uint64_t msgs = 0, others = 0;
 	uint32_t oblk = 0, ooff = 0, nruns = 0;
 	uint64_t run_first = 0, run_next = 0;
@@ -525,19 +549,23 @@ static int cw_conv_group(struct log_cold_writer *w, const struct cw_ent *ents,
 				recalls[nrecalls++] = ents[i].seq;
 		qsort(recalls, nrecalls, sizeof(*recalls), u64_cmp);
 	}
+	rv = log__cold_edits(ents, n, &edits, &nedits);
+	if (rv != 0)
+		goto out;
 	cf_buf_truncate(&w->runs, 0);
 	for (i = 0; i < n; i++) {
 		const struct cw_ent *e = &ents[i];
 		const void *p = w->recs.data + e->off;
 		size_t len = e->len;
 		uint32_t blk, off;
-		bool recalled = false;
+		bool recalled = false, erased = false;
 
-		if (e->kind == LOG_REC_MESSAGE) {
-			rv = cw_message(w, e, recalls, nrecalls, &p, &len,
-					&recalled);
+		if (e->kind == LOG_REC_MESSAGE || e->kind == LOG_REC_EDIT) {
+			rv = cw_message(w, e, recalls, nrecalls, edits, nedits,
+					&p, &len, &recalled, &erased);
 			if (rv != 0)
 				goto out;
+			w->info.versions_erased += erased;
 		}
 		rv = cw_place(w, p, len, &blk, &off);
 		if (rv != 0)
@@ -588,6 +616,7 @@ static int cw_conv_group(struct log_cold_writer *w, const struct cw_ent *ents,
 	w->info.conversations++;
 out:
 	free(recalls);
+	free(edits);
 	return rv;
 }
 

@@ -243,15 +243,26 @@ int log_store_compact_plan(struct log_store *s, unsigned partition,
 	mj.last_segno = last;
 	mj.index = index;
 	for (size_t i = 0; i < nrecalls; i++) {
+		uint64_t seq = recalls[i].seq;
 		uint32_t segno, off;
 
 		if (recalls[i].conv.len == 0 || recalls[i].conv.len > 128 ||
 		    log__part_of(s, recalls[i].conv) != partition ||
 		    log_index_find(&s->ix, recalls[i].conv, recalls[i].seq,
 				   &segno, &off) != 0 ||
-		    segno < first || segno > last)
+		    segno > last)
 			continue;
-		rv = recall_put(&list, recalls[i].conv, recalls[i].seq);
+		if (recalls[i].latest_segno != 0) {
+			/* Edited: the input may hold versions older than
+			 * the latest only if the latest is past it (else
+			 * the writer keeps the latest of its input). */
+			if (recalls[i].latest_segno <= last)
+				continue;
+			seq |= LOG_RECALL_EDITED;
+		} else if (segno < first) {
+			continue;
+		}
+		rv = recall_put(&list, recalls[i].conv, seq);
 		if (rv != 0)
 			goto out;
 		mj.nrecalls++;
@@ -313,6 +324,26 @@ int log_store_note_recall(struct log_store *s, struct cf_str conv,
 		return 0;
 	}
 	rv = recall_put(&part->erase, conv, seq);
+	if (rv != 0)
+		return rv;
+	part->nerase++;
+	return 0;
+}
+
+int log_store_note_edit(struct log_store *s, struct cf_str conv,
+			uint64_t seq)
+{
+	unsigned p = log__part_of(s, conv);
+	struct log_part *part = &s->parts[p];
+	uint32_t segno, off;
+	int rv;
+
+	assert(s->ntouched == 0);
+	if (conv.len == 0 || conv.len > 128 ||
+	    log_index_find(&s->ix, conv, seq, &segno, &off) != 0 ||
+	    segno > part_compacted(s, p))
+		return 0; /* hot: the job that takes it drops it */
+	rv = recall_put(&part->erase, conv, seq | LOG_RECALL_EDITED);
 	if (rv != 0)
 		return rv;
 	part->nerase++;
@@ -394,7 +425,8 @@ int log_store_rewrite_plan(struct log_store *s, unsigned partition,
 				    &seq);
 
 		pos += n;
-		if (log_index_find(&s->ix, conv, seq, &segno, &off) != 0 ||
+		if (log_index_find(&s->ix, conv, seq & ~LOG_RECALL_EDITED,
+				   &segno, &off) != 0 ||
 		    !decided_cold(s, partition, segno, &coldno, &first, &last))
 			continue; /* nothing holds it: drop it */
 		if (!found) {

@@ -43,7 +43,7 @@ static int recall_cmp(const void *a, const void *b)
 static bool recall_has(void *arg, struct cf_str conv, uint64_t seq)
 {
 	const struct recall_set *rs = arg;
-	struct log_recall key = {conv, seq};
+	struct log_recall key = {conv, seq, 0};
 
 	return rs->n > 0 && bsearch(&key, rs->v, rs->n, sizeof(key),
 				    recall_cmp) != NULL;
@@ -167,7 +167,7 @@ int log_compact_run(struct log_compact *c, char *errmsg)
 	c->res.bytes_out = info.file_size;
 	c->res.records = info.records;
 	c->res.messages = info.messages;
-	c->res.erased = info.recalled;
+	c->res.erased = info.recalled + info.versions_erased;
 	c->res.ident = info.content_xxh3;
 	c->res.max_index = info.max_index;
 	c->done = true;

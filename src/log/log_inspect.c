@@ -337,6 +337,14 @@ static int insp_record(void *arg, const struct log_walk_seg *seg, uint64_t off,
 			     (unsigned long long)off, (int)rec->conv.len,
 			     rec->conv.p, home);
 	c->records++;
+	if (rec->kind == LOG_REC_EDIT && in->verify && checkpointed &&
+	    (rec->seq == 0 || rec->seq > c->last_seq))
+		/* Tiers are walked in segment order: its message came first. */
+		insp_problem(in, seg,
+			     "offset %llu: conversation %.*s: an edit of seq "
+			     "%llu before that message",
+			     (unsigned long long)off, (int)rec->conv.len,
+			     rec->conv.p, (unsigned long long)rec->seq);
 	if (rec->kind != LOG_REC_MESSAGE)
 		return 0;
 	if (in->verify && checkpointed && rec->seq <= c->last_seq)

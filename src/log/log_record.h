@@ -36,6 +36,14 @@ enum log_rec_kind {
  * recall (log_cold): the body is empty and no other flag is set.
  */
 #define LOG_REC_MSG_RECALLED 0x80u
+/*
+ * Flag of a LOG_REC_MESSAGE or LOG_REC_EDIT whose content compaction
+ * erased because a later version of the message exists (an edit: the
+ * message's latest LOG_REC_EDIT holds the text): the body is empty and no
+ * other flag is set. A LOG_REC_EDIT of a recalled message is erased with
+ * LOG_REC_MSG_RECALLED the same way.
+ */
+#define LOG_REC_MSG_EDITED 0x40u
 
 /* Largest encoded record, header and checksum included. */
 #define LOG_RECORD_MAX (1u << 20)

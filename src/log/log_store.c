@@ -208,6 +208,8 @@ int log_store_append(struct log_store *s, const struct log_record *rec)
 		s->undo[s->nundo++] = c;
 	}
 	/* Nothing can fail from here on: apply. */
+	s->last_loc.segno = fresh ? part_next_segno(part, hot) : hot->segno;
+	s->last_loc.off = (uint32_t)off;
 	if (!part->touched) {
 		part->touched = true;
 		part->last_sealed = hot != NULL && hot->sealed;
@@ -404,22 +406,13 @@ uint64_t log_store_last_seq(const struct log_store *s, struct cf_str conv)
 	return log_index_last_seq(&s->ix, conv);
 }
 
-int log_store_read_seq(struct log_store *s, struct cf_str conv, uint64_t seq,
-		       struct log_record *rec, struct cf_buf *scratch)
+/* The record at off of hot segment seg of part (staged ones too). */
+static int read_hot(struct log_store *s, struct log_part *part,
+		    struct log_segment *seg, uint32_t off,
+		    struct log_record *rec, struct cf_buf *scratch)
 {
-	struct log_part *part;
-	struct log_segment *seg;
-	uint32_t segno;
-	uint32_t off;
 	int rv;
 
-	rv = log_index_find(&s->ix, conv, seq, &segno, &off);
-	if (rv != 0)
-		return rv;
-	part = &s->parts[log__part_of(s, conv)];
-	seg = part_find_seg(part, segno);
-	if (seg == NULL) /* compacted */
-		return log__cold_read(s, part, segno, conv, seq, rec, scratch);
 	if (off >= seg->size) {
 		/* Staged, not written yet: read it from its stage. */
 		for (size_t i = 0; i < part->nstages; i++) {
@@ -444,6 +437,52 @@ int log_store_read_seq(struct log_store *s, struct cf_str conv, uint64_t seq,
 	if (seg->fd < 0) /* parked (sealed): through the file cache */
 		return log__seg_read_parked(s, part, seg, off, scratch, rec);
 	return log_segment_read(seg, off, scratch, rec);
+}
+
+int log_store_read_seq(struct log_store *s, struct cf_str conv, uint64_t seq,
+		       struct log_record *rec, struct cf_buf *scratch)
+{
+	struct log_part *part;
+	struct log_segment *seg;
+	uint32_t segno;
+	uint32_t off;
+	int rv;
+
+	rv = log_index_find(&s->ix, conv, seq, &segno, &off);
+	if (rv != 0)
+		return rv;
+	part = &s->parts[log__part_of(s, conv)];
+	seg = part_find_seg(part, segno);
+	if (seg == NULL) /* compacted */
+		return log__cold_read(s, part, segno, conv, seq, rec, scratch);
+	return read_hot(s, part, seg, off, rec, scratch);
+}
+
+void log_store_last_loc(const struct log_store *s, struct log_loc *loc)
+{
+	*loc = s->last_loc;
+}
+
+int log_store_read_at(struct log_store *s, struct cf_str conv,
+		      const struct log_loc *loc, uint64_t message_id,
+		      struct log_record *rec, struct cf_buf *scratch)
+{
+	struct log_part *part;
+	struct log_segment *seg;
+	int rv;
+
+	if (conv.len == 0)
+		return CF_ENOTFOUND;
+	part = &s->parts[log__part_of(s, conv)];
+	seg = part_find_seg(part, loc->segno);
+	if (seg == NULL) /* compacted */
+		return log__cold_read_other(s, part, loc->segno, conv,
+					    message_id, rec, scratch);
+	rv = read_hot(s, part, seg, loc->off, rec, scratch);
+	if (rv == 0 && (rec->message_id != message_id ||
+			!cf_str_eq(rec->conv, conv)))
+		return CF_ECORRUPT; /* a location that names another record */
+	return rv;
 }
 
 void log_store_stats(const struct log_store *s, struct log_store_stats *st)

@@ -51,6 +51,11 @@ struct log_store_opts {
 	uint64_t seal_age_ms;	 /* by entry clock; 0 = never by age */
 	uint64_t compact_input_max; /* 0: LOG_COMPACT_INPUT_MAX (tests only) */
 	unsigned open_files;	 /* file cache size, 0: LOG_FILES_DEFAULT (64) */
+	/*
+	 * May be NULL: where the record an open's scan callback gets lives
+	 * (log_store_read_at), written before each call.
+	 */
+	struct log_loc *scan_loc;
 };
 /*
  * partitions, seal_bytes and seal_age_ms are the store's shape: recorded in
@@ -58,6 +63,18 @@ struct log_store_opts {
  * CF_EBADREQ (every node must seal at the same record). A store whose
  * manifest predates the record adopts the values given.
  */
+
+/*
+ * Where a record lives, for a record that has no seq of its own (an edit):
+ * the hot segment it was appended to and its offset there. It stays valid
+ * when compaction moves the record: a segno that a cold file replaced
+ * leads to that cold file (off is then 0, or ignored), which finds the
+ * record by conversation and messageId (log_store_read_at).
+ */
+struct log_loc {
+	uint32_t segno;
+	uint32_t off;
+};
 
 /* Called for every record found on open, partition by partition, in order. */
 typedef int (*log_scan_cb)(void *arg, const struct log_record *rec);
@@ -119,6 +136,18 @@ uint64_t log_store_last_seq(const struct log_store *s, struct cf_str conv);
  */
 int log_store_read_seq(struct log_store *s, struct cf_str conv, uint64_t seq,
 		       struct log_record *rec, struct cf_buf *scratch);
+
+/* Where the last record given to log_store_append() went. */
+void log_store_last_loc(const struct log_store *s, struct log_loc *loc);
+/*
+ * Read conv's record message_id at loc (from log_store_last_loc or the
+ * open's scan_loc) into rec (strings borrow from scratch); staged records
+ * too. In a hot segment one read; in a cold file a walk over conv's
+ * non-message records of that file. CF_ENOTFOUND if it is not there.
+ */
+int log_store_read_at(struct log_store *s, struct cf_str conv,
+		      const struct log_loc *loc, uint64_t message_id,
+		      struct log_record *rec, struct cf_buf *scratch);
 
 /* One file of the store as it is now (log_store_files). */
 struct log_store_file {
@@ -187,11 +216,20 @@ unsigned log_store_fd_budget(unsigned partitions, unsigned open_files);
  */
 struct log_compact;
 
-/* A recalled message: its content is dropped by compaction. */
+/*
+ * A recalled message: its content is dropped by compaction. Or (issue 13)
+ * an edited one, latest_segno != 0: the segment its latest edit was
+ * appended to; a job whose input ends before that segment drops the
+ * content of every version of the message it takes (the message, its
+ * edits: flag LOG_REC_MSG_EDITED). In a job's list such an entry is
+ * (conv, seq | LOG_RECALL_EDITED).
+ */
 struct log_recall {
 	struct cf_str conv;
 	uint64_t seq;
+	uint32_t latest_segno;
 };
+#define LOG_RECALL_EDITED (1ull << 63)
 
 /* What a compaction job is, and once run, what it did. */
 struct log_compact_result {
@@ -207,7 +245,8 @@ struct log_compact_result {
 	uint64_t bytes_out;	/* cold file bytes */
 	uint64_t records;
 	uint64_t messages;
-	uint64_t erased;	/* recalled messages written without content */
+	uint64_t erased;	/* recalled messages written without content,
+				   and earlier versions of edited ones */
 	uint64_t ident;		/* content identity of the cold file */
 	uint64_t max_index;	/* highest Raft index of a record in it */
 };
@@ -241,6 +280,16 @@ int log_store_compact_plan(struct log_store *s, unsigned partition,
  */
 int log_store_note_recall(struct log_store *s, struct cf_str conv,
 			  uint64_t seq, uint64_t ts);
+/*
+ * An edit of conv's message seq was committed (after the entry's
+ * records): if compaction has already taken the message (a cold file, or a
+ * decided job, holds it), remember it so that the next compaction of its
+ * partition rewrites that cold file without the content of any version of
+ * the message it holds. Not covered: an earlier edit in another cold file
+ * than the message's. Nothing may be staged.
+ */
+int log_store_note_edit(struct log_store *s, struct cf_str conv,
+			uint64_t seq);
 /* Recalls waiting for a rewrite in partition (see above). */
 unsigned log_store_erase_pending(const struct log_store *s,
 				 unsigned partition);

@@ -168,6 +168,10 @@ static int cs_flush(struct cold_scan *sc)
 			if (rv == CF_EBADREQ)
 				rv = CF_ECORRUPT; /* seq out of order */
 		}
+		if (rv == 0 && sc->s->scan_loc != NULL) {
+			sc->s->scan_loc->segno = sc->cf->m.last_segno;
+			sc->s->scan_loc->off = 0;
+		}
 		if (rv == 0 && sc->cb != NULL)
 			rv = sc->cb(sc->arg, &rec);
 	}
@@ -423,6 +427,58 @@ int log__cold_read(struct log_store *s, struct log_part *part, uint32_t segno,
 	before = log_cold_get_stats(r)->block_reads;
 	rv = log_cold_read_seq(r, conv, seq, rec, scratch);
 	s->cold.block_reads += log_cold_get_stats(r)->block_reads - before;
+out:
+	log_files_put(s->files, h);
+	return rv;
+}
+
+/* log_cold_scan_conv callback of log__cold_read_other: copy the match. */
+struct other_find {
+	uint64_t message_id;
+	struct cf_buf *scratch;
+	int rv;
+};
+
+static int other_find_cb(void *arg, const struct log_record *rec)
+{
+	struct other_find *o = arg;
+
+	if (rec->kind == LOG_REC_MESSAGE || rec->message_id != o->message_id)
+		return 0;
+	o->scratch->len = 0;
+	o->rv = log_record_encode(rec, o->scratch);
+	return 1;
+}
+
+int log__cold_read_other(struct log_store *s, struct log_part *part,
+			 uint32_t segno, struct cf_str conv,
+			 uint64_t message_id, struct log_record *rec,
+			 struct cf_buf *scratch)
+{
+	struct log_coldf *c = log__part_find_cold(part, segno);
+	struct other_find o = {message_id, scratch, CF_ENOTFOUND};
+	struct log_file *h;
+	struct log_cold *r;
+	int rv;
+
+	if (c == NULL)
+		return CF_ENOTFOUND;
+	rv = log_files_get(s->files, part->id, LOG_FILE_COLD, c->m.coldno, &h);
+	if (rv != 0)
+		return rv == -ENOENT ? CF_ECORRUPT : rv;
+	if (h->attach == NULL) {
+		rv = log_cold_open_fd(&r, h->fd);
+		if (rv != 0)
+			goto out;
+		h->attach = r;
+		h->attach_free = cold_reader_free;
+	}
+	r = h->attach;
+	rv = log_cold_scan_conv(r, conv, UINT64_MAX, true, other_find_cb, &o);
+	if (rv == 1 || rv == 0)
+		rv = o.rv;
+	if (rv == 0)
+		rv = log_record_decode(scratch->data, scratch->len, rec, NULL);
 out:
 	log_files_put(s->files, h);
 	return rv;

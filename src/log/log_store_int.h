@@ -124,6 +124,8 @@ struct log_store {
 	 */
 	uint64_t image_index;
 	uint64_t image_next;
+	struct log_loc last_loc; /* of the last append (log_store_last_loc) */
+	struct log_loc *scan_loc; /* the open's option */
 };
 
 /* What a state image says of one partition (log_image.c). */
@@ -192,6 +194,11 @@ int log__cold_to_manifest(const struct log_store *s, struct log_manifest *m);
 int log__cold_read(struct log_store *s, struct log_part *part, uint32_t segno,
 		   struct cf_str conv, uint64_t seq, struct log_record *rec,
 		   struct cf_buf *scratch);
+/* Read conv's non-message record message_id from the cold file of segno. */
+int log__cold_read_other(struct log_store *s, struct log_part *part,
+			 uint32_t segno, struct cf_str conv,
+			 uint64_t message_id, struct log_record *rec,
+			 struct cf_buf *scratch);
 /* The cold file whose range holds segno, or NULL. */
 struct log_coldf *log__part_find_cold(struct log_part *part, uint32_t segno);
 /* Add a cold file to the partition (segment order kept). */

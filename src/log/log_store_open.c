@@ -68,6 +68,10 @@ static int store_scan_rec(void *arg, uint64_t off, const struct log_record *rec)
 	if (sc->seg->records == 0)
 		sc->seg->first_ts = rec->ts;
 	sc->seg->records++;
+	if (sc->s->scan_loc != NULL) {
+		sc->s->scan_loc->segno = sc->seg->segno;
+		sc->s->scan_loc->off = (uint32_t)off;
+	}
 	if (sc->cb != NULL) {
 		rv = sc->cb(sc->arg, rec);
 		if (rv != 0) {
@@ -377,6 +381,7 @@ int log_store_open_img(struct log_store **out, const struct log_store_opts *o,
 	s->nparts = o->partitions;
 	s->seal_bytes = o->seal_bytes != 0 ? o->seal_bytes : STORE_SEAL_DEFAULT;
 	s->seal_age_ms = o->seal_age_ms;
+	s->scan_loc = o->scan_loc;
 	s->compact_input_max = o->compact_input_max != 0 ?
 				       o->compact_input_max :
 				       LOG_COMPACT_INPUT_MAX;

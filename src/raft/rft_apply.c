@@ -111,6 +111,46 @@ static size_t recalls_of(struct rft_fsm *f, unsigned p)
 			}
 			f->recalls[n].conv = id;
 			f->recalls[n].seq = cf_get_u64((uint8_t *)r->key);
+			f->recalls[n].latest_segno = 0;
+			n++;
+		}
+	}
+	return n;
+}
+
+/*
+ * The edited messages of partition p's conversations, after the n recalls
+ * in f->recalls: where each one's latest edit lives (log_recall), so that
+ * a job that takes versions older than it erases them.
+ */
+static size_t edits_of(struct rft_fsm *f, unsigned p, size_t n)
+{
+	const struct cf_map_slot *s, *r;
+	size_t i = 0;
+
+	while (n != SIZE_MAX && cf_map_next(&f->convs, &i, &s)) {
+		struct rft_conv_st *c = s->val;
+		struct cf_str id = {s->key, s->klen};
+		size_t k = 0;
+
+		if (c->edited.n == 0 || log_store_part_of(f->store, id) != p)
+			continue;
+		while (cf_map_next(&c->edited, &k, &r)) {
+			const struct rft_edit *e = r->val;
+
+			if (n == f->recalls_cap) {
+				size_t cap = n == 0 ? 64 : n * 2;
+				struct log_recall *v =
+					realloc(f->recalls, cap * sizeof(*v));
+
+				if (v == NULL)
+					return SIZE_MAX;
+				f->recalls = v;
+				f->recalls_cap = cap;
+			}
+			f->recalls[n].conv = id;
+			f->recalls[n].seq = cf_get_u64((uint8_t *)r->key);
+			f->recalls[n].latest_segno = e->loc.segno;
 			n++;
 		}
 	}
@@ -127,8 +167,9 @@ static void planned(struct rft_fsm *f, const struct rft_compact_req *q,
 }
 
 /*
- * Recalls of the entry whose message compaction had already taken: the
- * store remembers them for a rewrite of their cold file (erasure).
+ * Recalls (and edits) of the entry whose message compaction had already
+ * taken: the store remembers them for a rewrite of their cold file
+ * (erasure).
  */
 static void note_recalls(struct rft_fsm *f, uint64_t index)
 {
@@ -136,10 +177,14 @@ static void note_recalls(struct rft_fsm *f, uint64_t index)
 		const struct log_record *rec = &f->recs[i];
 		int rv;
 
-		if (rec->kind != LOG_REC_RECALL)
+		if (rec->kind == LOG_REC_EDIT)
+			rv = log_store_note_edit(f->store, rec->conv,
+						 rec->seq);
+		else if (rec->kind != LOG_REC_RECALL)
 			continue;
-		rv = log_store_note_recall(f->store, rec->conv, rec->seq,
-					   rec->ts);
+		else
+			rv = log_store_note_recall(f->store, rec->conv,
+						   rec->seq, rec->ts);
 		if (rv != 0)
 			rft__fatal(f, index, "recall", rv);
 	}
@@ -175,6 +220,8 @@ static void plan_compactions(struct rft_fsm *f, uint64_t index)
 			if (log_store_sealed_free(f->store, p) == 0)
 				continue;
 			nr = recalls_of(f, p);
+			if (nr != SIZE_MAX)
+				nr = edits_of(f, p, nr);
 			if (nr == SIZE_MAX)
 				rft__fatal(f, index, "compaction", -ENOMEM);
 			rv = log_store_compact_plan(f->store, p, index,

@@ -658,6 +658,8 @@ int rft__apply_cmd(struct rft_apply *a, const struct rft_cmd *cmd,
 		return do_mark(a, cmd, res);
 	case RFT_CMD_COMPACT:
 		return do_compact(a, cmd, res);
+	case RFT_CMD_EDIT:
+		return rft__apply_edit(a, cmd, res);
 	case RFT_CMD_NOOP:
 		/* An entry, nothing else (rft_node: erasure from raft's log). */
 		return cf_id_valid(cmd->user.p, cmd->user.len) ? 0
@@ -665,4 +667,30 @@ int rft__apply_cmd(struct rft_apply *a, const struct rft_cmd *cmd,
 	default:
 		return CF_EBADREQ;
 	}
+}
+
+/* ---- shared with rft_apply_edit.c (rft_fsm_int.h) ---- */
+
+int rft__member_conv(struct rft_apply *a, const struct rft_cmd *cmd,
+		     struct rft_conv_st **out)
+{
+	return member_conv(a, cmd, out);
+}
+
+int rft__ids_take(struct rft_apply *a, struct cf_str list, unsigned *n)
+{
+	return ids_take(a, list, n);
+}
+
+void rft__rec_init(const struct rft_apply *a, struct log_record *rec,
+		   uint8_t kind, const struct rft_conv_st *c,
+		   struct cf_str sender)
+{
+	rec_init(a, rec, kind, c, sender);
+}
+
+void rft__stage(struct rft_apply *a, const struct log_record *rec,
+		struct rft_conv_st *c, size_t body_off)
+{
+	stage(a, rec, c, body_off);
 }

@@ -167,6 +167,13 @@ static int scan_rec_state(struct rft_fsm *f, const struct log_record *rec)
 	case LOG_REC_RECALL:
 		rv = rft__recalled_add(c, rec->seq);
 		break;
+	case LOG_REC_EDIT:
+		rv = rft__edit_scan(f, c, rec);
+		/* It carries the attachment on, once compaction erased the
+		 * message's body (LOG_REC_MSG_EDITED). */
+		if (rv == 0)
+			rv = scan_attachment(f, c, rec);
+		break;
 	case LOG_REC_RECEIPT:
 		rv = rft_rec_receipt_decode(rec->body, &rr);
 		if (rv != 0)
@@ -237,6 +244,7 @@ int rft_fsm_open(struct rft_fsm **out, const struct rft_fsm_config *cfg,
 	cf_map_init(&f->users);
 	cf_map_init(&f->media);
 	rft_dedup_init(&f->dedup);
+	cf_map_init(&f->edit_keys);
 	cf_buf_init(&f->scratch);
 	cf_buf_init(&f->read_buf);
 	f->raft = cfg->raft;
@@ -264,6 +272,8 @@ int rft_fsm_open(struct rft_fsm **out, const struct rft_fsm_config *cfg,
 	strcpy(f->pending_path, cfg->store.dir);
 	strcat(f->pending_path, ".pending");
 	f->store_opts.dir = f->store_dir;
+	f->store_opts.scan_loc = &f->scan_loc;
+	f->edit_window_ms = cfg->edit_window_ms;
 	/* Entries kept by an earlier run: raft replays them (see header). */
 	(void)unlink(f->pending_path);
 	rv = rft__fsm_load(f, errmsg);

@@ -128,6 +128,12 @@ struct rft_fsm_config {
 	 * on_mark_arg.
 	 */
 	void (*on_compact)(void *arg, struct log_compact *job);
+	/*
+	 * How long after a message its sender may edit it, by entry clock
+	 * (the cluster file's edit-window, the same on every node); 0: no
+	 * edits.
+	 */
+	uint64_t edit_window_ms;
 };
 
 /* Open the store and rebuild the state from its records. */
@@ -255,6 +261,30 @@ void rft_conv_receipt(const struct rft_conv *c, struct cf_str user,
 		      uint64_t *delivered, uint64_t *read);
 /* True if message seq of c was recalled. */
 bool rft_conv_recalled(const struct rft_conv *c, uint64_t seq);
+/*
+ * Edits (issue 13; rft_edit.c says how they are kept). The latest edit of
+ * message seq of c, or NULL if it was never edited: one map probe, none
+ * while c has no edit. Valid until the next apply.
+ */
+struct rft_edit {
+	uint64_t message_id; /* of the latest LOG_REC_EDIT of the message */
+	uint64_t ts;	     /* its entry clock: editedAt */
+	struct log_loc loc;  /* where that record lives (log_store_read_at) */
+};
+const struct rft_edit *rft_conv_edit(const struct rft_conv *c, uint64_t seq);
+/*
+ * Read e's LOG_REC_EDIT record of c into rec (strings borrow from
+ * scratch); rft_rec_message_split/meta read its body.
+ */
+int rft_fsm_read_edit(struct rft_fsm *f, const struct rft_conv *c,
+		      const struct rft_edit *e, struct log_record *rec,
+		      struct cf_buf *scratch);
+/*
+ * An EDIT refused with CF_EFORBIDDEN because the edit window passed (not
+ * because the editor is not the sender) says so in its result's seq2.
+ */
+#define RFT_EDIT_LATE 1u
+
 /* Number of conversations; iterate with rft_fsm_conv_next. */
 uint64_t rft_fsm_conv_count(const struct rft_fsm *f);
 /* Next conversation (any order) or NULL: size_t it = 0; while ((c = ...)) */

@@ -36,6 +36,7 @@ struct rft_conv_st {
 	unsigned members_cap;
 	struct cf_map receipts;	   /* user -> struct rft_receipt */
 	struct cf_map recalled;	   /* u64 seq (LE bytes) -> the conv itself */
+	struct cf_map edited;	   /* u64 seq (LE) -> struct rft_edit (rft_edit.c) */
 	char **former;		   /* removed members, sorted (403, not 404) */
 	unsigned n_former, former_cap;
 };
@@ -67,6 +68,11 @@ struct rft_fsm {
 	struct cf_map users; /* user -> struct rft_user */
 	struct cf_map media; /* mediaId -> struct rft_media (rft_media.c) */
 	struct rft_dedup dedup;
+	/* Edits (rft_edit.c): clientEditId keys, the window, scan locations. */
+	struct cf_map edit_keys;
+	size_t edit_keys_swept; /* keys left by the last sweep */
+	uint64_t edit_window_ms;
+	struct log_loc scan_loc; /* the store writes it while it scans */
 	uint64_t counter; /* highest n of a c_<n> id */
 	/*
 	 * The entry clock: max(serverTs, clock) of the last entry that wrote
@@ -261,6 +267,38 @@ struct rft_receipt *rft__receipt(struct rft_conv_st *c, struct cf_str user);
 int rft__recalled_add(struct rft_conv_st *c, uint64_t seq);
 /* Free every conversation and index. */
 void rft__state_release(struct rft_fsm *f);
+
+/*
+ * Edits (rft_edit.c; apply: rft_apply_edit.c). Set the latest edit of seq;
+ * free a conversation's map; find a clientEditId key (1 and its answer, or
+ * 0) and add one; rebuild from a LOG_REC_EDIT (f->scan_loc says where it
+ * lives); the image section; free the keys.
+ */
+int rft__edit_set(struct rft_conv_st *c, uint64_t seq,
+		  const struct rft_edit *e);
+void rft__edit_conv_release(struct rft_conv_st *c);
+int rft__edit_key_find(const struct rft_fsm *f, struct cf_str conv,
+		       struct cf_str user, struct cf_str id, uint64_t clock,
+		       uint64_t *seq, uint64_t *message_id, uint64_t *ts);
+int rft__edit_key_add(struct rft_fsm *f, struct cf_str conv,
+		      struct cf_str user, struct cf_str id, uint64_t seq,
+		      uint64_t message_id, uint64_t ts, uint64_t clock);
+int rft__edit_scan(struct rft_fsm *f, struct rft_conv_st *c,
+		   const struct log_record *rec);
+void rft__edit_image_write(const struct rft_fsm *f, struct cf_imgw *w);
+int rft__edit_image_read(struct rft_fsm *f, struct cf_imgr *r);
+void rft__edit_keys_release(struct rft_fsm *f);
+int rft__apply_edit(struct rft_apply *a, const struct rft_cmd *cmd,
+		    struct rft_result *res);
+/* Helpers of rft_apply_cmd.c that rft_apply_edit.c shares. */
+int rft__member_conv(struct rft_apply *a, const struct rft_cmd *cmd,
+		     struct rft_conv_st **out);
+int rft__ids_take(struct rft_apply *a, struct cf_str list, unsigned *n);
+void rft__rec_init(const struct rft_apply *a, struct log_record *rec,
+		   uint8_t kind, const struct rft_conv_st *c,
+		   struct cf_str sender);
+void rft__stage(struct rft_apply *a, const struct log_record *rec,
+		struct rft_conv_st *c, size_t body_off);
 
 /* The FSM's sections of the state image (rft_image.c). */
 void rft__image_write(void *arg, struct cf_imgw *w);

@@ -20,6 +20,7 @@
  *           str uploader, u32 K, K conversation ids (str, each one of the
  *           conversations above)
  *   the idempotency window's section (rft_dedup_image.c)
+ *   "EDT1": the edits (rft_edit.c)
  *   the caller's sections (rft_fsm_config.on_image_write)
  *
  * The users and direct-pair maps are not written: reading a conversation
@@ -111,6 +112,7 @@ void rft__image_write(void *arg, struct cf_imgw *w)
 	rft__media_image_write(f, w);
 	cf_imgw_end(w, MEDIA_TAG);
 	rft_dedup_image_write(&f->dedup, w);
+	rft__edit_image_write(f, w);
 	if (f->on_image_write != NULL)
 		f->on_image_write(f->on_record_arg, w);
 }
@@ -230,6 +232,8 @@ int rft__image_read(void *arg, struct cf_imgr *r)
 		if (rv != 0 && r->err == 0)
 			r->err = rv;
 	}
+	if (r->err == 0)
+		(void)rft__edit_image_read(f, r);
 	if (r->err == 0 && f->on_image_read != NULL) {
 		int rv = f->on_image_read(f->on_record_arg, r);
 

@@ -411,6 +411,7 @@ int rft__node_begin(struct rft_node *n, uv_loop_t *loop,
 	fc->store.partitions = cfg->cluster->partitions;
 	fc->store.seal_bytes = cfg->cluster->segment_size;
 	fc->store.seal_age_ms = cfg->cluster->seal_age_ms;
+	fc->edit_window_ms = cfg->cluster->edit_window_ms;
 	fc->raft = &n->raft;
 	fc->on_record = cfg->on_record;
 	fc->on_record_arg = cfg->on_record_arg;

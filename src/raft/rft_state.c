@@ -217,6 +217,7 @@ static void conv_free(struct rft_conv_st *c)
 		free(s->val);
 	cf_map_release(&c->receipts);
 	cf_map_release(&c->recalled);
+	rft__edit_conv_release(c);
 	free(c);
 }
 
@@ -235,6 +236,7 @@ int rft__conv_create(struct rft_fsm *f, struct cf_str id, uint8_t type,
 		return -ENOMEM;
 	cf_map_init(&c->receipts);
 	cf_map_init(&c->recalled);
+	cf_map_init(&c->edited);
 	c->pub.type = type;
 	c->pub.created_at = ts;
 	c->pub.created_msg_id = message_id;
@@ -409,6 +411,7 @@ void rft__state_release(struct rft_fsm *f)
 	}
 	cf_map_release(&f->users);
 	rft_dedup_release(&f->dedup);
+	rft__edit_keys_release(f);
 	rft__media_release(f);
 	cf_map_release(&f->media);
 	f->counter = 0;

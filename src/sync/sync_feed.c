@@ -19,6 +19,7 @@
 #include "sync/sync_feed.h"
 #include "sync/sync_meta.h"
 #include "sync/sync_read.h"
+#include "sync/sync_edit.h"
 
 int sync_cursor_parse(struct cf_str s, uint64_t *out)
 {
@@ -131,27 +132,41 @@ static uint64_t item_head(const struct head *h)
 	return 0;
 }
 
-static json_t *message_item(struct log_store *st, struct head *h,
-			    struct cf_str user, struct cf_buf *scratch,
+static json_t *message_item(struct rft_fsm *f, struct log_store *st,
+			    struct head *h, struct cf_str user,
+			    struct cf_buf *scratch,
 			    size_t *bytes, int *rv)
 {
+	struct cf_buf escratch = CF_BUF_INIT;
 	struct log_record rec;
+	uint64_t edited_at = 0;
 	char cursor[24];
 	json_t *o;
 
 	*rv = log_store_read_seq(st, h->conv, h->seq, &rec, scratch);
-	if (*rv != 0)
+	if (*rv == 0) /* the latest version (sync_edit.h) */
+		*rv = sync_edit_latest(f, h->c, &rec, &escratch, &edited_at);
+	if (*rv != 0) {
+		cf_buf_release(&escratch);
 		return NULL;
+	}
 	*bytes += log_record_size(&rec);
 	*rv = -ENOMEM;
 	if (!rft_conv_recalled(h->c, h->seq)) {
 		o = sync_event_json(&rec, h->c);
-		if (o != NULL && sync_meta_json_me(o, &rec, user) != 0) {
+		if (o != NULL && (sync_meta_json_me(o, &rec, user) != 0 ||
+				  (edited_at != 0 &&
+				   json_object_set_new(
+					   o, "editedAt",
+					   json_integer((json_int_t)edited_at))))) {
+			cf_buf_release(&escratch);
 			json_decref(o);
 			return NULL;
 		}
+		cf_buf_release(&escratch);
 		return o;
 	}
+	cf_buf_release(&escratch);
 	o = sync_recalled_json(&rec);
 	sync_cursor_str(rec.message_id, cursor);
 	if (o != NULL &&
@@ -253,12 +268,23 @@ int sync_feed_read(struct rft_fsm *f, const struct sync_inbox *ix,
 			break;
 		}
 		if (best_msg) {
-			o = message_item(st, best, user, &scratch, &bytes,
+			o = message_item(f, st, best, user, &scratch, &bytes,
 					 &rv);
 			if (o == NULL)
 				goto out;
 			best->seq++;
 			rv = head_load(best, st, &scratch);
+		} else if (best->items[best->next_item].kind == LOG_REC_EDIT) {
+			const struct sync_item *it =
+				&best->items[best->next_item];
+
+			/* sync_edit.h: the message's latest version. */
+			o = sync_edited_item(f, best->c, it->message_id,
+					     it->seq, user, &scratch, &rv);
+			bytes += 64 + scratch.len;
+			best->next_item++;
+			if (o == NULL)
+				goto out;
 		} else {
 			o = other_item(best, &best->items[best->next_item]);
 			bytes += 64 + best->items[best->next_item].body_len;

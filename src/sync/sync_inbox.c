@@ -28,8 +28,8 @@
  *       str  id                 1..CF_ID_MAX bytes
  *       u32  n_items            >= 1, then per item, messageId order:
  *            u64 message_id     non-decreasing within the conversation
- *            u64 seq            recall: the recalled seq, else 0
- *            u8  kind           LOG_REC_RECALL, _CONV or _MEMBERS
+ *            u64 seq            recall, edit: the message's seq, else 0
+ *            u8  kind           LOG_REC_RECALL, _CONV, _MEMBERS or _EDIT
  *            str body           LOG_REC_MEMBERS' id lists; else empty
  *   u32 n_users, then per user (any order; a user may have no entry):
  *       str  id                 1..CF_ID_MAX bytes
@@ -162,7 +162,7 @@ static int item_add(struct ib_conv *c, const struct log_record *rec)
 	memset(it, 0, sizeof(*it));
 	it->message_id = rec->message_id;
 	it->kind = (uint8_t)rec->kind;
-	if (rec->kind == LOG_REC_RECALL)
+	if (rec->kind == LOG_REC_RECALL || rec->kind == LOG_REC_EDIT)
 		it->seq = rec->seq;
 	if (rec->kind == LOG_REC_MEMBERS && rec->body.len > 0) {
 		it->body = malloc(rec->body.len);
@@ -304,6 +304,7 @@ static int take(struct sync_inbox *ix, const struct log_record *rec,
 	case LOG_REC_RECALL:
 	case LOG_REC_CONV:
 	case LOG_REC_MEMBERS:
+	case LOG_REC_EDIT: /* `edited` items (sync_edit.h) */
 		break;
 	default:
 		return 0; /* receipts, media: not items */
@@ -556,7 +557,8 @@ static int img_read_conv(struct sync_inbox *ix, struct cf_imgr *r)
 		if (r->err != 0)
 			return r->err;
 		if ((it->kind != LOG_REC_RECALL && it->kind != LOG_REC_CONV &&
-		     it->kind != LOG_REC_MEMBERS) ||
+		     it->kind != LOG_REC_MEMBERS &&
+		     it->kind != LOG_REC_EDIT) ||
 		    (body.len > 0 && it->kind != LOG_REC_MEMBERS) ||
 		    (c->n > 0 &&
 		     it->message_id < c->items[c->n - 1].message_id)) {

@@ -2,14 +2,14 @@
  * sync_inbox: the inbox index of every user (DESIGN.md "Sync"): its
  * conversations ordered by the messageId of their latest item, with the
  * messageIds at which the user joined and left each one; and, per
- * conversation, the list of its non-message items (recalls, creation,
- * membership changes) in messageId order. Messages themselves are found
+ * conversation, the list of its non-message items (recalls, edits,
+ * creation, membership changes) in messageId order. Messages themselves are found
  * through the store's seq index (a conversation's messageIds grow with seq).
  *
  * Fed from the committed records (sync_inbox_on_record for every record:
  * after each apply in commit order, and during the rebuild on open or after
  * a segment fetch partition by partition, each conversation's records in
- * order), so it is the same on every node. Items: messages, recalls, conversation changes;
+ * order), so it is the same on every node. Items: messages, recalls, edits, conversation changes;
  * receipts and media are not items. A removed user keeps its entry with
  * `left` set to the messageId of the change that removed it: it sees that
  * change and nothing after. A user added again gets a new `joined` and
@@ -38,8 +38,8 @@ struct sync_inbox;
 /* A non-message item of a conversation. */
 struct sync_item {
 	uint64_t message_id;
-	uint64_t seq;	/* recall: the recalled seq; else 0 */
-	uint8_t kind;	/* LOG_REC_RECALL, LOG_REC_CONV, LOG_REC_MEMBERS */
+	uint64_t seq;	/* recall, edit: the message's seq; else 0 */
+	uint8_t kind;	/* LOG_REC_RECALL, _EDIT, _CONV, _MEMBERS */
 	uint32_t body_len; /* LOG_REC_MEMBERS: the record body (id lists) */
 	char *body;
 };

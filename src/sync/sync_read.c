@@ -9,6 +9,8 @@
  *                  "added":[...],"removed":[...] (members_changed only)}
  *   receipt       {"type":"receipt","conversationId","userId",
  *                  "deliveredSeq","readSeq"}
+ *   edited        see sync_edit.h
+ * An edited message shows its latest version with "editedAt" (sync_edit.h).
  */
 
 #include "sync/sync_read.h"
@@ -22,6 +24,7 @@
 #include "common/cf_jw.h"
 #include "raft/rft_cmd.h"
 #include "raft/rft_rec.h"
+#include "sync/sync_edit.h"
 #include "sync/sync_meta.h"
 
 void sync_message_id_str(uint64_t id, char out[24])
@@ -197,7 +200,7 @@ int sync_history(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
 {
 	const struct rft_conv *c = rft_fsm_conv(f, conv);
 	struct log_store *store = rft_fsm_store(f);
-	struct cf_buf scratch = CF_BUF_INIT;
+	struct cf_buf scratch = CF_BUF_INIT, escratch = CF_BUF_INIT;
 	uint64_t lo;
 	uint64_t hi;
 	bool more;
@@ -213,17 +216,28 @@ int sync_history(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
 		return -ENOMEM;
 	for (uint64_t s = lo; s <= hi && hi > 0; s++) {
 		struct log_record rec;
+		uint64_t edited_at = 0;
 		json_t *m;
 		rv = log_store_read_seq(store, conv, s, &rec, &scratch);
+		if (rv == 0) /* the latest version (sync_edit.h) */
+			rv = sync_edit_latest(f, c, &rec, &escratch,
+					      &edited_at);
 		if (rv != 0)
 			goto err;
 		m = sync_message_json_for(&rec, rft_conv_recalled(c, s), user);
+		if (m != NULL && edited_at != 0 &&
+		    json_object_set_new(m, "editedAt",
+					json_integer((json_int_t)edited_at))) {
+			json_decref(m);
+			m = NULL;
+		}
 		if (m == NULL || json_array_append_new(msgs, m) != 0) {
 			rv = -ENOMEM;
 			goto err;
 		}
 	}
 	cf_buf_release(&scratch);
+	cf_buf_release(&escratch);
 	o = json_pack("{s:o, s:I, s:b}", "messages", msgs, "lastSeq",
 		      (json_int_t)c->last_seq, "hasMore", more);
 	if (o == NULL)
@@ -240,6 +254,7 @@ int sync_history(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
 	return 0;
 err:
 	cf_buf_release(&scratch);
+	cf_buf_release(&escratch);
 	json_decref(msgs);
 	return rv;
 }
@@ -325,7 +340,7 @@ int sync_history_write(struct rft_fsm *f, struct cf_str user,
 {
 	const struct rft_conv *c = rft_fsm_conv(f, conv);
 	struct log_store *store = rft_fsm_store(f);
-	struct cf_buf scratch = CF_BUF_INIT;
+	struct cf_buf scratch = CF_BUF_INIT, escratch = CF_BUF_INIT;
 	uint64_t lo;
 	uint64_t hi;
 	bool more;
@@ -337,16 +352,23 @@ int sync_history_write(struct rft_fsm *f, struct cf_str user,
 	rv = cf_jw_lit(out, "{\"messages\":[");
 	for (uint64_t s = lo; rv == 0 && s <= hi && hi > 0; s++) {
 		struct log_record rec;
+		uint64_t edited_at = 0;
 
 		rv = log_store_read_seq(store, conv, s, &rec, &scratch);
+		if (rv == 0) /* the latest version (sync_edit.h) */
+			rv = sync_edit_latest(f, c, &rec, &escratch,
+					      &edited_at);
 		if (rv == 0 && s > lo)
 			rv = cf_jw_lit(out, ",");
 		if (rv == 0)
 			rv = sync_message_write_for(out, &rec,
 						    rft_conv_recalled(c, s),
 						    user);
+		if (rv == 0)
+			rv = sync_edit_write_at(out, edited_at);
 	}
 	cf_buf_release(&scratch);
+	cf_buf_release(&escratch);
 	if (rv == 0)
 		rv = cf_jw_lit(out, "],\"lastSeq\":");
 	if (rv == 0)
@@ -449,6 +471,8 @@ json_t *sync_event_json(const struct log_record *rec,
 	case LOG_REC_CONV:
 	case LOG_REC_MEMBERS:
 		return conversation_event(rec, conv);
+	case LOG_REC_EDIT:
+		return sync_edited_json(rec); /* sync_edit.c */
 	default:
 		return NULL;
 	}

@@ -12,10 +12,15 @@
  *   kill_follower   SIGKILL of a follower, restarted at once;
  *   kill_all        SIGKILL of all three nodes at once, all restarted;
  *   stop_leader     SIGSTOP of the leader for 3 election timeouts, SIGCONT;
+ *   flood           500 half-sent requests and 8 WebSockets that never
+ *                   read against one node at a time for 3 s;
  *   partition       (make check-faults only: root, ip(8)) every node in a
  *                   network namespace of its own (cf_test_netns.h); the
  *                   leader, then a follower, cut off the network for 3
- *                   election timeouts and healed.
+ *                   election timeouts and healed;
+ *   disk_full       (make check-faults only: root) data folders on 128 MiB
+ *                   tmpfs mounts; a follower's disk filled to the last
+ *                   byte and freed, then all three filled and freed.
  * Then it stops the load, waits until every node is ready and checks:
  * every acked message is in the history of every node exactly once, at
  * the seq its ack named; seqs are contiguous; the three histories are
@@ -45,6 +50,8 @@
 
 #include "../lib/cf_test_api.h"
 #include "common/cf_time.h"
+#include "fault_disk.h"
+#include "fault_flood.h"
 #include "fault_load.h"
 
 #define START_TIMEOUT_MS 30000
@@ -58,6 +65,8 @@
 struct fx {
 	struct cf_test_cluster c;
 	struct cf_test_netns ns;
+	struct fault_disk disk;
+	bool disk_ok;
 	char token[1024];
 	struct fault_load l;
 	unsigned rounds;
@@ -134,8 +143,8 @@ static int setup(void **state)
 }
 
 /*
- * Nodes in network namespaces (cf_test_netns.h): only in the full suite,
- * as root with ip(8); the test is skipped otherwise.
+ * Nodes in network namespaces (cf_test_netns.h): the full suite only
+ * (root, ip(8)); without them the test fails saying so.
  */
 static int setup_netns(void **state)
 {
@@ -144,11 +153,36 @@ static int setup_netns(void **state)
 	if (f == NULL)
 		return -1;
 	*state = f;
-	if (!full_suite() || !cf_test_netns_available())
-		return 0; /* the test skips */
+	if (!cf_test_netns_available())
+		return 0; /* the test fails, saying why */
 	if (cf_test_netns_create(&f->ns, 3) != 0)
 		return -1;
 	return setup_common(f, true);
+}
+
+/*
+ * Data folders on small tmpfs mounts (fault_disk.h): the full suite only
+ * (root); without it the test fails saying so. A short --min-free and a
+ * small ballast, as test_disk has them.
+ */
+static int setup_disk(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+
+	if (f == NULL)
+		return -1;
+	*state = f;
+	if (fault_disk_mount(&f->disk) != 0)
+		return 0; /* the test fails, saying why */
+	f->disk_ok = true;
+	setenv("CONFAB_IT_ARGS", "--min-free 40M --ballast 4M", 1);
+	if (setup_common(f, false) != 0)
+		return -1;
+	unsetenv("CONFAB_IT_ARGS");
+	for (unsigned id = 1; id <= 3; id++)
+		if (fault_disk_move(&f->disk, &f->c, id, READY_TIMEOUT_MS) != 0)
+			return -1;
+	return 0;
 }
 
 static int teardown(void **state)
@@ -156,6 +190,7 @@ static int teardown(void **state)
 	struct fx *f = *state;
 	int rv = f->c.n > 0 ? cf_test_cluster_stop(&f->c) : 0;
 
+	fault_disk_unmount(&f->disk);
 	cf_test_netns_destroy(&f->ns);
 	fault_load_release(&f->l);
 	free(f);
@@ -425,11 +460,8 @@ static void partition(void **state)
 {
 	struct fx *f = *state;
 
-	if (!f->ns.made) {
-		print_message("# partition: skipped (needs CONFAB_FAULT_FULL=1, "
-			      "root and ip(8): make check-faults)\n");
-		skip();
-	}
+	if (!f->ns.made)
+		fail_msg("partition needs root and ip(8) (iproute2)");
 	start_load(f, "partition");
 	for (unsigned r = 0; r < f->rounds; r++) {
 		int lead = cf_test_cluster_leader(&f->c, LEADER_TIMEOUT_MS);
@@ -451,6 +483,84 @@ static void partition(void **state)
 	finish(f);
 }
 
+/*
+ * A follower's disk filled to the last byte and freed (the other two go
+ * on), then all three filled (writes refused: 507, retried by the load)
+ * and freed: the halted nodes run again and the load resumes.
+ */
+static void disk_full(void **state)
+{
+	struct fx *f = *state;
+
+	if (!f->disk_ok)
+		fail_msg("disk_full needs root (mount(2) of tmpfs)");
+	start_load(f, "disk_full");
+	for (unsigned r = 0; r < f->rounds; r++) {
+		int lead = cf_test_cluster_leader(&f->c, LEADER_TIMEOUT_MS);
+		unsigned victim;
+		size_t acked;
+		uint64_t t;
+
+		assert_true(lead > 0);
+		victim = 1 + (unsigned)lead % 3; /* a follower */
+		wait_acks_past(f, fault_load_acked(&f->l) + 20);
+		assert_int_equal(fault_disk_fill(&f->disk, victim), 0);
+		/* the two others commit meanwhile */
+		wait_acks_past(f, fault_load_acked(&f->l) + 50);
+		assert_int_equal(fault_disk_free(&f->disk, victim), 0);
+		ready_all(f);
+		/* then all three */
+		acked = fault_load_acked(&f->l);
+		t = mono_ns();
+		for (unsigned id = 1; id <= 3; id++)
+			assert_int_equal(fault_disk_fill(&f->disk, id), 0);
+		cf_test_sleep_ms(2000);
+		for (unsigned id = 1; id <= 3; id++)
+			assert_int_equal(fault_disk_free(&f->disk, id), 0);
+		ready_all(f);
+		note_recovery(f, t, acked);
+	}
+	finish(f);
+}
+
+/*
+ * One node at a time gets 500 half-sent requests (slowloris) and 8
+ * WebSockets of the load's user that never read, for 3 s under the load;
+ * then they go away. The node must neither stop nor stop serving the
+ * load's other clients.
+ */
+static void flood(void **state)
+{
+	struct fx *f = *state;
+	struct fault_flood *fl = calloc(1, sizeof *fl);
+	char q[128];
+
+	assert_non_null(fl);
+	start_load(f, "flood");
+	snprintf(q, sizeof q, "/v1/ws?user=%s&deviceId=slow", USER);
+	for (unsigned r = 0; r < f->rounds; r++) {
+		unsigned victim = 1 + r % 3;
+		size_t acked;
+		uint64_t t;
+
+		wait_acks_past(f, fault_load_acked(&f->l) + 20);
+		acked = fault_load_acked(&f->l);
+		t = mono_ns();
+		assert_int_equal(fault_flood_open(fl, f->c.nodes[victim].url,
+						  500, 8, q),
+				 0);
+		print_message("# flood n%u: %u connections, %u slow sockets, "
+			      "%u refused\n",
+			      victim, fl->n, fl->n_ws, fl->refused);
+		note_recovery(f, t, acked);
+		cf_test_sleep_ms(3000);
+		fault_flood_close(fl);
+		assert_int_equal(cf_test_cluster_alive(&f->c, victim), 1);
+	}
+	free(fl);
+	finish(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -459,9 +569,16 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(kill_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(stop_leader, setup, teardown),
+		cmocka_unit_test_setup_teardown(flood, setup, teardown),
+		/* the full suite's (make check-faults) from here on */
 		cmocka_unit_test_setup_teardown(partition, setup_netns,
 						teardown),
+		cmocka_unit_test_setup_teardown(disk_full, setup_disk,
+						teardown),
 	};
+	size_t n = sizeof tests / sizeof tests[0];
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	/* make check runs the short version without the full suite's. */
+	return _cmocka_run_group_tests("test_faults", tests,
+				       full_suite() ? n : n - 2, NULL, NULL);
 }

@@ -129,7 +129,7 @@ static void preflight_from_node_2_to_node_1_is_204(void **state)
 		assert_string_equal(hdr(&r, "Access-Control-Allow-Origin"), o2);
 		assert_string_equal(hdr(&r, "Vary"), "Origin");
 		assert_string_equal(hdr(&r, "Access-Control-Allow-Methods"),
-				    "GET, POST, DELETE, OPTIONS");
+				    "GET, POST, PATCH, DELETE, OPTIONS");
 		assert_string_equal(
 			hdr(&r, "Access-Control-Allow-Headers"),
 			"Authorization, X-Confab-User, Content-Type");

@@ -82,6 +82,7 @@ static void defaults_for_the_store_shape(void **state)
 	assert_int_equal(f->c.partitions, 16);
 	assert_true(f->c.segment_size == 64ull << 20);
 	assert_true(f->c.seal_age_ms == 86400ull * 1000);
+	assert_true(f->c.edit_window_ms == 86400ull * 1000);
 	assert_int_equal(f->c.n_nodes, 1);
 	assert_string_equal(f->c.nodes[0].client_addr, "127.0.0.1:8001");
 }
@@ -99,6 +100,10 @@ static void segment_size_and_seal_age_are_read(void **state)
 	assert_int_equal(load(f, "segment-size 1G\nseal-age 7d\n" NODES), 0);
 	assert_true(f->c.segment_size == 1ull << 30);
 	assert_true(f->c.seal_age_ms == 7ull * 86400 * 1000);
+	assert_int_equal(load(f, "edit-window 2s\n" NODES), 0);
+	assert_true(f->c.edit_window_ms == 2000);
+	assert_int_equal(load(f, "edit-window 0\n" NODES), 0);
+	assert_true(f->c.edit_window_ms == 0);
 }
 
 static void bad_values_name_the_line(void **state)
@@ -115,6 +120,9 @@ static void bad_values_name_the_line(void **state)
 		"seal-age -5\n",
 		"seal-age 99999d\n",
 		"seal-age\n",
+		"edit-window 1w\n",
+		"edit-window\n",
+		"edit-window 1h 2h\n",
 		"partitions 0\n",
 		"frobnicate 1\n",
 	};

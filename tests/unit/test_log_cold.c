@@ -597,6 +597,115 @@ static void recalled_content_is_absent_from_the_file(void **state)
 	}
 }
 
+/* Records of conv "c" by kind: the flags and body length of each. */
+struct version_seen {
+	uint8_t kind[16];
+	uint8_t flags[16];
+	size_t body_len[16];
+	uint64_t mid[16];
+	unsigned n;
+};
+
+static int version_cb(void *arg, const struct log_record *rec)
+{
+	struct version_seen *v = arg;
+
+	assert_true(v->n < 16);
+	v->kind[v->n] = rec->kind;
+	v->flags[v->n] = rec->flags;
+	v->body_len[v->n] = rec->body.len;
+	v->mid[v->n++] = rec->message_id;
+	return 0;
+}
+
+static int rewrite_cb(void *arg, const struct log_record *rec)
+{
+	return log_cold_writer_add(arg, rec);
+}
+
+/*
+ * Issue 13: an edited message keeps only its latest version: the message
+ * and its earlier edits lose their content (LOG_REC_MSG_EDITED), the
+ * latest edit keeps it; the edits of a recalled message lose theirs too.
+ */
+static void earlier_versions_of_an_edited_message_are_erased(void **state)
+{
+	struct fixture *f = *state;
+	struct mrec *orig, *e1, *e2, *other, *gone, *ge;
+	struct log_cold_info info;
+	struct version_seen v = {0};
+	struct log_cold *r;
+	struct log_record rec;
+	char err[CF_ERRMSG_SIZE] = "";
+	size_t len;
+	char *raw;
+
+	model_add(&f->m, LOG_REC_MESSAGE, "c", 1, 10, 48);
+	model_add(&f->m, LOG_REC_MESSAGE, "c", 2, 11, 48);
+	model_add(&f->m, LOG_REC_MESSAGE, "c", 3, 12, 48);
+	/* Two edits of seq 1 (the later first in the input), one of seq 3,
+	 * which is then recalled. */
+	model_add(&f->m, LOG_REC_EDIT, "c", 1, 14, 48);
+	model_add(&f->m, LOG_REC_EDIT, "c", 1, 13, 48);
+	model_add(&f->m, LOG_REC_EDIT, "c", 3, 15, 48);
+	model_add(&f->m, LOG_REC_RECALL, "c", 3, 16, 0);
+	orig = &f->m.r[0];
+	other = &f->m.r[1];
+	gone = &f->m.r[2];
+	e2 = &f->m.r[3];
+	e1 = &f->m.r[4];
+	ge = &f->m.r[5];
+	orig->flags = 1; /* an attachment: the edits carry it on */
+	assert_int_equal(write_cold(f, "e.cold", NULL, NULL, NULL, &info), 0);
+	/* seq 1 and its first edit, the edit of recalled seq 3. */
+	assert_int_equal(info.versions_erased, 3);
+	assert_int_equal(info.recalled, 1);
+	raw = read_file(f, "e.cold", &len);
+	assert_non_null(memmem(raw, len, other->body, other->body_len));
+	assert_non_null(memmem(raw, len, e2->body, e2->body_len));
+	assert_null(memmem(raw, len, orig->body + 8, 16));
+	assert_null(memmem(raw, len, e1->body + 8, 16));
+	assert_null(memmem(raw, len, gone->body + 8, 16));
+	assert_null(memmem(raw, len, ge->body + 8, 16));
+	free(raw);
+	assert_int_equal(log_cold_open(&r, f->dirfd, "e.cold"), 0);
+	assert_int_equal(log_cold_verify(r, err), 0);
+	assert_int_equal(log_cold_read_seq(r, CF_STR_LIT("c"), 1, &rec,
+					   &f->scratch),
+			 0);
+	assert_int_equal(rec.flags, LOG_REC_MSG_EDITED);
+	assert_int_equal(rec.body.len, 0);
+	assert_int_equal(log_cold_scan_conv(r, CF_STR_LIT("c"), UINT64_MAX,
+					    true, version_cb, &v),
+			 0);
+	log_cold_close(r);
+	/* Other records in Raft order: e1, e2, ge, the recall. */
+	assert_int_equal(v.n, 4);
+	assert_int_equal(v.mid[0], e1->mid);
+	assert_int_equal(v.flags[0], LOG_REC_MSG_EDITED);
+	assert_int_equal(v.body_len[0], 0);
+	assert_int_equal(v.mid[1], e2->mid);
+	assert_int_equal(v.flags[1], e2->flags);
+	assert_int_equal(v.body_len[1], e2->body_len);
+	assert_int_equal(v.mid[2], ge->mid);
+	assert_int_equal(v.flags[2], LOG_REC_MSG_RECALLED);
+	assert_int_equal(v.body_len[2], 0);
+	/* A rewrite of the file erases nothing more and counts nothing. */
+	{
+		struct log_cold_writer *w;
+
+		assert_int_equal(log_cold_writer_open(&w, f->dirfd, "e2.cold",
+						      3, 8),
+				 0);
+		assert_int_equal(log_cold_open(&r, f->dirfd, "e.cold"), 0);
+		assert_int_equal(log_cold_scan(r, rewrite_cb, w), 0);
+		log_cold_close(r);
+		assert_int_equal(log_cold_writer_finish(w, &info), 0);
+		assert_int_equal(info.versions_erased, 0);
+		assert_int_equal(info.recalled, 1);
+	}
+}
+
 static void empty_file_has_no_conversation(void **state)
 {
 	struct fixture *f = *state;
@@ -1107,6 +1216,7 @@ int main(void)
 		T(scan_conv_reads_one_conversation_from_a_seq),
 		T(read_by_seq_decompresses_at_most_one_block),
 		T(recalled_content_is_absent_from_the_file),
+		T(earlier_versions_of_an_edited_message_are_erased),
 		T(empty_file_has_no_conversation),
 		T(identity_is_the_hash_of_the_decoded_records),
 		T(record_larger_than_a_block_gets_its_own_block),

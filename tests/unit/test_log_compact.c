@@ -497,7 +497,7 @@ static void compaction_erases_recalled_content_from_every_file(void **state)
 {
 	struct fixture *f = *state;
 	struct log_compact_result r;
-	struct log_recall rc = {CF_STR_LIT("c1"), 0};
+	struct log_recall rc = {CF_STR_LIT("c1"), 0, 0};
 
 	assert_int_equal(store_open(f), 0);
 	sends(f, 20);
@@ -587,7 +587,7 @@ static void crash_at_every_step_reopens_old_or_new(void **state)
 	/* The uninterrupted run, for the identities to compare with. */
 	{
 		struct log_compact_result r;
-		struct log_recall rc = {CF_STR_LIT("c3"), 2};
+		struct log_recall rc = {CF_STR_LIT("c3"), 2, 0};
 
 		assert_int_equal(store_open(f), 0);
 		sends(f, 300);
@@ -601,7 +601,7 @@ static void crash_at_every_step_reopens_old_or_new(void **state)
 		cf_test_dir_remove(f->store);
 	}
 	for (int step = 0; step < STEP_N; step++) {
-		struct log_recall rc = {CF_STR_LIT("c3"), 2};
+		struct log_recall rc = {CF_STR_LIT("c3"), 2, 0};
 		struct log_compact *c;
 		uint64_t idx;
 		size_t jobs_after, segs0;
@@ -733,7 +733,7 @@ static void late_recall_rewrites_the_cold_file_that_holds_it(void **state)
 	struct fixture *f = *state;
 	struct log_compact_result r;
 	struct log_compact *hot, *rw, **v;
-	struct log_recall late = {CF_STR_LIT("c1"), 0};
+	struct log_recall late = {CF_STR_LIT("c1"), 0, 0};
 	size_t cold, pending;
 
 	assert_int_equal(store_open(f), 0);
@@ -807,6 +807,131 @@ static void late_recall_rewrites_the_cold_file_that_holds_it(void **state)
 	check_reads(f, 2, late.seq);
 	assert_int_equal(store_open(f), 0);
 	check_reads(f, 2, late.seq);
+}
+
+/*
+ * One entry: an edit of seq of conversation c; where it went in *loc; its
+ * messageId.
+ */
+static uint64_t edit(struct fixture *f, int c, uint64_t seq,
+		     const char *body, struct log_loc *loc)
+{
+	struct log_record r;
+	char conv[3] = {'c', (char)('0' + c), 0};
+
+	memset(&r, 0, sizeof(r));
+	r.kind = LOG_REC_EDIT;
+	r.raft_index = f->next_index++;
+	r.message_id = r.raft_index * 65536;
+	r.seq = seq;
+	r.ts = 1000 + r.raft_index;
+	r.conv = cf_str_c(conv);
+	r.sender = CF_STR_LIT("alice");
+	r.client_msg_id = CF_STR_LIT("edit-key");
+	r.body = cf_str_c(body);
+	assert_int_equal(log_store_append(f->s, &r), 0);
+	log_store_last_loc(f->s, loc);
+	assert_int_equal(log_store_commit(f->s), 0);
+	return r.message_id;
+}
+
+/* Message seq of conv c reads back erased as an earlier version. */
+static void assert_version_erased(struct fixture *f, int c, uint64_t seq)
+{
+	struct cf_buf scratch = CF_BUF_INIT;
+	char conv[3] = {'c', (char)('0' + c), 0};
+	struct log_record r;
+
+	assert_int_equal(log_store_read_seq(f->s, cf_str_c(conv), seq, &r,
+					    &scratch),
+			 0);
+	assert_int_equal(r.flags, LOG_REC_MSG_EDITED);
+	assert_int_equal(r.body.len, 0);
+	cf_buf_release(&scratch);
+}
+
+/*
+ * Issue 13: the earlier versions of an edited message leave the store
+ * when compaction took them before the latest edit was committed (a
+ * rewrite of their cold file, log_store_note_edit) and when the job that
+ * takes them does not take the latest edit's segment (the plan's list).
+ */
+static void earlier_versions_leave_the_store_across_files(void **state)
+{
+	struct fixture *f = *state;
+	struct log_compact_result r;
+	struct log_compact *rw;
+	struct log_recall ed = {CF_STR_LIT("c1"), 0, 0};
+	struct log_record rec;
+	struct cf_buf scratch = CF_BUF_INIT;
+	struct log_loc loc, latest;
+	uint64_t seq, mid, first_mid;
+
+	assert_int_equal(store_open(f), 0);
+	/* Compacted, then edited: its cold file is rewritten. */
+	send(f, 1, "first " SECRET " words");
+	seq = f->last_seq[1];
+	sends(f, 300);
+	checkpoint(f);
+	compact(f, 100, NULL, 0, &r);
+	checkpoint(f);
+	assert_true(store_holds(f, SECRET));
+	mid = edit(f, 1, seq, "second words", &latest);
+	/* A message still hot waits for nothing. */
+	assert_int_equal(log_store_note_edit(f->s, CF_STR_LIT("c2"),
+					     f->last_seq[2]),
+			 0);
+	assert_int_equal(log_store_erase_pending(f->s, 0), 0);
+	assert_int_equal(log_store_note_edit(f->s, CF_STR_LIT("c1"), seq), 0);
+	assert_int_equal(log_store_erase_pending(f->s, 0), 1);
+	checkpoint(f);
+	assert_int_equal(store_open(f), 0); /* the list is in the manifest */
+	assert_int_equal(log_store_rewrite_plan(f->s, 0, f->next_index++, &rw),
+			 0);
+	assert_int_equal(log_compact_run(rw, f->errmsg), 0);
+	assert_int_equal(log_compact_get(rw)->erased, 1);
+	assert_int_equal(log_store_compact_switch(f->s, rw, f->errmsg), 0);
+	checkpoint(f);
+	assert_false(store_holds(f, SECRET));
+	assert_version_erased(f, 1, seq);
+	/* The latest version reads at its location; another messageId
+	 * there is refused. */
+	assert_int_equal(log_store_read_at(f->s, CF_STR_LIT("c1"), &latest,
+					   mid, &rec, &scratch),
+			 0);
+	assert_true(cf_str_eqc(rec.body, "second words"));
+	assert_int_equal(log_store_read_at(f->s, CF_STR_LIT("c1"), &latest,
+					   mid + 1, &rec, &scratch),
+			 CF_ECORRUPT);
+
+	/* Message and a first edit sealed, the latest edit still hot. */
+	send(f, 2, "old " SECRET " text");
+	seq = f->last_seq[2];
+	first_mid = edit(f, 2, seq, "older " SECRET " edit", &loc);
+	sends(f, 300);
+	mid = edit(f, 2, seq, "the latest edit", &latest);
+	checkpoint(f);
+	ed.conv = CF_STR_LIT("c2");
+	ed.seq = seq;
+	ed.latest_segno = latest.segno;
+	compact(f, 100, &ed, 1, &r);
+	assert_int_equal(r.erased, 2);
+	checkpoint(f);
+	assert_false(store_holds(f, SECRET));
+	assert_true(store_holds(f, "the latest edit"));
+	assert_version_erased(f, 2, seq);
+	/* The first edit's location leads to its cold file: erased there. */
+	assert_int_equal(log_store_read_at(f->s, CF_STR_LIT("c2"), &loc,
+					   first_mid, &rec, &scratch),
+			 0);
+	assert_int_equal(rec.kind, LOG_REC_EDIT);
+	assert_int_equal(rec.flags, LOG_REC_MSG_EDITED);
+	assert_int_equal(rec.body.len, 0);
+	assert_int_equal(log_store_read_at(f->s, CF_STR_LIT("c2"), &latest,
+					   mid, &rec, &scratch),
+			 0);
+	assert_true(cf_str_eqc(rec.body, "the latest edit"));
+	cf_buf_release(&scratch);
 }
 
 static void open_cold_files_are_bounded(void **state)
@@ -918,6 +1043,7 @@ int main(void)
 		T(checkpoint_job_survives_a_switch_and_undoes_a_failure),
 		T(damaged_input_fails_the_run_and_keeps_the_job),
 		T(late_recall_rewrites_the_cold_file_that_holds_it),
+		T(earlier_versions_leave_the_store_across_files),
 		T(open_cold_files_are_bounded),
 	};
 #undef T
