@@ -388,6 +388,9 @@ static int do_send(struct rft_apply *a, const struct rft_cmd *cmd,
 			rft__fatal(f, a->index, "send", rv);
 		rec.body = scratch_span(f, off);
 	} else {
+		/* Every mention dropped (no longer members): the list's
+		 * buffer may still hold its count. */
+		cf_buf_release(&mentions);
 		rec.body = cmd->content; /* borrowed from the entry */
 	}
 	stage(a, &rec, c, off);
