@@ -275,7 +275,10 @@ static void query_start(struct search_req *k)
 	k->job.q.n_windows = k->n_windows;
 	k->job.data = k;
 	rv = sync_search_run(s->search, &k->job, job_done_cb);
-	if (rv != 0)
+	if (rv == -EBUSY)
+		req_fail(k, CF_EUNAVAIL,
+			 "too many searches at once on this node; try again");
+	else if (rv != 0)
 		req_fail(k, rv, "search is not available on this node now");
 }
 

@@ -495,29 +495,74 @@ static void work_cb(uv_work_t *w)
 	reader_put(job->ss, db, gen);
 }
 
+static void after_work_cb(uv_work_t *w, int status);
+
+/* Hand job to the pool (a slot is free); its cb runs if that fails. */
+static void job_start(struct sync_search *ss, struct sync_search_job *job)
+{
+	ss->running++;
+	if (uv_queue_work(ss->loop, &job->work, work_cb, after_work_cb) != 0) {
+		ss->running--;
+		job->rv = -ENOMEM;
+		job->cb(job);
+	}
+}
+
+/* The first waiting job, taken off the wait list (NULL if none). */
+static struct sync_search_job *wait_pop(struct sync_search *ss)
+{
+	struct sync_search_job *job = ss->wait_head;
+
+	if (job != NULL) {
+		ss->wait_head = job->next;
+		if (ss->wait_head == NULL)
+			ss->wait_tail = NULL;
+		job->next = NULL;
+		ss->waiting--;
+	}
+	return job;
+}
+
 static void after_work_cb(uv_work_t *w, int status)
 {
 	struct sync_search_job *job = CF_CONTAINER_OF(w, struct sync_search_job,
 						      work);
+	struct sync_search *ss = job->ss;
+	struct sync_search_job *next;
 
+	assert(ss->running > 0);
+	ss->running--;
 	if (status != 0 && job->rv == 0)
 		job->rv = CF_ECANCELED;
+	/* The next in line gets the slot before cb can queue another. */
+	if (!ss->closing && (next = wait_pop(ss)) != NULL)
+		job_start(ss, next);
 	job->cb(job);
 }
 
 int sync_search_run(struct sync_search *ss, struct sync_search_job *job,
 		    void (*cb)(struct sync_search_job *job))
 {
-	int rc;
-
 	assert(job->q.limit > 0);
 	job->ss = ss;
 	job->cb = cb;
 	job->rv = 0;
+	job->next = NULL;
 	if (!ss->started || ss->closing)
 		return CF_EUNAVAIL;
-	rc = uv_queue_work(ss->loop, &job->work, work_cb, after_work_cb);
-	return rc == 0 ? 0 : -ENOMEM;
+	if (ss->running < SYNC_SEARCH_RUNNING) {
+		job_start(ss, job);
+		return 0;
+	}
+	if (ss->waiting >= SYNC_SEARCH_WAITING)
+		return -EBUSY;
+	if (ss->wait_tail != NULL)
+		ss->wait_tail->next = job;
+	else
+		ss->wait_head = job;
+	ss->wait_tail = job;
+	ss->waiting++;
+	return 0;
 }
 
 /* ---- start, stats, close ---- */
@@ -605,6 +650,12 @@ void sync_search_close(struct sync_search *ss, void (*cb)(void *arg),
 	pthread_mutex_unlock(&ss->mu);
 	pthread_join(ss->thread, NULL);
 	waits_check(ss, CF_ESHUTDOWN);
+	/* Queries that wait their turn end here; running ones end in
+	 * after_work_cb as the pool finishes them. */
+	for (struct sync_search_job *job; (job = wait_pop(ss)) != NULL;) {
+		job->rv = CF_ESHUTDOWN;
+		job->cb(job);
+	}
 	ss->pending_closes = 2;
 	uv_close((uv_handle_t *)&ss->async, handle_closed_cb);
 	uv_close((uv_handle_t *)&ss->timer, handle_closed_cb);

@@ -62,7 +62,8 @@ int sync_search_start(struct sync_search *ss, uv_loop_t *loop,
  * NULL). Waits are answered CF_ESHUTDOWN. */
 void sync_search_close(struct sync_search *ss, void (*cb)(void *arg),
 		       void *arg);
-/* Free everything (after close, or never started). */
+/* Free everything (after close, or never started), once the loop has
+ * run the queries still in the pool to their callbacks. */
 void sync_search_free(struct sync_search *ss);
 
 /* A committed record (the loop's record tail). */
@@ -97,7 +98,17 @@ void sync_search_wait(struct sync_search *ss, struct sync_search_wait *w,
 		      uint64_t timeout_ms,
 		      void (*cb)(struct sync_search_wait *w, int status));
 
-/* A query in the thread pool; cb on the loop with job->rv. */
+/*
+ * A query in the thread pool; cb on the loop with job->rv. libuv's pool is
+ * shared with the store's and raft's disk work, so at most
+ * SYNC_SEARCH_RUNNING queries run at once; up to SYNC_SEARCH_WAITING more
+ * wait their turn in order, and past that sync_search_run() answers
+ * -EBUSY at once (the caller says 503: a flood of searches never holds the
+ * pool or grows a queue). Waiting jobs are answered CF_ESHUTDOWN by
+ * sync_search_close().
+ */
+#define SYNC_SEARCH_RUNNING 2
+#define SYNC_SEARCH_WAITING 64
 struct sync_search_job {
 	uv_work_t work;
 	struct sync_search *ss;
@@ -105,6 +116,7 @@ struct sync_search_job {
 	int rv;
 	void (*cb)(struct sync_search_job *job);
 	void *data;
+	struct sync_search_job *next; /* waiting: the next one */
 };
 int sync_search_run(struct sync_search *ss, struct sync_search_job *job,
 		    void (*cb)(struct sync_search_job *job));

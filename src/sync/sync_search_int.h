@@ -60,6 +60,9 @@ struct sync_search {
 	_Atomic bool ready; /* the database exists and is open */
 
 	struct cf_list waits; /* loop only */
+	/* queries (loop only): running in the pool, and waiting in order */
+	unsigned running, waiting;
+	struct sync_search_job *wait_head, *wait_tail;
 };
 
 /*

@@ -604,6 +604,100 @@ static void test_queue_overflow_reads_the_files(void **state)
 	cf_test_dir_remove(w.dir);
 }
 
+/* ---- at most SYNC_SEARCH_RUNNING queries in the pool ---- */
+
+struct burst {
+	unsigned done, failed;
+};
+
+static void burst_cb(struct sync_search_job *job)
+{
+	struct burst *b = job->data;
+
+	b->done++;
+	b->failed += job->rv != 0;
+}
+
+/*
+ * Queries handed over faster than they end: SYNC_SEARCH_RUNNING go to the
+ * pool, SYNC_SEARCH_WAITING wait, the next one is refused at once
+ * (-EBUSY); every accepted one is answered, the waiting ones as slots free
+ * up, and a query after the burst is accepted again. Then jobs that wait at
+ * close are answered CF_ESHUTDOWN. (Slots are freed by after_work_cb on the
+ * loop, which does not run while the jobs are handed over: deterministic.)
+ */
+static void test_queries_are_bounded(void **state)
+{
+	enum { N = SYNC_SEARCH_RUNNING + SYNC_SEARCH_WAITING };
+	static const struct sync_search_window win[] = {{"p", 0, 0}};
+	static struct sync_search_job jobs[N + 1];
+	static struct sync_search_hit hits[N + 1][4];
+	struct cf_buf m = CF_BUF_INIT;
+	struct burst b = {0};
+	struct world w;
+
+	(void)state;
+	memset(&w, 0, sizeof w);
+	cf_test_dir_make(w.dir, sizeof w.dir, "test_sync_search");
+	snprintf(w.store, sizeof w.store, "%s/store", w.dir);
+	w.o.dir = w.store;
+	w.o.partitions = 2;
+	uv_loop_init(&w.loop);
+	store_write(&w, 1, 9, false);
+	world_start(&w);
+	wait_position(&w, 9);
+	assert_int_equal(sync_search_norm_query("durian", 6, &m, NULL), 0);
+	for (unsigned round = 0; round < 2; round++) {
+		memset(jobs, 0, sizeof jobs);
+		b.done = b.failed = 0;
+		for (unsigned i = 0; i <= N; i++) {
+			jobs[i].q.match = m.data;
+			jobs[i].q.user = "x";
+			jobs[i].q.limit = 4;
+			jobs[i].q.budget = 100;
+			jobs[i].q.windows = win;
+			jobs[i].q.n_windows = 1;
+			jobs[i].q.hits = hits[i];
+			jobs[i].data = &b;
+			assert_int_equal(
+				sync_search_run(w.ss, &jobs[i], burst_cb),
+				i < N ? 0 : -EBUSY);
+		}
+		for (int k = 0; k < 100000 && b.done < N; k++)
+			uv_run(&w.loop, UV_RUN_ONCE);
+		assert_int_equal(b.done, N);
+		assert_int_equal(b.failed, 0);
+		assert_int_equal(jobs[N - 1].q.n_hits, 4);
+	}
+	/* Close with jobs waiting: they are answered, not lost. */
+	memset(jobs, 0, sizeof jobs);
+	b.done = b.failed = 0;
+	for (unsigned i = 0; i < N; i++) {
+		jobs[i].q.match = m.data;
+		jobs[i].q.user = "x";
+		jobs[i].q.limit = 4;
+		jobs[i].q.budget = 100;
+		jobs[i].q.windows = win;
+		jobs[i].q.n_windows = 1;
+		jobs[i].q.hits = hits[i];
+		jobs[i].data = &b;
+		assert_int_equal(sync_search_run(w.ss, &jobs[i], burst_cb), 0);
+	}
+	/* (free only once the running ones are back, as confabd does by
+	 * running its loop to the end before it frees the server) */
+	w.done = 0;
+	sync_search_close(w.ss, closed_cb, &w);
+	for (int k = 0; k < 100000 && (!w.done || b.done < N); k++)
+		uv_run(&w.loop, UV_RUN_ONCE);
+	assert_true(w.done);
+	assert_int_equal(b.done, N);
+	assert_int_equal(b.failed, SYNC_SEARCH_WAITING);
+	sync_search_free(w.ss);
+	cf_buf_release(&m);
+	assert_int_equal(uv_loop_close(&w.loop), 0);
+	cf_test_dir_remove(w.dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -611,6 +705,7 @@ int main(void)
 		cmocka_unit_test(test_budget_and_cursor),
 		cmocka_unit_test(test_worker_store_and_rebuild),
 		cmocka_unit_test(test_queue_overflow_reads_the_files),
+		cmocka_unit_test(test_queries_are_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
