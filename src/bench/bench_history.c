@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "bench/bench_history.h"
+#include "bench/bench_lat.h"
 #include "common/cf_time.h"
 
 #define MAX_CONC 256
@@ -193,31 +194,14 @@ fail:
 	h->failed = 1;
 }
 
-static int lat_cmp(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* The value at rank ceil(q n) (q in percent), in ms. */
-static double pct(const uint32_t *v, size_t n, unsigned q)
-{
-	size_t r = (n * q + 99) / 100;
-
-	if (n == 0)
-		return 0;
-	return v[(r > 0 ? r : 1) - 1] / 1000.0;
-}
-
 static void report(const struct hist *h)
 {
 	double secs = (double)(h->t1_ns - h->t0_ns) / 1e9;
 	double rps = secs > 0 ? (double)h->nlat / secs : 0;
 	double p50 = h->nlat > 0 ? h->lat_us[h->nlat / 2] / 1000.0 : 0;
-	double p90 = pct(h->lat_us, h->nlat, 90);
-	double p99 = pct(h->lat_us, h->nlat, 99);
-	double max = pct(h->lat_us, h->nlat, 100);
+	double p90 = bench_lat_pct(h->lat_us, h->nlat, 90);
+	double p99 = bench_lat_pct(h->lat_us, h->nlat, 99);
+	double max = bench_lat_pct(h->lat_us, h->nlat, 100);
 
 	printf("{\"mode\":\"history\",\"requests\":%u,\"conversations\":%zu,"
 	       "\"limit\":%u,\"conc\":%u,\"req_s\":%.1f,\"p50_ms\":%.3f,"
@@ -281,7 +265,7 @@ int bench_history_run(const struct bhist_opts *o)
 	else
 		h->failed = 1;
 	if (!h->failed && h->answered == h->target) {
-		qsort(h->lat_us, h->nlat, sizeof *h->lat_us, lat_cmp);
+		bench_lat_sort(h->lat_us, h->nlat);
 		report(h);
 		status = 0;
 	} else if (!h->failed) {

@@ -28,6 +28,7 @@
 
 #include "bench/bench_search.h"
 #include "bench/bench_words.h"
+#include "bench/bench_lat.h"
 #include "common/cf_time.h"
 
 #define MAX_CONC 256
@@ -113,31 +114,14 @@ static void issue(struct srch *h, struct bh_conn *c)
 	}
 }
 
-static int lat_cmp(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* The value at rank ceil(q n) (q in percent), in ms. */
-static double pct(const uint32_t *v, size_t n, unsigned q)
-{
-	size_t r = (n * q + 99) / 100;
-
-	if (n == 0)
-		return 0;
-	return v[(r > 0 ? r : 1) - 1] / 1000.0;
-}
-
 static void report(const struct srch *h)
 {
 	double secs = (double)(h->t1_ns - h->t0_ns) / 1e9;
 	double rps = secs > 0 ? (double)h->nlat / secs : 0;
 	double p50 = h->nlat > 0 ? h->lat_us[h->nlat / 2] / 1000.0 : 0;
-	double p90 = pct(h->lat_us, h->nlat, 90);
-	double p99 = pct(h->lat_us, h->nlat, 99);
-	double max = pct(h->lat_us, h->nlat, 100);
+	double p90 = bench_lat_pct(h->lat_us, h->nlat, 90);
+	double p99 = bench_lat_pct(h->lat_us, h->nlat, 99);
+	double max = bench_lat_pct(h->lat_us, h->nlat, 100);
 	double mean = h->nlat > 0 ? (double)h->results / (double)h->nlat : 0;
 
 	printf("{\"mode\":\"search\",\"requests\":%u,\"terms\":%u,"
@@ -201,7 +185,7 @@ int bench_search_run(const struct bsearch_opts *o)
 	if (!h->failed)
 		uv_run(&h->loop, UV_RUN_DEFAULT);
 	if (!h->failed && h->answered == h->target) {
-		qsort(h->lat_us, h->nlat, sizeof *h->lat_us, lat_cmp);
+		bench_lat_sort(h->lat_us, h->nlat);
 		report(h);
 		status = 0;
 	} else if (!h->failed) {

@@ -51,6 +51,7 @@
 
 #include "bench/bench_fanout.h"
 #include "bench/bench_history.h"
+#include "bench/bench_lat.h"
 #include "bench/bench_search.h"
 #include "bench/bench_http.h"
 #include "bench/bench_idle.h"
@@ -124,13 +125,6 @@ static void usage(FILE *f)
 		   "[--concurrency C]\n"
 		   "                    [--limit L] [--user ID | --users U] "
 		   "[--seed S]\n");
-}
-
-static int lat_cmp(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 static void record(struct bench *b, int ok, uint64_t lat_ns)
@@ -585,7 +579,7 @@ static void report(struct bench *b)
 	size_t i99;
 
 	if (b->n_lat > 0) {
-		qsort(b->lat_us, b->n_lat, sizeof *b->lat_us, lat_cmp);
+		bench_lat_sort(b->lat_us, b->n_lat);
 		p50 = b->lat_us[b->n_lat / 2] / 1000.0;
 		i99 = (b->n_lat * 99 + 99) / 100;
 		p99 = b->lat_us[(i99 > 0 ? i99 : 1) - 1] / 1000.0;

@@ -618,6 +618,22 @@ static void burst_cb(struct sync_search_job *job)
 	b->failed += job->rv != 0;
 }
 
+/* A query for "durian" (match) in conversation p, answered to b. */
+static void burst_job(struct sync_search_job *job, const char *match,
+		      const struct sync_search_window *win,
+		      struct sync_search_hit *hits, struct burst *b)
+{
+	memset(job, 0, sizeof *job);
+	job->q.match = match;
+	job->q.user = "x";
+	job->q.limit = 4;
+	job->q.budget = 100;
+	job->q.windows = win;
+	job->q.n_windows = 1;
+	job->q.hits = hits;
+	job->data = b;
+}
+
 /*
  * Queries handed over faster than they end: SYNC_SEARCH_RUNNING go to the
  * pool, SYNC_SEARCH_WAITING wait, the next one is refused at once
@@ -648,17 +664,9 @@ static void test_queries_are_bounded(void **state)
 	wait_position(&w, 9);
 	assert_int_equal(sync_search_norm_query("durian", 6, &m, NULL), 0);
 	for (unsigned round = 0; round < 2; round++) {
-		memset(jobs, 0, sizeof jobs);
 		b.done = b.failed = 0;
 		for (unsigned i = 0; i <= N; i++) {
-			jobs[i].q.match = m.data;
-			jobs[i].q.user = "x";
-			jobs[i].q.limit = 4;
-			jobs[i].q.budget = 100;
-			jobs[i].q.windows = win;
-			jobs[i].q.n_windows = 1;
-			jobs[i].q.hits = hits[i];
-			jobs[i].data = &b;
+			burst_job(&jobs[i], m.data, win, hits[i], &b);
 			assert_int_equal(
 				sync_search_run(w.ss, &jobs[i], burst_cb),
 				i < N ? 0 : -EBUSY);
@@ -670,17 +678,9 @@ static void test_queries_are_bounded(void **state)
 		assert_int_equal(jobs[N - 1].q.n_hits, 4);
 	}
 	/* Close with jobs waiting: they are answered, not lost. */
-	memset(jobs, 0, sizeof jobs);
 	b.done = b.failed = 0;
 	for (unsigned i = 0; i < N; i++) {
-		jobs[i].q.match = m.data;
-		jobs[i].q.user = "x";
-		jobs[i].q.limit = 4;
-		jobs[i].q.budget = 100;
-		jobs[i].q.windows = win;
-		jobs[i].q.n_windows = 1;
-		jobs[i].q.hits = hits[i];
-		jobs[i].data = &b;
+		burst_job(&jobs[i], m.data, win, hits[i], &b);
 		assert_int_equal(sync_search_run(w.ss, &jobs[i], burst_cb), 0);
 	}
 	/* (free only once the running ones are back, as confabd does by
