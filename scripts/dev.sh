@@ -17,7 +17,8 @@ ROOT=$(pwd)
 # cluster.sh, mandoc for the man pages.
 PKGS=(build-essential autoconf automake pkg-config libuv1-dev
       libraft-dev liblz4-dev libxxhash-dev libjansson-dev libcmocka-dev node-llhttp
-      libssl-dev libjwt-dev libsqlite3-dev libunistring-dev mandoc curl ca-certificates)
+      libssl-dev libjwt-dev libsqlite3-dev libunistring-dev libmimalloc-dev mandoc
+      curl ca-certificates)
 
 say() { echo "dev.sh: $*"; }
 

@@ -13,6 +13,7 @@
 
 #include "frontend/fe_api.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,16 +97,63 @@ static void call_fail(struct fe_call *k, int rc, const char *msg)
 
 /* ---- send ---- */
 
-static json_t *send_answer(const struct fe_call *k,
-			   const struct rft_result *r)
+/* Append decimal v to *p. */
+static char *put_u64(char *p, uint64_t v)
 {
-	char id[24];
+	char t[20];
+	int n = 0;
 
-	sync_message_id_str(r->message_id, id);
-	return json_pack("{s:s, s:s, s:I, s:I, s:s, s:b}", "messageId", id,
-			 "conversationId", k->conv, "seq", (json_int_t)r->seq,
-			 "serverTs", (json_int_t)r->server_ts, "status",
-			 "sent", "duplicate", r->duplicate);
+	do {
+		t[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	while (n > 0)
+		*p++ = t[--n];
+	return p;
+}
+
+static char *put_str(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+#define PUT_LIT(p, lit) put_str(p, lit, sizeof(lit) - 1)
+
+/*
+ * The answer to a committed send, written straight into text (issue 14:
+ * one of the hottest paths; a jansson object, its dump and their
+ * allocations cost more than the rest of the answer). Every string in it
+ * is an API id ([A-Za-z0-9._:@-], cf_id_valid) or a literal: nothing to
+ * escape. A WebSocket ack adds type, clientMsgId and the request's id (any
+ * JSON value the client chose, dumped by jansson). Returns the length, or
+ * 0 without memory.
+ */
+#define SEND_ANSWER_MAX (200 + 2 * CF_ID_MAX)
+
+static size_t send_answer(const struct fe_call *k, const struct rft_result *r,
+			  char *out)
+{
+	char *p = out;
+
+	p = PUT_LIT(p, "{\"messageId\":\"");
+	sync_message_id_str(r->message_id, p);
+	p += strlen(p);
+	p = PUT_LIT(p, "\",\"conversationId\":\"");
+	p = put_str(p, k->conv, strlen(k->conv));
+	p = PUT_LIT(p, "\",\"seq\":");
+	p = put_u64(p, r->seq);
+	p = PUT_LIT(p, ",\"serverTs\":");
+	p = put_u64(p, (uint64_t)r->server_ts);
+	p = PUT_LIT(p, ",\"status\":\"sent\",\"duplicate\":");
+	p = r->duplicate ? PUT_LIT(p, "true") : PUT_LIT(p, "false");
+	if (k->ws) {
+		p = PUT_LIT(p, ",\"type\":\"ack\",\"clientMsgId\":\"");
+		p = put_str(p, k->client_msg_id, strlen(k->client_msg_id));
+		*p++ = '"';
+	}
+	assert((size_t)(p - out) < SEND_ANSWER_MAX - 1);
+	return (size_t)(p - out);
 }
 
 static void send_done_cb(struct rft_submit *s, int status,
@@ -113,7 +161,9 @@ static void send_done_cb(struct rft_submit *s, int status,
 {
 	struct fe_call *k = s->data;
 	struct fe_server *srv = k->conn->srv;
-	json_t *o;
+	char text[SEND_ANSWER_MAX];
+	struct cf_buf b = CF_BUF_INIT;
+	size_t n;
 
 	if (status != 0) {
 		const struct rft_conv *cv =
@@ -138,19 +188,24 @@ static void send_done_cb(struct rft_submit *s, int status,
 		call_free(k);
 		return;
 	}
-	o = send_answer(k, r);
-	if (k->ws) {
-		if (o != NULL) {
-			json_object_set_new(o, "type", json_string("ack"));
-			json_object_set_new(o, "clientMsgId",
-					    json_string(k->client_msg_id));
-			if (k->ws_id != NULL)
-				json_object_set(o, "id", k->ws_id);
-		}
-		fe_ws_send_json(k->conn, o);
-	} else {
-		fe_respond_json(k->conn, r->duplicate ? 200 : 201, o);
+	n = send_answer(k, r, text);
+	if (!k->ws) {
+		text[n++] = '}';
+		fe_conn_respond(k->conn, r->duplicate ? 200 : 201,
+				"application/json", text, n, NULL);
+		call_free(k);
+		return;
 	}
+	if (cf_buf_append(&b, text, n) == 0 && k->ws_id != NULL) {
+		char *id = json_dumps(k->ws_id, JSON_COMPACT | JSON_ENCODE_ANY);
+		if (id == NULL || cf_buf_append(&b, ",\"id\":", 6) != 0 ||
+		    cf_buf_append(&b, id, strlen(id)) != 0)
+			cf_buf_release(&b);
+		free(id);
+	}
+	if (b.data != NULL && cf_buf_append(&b, "}", 1) == 0)
+		fe_conn_ws_send_text(k->conn, b.data, b.len);
+	cf_buf_release(&b);
 	call_free(k);
 }
 

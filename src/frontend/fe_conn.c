@@ -45,13 +45,6 @@
 _Static_assert(sizeof(struct fe_conn) + CF_ID_MAX + 1 + 64 + 1 <= 1024,
 	       "an idle WebSocket must hold at most 1 KiB");
 
-struct conn_write {
-	uv_write_t req;
-	struct fe_conn *c;
-	struct cf_blob *blob; /* shared frame, or NULL */
-	char *owned;	      /* malloc'd bytes, or NULL */
-	size_t len;
-};
 
 static void conn_process(struct fe_conn *c);
 static void conn_linger(struct fe_conn *c);
@@ -78,6 +71,7 @@ static void conn_free(struct fe_conn *c)
 	conn_http_free(c);
 	fe_ws_parser_release(&c->ws);
 	cf_buf_release(&c->in);
+	cf_buf_release(&c->out_pend);
 	free(c->user);
 	free(c);
 }
@@ -118,149 +112,55 @@ void fe_conn_close(struct fe_conn *c)
 		return;
 	if (c->state == FE_CONN_WS)
 		fe_session_closed(c);
+	if (c->out_pend.len > 0) /* best effort: e.g. a close frame */
+		uv_try_write((uv_stream_t *)&c->tcp,
+			     &(uv_buf_t){.base = c->out_pend.data,
+					 .len = c->out_pend.len},
+			     1);
+	fe_conn_write_drop(c);
 	c->state = FE_CONN_CLOSING;
 	fe_wheel_cancel(&c->timer);
 	uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
 }
 
-static void conn_write_cb(uv_write_t *req, int status)
-{
-	struct conn_write *w = req->data;
-	struct fe_conn *c = w->c;
-
-	c->out_bytes -= w->len;
-	if (w->blob != NULL)
-		cf_blob_unref(w->blob);
-	free(w->owned);
-	free(w);
-	if (status != 0) {
-		fe_conn_close(c);
-	} else if (c->close_after_write && c->out_bytes == 0 &&
-		   !c->lingering) {
-		fe_conn_close(c);
-	} else if (c->state == FE_CONN_HTTP) {
-		/* an HTTP client that reads its answers is not idle */
-		c->last_active_ms = cf_mono_ms();
-		fe_conn_timer_update(c);
-	} else if (c->ws_sync != NULL) {
-		fe_api_sync_drained(c); /* a paced replay goes on */
-	}
-	fe_conn_unref(c);
-}
-
-static int conn_write(struct fe_conn *c, struct cf_blob *blob, char *owned,
-		      const char *p, size_t len)
-{
-	struct conn_write *w;
-	uv_buf_t buf;
-	int rv;
-
-	if (c->state == FE_CONN_CLOSING) {
-		rv = CF_EUNAVAIL;
-		goto err;
-	}
-	w = malloc(sizeof *w);
-	if (w == NULL) {
-		rv = -ENOMEM;
-		goto err;
-	}
-	w->c = c;
-	w->blob = blob;
-	w->owned = owned;
-	w->len = len;
-	w->req.data = w;
-	buf = uv_buf_init((char *)p, (unsigned)len);
-	rv = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1,
-		      conn_write_cb);
-	if (rv != 0) {
-		free(w);
-		fe_conn_close(c);
-		goto err;
-	}
-	c->out_bytes += len;
-	fe_conn_ref(c);
-	return 0;
-err:
-	if (blob != NULL)
-		cf_blob_unref(blob);
-	free(owned);
-	return rv;
-}
-
-int fe_conn_write_take(struct fe_conn *c, char *data, size_t len)
-{
-	return conn_write(c, NULL, data, data, len);
-}
-
-int fe_conn_write_blob(struct fe_conn *c, struct cf_blob *b)
-{
-	int n;
-
-	/*
-	 * Fan-out (issue 11): a WebSocket with nothing pending and no replay
-	 * (whose pacing needs the write callbacks) takes the frame with one
-	 * write(2), without a request: uv_write would also cost a callback
-	 * and an epoll_ctl(2) per frame. What the socket does not take now
-	 * is queued after it as usual.
-	 */
-	if (c->state == FE_CONN_WS && c->ws_sync == NULL && c->out_bytes == 0 &&
-	    uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
-		n = uv_try_write((uv_stream_t *)&c->tcp,
-				 &(uv_buf_t){.base = b->data, .len = b->len},
-				 1);
-		if (n == (int)b->len)
-			return 0;
-		if (n > 0)
-			return conn_write(c, cf_blob_ref(b), NULL,
-					  b->data + n, b->len - (size_t)n);
-		if (n != UV_EAGAIN && n != UV_ENOSYS) {
-			fe_conn_close(c);
-			return n;
-		}
-	}
-	return conn_write(c, cf_blob_ref(b), NULL, b->data, b->len);
-}
-
 void fe_conn_respond(struct fe_conn *c, int status, const char *content_type,
 		     const char *body, size_t len, const char *extra_headers)
 {
-	struct cf_buf b = CF_BUF_INIT, hdrs = CF_BUF_INIT;
+	struct cf_buf b = CF_BUF_INIT;
 	bool keep = c->http != NULL && c->http->req.keep_alive &&
 		    !c->close_after_write && status < 500 && status != 400 &&
 		    !c->srv->closing;
+	size_t extra_len = extra_headers != NULL ? strlen(extra_headers) : 0;
+	int rv;
 	char *p;
 	size_t n;
 
 	if (c->state != FE_CONN_HTTP)
 		return;
+	/* One buffer, sized once: the head, the extra and CORS lines, the body. */
+	rv = cf_buf_reserve(&b, 256 + extra_len + len);
+	if (rv == 0)
+		rv = fe_http_response_head(&b, status, content_type, len, keep);
+	if (rv == 0 && extra_len > 0)
+		rv = cf_buf_append(&b, extra_headers, extra_len);
 	/*
 	 * Issue 12: the CORS lines of the cluster's origins (fe_cors), for
 	 * the complete request being answered only: after a parse error or
 	 * a timeout (fe_conn_http_error) c->http->req is a previous one,
 	 * whose pointers the parser has reused.
 	 */
-	if (c->http != NULL && c->http->err == 0 &&
-	    !fe_http_in_request(c->http)) {
-		if ((extra_headers != NULL &&
-		     cf_buf_append(&hdrs, extra_headers,
-				   strlen(extra_headers)) != 0) ||
-		    fe_cors_append(&hdrs, c->srv->cluster, &c->http->req) != 0 ||
-		    cf_buf_append(&hdrs, "", 1) != 0) {
-			cf_buf_release(&hdrs);
-			fe_conn_close(c);
-			return;
-		}
-		extra_headers = hdrs.data;
-	}
-	if (fe_http_response_begin(&b, status, content_type, len, keep,
-				   extra_headers) != 0 ||
-	    cf_buf_append(&b, body, len) != 0) {
-		cf_buf_release(&hdrs);
+	if (rv == 0 && c->http != NULL && c->http->err == 0 &&
+	    !fe_http_in_request(c->http))
+		rv = fe_cors_append(&b, c->srv->cluster, &c->http->req);
+	if (rv == 0)
+		rv = cf_buf_append(&b, "\r\n", 2);
+	if (rv == 0)
+		rv = cf_buf_append(&b, body, len);
+	if (rv != 0) {
 		cf_buf_release(&b);
 		fe_conn_close(c);
 		return;
 	}
-	cf_buf_release(&hdrs);
 	if (!keep)
 		c->close_after_write = true;
 	p = cf_buf_detach(&b, &n);
@@ -352,6 +252,10 @@ static void conn_linger(struct fe_conn *c)
 		return;
 	}
 	req->data = c;
+	if (fe_conn_flush(c) != 0) { /* FIN after what was gathered */
+		free(req);
+		return; /* c is closing */
+	}
 	if (uv_shutdown(req, (uv_stream_t *)&c->tcp, conn_shutdown_cb) != 0) {
 		free(req);
 		fe_conn_close(c);

@@ -10,8 +10,9 @@
  * it checks fe_conn_alive() and drops its answer when the socket is gone.
  * Writes: fe_conn_write_take() takes a malloc'd buffer, fe_conn_write_blob()
  * takes a reference to a shared blob (fan-out: one frame for every socket);
- * on a WebSocket with nothing pending (and no sync replay) the blob is
- * written at once with uv_try_write, and only a remainder is queued.
+ * bytes written while nothing is queued in libuv are gathered and leave in
+ * one write(2) per connection at the end of the loop turn, only a remainder
+ * queued with uv_write (fe_conn_write.c).
  * Errors: write functions return 0, or CF_EUNAVAIL when the connection is
  * closing (the buffer or reference is released anyway).
  * Threads: loop thread only.
@@ -74,7 +75,10 @@ struct fe_conn {
 	/* HTTP: the request being received or answered; NULL while idle */
 	struct fe_http_parser *http;
 	struct cf_buf in;	/* received bytes not parsed yet */
-	uint64_t out_bytes;	/* bytes handed to uv_write, not yet done */
+	uint64_t out_bytes;	/* bytes gathered or handed to uv_write,
+				   not yet written */
+	struct cf_buf out_pend;	/* gathered this loop turn (fe_conn_write.c) */
+	struct cf_list flush_link; /* in srv->flush_list while gathering */
 	uint64_t t_req_ns;	/* when the current request arrived */
 	uint64_t last_active_ms; /* bytes received (HTTP: or written) */
 	uint64_t phase_ms;	/* when the request's head (body) began */
@@ -89,6 +93,7 @@ struct fe_conn {
 	bool refused;		/* over max_connections: 503 and close */
 	bool in_borrowed;	/* in points into the server's read buffer */
 	bool spoke;		/* it sent a byte (else: header timeout) */
+	bool flush_queued;	/* on srv->flush_list */
 	/* WebSocket */
 	bool ws_close_sent;
 	bool ping_sent;		/* idle: pinged, closed if still silent */
@@ -122,6 +127,11 @@ void fe_conn_close(struct fe_conn *c);
 
 int fe_conn_write_take(struct fe_conn *c, char *data, size_t len);
 int fe_conn_write_blob(struct fe_conn *c, struct cf_blob *b);
+/* Write what c gathered this turn now (before a shutdown); 0, or a negative
+ * code after which c is closing. */
+int fe_conn_flush(struct fe_conn *c);
+/* Forget what c gathered (it closes). */
+void fe_conn_write_drop(struct fe_conn *c);
 
 /*
  * HTTP answers. Each one ends the current request: the next pipelined one

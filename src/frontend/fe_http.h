@@ -195,6 +195,14 @@ bool fe_http_list_has(struct cf_str value, const char *token);
 const char *fe_http_status_text(int status);
 
 /*
+ * fe_http_response_begin() without extra and without the empty line: the
+ * caller appends more header lines and then "\r\n".
+ */
+int fe_http_response_head(struct cf_buf *b, int status,
+			  const char *content_type, size_t body_len,
+			  bool keep_alive);
+
+/*
  * Append a response's status line and headers, up to and including the empty
  * line, to b: Content-Type (if content_type is not NULL), Content-Length and
  * Connection (keep-alive or close). A 1xx, 204 or 304 response gets neither

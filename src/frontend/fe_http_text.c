@@ -134,29 +134,76 @@ const char *fe_http_status_text(int status)
 	}
 }
 
-int fe_http_response_begin(struct cf_buf *b, int status,
-			   const char *content_type, size_t body_len,
-			   bool keep_alive, const char *extra)
+/* Append decimal v (no printf: this runs once per answer). */
+static int put_dec(struct cf_buf *b, uint64_t v)
+{
+	char t[20];
+	int n = 20;
+
+	do {
+		t[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	return cf_buf_append(b, t + n, (size_t)(20 - n));
+}
+
+static int put_s(struct cf_buf *b, const char *s)
+{
+	return cf_buf_append(b, s, strlen(s));
+}
+
+int fe_http_response_head(struct cf_buf *b, int status,
+			  const char *content_type, size_t body_len,
+			  bool keep_alive)
 {
 	size_t start = b->len;
 	bool bodyless = status < 200 || status == 204 || status == 304;
 	int rv;
 
 	assert(status >= 100 && status <= 999);
+	rv = cf_buf_reserve(b, 128);
+	if (rv == 0)
+		rv = cf_buf_append(b, "HTTP/1.1 ", 9);
+	if (rv == 0)
+		rv = put_dec(b, (uint64_t)status);
+	if (rv == 0)
+		rv = cf_buf_append(b, " ", 1);
+	if (rv == 0)
+		rv = put_s(b, fe_http_status_text(status));
+	if (rv == 0 && !bodyless && content_type != NULL) {
+		rv = cf_buf_append(b, "\r\nContent-Type: ", 16);
+		if (rv == 0)
+			rv = put_s(b, content_type);
+	}
+	if (rv == 0 && !bodyless) {
+		rv = cf_buf_append(b, "\r\nContent-Length: ", 18);
+		if (rv == 0)
+			rv = put_dec(b, body_len);
+	}
+	if (rv == 0 && status != 101)
+		rv = put_s(b, keep_alive ? "\r\nConnection: keep-alive"
+					 : "\r\nConnection: close");
+	if (rv == 0)
+		rv = cf_buf_append(b, "\r\n", 2);
+	if (rv != 0)
+		cf_buf_truncate(b, start);
+	return rv;
+}
+
+int fe_http_response_begin(struct cf_buf *b, int status,
+			   const char *content_type, size_t body_len,
+			   bool keep_alive, const char *extra)
+{
+	size_t start = b->len;
+	int rv;
+
 	assert(extra == NULL || extra[0] == '\0' ||
 	       (strlen(extra) >= 2 && strcmp(extra + strlen(extra) - 2,
 					     "\r\n") == 0));
-	rv = cf_buf_appendf(b, "HTTP/1.1 %d %s\r\n", status,
-			    fe_http_status_text(status));
-	if (rv == 0 && !bodyless && content_type != NULL)
-		rv = cf_buf_appendf(b, "Content-Type: %s\r\n", content_type);
-	if (rv == 0 && !bodyless)
-		rv = cf_buf_appendf(b, "Content-Length: %zu\r\n", body_len);
-	if (rv == 0 && status != 101)
-		rv = cf_buf_appendf(b, "Connection: %s\r\n",
-				    keep_alive ? "keep-alive" : "close");
+	rv = fe_http_response_head(b, status, content_type, body_len,
+				   keep_alive);
 	if (rv == 0 && extra != NULL)
-		rv = cf_buf_append(b, extra, strlen(extra));
+		rv = put_s(b, extra);
 	if (rv == 0)
 		rv = cf_buf_append(b, "\r\n", 2);
 	if (rv != 0)

@@ -57,6 +57,7 @@ void fe_server_init(struct fe_server *s, uv_loop_t *loop,
 	s->self = self;
 	s->cfg = *cfg;
 	cf_list_init(&s->conns);
+	cf_list_init(&s->flush_list);
 	fe_wheel_init(&s->wheel, cf_mono_ms());
 	cf_map_init(&s->users);
 	cf_buf_init(&s->push_recalls);
@@ -213,6 +214,16 @@ int fe_server_listen(struct fe_server *s, char *errmsg)
 	s->wheel_timer.data = s;
 	uv_timer_start(&s->wheel_timer, server_wheel_cb, FE_WHEEL_TICK_MS,
 		       FE_WHEEL_TICK_MS);
+	/*
+	 * Started before the fan-out queue's check handle, which libuv
+	 * starts on demand at the head of the list: its frames are then
+	 * gathered before this flush of the same turn.
+	 */
+	uv_check_init(s->loop, &s->flush_check);
+	s->flush_check.data = s;
+	uv_check_start(&s->flush_check, fe_server_flush_check_cb);
+	uv_idle_init(s->loop, &s->flush_idle);
+	s->flush_idle.data = s;
 	s->listening = true;
 	s->starting = true;
 	cf_info("serving clients on %s (starting)", me->client_url);
@@ -341,10 +352,11 @@ void fe_server_close(struct fe_server *s, void (*cb)(struct fe_server *s))
 	s->closing = true;
 	s->close_cb = cb;
 	fe_api_sync_close(s);
-	/* listener + wheel + status timer + presence timer + (connections,
-	 * once); a server still starting has no status or presence timer. */
+	/* listener + wheel + flush check and idle + status timer + presence
+	 * timer + (connections, once); a server still starting has no status
+	 * or presence timer. */
 	assert(s->listening);
-	s->pending_closes = 2 + (s->started ? 1 : 0) +
+	s->pending_closes = 4 + (s->started ? 1 : 0) +
 			    (s->presence.started ? 1 : 0) +
 			    (cf_list_empty(&s->conns) ? 0 : 1);
 	s->presence.timer.data = s;
@@ -362,6 +374,8 @@ void fe_server_close(struct fe_server *s, void (*cb)(struct fe_server *s))
 	}
 	uv_close((uv_handle_t *)&s->listener, server_handle_closed_cb);
 	uv_close((uv_handle_t *)&s->wheel_timer, server_handle_closed_cb);
+	uv_close((uv_handle_t *)&s->flush_check, server_handle_closed_cb);
+	uv_close((uv_handle_t *)&s->flush_idle, server_handle_closed_cb);
 	if (s->started)
 		uv_close((uv_handle_t *)&s->status_timer,
 			 server_handle_closed_cb);

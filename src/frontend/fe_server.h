@@ -89,6 +89,9 @@ struct fe_server {
 	unsigned n_refusing;	/* refused ones still closing */
 	struct fe_wheel wheel;	/* the connections' deadlines */
 	uv_timer_t wheel_timer; /* advances it every FE_WHEEL_TICK_MS */
+	struct cf_list flush_list; /* connections that gathered output */
+	uv_check_t flush_check;	/* flushes them at the end of a turn */
+	uv_idle_t flush_idle;	/* active while flush_list is not empty */
 	char *read_buf;		/* shared by every read (fe_conn.c) */
 	bool read_buf_lent;	/* between a read's alloc and its callback */
 	unsigned n_ws;		/* open WebSockets */
@@ -167,6 +170,9 @@ void fe_server_on_rebuilding(void *arg, bool on);
  * while the node's open may still write the indexes (see starting).
  */
 void fe_server_close(struct fe_server *s, void (*cb)(struct fe_server *s));
+/* The output flush at the end of each loop turn (fe_conn_write.c). */
+void fe_server_flush_check_cb(uv_check_t *h);
+void fe_server_flush_idle_cb(uv_idle_t *h);
 
 /* Free what the server still holds, once its close callback ran. */
 void fe_server_release(struct fe_server *s);
