@@ -10,10 +10,17 @@
  * one after another; then every connection starts. Answers that complete
  * during the first --warmup seconds are not counted; the next --seconds
  * are measured. Output: one JSON line on stdout
- *   {"conc":C,"ops_s":X,"p50_ms":X,"p99_ms":X,"errors":N,"total":N}
+ *   {"mode":"send","transport":"http","conc":C,"sockets":C,"nodes":n,
+ *    "seconds":X,"ops_s":X,"p50_ms":X,"p99_ms":X,"errors":N,"total":N,
+ *    "client_cpu_s":X[,"server_cpu_s":X,"server_cpu_us_per_ack":X]}
  * where total counts every request answered in the window, errors the
  * non-2xx answers and the connection failures, ops_s and the latencies the
- * 2xx answers only; and one human line on stderr.
+ * 2xx answers only, the CPU figures the window (bench_cpu.h; the servers'
+ * with --pid); and one human line on stderr. Runs planned longer than 10 s
+ * write a progress line on stderr every 5 s.
+ *
+ * --ws sends over WebSockets instead (bench_sendws.c): --concurrency sends
+ * in flight over --sockets sockets (default: as many as --concurrency).
  *
  * The response reader (bench_http.c) handles what confabd sends: a status
  * line, headers with Content-Length, and that many body bytes. A response
@@ -38,6 +45,13 @@
  * of --terms words (default 1) of the synthetic vocabulary that
  * tests/bench/gen_cluster -T writes, as --user, --limit results each
  * (default 20 in this mode), over --concurrency connections (default 1).
+ *
+ * --sync N selects the catch-up mode instead (bench_sync.c): --user is
+ * offline while N messages reach its conversations, then catches up with
+ * GET /v1/sync pages of --limit (default 500).
+ *
+ * --procs P (with --fanout) spreads the member sockets over P forked
+ * processes (bench_fanmp.c), for groups of thousands of sockets.
  */
 
 #include <assert.h>
@@ -49,12 +63,16 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "bench/bench_cpu.h"
+#include "bench/bench_fanmp.h"
 #include "bench/bench_fanout.h"
 #include "bench/bench_history.h"
 #include "bench/bench_lat.h"
 #include "bench/bench_search.h"
 #include "bench/bench_http.h"
 #include "bench/bench_idle.h"
+#include "bench/bench_sendws.h"
+#include "bench/bench_sync.h"
 #include "common/cf_buf.h"
 #include "common/cf_time.h"
 
@@ -73,7 +91,14 @@ struct bench {
 	unsigned history, limit, seed; /* --history mode (bench_history.c) */
 	unsigned idle; /* --idle mode (bench_idle.c) */
 	unsigned search, terms, users; /* --search mode (bench_search.c) */
-	int limit_set;
+	unsigned ws, sockets; /* --ws send mode (bench_sendws.c) */
+	unsigned sync;	      /* --sync mode (bench_sync.c) */
+	unsigned procs, group_max; /* --procs fan-out (bench_fanmp.c) */
+	struct bench_cpu cpu; /* --pid */
+	struct bench_progress prog;
+	uv_timer_t progress_timer;
+	uint64_t acks_all; /* 2xx answers, warm-up included (progress) */
+	int limit_set, user_set;
 	const char *user;
 	int conc_set, seconds_set;
 	char run_id[32];
@@ -113,10 +138,16 @@ static void usage(FILE *f)
 	fprintf(f, "usage: confab-bench [--url URL ...] [--concurrency C] "
 		   "[--seconds S] [--warmup W]\n"
 		   "                    [--size BYTES] [--conversations K]\n"
+		   "                    [--ws [--sockets S]] [--pid PID ...]\n"
 		   "       confab-bench --fanout N [--url URL ...] [--rate R | "
 		   "--concurrency C]\n"
 		   "                    [--seconds S] [--warmup W] "
 		   "[--size BYTES]\n"
+		   "                    [--procs P [--group-max M]] "
+		   "[--pid PID ...]\n"
+		   "       confab-bench --sync N [--url URL ...] [--user ID] "
+		   "[--limit L]\n"
+		   "                    [--size BYTES] [--pid PID ...]\n"
 		   "       confab-bench --history N [--url URL ...] "
 		   "[--concurrency C] [--limit L]\n"
 		   "                    [--user ID] [--seed S]\n"
@@ -131,14 +162,17 @@ static void record(struct bench *b, int ok, uint64_t lat_ns)
 {
 	uint32_t *p;
 
-	if (b->phase != PHASE_MEASURE)
+	if (b->phase != PHASE_MEASURE) {
+		b->acks_all += ok;
 		return;
+	}
 	b->total++;
 	if (!ok) {
 		b->errors++;
 		return;
 	}
 	b->ok++;
+	b->acks_all++;
 	if (b->n_lat == b->cap_lat) {
 		b->cap_lat = b->cap_lat ? 2 * b->cap_lat : 65536;
 		p = realloc(b->lat_us, b->cap_lat * sizeof *p);
@@ -395,12 +429,15 @@ static void phase_timer_cb(uv_timer_t *t)
 	if (b->phase == PHASE_WARMUP) {
 		b->phase = PHASE_MEASURE;
 		b->measure_start_ns = cf_mono_ns();
+		bench_cpu_begin(&b->cpu);
 		uv_timer_start(t, phase_timer_cb, (uint64_t)b->seconds * 1000,
 			       0);
 		return;
 	}
 	b->measure_end_ns = cf_mono_ns();
+	bench_cpu_end(&b->cpu);
 	b->phase = PHASE_DONE;
+	uv_timer_stop(&b->progress_timer);
 	for (i = 0; i < b->conc; i++) {
 		uv_timer_stop(&b->conns[i].retry);
 		if (b->conns[i].open) {
@@ -416,6 +453,8 @@ static void start_load(struct bench *b)
 
 	b->phase = b->warmup > 0 ? PHASE_WARMUP : PHASE_MEASURE;
 	b->measure_start_ns = cf_mono_ns();
+	if (b->phase == PHASE_MEASURE)
+		bench_cpu_begin(&b->cpu);
 	uv_timer_start(&b->phase_timer, phase_timer_cb,
 		       (uint64_t)(b->warmup > 0 ? b->warmup : b->seconds) *
 			       1000,
@@ -486,13 +525,19 @@ static int parse_args(struct bench *b, int argc, char **argv)
 		{"search", required_argument, NULL, 'Q'},
 		{"terms", required_argument, NULL, 'T'},
 		{"users", required_argument, NULL, 'N'},
+		{"ws", no_argument, NULL, 'W'},
+		{"sockets", required_argument, NULL, 'K'},
+		{"pid", required_argument, NULL, 'P'},
+		{"sync", required_argument, NULL, 'Y'},
+		{"procs", required_argument, NULL, 'p'},
+		{"group-max", required_argument, NULL, 'G'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int ch, rv = 0;
 
 	while (rv == 0 &&
-	       (ch = getopt_long(argc, argv, "u:c:s:w:z:k:f:r:H:l:U:S:I:Q:T:N:h", opts,
+	       (ch = getopt_long(argc, argv, "u:c:s:w:z:k:f:r:H:l:U:S:I:Q:T:N:WK:P:Y:p:G:h", opts,
 				 NULL)) != -1) {
 		switch (ch) {
 		case 'u':
@@ -547,12 +592,36 @@ static int parse_args(struct bench *b, int argc, char **argv)
 				     ? 0
 				     : -1;
 			b->user = optarg;
+			b->user_set = 1;
 			break;
 		case 'S':
 			rv = parse_uint(optarg, 0, 0xffffffffu, &b->seed);
 			break;
 		case 'I':
 			rv = parse_uint(optarg, 1, 1000000, &b->idle);
+			break;
+		case 'W':
+			b->ws = 1;
+			break;
+		case 'K':
+			rv = parse_uint(optarg, 1, 100000, &b->sockets);
+			break;
+		case 'P': {
+			unsigned pid;
+
+			rv = parse_uint(optarg, 1, 0x7fffffff, &pid);
+			if (rv == 0)
+				rv = bench_cpu_add_pid(&b->cpu, (long)pid);
+			break;
+		}
+		case 'Y':
+			rv = parse_uint(optarg, 1, 10000000, &b->sync);
+			break;
+		case 'p':
+			rv = parse_uint(optarg, 1, 64, &b->procs);
+			break;
+		case 'G':
+			rv = parse_uint(optarg, 2, 100000, &b->group_max);
 			break;
 		case 'h':
 			usage(stdout);
@@ -584,10 +653,14 @@ static void report(struct bench *b)
 		i99 = (b->n_lat * 99 + 99) / 100;
 		p99 = b->lat_us[(i99 > 0 ? i99 : 1) - 1] / 1000.0;
 	}
-	printf("{\"conc\":%u,\"ops_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
-	       "\"errors\":%llu,\"total\":%llu}\n",
-	       b->conc, ops, p50, p99, (unsigned long long)b->errors,
-	       (unsigned long long)b->total);
+	printf("{\"mode\":\"send\",\"transport\":\"http\",\"conc\":%u,"
+	       "\"sockets\":%u,\"nodes\":%u,\"seconds\":%.3f,"
+	       "\"ops_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
+	       "\"errors\":%llu,\"total\":%llu,",
+	       b->conc, b->conc, b->n_urls, secs, ops, p50, p99,
+	       (unsigned long long)b->errors, (unsigned long long)b->total);
+	bench_cpu_json(&b->cpu, stdout, b->ok, 0);
+	printf("}\n");
 	fflush(stdout);
 	fprintf(stderr,
 		"confab-bench: c=%u over %u node(s): %.0f msg/s, p50 %.2f ms, "
@@ -606,8 +679,30 @@ static void targets_of(const struct bench *b, struct bh_target *t)
 	}
 }
 
+/* --fanout --procs: hand the parsed options to bench_fanmp.c. */
+static int run_fanmp(struct bench *b)
+{
+	struct bh_target t[MAX_URLS];
+	struct bfmp_opts o;
+
+	targets_of(b, t);
+	memset(&o, 0, sizeof o);
+	o.targets = t;
+	o.n_targets = b->n_urls;
+	o.sockets = b->fanout;
+	o.procs = b->procs;
+	o.group_max = b->group_max > 0 ? b->group_max : 500;
+	o.seconds = b->seconds;
+	o.warmup = b->warmup;
+	o.size = b->size;
+	o.rate = b->rate > 0 ? b->rate : 10;
+	o.run_id = b->run_id;
+	o.cpu = &b->cpu;
+	return bench_fanmp_run(&o);
+}
+
 /* --fanout: hand the parsed options to bench_fanout.c. */
-static int run_fanout(const struct bench *b)
+static int run_fanout(struct bench *b)
 {
 	struct bh_target t[MAX_URLS];
 	struct bf_opts o;
@@ -617,6 +712,8 @@ static int run_fanout(const struct bench *b)
 		fprintf(stderr, "confab-bench: --rate needs --fanout\n");
 		return 2;
 	}
+	if (b->procs > 0)
+		return run_fanmp(b);
 	targets_of(b, t);
 	memset(&o, 0, sizeof o);
 	o.targets = t;
@@ -648,6 +745,54 @@ static int run_history(const struct bench *b)
 	o.seed = b->seed;
 	o.user = b->user;
 	return bench_history_run(&o);
+}
+
+/* --ws: hand the parsed options to bench_sendws.c. */
+static int run_ws(struct bench *b)
+{
+	struct bh_target t[MAX_URLS];
+	struct bsendws_opts o;
+
+	targets_of(b, t);
+	memset(&o, 0, sizeof o);
+	o.targets = t;
+	o.n_targets = b->n_urls;
+	o.conc = b->conc;
+	o.sockets = b->sockets > 0 ? b->sockets : b->conc;
+	o.seconds = b->seconds;
+	o.warmup = b->warmup;
+	o.size = b->size;
+	o.run_id = b->run_id;
+	o.cpu = &b->cpu;
+	return bench_sendws_run(&o);
+}
+
+/* --sync: hand the parsed options to bench_sync.c. */
+static int run_sync(struct bench *b)
+{
+	struct bh_target t[MAX_URLS];
+	struct bsync_opts o;
+
+	targets_of(b, t);
+	memset(&o, 0, sizeof o);
+	o.targets = t;
+	o.n_targets = b->n_urls;
+	o.messages = b->sync;
+	o.limit = b->limit_set ? b->limit : 500;
+	o.size = b->size;
+	o.conc = b->conc_set ? b->conc : 16;
+	o.convs = b->n_convs;
+	o.user = b->user_set ? b->user : NULL;
+	o.run_id = b->run_id;
+	o.cpu = &b->cpu;
+	return bench_sync_run(&o);
+}
+
+static void progress_cb(uv_timer_t *t)
+{
+	struct bench *b = t->data;
+
+	bench_progress_tick(&b->prog, cf_mono_ns(), "acks", b->acks_all);
 }
 
 /* --search: hand the parsed options to bench_search.c. */
@@ -710,12 +855,22 @@ int main(int argc, char **argv)
 		 (unsigned long long)(cf_wall_ms() % 0xffffffffu),
 		 (unsigned)getpid());
 	if ((b.history > 0) + (b.fanout > 0 || b.rate > 0) + (b.idle > 0) +
-		    (b.search > 0) >
+		    (b.search > 0) + (b.ws > 0) + (b.sync > 0) >
 	    1) {
-		fprintf(stderr, "confab-bench: --history, --fanout, --idle and "
-				"--search are separate modes\n");
+		fprintf(stderr, "confab-bench: --history, --fanout, --idle, "
+				"--search, --ws and --sync are separate modes\n");
 		return 2;
 	}
+	if ((b.sockets > 0 && !b.ws) || (b.procs > 0 && b.fanout == 0) ||
+	    (b.group_max > 0 && b.procs == 0)) {
+		fprintf(stderr, "confab-bench: --sockets goes with --ws, --procs "
+				"with --fanout, --group-max with --procs\n");
+		return 2;
+	}
+	if (b.ws)
+		return run_ws(&b);
+	if (b.sync > 0)
+		return run_sync(&b);
 	if (b.search > 0)
 		return run_search(&b);
 	if (b.idle > 0)
@@ -738,6 +893,11 @@ int main(int argc, char **argv)
 	b.loop = &loop;
 	uv_timer_init(&loop, &b.phase_timer);
 	b.phase_timer.data = &b;
+	uv_timer_init(&loop, &b.progress_timer);
+	b.progress_timer.data = &b;
+	bench_progress_init(&b.prog, cf_mono_ns(),
+			    (double)b.warmup + b.seconds);
+	uv_timer_start(&b.progress_timer, progress_cb, 1000, 1000);
 	for (i = 0; i < b.conc; i++) {
 		b.conns[i].b = &b;
 		b.conns[i].idx = i;
@@ -764,6 +924,7 @@ int main(int argc, char **argv)
 		uv_close((uv_handle_t *)&b.conns[i].retry, NULL);
 	}
 	uv_close((uv_handle_t *)&b.phase_timer, NULL);
+	uv_close((uv_handle_t *)&b.progress_timer, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	rv = uv_loop_close(&loop);
 	for (i = 0; i < b.conc; i++) {
