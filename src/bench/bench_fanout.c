@@ -32,7 +32,9 @@
  *               sends * N; missing = expected - deliveries when positive;
  *               dup = events beyond N for one message
  *   deliv_*     send -> that event read on a member socket (client clock);
- *               deliv_node_p50_ms/p99_ms: the same per node, in --url order
+ *               deliv_node_p50_ms/p99_ms: the same per node, in --url order;
+ *               p50_ms/p99_ms repeat deliv_p50_ms/p99_ms (the keys every
+ *               mode shares)
  *   commit_deliv_*   from the nodes' confab_delivery_seconds histogram
  *               (apply on the node to socket write, observed by the node
  *               once per message for all its sockets), bucket counts of
@@ -42,6 +44,8 @@
  *   ts_deliv_*  receive wall clock (us) minus the event's serverTs: the
  *               same span seen by the client; serverTs has ms resolution,
  *               so the values read up to 1 ms high.
+ *   client_cpu_s, server_cpu_s, server_cpu_us_per_ack (bench_cpu.h):
+ *               from the window's start to the end of the drain
  * Percentiles: p50 = value at rank n/2, p99 at rank ceil(0.99 n).
  */
 
@@ -228,8 +232,10 @@ static void start_sending(struct fan *f, enum fphase ph, unsigned secs)
 
 	f->phase = ph;
 	f->phase_start_ns = cf_mono_ns();
-	if (ph == F_MEASURE)
+	if (ph == F_MEASURE) {
 		f->window_start_ns = f->phase_start_ns;
+		bench_cpu_begin(f->o->cpu);
+	}
 	f->issued = 0;
 	f->backlog = 0;
 	uv_timer_start(&f->phase_timer, phase_timer_cb, (uint64_t)secs * 1000,
@@ -586,6 +592,8 @@ static void metrics_done(struct bh_conn *c, int status, const char *body,
 	}
 	if (--f->snaps_left > 0)
 		return;
+	if (which == 1)
+		bench_cpu_end(f->o->cpu);
 	if (which == 0)
 		start_sending(f, F_MEASURE, f->o->seconds);
 	else
@@ -661,10 +669,12 @@ static void report(struct fan *f)
 	       "\"deliveries\":%llu,\"expected\":%llu,\"missing\":%llu,"
 	       "\"dup\":%llu,\"deliv_s\":%.1f,"
 	       "\"deliv_p50_ms\":%.3f,\"deliv_p99_ms\":%.3f,"
+	       "\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
 	       "\"commit_deliv_p50_ms\":%.3f,\"commit_deliv_p99_ms\":%.3f,"
 	       "\"commit_deliv_count\":%llu,"
 	       "\"ts_deliv_p50_ms\":%.3f,\"ts_deliv_p99_ms\":%.3f,"
-	       "\"late\":%llu,\"errors\":%llu,\"total\":%llu,",
+	       "\"late\":%llu,\"errors\":%llu,\"total\":%llu,"
+	       "\"procs\":1,",
 	       f->o->members, f->o->n_targets, f->o->rate, f->o->conc, secs,
 	       (unsigned long long)f->sends, (double)f->sends / secs, a50, a99,
 	       (unsigned long long)f->deliveries,
@@ -673,7 +683,7 @@ static void report(struct fan *f)
 					    ? expected - f->deliveries
 					    : 0),
 	       (unsigned long long)f->dup, (double)f->deliveries / secs, d50,
-	       d99, c50, c99, (unsigned long long)n_hist, t50, t99,
+	       d99, d50, d99, c50, c99, (unsigned long long)n_hist, t50, t99,
 	       (unsigned long long)f->late, (unsigned long long)f->errors,
 	       (unsigned long long)f->total);
 	for (i = 0; i < f->o->n_targets; i++) {
@@ -682,7 +692,9 @@ static void report(struct fan *f)
 	}
 	for (i = 0; i < f->o->n_targets; i++)
 		printf("%s%.3f", i ? "," : "],\"deliv_node_p99_ms\":[", n99[i]);
-	printf("]}\n");
+	printf("],");
+	bench_cpu_json(f->o->cpu, stdout, f->sends, 0);
+	printf("}\n");
 	fflush(stdout);
 	fprintf(stderr,
 		"confab-bench: fanout %u members over %u node(s), %s: "
