@@ -314,17 +314,9 @@ static void phase_timer_cb(uv_timer_t *t)
 
 /* ---- children ---- */
 
-struct kidref {
-	pid_t pid;
-	int res_fd, ctl_fd;
-	struct fmp_ready rd;
-	struct fmp_result r;
-};
-
-/* Fork the P children; 0, or -1 (those started are left for reap_all). */
-static int fork_children(struct mp *m, struct kidref *kr)
+int bench_fanmp_fork(const struct bfmp_opts *o, unsigned members,
+		     int leader, struct fmp_shared *sh, struct fmp_kid *kr)
 {
-	const struct bfmp_opts *o = m->o;
 	struct fmp_child c;
 	int res[2], ctl[2];
 	unsigned i, j;
@@ -357,9 +349,9 @@ static int fork_children(struct mp *m, struct kidref *kr)
 			c.count = (unsigned)((uint64_t)(i + 1) * o->sockets /
 					     o->procs) -
 				  c.first;
-			c.members = m->members;
-			c.leader = m->leader;
-			c.sh = m->sh;
+			c.members = members;
+			c.leader = leader;
+			c.sh = sh;
 			c.res_fd = res[1];
 			c.ctl_fd = ctl[0];
 			_exit(bench_fanmp_child(&c));
@@ -373,8 +365,7 @@ static int fork_children(struct mp *m, struct kidref *kr)
 	return 0;
 }
 
-/* Close the pipes and wait for every child; a child that failed: -1. */
-static int reap_all(struct kidref *kr, unsigned n)
+int bench_fanmp_reap(struct fmp_kid *kr, unsigned n)
 {
 	unsigned i;
 	int st, rv = 0;
@@ -405,7 +396,7 @@ struct agg {
 	double cpu_s;
 };
 
-static int read_results(struct mp *m, struct kidref *kr, struct agg *a)
+static int read_results(struct mp *m, struct fmp_kid *kr, struct agg *a)
 {
 	uint64_t cap = m->sh->cap, q;
 	uint32_t *tmp = malloc(cap * sizeof *tmp);
@@ -626,7 +617,7 @@ static void run_loop_send(struct mp *m)
 
 int bench_fanmp_run(const struct bfmp_opts *o)
 {
-	struct kidref kr[MAX_PROCS];
+	struct fmp_kid kr[MAX_PROCS];
 	struct fmp_stop st;
 	struct agg a;
 	struct mp *m;
@@ -673,7 +664,7 @@ int bench_fanmp_run(const struct bfmp_opts *o)
 	i = run_loop_setup(m) != 0;
 	if (uv_loop_close(&m->loop) != 0 || i)
 		goto out;
-	if (fork_children(m, kr) != 0)
+	if (bench_fanmp_fork(o, m->members, m->leader, m->sh, kr) != 0)
 		goto out;
 	for (i = 0; i < o->procs; i++)
 		if (bench_fanmp_read(kr[i].res_fd, &kr[i].rd,
@@ -697,7 +688,7 @@ int bench_fanmp_run(const struct bfmp_opts *o)
 	bench_cpu_end(o->cpu);
 	ok = 1;
 out:
-	if (reap_all(kr, o->procs) != 0)
+	if (bench_fanmp_reap(kr, o->procs) != 0)
 		ok = 0;
 	if (ok && a.opened > 0) {
 		report(m, &a);

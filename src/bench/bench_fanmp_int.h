@@ -16,6 +16,7 @@
 #define CONFAB_BENCH_FANMP_INT_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "bench/bench_fanmp.h"
 
@@ -54,6 +55,25 @@ struct fmp_child {
 	struct fmp_shared *sh;
 	int res_fd, ctl_fd;
 };
+
+/* The parent's view of a child. */
+struct fmp_kid {
+	pid_t pid; /* 0: not started */
+	int res_fd, ctl_fd;
+	struct fmp_ready rd;
+	struct fmp_result r;
+};
+
+/*
+ * Fork o->procs children (kr: that many, zeroed) over o->targets with
+ * members M and the leader's index (-1: none); child i holds sockets
+ * [i N / P, (i+1) N / P). 0, or -1 after a failed pipe or fork (those
+ * started are in kr, for bench_fanmp_reap).
+ */
+int bench_fanmp_fork(const struct bfmp_opts *o, unsigned members,
+		     int leader, struct fmp_shared *sh, struct fmp_kid *kr);
+/* Close the pipes and wait for every child; -1 when one failed. */
+int bench_fanmp_reap(struct fmp_kid *kr, unsigned n);
 
 /* The child's whole life; returns its exit status. */
 int bench_fanmp_child(const struct fmp_child *c);

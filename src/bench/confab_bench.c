@@ -39,8 +39,8 @@
  * offline while N messages reach its conversations, then catches up with
  * GET /v1/sync pages of --limit (default 500).
  *
- * --procs P (with --fanout) spreads the member sockets over P forked
- * processes (bench_fanmp.c), for groups of thousands of sockets.
+ * --procs P (with --fanout or --idle) spreads the sockets over P forked
+ * processes (bench_fanmp.c, bench_fanmp_child.c), for thousands of them.
  */
 
 #include <assert.h>
@@ -105,7 +105,8 @@ static void usage(FILE *f)
 		   "       confab-bench --history N [--url URL ...] "
 		   "[--concurrency C] [--limit L]\n"
 		   "                    [--user ID] [--seed S]\n"
-		   "       confab-bench --idle N [--url URL] [--seconds S]\n"
+		   "       confab-bench --idle N [--url URL] [--seconds S] "
+		   "[--procs P]\n"
 		   "       confab-bench --search N [--url URL ...] [--terms K] "
 		   "[--concurrency C]\n"
 		   "                    [--limit L] [--user ID | --users U] "
@@ -458,6 +459,8 @@ static int run_idle(const struct bench *b)
 	o.target = &t[0];
 	o.sockets = b->idle;
 	o.settle = b->seconds_set ? b->seconds : 3;
+	o.procs = b->procs;
+	o.run_id = b->run_id;
 	return bench_idle_run(&o);
 }
 
@@ -487,10 +490,12 @@ int main(int argc, char **argv)
 				"--search, --ws and --sync are separate modes\n");
 		return 2;
 	}
-	if ((b.sockets > 0 && !b.ws) || (b.procs > 0 && b.fanout == 0) ||
-	    (b.group_max > 0 && b.procs == 0)) {
+	if ((b.sockets > 0 && !b.ws) ||
+	    (b.procs > 0 && b.fanout == 0 && b.idle == 0) ||
+	    (b.group_max > 0 && (b.procs == 0 || b.fanout == 0))) {
 		fprintf(stderr, "confab-bench: --sockets goes with --ws, --procs "
-				"with --fanout, --group-max with --procs\n");
+				"with --fanout or --idle, --group-max with\n"
+				"--fanout --procs\n");
 		return 2;
 	}
 	if (b.ws)

@@ -795,6 +795,7 @@ static void bench_ws_and_sync_modes_count_every_message(void **state)
  * --fanout --procs: 30 sockets in 3 child processes, a group of at most 10
  * members with 3 devices each; every acked message reaches every socket
  * once, and the latencies come back split by leader and follower sockets.
+ * Then --idle --procs holds its sockets in children the same way.
  */
 static void bench_fanout_over_processes_reaches_every_socket(void **state)
 {
@@ -834,6 +835,16 @@ static void bench_fanout_over_processes_reaches_every_socket(void **state)
 	assert_true(num(j, "children_cpu_s") >= 0);
 	assert_true(num(j, "client_cpu_s") >= num(j, "children_cpu_s"));
 	assert_true(num(j, "server_cpu_us_per_delivery") >= 0);
+	json_decref(j);
+	/* --idle --procs: 40 silent sockets on the first node, from 2
+	 * children */
+	j = bench_run(c, "--idle 40 --procs 2 --seconds 1");
+	assert_string_equal(json_string_value(json_object_get(j, "mode")),
+			    "idle");
+	assert_int_equal(cf_test_int(j, "procs"), 2);
+	assert_int_equal(cf_test_int(j, "open"), 40);
+	assert_int_equal(cf_test_int(j, "failed"), 0);
+	assert_true(num(j, "connections_after") >= 40);
 	json_decref(j);
 	cf_test_cluster_pass(c);
 }
