@@ -355,6 +355,17 @@ int bench_fanmp_child(const struct fmp_child *c)
 	uv_close((uv_handle_t *)&k->timer, NULL);
 	uv_close((uv_handle_t *)&k->ctl, NULL);
 	uv_run(&k->loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&k->loop) != 0)
+		rv = 1;
+	for (i = 0; i < k->n_started; i++)
+		bw_release(&k->socks[i].ws);
+	free(k->lat[0].v);
+	free(k->lat[1].v);
+	free(k->last[0]);
+	free(k->last[1]);
+	free(k->count);
+	free(k->socks);
+	free(k);
 	return rv != 0 ? 1 : 0;
 }
 
