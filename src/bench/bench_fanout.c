@@ -129,7 +129,8 @@ struct fan {
 	uint64_t sends, total, errors, deliveries, dup, late, other;
 	struct lat ack, deliv, ts;
 	struct lat *deliv_node; /* deliv by the node of the member socket */
-	uv_timer_t tick, phase_timer;
+	uv_timer_t tick, phase_timer, progress_timer;
+	struct bench_progress prog; /* acks on stderr, runs over 10 s */
 	struct cf_buf body;
 	char *content;
 };
@@ -283,6 +284,13 @@ static void phase_timer_cb(uv_timer_t *t)
 	default:
 		break;
 	}
+}
+
+static void progress_cb(uv_timer_t *t)
+{
+	struct fan *f = t->data;
+
+	bench_progress_tick(&f->prog, cf_mono_ns(), "acks", f->ok_all);
 }
 
 /* ---- sending ---- */
@@ -574,6 +582,7 @@ static void finish(struct fan *f)
 	f->phase = F_DONE;
 	uv_timer_stop(&f->phase_timer);
 	uv_timer_stop(&f->tick);
+	uv_timer_stop(&f->progress_timer);
 	uv_stop(&f->loop);
 }
 
@@ -725,6 +734,7 @@ static void cleanup(struct fan *f)
 	bh_conn_close(&f->ctl);
 	uv_close((uv_handle_t *)&f->tick, NULL);
 	uv_close((uv_handle_t *)&f->phase_timer, NULL);
+	uv_close((uv_handle_t *)&f->progress_timer, NULL);
 	uv_run(&f->loop, UV_RUN_DEFAULT);
 	for (i = 0; i < f->o->members; i++)
 		bw_release(&f->mem[i].ws);
@@ -767,8 +777,13 @@ int bench_fanout_run(const struct bf_opts *o)
 	}
 	uv_timer_init(&f->loop, &f->tick);
 	uv_timer_init(&f->loop, &f->phase_timer);
+	uv_timer_init(&f->loop, &f->progress_timer);
 	f->tick.data = f;
 	f->phase_timer.data = f;
+	f->progress_timer.data = f;
+	bench_progress_init(&f->prog, cf_mono_ns(),
+			    (double)o->warmup + o->seconds);
+	uv_timer_start(&f->progress_timer, progress_cb, 1000, 1000);
 	bh_conn_init(&f->ctl, &f->loop, &o->targets[0]);
 	for (i = 0; i < o->n_targets; i++)
 		bh_conn_init(&f->mconn[i], &f->loop, &o->targets[i]);
