@@ -32,7 +32,9 @@
  *               sends * N; missing = expected - deliveries when positive;
  *               dup = events beyond N for one message
  *   deliv_*     send -> that event read on a member socket (client clock);
- *               deliv_node_p50_ms/p99_ms: the same per node, in --url order
+ *               deliv_node_p50_ms/p99_ms: the same per node, in --url order;
+ *               p50_ms/p99_ms repeat deliv_p50_ms/p99_ms (the keys every
+ *               mode shares)
  *   commit_deliv_*   from the nodes' confab_delivery_seconds histogram
  *               (apply on the node to socket write, observed by the node
  *               once per message for all its sockets), bucket counts of
@@ -42,6 +44,8 @@
  *   ts_deliv_*  receive wall clock (us) minus the event's serverTs: the
  *               same span seen by the client; serverTs has ms resolution,
  *               so the values read up to 1 ms high.
+ *   client_cpu_s, server_cpu_s, server_cpu_us_per_ack (bench_cpu.h):
+ *               from the window's start to the end of the drain
  * Percentiles: p50 = value at rank n/2, p99 at rank ceil(0.99 n).
  */
 
@@ -125,7 +129,8 @@ struct fan {
 	uint64_t sends, total, errors, deliveries, dup, late, other;
 	struct lat ack, deliv, ts;
 	struct lat *deliv_node; /* deliv by the node of the member socket */
-	uv_timer_t tick, phase_timer;
+	uv_timer_t tick, phase_timer, progress_timer;
+	struct bench_progress prog; /* acks on stderr, runs over 10 s */
 	struct cf_buf body;
 	char *content;
 };
@@ -228,8 +233,10 @@ static void start_sending(struct fan *f, enum fphase ph, unsigned secs)
 
 	f->phase = ph;
 	f->phase_start_ns = cf_mono_ns();
-	if (ph == F_MEASURE)
+	if (ph == F_MEASURE) {
 		f->window_start_ns = f->phase_start_ns;
+		bench_cpu_begin(f->o->cpu);
+	}
 	f->issued = 0;
 	f->backlog = 0;
 	uv_timer_start(&f->phase_timer, phase_timer_cb, (uint64_t)secs * 1000,
@@ -277,6 +284,13 @@ static void phase_timer_cb(uv_timer_t *t)
 	default:
 		break;
 	}
+}
+
+static void progress_cb(uv_timer_t *t)
+{
+	struct fan *f = t->data;
+
+	bench_progress_tick(&f->prog, cf_mono_ns(), "acks", f->ok_all);
 }
 
 /* ---- sending ---- */
@@ -568,6 +582,7 @@ static void finish(struct fan *f)
 	f->phase = F_DONE;
 	uv_timer_stop(&f->phase_timer);
 	uv_timer_stop(&f->tick);
+	uv_timer_stop(&f->progress_timer);
 	uv_stop(&f->loop);
 }
 
@@ -586,6 +601,8 @@ static void metrics_done(struct bh_conn *c, int status, const char *body,
 	}
 	if (--f->snaps_left > 0)
 		return;
+	if (which == 1)
+		bench_cpu_end(f->o->cpu);
 	if (which == 0)
 		start_sending(f, F_MEASURE, f->o->seconds);
 	else
@@ -661,10 +678,12 @@ static void report(struct fan *f)
 	       "\"deliveries\":%llu,\"expected\":%llu,\"missing\":%llu,"
 	       "\"dup\":%llu,\"deliv_s\":%.1f,"
 	       "\"deliv_p50_ms\":%.3f,\"deliv_p99_ms\":%.3f,"
+	       "\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
 	       "\"commit_deliv_p50_ms\":%.3f,\"commit_deliv_p99_ms\":%.3f,"
 	       "\"commit_deliv_count\":%llu,"
 	       "\"ts_deliv_p50_ms\":%.3f,\"ts_deliv_p99_ms\":%.3f,"
-	       "\"late\":%llu,\"errors\":%llu,\"total\":%llu,",
+	       "\"late\":%llu,\"errors\":%llu,\"total\":%llu,"
+	       "\"procs\":1,",
 	       f->o->members, f->o->n_targets, f->o->rate, f->o->conc, secs,
 	       (unsigned long long)f->sends, (double)f->sends / secs, a50, a99,
 	       (unsigned long long)f->deliveries,
@@ -673,7 +692,7 @@ static void report(struct fan *f)
 					    ? expected - f->deliveries
 					    : 0),
 	       (unsigned long long)f->dup, (double)f->deliveries / secs, d50,
-	       d99, c50, c99, (unsigned long long)n_hist, t50, t99,
+	       d99, d50, d99, c50, c99, (unsigned long long)n_hist, t50, t99,
 	       (unsigned long long)f->late, (unsigned long long)f->errors,
 	       (unsigned long long)f->total);
 	for (i = 0; i < f->o->n_targets; i++) {
@@ -682,7 +701,9 @@ static void report(struct fan *f)
 	}
 	for (i = 0; i < f->o->n_targets; i++)
 		printf("%s%.3f", i ? "," : "],\"deliv_node_p99_ms\":[", n99[i]);
-	printf("]}\n");
+	printf("],");
+	bench_cpu_json(f->o->cpu, stdout, f->sends, 0);
+	printf("}\n");
 	fflush(stdout);
 	fprintf(stderr,
 		"confab-bench: fanout %u members over %u node(s), %s: "
@@ -713,6 +734,7 @@ static void cleanup(struct fan *f)
 	bh_conn_close(&f->ctl);
 	uv_close((uv_handle_t *)&f->tick, NULL);
 	uv_close((uv_handle_t *)&f->phase_timer, NULL);
+	uv_close((uv_handle_t *)&f->progress_timer, NULL);
 	uv_run(&f->loop, UV_RUN_DEFAULT);
 	for (i = 0; i < f->o->members; i++)
 		bw_release(&f->mem[i].ws);
@@ -755,8 +777,13 @@ int bench_fanout_run(const struct bf_opts *o)
 	}
 	uv_timer_init(&f->loop, &f->tick);
 	uv_timer_init(&f->loop, &f->phase_timer);
+	uv_timer_init(&f->loop, &f->progress_timer);
 	f->tick.data = f;
 	f->phase_timer.data = f;
+	f->progress_timer.data = f;
+	bench_progress_init(&f->prog, cf_mono_ns(),
+			    (double)o->warmup + o->seconds);
+	uv_timer_start(&f->progress_timer, progress_cb, 1000, 1000);
 	bh_conn_init(&f->ctl, &f->loop, &o->targets[0]);
 	for (i = 0; i < o->n_targets; i++)
 		bh_conn_init(&f->mconn[i], &f->loop, &o->targets[i]);

@@ -22,6 +22,7 @@
 #ifndef CONFAB_BENCH_FANOUT_H
 #define CONFAB_BENCH_FANOUT_H
 
+#include "bench/bench_cpu.h"
 #include "bench/bench_http.h"
 
 #define BH_MAX_TARGETS 16
@@ -37,6 +38,8 @@ struct bf_opts {
 	unsigned rate;	  /* messages per second; 0: closed loop */
 	unsigned conc;	  /* HTTP sender connections */
 	const char *run_id; /* [0-9a-f]+, makes ids unique per run */
+	struct bench_cpu *cpu; /* --pid; read from the window's start to the
+				  drain's end */
 };
 
 int bench_fanout_run(const struct bf_opts *o);

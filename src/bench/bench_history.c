@@ -17,10 +17,11 @@
  * its answer is complete, 2xx answers only; errors are non-2xx answers and
  * connection failures. Output:
  *   {"mode":"history","requests":N,"conversations":K,"limit":L,"conc":C,
- *    "req_s":X,"p50_ms":X,"p90_ms":X,"p99_ms":X,"max_ms":X,"errors":N,
- *    "bytes":N}
- * bytes: body bytes of the counted answers. Percentiles: p50 = value at
- * rank n/2, p90/p99 at rank ceil(q n).
+ *    "req_s":X,"ops_s":X,"p50_ms":X,"p90_ms":X,"p99_ms":X,"max_ms":X,
+ *    "errors":N,"total":N,"bytes":N}
+ * bytes: body bytes of the counted answers; ops_s = req_s (the key every
+ * mode shares); total: counted answers, any status. Percentiles: p50 =
+ * value at rank n/2, p90/p99 at rank ceil(q n).
  */
 
 #include <errno.h>
@@ -204,12 +205,13 @@ static void report(const struct hist *h)
 	double max = bench_lat_pct(h->lat_us, h->nlat, 100);
 
 	printf("{\"mode\":\"history\",\"requests\":%u,\"conversations\":%zu,"
-	       "\"limit\":%u,\"conc\":%u,\"req_s\":%.1f,\"p50_ms\":%.3f,"
-	       "\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,"
-	       "\"errors\":%llu,\"bytes\":%llu}\n",
-	       h->o->requests, h->nconvs, h->o->limit, h->o->conc, rps, p50,
-	       p90, p99, max, (unsigned long long)h->errors,
-	       (unsigned long long)h->bytes);
+	       "\"limit\":%u,\"conc\":%u,\"req_s\":%.1f,\"ops_s\":%.1f,"
+	       "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,"
+	       "\"max_ms\":%.3f,\"errors\":%llu,\"total\":%u,"
+	       "\"bytes\":%llu}\n",
+	       h->o->requests, h->nconvs, h->o->limit, h->o->conc, rps, rps,
+	       p50, p90, p99, max, (unsigned long long)h->errors,
+	       h->o->requests, (unsigned long long)h->bytes);
 	fflush(stdout);
 	fprintf(stderr,
 		"confab-bench: history: %u pages of %u from %zu conversations, "

@@ -34,6 +34,13 @@
  *   buffer_per_socket  (buffer_bytes_after - buffer_bytes_before) / open
  * The per-socket figures include whatever else the node allocated in the
  * meantime; run it against a node with no other traffic.
+ *
+ * With --procs P, step 3 is done by P forked children (bench_fanmp_child.c,
+ * as for --fanout --procs): child i opens sockets [i N / P, (i+1) N / P),
+ * user g<run>.<s> and deviceId d0, and reports how many opened; the parent
+ * waits for all, settles, reads /metrics, then stops the children and
+ * learns from them how many sockets the node closed meanwhile. "procs":P
+ * is added to the line.
  */
 
 #include <errno.h>
@@ -42,6 +49,10 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "bench/bench_fanmp_int.h"
 #include "bench/bench_idle.h"
 #include "bench/bench_ws.h"
 #include "common/cf_time.h"
@@ -79,9 +90,12 @@ struct idle {
 	struct bh_conn metrics;
 	struct isnap snap[2];
 	uv_timer_t timer;
+	struct fmp_kid *kids; /* with procs */
+	struct fmp_shared *sh;
 };
 
 static void start_more(struct idle *b);
+static void open_in_children(struct idle *b);
 static void settle(struct idle *b);
 static void timer_cb(uv_timer_t *t);
 
@@ -142,6 +156,10 @@ static void metrics_done(struct bh_conn *c, int status, const char *body,
 	}
 	b->phase = I_OPEN;
 	b->open_start_ns = cf_mono_ns();
+	if (b->o->procs > 0) {
+		open_in_children(b);
+		return;
+	}
 	uv_timer_start(&b->timer, timer_cb,
 		       OPEN_MS_BASE + (uint64_t)OPEN_MS_PER * b->o->sockets, 0);
 	start_more(b);
@@ -311,6 +329,74 @@ static void settle(struct idle *b)
 	uv_timer_start(&b->timer, timer_cb, (uint64_t)b->o->settle * 1000, 0);
 }
 
+/* ---- --procs: the sockets in children ---- */
+
+/* Fork the children and wait (blocking) until each has its sockets open. */
+static void open_in_children(struct idle *b)
+{
+	struct bfmp_opts fo;
+	unsigned i;
+
+	memset(&fo, 0, sizeof fo);
+	fo.targets = b->o->target;
+	fo.n_targets = 1;
+	fo.sockets = b->o->sockets;
+	fo.procs = b->o->procs;
+	fo.run_id = b->o->run_id;
+	b->kids = calloc(b->o->procs, sizeof *b->kids);
+	b->sh = mmap(NULL, sizeof *b->sh + sizeof(uint64_t),
+		     PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (b->kids == NULL || b->sh == MAP_FAILED) {
+		fprintf(stderr, "confab-bench: out of memory\n");
+		exit(1);
+	}
+	b->sh->cap = 1;
+	b->sh->first_measured = UINT64_MAX;
+	if (bench_fanmp_fork(&fo, b->o->sockets, -1, b->sh, b->kids) != 0)
+		goto fail;
+	for (i = 0; i < b->o->procs; i++) {
+		if (bench_fanmp_read(b->kids[i].res_fd, &b->kids[i].rd,
+				     sizeof b->kids[i].rd) != 0) {
+			fprintf(stderr, "confab-bench: child %u failed\n", i);
+			goto fail;
+		}
+		b->n_open += b->kids[i].rd.opened;
+		b->n_failed += b->kids[i].rd.failed;
+	}
+	settle(b);
+	return;
+fail:
+	b->failed = 1;
+	finish(b);
+}
+
+/* Stop the children, count what the node closed, reap them. */
+static int stop_children(struct idle *b)
+{
+	struct fmp_stop st = {0, 0};
+	unsigned i, closed = 0;
+	char sink[4096];
+	int rv = 0;
+
+	for (i = 0; i < b->o->procs && b->kids[i].pid > 0; i++) {
+		if (bench_fanmp_write(b->kids[i].ctl_fd, &st, sizeof st) != 0 ||
+		    bench_fanmp_read(b->kids[i].res_fd, &b->kids[i].r,
+				     sizeof b->kids[i].r) != 0) {
+			rv = -1;
+			continue;
+		}
+		closed += b->kids[i].r.closed;
+		/* the rest (per-message arrays of a fan-out) is not needed */
+		while (read(b->kids[i].res_fd, sink, sizeof sink) > 0)
+			;
+	}
+	if (bench_fanmp_reap(b->kids, b->o->procs) != 0)
+		rv = -1;
+	b->n_closed = closed;
+	b->n_open -= closed < b->n_open ? closed : b->n_open;
+	return rv;
+}
+
 /* ---- run ---- */
 
 /* Soft RLIMIT_NOFILE to the hard limit; -1 when N does not fit. */
@@ -374,10 +460,11 @@ static void report(const struct idle *b)
 	       "\"rss_before\":%.0f,\"rss_after\":%.0f,"
 	       "\"rss_per_socket\":%.1f,\"connections_before\":%.0f,"
 	       "\"connections_after\":%.0f,\"buffer_bytes_before\":%.0f,"
-	       "\"buffer_bytes_after\":%.0f,\"buffer_per_socket\":%.1f}\n",
+	       "\"buffer_bytes_after\":%.0f,\"buffer_per_socket\":%.1f,"
+	       "\"procs\":%u}\n",
 	       b->o->sockets, b->n_open, b->n_failed, b->n_closed, open_s,
 	       b->o->settle, s0->rss, s1->rss, rss_per, s0->conns, s1->conns,
-	       s0->buf, s1->buf, buf_per);
+	       s0->buf, s1->buf, buf_per, b->o->procs > 0 ? b->o->procs : 1);
 	fflush(stdout);
 	fprintf(stderr,
 		"confab-bench: idle: %u of %u WebSockets open on %s (%u "
@@ -410,7 +497,7 @@ int bench_idle_run(const struct bidle_opts *o)
 	struct idle *b;
 	int rv, status;
 
-	if (raise_nofile(o->sockets) != 0)
+	if (o->procs == 0 && raise_nofile(o->sockets) != 0)
 		return 1;
 	b = calloc(1, sizeof *b);
 	if (b == NULL || (b->socks = calloc(o->sockets, sizeof *b->socks)) ==
@@ -433,6 +520,8 @@ int bench_idle_run(const struct bidle_opts *o)
 	snapshot(b, I_SNAP0);
 	if (!b->failed)
 		uv_run(&b->loop, UV_RUN_DEFAULT);
+	if (b->kids != NULL && stop_children(b) != 0)
+		b->failed = 1;
 	if (!b->failed)
 		report(b);
 	status = b->failed || b->n_failed > 0 || b->n_open == 0 ? 1 : 0;
@@ -441,6 +530,9 @@ int bench_idle_run(const struct bidle_opts *o)
 	if (rv != 0)
 		fprintf(stderr, "confab-bench: loop close: %s\n",
 			uv_strerror(rv));
+	if (b->sh != NULL && b->sh != MAP_FAILED)
+		munmap(b->sh, sizeof *b->sh + sizeof(uint64_t));
+	free(b->kids);
 	free(b->socks);
 	free(b);
 	return status;

@@ -20,7 +20,9 @@
  * memory ran out.
  *
  * Threads: runs its own libuv loop on the calling thread. Raises the
- * process's soft RLIMIT_NOFILE to its hard limit.
+ * process's soft RLIMIT_NOFILE to its hard limit. With procs, the sockets
+ * are held by forked children instead (each raises its own limit), which
+ * it reaps before returning.
  */
 #ifndef CONFAB_BENCH_IDLE_H
 #define CONFAB_BENCH_IDLE_H
@@ -31,6 +33,9 @@ struct bidle_opts {
 	const struct bh_target *target; /* the node measured */
 	unsigned sockets;		/* N, users idle0..idle<N-1> */
 	unsigned settle;		/* seconds idle before the 2nd reading */
+	unsigned procs;	/* 0: sockets in this process; else in that many
+			   forked children (bench_fanmp_child.c) */
+	const char *run_id; /* with procs: users g<run>.<i>, deviceId d0 */
 };
 
 int bench_idle_run(const struct bidle_opts *o);

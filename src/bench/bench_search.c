@@ -13,10 +13,10 @@
  * its answer is complete, 200 answers only; errors are other answers and
  * connection failures. Output:
  *   {"mode":"search","requests":N,"terms":K,"limit":L,"conc":C,
- *    "req_s":X,"p50_ms":X,"p90_ms":X,"p99_ms":X,"max_ms":X,
- *    "results_mean":X,"empty":N,"errors":N}
+ *    "req_s":X,"ops_s":X,"p50_ms":X,"p90_ms":X,"p99_ms":X,"max_ms":X,
+ *    "results_mean":X,"empty":N,"errors":N,"total":N}
  * results_mean: results per counted answer; empty: counted answers with
- * none. Percentiles: p50 = value at rank n/2, p90/p99 at rank ceil(q n).
+ * none; ops_s = req_s and total = requests (the keys every mode shares). Percentiles: p50 = value at rank n/2, p90/p99 at rank ceil(q n).
  */
 
 #include <errno.h>
@@ -125,12 +125,13 @@ static void report(const struct srch *h)
 	double mean = h->nlat > 0 ? (double)h->results / (double)h->nlat : 0;
 
 	printf("{\"mode\":\"search\",\"requests\":%u,\"terms\":%u,"
-	       "\"limit\":%u,\"conc\":%u,\"req_s\":%.1f,\"p50_ms\":%.3f,"
-	       "\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,"
-	       "\"results_mean\":%.2f,\"empty\":%llu,\"errors\":%llu}\n",
-	       h->o->requests, h->o->terms, h->o->limit, h->o->conc, rps, p50,
-	       p90, p99, max, mean, (unsigned long long)h->empty,
-	       (unsigned long long)h->errors);
+	       "\"limit\":%u,\"conc\":%u,\"req_s\":%.1f,\"ops_s\":%.1f,"
+	       "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,"
+	       "\"max_ms\":%.3f,\"results_mean\":%.2f,\"empty\":%llu,"
+	       "\"errors\":%llu,\"total\":%u}\n",
+	       h->o->requests, h->o->terms, h->o->limit, h->o->conc, rps, rps,
+	       p50, p90, p99, max, mean, (unsigned long long)h->empty,
+	       (unsigned long long)h->errors, h->o->requests);
 	fflush(stdout);
 	fprintf(stderr,
 		"confab-bench: search: %u queries of %u term(s), c=%u: p50 "

@@ -29,6 +29,7 @@
 
 #include <netinet/in.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "common/cf_buf.h"
@@ -54,12 +55,19 @@ struct bw_sock {
 	struct cf_buf in;   /* bytes read, not yet framed */
 	struct cf_buf msg;  /* a fragmented text message being assembled */
 	char accept[32];    /* the Sec-WebSocket-Accept expected */
+	uint32_t mask_state; /* xorshift32 of the data frames' mask keys */
 };
 
 /* Connect to addr and upgrade GET path (Host: host). */
 int bw_connect(struct bw_sock *s, uv_loop_t *loop,
 	       const struct sockaddr_in *addr, const char *host,
 	       const char *path, const struct bw_ops *ops);
+/*
+ * Queue one masked text frame of n bytes (any length); the bytes are copied.
+ * Returns 0, -ENOTCONN when the socket is not open, -ENOMEM, or a libuv
+ * code; a failed write later closes the socket through on_close.
+ */
+int bw_send_text(struct bw_sock *s, const char *p, size_t n);
 /* Send a close frame (1000) and close; no callback follows. */
 void bw_close(struct bw_sock *s);
 /* Release the buffers once the handle is closed. */

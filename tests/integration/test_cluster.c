@@ -663,18 +663,44 @@ static json_t *bench_run(struct cf_test_cluster *c, const char *args)
 	return j;
 }
 
+static double num(json_t *j, const char *key)
+{
+	json_t *v = json_object_get(j, key);
+
+	assert_true(json_is_number(v));
+	return json_number_value(v);
+}
+
+/* "--pid P1 --pid P2 --pid P3" for the three nodes, after args. */
+static void with_pids(struct cf_test_cluster *c, const char *args, char *out,
+		      size_t cap)
+{
+	snprintf(out, cap, "%s --pid %ld --pid %ld --pid %ld", args,
+		 (long)c->nodes[1].pid, (long)c->nodes[2].pid,
+		 (long)c->nodes[3].pid);
+}
+
 /* Send mode, then history mode over what it sent. */
 static void bench_reports_one_json_line_without_errors(void **state)
 {
 	struct fixture *f = *state;
 	struct cf_test_cluster *c = &f->c;
 	const char *bd = getenv("CONFAB_BUILDDIR");
-	char cmd[1024];
+	char cmd[1024], args[512];
 	json_t *j, *h;
 	int st;
 
-	j = bench_run(c, "--concurrency 8 --seconds 1 --warmup 0 --size 50 "
-			 "--conversations 2");
+	with_pids(c, "--concurrency 8 --seconds 1 --warmup 0 --size 50 "
+		     "--conversations 2", args, sizeof args);
+	j = bench_run(c, args);
+	assert_string_equal(json_string_value(json_object_get(j, "mode")),
+			    "send");
+	assert_string_equal(json_string_value(json_object_get(j, "transport")),
+			    "http");
+	/* --pid: the three nodes' CPU in the window, per ack */
+	assert_true(num(j, "server_cpu_s") > 0);
+	assert_true(num(j, "server_cpu_us_per_ack") > 0);
+	assert_true(num(j, "client_cpu_s") >= 0);
 	assert_int_equal(cf_test_int(j, "conc"), 8);
 	assert_int_equal(cf_test_int(j, "errors"), 0);
 	assert_true(cf_test_int(j, "total") > 0);
@@ -691,6 +717,8 @@ static void bench_reports_one_json_line_without_errors(void **state)
 	assert_string_equal(json_string_value(json_object_get(j, "mode")),
 			    "history");
 	assert_int_equal(cf_test_int(j, "requests"), 60);
+	assert_int_equal(cf_test_int(j, "total"), 60);
+	assert_true(num(j, "ops_s") > 0);
 	assert_int_equal(cf_test_int(j, "conversations"), 2);
 	assert_int_equal(cf_test_int(j, "errors"), 0);
 	/* at least one message of 50 bytes in each page */
@@ -706,6 +734,118 @@ static void bench_reports_one_json_line_without_errors(void **state)
 	st = system(cmd);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 1);
+	cf_test_cluster_pass(c);
+}
+
+/*
+ * --ws: 6 sends in flight over 2 WebSockets (3 each, matched to their acks
+ * by id), each socket on its own conversation; then --sync: a fresh user
+ * offline for 300 messages catches up in pages of 50.
+ */
+static void bench_ws_and_sync_modes_count_every_message(void **state)
+{
+	struct fixture *f = *state;
+	struct cf_test_cluster *c = &f->c;
+	char args[512];
+	json_t *j;
+	int total;
+
+	with_pids(c, "--ws --concurrency 6 --sockets 2 --seconds 1 --warmup 0 "
+		     "--size 50", args, sizeof args);
+	j = bench_run(c, args);
+	assert_string_equal(json_string_value(json_object_get(j, "mode")),
+			    "send");
+	assert_string_equal(json_string_value(json_object_get(j, "transport")),
+			    "ws");
+	assert_int_equal(cf_test_int(j, "conc"), 6);
+	assert_int_equal(cf_test_int(j, "sockets"), 2);
+	assert_int_equal(cf_test_int(j, "errors"), 0);
+	assert_int_equal(cf_test_int(j, "sockets_lost"), 0);
+	total = cf_test_int(j, "total");
+	assert_true(total > 0);
+	assert_true(num(j, "ops_s") > 0);
+	assert_true(num(j, "p99_ms") >= num(j, "p50_ms"));
+	assert_true(num(j, "server_cpu_us_per_ack") > 0);
+	/* every send echoed once to its own socket: at most the sends of
+	 * the window and the 6 before it */
+	assert_in_range(cf_test_int(j, "deliveries"), 1, total + 6);
+	json_decref(j);
+
+	with_pids(c, "--sync 300 --limit 50 --conversations 3 --size 40 "
+		     "--concurrency 4", args, sizeof args);
+	j = bench_run(c, args);
+	assert_string_equal(json_string_value(json_object_get(j, "mode")),
+			    "sync");
+	assert_int_equal(cf_test_int(j, "expected"), 300);
+	assert_int_equal(cf_test_int(j, "messages"), 300);
+	assert_int_equal(cf_test_int(j, "missing"), 0);
+	assert_int_equal(cf_test_int(j, "errors"), 0);
+	/* 300 messages in pages of at most 50, plus any long polls */
+	assert_true(cf_test_int(j, "pages") >= 6);
+	assert_int_equal(cf_test_int(j, "total"), cf_test_int(j, "pages"));
+	assert_true(cf_test_int(j, "items") >= 300);
+	assert_true(cf_test_int(j, "bytes") > 300 * 40);
+	assert_true(num(j, "catchup_ms") > 0);
+	assert_true(num(j, "server_cpu_s") >= 0);
+	json_decref(j);
+	cf_test_cluster_pass(c);
+}
+
+/*
+ * --fanout --procs: 30 sockets in 3 child processes, a group of at most 10
+ * members with 3 devices each; every acked message reaches every socket
+ * once, and the latencies come back split by leader and follower sockets.
+ * Then --idle --procs holds its sockets in children the same way.
+ */
+static void bench_fanout_over_processes_reaches_every_socket(void **state)
+{
+	struct fixture *f = *state;
+	struct cf_test_cluster *c = &f->c;
+	char args[512];
+	json_t *j;
+	int sends, leader;
+
+	with_pids(c, "--fanout 30 --procs 3 --group-max 10 --rate 20 "
+		     "--seconds 2 --warmup 0 --size 50", args, sizeof args);
+	j = bench_run(c, args);
+	assert_string_equal(json_string_value(json_object_get(j, "mode")),
+			    "fanout");
+	assert_int_equal(cf_test_int(j, "procs"), 3);
+	assert_int_equal(cf_test_int(j, "sockets"), 30);
+	assert_int_equal(cf_test_int(j, "open"), 30);
+	assert_int_equal(cf_test_int(j, "members"), 10);
+	assert_int_equal(cf_test_int(j, "devices"), 3);
+	assert_int_equal(cf_test_int(j, "groups"), 1);
+	assert_int_equal(cf_test_int(j, "errors"), 0);
+	sends = cf_test_int(j, "sends");
+	assert_in_range(sends, 1, 48);
+	assert_int_equal(cf_test_int(j, "deliveries"), sends * 30);
+	assert_int_equal(cf_test_int(j, "missing"), 0);
+	assert_int_equal(cf_test_int(j, "dup"), 0);
+	leader = cf_test_int(j, "leader");
+	assert_in_range(leader, 0, 2);
+	/* socket s is on node s mod 3 */
+	assert_int_equal(cf_test_int(j, "leader_sockets"), 10);
+	assert_true(num(j, "p99_ms") >= num(j, "p50_ms"));
+	assert_true(num(j, "last_max_ms") >= num(j, "last_ms"));
+	assert_true(num(j, "last_ms") >= num(j, "leader_last_ms"));
+	assert_true(num(j, "last_ms") >= num(j, "follower_last_ms"));
+	assert_true(num(j, "leader_last_ms") > 0);
+	assert_true(num(j, "follower_last_ms") > 0);
+	assert_true(num(j, "children_cpu_s") >= 0);
+	assert_true(num(j, "client_cpu_s") >= num(j, "children_cpu_s"));
+	assert_true(num(j, "server_cpu_us_per_delivery") >= 0);
+	json_decref(j);
+	/* --idle --procs: 40 silent sockets on the first node, from 2
+	 * children */
+	j = bench_run(c, "--idle 40 --procs 2 --seconds 1");
+	assert_string_equal(json_string_value(json_object_get(j, "mode")),
+			    "idle");
+	assert_int_equal(cf_test_int(j, "procs"), 2);
+	assert_int_equal(cf_test_int(j, "open"), 40);
+	assert_int_equal(cf_test_int(j, "failed"), 0);
+	assert_true(num(j, "connections_after") >= 40);
+	json_decref(j);
 	cf_test_cluster_pass(c);
 }
 
@@ -783,6 +923,12 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			bench_fanout_delivers_every_message_to_every_member,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			bench_ws_and_sync_modes_count_every_message, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			bench_fanout_over_processes_reaches_every_socket,
 			setup, teardown),
 	};
 
