@@ -31,6 +31,7 @@
 #include "frontend/fe_auth.h"
 #include "frontend/fe_cors.h"
 #include "frontend/fe_json.h"
+#include "frontend/fe_json_fast.h"
 #include "frontend/fe_ops.h"
 #include "frontend/fe_send_meta.h"
 #include "frontend/fe_server.h"
@@ -291,15 +292,43 @@ static int send_recheck(struct fe_conn *c, const char *user, json_t *o,
  * returns it (with err set) and submits nothing. again: this is the check
  * after a read index (send_recheck).
  */
+static int send_go(struct fe_conn *c, const char *user,
+		   const struct fe_send_scan *f, json_t *o, json_t *ws_id,
+		   bool ws, bool again, char *err, size_t errlen);
+
 static int send_start(struct fe_conn *c, const char *user, json_t *o,
 		      json_t *ws_id, bool ws, bool again, char *err,
 		      size_t errlen)
 {
+	struct fe_send_scan f;
+	int rv;
+
+	if ((rv = fe_json_str(o, "conversationId", true, FE_STR_ID, 0,
+			      &f.conv, err, errlen)) != 0 ||
+	    (rv = fe_json_str(o, "clientMsgId", true, FE_STR_ID, 0, &f.cmid,
+			      err, errlen)) != 0 ||
+	    (rv = fe_json_str(o, "msgType", false, FE_STR_MSGTYPE, 0,
+			      &f.msg_type, err, errlen)) != 0 ||
+	    (rv = fe_json_str(o, "content", false, FE_STR_ANY, 0, &f.content,
+			      err, errlen)) != 0)
+		return rv;
+	return send_go(c, user, &f, o, ws_id, ws, again, err, errlen);
+}
+
+/*
+ * A send's fields, from the parsed body o, or from fe_send_scan (o NULL: a
+ * plain send, without attachment, replyTo or mentions, whose content has
+ * no '@').
+ */
+static int send_go(struct fe_conn *c, const char *user,
+		   const struct fe_send_scan *f, json_t *o, json_t *ws_id,
+		   bool ws, bool again, char *err, size_t errlen)
+{
 	struct fe_server *srv = c->srv;
-	struct cf_str conv;
-	struct cf_str cmid;
-	struct cf_str type;
-	struct cf_str content;
+	struct cf_str conv = f->conv;
+	struct cf_str cmid = f->cmid;
+	struct cf_str type = f->msg_type;
+	struct cf_str content = f->content;
 	struct rft_cmd cmd;
 	struct fe_call *k;
 	struct cf_buf mentions = CF_BUF_INIT;
@@ -310,15 +339,6 @@ static int send_start(struct fe_conn *c, const char *user, json_t *o,
 	unsigned retry_s = 1;
 	int rv;
 
-	if ((rv = fe_json_str(o, "conversationId", true, FE_STR_ID, 0, &conv,
-			      err, errlen)) != 0 ||
-	    (rv = fe_json_str(o, "clientMsgId", true, FE_STR_ID, 0, &cmid,
-			      err, errlen)) != 0 ||
-	    (rv = fe_json_str(o, "msgType", false, FE_STR_MSGTYPE, 0, &type,
-			      err, errlen)) != 0 ||
-	    (rv = fe_json_str(o, "content", false, FE_STR_ANY, 0, &content,
-			      err, errlen)) != 0)
-		return rv;
 	if (type.p == NULL)
 		type = CF_STR_LIT("text");
 	if (content.p == NULL) {
@@ -333,7 +353,7 @@ static int send_start(struct fe_conn *c, const char *user, json_t *o,
 			 srv->cfg.max_content_chars);
 		return CF_ETOOBIG;
 	}
-	att = json_object_get(o, "attachment");
+	att = o != NULL ? json_object_get(o, "attachment") : NULL;
 	if (att != NULL && json_is_null(att))
 		att = NULL;
 	if (att == NULL &&
@@ -348,6 +368,8 @@ static int send_start(struct fe_conn *c, const char *user, json_t *o,
 			  content, o, again, &reply_to, &mentions, &stale,
 			  err, errlen);
 	if (rv == CF_EBADREQ && stale && !again) {
+		/* stale needs mentions or an '@': never a scanned send */
+		assert(o != NULL);
 		cf_buf_release(&mentions);
 		return send_recheck(c, user, o, ws_id, ws);
 	}
@@ -404,6 +426,19 @@ static void http_send(struct fe_conn *c, const struct fe_http_req *req,
 	json_t *o;
 	int rv;
 
+	struct cf_buf scratch = CF_BUF_INIT;
+	struct fe_send_scan f;
+
+	if (fe_send_scan(req->body.p, req->body.len, false, &f, &scratch)) {
+		/* the plain send, without jansson (fe_json_fast.h) */
+		rv = send_go(c, user, &f, NULL, NULL, false, false, err,
+			     sizeof err);
+		cf_buf_release(&scratch);
+		if (rv != 0)
+			fe_respond_rc(c, rv, err);
+		return;
+	}
+	cf_buf_release(&scratch);
 	rv = fe_json_body(req, &o, err, sizeof err);
 	if (rv == 0) {
 		rv = send_start(c, user, o, NULL, false, false, err,
@@ -851,8 +886,27 @@ void fe_api_ws_message(struct fe_conn *c, const char *text, size_t len)
 	json_t *id;
 	const char *type;
 	const char *why;
+	struct cf_buf scratch = CF_BUF_INIT;
+	struct fe_send_scan f;
 	int rv;
 
+	if (fe_server_unavailable(c->srv) == NULL &&
+	    fe_send_scan(text, len, true, &f, &scratch)) {
+		/* the plain send, without jansson (fe_json_fast.h) */
+		id = f.id.p != NULL ? json_stringn(f.id.p, f.id.len) : NULL;
+		if (f.id.p != NULL && id == NULL) {
+			fe_ws_send_error(c, NULL, -ENOMEM, NULL);
+		} else {
+			rv = send_go(c, c->user, &f, NULL, id, true, false,
+				     err, sizeof err);
+			if (rv != 0)
+				fe_ws_send_error(c, id, rv, err);
+		}
+		json_decref(id);
+		cf_buf_release(&scratch);
+		return;
+	}
+	cf_buf_release(&scratch);
 	o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 	if (o == NULL || !json_is_object(o)) {
 		json_decref(o);

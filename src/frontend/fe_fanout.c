@@ -165,21 +165,14 @@ static void snap_unref(struct fe_fanout *q, struct fanout_snap *sn)
 
 /* The frame of rec's event, built once for every socket (NULL: none). */
 static struct cf_blob *event_frame(const struct log_record *rec,
-				   const struct rft_conv *conv)
+				   const struct rft_conv *conv, bool mentions_me)
 {
+	struct cf_buf t = CF_BUF_INIT;
 	struct cf_blob *b = NULL;
-	json_t *o;
-	char *s;
 
-	o = sync_event_json(rec, conv);
-	if (o == NULL)
-		return NULL;
-	s = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (s != NULL) {
-		b = fe_ws_frame_blob(FE_WS_OP_TEXT, s, strlen(s));
-		free(s);
-	}
+	if (sync_event_write(&t, rec, conv, mentions_me) == 0)
+		b = fe_ws_frame_blob(FE_WS_OP_TEXT, t.data, t.len);
+	cf_buf_release(&t);
 	return b;
 }
 
@@ -192,26 +185,15 @@ static int mention_frame(const struct log_record *rec,
 			 struct fanout_mention *me)
 {
 	struct rft_rec_meta m;
-	json_t *o;
-	char *s;
 
 	memset(me, 0, sizeof *me);
 	if ((rec->kind != LOG_REC_MESSAGE && rec->kind != LOG_REC_EDIT) ||
 	    rft_rec_message_meta(rec, &m) != 0 ||
 	    rft_idlist_count(m.mentions) == 0)
 		return 0;
-	o = sync_event_json(rec, conv);
-	if (o == NULL ||
-	    json_object_set_new(o, "mentionsMe", json_true()) != 0) {
-		json_decref(o);
-		return -ENOMEM;
-	}
-	s = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
 	me->ids = malloc(m.mentions.len);
-	if (s != NULL && me->ids != NULL)
-		me->frame = fe_ws_frame_blob(FE_WS_OP_TEXT, s, strlen(s));
-	free(s);
+	if (me->ids != NULL)
+		me->frame = event_frame(rec, conv, true);
 	if (me->frame == NULL) {
 		free(me->ids);
 		me->ids = NULL;
@@ -468,7 +450,7 @@ void fe_fanout_record(struct fe_fanout *q, const struct log_record *rec,
 		return;
 	if (nobody_here(s, rec, conv))
 		return;
-	frame = event_frame(rec, conv);
+	frame = event_frame(rec, conv, false);
 	if (frame == NULL) {
 		cf_warn("fan-out: no frame for a record of kind %u",
 			(unsigned)rec->kind);

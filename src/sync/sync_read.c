@@ -15,10 +15,12 @@
 
 #include "sync/sync_read.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/cf_err.h"
 #include "common/cf_jw.h"
@@ -476,4 +478,44 @@ json_t *sync_event_json(const struct log_record *rec,
 	default:
 		return NULL;
 	}
+}
+
+int sync_event_write(struct cf_buf *b, const struct log_record *rec,
+		     const struct rft_conv *conv, bool mentions_me)
+{
+	char cursor[24];
+	json_t *o;
+	char *t;
+	int rv;
+
+	if (rec->kind == LOG_REC_MESSAGE) {
+		sync_cursor_str(rec->message_id, cursor);
+		rv = sync_message_write(b, rec, false);
+		if (rv != 0)
+			return rv;
+		assert(b->len > 0 && b->data[b->len - 1] == '}');
+		b->len--; /* the object goes on */
+		if ((rv = cf_jw_lit(b, ",\"type\":\"message\",")) != 0 ||
+		    (rv = cf_jw_key(b, "cursor")) != 0 ||
+		    (rv = cf_jw_str(b, cursor, strlen(cursor))) != 0 ||
+		    (mentions_me &&
+		     (rv = cf_jw_lit(b, ",\"mentionsMe\":true")) != 0))
+			return rv;
+		return cf_jw_lit(b, "}");
+	}
+	o = sync_event_json(rec, conv);
+	if (o == NULL) /* no memory, or a kind clients never see */
+		return CF_ENOTFOUND;
+	if (mentions_me &&
+	    json_object_set_new(o, "mentionsMe", json_true()) != 0) {
+		json_decref(o);
+		return -ENOMEM;
+	}
+	t = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (t == NULL)
+		return -ENOMEM;
+	rv = cf_jw_raw(b, t, strlen(t));
+	free(t);
+	return rv;
 }

@@ -99,6 +99,15 @@ json_t *sync_conv_json(const struct rft_conv *c);
  */
 json_t *sync_event_json(const struct log_record *rec,
 			const struct rft_conv *conv);
+/*
+ * sync_event_json(rec, conv) as JSON text at the end of b, with
+ * "mentionsMe": true if mentions_me; a message is written straight as text
+ * (the fan-out's hot path: one frame per committed message), other kinds
+ * through sync_event_json(). 0, CF_ENOTFOUND (no event for rec), or -ENOMEM;
+ * on error b holds a prefix.
+ */
+int sync_event_write(struct cf_buf *b, const struct log_record *rec,
+		     const struct rft_conv *conv, bool mentions_me);
 /* The cursor of an item: "m" and its messageId in decimal. */
 void sync_cursor_str(uint64_t message_id, char out[24]);
 

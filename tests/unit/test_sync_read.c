@@ -105,6 +105,31 @@ static void test_ints(void **state)
 	}
 }
 
+/*
+ * Issue 14: the fan-out's frame, sync_event_write(rec, mentions_me), is
+ * json_dumps of sync_event_json(rec) (with "mentionsMe": true added).
+ */
+static void check_event(const struct log_record *rec)
+{
+	for (int me = 0; me < 2; me++) {
+		struct cf_buf b = CF_BUF_INIT;
+		json_t *o = sync_event_json(rec, NULL);
+		char *want;
+
+		assert_non_null(o);
+		if (me)
+			assert_int_equal(json_object_set_new(o, "mentionsMe",
+							     json_true()),
+					 0);
+		want = json_dumps(o, JSON_COMPACT);
+		assert_int_equal(sync_event_write(&b, rec, NULL, me != 0), 0);
+		assert_string_equal(text(&b), want);
+		free(want);
+		json_decref(o);
+		cf_buf_release(&b);
+	}
+}
+
 /* sync_message_write(rec) is json_dumps(sync_message_json(rec)). */
 static void check_message(const char *content, const char *attachment,
 			  const char *client_msg_id)
@@ -145,6 +170,7 @@ static void check_message(const char *content, const char *attachment,
 		json_decref(o);
 		cf_buf_release(&b);
 	}
+	check_event(&rec);
 	cf_buf_release(&body);
 }
 
@@ -213,6 +239,7 @@ static void check_meta(uint64_t reply_to, const char *attachment,
 			cf_buf_release(&b);
 		}
 	}
+	check_event(&rec);
 	cf_buf_release(&body);
 	cf_buf_release(&list);
 }
