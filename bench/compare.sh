@@ -42,7 +42,8 @@
 #      processes for the fan-out), CPU_CONC (256 if in CONCS, else the largest),
 #      ONLY (all of "confab etcd3 nats3 redis1 wsfanout"), BASELINES,
 #      BUILDDIR, RESULTS_DIR, RECORD (1), PORT_BASE (8400), ROUNDS_WS (10),
-#      FANOUT_ARGS (extra confab-bench options for the fan-out run),
+#      WS_ARGS, FANOUT_ARGS (extra confab-bench options for the WebSocket
+#      sends, e.g. "--sockets 64", and for the fan-out run),
 #      CONFABD_ARGS (extra confabd options).
 # Quick check (about 3 minutes):
 #   ROUNDS=1 SECS=2 CONCS="1 16" N=200 ONLY="confab redis1" bench/compare.sh
@@ -51,11 +52,19 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 TABLE=$REPO/bench/table.py
 
 # The exact command, as typed plus the settings taken from the environment.
-CMD="bench/compare.sh"
-for v in ROUNDS SECS CONCS N PROCS CPU_CONC ONLY BASELINES BUILDDIR PORT_BASE ROUNDS_WS FANOUT_ARGS CONFABD_ARGS; do
-	if [ -n "${!v:-}" ]; then CMD="$v=$(printf '%q' "${!v}") $CMD"; fi
+q() { # one word for the shell: as is, in double quotes, or %q
+	case $1 in
+	*[!A-Za-z0-9_./:=,+-]*) case $1 in *[\"\$\`\\!]*) printf '%q' "$1" ;; *) printf '"%s"' "$1" ;; esac ;;
+	'') printf '""' ;;
+	*) printf '%s' "$1" ;;
+	esac
+}
+CMD=""
+for v in ROUNDS SECS CONCS N PROCS CPU_CONC ONLY BASELINES BUILDDIR RESULTS_DIR PORT_BASE ROUNDS_WS WS_ARGS FANOUT_ARGS CONFABD_ARGS; do
+	if [ -n "${!v:-}" ]; then CMD="$CMD$v=$(q "${!v}") "; fi
 done
-for a in "$@"; do CMD="$CMD $(printf '%q' "$a")"; done
+CMD="${CMD}bench/compare.sh"
+for a in "$@"; do CMD="$CMD $(q "$a")"; done
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
 while [ $# -gt 0 ]; do
@@ -257,7 +266,8 @@ confab_round() {
 	for c in $CONCS; do
 		send confab-http "$r" "$c" || true
 		if [ $HAVE_WS = 1 ]; then
-			send confab-ws "$r" "$c" --ws || HAVE_WS=0
+			# shellcheck disable=SC2086 # WS_ARGS: options split at spaces
+			send confab-ws "$r" "$c" --ws ${WS_ARGS:-} || HAVE_WS=0
 		fi
 	done
 	if [ $HAVE_FANOUT = 1 ] && [ "$N" -gt 0 ]; then

@@ -77,6 +77,12 @@ def load(path):
             r["cpu_us"] = r["server_cpu_ms_per_1k"]
         if "rss_per_socket" in r:
             r["rss_B"] = r["rss_per_socket"]
+        elif r.get("mode") == "idle":
+            # a per-node figure only: the first node's (its sockets' node)
+            for k, v in r.items():
+                if "rss_per_socket" in k and isinstance(v, list) and v:
+                    r["rss_B"] = v[0]
+                    break
         elif "server_rss_per_conn_B" in r:
             r["rss_B"] = r["server_rss_per_conn_B"]
     return rows
