@@ -180,7 +180,7 @@ def report(out_dir, concs, cpu_conc, n):
     row("one message to {:,} sockets: last delivery ms".format(n),
         [fig("confab-fanout", "last_ms")],
         {"nodews": [fig("nodews", "last_ms")]})
-    row("  the same, Confab's leader / followers' sockets",
+    row("the same, last delivery ms on Confab's leader / followers' sockets",
         [fig("confab-fanout", "leader_last_ms"),
          fig("confab-fanout", "follower_last_ms")], {})
     head = ["figure (medians of {} round{})".format(
@@ -202,7 +202,7 @@ def report(out_dir, concs, cpu_conc, n):
         cc, _ = median(rows, "confab-fanout", "client_cpu_s")
         groups = fan[-1].get("groups")
         notes.append("Confab fan-out: sockets spread over the 3 nodes{}{}."
-                     .format(", {} groups".format(groups) if groups else "",
+                     .format(", groups: {}".format(groups) if groups else "",
                              ", client CPU {} s".format(fmt(cc))
                              if cc is not None else ""))
     if table and peers:
