@@ -61,9 +61,11 @@ q() { # one word for the shell: as is, in double quotes, or %q
 }
 CMD=""
 for v in ROUNDS SECS CONCS N PROCS CPU_CONC ONLY BASELINES BUILDDIR RESULTS_DIR PORT_BASE ROUNDS_WS WS_ARGS FANOUT_ARGS CONFABD_ARGS; do
+	[ "$v" = BUILDDIR ] && [ -n "${COMPARE_VIA_MAKE:-}" ] && continue
 	if [ -n "${!v:-}" ]; then CMD="$CMD$v=$(q "${!v}") "; fi
 done
-CMD="${CMD}bench/compare.sh"
+# make bench sets COMPARE_VIA_MAKE (and BUILDDIR)
+if [ -n "${COMPARE_VIA_MAKE:-}" ]; then CMD="${CMD}make -C $(q "$BUILDDIR") bench"; else CMD="${CMD}bench/compare.sh"; fi
 for a in "$@"; do CMD="$CMD $(q "$a")"; done
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
@@ -178,7 +180,11 @@ REJECTED=""
 bench() {
 	local out=$1 rc=0
 	shift
-	timeout $((SECS + 600)) "$BENCH" "$@" > "$out.json" 2> "$out.err" || rc=$?
+	# in the background, so that a signal to this script is handled at once
+	timeout $((SECS + 600)) "$BENCH" "$@" > "$out.json" 2> "$out.err" &
+	CHILD=$!
+	wait "$CHILD" || rc=$?
+	CHILD=""
 	if [ $rc != 0 ]; then
 		REJECTED=$(sed -n "s/.*\(unrecognized\|invalid\|unknown\) option[^-]*\(--[a-z-]*\).*/\2/p" "$out.err" | head -n 1)
 		if [ -n "$REJECTED" ] || grep -q '^usage: confab-bench' "$out.err"; then
