@@ -200,9 +200,20 @@ def report(out_dir, concs, cpu_conc, n):
     fan = [r for r in rows if r.get("system") == "confab-fanout"]
     if fan:
         cc, _ = median(rows, "confab-fanout", "client_cpu_s")
-        groups = fan[-1].get("groups")
-        notes.append("Confab fan-out: sockets spread over the 3 nodes{}{}."
-                     .format(", groups: {}".format(groups) if groups else "",
+        last = fan[-1]
+        shape = ""
+        if last.get("members") and last.get("devices"):
+            shape = ", {} group(s) of {} members with {} device(s) each".format(
+                last.get("groups", 1), last["members"], last["devices"])
+        if last.get("procs"):
+            shape += ", {} client processes".format(last["procs"])
+        if last.get("rate"):
+            shape += ", {} messages/s".format(last["rate"])
+        notes.append("Confab fan-out: sockets spread over the 3 nodes{}{}; "
+                     "last delivery = median over the messages of the "
+                     "slowest socket's delay; Node ws: median over its "
+                     "rounds, one client process."
+                     .format(shape,
                              ", client CPU {} s".format(fmt(cc))
                              if cc is not None else ""))
     if table and peers:
