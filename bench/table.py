@@ -197,6 +197,19 @@ def report(out_dir, concs, cpu_conc, n):
                      "(set-up and 1 s warm-up included, divided by "
                      "sends/s × (seconds + 1)): this confab-bench has no "
                      "--pid.")
+    errs = ["{} c={} round {}: {}".format(r["system"], r.get("conc"),
+                                          r.get("round"), r["errors"])
+            for r in rows if r.get("system", "").startswith("confab-") and
+            isinstance(r.get("errors"), int) and r["errors"] > 0]
+    for k in ("missing", "failed"):
+        errs += ["{} round {}: {} {}".format(r["system"], r.get("round"),
+                                            r[k], k)
+                 for r in rows if r.get("system", "").startswith("confab-")
+                 and isinstance(r.get(k), int) and r[k] > 0]
+    if errs:
+        notes.append("Confab runs with errors (non-2xx answers, failed "
+                     "connections, sockets or deliveries): " +
+                     "; ".join(errs) + ".")
     fan = [r for r in rows if r.get("system") == "confab-fanout"]
     if fan:
         cc, _ = median(rows, "confab-fanout", "client_cpu_s")
@@ -211,11 +224,12 @@ def report(out_dir, concs, cpu_conc, n):
             shape += ", {} messages/s".format(last["rate"])
         notes.append("Confab fan-out: sockets spread over the 3 nodes{}{}; "
                      "last delivery = median over the messages of the "
-                     "slowest socket's delay; Node ws: median over its "
-                     "rounds, one client process."
+                     "slowest socket's delay{}."
                      .format(shape,
                              ", client CPU {} s".format(fmt(cc))
-                             if cc is not None else ""))
+                             if cc is not None else "",
+                             "; Node ws: median over its rounds, one client "
+                             "process" if "nodews" in systems else ""))
     if table and peers:
         notes.append("Each peer cell: its figure (Confab/peer). Above 1: "
                      "Confab higher (better for sends/s, worse for ms, "
