@@ -392,12 +392,13 @@ if [ "$RECORD" = 1 ]; then
 		[ "$ONLY" != "confab etcd3 nats3 redis1 wsfanout" ] || [ "$CONCS" != "1 16 256" ]; then
 		quick=" (a quick check, not figures to compare: shorter or fewer runs than the defaults)"
 	fi
+	rev=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
 	{
 		echo
 		echo "## $(date -u '+%F %H:%M') UTC$quick"
 		echo
 		echo "- machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), Linux $(uname -r), data on $(findmnt -no FSTYPE -T "$WORK" 2>/dev/null || stat -f -c %T "$WORK") ($WORK); load average at the end $(loadavg)"
-		echo "- Confab: $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown) ($BUILDDIR)"
+		echo "- Confab: $rev ($BUILDDIR)"
 		echo "- command: \`$CMD\`"
 		for p in etcd3 nats3 redis1 wsfanout; do
 			if wants "$p" && [ -n "${SUMMARY[$p]:-}" ]; then echo "- $p (last round): ${SUMMARY[$p]}"; fi
