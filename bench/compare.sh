@@ -6,7 +6,8 @@
 #   bench/compare.sh [--baselines DIR]        (or: make bench, in the build folder)
 #
 # 1. Builds Confab unless BUILDDIR names a folder holding confabd and
-#    confab-bench (else ./build: configure if needed, then make the two).
+#    confab-bench: make the two in ./build (first scripts/dev.sh build if
+#    ./build has no Makefile: the packages the build needs, configure, make).
 # 2. ROUNDS interleaved rounds; in each, one system after the other, never
 #    two at once:
 #    - confab: a fresh 3-node cluster (scripts/cluster.sh in a temp folder,
@@ -90,6 +91,13 @@ RECORD=${RECORD:-1}
 SIZE=200
 export PORT_BASE=${PORT_BASE:-8400}
 PB=$PORT_BASE
+for v in "ROUNDS=$ROUNDS" "SECS=$SECS" "N=$N" "PROCS=$PROCS" "ROUNDS_WS=$ROUNDS_WS" "CPU_CONC=${CPU_CONC:-1}" "PORT_BASE=$PB"; do
+	case ${v#*=} in '' | *[!0-9]*) echo "$0: ${v%%=*} must be a whole number (${v#*=})" >&2; exit 2 ;; esac
+done
+for c in $CONCS; do
+	case $c in *[!0-9]* | 0) echo "$0: CONCS holds whole numbers above 0 ($c)" >&2; exit 2 ;; esac
+done
+[ -n "${CONCS// /}" ] || { echo "$0: CONCS is empty" >&2; exit 2; }
 if [ -z "${CPU_CONC:-}" ]; then
 	CPU_CONC=$(tr ' ' '\n' <<<"$CONCS" | sort -n | tail -n 1)
 	case " $CONCS " in *" 256 "*) CPU_CONC=256 ;; esac
@@ -132,10 +140,9 @@ if [ -n "${BUILDDIR:-}" ]; then
 else
 	BUILDDIR=$REPO/build
 	if [ ! -f "$BUILDDIR/Makefile" ]; then
-		say "configuring Confab in $BUILDDIR"
-		[ -x "$REPO/configure" ] || (cd "$REPO" && autoreconf -fi >/dev/null)
-		mkdir -p "$BUILDDIR"
-		(cd "$BUILDDIR" && "$REPO/configure" -q)
+		# a fresh clone: what the build needs (apt-get), configure, make
+		say "no $BUILDDIR/Makefile: scripts/dev.sh build"
+		"$REPO/scripts/dev.sh" build >&2
 	fi
 	say "building confabd and confab-bench in $BUILDDIR"
 	make -C "$BUILDDIR" -s -j"$(nproc)" confabd confab-bench >/dev/null
