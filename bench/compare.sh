@@ -16,8 +16,10 @@
 #      messages to the leader over HTTP, then over WebSocket (--ws), SECS
 #      seconds after a 1 s warm-up, with the three nodes' pids (--pid: their
 #      CPU per acked message); one message to N sockets spread over the nodes
-#      (--fanout N --procs PROCS, at confab-bench's default rate for SECS
-#      seconds: the median over messages of the last delivery); then a second fresh cluster
+#      (--fanout N --procs PROCS --rate FANOUT_RATE for SECS seconds: the
+#      median over the messages of the last delivery; 2 messages/s, so that
+#      one message's fan-out is over before the next, as the Node ws client
+#      waits for each broadcast); then a second fresh cluster
 #      with confabd --search=off for one HTTP point at CPU_CONC (CPU per ack
 #      without the search index).
 #    - etcd3, nats3, redis1, wsfanout: the baseline scripts of the folder
@@ -41,7 +43,7 @@
 # per ack comes from /proc around the run instead).
 #
 # env: ROUNDS (2), SECS (8), CONCS ("1 16 256"), N (10000), PROCS (2: client
-#      processes for the fan-out), CPU_CONC (256 if in CONCS, else the largest),
+#      processes for the fan-out), FANOUT_RATE (2), CPU_CONC (256 if in CONCS, else the largest),
 #      ONLY (all of "confab etcd3 nats3 redis1 wsfanout"), BASELINES,
 #      BUILDDIR, RESULTS_DIR, RECORD (1), PORT_BASE (8400), ROUNDS_WS (10),
 #      WS_ARGS, FANOUT_ARGS (extra confab-bench options for the WebSocket
@@ -62,7 +64,7 @@ q() { # one word for the shell: as is, in double quotes, or %q
 	esac
 }
 CMD=""
-for v in ROUNDS SECS CONCS N PROCS CPU_CONC ONLY BASELINES BUILDDIR RESULTS_DIR PORT_BASE ROUNDS_WS WS_ARGS FANOUT_ARGS CONFABD_ARGS; do
+for v in ROUNDS SECS CONCS N PROCS FANOUT_RATE CPU_CONC ONLY BASELINES BUILDDIR RESULTS_DIR PORT_BASE ROUNDS_WS WS_ARGS FANOUT_ARGS CONFABD_ARGS; do
 	[ "$v" = BUILDDIR ] && [ -n "${COMPARE_VIA_MAKE:-}" ] && continue
 	if [ -n "${!v:-}" ]; then CMD="$CMD$v=$(q "${!v}") "; fi
 done
@@ -87,11 +89,12 @@ N=${N:-10000}
 PROCS=${PROCS:-2}
 ONLY=${ONLY:-"confab etcd3 nats3 redis1 wsfanout"}
 ROUNDS_WS=${ROUNDS_WS:-10}
+FANOUT_RATE=${FANOUT_RATE:-2}
 RECORD=${RECORD:-1}
 SIZE=200
 export PORT_BASE=${PORT_BASE:-8400}
 PB=$PORT_BASE
-for v in "ROUNDS=$ROUNDS" "SECS=$SECS" "N=$N" "PROCS=$PROCS" "ROUNDS_WS=$ROUNDS_WS" "CPU_CONC=${CPU_CONC:-1}" "PORT_BASE=$PB"; do
+for v in "ROUNDS=$ROUNDS" "SECS=$SECS" "N=$N" "PROCS=$PROCS" "ROUNDS_WS=$ROUNDS_WS" "FANOUT_RATE=$FANOUT_RATE" "CPU_CONC=${CPU_CONC:-1}" "PORT_BASE=$PB"; do
 	case ${v#*=} in '' | *[!0-9]*) echo "$0: ${v%%=*} must be a whole number (${v#*=})" >&2; exit 2 ;; esac
 done
 for c in $CONCS; do
@@ -292,7 +295,7 @@ confab_round() {
 		pidargs=()
 		if [ $HAVE_PID = 1 ]; then for p in "${PIDS[@]}"; do pidargs+=(--pid "$p"); done; fi
 		# shellcheck disable=SC2086 # FANOUT_ARGS: options split at spaces
-		bench "$out" --fanout "$N" --procs "$PROCS" --seconds "$SECS" --size $SIZE \
+		bench "$out" --fanout "$N" --procs "$PROCS" --rate "$FANOUT_RATE" --seconds "$SECS" --size $SIZE \
 			--url "http://127.0.0.1:$((PB + 1))" --url "http://127.0.0.1:$((PB + 2))" \
 			--url "http://127.0.0.1:$((PB + 3))" "${pidargs[@]}" ${FANOUT_ARGS:-} || rc=$?
 		if [ $rc = 0 ]; then
