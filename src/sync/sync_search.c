@@ -111,7 +111,10 @@ void sync_search_on_record(struct sync_search *ss,
 	ss->tail = &it->next;
 	ss->q_n++;
 	ss->q_bytes += n;
-	pthread_cond_signal(&ss->cond);
+	/* The worker looks at the queue before it sleeps: it needs waking
+	 * for the first record, and when a batch is full (it may linger). */
+	if (ss->q_n == 1 || ss->q_n == SYNC_SEARCH_BATCH)
+		pthread_cond_signal(&ss->cond);
 	pthread_mutex_unlock(&ss->mu);
 }
 
@@ -242,6 +245,7 @@ static void *worker_main(void *arg)
 	struct cf_buf scratch = CF_BUF_INIT;
 	bool need_walk = true, wipe = false;
 	uint64_t dirty_at = 0, dirty_first = 0, next_opt = 0;
+	uint64_t linger_until = 0;
 	int rv;
 
 	pthread_mutex_lock(&ss->mu);
@@ -341,6 +345,15 @@ static void *worker_main(void *arg)
 			timed_wait(ss, t);
 			continue;
 		}
+		if (ss->q_n < SYNC_SEARCH_BATCH && !atomic_load(&ss->hurry)) {
+			if (linger_until == 0)
+				linger_until = now + SYNC_SEARCH_LINGER_MS;
+			if (now < linger_until) {
+				timed_wait(ss, linger_until - now);
+				continue;
+			}
+		}
+		linger_until = 0;
 		while (ss->head != NULL && n < SYNC_SEARCH_BATCH) {
 			struct ss_item *it = ss->head;
 
@@ -398,8 +411,11 @@ static void waits_check(struct sync_search *ss, int status)
 		w->cb(w, status != 0 ? status
 			 : pos >= w->target ? 0 : CF_ETIMEDOUT);
 	}
-	if (cf_list_empty(&ss->waits) && ss->started && !ss->closing)
-		uv_timer_stop(&ss->timer);
+	if (cf_list_empty(&ss->waits)) {
+		atomic_store(&ss->hurry, false);
+		if (ss->started && !ss->closing)
+			uv_timer_stop(&ss->timer);
+	}
 }
 
 static void async_cb(uv_async_t *a)
@@ -430,6 +446,12 @@ void sync_search_wait(struct sync_search *ss, struct sync_search_wait *w,
 		return;
 	}
 	cf_list_push(&ss->waits, &w->link);
+	if (!atomic_exchange(&ss->hurry, true)) {
+		/* a lingering worker commits what it has now */
+		pthread_mutex_lock(&ss->mu);
+		pthread_cond_signal(&ss->cond);
+		pthread_mutex_unlock(&ss->mu);
+	}
 	if (!uv_is_active((uv_handle_t *)&ss->timer))
 		uv_timer_start(&ss->timer, timer_cb, WAIT_TICK_MS,
 			       WAIT_TICK_MS);

@@ -10,8 +10,9 @@
  * up from the database's position by reading the store's files
  * (sync_search_walk.c): at start, after a segment fetch (sync_search_reset),
  * after an overflow, and when the database is missing or damaged (deleted
- * and rebuilt). Transactions are batched (up to SYNC_SEARCH_BATCH records);
- * the meta 'position' is written in the same transaction as the rows.
+ * and rebuilt). Transactions are batched (up to SYNC_SEARCH_BATCH records;
+ * a shorter queue gathers for SYNC_SEARCH_LINGER_MS first, unless a
+ * consistent query waits); the meta 'position' is written in the same transaction as the rows.
  * After deletes (recalls, edits), once the worker is idle for 300 ms (or
  * 5 s after the first delete under a load that never leaves it idle; the
  * next at least 20 times the last one's duration later), FTS5 'optimize'
@@ -45,6 +46,13 @@
 #define SYNC_SEARCH_QUEUE_MAX 65536
 #define SYNC_SEARCH_QUEUE_BYTES (32u << 20)
 #define SYNC_SEARCH_BATCH 4096
+/*
+ * Issue 14: a transaction costs more than the records in it (FTS5 flushes
+ * its pending terms into a new segment, the WAL frames are written), so
+ * the worker lets a queue shorter than a batch gather this long first,
+ * unless a consistent query waits for it.
+ */
+#define SYNC_SEARCH_LINGER_MS 20
 #define SYNC_SEARCH_POOL 4
 
 struct sync_search;

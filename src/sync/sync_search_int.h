@@ -58,6 +58,7 @@ struct sync_search {
 	_Atomic uint64_t rebuilds;
 	_Atomic uint64_t indexed;
 	_Atomic bool ready; /* the database exists and is open */
+	_Atomic bool hurry; /* a consistent query waits: no lingering */
 
 	struct cf_list waits; /* loop only */
 	/* queries (loop only): running in the pool, and waiting in order */

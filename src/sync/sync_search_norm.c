@@ -45,6 +45,9 @@ static bool is_cjk(ucs4_t c)
 
 static bool is_word(ucs4_t c)
 {
+	if (c < 0x80) /* letters and digits: the ASCII of L, N (and no M) */
+		return ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ||
+		       (c >= '0' && c <= '9');
 	return uc_is_general_category(c, UC_CATEGORY_L) ||
 	       uc_is_general_category(c, UC_CATEGORY_N) ||
 	       uc_is_general_category(c, UC_CATEGORY_M);
@@ -85,6 +88,31 @@ static uint8_t *fold(const char *s, size_t len, size_t *n)
 	*n = 0;
 	if (len == 0)
 		return calloc(1, 1);
+	/*
+	 * Issue 14: ASCII text (most chat) needs none of it: its NFKD and
+	 * NFC forms are itself, it has no marks, and its case folding is
+	 * A-Z to a-z. NUL becomes a space as in sanitize().
+	 */
+	{
+		size_t i = 0;
+
+		while (i < len && (unsigned char)s[i] < 0x80)
+			i++;
+		if (i == len) {
+			f = malloc(len);
+			if (f == NULL)
+				return NULL;
+			for (i = 0; i < len; i++) {
+				char c = s[i];
+
+				f[i] = c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32)
+				       : c == '\0'	     ? ' '
+							     : (uint8_t)c;
+			}
+			*n = len;
+			return f;
+		}
+	}
 	clean = sanitize(s, len);
 	if (clean == NULL)
 		return NULL;
