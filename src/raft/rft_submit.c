@@ -385,10 +385,25 @@ void rft__propose(struct rft_node *n)
 		unsigned k = 0;
 		int rv;
 
+		size_t want = 64;
+
 		if (max > RFT_ENTRY_MAX_CMDS)
 			max = RFT_ENTRY_MAX_CMDS;
+		/* The entry's size, reserved once (not doubled up to it). */
+		e = cf_list_head(&n->queued);
+		for (unsigned i = 0; i < max && e != NULL && want < RFT_ENTRY_MAX;
+		     i++, e = e->next == &n->queued ? NULL : e->next) {
+			struct node_item *it =
+				CF_CONTAINER_OF(e, struct node_item, link);
+			want += it->local != NULL ? it->local->enc.len
+						  : it->enc.len;
+		}
 		f = malloc(sizeof *f + max * sizeof f->items[0]);
-		if (f == NULL || rft_batch_begin(&b, &buf) != 0) {
+		if (f == NULL ||
+		    cf_buf_reserve(&buf, want < RFT_ENTRY_MAX ? want
+							     : RFT_ENTRY_MAX) !=
+			    0 ||
+		    rft_batch_begin(&b, &buf) != 0) {
 			free(f);
 			cf_buf_release(&buf);
 			return;
