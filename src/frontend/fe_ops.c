@@ -147,6 +147,11 @@ static void ops_metrics(struct fe_conn *c)
 		"# HELP confab_raft_commands_applied_total Commands applied.\n"
 		"# TYPE confab_raft_commands_applied_total counter\n"
 		"confab_raft_commands_applied_total %llu\n"
+		"# HELP confab_raft_nudges_total Barriers the leader appended "
+		"so that followers learn a commit without waiting for a "
+		"heartbeat.\n"
+		"# TYPE confab_raft_nudges_total counter\n"
+		"confab_raft_nudges_total %llu\n"
 		"# HELP confab_segments Segment files by tier.\n"
 		"# TYPE confab_segments gauge\n"
 		"confab_segments{tier=\"hot\"} %llu\n"
@@ -220,6 +225,7 @@ static void ops_metrics(struct fe_conn *c)
 					     : 0),
 		role, (unsigned long long)fst.entries,
 		(unsigned long long)fst.commands,
+		(unsigned long long)n->stats.nudges,
 		(unsigned long long)lst.segments,
 		(unsigned long long)cst.files,
 		(unsigned long long)lst.bytes,

@@ -91,7 +91,7 @@ void rft__pending_close(struct rft_fsm *f)
 static int pending_replay(struct rft_fsm *f, char *errmsg)
 {
 	uint8_t h[PENDING_HDR];
-	uint64_t n_applied = 0;
+	uint64_t n_applied = 0, prev = 0;
 	void *buf = NULL;
 	size_t cap = 0;
 	int rv;
@@ -125,16 +125,22 @@ static int pending_replay(struct rft_fsm *f, char *errmsg)
 			rv = CF_ECORRUPT;
 			goto err;
 		}
-		if (index <= f->applied)
-			continue; /* the fetched store holds it */
-		if (index != f->applied + 1) {
+		/*
+		 * In increasing order; gaps are entries raft never gives the
+		 * FSM: barriers (a new leader's, and rft_node_nudge.c's after
+		 * each burst) and configuration changes.
+		 */
+		if (index <= prev) {
 			cf_errmsg_printf(errmsg,
 					 "pending entry %" PRIu64
-					 " after applied %" PRIu64,
-					 index, f->applied);
+					 " after entry %" PRIu64,
+					 index, prev);
 			rv = CF_ECORRUPT;
 			goto out;
 		}
+		prev = index;
+		if (index <= f->applied)
+			continue; /* the fetched store holds it */
 		rft_fsm_apply_entry(f, index, buf, len);
 		n_applied++;
 	}

@@ -551,6 +551,7 @@ int rft__node_finish(struct rft_node *n, char *errmsg)
 	n->prepare.data = n;
 	uv_timer_init(loop, &n->tick);
 	n->tick.data = n;
+	rft__nudge_init(n, loop);
 	return 0;
 
 err_raft:
@@ -726,6 +727,7 @@ static void node_after_raft(struct rft_node *n)
 		node_checkpoint(n, false);
 	uv_close((uv_handle_t *)&n->prepare, node_handle_closed_cb);
 	uv_close((uv_handle_t *)&n->tick, node_handle_closed_cb);
+	uv_close((uv_handle_t *)&n->nudge, node_handle_closed_cb);
 	/* The fetch borrows the peer manager: it goes first. */
 	rft_fetch_close(n->fetch, node_fetch_closed_cb, n);
 	n->fetch = NULL;
@@ -749,8 +751,8 @@ void rft_node_close(struct rft_node *n, void (*cb)(struct rft_node *n))
 	assert(!n->closing);
 	n->closing = true;
 	n->close_cb = cb;
-	/* prepare, tick, peers, disk watcher */
-	n->pending_closes = 4;
+	/* prepare, tick, nudge, peers, disk watcher */
+	n->pending_closes = 5;
 	rft__fail_all(n);
 	node_checkpoint(n, false);
 	if (n->raft_down) {

@@ -187,6 +187,7 @@ struct rft_node_stats {
 	uint64_t entries_proposed;
 	uint64_t commands_proposed;
 	uint64_t forwarded;
+	uint64_t nudges; /* barriers appended after a burst (rft_node_nudge.c) */
 };
 
 struct rft_node {
@@ -230,6 +231,9 @@ struct rft_node {
 	struct rft_peer_mgr peers;
 	uv_prepare_t prepare;
 	uv_timer_t tick;
+	uv_timer_t nudge; /* rft_node_nudge.c */
+	struct raft_barrier nudge_barrier;
+	bool nudge_pending;
 	uv_check_t check;
 	uint64_t next_req_id;
 	int last_state;

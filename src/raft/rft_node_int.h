@@ -74,6 +74,10 @@ void rft__retry_result(const struct rft_submit *s,
 		       const struct rft_result *res, struct rft_result *out);
 /* Pack queued items into entries, one raft_apply each. */
 void rft__propose(struct rft_node *n);
+/* rft_node_nudge.c: the commit index reaches followers after a burst. */
+void rft__nudge_init(struct rft_node *n, uv_loop_t *loop);
+void rft__nudge_arm(struct rft_node *n, uint64_t applied);
+void rft__nudge_cancel(struct rft_node *n);
 
 /* rft_node_compact.c: compaction and erasure on the node. */
 void rft__node_on_compact(void *arg, struct log_compact *job);

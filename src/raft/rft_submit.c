@@ -318,7 +318,7 @@ static void node_apply_cb(struct raft_apply *req, int status, void *result)
 	struct rft_node *n = f->node;
 	const struct rft_result *res = NULL;
 	unsigned nres = 0;
-	uint64_t index = 0;
+	uint64_t index = 0, applied;
 	int rc = raft_to_cf(status);
 
 	(void)result;
@@ -369,7 +369,10 @@ static void node_apply_cb(struct raft_apply *req, int status, void *result)
 			item_reply(n, it, &res[i]);
 		}
 	}
+	applied = req->index; /* req is in f */
 	free(f);
+	if (status == 0)
+		rft__nudge_arm(n, applied);
 }
 
 /* Pack queued items into entries and propose them. */
@@ -459,6 +462,7 @@ void rft__propose(struct rft_node *n)
 			return;
 		}
 		n->n_inflight++;
+		rft__nudge_cancel(n); /* this entry carries the commit index */
 		n->stats.entries_proposed++;
 		n->stats.commands_proposed += k;
 	}

@@ -665,6 +665,33 @@ static void a_full_queue_is_written_out_in_apply_and_loses_nothing(void **state)
 	n_passed++;
 }
 
+/*
+ * Issue 14: after the last entry of a burst the leader appends a barrier
+ * (rft_node_nudge.c), whose AppendEntries tells the followers the commit
+ * index at once instead of at the next heartbeat: a lone send is nudged.
+ * (How much sooner followers deliver is a benchmark's figure, not a test's.)
+ */
+static void a_lone_send_is_nudged_to_the_followers(void **state)
+{
+	long long n0, n1;
+	uint64_t t0;
+
+	(void)state;
+	n0 = metric(leader, "confab_raft_nudges_total");
+	assert_int_equal(cf_test_send(&cluster, leader, members[0], CONV,
+				      "lone-1", "alone",
+				      &(struct cf_test_ack){0}),
+			 201);
+	t0 = cf_mono_ms();
+	while ((n1 = metric(leader, "confab_raft_nudges_total")) == n0 &&
+	       cf_mono_ms() - t0 < 10000)
+		usleep(10 * 1000);
+	print_message("leader n%u: %lld nudge(s) after one send\n", leader,
+		      n1 - n0);
+	assert_true(n1 > n0);
+	n_passed++;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -675,6 +702,7 @@ int main(void)
 			members_removed_mid_fan_out_get_what_came_before_only),
 		cmocka_unit_test(
 			a_full_queue_is_written_out_in_apply_and_loses_nothing),
+		cmocka_unit_test(a_lone_send_is_nudged_to_the_followers),
 	};
 
 	for (unsigned i = 0; i < G_MEMBERS; i++)
