@@ -8,7 +8,10 @@
  *
  *   0 send   1 create   2 members   3 receipt   4 edit
  *   5 a WebSocket text frame, routed by its "type" as fe_api_ws_message()
- *     does ("send", "delivered"/"read", "ping")
+ *     does ("send", "delivered"/"read", "sync" and its cursor, "typing",
+ *     "presence_subscribe", "ping")
+ *   6 GET /v1/search's parameters, one a line: q, cursor, limit (the
+ *     cursor must write back as it was read)
  *
  * Each body is checked with small and default limits and against the
  * conversation as a node may know it: unknown (NULL), a group the caller
@@ -30,11 +33,15 @@
 #include "common/cf_err.h"
 #include "common/cf_id.h"
 #include "frontend/fe_api_parse.h"
+#include "frontend/fe_api_search.h"
 #include "frontend/fe_http.h"
 #include "frontend/fe_json.h"
+#include "frontend/fe_presence_sub.h"
 #include "frontend/fe_send_meta.h"
 #include "raft/rft_cmd.h"
 #include "raft/rft_fsm.h"
+#include "sync/sync_feed.h"
+#include "sync/sync_read.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -279,6 +286,44 @@ static void route_ws(const uint8_t *p, size_t n)
 			refused(rv, err);
 		else
 			route_receipt(o);
+	} else if (type != NULL && strcmp(type, "sync") == 0) {
+		json_t *c = json_object_get(o, "cursor");
+		const char *cur = json_string_value(c);
+		uint64_t after = 0;
+		char again[24];
+
+		if (cur != NULL &&
+		    sync_cursor_parse(cf_str_c(cur), &after) == 0) {
+			/* A cursor read back names the same position. */
+			uint64_t after2 = 0;
+
+			sync_cursor_str(after, again);
+			if (sync_cursor_parse(cf_str_c(again), &after2) != 0 ||
+			    after2 != after)
+				abort();
+		}
+	} else if (type != NULL && strcmp(type, "typing") == 0) {
+		struct cf_str conv, st;
+		char err[128] = "";
+		int rv = fe_json_str(o, "conversationId", true, FE_STR_ID, 64,
+				     &conv, err, sizeof err);
+
+		if (rv == 0)
+			rv = fe_json_str(o, "state", true, FE_STR_ANY, 8, &st,
+					 err, sizeof err);
+		if (rv != 0)
+			refused(rv, err);
+		else if (conv.len > 64 || st.len > 8)
+			abort();
+	} else if (type != NULL && strcmp(type, "presence_subscribe") == 0) {
+		char err[96] = "";
+		json_t *u = json_object_get(o, "users");
+		int rv = fe_presence_users_check(u, err, sizeof err);
+
+		if (rv != 0)
+			refused(rv, err);
+		else if (json_array_size(u) > FE_PRESENCE_SUB_MAX)
+			abort();
 	} else if (type != NULL && strcmp(type, "ping") == 0) {
 		json_t *r = json_pack("{s:s}", "type", "pong");
 		json_t *id = json_object_get(o, "id");
@@ -288,6 +333,47 @@ static void route_ws(const uint8_t *p, size_t n)
 		json_decref(r);
 	}
 	json_decref(o);
+}
+
+/* The next line of p[0..n) at *pos (without its '\n'). */
+static struct cf_str line(const uint8_t *p, size_t n, size_t *pos)
+{
+	struct cf_str l = {(const char *)p + *pos, 0};
+
+	while (*pos < n && p[*pos] != '\n') {
+		(*pos)++;
+		l.len++;
+	}
+	if (*pos < n)
+		(*pos)++;
+	return l;
+}
+
+static void route_search(const uint8_t *p, size_t n)
+{
+	size_t pos = 0;
+	struct cf_str q = line(p, n, &pos), cur = line(p, n, &pos),
+		      lim = line(p, n, &pos);
+	struct cf_buf match = CF_BUF_INIT;
+	const char *err = NULL;
+	uint64_t v = 0;
+	char back[16];
+	int rv;
+
+	rv = fe_search_query(q, &match, &err);
+	if (rv != 0 && (rv != CF_EBADREQ || err == NULL) && rv != -ENOMEM)
+		abort();
+	if (rv == 0 && match.len == 0)
+		abort();
+	cf_buf_release(&match);
+	if (fe_search_cursor_parse(cur, &v) == 0) {
+		fe_search_cursor_str(v, back);
+		if (v == 0 || strlen(back) > 14 ||
+		    (cur.len == strlen(back) &&
+		     memcmp(back, cur.p, cur.len) != 0))
+			abort();
+	}
+	(void)fe_parse_u64(lim, &v);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -300,9 +386,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	route = data[0] % 6;
+	route = data[0] % 7;
 	if (route == 5) {
 		route_ws(data + 1, size - 1);
+		return 0;
+	}
+	if (route == 6) {
+		route_search(data + 1, size - 1);
 		return 0;
 	}
 	memset(&req, 0, sizeof req);
