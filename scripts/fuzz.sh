@@ -13,7 +13,8 @@
 # Environment: FUZZ_TARGETS (names, default: every fuzz/fuzz_* built),
 # FUZZ_SECONDS, FUZZ_JOBS, FUZZ_FLAGS (more libFuzzer flags),
 # FUZZ_MERGE=1 (afterwards, add the scratch files that bring new coverage
-# to the committed corpus with -merge=1; review and commit them).
+# edges to the committed corpus with -merge=1 -use_counters=0, which keeps
+# it to a few hundred files; review and commit them).
 set -u
 
 build=${1:?usage: fuzz.sh BUILDDIR SRCDIR}
@@ -68,7 +69,8 @@ run_one() {
 		>"$dir/summary"
 	cat "$dir/summary"
 	if [ "${FUZZ_MERGE:-0}" = 1 ] && [ "$crashes" -eq 0 ]; then
-		nice -n 19 "$build/fuzz/fuzz_$t" -merge=1 \
+		# Edges only (no hit counts): a few hundred files per target.
+		nice -n 19 "$build/fuzz/fuzz_$t" -merge=1 -use_counters=0 \
 			"$src/tests/fuzz/corpus/$t" "$dir/corpus" \
 			>"$dir/merge.log" 2>&1 ||
 			echo "$t: merge failed, see $dir/merge.log" >&2
