@@ -311,9 +311,11 @@ static void route_ws(const uint8_t *p, size_t n)
 		if (rv == 0)
 			rv = fe_json_str(o, "state", true, FE_STR_ANY, 8, &st,
 					 err, sizeof err);
+		/* fe_presence_ws passes 64 for the id, which FE_STR_ID
+		 * ignores: any conversation id (1 to 128 bytes) is typed in. */
 		if (rv != 0)
 			refused(rv, err);
-		else if (conv.len > 64 || st.len > 8)
+		else if (!cf_id_valid(conv.p, conv.len) || st.len > 8)
 			abort();
 	} else if (type != NULL && strcmp(type, "presence_subscribe") == 0) {
 		char err[96] = "";
