@@ -375,7 +375,9 @@ static int run_ws(struct bench *b)
 	o.targets = t;
 	o.n_targets = b->n_urls;
 	o.conc = b->conc;
-	o.sockets = b->sockets > 0 ? b->sockets : b->conc;
+	/* More sockets than sends in flight: one send each. */
+	o.sockets = b->sockets > 0 && b->sockets < b->conc ? b->sockets
+							   : b->conc;
 	o.seconds = b->seconds;
 	o.warmup = b->warmup;
 	o.size = b->size;

@@ -27,6 +27,7 @@
 #include "frontend/fe_api_conv.h"
 #include "frontend/fe_api_search.h"
 #include "frontend/fe_api_edit.h"
+#include "frontend/fe_api_parse.h"
 #include "frontend/fe_api_sync.h"
 #include "frontend/fe_auth.h"
 #include "frontend/fe_cors.h"
@@ -210,36 +211,6 @@ static void send_done_cb(struct rft_submit *s, int status,
 	call_free(k);
 }
 
-/*
- * API.md's attachment: {"mediaId" (an id, required), "mime" and "name"
- * (strings), "size" (an integer >= 0)}; 0 or CF_EBADREQ with err set.
- */
-static int attachment_check(json_t *att, char *err, size_t errlen)
-{
-	struct cf_str s;
-	json_t *size;
-	int rv;
-
-	if (!json_is_object(att)) {
-		snprintf(err, errlen, "'attachment' must be an object");
-		return CF_EBADREQ;
-	}
-	if ((rv = fe_json_str(att, "mediaId", true, FE_STR_ID, 0, &s, err,
-			      errlen)) != 0 ||
-	    (rv = fe_json_str(att, "mime", false, FE_STR_ANY, 255, &s, err,
-			      errlen)) != 0 ||
-	    (rv = fe_json_str(att, "name", false, FE_STR_ANY, 1024, &s, err,
-			      errlen)) != 0)
-		return rv;
-	size = json_object_get(att, "size");
-	if (size != NULL && !json_is_null(size) &&
-	    (!json_is_integer(size) || json_integer_value(size) < 0)) {
-		snprintf(err, errlen, "'size' must be an integer >= 0");
-		return CF_EBADREQ;
-	}
-	return 0;
-}
-
 static int send_start(struct fe_conn *c, const char *user, json_t *o,
 		      json_t *ws_id, bool ws, bool again, char *err,
 		      size_t errlen);
@@ -287,48 +258,62 @@ static int send_recheck(struct fe_conn *c, const char *user, json_t *o,
 	return 0;
 }
 
+static int send_go(struct fe_conn *c, const char *user,
+		   const struct fe_send_fields *sf, json_t *o, json_t *ws_id,
+		   bool ws, bool again, char *err, size_t errlen);
+
 /*
  * Validate a send from a JSON object and submit it. On a validation error
  * returns it (with err set) and submits nothing. again: this is the check
  * after a read index (send_recheck).
  */
-static int send_go(struct fe_conn *c, const char *user,
-		   const struct fe_send_scan *f, json_t *o, json_t *ws_id,
-		   bool ws, bool again, char *err, size_t errlen);
-
 static int send_start(struct fe_conn *c, const char *user, json_t *o,
 		      json_t *ws_id, bool ws, bool again, char *err,
 		      size_t errlen)
 {
-	struct fe_send_scan f;
+	struct fe_send_fields sf;
 	int rv;
 
-	if ((rv = fe_json_str(o, "conversationId", true, FE_STR_ID, 0,
-			      &f.conv, err, errlen)) != 0 ||
-	    (rv = fe_json_str(o, "clientMsgId", true, FE_STR_ID, 0, &f.cmid,
-			      err, errlen)) != 0 ||
-	    (rv = fe_json_str(o, "msgType", false, FE_STR_MSGTYPE, 0,
-			      &f.msg_type, err, errlen)) != 0 ||
-	    (rv = fe_json_str(o, "content", false, FE_STR_ANY, 0, &f.content,
-			      err, errlen)) != 0)
+	rv = fe_parse_send(o, c->srv->cfg.max_content_chars, &sf, err,
+			   errlen);
+	if (rv != 0)
 		return rv;
-	return send_go(c, user, &f, o, ws_id, ws, again, err, errlen);
+	return send_go(c, user, &sf, o, ws_id, ws, again, err, errlen);
 }
 
 /*
- * A send's fields, from the parsed body o, or from fe_send_scan (o NULL: a
- * plain send, without attachment, replyTo or mentions, whose content has
- * no '@').
+ * A plain send read by fe_send_scan (fe_json_fast.h), through the same
+ * checks as fe_parse_send's after the strings; 0, or an error (err set).
+ */
+static int send_scanned(struct fe_conn *c, const char *user,
+			const struct fe_send_scan *f, json_t *ws_id, bool ws,
+			char *err, size_t errlen)
+{
+	struct fe_send_fields sf = {
+		.conv = f->conv,
+		.cmid = f->cmid,
+		.type = f->msg_type,
+		.content = f->content,
+	};
+	int rv;
+
+	rv = fe_parse_send_rest(&sf, NULL, c->srv->cfg.max_content_chars, err,
+				errlen);
+	if (rv != 0)
+		return rv;
+	return send_go(c, user, &sf, NULL, ws_id, ws, false, err, errlen);
+}
+
+/*
+ * Submit a checked send: sf from the parsed body o, or from fe_send_scan
+ * (o NULL: a plain send, without attachment, replyTo or mentions, whose
+ * content has no '@').
  */
 static int send_go(struct fe_conn *c, const char *user,
-		   const struct fe_send_scan *f, json_t *o, json_t *ws_id,
+		   const struct fe_send_fields *sf, json_t *o, json_t *ws_id,
 		   bool ws, bool again, char *err, size_t errlen)
 {
 	struct fe_server *srv = c->srv;
-	struct cf_str conv = f->conv;
-	struct cf_str cmid = f->cmid;
-	struct cf_str type = f->msg_type;
-	struct cf_str content = f->content;
 	struct rft_cmd cmd;
 	struct fe_call *k;
 	struct cf_buf mentions = CF_BUF_INIT;
@@ -339,34 +324,10 @@ static int send_go(struct fe_conn *c, const char *user,
 	unsigned retry_s = 1;
 	int rv;
 
-	if (type.p == NULL)
-		type = CF_STR_LIT("text");
-	if (content.p == NULL) {
-		if (cf_str_eqc(type, "text")) {
-			snprintf(err, errlen, "'content' is required");
-			return CF_EBADREQ;
-		}
-		content = CF_STR_LIT("");
-	}
-	if (cf_utf8_chars(content.p, content.len) > srv->cfg.max_content_chars) {
-		snprintf(err, errlen, "'content' is over %u characters",
-			 srv->cfg.max_content_chars);
-		return CF_ETOOBIG;
-	}
-	att = o != NULL ? json_object_get(o, "attachment") : NULL;
-	if (att != NULL && json_is_null(att))
-		att = NULL;
-	if (att == NULL &&
-	    (cf_str_eqc(type, "image") || cf_str_eqc(type, "file"))) {
-		snprintf(err, errlen,
-			 "an image or file carries an 'attachment'");
-		return CF_EBADREQ;
-	}
-	if (att != NULL && (rv = attachment_check(att, err, errlen)) != 0)
-		return rv;
-	rv = fe_send_meta(rft_node_fsm(srv->node), cf_str_c(user), conv,
-			  content, o, again, &reply_to, &mentions, &stale,
-			  err, errlen);
+	att = sf->attachment;
+	rv = fe_send_meta(rft_fsm_conv(rft_node_fsm(srv->node), sf->conv),
+			  cf_str_c(user), sf->content, o, again, &reply_to,
+			  &mentions, &stale, err, errlen);
 	if (rv == CF_EBADREQ && stale && !again) {
 		/* stale needs mentions or an '@': never a scanned send */
 		assert(o != NULL);
@@ -396,15 +357,15 @@ static int send_go(struct fe_conn *c, const char *user,
 	k->ws = ws;
 	k->ws_id = json_incref(ws_id);
 	k->attachment = att_text != NULL;
-	memcpy(k->conv, conv.p, conv.len);
-	memcpy(k->client_msg_id, cmid.p, cmid.len);
+	memcpy(k->conv, sf->conv.p, sf->conv.len);
+	memcpy(k->client_msg_id, sf->cmid.p, sf->cmid.len);
 	memset(&cmd, 0, sizeof cmd);
 	cmd.type = RFT_CMD_SEND;
 	cmd.user = cf_str_c(user);
-	cmd.conv = conv;
-	cmd.client_msg_id = cmid;
-	cmd.msg_type = type;
-	cmd.content = content;
+	cmd.conv = sf->conv;
+	cmd.client_msg_id = sf->cmid;
+	cmd.msg_type = sf->type;
+	cmd.content = sf->content;
 	cmd.attachment = cf_str_c(att_text);
 	cmd.reply_to = reply_to;
 	cmd.mentions.p = mentions.data;
@@ -431,8 +392,7 @@ static void http_send(struct fe_conn *c, const struct fe_http_req *req,
 
 	if (fe_send_scan(req->body.p, req->body.len, false, &f, &scratch)) {
 		/* the plain send, without jansson (fe_json_fast.h) */
-		rv = send_go(c, user, &f, NULL, NULL, false, false, err,
-			     sizeof err);
+		rv = send_scanned(c, user, &f, NULL, false, err, sizeof err);
 		cf_buf_release(&scratch);
 		if (rv != 0)
 			fe_respond_rc(c, rv, err);
@@ -500,105 +460,22 @@ static void http_create(struct fe_conn *c, const struct fe_http_req *req,
 			const char *user)
 {
 	struct fe_server *srv = c->srv;
-	struct cf_str *ids = NULL;
+	struct fe_create_fields cf = {0};
 	struct cf_buf list = CF_BUF_INIT;
-	struct cf_str type;
-	struct cf_str title;
-	struct cf_str conv;
-	struct cf_str key;
-	char keyed[RFT_KEYED_CONV_LEN + 1];
 	struct rft_cmd cmd;
 	struct fe_call *k;
 	char err[256];
 	json_t *o = NULL;
-	json_t *members;
-	unsigned n = 0;
-	size_t i;
-	json_t *v;
 	int rv;
 
 	rv = fe_json_body(req, &o, err, sizeof err);
 	if (rv != 0)
 		goto fail;
-	if ((rv = fe_json_str(o, "type", true, FE_STR_ANY, 16, &type, err,
-			      sizeof err)) != 0 ||
-	    (rv = fe_json_str(o, "title", false, FE_STR_ANY, 256, &title, err,
-			      sizeof err)) != 0 ||
-	    (rv = fe_json_str(o, "conversationId", false, FE_STR_ID, 0, &conv,
-			      err, sizeof err)) != 0 ||
-	    (rv = fe_json_str(o, "clientMsgId", false, FE_STR_ID, 0, &key,
-			      err, sizeof err)) != 0)
+	rv = fe_parse_create(o, user, srv->cfg.max_group, &cf, err,
+			     sizeof err);
+	if (rv != 0)
 		goto fail;
-	if (!cf_str_eqc(type, "direct") && !cf_str_eqc(type, "group")) {
-		snprintf(err, sizeof err, "'type' must be direct or group");
-		rv = CF_EBADREQ;
-		goto fail;
-	}
-	members = json_object_get(o, "members");
-	if (!json_is_array(members)) {
-		snprintf(err, sizeof err, "'members' must be an array of ids");
-		rv = CF_EBADREQ;
-		goto fail;
-	}
-	if (json_array_size(members) > srv->cfg.max_group) {
-		snprintf(err, sizeof err, "a group has at most %u members",
-			 srv->cfg.max_group);
-		rv = CF_EBADREQ;
-		goto fail;
-	}
-	ids = calloc(json_array_size(members) + 1, sizeof *ids);
-	if (ids == NULL) {
-		rv = -ENOMEM;
-		goto fail;
-	}
-	json_array_foreach(members, i, v)
-	{
-		const char *s = json_string_value(v);
-		size_t len = json_string_length(v);
-		if (!json_is_string(v) || !cf_id_valid(s, len)) {
-			snprintf(err, sizeof err,
-				 "'members' must be ids of 1 to 128 bytes of "
-				 "[A-Za-z0-9._:@-]");
-			rv = CF_EBADREQ;
-			goto fail;
-		}
-		if (strcmp(s, user) == 0)
-			continue; /* the caller is always a member */
-		ids[n].p = s;
-		ids[n].len = len;
-		n++;
-	}
-	if (cf_str_eqc(type, "direct")) {
-		if (n != 1 || conv.p != NULL || title.p != NULL) {
-			snprintf(err, sizeof err,
-				 "a direct conversation has exactly one other "
-				 "member, and no id or title");
-			rv = CF_EBADREQ;
-			goto fail;
-		}
-	} else {
-		if (n + 1 > srv->cfg.max_group) {
-			snprintf(err, sizeof err,
-				 "a group has at most %u members",
-				 srv->cfg.max_group);
-			rv = CF_EBADREQ;
-			goto fail;
-		}
-		if (conv.p != NULL && conv.len >= 2 &&
-		    strncmp(conv.p, "c_", 2) == 0) {
-			snprintf(err, sizeof err,
-				 "'conversationId' may not start with c_");
-			rv = CF_EBADREQ;
-			goto fail;
-		}
-		if (conv.p == NULL && key.p != NULL) {
-			/* The idempotency key names the group (see
-			 * rft_keyed_conv_id): a retry is the same create. */
-			rft_keyed_conv_id(cf_str_c(user), key, keyed);
-			conv = cf_str_c(keyed);
-		}
-	}
-	rv = rft_idlist_encode(&list, ids, n);
+	rv = rft_idlist_encode(&list, cf.ids, cf.n);
 	if (rv != 0)
 		goto fail;
 	k = call_new(c, CALL_CREATE, user);
@@ -609,19 +486,18 @@ static void http_create(struct fe_conn *c, const struct fe_http_req *req,
 	memset(&cmd, 0, sizeof cmd);
 	cmd.type = RFT_CMD_CREATE;
 	cmd.user = cf_str_c(user);
-	cmd.conv = conv;
-	cmd.conv_type = cf_str_eqc(type, "direct") ? RFT_CONV_DIRECT
-						   : RFT_CONV_GROUP;
-	cmd.title = title;
+	cmd.conv = cf.conv;
+	cmd.conv_type = cf.direct ? RFT_CONV_DIRECT : RFT_CONV_GROUP;
+	cmd.title = cf.title;
 	cmd.members.p = list.data;
 	cmd.members.len = list.len;
 	rft_node_submit(srv->node, &k->sub, &cmd, create_done_cb);
-	free(ids);
+	free(cf.ids);
 	cf_buf_release(&list);
 	json_decref(o);
 	return;
 fail:
-	free(ids);
+	free(cf.ids);
 	cf_buf_release(&list);
 	json_decref(o);
 	fe_respond_rc(c, rv, err);
@@ -897,8 +773,8 @@ void fe_api_ws_message(struct fe_conn *c, const char *text, size_t len)
 		if (f.id.p != NULL && id == NULL) {
 			fe_ws_send_error(c, NULL, -ENOMEM, NULL);
 		} else {
-			rv = send_go(c, c->user, &f, NULL, id, true, false,
-				     err, sizeof err);
+			rv = send_scanned(c, c->user, &f, id, true, err,
+					  sizeof err);
 			if (rv != 0)
 				fe_ws_send_error(c, id, rv, err);
 		}

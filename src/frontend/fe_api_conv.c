@@ -25,6 +25,7 @@
 #include "common/cf_diag.h"
 #include "common/cf_err.h"
 #include "common/cf_id.h"
+#include "frontend/fe_api_parse.h"
 #include "frontend/fe_api_sync.h"
 #include "frontend/fe_json.h"
 #include "frontend/fe_server.h"
@@ -369,85 +370,6 @@ static void members_done_cb(struct rft_submit *s, int status,
 			      members_applied_cb);
 }
 
-/*
- * o[key]: absent, or an array of valid ids, appended to ids (distinct
- * ones only: a repeat is dropped). *n grows.
- */
-static int take_ids(json_t *o, const char *key, struct cf_str *ids,
-		    unsigned cap, unsigned *n, char *err, size_t errlen)
-{
-	json_t *a = json_object_get(o, key), *v;
-	unsigned first = *n;
-	size_t i;
-
-	if (a == NULL || json_is_null(a))
-		return 0;
-	if (!json_is_array(a)) {
-		snprintf(err, errlen, "'%s' must be an array of ids", key);
-		return CF_EBADREQ;
-	}
-	if (json_array_size(a) > cap - *n) {
-		snprintf(err, errlen, "too many ids in '%s'", key);
-		return CF_EBADREQ;
-	}
-	json_array_foreach(a, i, v)
-	{
-		struct cf_str id = {json_string_value(v), json_string_length(v)};
-		unsigned j;
-
-		if (!json_is_string(v) || !cf_id_valid(id.p, id.len)) {
-			snprintf(err, errlen,
-				 "'%s' must be ids of 1 to 128 bytes of "
-				 "[A-Za-z0-9._:@-]",
-				 key);
-			return CF_EBADREQ;
-		}
-		for (j = first; j < *n && !cf_str_eq(ids[j], id); j++)
-			;
-		if (j == *n)
-			ids[(*n)++] = id;
-	}
-	return 0;
-}
-
-/*
- * The group limit (--max-group) as this node sees the conversation: the
- * FSM cannot apply local config, so the frontend refuses what would pass
- * it here (a concurrent change may still add a few).
- */
-static int check_limit(const struct fe_server *srv, const struct rft_conv *cv,
-		       const struct cf_str *ids, unsigned na, unsigned n,
-		       char *err, size_t errlen)
-{
-	unsigned total, k;
-
-	if (cv == NULL) {
-		if (na <= srv->cfg.max_group)
-			return 0; /* the FSM answers 404 */
-		snprintf(err, errlen, "a group has at most %u members",
-			 srv->cfg.max_group);
-		return CF_EBADREQ;
-	}
-	if (cv->type == RFT_CONV_DIRECT) {
-		snprintf(err, errlen,
-			 "members of a direct conversation cannot change");
-		return CF_EBADREQ;
-	}
-	total = cv->n_members;
-	for (k = 0; k < na; k++)
-		if (!rft_conv_has_member(cv, ids[k]))
-			total++;
-	for (k = na; k < n; k++)
-		if (rft_conv_has_member(cv, ids[k]) && total > 0)
-			total--;
-	if (total > srv->cfg.max_group && total > cv->n_members) {
-		snprintf(err, errlen, "a group has at most %u members",
-			 srv->cfg.max_group);
-		return CF_EBADREQ;
-	}
-	return 0;
-}
-
 static void http_members(struct fe_conn *c, const struct fe_http_req *req,
 			 const char *user, struct cf_str conv)
 {
@@ -468,21 +390,13 @@ static void http_members(struct fe_conn *c, const struct fe_http_req *req,
 	ids = calloc(2u * cap, sizeof *ids);
 	if (ids == NULL)
 		goto fail;
-	rv = take_ids(o, "add", ids, cap, &na, err, sizeof err);
+	rv = fe_parse_members(o, srv->cfg.max_group, ids, &na, &n, err,
+			      sizeof err);
 	if (rv != 0)
 		goto fail;
-	n = na;
-	rv = take_ids(o, "remove", ids, na + cap, &n, err, sizeof err);
-	if (rv != 0)
-		goto fail;
-	if (n == 0) {
-		snprintf(err, sizeof err,
-			 "give 'add' and/or 'remove', arrays of ids");
-		rv = CF_EBADREQ;
-		goto fail;
-	}
-	rv = check_limit(srv, rft_fsm_conv(rft_node_fsm(srv->node), conv),
-			 ids, na, n, err, sizeof err);
+	rv = fe_members_limit(rft_fsm_conv(rft_node_fsm(srv->node), conv),
+			      srv->cfg.max_group, ids, na, n, err,
+			      sizeof err);
 	if (rv != 0)
 		goto fail;
 	if ((rv = rft_idlist_encode(&add, ids, na)) != 0 ||
@@ -614,20 +528,14 @@ static int receipt_start(struct fe_conn *c, const char *user,
 			 struct cf_str conv, uint8_t kind, json_t *o,
 			 json_t *ws_id, bool ws, char *err, size_t errlen)
 {
-	json_t *v = json_object_get(o, "upToSeq");
 	struct conv_call *k;
 	struct rft_cmd cmd;
+	uint64_t seq;
+	int rv;
 
-	if (v == NULL || json_is_null(v)) {
-		snprintf(err, errlen, "'upToSeq' is required");
-		return CF_EBADREQ;
-	}
-	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-	    json_integer_value(v) > (json_int_t)(1ll << 53)) {
-		snprintf(err, errlen,
-			 "'upToSeq' must be a non-negative integer");
-		return CF_EBADREQ;
-	}
+	rv = fe_parse_receipt(o, &seq, err, errlen);
+	if (rv != 0)
+		return rv;
 	k = call_new(c, CONV_RECEIPT, user, conv);
 	if (k == NULL)
 		return -ENOMEM;
@@ -638,7 +546,7 @@ static int receipt_start(struct fe_conn *c, const char *user,
 	cmd.type = RFT_CMD_RECEIPT;
 	cmd.user = cf_str_c(user);
 	cmd.conv = conv;
-	cmd.seq = (uint64_t)json_integer_value(v);
+	cmd.seq = seq;
 	cmd.receipt_kind = kind;
 	rft_node_submit(c->srv->node, &k->sub, &cmd, receipt_done_cb);
 	return 0;

@@ -20,6 +20,7 @@
 #include "common/cf_err.h"
 #include "common/cf_id.h"
 #include "common/cf_time.h"
+#include "frontend/fe_api_parse.h"
 #include "frontend/fe_json.h"
 #include "frontend/fe_mention.h"
 #include "frontend/fe_rate.h"
@@ -79,60 +80,6 @@ out:
 	free(k);
 }
 
-static bool is_member(void *arg, struct cf_str id)
-{
-	return rft_conv_has_member(arg, id);
-}
-
-/*
- * The final mentions (fe_mention.h): the explicit ids (an array; apply
- * refuses one that is not a member) and the members the new content
- * names with '@', as this node knows them (none if it does not know the
- * conversation or the caller is not a member here: apply answers then),
- * encoded into out.
- */
-static int mentions_take(struct fe_conn *c, const char *user,
-			 struct cf_str conv, struct cf_str content, json_t *o,
-			 struct cf_buf *out, char *err, size_t errlen)
-{
-	json_t *a = json_object_get(o, "mentions");
-	struct cf_str ids[RFT_MENTIONS_MAX], final[RFT_MENTIONS_MAX];
-	const struct rft_conv *cv;
-	size_t i, n = 0;
-	unsigned nf;
-	json_t *v;
-
-	if (a != NULL && !json_is_null(a) &&
-	    (!json_is_array(a) || json_array_size(a) > RFT_MENTIONS_MAX)) {
-		snprintf(err, errlen, "'mentions' must be an array of at most "
-				      "%u user ids",
-			 RFT_MENTIONS_MAX);
-		return CF_EBADREQ;
-	}
-	if (a != NULL && json_is_array(a)) {
-		json_array_foreach(a, i, v)
-		{
-			if (!json_is_string(v) ||
-			    !cf_id_valid(json_string_value(v),
-					 json_string_length(v))) {
-				snprintf(err, errlen,
-					 "'mentions' must be user ids");
-				return CF_EBADREQ;
-			}
-			ids[n].p = json_string_value(v);
-			ids[n++].len = json_string_length(v);
-		}
-	}
-	cv = rft_fsm_conv(rft_node_fsm(c->srv->node), conv);
-	if (cv != NULL && rft_conv_has_member(cv, cf_str_c(user)))
-		nf = fe_mention_list(content, ids, (unsigned)n, is_member,
-				     (void *)cv, final, RFT_MENTIONS_MAX);
-	else
-		nf = fe_mention_list(CF_STR_LIT(""), ids, (unsigned)n,
-				     is_member, NULL, final, RFT_MENTIONS_MAX);
-	return nf > 0 ? rft_idlist_encode(out, final, nf) : 0;
-}
-
 static int edit_start(struct fe_conn *c, const char *user, struct cf_str conv,
 		      uint64_t seq, json_t *o, char *err, size_t errlen)
 {
@@ -144,21 +91,12 @@ static int edit_start(struct fe_conn *c, const char *user, struct cf_str conv,
 	unsigned retry_s = 1;
 	int rv;
 
-	if ((rv = fe_json_str(o, "clientEditId", true, FE_STR_ID, 0, &ceid,
-			      err, errlen)) != 0 ||
-	    (rv = fe_json_str(o, "content", true, FE_STR_ANY, 0, &content, err,
-			      errlen)) != 0)
+	rv = fe_parse_edit(o, srv->cfg.max_content_chars, &ceid, &content, err,
+			   errlen);
+	if (rv != 0)
 		return rv;
-	if (content.len == 0) {
-		snprintf(err, errlen, "'content' must not be empty");
-		return CF_EBADREQ;
-	}
-	if (cf_utf8_chars(content.p, content.len) > srv->cfg.max_content_chars) {
-		snprintf(err, errlen, "'content' is over %u characters",
-			 srv->cfg.max_content_chars);
-		return CF_ETOOBIG;
-	}
-	rv = mentions_take(c, user, conv, content, o, &mentions, err, errlen);
+	rv = fe_edit_mentions(o, rft_fsm_conv(rft_node_fsm(srv->node), conv),
+			      user, content, &mentions, err, errlen);
 	if (rv != 0)
 		goto out;
 	rv = fe_rate_take(&srv->rate, user, cf_mono_ns(), &retry_s);

@@ -66,7 +66,7 @@ static void req_fail(struct search_req *k, int rv, const char *msg)
 
 /* ---- the cursor: "s" and the messageId to continue below, base 36 ---- */
 
-static void cursor_str(uint64_t v, char out[16])
+void fe_search_cursor_str(uint64_t v, char out[16])
 {
 	char tmp[16];
 	size_t n = 0, i = 0;
@@ -82,7 +82,7 @@ static void cursor_str(uint64_t v, char out[16])
 	out[i] = '\0';
 }
 
-static int cursor_parse(struct cf_str s, uint64_t *out)
+int fe_search_cursor_parse(struct cf_str s, uint64_t *out)
 {
 	uint64_t v = 0;
 
@@ -159,7 +159,7 @@ static int render(struct fe_server *s, struct search_req *k,
 	if (rv == 0 && q->more) {
 		char cur[16];
 
-		cursor_str(q->next, cur);
+		fe_search_cursor_str(q->next, cur);
 		rv = cf_jw_lit(b, ",\"cursor\":\"");
 		if (rv == 0)
 			rv = cf_jw_lit(b, cur);
@@ -324,7 +324,7 @@ static int parse_common(const struct fe_http_req *req, struct search_req *k,
 
 	k->job.q.before = 0;
 	if (fe_http_query_get(req, "cursor", &v) == 0 &&
-	    cursor_parse(v, &k->job.q.before) != 0) {
+	    fe_search_cursor_parse(v, &k->job.q.before) != 0) {
 		*err = "malformed cursor";
 		return CF_EBADREQ;
 	}
@@ -343,15 +343,11 @@ static int parse_common(const struct fe_http_req *req, struct search_req *k,
 	return 0;
 }
 
-static int parse_search(struct fe_server *s, const struct fe_http_req *req,
-			struct search_req *k, const char **err)
+/* See fe_api_search.h. */
+int fe_search_query(struct cf_str q, struct cf_buf *m, const char **err)
 {
-	struct cf_buf m = CF_BUF_INIT;
-	struct cf_str q, conv;
 	int rv;
 
-	if (fe_http_query_get(req, "q", &q) != 0)
-		q.len = 0;
 	while (q.len > 0 && (q.p[0] == ' ' || q.p[0] == '\t' ||
 			     q.p[0] == '\n' || q.p[0] == '\r')) {
 		q.p++;
@@ -369,11 +365,22 @@ static int parse_search(struct fe_server *s, const struct fe_http_req *req,
 		*err = "'q' is longer than 256 bytes";
 		return CF_EBADREQ;
 	}
-	rv = sync_search_norm_query(q.p, q.len, &m, NULL);
-	if (rv == CF_EBADREQ) {
+	rv = sync_search_norm_query(q.p, q.len, m, NULL);
+	if (rv == CF_EBADREQ)
 		*err = "'q' has no word to search for";
-		return rv;
-	}
+	return rv;
+}
+
+static int parse_search(struct fe_server *s, const struct fe_http_req *req,
+			struct search_req *k, const char **err)
+{
+	struct cf_buf m = CF_BUF_INIT;
+	struct cf_str q, conv;
+	int rv;
+
+	if (fe_http_query_get(req, "q", &q) != 0)
+		q.len = 0;
+	rv = fe_search_query(q, &m, err);
 	if (rv != 0)
 		return rv;
 	k->match = cf_buf_detach(&m, NULL);

@@ -25,6 +25,7 @@
 #define FE_API_SEARCH_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "common/cf_buf.h"
 
@@ -41,6 +42,16 @@ struct fe_server;
 /* The routes above: true if the path was one of them (answered). */
 bool fe_api_search_http(struct fe_conn *c, const struct fe_http_req *req,
 			const char *user);
+
+/*
+ * The parts of a request read without the node (tests/fuzz/fuzz_api.c):
+ * the cursor ("s" and a messageId in base 36: 0 or CF_EBADREQ; str writes
+ * it back), and q (blanks trimmed, 1 to FE_SEARCH_Q_MAX bytes) into the
+ * FTS5 expression *match (0, or CF_EBADREQ with *err set, or -ENOMEM).
+ */
+int fe_search_cursor_parse(struct cf_str s, uint64_t *out);
+void fe_search_cursor_str(uint64_t v, char out[16]);
+int fe_search_query(struct cf_str q, struct cf_buf *match, const char **err);
 
 /* The confab_search_* metrics, appended to b. */
 int fe_api_search_metrics(struct fe_server *s, struct cf_buf *b);

@@ -140,7 +140,7 @@ static json_t *entry_json(const char *u, size_t ulen, bool online,
  * Check the `users` of a subscribe: an array of at most FE_PRESENCE_SUB_MAX
  * valid ids. 0, or CF_EBADREQ with err set.
  */
-static int users_check(json_t *users, char *err, size_t errlen)
+int fe_presence_users_check(json_t *users, char *err, size_t errlen)
 {
 	size_t i;
 	json_t *v;
@@ -187,7 +187,7 @@ void fe_presence_sub_ws(struct fe_conn *c, json_t *o, json_t *id)
 		fe_conn_ws_close(c, 1008, "too slow");
 		goto out;
 	}
-	rv = users_check(users, err, sizeof err);
+	rv = fe_presence_users_check(users, err, sizeof err);
 	if (rv != 0) {
 		fe_ws_send_error(c, id, rv, err);
 		goto out;

@@ -59,6 +59,11 @@ void fe_presence_subs_release(struct fe_presence_subs *ps);
 
 /* The `presence_subscribe` frame of socket c: replace its set, answer. */
 void fe_presence_sub_ws(struct fe_conn *c, json_t *o, json_t *id);
+/*
+ * The `users` of a subscribe: an array of at most FE_PRESENCE_SUB_MAX
+ * valid ids. 0, or CF_EBADREQ with err set (tests/fuzz/fuzz_api.c).
+ */
+int fe_presence_users_check(json_t *users, char *err, size_t errlen);
 /* Socket c closes: leave every list (no-op if it never subscribed). */
 void fe_presence_sub_drop(struct fe_presence_subs *ps, struct fe_conn *c);
 /* User u's online state became online (last: latest activity, 0 never). */

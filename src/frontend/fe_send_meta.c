@@ -35,13 +35,12 @@ static int reply_get(json_t *o, uint64_t *reply_to, char *err,
 	return 0;
 }
 
-int fe_send_meta(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
+int fe_send_meta(const struct rft_conv *cv, struct cf_str user,
 		 struct cf_str content, json_t *o, bool again,
 		 uint64_t *reply_to, struct cf_buf *list, bool *stale,
 		 char *err, size_t errlen)
 {
 	struct cf_str ex[RFT_MENTIONS_MAX], out[RFT_MENTIONS_MAX];
-	const struct rft_conv *cv = rft_fsm_conv(f, conv);
 	json_t *m = json_object_get(o, "mentions");
 	unsigned n_ex = 0, n;
 	size_t i;

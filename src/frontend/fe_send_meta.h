@@ -22,6 +22,8 @@
  * no id is parsed from the text: apply answers 404 or 403 (or drops what
  * is not a member).
  *
+ * cv is the conversation as this node knows it (rft_fsm_conv(), NULL if
+ * unknown here).
  * Ownership: list is the caller's buffer. Errors: 0, CF_EBADREQ (err set),
  * -ENOMEM. Threads: loop thread only (reads the FSM).
  */
@@ -36,7 +38,7 @@
 #include "common/cf_buf.h"
 #include "raft/rft_fsm.h"
 
-int fe_send_meta(struct rft_fsm *f, struct cf_str user, struct cf_str conv,
+int fe_send_meta(const struct rft_conv *cv, struct cf_str user,
 		 struct cf_str content, json_t *o, bool again,
 		 uint64_t *reply_to, struct cf_buf *list, bool *stale,
 		 char *err, size_t errlen);

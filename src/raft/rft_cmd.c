@@ -624,8 +624,11 @@ int rft_result_decode(const void *buf, size_t len, struct rft_result *r)
 	r->server_ts = cf_rd_u64(&rd);
 	r->seq2 = cf_rd_u64(&rd);
 	conv = rd_s16(&rd);
+	/* A NUL inside conv would cut the id the client is given (found by
+	 * fuzz_cmd: decode, encode did not give the same bytes back). */
 	if (rd.err != 0 || rd.left != 0 || conv.len >= sizeof(r->conv) ||
-	    (flags & ~3u) != 0 || r->status > 0)
+	    (flags & ~3u) != 0 || r->status > 0 ||
+	    (conv.len > 0 && memchr(conv.p, '\0', conv.len) != NULL))
 		return CF_ECORRUPT;
 	r->duplicate = (flags & 1) != 0;
 	r->created = (flags & 2) != 0;

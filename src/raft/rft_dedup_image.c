@@ -28,8 +28,10 @@
  * What is not written, and why the window read back answers alike:
  *  - The table: it is rebuilt from the words, so that no slot of a damaged
  *    or hostile image can point outside the chunks. It has the written
- *    size, so adds trigger growth at the same counts as in the window
- *    written; a resize under way there is finished here (one table). The
+ *    size up to 2^20 slots, so adds trigger growth at the same counts as
+ *    in the window written (a larger one is read back at the size its
+ *    words need, so that a damaged size cannot make the reader allocate
+ *    up to 16 GiB); a resize under way there is finished here (one table). The
  *    slots' order within a probe run may differ; a find's answer does not
  *    depend on it (by the rule of rft_dedup.h a key has at most one
  *    record that answers).
@@ -58,6 +60,8 @@
 #include "raft/rft_dedup_int.h"
 
 #define RFT_DEDUP_IMG_VERSION 1u
+/* Slots of a written table kept as they are when read (4 MiB): read_cap. */
+#define RFT_DEDUP_IMG_KEEP_CAP (1u << 20)
 #define BUCKET_MIN_BYTES 12 /* key and count */
 #define PREFETCH_AHEAD 8
 
@@ -205,6 +209,25 @@ static int load_words(struct rft_dedup *d, struct rft_dedup_bucket *b,
 	return 0;
 }
 
+/*
+ * The slots the table is read back with: the written size up to
+ * RFT_DEDUP_IMG_KEEP_CAP; above, what the words need at most 3/4 full
+ * (and no less than that), the table growing again with adds. The written
+ * size is the one count of the section the image holds no bytes for: a
+ * damaged image's 2^32 slots and no word made the reader calloc 16 GiB
+ * (found by fuzz_image).
+ */
+static uint64_t read_cap(uint64_t cap, uint64_t n)
+{
+	uint64_t need = RFT_DEDUP_IMG_KEEP_CAP;
+
+	if (cap <= RFT_DEDUP_IMG_KEEP_CAP)
+		return cap;
+	while (n > need / 4 * 3)
+		need *= 2;
+	return need; /* <= cap: cap_ok() */
+}
+
 /* Allocate the directory, the buckets and the table at their final size. */
 static int presize(struct rft_dedup *d, uint64_t n, uint64_t cap, uint32_t nb)
 {
@@ -257,7 +280,7 @@ int rft_dedup_image_read(struct rft_dedup *d, struct cf_imgr *r)
 	if (n > (cf_imgr_left(r) - (uint64_t)nb * BUCKET_MIN_BYTES) / 8 ||
 	    !cap_ok(cap, n))
 		goto err;
-	rv = presize(d, n, cap, nb);
+	rv = presize(d, n, read_cap(cap, n), nb);
 	if (rv != 0)
 		goto err;
 	rv = CF_ECORRUPT;

@@ -3,7 +3,8 @@
 /*
  * Segment fetch protocol, over the peer links (rft_peer frames carry
  * [type][reqId][body]; an answer has the reqId of its request). Every
- * integer is little-endian.
+ * integer is little-endian. Requests and answers are decoded and checked
+ * by rft_fetch_msg.c.
  *
  *   FETCH_MANIFEST   (24)  body: empty
  *   FETCH_MANIFEST_R (25)  i32 status, then (status 0) the server's MANIFEST
@@ -62,6 +63,7 @@
 #include "common/cf_io.h"
 #include "log/log_cold.h"
 #include "raft/rft_fetch_int.h"
+#include "raft/rft_fetch_msg.h"
 
 #define FETCH_TIMEOUT_DEFAULT 10000u
 #define HASH_CHUNK (1u << 20)
@@ -141,51 +143,19 @@ static int srv_refresh(struct rft_fetch_server *s)
 	return 0;
 }
 
-struct srv_req {
-	uint32_t partition;
-	uint32_t segno;
-	uint64_t off;
-	uint64_t len;
-};
-
 /* Decode a SUM/RANGE/CRANGE body and check it against the manifest. */
 static int srv_check(struct rft_fetch_server *s, uint8_t type,
-		     const void *body, size_t n, struct srv_req *q)
+		     const void *body, size_t n, struct rft_fetch_req *q)
 {
-	const struct log_manifest_seg *ms;
-	const struct log_manifest_cold *mc;
-	uint64_t length;
-	struct cf_rd r;
 	int rv;
 
-	if (n != RFT_FETCH_REQ_SIZE)
-		return CF_EBADREQ;
-	cf_rd_init(&r, body, n);
-	q->partition = cf_rd_u32(&r);
-	q->segno = cf_rd_u32(&r);
-	q->off = cf_rd_u64(&r);
-	q->len = cf_rd_u64(&r);
-	if (r.err != 0)
-		return CF_EBADREQ;
+	rv = rft_fetch_req_decode(body, n, q);
+	if (rv != 0)
+		return rv;
 	rv = srv_refresh(s);
 	if (rv != 0)
 		return rv;
-	if (q->partition >= s->man.partitions)
-		return CF_EBADREQ;
-	if (type == RFT_FETCH_MSG_CRANGE) {
-		mc = log_manifest_find_cold(&s->man, q->partition, q->segno);
-		if (mc == NULL)
-			return CF_ENOTFOUND;
-		length = mc->size;
-	} else {
-		ms = log_manifest_find(&s->man, q->partition, q->segno);
-		if (ms == NULL)
-			return CF_ENOTFOUND;
-		length = ms->length;
-	}
-	if (q->off > length || q->len > length - q->off)
-		return CF_EBADREQ; /* past the checkpointed length */
-	return 0;
+	return rft_fetch_req_check(&s->man, type, q);
 }
 
 /* A SUM or RANGE read, done on the worker thread. */
@@ -196,7 +166,7 @@ struct srv_work {
 	unsigned from;
 	uint8_t type;
 	uint64_t req_id;
-	struct srv_req q;
+	struct rft_fetch_req q;
 	int status;
 	struct cf_buf out; /* status, then the payload */
 };
@@ -210,7 +180,7 @@ struct srv_work {
  * checkpoint's manifest, which the store may have switched away from,
  * and the store is closed and reopened under a fetch.
  */
-static int srv_open(int dirfd, uint8_t type, const struct srv_req *q)
+static int srv_open(int dirfd, uint8_t type, const struct rft_fetch_req *q)
 {
 	char part[LOG_SEG_NAME];
 	char seg[LOG_SEG_NAME];
@@ -314,9 +284,6 @@ static int srv_queue(struct rft_fetch *f, unsigned from, uint8_t type,
 	if (w == NULL)
 		return -ENOMEM;
 	rv = srv_check(&f->s, type, body, len, &w->q);
-	if (rv == 0 && type != RFT_FETCH_MSG_SUM &&
-	    (w->q.len == 0 || w->q.len > RFT_FETCH_CHUNK_MAX))
-		rv = CF_EBADREQ;
 	if (rv == 0)
 		rv = cf_buf_zero(&w->out, RFT_FETCH_STATUS);
 	if (rv != 0)

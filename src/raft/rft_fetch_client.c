@@ -66,6 +66,7 @@
 #include "log/log_cold.h"
 #include "log/log_record.h"
 #include "raft/rft_fetch_int.h"
+#include "raft/rft_fetch_msg.h"
 
 void rft_fetch_client_init(struct rft_fetch *f)
 {
@@ -485,83 +486,18 @@ int rft__fc_advance(struct rft_fetch *f, int rv)
 	return rv < 0 ? rv : 0;
 }
 
-/* Does a cold file of m replace segment segno of partition? */
-static bool remote_covers(const struct log_manifest *m, uint32_t partition,
-			  uint32_t segno)
-{
-	for (size_t i = 0; i < m->ncolds; i++)
-		if (m->colds[i].partition == partition &&
-		    m->colds[i].first_segno <= segno &&
-		    segno <= m->colds[i].last_segno)
-			return true;
-	return false;
-}
-
 static int client_on_manifest(struct rft_fetch *f, const void *p, size_t n)
 {
 	struct rft_fetch_client *c = &f->c;
-	uint64_t need = c->min_applied;
 	int rv;
 
 	rv = log_manifest_decode(p, n, &c->remote, f->errmsg);
 	if (rv != 0)
 		return rv;
-	if (c->local.partitions != 0 &&
-	    c->local.partitions != c->remote.partitions) {
-		cf_errmsg_printf(f->errmsg, "peer has %u partitions, we %u",
-				 (unsigned)c->remote.partitions,
-				 (unsigned)c->local.partitions);
-		return CF_EBADREQ;
-	}
-	if (need < c->local.applied_index)
-		need = c->local.applied_index;
-	if (c->remote.applied_index < need) {
-		cf_errmsg_printf(f->errmsg, "peer checkpoint %llu below %llu",
-				 (unsigned long long)c->remote.applied_index,
-				 (unsigned long long)need);
-		return -EAGAIN;
-	}
-	for (size_t i = 0; i < c->local.nsegs; i++) {
-		const struct log_manifest_seg *ls = &c->local.segs[i];
-		const struct log_manifest_seg *rs = log_manifest_find(
-			&c->remote, ls->partition, ls->segno);
-		if (rs == NULL && remote_covers(&c->remote, ls->partition,
-						ls->segno))
-			continue; /* compacted by the peer */
-		if (rs == NULL) {
-			cf_errmsg_printf(f->errmsg,
-					 "peer has no segment %u of p%04u",
-					 (unsigned)ls->segno,
-					 (unsigned)ls->partition);
-			return CF_ENOTFOUND;
-		}
-		if (ls->length > rs->length) {
-			cf_errmsg_printf(f->errmsg,
-					 "segment %u of p%04u: local %llu "
-					 "bytes, peer %llu",
-					 (unsigned)ls->segno,
-					 (unsigned)ls->partition,
-					 (unsigned long long)ls->length,
-					 (unsigned long long)rs->length);
-			return CF_ECORRUPT;
-		}
-	}
-	for (size_t i = 0; i < c->local.ncolds; i++) {
-		const struct log_manifest_cold *lc = &c->local.colds[i];
-		const struct log_manifest_cold *rc = log_manifest_find_cold(
-			&c->remote, lc->partition, lc->coldno);
-
-		if ((rc == NULL || rc->ident != lc->ident) &&
-		    !remote_covers(&c->remote, lc->partition,
-				   lc->first_segno)) {
-			cf_errmsg_printf(f->errmsg,
-					 "peer has nothing for cold file %u "
-					 "of p%04u",
-					 (unsigned)lc->coldno,
-					 (unsigned)lc->partition);
-			return CF_ENOTFOUND;
-		}
-	}
+	rv = rft_fetch_manifest_check(&c->local, &c->remote, c->min_applied,
+				      f->errmsg);
+	if (rv != 0)
+		return rv;
 	c->idx = 0;
 	c->cidx = 0;
 	return rft__fc_advance(f, 0);
@@ -589,27 +525,14 @@ static int client_on_sum(struct rft_fetch *f, const void *p, size_t n)
 static int client_drain(struct rft_fetch *f)
 {
 	struct rft_fetch_client *c = &f->c;
-	uint32_t parts = c->remote.partitions;
-	struct log_record rec;
 	size_t at = 0;
 	int rv;
 
-	while (c->carry.len - at >= 4) {
-		const char *p = c->carry.data + at;
-		uint32_t total = cf_get_u32(p);
-		size_t used;
-
-		if (total > LOG_RECORD_MAX)
-			goto bad;
-		if (c->carry.len - at < total)
-			break;
-		rv = log_record_decode(p, total, &rec, &used);
-		if (rv != 0 || used != total ||
-		    XXH3_64bits(rec.conv.p, rec.conv.len) % parts !=
-			    c->seg.partition)
-			goto bad;
-		at += total;
-	}
+	rv = rft_fetch_records_scan(c->carry.data, c->carry.len,
+				    c->remote.partitions, c->seg.partition,
+				    &at);
+	if (rv != 0)
+		goto bad;
 	if (at == 0)
 		return 0;
 	rv = log_segment_write(&c->seg, c->carry.data, at);

@@ -18,13 +18,12 @@
 #include "log/log_segment.h"
 #include "raft/rft_worker.h"
 #include "raft/rft_fetch.h"
+#include "raft/rft_fetch_msg.h"
 
 /* Status field at the head of every answer: i32, 0 or a negative code. */
 #define RFT_FETCH_STATUS 4
 /* Server reads in the worker thread at a time, at most. */
 #define RFT_FETCH_SERVE_MAX 16
-/* Request bodies: SUM and RANGE share one layout. */
-#define RFT_FETCH_REQ_SIZE 24
 
 enum rft_fetch_cstate {
 	RFT_FC_IDLE = 0,

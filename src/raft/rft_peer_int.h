@@ -18,6 +18,7 @@
 #include "common/cf_blob.h"
 #include "common/cf_buf.h"
 #include "raft/rft_peer.h"
+#include "raft/rft_peer_frame.h"
 
 enum {
 	PEER_T_HELLO = 1,
@@ -25,10 +26,6 @@ enum {
 	PEER_T_PING = 3,
 };
 
-#define PEER_VERSION	   1
-#define PEER_HELLO_SIZE	   (2u + 2u + 2u + RFT_PEER_NONCE_SIZE)
-/* Largest frame body before the link is up (HELLO, PROOF: 32 bytes). */
-#define RFT_PEER_HANDSHAKE_BODY_MAX 64u
 /* Accepted connections in handshake at once; more are closed at once. */
 #define RFT_PEER_HANDSHAKES_MAX 8u
 #define PEER_PROOF_SIZE	   32u

@@ -4,7 +4,7 @@
  * Peer links: wire format and protocol.
  *
  * FRAME. Every message on a link, handshake included, is one frame, all
- * integers little-endian:
+ * integers little-endian (parsed by rft_peer_frame.c):
  *
  *   offset size  field
  *   0      4     len     bytes after this field: 9 + body length
@@ -292,15 +292,17 @@ static int conn_on_hello(struct rft_peer_conn *conn, const uint8_t *body,
 {
 	struct rft_peer_mgr *mgr = conn->mgr;
 	uint8_t proof[PEER_PROOF_SIZE];
-	unsigned version, from, to;
+	struct rft_peer_hello h;
+	unsigned from, to;
+	int rv;
 
-	if (conn->state != CONN_HELLO || len != PEER_HELLO_SIZE)
+	if (conn->state != CONN_HELLO)
 		return CF_ECORRUPT;
-	version = cf_get_u16(body);
-	from = cf_get_u16(body + 2);
-	to = cf_get_u16(body + 4);
-	if (version != PEER_VERSION)
-		return CF_EVERSION;
+	rv = rft_peer_hello_decode(body, len, &h);
+	if (rv != 0)
+		return rv;
+	from = h.from;
+	to = h.to;
 	if (rft__peer_node(mgr, from) == NULL)
 		return CF_EBADREQ;
 	if (to != mgr->self_id && !(conn->outgoing && to == 0))
@@ -308,7 +310,7 @@ static int conn_on_hello(struct rft_peer_conn *conn, const uint8_t *body,
 	if (conn->outgoing ? from != conn->node_id : from > mgr->self_id)
 		return CF_EBADREQ;
 	conn->node_id = from;
-	memcpy(conn->peer_nonce, body + 6, RFT_PEER_NONCE_SIZE);
+	memcpy(conn->peer_nonce, h.nonce, RFT_PEER_NONCE_SIZE);
 	conn_proof(conn, mgr->self_id, proof);
 	conn->state = CONN_PROOF;
 	return rft__peer_conn_queue(conn, PEER_T_PROOF, 0, proof, sizeof proof);
@@ -391,41 +393,34 @@ static int conn_dispatch(struct rft_peer_conn *conn, uint8_t type,
 	return 0;
 }
 
-/* Dispatch every complete frame in rbuf. */
+/* Dispatch every complete frame in rbuf (rft_peer_frame_next()). */
 static void conn_parse(struct rft_peer_conn *conn)
 {
-	const uint8_t *p;
-	size_t pos = 0, avail;
-	uint32_t flen;
+	struct rft_peer_frame f;
+	size_t pos = 0;
 	int rv;
 
 	while (conn->state != CONN_CLOSING) {
-		avail = conn->rbuf.len - pos;
-		if (avail < 4)
+		rv = rft_peer_frame_next((const uint8_t *)conn->rbuf.data + pos,
+					 conn->rbuf.len - pos,
+					 conn->state == CONN_UP, &f);
+		if (rv == 0)
 			break;
-		p = (const uint8_t *)conn->rbuf.data + pos;
-		flen = cf_get_u32(p);
-		if (conn->state != CONN_UP &&
-		    flen > RFT_PEER_HDR_SIZE - 4 + RFT_PEER_HANDSHAKE_BODY_MAX) {
+		if (rv == CF_ETOOBIG) {
 			rft__peer_conn_close(conn, CF_DIAG_WARN,
 					     "frame too large before "
 					     "authentication");
 			return;
 		}
-		if (flen < RFT_PEER_HDR_SIZE - 4 ||
-		    flen > RFT_PEER_HDR_SIZE - 4 + RFT_PEER_MAX_BODY) {
+		if (rv < 0) {
 			/* tested: test_rft_peer.c oversize_length_closes_link
 			 */
 			rft__peer_conn_close(conn, CF_DIAG_WARN,
 					     "bad frame length");
 			return;
 		}
-		if (avail - 4 < flen)
-			break;
-		pos += 4 + (size_t)flen;
-		rv = conn_dispatch(conn, p[4], cf_get_u64(p + 5),
-				   p + RFT_PEER_HDR_SIZE,
-				   flen - (RFT_PEER_HDR_SIZE - 4));
+		pos += f.size;
+		rv = conn_dispatch(conn, f.type, f.req_id, f.body, f.len);
 		if (rv != 0) {
 			/* tested: test_rft_peer.c
 			 * wrong_secret_link_never_comes_up */
@@ -478,7 +473,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 int rft__peer_conn_begin(struct rft_peer_conn *conn)
 {
 	struct rft_peer_mgr *mgr = conn->mgr;
-	uint8_t hello[PEER_HELLO_SIZE];
+	uint8_t hello[RFT_PEER_HELLO_SIZE];
 	int rv;
 
 	uv_tcp_nodelay(&conn->tcp, 1);
@@ -488,7 +483,7 @@ int rft__peer_conn_begin(struct rft_peer_conn *conn)
 			   conn_read_cb);
 	if (rv != 0)
 		return rv;
-	cf_put_u16(hello, PEER_VERSION);
+	cf_put_u16(hello, RFT_PEER_VERSION);
 	cf_put_u16(hello + 2, (uint16_t)mgr->self_id);
 	/* The acceptor learns who dialed from the dialer's HELLO only: it
 	 * names the receiver 0 and checks the dialer's claim itself. */

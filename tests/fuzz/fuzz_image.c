@@ -17,6 +17,7 @@
  */
 
 #include <stdint.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,10 +31,28 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct rft_fsm *fsm;
+static char dir[] = "/tmp/fuzz_image.XXXXXX";
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+		  struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	(void)remove(path);
+	return 0;
+}
+
+/* At exit: close the FSM and remove its folder (one per process). */
+static void fsm_drop(void)
+{
+	rft_fsm_close(fsm);
+	fsm = NULL;
+	(void)nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static struct rft_fsm *fsm_get(void)
 {
-	static char dir[] = "/tmp/fuzz_image.XXXXXX";
 	struct rft_fsm_config c;
 	char path[64], errmsg[CF_ERRMSG_SIZE];
 
@@ -47,6 +66,7 @@ static struct rft_fsm *fsm_get(void)
 	c.store.partitions = 2;
 	if (rft_fsm_open(&fsm, &c, errmsg) != 0)
 		abort();
+	atexit(fsm_drop);
 	return fsm;
 }
 

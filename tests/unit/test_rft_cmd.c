@@ -627,6 +627,14 @@ static void result_round_trips(void **state)
 	assert_true(d.created);
 	assert_false(d.duplicate);
 	assert_int_equal(strlen(d.conv), 128);
+
+	/* A conversation id with a NUL inside is refused, not cut short. */
+	out.len = 0;
+	strcpy(r.conv, "abc");
+	assert_int_equal(rft_result_encode(&r, &out), 0);
+	out.data[out.len - 2] = '\0';
+	assert_int_equal(rft_result_decode(out.data, out.len, &d),
+			 CF_ECORRUPT);
 	cf_buf_release(&out);
 }
 

@@ -287,6 +287,51 @@ static void image_of_an_empty_window(void **state)
 	world_release(&w);
 }
 
+/*
+ * A table size past 2^20 slots is read back at what the words need: an
+ * image that claims 2^32 slots (16 GiB) for a few thousand words reads
+ * into a table of 2^20, the same window (found by fuzz_image, whose
+ * corpus keeps the input as image/crash-dedup-table-16g).
+ */
+static void huge_table_reads_at_what_the_words_need(void **state)
+{
+	enum { CAP_OFF = 12 };
+	struct world w;
+	struct rft_dedup cp;
+	struct cf_img_map m, big;
+	uint8_t *buf;
+
+	(void)state;
+	busy_window(&w, hash_spread_1024, 8, 6000, 3000);
+	image_of(&w.d, &m);
+	buf = malloc(m.len);
+	assert_non_null(buf);
+	memcpy(buf, m.p, m.len);
+	big = (struct cf_img_map){buf, m.len, m.len};
+	cf_img_unmap(&m);
+	cf_put_u64(buf + 4 + CAP_OFF, 1ull << 32);
+	assert_int_equal(image_read(&big, &cp, hash_spread_1024), 0);
+	assert_int_equal(cp.cap, 1u << 20);
+	assert_true(w.d.cap < cp.cap);
+	/* The same words in the same buckets, in the same order. */
+	{
+		struct rft_dedup_it ia = {0}, ib = {0};
+		uint64_t wa, ba, wb, bb;
+		int more;
+
+		do {
+			more = rft_dedup_next(&w.d, &ia, &wa, &ba);
+			assert_int_equal(rft_dedup_next(&cp, &ib, &wb, &bb),
+					 more);
+			assert_true(!more || (wa == wb && ba == bb));
+		} while (more);
+		assert_int_equal(rft_dedup_count(&cp), rft_dedup_count(&w.d));
+	}
+	rft_dedup_release(&cp);
+	free(buf);
+	world_release(&w);
+}
+
 /* The u64 or u32 at off of a section copy, set to v (then restored). */
 static int read_patched(struct cf_img_map *m, uint8_t *buf, size_t off,
 			int wide, uint64_t v)
@@ -421,6 +466,7 @@ int main(void)
 		cmocka_unit_test(image_reads_back_the_same_window),
 		cmocka_unit_test(image_of_an_empty_window),
 		cmocka_unit_test(damaged_image_fails_cleanly),
+		cmocka_unit_test(huge_table_reads_at_what_the_words_need),
 	};
 
 	cf_test_mem_init();
