@@ -143,7 +143,9 @@ int fe_send_scan(const char *text, size_t len, bool ws,
 	bool seen[K_N] = {false};
 	struct scan s;
 
-	if (cf_buf_reserve(scratch, len) != 0)
+	/* Nothing to scan (and no pointer arithmetic on an empty scratch:
+	 * found by fuzz_scan, corpus/scan/crash-empty-body). */
+	if (len == 0 || cf_buf_reserve(scratch, len) != 0)
 		return 0;
 	s.p = (const uint8_t *)text;
 	s.end = s.p + len;
