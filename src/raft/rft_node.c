@@ -104,6 +104,13 @@ static void node_track(struct rft_node *n)
 			n->barrier_pending = true;
 	}
 	leader = rft__node_leader(n);
+	if (leader != 0 && leader != n->known_leader) {
+		unsigned old = n->known_leader;
+
+		n->known_leader = leader;
+		if (old != 0)
+			rft__leader_changed(n, old);
+	}
 	/*
 	 * Ready once applied up to the leader's commit index (a read index
 	 * asked of the leader itself: the commit index this node sees may

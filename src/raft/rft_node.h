@@ -238,6 +238,7 @@ struct rft_node {
 	uint64_t next_req_id;
 	int last_state;
 	raft_term last_term;
+	unsigned known_leader; /* the last leader seen (0: none yet) */
 	bool barrier_done;
 	bool barrier_pending;
 	struct raft_barrier barrier;

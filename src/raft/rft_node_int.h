@@ -74,6 +74,12 @@ void rft__retry_result(const struct rft_submit *s,
 		       const struct rft_result *res, struct rft_result *out);
 /* Pack queued items into entries, one raft_apply each. */
 void rft__propose(struct rft_node *n);
+/*
+ * Another node leads now: requests forwarded to the old leader are sent
+ * again (to the new one), as when the link to it drops; a leader that was
+ * only paused keeps its link up and would hold them till their deadline.
+ */
+void rft__leader_changed(struct rft_node *n, unsigned old);
 /* rft_node_nudge.c: the commit index reaches followers after a burst. */
 void rft__nudge_init(struct rft_node *n, uv_loop_t *loop);
 void rft__nudge_arm(struct rft_node *n, uint64_t applied);

@@ -259,6 +259,27 @@ static void node_requeue_forwarded(struct rft_node *n, unsigned to)
 	}
 }
 
+/* Read indexes asked of node id, whose answer will not come: ask again. */
+static void node_reask_reads(struct rft_node *n, unsigned id)
+{
+	struct cf_list *e;
+
+	cf_list_foreach(e, &n->reads)
+	{
+		struct rft_read *r = CF_CONTAINER_OF(e, struct rft_read, link);
+
+		if (r->state == READ_ASKED && r->asked == id)
+			r->state = READ_ASK;
+	}
+}
+
+void rft__leader_changed(struct rft_node *n, unsigned old)
+{
+	node_requeue_forwarded(n, old);
+	node_reask_reads(n, old);
+	rft__dispatch_waiting(n);
+}
+
 static struct rft_submit *node_find_forwarded(struct rft_node *n,
 					      uint64_t req_id)
 {
@@ -678,16 +699,7 @@ void rft__peer_state_cb(struct rft_peer_mgr *m, unsigned id, bool up)
 		rft_fetch_on_peer_state(n->fetch, id, up);
 	if (!up) {
 		node_requeue_forwarded(n, id);
-		{
-			struct cf_list *e;
-			cf_list_foreach(e, &n->reads)
-			{
-				struct rft_read *r =
-					CF_CONTAINER_OF(e, struct rft_read, link);
-				if (r->state == READ_ASKED && r->asked == id)
-					r->state = READ_ASK;
-			}
-		}
+		node_reask_reads(n, id);
 	} else {
 		rft__dispatch_waiting(n);
 	}
