@@ -11,9 +11,10 @@
 # 2. ROUNDS interleaved rounds; in each, one system after the other, never
 #    two at once:
 #    - confab: a fresh 3-node cluster (scripts/cluster.sh in a temp folder,
-#      ports PORT_BASE+1..+23); confab-bench --idle N on node 1 (RSS per idle
-#      WebSocket); for each concurrency of CONCS, closed-loop sends of 200-byte
-#      messages to the leader over HTTP, then over WebSocket (--ws), SECS
+#      ports PORT_BASE+1..+23); for each concurrency of CONCS, closed-loop
+#      sends of 200-byte messages to the leader over HTTP, then over
+#      WebSocket (--ws, by default --sockets 16: up to 16 sends in flight on
+#      each socket, as NATS's client keeps all of its own on one), SECS
 #      seconds after a 1 s warm-up, with the three nodes' pids (--pid: their
 #      CPU per acked message); one message to N sockets spread over the nodes
 #      (--fanout N --procs PROCS --rate FANOUT_RATE for SECS seconds: the
@@ -21,7 +22,8 @@
 #      one message's fan-out is over before the next, as the Node ws client
 #      waits for each broadcast); then a second fresh cluster
 #      with confabd --search=off for one HTTP point at CPU_CONC (CPU per ack
-#      without the search index).
+#      without the search index); then a third fresh cluster for
+#      confab-bench --idle N on node 1 (RSS per idle WebSocket).
 #    - etcd3, nats3, redis1, wsfanout: the baseline scripts of the folder
 #      --baselines DIR (or BASELINES; default ../shared/bench beside this
 #      repository, when it exists), each run once per round (RUNS=1) with the
@@ -46,8 +48,9 @@
 #      processes for the fan-out), FANOUT_RATE (2), CPU_CONC (256 if in CONCS, else the largest),
 #      ONLY (all of "confab etcd3 nats3 redis1 wsfanout"), BASELINES,
 #      BUILDDIR, RESULTS_DIR, RECORD (1), PORT_BASE (8400), ROUNDS_WS (10),
-#      WS_ARGS, FANOUT_ARGS (extra confab-bench options for the WebSocket
-#      sends, e.g. "--sockets 64", and for the fan-out run),
+#      WS_ARGS ("--sockets 16"; empty: one send in flight per socket),
+#      FANOUT_ARGS (extra confab-bench options for the WebSocket sends and
+#      for the fan-out run),
 #      CONFABD_ARGS (extra confabd options).
 # Quick check (about 3 minutes):
 #   ROUNDS=1 SECS=2 CONCS="1 16" N=200 ONLY="confab redis1" bench/compare.sh
@@ -275,18 +278,11 @@ confab_round() {
 	local r=$1 c out rc p pidargs
 	say "round $r: confab (3 nodes, $BUILDDIR/confabd)"
 	cluster_start "$WORK/confab-r$r" "" || { cluster_stop; return 0; }
-	if [ "$N" -gt 0 ]; then
-		out=$RESULTS_DIR/confab-idle.r$r
-		if bench "$out" --idle "$N" --url "http://127.0.0.1:$((PB + 1))"; then
-			record confab-idle "$r" "$out.json"
-			say "round $r confab idle: $N sockets, $(jget rss_per_socket < "$out.json") B RSS per socket"
-		fi
-	fi
 	for c in $CONCS; do
 		send confab-http "$r" "$c" || true
 		if [ $HAVE_WS = 1 ]; then
 			# shellcheck disable=SC2086 # WS_ARGS: options split at spaces
-			send confab-ws "$r" "$c" --ws ${WS_ARGS:-} || HAVE_WS=0
+			send confab-ws "$r" "$c" --ws ${WS_ARGS---sockets 16} || HAVE_WS=0
 		fi
 	done
 	if [ $HAVE_FANOUT = 1 ] && [ "$N" -gt 0 ]; then
@@ -311,6 +307,19 @@ confab_round() {
 	cluster_start "$WORK/confab-nosearch-r$r" "--search=off" || { cluster_stop; return 0; }
 	send confab-http-nosearch "$r" "$CPU_CONC" || true
 	cluster_stop
+	# The idle sockets on a cluster of their own: after the sends their
+	# closing would weigh on c=1's tail, and after the fan-out's sockets
+	# the allocator's reuse would flatter the figure.
+	if [ "$N" -gt 0 ]; then
+		say "round $r: confab idle sockets (a fresh cluster)"
+		cluster_start "$WORK/confab-idle-r$r" "" || { cluster_stop; return 0; }
+		out=$RESULTS_DIR/confab-idle.r$r
+		if bench "$out" --idle "$N" --url "http://127.0.0.1:$((PB + 1))"; then
+			record confab-idle "$r" "$out.json"
+			say "round $r confab idle: $N sockets, $(jget rss_per_socket < "$out.json") B RSS per socket"
+		fi
+		cluster_stop
+	fi
 }
 
 # --- the peers ---
