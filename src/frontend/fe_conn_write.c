@@ -18,8 +18,9 @@
  *
  * Bytes go through uv_write directly, after anything gathered, when the
  * connection already has bytes queued in libuv (order), when a `sync`
- * replay paces itself on the write callbacks, or when the connection
- * closes after this write. Gathered bytes count in c->out_bytes like
+ * replay paces itself on the write callbacks, when the connection
+ * closes after this write, or when the server closes (its check and idle
+ * handles are closed: fe_server_close). Gathered bytes count in c->out_bytes like
  * queued ones, so every bound on a connection's output sees them.
  */
 #include "frontend/fe_conn.h"
@@ -216,7 +217,9 @@ static int conn_write(struct fe_conn *c, struct cf_blob *blob, char *owned,
 		rv = CF_EUNAVAIL;
 		goto err;
 	}
-	if (c->ws_sync == NULL && !c->close_after_write &&
+	/* Not once the server closes: its flush handles are closed (a
+	 * closed idle handle started again would keep the loop alive). */
+	if (c->ws_sync == NULL && !c->close_after_write && !c->srv->closing &&
 	    uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0)
 		return conn_gather(c, blob, owned, p, len);
 	rv = conn_flush(c); /* what was gathered goes first */

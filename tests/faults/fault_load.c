@@ -243,8 +243,23 @@ static void *worker(void *arg)
 			node = (node + 1) % l->n_nodes;
 			sleep_ms(RETRY_PAUSE_MS);
 		}
-		if (rv > 0)
+		if (rv > 0) {
 			record(l, &a, me->ws);
+			/*
+			 * Back to its own node: workers that moved on after a
+			 * failure would otherwise gather on one node over the
+			 * rounds, and a pause of that node would stop them all
+			 * (their longest time without acks would be the
+			 * request timeout, not the cluster's recovery).
+			 */
+			if (node != me->id % l->n_nodes) {
+				if (me->ws && ws_open) {
+					cf_ws_close(&ws);
+					ws_open = false;
+				}
+				node = me->id % l->n_nodes;
+			}
+		}
 		else if (rv < 0)
 			count(l, &l->refused);
 		else

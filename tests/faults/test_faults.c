@@ -578,6 +578,9 @@ int main(void)
 	};
 	size_t n = sizeof tests / sizeof tests[0];
 
+	/* One scenario (or a glob of them): CONFAB_FAULT_ONLY=disk_full. */
+	if (getenv("CONFAB_FAULT_ONLY") != NULL)
+		cmocka_set_test_filter(getenv("CONFAB_FAULT_ONLY"));
 	/* make check runs the short version without the full suite's. */
 	return _cmocka_run_group_tests("test_faults", tests,
 				       full_suite() ? n : n - 2, NULL, NULL);

@@ -570,15 +570,40 @@ static void sigterm_stops_a_node_with_status_zero(void **state)
 	struct fixture *f = *state;
 	struct cf_test_cluster *c = &f->c;
 	struct cf_test_ack a;
+	struct cf_ws_client ws;
 	int leader, follower, status = -1, st;
 
 	leader = cf_test_cluster_leader(c, 10000);
 	assert_true(leader > 0);
 	follower = leader % 3 + 1;
 	cf_test_create_group(c, (unsigned)leader, "alice", "it-term", "[\"bob\"]");
+	/*
+	 * With a WebSocket open (issue 14): the close frame written while
+	 * the server closes once restarted the closed flush idle handle,
+	 * and the loop never ended.
+	 */
+	assert_int_equal(cf_ws_connect(&ws, c->nodes[follower].url,
+				       "/v1/ws?user=bob&deviceId=term", 10000),
+			 0);
 	assert_int_equal(
 		cf_test_cluster_term(c, (unsigned)follower, 10000, &status), 0);
 	assert_int_equal(status, 0);
+	/* ... and the socket got the close frame (1001, going away). */
+	for (int i = 0;; i++) {
+		int op = 0, rv;
+		char *payload = NULL;
+		size_t n = 0;
+
+		rv = cf_ws_recv(&ws, 5000, &op, &payload, &n);
+		free(payload);
+		if (rv == -ECONNRESET)
+			break;
+		if (rv != 0 || i == 20)
+			fail_msg("no close frame before the connection ended "
+				 "(%d)", rv);
+	}
+	assert_int_equal(ws.close_code, 1001);
+	cf_ws_close(&ws);
 	/* Two of three still commit. */
 	st = cf_test_send(c, (unsigned)leader, "alice", "it-term", "t-1", "x", &a);
 	assert_true(st == 200 || st == 201);
