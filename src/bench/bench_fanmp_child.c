@@ -28,6 +28,7 @@
 
 #include "bench/bench_cpu.h"
 #include "bench/bench_fanmp_int.h"
+#include "bench/bench_lat.h"
 #include "bench/bench_ws.h"
 #include "common/cf_time.h"
 
@@ -49,11 +50,6 @@ struct ksock {
 	int started, opened;
 };
 
-struct lat {
-	uint32_t *v;
-	size_t n, cap;
-};
-
 struct kid {
 	const struct fmp_child *c;
 	uv_loop_t loop;
@@ -64,7 +60,7 @@ struct kid {
 	uint64_t deliv_all, want_all;
 	uint32_t *count;   /* deliveries per message (cap) */
 	uint32_t *last[2]; /* latest delivery per message and side, µs */
-	struct lat lat[2];
+	struct bench_lat lat[2];
 	char prefix[48];
 	size_t prefix_len;
 	uv_timer_t timer;
@@ -78,18 +74,10 @@ static void oom(void)
 	_exit(1);
 }
 
-static void lat_push(struct lat *l, uint32_t us)
+static void lat_push(struct bench_lat *l, uint64_t us)
 {
-	uint32_t *p;
-
-	if (l->n == l->cap) {
-		l->cap = l->cap ? 2 * l->cap : 65536;
-		p = realloc(l->v, l->cap * sizeof *p);
-		if (p == NULL)
-			oom();
-		l->v = p;
-	}
-	l->v[l->n++] = us;
+	if (bench_lat_push(l, us) != 0)
+		oom();
 }
 
 static void start_more(struct kid *k);

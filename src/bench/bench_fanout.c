@@ -57,6 +57,7 @@
 #include <time.h>
 
 #include "bench/bench_fanout.h"
+#include "bench/bench_lat.h"
 #include "bench/bench_ws.h"
 #include "common/cf_buf.h"
 #include "common/cf_time.h"
@@ -82,11 +83,6 @@ struct fmsg {
 	uint64_t sent_ns;
 	uint32_t delivered;
 	uint8_t measured;
-};
-
-struct lat {
-	uint32_t *v; /* microseconds */
-	size_t n, cap;
 };
 
 struct fan;
@@ -127,8 +123,8 @@ struct fan {
 	uint64_t ok_all, deliv_all;
 	uint64_t window_start_ns, window_end_ns;
 	uint64_t sends, total, errors, deliveries, dup, late, other;
-	struct lat ack, deliv, ts;
-	struct lat *deliv_node; /* deliv by the node of the member socket */
+	struct bench_lat ack, deliv, ts;
+	struct bench_lat *deliv_node; /* deliv by the node of the member socket */
 	uv_timer_t tick, phase_timer, progress_timer;
 	struct bench_progress prog; /* acks on stderr, runs over 10 s */
 	struct cf_buf body;
@@ -144,18 +140,10 @@ static void oom(void)
 	exit(1);
 }
 
-static void lat_push(struct lat *l, uint64_t us)
+static void lat_push(struct bench_lat *l, uint64_t us)
 {
-	uint32_t *p;
-
-	if (l->n == l->cap) {
-		l->cap = l->cap ? 2 * l->cap : 65536;
-		p = realloc(l->v, l->cap * sizeof *p);
-		if (p == NULL)
-			oom();
-		l->v = p;
-	}
-	l->v[l->n++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+	if (bench_lat_push(l, us) != 0)
+		oom();
 }
 
 static int u32_cmp(const void *a, const void *b)
@@ -166,7 +154,7 @@ static int u32_cmp(const void *a, const void *b)
 }
 
 /* p50 and p99 in ms; 0 when empty. */
-static void lat_pct(struct lat *l, double *p50, double *p99)
+static void lat_pct(struct bench_lat *l, double *p50, double *p99)
 {
 	size_t i99;
 

@@ -49,8 +49,7 @@ struct shttp {
 	uint64_t measure_start_ns, measure_end_ns;
 	uint64_t ok, errors, total;
 	uint64_t acks_all; /* 2xx answers, warm-up included (progress) */
-	uint32_t *lat_us; /* latencies of 2xx answers in the window */
-	size_t n_lat, cap_lat;
+	struct bench_lat lat; /* latencies of 2xx answers in the window */
 	uv_timer_t phase_timer, progress_timer;
 	struct bench_progress prog;
 	struct hconn *conns;
@@ -78,8 +77,6 @@ static void conn_send_next(struct hconn *c);
 
 static void record(struct shttp *b, int ok, uint64_t lat_ns)
 {
-	uint32_t *p;
-
 	if (b->phase != PHASE_MEASURE) {
 		b->acks_all += ok;
 		return;
@@ -91,16 +88,10 @@ static void record(struct shttp *b, int ok, uint64_t lat_ns)
 	}
 	b->ok++;
 	b->acks_all++;
-	if (b->n_lat == b->cap_lat) {
-		b->cap_lat = b->cap_lat ? 2 * b->cap_lat : 65536;
-		p = realloc(b->lat_us, b->cap_lat * sizeof *p);
-		if (p == NULL) {
-			fprintf(stderr, "confab-bench: out of memory\n");
-			exit(1);
-		}
-		b->lat_us = p;
+	if (bench_lat_push(&b->lat, lat_ns / 1000) != 0) {
+		fprintf(stderr, "confab-bench: out of memory\n");
+		exit(1);
 	}
-	b->lat_us[b->n_lat++] = (uint32_t)(lat_ns / 1000);
 }
 
 static void conn_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -399,11 +390,11 @@ static void report(struct shttp *b)
 	double p50 = 0, p99 = 0;
 	size_t i99;
 
-	if (b->n_lat > 0) {
-		bench_lat_sort(b->lat_us, b->n_lat);
-		p50 = b->lat_us[b->n_lat / 2] / 1000.0;
-		i99 = (b->n_lat * 99 + 99) / 100;
-		p99 = b->lat_us[(i99 > 0 ? i99 : 1) - 1] / 1000.0;
+	if (b->lat.n > 0) {
+		bench_lat_sort(b->lat.v, b->lat.n);
+		p50 = b->lat.v[b->lat.n / 2] / 1000.0;
+		i99 = (b->lat.n * 99 + 99) / 100;
+		p99 = b->lat.v[(i99 > 0 ? i99 : 1) - 1] / 1000.0;
 	}
 	printf("{\"mode\":\"send\",\"transport\":\"http\",\"conc\":%u,"
 	       "\"sockets\":%u,\"nodes\":%u,\"seconds\":%.3f,"
@@ -486,6 +477,6 @@ int bench_sendhttp_run(const struct bsendhttp_opts *o)
 	}
 	free(b->conns);
 	free(b->content);
-	free(b->lat_us);
+	free(b->lat.v);
 	return rv == 0 ? 0 : 1;
 }

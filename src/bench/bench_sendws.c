@@ -70,8 +70,7 @@ struct sw {
 	char *content;
 	uint64_t start_ns, end_ns;
 	uint64_t ok, errors, total, deliveries, acks_all;
-	uint32_t *lat;
-	size_t n_lat, cap_lat;
+	struct bench_lat lat;
 	uv_timer_t phase_timer, progress_timer;
 	struct bench_progress prog;
 };
@@ -92,8 +91,6 @@ static void fail_setup(struct sw *b, const char *what, int code)
 
 static void record(struct sw *b, int ok, uint64_t ns)
 {
-	uint32_t *p;
-
 	if (b->phase != S_MEASURE)
 		return;
 	b->total++;
@@ -102,14 +99,8 @@ static void record(struct sw *b, int ok, uint64_t ns)
 		return;
 	}
 	b->ok++;
-	if (b->n_lat == b->cap_lat) {
-		b->cap_lat = b->cap_lat ? 2 * b->cap_lat : 65536;
-		p = realloc(b->lat, b->cap_lat * sizeof *p);
-		if (p == NULL)
-			oom();
-		b->lat = p;
-	}
-	b->lat[b->n_lat++] = (uint32_t)(ns / 1000);
+	if (bench_lat_push(&b->lat, ns / 1000) != 0)
+		oom();
 }
 
 static void send_slot(struct wsock *s, unsigned j)
@@ -316,9 +307,9 @@ static void report(struct sw *b)
 	double ops = secs > 0 ? (double)b->ok / secs : 0;
 	double p50, p99;
 
-	bench_lat_sort(b->lat, b->n_lat);
-	p50 = bench_lat_pct(b->lat, b->n_lat, 50);
-	p99 = bench_lat_pct(b->lat, b->n_lat, 99);
+	bench_lat_sort(b->lat.v, b->lat.n);
+	p50 = bench_lat_pct(b->lat.v, b->lat.n, 50);
+	p99 = bench_lat_pct(b->lat.v, b->lat.n, 99);
 	printf("{\"mode\":\"send\",\"transport\":\"ws\",\"conc\":%u,"
 	       "\"sockets\":%u,\"nodes\":%u,\"seconds\":%.3f,\"ops_s\":%.1f,"
 	       "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"errors\":%llu,"
@@ -407,7 +398,7 @@ int bench_sendws_run(const struct bsendws_opts *o)
 	}
 	bh_conn_release(&b->ctl);
 	cf_buf_release(&b->body);
-	free(b->lat);
+	free(b->lat.v);
 	free(b->socks);
 	free(b->content);
 	free(b);

@@ -69,8 +69,7 @@ struct ysync {
 	uint64_t fill_t0, fill_t1, t0, t1, page_t0;
 	uint8_t *seen; /* per message index: received in the catch-up */
 	uint64_t messages;
-	uint32_t *lat;
-	size_t n_lat, cap_lat;
+	struct bench_lat lat;
 	uv_timer_t timer, progress_timer;
 	struct bench_progress prog;
 };
@@ -150,7 +149,6 @@ static void page_done(struct bh_conn *c, int status, const char *body,
 		      size_t len)
 {
 	struct ysync *y = c->data;
-	uint32_t *p;
 	int more;
 
 	if (status != 200) {
@@ -183,14 +181,8 @@ static void page_done(struct bh_conn *c, int status, const char *body,
 	}
 	y->pages++;
 	y->bytes += len;
-	if (y->n_lat == y->cap_lat) {
-		y->cap_lat = y->cap_lat ? 2 * y->cap_lat : 1024;
-		p = realloc(y->lat, y->cap_lat * sizeof *p);
-		if (p == NULL)
-			oom();
-		y->lat = p;
-	}
-	y->lat[y->n_lat++] = (uint32_t)((cf_mono_ns() - y->page_t0) / 1000);
+	if (bench_lat_push(&y->lat, (cf_mono_ns() - y->page_t0) / 1000) != 0)
+		oom();
 	if (y->messages == y->o->messages) {
 		finish(y);
 		return;
@@ -334,9 +326,9 @@ static void report(struct ysync *y)
 	double rate = cs > 0 ? (double)y->messages / cs : 0;
 	double p50, p99;
 
-	bench_lat_sort(y->lat, y->n_lat);
-	p50 = bench_lat_pct(y->lat, y->n_lat, 50);
-	p99 = bench_lat_pct(y->lat, y->n_lat, 99);
+	bench_lat_sort(y->lat.v, y->lat.n);
+	p50 = bench_lat_pct(y->lat.v, y->lat.n, 50);
+	p99 = bench_lat_pct(y->lat.v, y->lat.n, 99);
 	printf("{\"mode\":\"sync\",\"messages\":%llu,\"expected\":%u,"
 	       "\"missing\":%llu,\"items\":%llu,\"pages\":%llu,\"waits\":%llu,"
 	       "\"bytes\":%llu,\"limit\":%u,\"conversations\":%u,"
@@ -433,7 +425,7 @@ int bench_sync_run(const struct bsync_opts *o)
 	for (i = 0; i < o->conc; i++)
 		bh_conn_release(&y->snd[i]);
 	cf_buf_release(&y->body);
-	free(y->lat);
+	free(y->lat.v);
 	free(y->seen);
 	free(y->content);
 	free(y);
