@@ -252,6 +252,13 @@ void fe_server_flush_check_cb(uv_check_t *h)
 		struct fe_conn *c = CF_CONTAINER_OF(s->flush_list.next,
 						    struct fe_conn, flush_link);
 		conn_flush(c); /* takes c off the list */
+		/*
+		 * A paced `sync` replay goes on from write callbacks; bytes
+		 * gathered before it began may have held it back and just
+		 * left without one.
+		 */
+		if (c->ws_sync != NULL)
+			fe_api_sync_drained(c);
 	}
 	uv_idle_stop(&s->flush_idle);
 }
