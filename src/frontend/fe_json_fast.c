@@ -13,7 +13,9 @@ enum { K_CONV, K_CMID, K_TYPE_MSG, K_CONTENT, K_TYPE, K_ID, K_N };
 
 struct scan {
 	const uint8_t *p, *end;
-	char *dec; /* next free byte of the scratch buffer */
+	struct cf_buf *scratch;
+	size_t len;
+	char *dec; /* next free byte of the scratch, NULL until an escape */
 };
 
 static void skip_ws(struct scan *s)
@@ -104,6 +106,15 @@ static int scan_string(struct scan *s, struct cf_str *out)
 			}
 			if (d == NULL) {
 				size_t done = (size_t)(s->p - start);
+
+				/* Reserved once, at the first escape (most
+				 * sends have none): decoded strings never
+				 * outgrow the input, so they never move. */
+				if (s->dec == NULL) {
+					if (cf_buf_reserve(s->scratch, s->len) != 0)
+						return 0;
+					s->dec = s->scratch->data + s->scratch->len;
+				}
 				memcpy(s->dec, start, done);
 				d = s->dec + done;
 			}
@@ -143,13 +154,15 @@ int fe_send_scan(const char *text, size_t len, bool ws,
 	bool seen[K_N] = {false};
 	struct scan s;
 
-	/* Nothing to scan (and no pointer arithmetic on an empty scratch:
+	/* Nothing to scan (and no pointer arithmetic on an empty input:
 	 * found by fuzz_scan, corpus/scan/crash-empty-body). */
-	if (len == 0 || cf_buf_reserve(scratch, len) != 0)
+	if (len == 0)
 		return 0;
 	s.p = (const uint8_t *)text;
 	s.end = s.p + len;
-	s.dec = scratch->data + scratch->len;
+	s.scratch = scratch;
+	s.len = len;
+	s.dec = NULL;
 	skip_ws(&s);
 	if (s.p >= s.end || *s.p++ != '{')
 		return 0;

@@ -336,6 +336,19 @@ static void store_write(struct world *w, uint64_t from, uint64_t to,
 	cf_buf_release(&b);
 }
 
+/* A scratch folder, its store's options (seal_bytes 0: the default) and a
+ * loop. */
+static void world_init(struct world *w, size_t seal_bytes)
+{
+	memset(w, 0, sizeof *w);
+	cf_test_dir_make(w->dir, sizeof w->dir, "test_sync_search");
+	snprintf(w->store, sizeof w->store, "%s/store", w->dir);
+	w->o.dir = w->store;
+	w->o.partitions = 2;
+	w->o.seal_bytes = seal_bytes;
+	uv_loop_init(&w->loop);
+}
+
 static void world_start(struct world *w)
 {
 	char err[CF_ERRMSG_SIZE] = "";
@@ -430,13 +443,7 @@ static void test_worker_store_and_rebuild(void **state)
 	int fd;
 
 	(void)state;
-	memset(&w, 0, sizeof w);
-	cf_test_dir_make(w.dir, sizeof w.dir, "test_sync_search");
-	snprintf(w.store, sizeof w.store, "%s/store", w.dir);
-	w.o.dir = w.store;
-	w.o.partitions = 2;
-	w.o.seal_bytes = 300; /* a few records per segment */
-	uv_loop_init(&w.loop);
+	world_init(&w, 300); /* a few records per segment */
 	/* 1..9 in the store, then idx 10 recalls p:1. */
 	store_write(&w, 1, 9, true);
 	world_start(&w);
@@ -527,12 +534,7 @@ static void test_queue_overflow_reads_the_files(void **state)
 	char path[400];
 
 	(void)state;
-	memset(&w, 0, sizeof w);
-	cf_test_dir_make(w.dir, sizeof w.dir, "test_sync_search");
-	snprintf(w.store, sizeof w.store, "%s/store", w.dir);
-	w.o.dir = w.store;
-	w.o.partitions = 2;
-	uv_loop_init(&w.loop);
+	world_init(&w, 0);
 	store_write(&w, 1, 9, true);
 	world_start(&w);
 	wait_position(&w, 10);
@@ -653,12 +655,7 @@ static void test_queries_are_bounded(void **state)
 	struct world w;
 
 	(void)state;
-	memset(&w, 0, sizeof w);
-	cf_test_dir_make(w.dir, sizeof w.dir, "test_sync_search");
-	snprintf(w.store, sizeof w.store, "%s/store", w.dir);
-	w.o.dir = w.store;
-	w.o.partitions = 2;
-	uv_loop_init(&w.loop);
+	world_init(&w, 0);
 	store_write(&w, 1, 9, false);
 	world_start(&w);
 	wait_position(&w, 9);
