@@ -255,6 +255,7 @@ struct rft_node {
 	struct cf_list forwarded; /* rft_submit sent to the leader */
 	struct cf_list reads;	  /* rft_read in any state */
 	unsigned n_queued;
+	size_t queued_bytes;	  /* encoded size of the queued commands */
 	struct rft_node_stats stats;
 	struct rft_fetch *fetch;  /* segment fetch: server, and client when needed */
 	uint64_t fetch_next_ms;	  /* monotonic ms of the next fetch attempt */

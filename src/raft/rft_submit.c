@@ -16,7 +16,18 @@
  * On the leader, commands (local and forwarded) become struct node_item on the
  * `queued` list; the prepare handle, which libuv runs once per loop turn right
  * before polling, packs them into as few entries as the 512 KiB cap allows,
- * one raft_apply each (Redis's beforeSleep: batch the turn). raft 0.15 fires
+ * one raft_apply each (Redis's beforeSleep: batch the turn).
+ *
+ * Group commit: while an entry is in flight (proposed, not yet applied here)
+ * the queue waits and gathers into the next entry, which goes at the turn
+ * the in-flight one is applied; a queue that fills a whole entry goes at
+ * once. Every entry costs each node the same fixed work whatever it holds
+ * (an AppendEntries and its answer, a disk write and its completion, the
+ * loop wake-ups between them), so under load fewer, fuller entries carry
+ * the same commands for less: measured on 3 nodes sharing 2 cores, HTTP at
+ * 256 clients, the cluster's CPU per acknowledged send fell from 33-38 us to
+ * 30 us and sends/s rose 1-10 % (README "Benchmarks"). A lone command still
+ * goes at its own turn: nothing waits when nothing is in flight. raft 0.15 fires
  * the apply callback right after fsm->apply on the leader, so the results of
  * the FSM are read there and answered: local requests through their
  * callback, forwarded ones with a RESULT message to their origin node.
@@ -50,6 +61,11 @@ struct node_inflight {
 	unsigned n;
 	struct node_item *items[];
 };
+
+static size_t item_len(const struct node_item *it)
+{
+	return it->local != NULL ? it->local->enc.len : it->enc.len;
+}
 
 static uint64_t now_ms(void)
 {
@@ -179,6 +195,7 @@ void rft__drop_queued(struct rft_node *n, int status)
 		struct node_item *it = CF_CONTAINER_OF(e, struct node_item, link);
 		cf_list_remove(e);
 		n->n_queued--;
+		n->queued_bytes -= item_len(it);
 		item_bounce(n, it, status);
 	}
 }
@@ -196,6 +213,7 @@ static int node_queue_local(struct rft_node *n, struct rft_submit *s)
 	s->state = SUB_QUEUED;
 	cf_list_push(&n->queued, &it->link);
 	n->n_queued++;
+	n->queued_bytes += item_len(it);
 	return 0;
 }
 
@@ -396,10 +414,18 @@ static void node_apply_cb(struct raft_apply *req, int status, void *result)
 		rft__nudge_arm(n, applied);
 }
 
+/* Group commit (above): propose now, or let the queue gather behind the
+ * entry in flight? */
+static bool propose_now(const struct rft_node *n)
+{
+	return n->n_inflight == 0 || n->queued_bytes >= RFT_ENTRY_MAX ||
+	       n->n_queued >= RFT_ENTRY_MAX_CMDS;
+}
+
 /* Pack queued items into entries and propose them. */
 void rft__propose(struct rft_node *n)
 {
-	while (n->n_queued > 0 && rft__can_propose(n)) {
+	while (n->n_queued > 0 && rft__can_propose(n) && propose_now(n)) {
 		struct cf_buf buf = CF_BUF_INIT;
 		struct rft_batch b;
 		struct node_inflight *f;
@@ -419,8 +445,7 @@ void rft__propose(struct rft_node *n)
 		     i++, e = e->next == &n->queued ? NULL : e->next) {
 			struct node_item *it =
 				CF_CONTAINER_OF(e, struct node_item, link);
-			want += it->local != NULL ? it->local->enc.len
-						  : it->enc.len;
+			want += item_len(it);
 		}
 		f = malloc(sizeof *f + max * sizeof f->items[0]);
 		if (f == NULL ||
@@ -442,6 +467,7 @@ void rft__propose(struct rft_node *n)
 				break;
 			cf_list_remove(e);
 			n->n_queued--;
+			n->queued_bytes -= enc->len;
 			if (rv != 0) {
 				/* A command alone over the cap: refuse it. */
 				struct rft_result r;
@@ -581,6 +607,7 @@ static void node_on_forward(struct rft_node *n, unsigned from,
 	it->req_id = req_id;
 	cf_list_push(&n->queued, &it->link);
 	n->n_queued++;
+	n->queued_bytes += item_len(it);
 	return;
 reply: {
 	struct cf_buf b = CF_BUF_INIT;

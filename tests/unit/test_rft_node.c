@@ -693,6 +693,58 @@ static void close_with_pending_requests_completes_them_with_shutdown(
 			      "shutdown (outcome unknown, as documented)\n");
 }
 
+static bool never(struct fixture *f, void *arg)
+{
+	(void)f;
+	(void)arg;
+	return false;
+}
+
+/*
+ * Group commit (rft_submit.c): while an entry is in flight, sends queue
+ * up for the next one instead of each becoming an entry at its own loop
+ * turn. With both followers stopped the first entry cannot commit; twenty
+ * sends, one every few turns, must all wait in the queue.
+ */
+static void sends_gather_behind_the_entry_in_flight(void **state)
+{
+	struct fixture *f = *state;
+	unsigned l = usable_leader(f), a, b;
+	enum { K = 20 };
+	struct req q[K + 1];
+	struct proposed p;
+	char key[16];
+	uint64_t e1;
+
+	followers(f, l, &a, &b);
+	create_g1(f, l);
+	node_stop(f, a);
+	node_stop(f, b);
+	p.n = &f->nodes[l].node;
+	p.entries = p.n->stats.entries_proposed;
+	submit_send(f, l, &q[0], "w0");
+	assert_true(run_until(f, entry_proposed, &p, 2000));
+	e1 = p.n->stats.entries_proposed;
+	for (unsigned i = 1; i <= K; i++) {
+		snprintf(key, sizeof key, "w%u", i);
+		submit_send(f, l, &q[i], key);
+		run_until(f, never, NULL, 3); /* a few turns: prepare ran */
+	}
+	assert_int_equal(p.n->stats.entries_proposed, e1);
+	assert_int_equal(p.n->n_queued, K);
+	assert_true(p.n->queued_bytes > 0);
+	for (unsigned i = 0; i <= K; i++)
+		assert_false(q[i].done);
+	/* Closing answers them all (the queued ones with shutdown). */
+	node_close_begin(f, l);
+	wait_done(f, q, K + 1);
+	for (unsigned i = 1; i <= K; i++)
+		assert_int_equal(q[i].status, CF_ESHUTDOWN);
+	assert_true(run_until(f, node_closed, (void *)(uintptr_t)l, 5000));
+	assert_int_equal(p.n->n_queued, 0);
+	assert_int_equal(p.n->queued_bytes, 0);
+}
+
 static void command_over_entry_cap_completes_toobig_on_any_node(void **state)
 {
 	struct fixture *f = *state;
@@ -797,6 +849,7 @@ int main(void)
 		T(leader_close_elects_new_leader_and_resubmit_is_idempotent),
 		T(submit_without_quorum_fails_unavailable_after_deadline),
 		T(close_with_pending_requests_completes_them_with_shutdown),
+		T(sends_gather_behind_the_entry_in_flight),
 		T(command_over_entry_cap_completes_toobig_on_any_node),
 		T(submit_after_close_began_completes_with_shutdown),
 		cmocka_unit_test(
