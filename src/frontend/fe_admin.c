@@ -19,6 +19,7 @@
 #include "common/cf_time.h"
 #include "frontend/fe_auth.h"
 #include "frontend/fe_json.h"
+#include "frontend/fe_query.h"
 #include "frontend/fe_server.h"
 #include "log/log_store.h"
 #include "raft/rft_cmd.h"
@@ -105,27 +106,13 @@ static void admin_messages(struct fe_conn *c, const struct fe_http_req *req,
 			   struct cf_str conv)
 {
 	struct rft_fsm *f = rft_node_fsm(c->srv->node);
-	struct sync_history_query q = {.from_seq = 1,
-				       .limit = SYNC_LIMIT_MAX};
-	struct cf_str v;
-	uint64_t n;
+	struct sync_history_query q;
+	const char *err = NULL;
 	json_t *o = NULL;
 	int rv;
 
-	if (fe_http_query_get(req, "fromSeq", &v) == 0) {
-		if (fe_parse_u64(v, &n) != 0 || n == 0)
-			return fe_respond_error(c, 400, "bad_request",
-						"fromSeq must be a positive "
-						"integer");
-		q.from_seq = n;
-	}
-	if (fe_http_query_get(req, "limit", &v) == 0) {
-		if (fe_parse_u64(v, &n) != 0 || n == 0)
-			return fe_respond_error(c, 400, "bad_request",
-						"limit must be a positive "
-						"integer");
-		q.limit = n < SYNC_LIMIT_MAX ? (unsigned)n : SYNC_LIMIT_MAX;
-	}
+	if (fe_query_admin_messages(req, &q, &err) != 0)
+		return fe_respond_error(c, 400, "bad_request", err);
 	if (rft_fsm_needs_fetch(f))
 		return fe_respond_rc(c, CF_EUNAVAIL,
 				     "this node is fetching segments after a "
@@ -259,9 +246,6 @@ static void admin_verify_start(struct fe_conn *c, const char *admin)
 
 /* ---- compaction ---- */
 
-#define COMPACT_SEGMENTS_DEFAULT 64u
-#define COMPACT_SEGMENTS_MAX 1024u
-
 static void compact_committed_cb(struct rft_submit *s, int status,
 				 const struct rft_result *res)
 {
@@ -292,29 +276,18 @@ static void admin_compact(struct fe_conn *c, const struct fe_http_req *req,
 {
 	struct admin_call *k;
 	struct rft_cmd cmd;
-	struct cf_str v;
-	uint64_t n;
+	const char *err = NULL;
+	bool all;
 
 	memset(&cmd, 0, sizeof cmd);
 	cmd.type = RFT_CMD_COMPACT;
 	cmd.user = cf_str_c(admin);
-	cmd.seq = RFT_COMPACT_ALL;
-	cmd.count = COMPACT_SEGMENTS_DEFAULT;
 	cmd.flags = RFT_COMPACT_SEAL;
-	if (fe_http_query_get(req, "partition", &v) == 0) {
-		if (fe_parse_u64(v, &n) != 0 || n >= c->srv->cluster->partitions)
-			return fe_respond_error(c, 400, "bad_request",
-						"partition must be an integer "
-						"below the partition count");
-		cmd.seq = n;
-	}
-	if (fe_http_query_get(req, "segments", &v) == 0) {
-		if (fe_parse_u64(v, &n) != 0 || n == 0 ||
-		    n > COMPACT_SEGMENTS_MAX)
-			return fe_respond_error(c, 400, "bad_request",
-						"segments must be 1..1024");
-		cmd.count = (uint32_t)n;
-	}
+	if (fe_query_admin_compact(req, c->srv->cluster->partitions, &all,
+				   &cmd.seq, &cmd.count, &err) != 0)
+		return fe_respond_error(c, 400, "bad_request", err);
+	if (all)
+		cmd.seq = RFT_COMPACT_ALL;
 	k = calloc(1, sizeof *k);
 	if (k == NULL)
 		return fe_respond_rc(c, -ENOMEM, "out of memory");

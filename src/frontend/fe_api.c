@@ -34,6 +34,7 @@
 #include "frontend/fe_json.h"
 #include "frontend/fe_json_fast.h"
 #include "frontend/fe_ops.h"
+#include "frontend/fe_query.h"
 #include "frontend/fe_send_meta.h"
 #include "frontend/fe_server.h"
 #include "sync/sync_read.h"
@@ -586,51 +587,19 @@ static void http_get_conv(struct fe_conn *c, const struct fe_http_req *req,
 	start_read(c, req, k);
 }
 
-static int query_u64(const struct fe_http_req *req, const char *name,
-		     uint64_t *out, char *err, size_t errlen)
-{
-	struct cf_str v;
-
-	*out = 0;
-	if (fe_http_query_get(req, name, &v) != 0)
-		return 0;
-	if (fe_parse_u64(v, out) != 0 || *out == 0) {
-		snprintf(err, errlen, "'%s' must be a positive integer", name);
-		return CF_EBADREQ;
-	}
-	return 0;
-}
-
 static void http_history(struct fe_conn *c, const struct fe_http_req *req,
 			 const char *user, struct cf_str id)
 {
 	struct sync_history_query q;
 	struct fe_call *k;
-	uint64_t limit;
-	char err[128];
+	const char *err = NULL;
 	int rv;
 
-	memset(&q, 0, sizeof q);
-	if ((rv = query_u64(req, "fromSeq", &q.from_seq, err, sizeof err)) !=
-		    0 ||
-	    (rv = query_u64(req, "beforeSeq", &q.before_seq, err,
-			    sizeof err)) != 0 ||
-	    (rv = query_u64(req, "limit", &limit, err, sizeof err)) != 0 ||
-	    (rv = query_u64(req, "aroundSeq", &q.around_seq, err,
-			    sizeof err)) != 0) {
+	rv = fe_query_history(req, &q, &err);
+	if (rv != 0) {
 		fe_respond_rc(c, rv, err);
 		return;
 	}
-	if ((q.from_seq != 0) + (q.before_seq != 0) + (q.around_seq != 0) > 1) {
-		fe_respond_rc(c, CF_EBADREQ,
-			      "give one of fromSeq, beforeSeq, aroundSeq");
-		return;
-	}
-	if (limit == 0)
-		limit = SYNC_LIMIT_DEFAULT;
-	if (limit > SYNC_LIMIT_MAX)
-		limit = SYNC_LIMIT_MAX;
-	q.limit = (unsigned)limit;
 	k = call_new(c, CALL_HISTORY, user);
 	if (k == NULL) {
 		fe_respond_rc(c, -ENOMEM, NULL);

@@ -28,6 +28,7 @@
 #include "frontend/fe_api_parse.h"
 #include "frontend/fe_api_sync.h"
 #include "frontend/fe_json.h"
+#include "frontend/fe_query.h"
 #include "frontend/fe_server.h"
 #include "sync/sync_edit.h"
 #include "sync/sync_read.h"
@@ -52,10 +53,6 @@ struct conv_call {
 	unsigned limit;	 /* list: page size */
 	uint64_t before; /* list: only conversations active before (0: all) */
 };
-
-/* GET /v1/conversations pages: default and largest sizes. */
-#define LIST_LIMIT_DEFAULT 100
-#define LIST_LIMIT_MAX 500
 
 static struct conv_call *call_new(struct fe_conn *c, enum conv_kind kind,
 				  const char *user, struct cf_str conv)
@@ -265,8 +262,8 @@ static void list_now(struct conv_call *k)
 		json_object_set_new(page, "syncCursor", json_string(sc));
 	}
 	if (page != NULL && m > take) {
-		snprintf(cursor, sizeof cursor, "a%" PRIu64,
-			 sorted[take - 1]->last_item_id);
+		fe_query_list_cursor_str(sorted[take - 1]->last_item_id,
+					 cursor);
 		json_object_set_new(page, "cursor", json_string(cursor));
 	}
 	free(sorted);
@@ -296,19 +293,13 @@ static void http_list(struct fe_conn *c, const struct fe_http_req *req,
 		      const char *user)
 {
 	struct conv_call *k;
-	struct cf_str v;
-	uint64_t limit = LIST_LIMIT_DEFAULT, before = 0;
+	struct fe_query_list ql;
+	const char *err = NULL;
+	int rv;
 
-	if (fe_http_query_get(req, "limit", &v) == 0 &&
-	    (fe_parse_u64(v, &limit) != 0 || limit == 0)) {
-		fe_respond_rc(c, CF_EBADREQ, "'limit' must be a positive integer");
-		return;
-	}
-	if (fe_http_query_get(req, "cursor", &v) == 0 &&
-	    (v.len < 2 || v.p[0] != 'a' ||
-	     fe_parse_u64((struct cf_str){v.p + 1, v.len - 1}, &before) != 0 ||
-	     before == 0)) {
-		fe_respond_rc(c, CF_EBADREQ, "malformed cursor");
+	rv = fe_query_conv_list(req, &ql, &err);
+	if (rv != 0) {
+		fe_respond_rc(c, rv, err);
 		return;
 	}
 	k = call_new(c, CONV_LIST, user, CF_STR_LIT(""));
@@ -316,8 +307,8 @@ static void http_list(struct fe_conn *c, const struct fe_http_req *req,
 		fe_respond_rc(c, -ENOMEM, NULL);
 		return;
 	}
-	k->limit = limit > LIST_LIMIT_MAX ? LIST_LIMIT_MAX : (unsigned)limit;
-	k->before = before;
+	k->limit = ql.limit;
+	k->before = ql.before;
 	if (fe_wants_consistent(req)) {
 		rft_node_read_index(c->srv->node, &k->rd, list_read_cb);
 		return;

@@ -15,12 +15,12 @@
 #include "common/cf_list.h"
 #include "frontend/fe_api_sync.h"
 #include "frontend/fe_json.h"
+#include "frontend/fe_query.h"
 #include "frontend/fe_server.h"
 #include "sync/sync_feed.h"
 #include "sync/sync_inbox.h"
 #include "sync/sync_read.h"
 
-#define WAIT_MAX_S 60
 /* A WS replay writes at most this many pages (of SYNC_FEED_LIMIT_MAX items
  * or a quarter of --ws-max-buffer) before `synced` (then "hasMore": the
  * client asks again). */
@@ -172,21 +172,9 @@ static void wait_start(struct fe_conn *c, const char *user, uint64_t after,
 
 /* ---- HTTP ---- */
 
-static int query_num(const struct fe_http_req *req, const char *name,
-		     bool *present, uint64_t *out)
-{
-	struct cf_str v;
-
-	*out = 0;
-	*present = fe_http_query_get(req, name, &v) == 0;
-	if (!*present)
-		return 0;
-	return fe_parse_u64(v, out) == 0 ? 0 : CF_EBADREQ;
-}
-
 /* The conversation form: history after lastSeq (limit messages). */
 static void conv_form_answer(struct fe_conn *c, const char *user,
-			     struct cf_str conv, uint64_t last, uint64_t limit)
+			     struct cf_str conv, uint64_t last, unsigned limit)
 {
 	struct sync_history_query q;
 	struct cf_buf b = CF_BUF_INIT;
@@ -194,9 +182,7 @@ static void conv_form_answer(struct fe_conn *c, const char *user,
 
 	memset(&q, 0, sizeof q);
 	q.from_seq = last + 1;
-	q.limit = limit == 0 ? SYNC_LIMIT_DEFAULT
-			     : limit > SYNC_LIMIT_MAX ? SYNC_LIMIT_MAX
-						      : (unsigned)limit;
+	q.limit = limit; /* 1..SYNC_LIMIT_MAX (fe_query_sync) */
 	rv = sync_history_write(rft_node_fsm(c->srv->node), cf_str_c(user),
 				conv, &q, &b);
 	if (rv == 0)
@@ -253,7 +239,7 @@ static void consistent_cb(struct rft_read *r, int status)
 			      "read");
 	else if (k->form)
 		conv_form_answer(c, k->user, cf_str_c(k->conv), k->last,
-				 k->limit);
+				 (unsigned)k->limit);
 	else
 		feed_answer(c, k->user, k->after, k->limit, k->wait);
 	fe_conn_unref(c);
@@ -278,26 +264,20 @@ static void consistent_start(struct fe_conn *c,
 }
 
 static void http_conv_form(struct fe_conn *c, const struct fe_http_req *req,
-			   const char *user, struct cf_str conv)
+			   const char *user, const struct fe_query_sync *qs)
 {
 	struct sync_consistent k;
-	uint64_t last, limit;
-	bool has;
 
-	if (query_num(req, "lastSeq", &has, &last) != 0 ||
-	    query_num(req, "limit", &has, &limit) != 0)
-		return fe_respond_rc(c, CF_EBADREQ,
-				     "'lastSeq' and 'limit' are integers");
 	if (!fe_wants_consistent(req))
-		return conv_form_answer(c, user, conv, last, limit);
-	if (conv.len >= sizeof k.conv)
+		return conv_form_answer(c, user, qs->conv, qs->last, qs->limit);
+	if (qs->conv.len >= sizeof k.conv)
 		return fe_respond_rc(c, CF_ENOTFOUND, "no such conversation");
 	memset(&k, 0, sizeof k);
 	snprintf(k.user, sizeof k.user, "%s", user);
 	k.form = true;
-	memcpy(k.conv, conv.p, conv.len);
-	k.last = last;
-	k.limit = limit;
+	memcpy(k.conv, qs->conv.p, qs->conv.len);
+	k.last = qs->last;
+	k.limit = qs->limit;
 	consistent_start(c, &k);
 }
 
@@ -305,9 +285,9 @@ bool fe_api_sync_http(struct fe_conn *c, const struct fe_http_req *req,
 		      const char *user)
 {
 	struct fe_server *s = c->srv;
-	struct cf_str v;
-	uint64_t after = 0, limit, wait;
-	bool has;
+	struct fe_query_sync qs;
+	const char *err = NULL;
+	int rv;
 
 	if (!cf_str_eqc(req->path, "/v1/sync"))
 		return false;
@@ -316,38 +296,27 @@ bool fe_api_sync_http(struct fe_conn *c, const struct fe_http_req *req,
 		fe_respond_405(c, "GET");
 		return true;
 	}
-	if (fe_http_query_get(req, "conversationId", &v) == 0) {
-		http_conv_form(c, req, user, v);
+	rv = fe_query_sync(req, &qs, &err);
+	if (rv != 0) {
+		fe_respond_rc(c, rv, err);
 		return true;
 	}
-	if (fe_http_query_get(req, "cursor", &v) == 0 &&
-	    sync_cursor_parse(v, &after) != 0) {
-		fe_respond_rc(c, CF_EBADREQ, "malformed cursor");
+	if (qs.form) {
+		http_conv_form(c, req, user, &qs);
 		return true;
 	}
-	if (query_num(req, "limit", &has, &limit) != 0 ||
-	    query_num(req, "wait", &has, &wait) != 0) {
-		fe_respond_rc(c, CF_EBADREQ, "'limit' and 'wait' are integers");
-		return true;
-	}
-	if (limit == 0)
-		limit = SYNC_FEED_LIMIT_DEFAULT;
-	if (limit > SYNC_FEED_LIMIT_MAX)
-		limit = SYNC_FEED_LIMIT_MAX;
-	if (wait > WAIT_MAX_S)
-		wait = WAIT_MAX_S;
 	if (fe_wants_consistent(req)) {
 		struct sync_consistent k;
 
 		memset(&k, 0, sizeof k);
 		snprintf(k.user, sizeof k.user, "%s", user);
-		k.after = after;
-		k.limit = limit;
-		k.wait = wait;
+		k.after = qs.after;
+		k.limit = qs.limit;
+		k.wait = qs.wait;
 		consistent_start(c, &k);
 		return true;
 	}
-	feed_answer(c, user, after, limit, wait);
+	feed_answer(c, user, qs.after, qs.limit, qs.wait);
 	return true;
 }
 

@@ -61,7 +61,11 @@ int fe_json_str(json_t *o, const char *key, bool required,
  * index (API.md). */
 bool fe_wants_consistent(const struct fe_http_req *req);
 
-/* Parse a decimal u64 (1..2^53) from a query value. */
+/*
+ * Parse a decimal u64 from a query value: 1 to 16 digits (leading zeros
+ * allowed), at most 2^53; 0 is accepted (callers that need a positive
+ * number check it). 0 or CF_EBADREQ (*out unchanged).
+ */
 int fe_parse_u64(struct cf_str s, uint64_t *out);
 
 #endif

@@ -30,7 +30,11 @@
 #define SYNC_FEED_LIMIT_DEFAULT 100
 #define SYNC_FEED_LIMIT_MAX 500
 
-/* "m<messageId>" (decimal, no sign, no leading junk) -> id. CF_EBADREQ. */
+/*
+ * "m<messageId>" (decimal, no sign, no leading junk, at most 20 digits and
+ * UINT64_MAX) -> id; "m0" is the beginning. Leading zeros are accepted:
+ * "m007" reads as 7, whose text (sync_cursor_str) is "m7". CF_EBADREQ.
+ */
 int sync_cursor_parse(struct cf_str s, uint64_t *out);
 
 /*
