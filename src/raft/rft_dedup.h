@@ -103,7 +103,8 @@ struct rft_dedup_bucket {
 };
 
 struct rft_dedup {
-	/* Table of references + 1 (0: empty), as cf_map's slots. */
+	/* Table of references + 1 (0: empty), as cf_map's slots, each
+	 * followed after the last slot by a tag byte (rft_dedup.c). */
 	uint32_t *slots;
 	size_t cap;
 	uint32_t *old;

@@ -60,7 +60,7 @@
 #include "raft/rft_dedup_int.h"
 
 #define RFT_DEDUP_IMG_VERSION 1u
-/* Slots of a written table kept as they are when read (4 MiB): read_cap. */
+/* Slots of a written table kept as they are when read (5 MiB): read_cap. */
 #define RFT_DEDUP_IMG_KEEP_CAP (1u << 20)
 #define BUCKET_MIN_BYTES 12 /* key and count */
 #define PREFETCH_AHEAD 8
@@ -144,7 +144,8 @@ static bool cap_ok(uint64_t cap, uint64_t n)
 	if (cap == 0)
 		return n == 0;
 	return (cap & (cap - 1)) == 0 && cap >= RFT_DEDUP_MIN_CAP &&
-	       cap <= (uint64_t)UINT32_MAX + 1 && cap <= SIZE_MAX / 4 &&
+	       cap <= (uint64_t)UINT32_MAX + 1 &&
+	       cap <= SIZE_MAX / RFT_DEDUP_SLOT_BYTES &&
 	       n <= cap / 4 * 3;
 }
 
@@ -153,10 +154,12 @@ static void insert_chunk(struct rft_dedup *d, uint32_t no)
 {
 	const struct rft_dedup_chunk *c = d->dir[no];
 	uint32_t *slots = d->slots, base = no * RFT_DEDUP_CHUNK + 1, j;
+	uint8_t *tags = (uint8_t *)(slots + d->cap);
 	size_t mask = d->cap - 1;
 
 	for (j = 0; j < c->n; j++) {
-		size_t i = (size_t)(c->w[j] >> RFT_DEDUP_SEQ_BITS) & mask;
+		uint64_t h = c->w[j] >> RFT_DEDUP_SEQ_BITS;
+		size_t i = (size_t)h & mask;
 
 		if (j + PREFETCH_AHEAD < c->n)
 			__builtin_prefetch(
@@ -167,6 +170,7 @@ static void insert_chunk(struct rft_dedup *d, uint32_t no)
 		while (slots[i] != 0)
 			i = (i + 1) & mask;
 		slots[i] = base + j;
+		tags[i] = (uint8_t)(h >> 36); /* rft_dedup.c's tag_of */
 	}
 }
 
@@ -250,7 +254,7 @@ static int presize(struct rft_dedup *d, uint64_t n, uint64_t cap, uint32_t nb)
 		d->b_cap = nb;
 	}
 	if (cap > 0) {
-		d->slots = calloc((size_t)cap, sizeof(*d->slots));
+		d->slots = calloc((size_t)cap, RFT_DEDUP_SLOT_BYTES);
 		if (d->slots == NULL)
 			return -ENOMEM;
 		d->cap = (size_t)cap;

@@ -4,7 +4,9 @@
  *
  * A reference is chunk number * RFT_DEDUP_CHUNK + position; a table slot
  * holds reference + 1 (0: empty). A word's table home is its hash bits,
- * word >> RFT_DEDUP_SEQ_BITS, masked by the table's size - 1.
+ * word >> RFT_DEDUP_SEQ_BITS, masked by the table's size - 1; the slot's
+ * tag byte (in the same allocation, after the cap slots) is hash bits
+ * 36..43, (word >> RFT_DEDUP_SEQ_BITS) >> 36.
  */
 #ifndef RFT_DEDUP_INT_H
 #define RFT_DEDUP_INT_H
@@ -17,6 +19,9 @@
 #define RFT_DEDUP_NONE UINT32_MAX
 /* Chunk numbers stay below this, so that reference + 1 fits 32 bits. */
 #define RFT_DEDUP_MAX_CHUNKS ((1u << 22) - 1)
+/* Bytes per table slot: the reference (4) and its tag (1, after all the
+ * slots: see rft_dedup.c). */
+#define RFT_DEDUP_SLOT_BYTES 5u
 /* The smallest table (a window's first grow). */
 #define RFT_DEDUP_MIN_CAP 64u
 

@@ -334,8 +334,9 @@ static void rebuild_in_any_order_equals_live(void **state)
 
 /*
  * Memory per key (issue 11: it was 117-146 bytes): 8 bytes of word plus
- * the table's 4-byte slots, about 15 bytes between resizes and at most 24
- * while both tables are held. Every byte is in rft_dedup_bytes.
+ * the table's 5-byte slots (reference and tag), about 18 bytes between
+ * resizes and at most 28 while both tables are held. Every byte is in
+ * rft_dedup_bytes.
  */
 static void memory_per_key_is_a_few_bytes(void **state)
 {
@@ -365,17 +366,17 @@ static void memory_per_key_is_a_few_bytes(void **state)
 	}
 	print_message("dedup: %.1f bytes per key on average, %.1f at worst\n",
 		      sum / samples, worst);
-	assert_true(sum / samples <= 20.0);
-	assert_true(worst <= 25.0);
+	assert_true(sum / samples <= 22.0);
+	assert_true(worst <= 30.0);
 	/* The accounting covers the chunks: 8 bytes a word at least. */
-	assert_true(rft_dedup_bytes(&w.d) >= (size_t)N * 8 + w.d.cap * 4);
+	assert_true(rft_dedup_bytes(&w.d) >= (size_t)N * 8 + w.d.cap * 5);
 	/* After the window, everything leaves, a bounded amount per call. */
 	w.clock += DAY + RFT_DEDUP_BUCKET_MS;
 	rft_dedup_expire(&w.d, w.clock, 1000);
 	assert_int_equal(rft_dedup_count(&w.d), N - 1000);
 	rft_dedup_expire(&w.d, w.clock, SIZE_MAX);
 	assert_int_equal(rft_dedup_count(&w.d), 0);
-	assert_true(rft_dedup_bytes(&w.d) <= w.d.cap * 4 + 64 * 1024);
+	assert_true(rft_dedup_bytes(&w.d) <= w.d.cap * 5 + 64 * 1024);
 	world_release(&w);
 }
 
