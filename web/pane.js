@@ -25,6 +25,8 @@ import { el, clock, fullTime, dayKey, dayLabel, tick } from './ui.js';
 
 export const PAGE = 50;
 export const MAX_WIN = 150;
+/* Recalls and edits remembered for pages still on their way (Pane.later). */
+const LATER_MAX = 1000;
 
 export class Pane {
   /* env: {api, me, convs, receipts(), schedule(), onRecall(seq, li),
@@ -39,6 +41,12 @@ export class Pane {
     this.pending = document.querySelector('#pending-list');
     this.id = null;
     this.msgs = [];          /* the window, ascending seq */
+    /* Recalls and edits of the open conversation that events told us of
+     * (seq -> recall, or the edit's fields). A page asked before an event
+     * can arrive after it, holding the message as it was: its copy is
+     * corrected from here as it enters the window (fixed), else a reply
+     * would quote a recalled message as it was, for good. */
+    this.later = new Map();
     this.nodes = new Map();  /* seq -> li */
     this.atLatest = false;   /* the window ends at the conversation's end */
     this.hasOlder = false;
@@ -68,6 +76,7 @@ export class Pane {
     this.gen++;
     this.id = null;
     this.msgs = [];
+    this.later.clear();
     this.nodes.clear();
     this.queue = [];
     this.hlSeq = 0;
@@ -87,7 +96,7 @@ export class Pane {
     try {
       const r = at > 0 ? await this.around(id, at) : await this.env.api.history(id, { limit: PAGE });
       if (gen !== this.gen) return;
-      this.msgs = r.messages;
+      this.msgs = this.fixed(r.messages);
       if (at > 0) {
         this.hasOlder = !!r.hasMoreBefore;
         this.atLatest = !r.hasMoreAfter;
@@ -362,7 +371,25 @@ export class Pane {
     this.env.onQuotes(m.seq, this.msgs[ix]);
   }
 
+  /* Messages of a page, with what events said of them since (later). */
+  fixed(ms) {
+    if (!this.later.size) return ms;
+    return ms.map((m) => {
+      const x = this.later.get(m.seq);
+      if (!x || m.recalled) return m;
+      if (x.recalled) return { ...m, recalled: true, content: undefined, attachment: undefined, editedAt: undefined };
+      return m.editedAt && m.editedAt >= x.editedAt ? m : { ...m, ...x };
+    });
+  }
+
+  note(seq, x) {
+    this.later.delete(seq);
+    this.later.set(seq, x);
+    if (this.later.size > LATER_MAX) this.later.delete(this.later.keys().next().value);
+  }
+
   recalled(seq) {
+    this.note(seq, { recalled: true });
     if (this.nodes.has(seq)) this.replace({ seq, recalled: true, content: undefined, attachment: undefined, editedAt: undefined });
     else this.env.onQuotes(seq, null);
   }
@@ -370,6 +397,9 @@ export class Pane {
   /* An `edited` event or sync item (or the answer to our own PATCH). */
   edited(f) {
     if (f.conversationId !== this.id) return;
+    const prev = this.later.get(f.seq);
+    if (!prev || (!prev.recalled && !(prev.editedAt > f.editedAt)))
+      this.note(f.seq, { content: f.content, editedAt: f.editedAt, mentions: f.mentions, mentionsMe: !!f.mentionsMe });
     const m = this.msg(f.seq);
     if (!m) { this.env.onQuotes(f.seq, undefined); return; }
     if (m.recalled || (m.editedAt && f.editedAt && f.editedAt < m.editedAt)) return;
@@ -443,7 +473,7 @@ export class Pane {
     try {
       const r = await this.env.api.history(id, { beforeSeq: this.first, limit: PAGE });
       if (gen !== this.gen) return;
-      const ms = r.messages.filter((m) => m.seq < this.first);
+      const ms = this.fixed(r.messages.filter((m) => m.seq < this.first));
       this.hasOlder = r.hasMore && ms.length > 0;
       if (ms.length) {
         this.anchored(() => {
@@ -471,7 +501,7 @@ export class Pane {
     try {
       const r = await this.env.api.history(id, { fromSeq: this.last + 1, limit: PAGE });
       if (gen !== this.gen) return;
-      const ms = r.messages.filter((m) => m.seq > this.last);
+      const ms = this.fixed(r.messages.filter((m) => m.seq > this.last));
       const stick = this.nearBottom();
       if (ms.length) {
         this.ol.append(this.build(ms, this.msgs[this.msgs.length - 1] || null));

@@ -263,6 +263,31 @@ export function register({ test, expect, env }) {
     await api(cluster.urls[0], 'sam', 'DELETE', `/v1/conversations/${direct}/messages/${q2.seq}`);
     await tess.evaluate(() => window.confab.pane.toLatest());
     await row(tess, 'answer to it').locator('button.quote', { hasText: 'message unavailable' }).waitFor({ timeout: T });
+    /* The same when the latest page is asked before the recall and its
+     * answer reaches the page after the recall's event (held here): the
+     * event must not be lost to the page's older copy (it was, once, by
+     * itself, in the sanitizer build: the line above timed out). */
+    const q3 = await api(cluster.urls[0], 'sam', 'POST', '/v1/messages', { conversationId: direct, clientMsgId: 'r-src2', content: 'recalled in flight' });
+    await api(cluster.urls[0], 'tess', 'POST', '/v1/messages', { conversationId: direct, clientMsgId: 'r-rep2', content: 'answer in flight', replyTo: q3.seq });
+    let fetched = false, release;
+    const held = new Promise((r) => { release = r; });
+    const latest = (u) => u.pathname === `/v1/conversations/${direct}/messages` && !/Seq=/.test(u.search);
+    await tess.route(latest, async (route) => {
+      const resp = await route.fetch(); /* answered now: before the recall */
+      fetched = true;
+      await held;
+      await route.fulfill({ response: resp });
+    });
+    /* the latest page loaded again, as toLatest does from further back */
+    const loading = tess.evaluate((id) => window.confab.pane.open(id, 0), direct);
+    await until(async () => fetched, 'the latest page asked');
+    await api(cluster.urls[0], 'sam', 'DELETE', `/v1/conversations/${direct}/messages/${q3.seq}`);
+    await tess.waitForFunction((s) => window.confab.pane.later.has(s), q3.seq, { timeout: T });
+    release();
+    await loading;
+    await tess.unroute(latest);
+    await row(tess, 'answer in flight').locator('button.quote', { hasText: 'message unavailable' }).waitFor({ timeout: T });
+    expect(!(await tess.locator('#message-list li.msg', { hasText: 'recalled in flight' }).count()), 'the recalled message is shown as it was');
   });
 
   let uma;
