@@ -113,17 +113,6 @@ static bool aged(uint64_t ts, uint64_t clock)
 
 /* ---------------------------------------------------------------- table */
 
-/* The tag bytes of a table of cap slots: right after its slots. */
-static uint8_t *tags_of(const uint32_t *slots, size_t cap)
-{
-	return (uint8_t *)(uintptr_t)(slots + cap);
-}
-
-static uint8_t tag_of(uint64_t h)
-{
-	return (uint8_t)(h >> 36);
-}
-
 /* Where a probe of the old table starts (see cf_map.c). */
 static size_t old_from(const struct rft_dedup *d, uint64_t h)
 {
@@ -143,7 +132,7 @@ static void tab_insert(struct rft_dedup *d, uint32_t slot_val)
 	while (d->slots[i] != 0)
 		i = (i + 1) & mask;
 	d->slots[i] = slot_val;
-	tags_of(d->slots, d->cap)[i] = tag_of(h);
+	rft_dedup_tags(d->slots, d->cap)[i] = rft_dedup_tag(h);
 }
 
 static void step(struct rft_dedup *d, size_t max)
@@ -199,7 +188,7 @@ static void tab_remove(const struct rft_dedup *d, uint32_t *slots, size_t cap,
 		       size_t i)
 {
 	size_t mask = cap - 1, j = i;
-	uint8_t *tags = tags_of(slots, cap);
+	uint8_t *tags = rft_dedup_tags(slots, cap);
 
 	slots[i] = 0;
 	for (;;) {
@@ -382,7 +371,7 @@ int rft_dedup_find(const struct rft_dedup *d, const struct rft_dedup_key *key,
 		   void *arg, struct rft_dedup_val *out)
 {
 	uint64_t h = key->hash & HASH_MASK;
-	uint8_t tag = tag_of(h);
+	uint8_t tag = rft_dedup_tag(h);
 	int t;
 
 	for (t = 0; t < 2; t++) {
@@ -392,7 +381,7 @@ int rft_dedup_find(const struct rft_dedup *d, const struct rft_dedup_key *key,
 
 		if (cap == 0 || slots == NULL)
 			continue;
-		tags = tags_of(slots, cap);
+		tags = rft_dedup_tags(slots, cap);
 		i = t == 0 ? (size_t)h & mask : old_from(d, h);
 		for (; slots[i] != 0; i = (i + 1) & mask) {
 			uint32_t ref = slots[i] - 1;

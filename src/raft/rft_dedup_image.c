@@ -154,7 +154,7 @@ static void insert_chunk(struct rft_dedup *d, uint32_t no)
 {
 	const struct rft_dedup_chunk *c = d->dir[no];
 	uint32_t *slots = d->slots, base = no * RFT_DEDUP_CHUNK + 1, j;
-	uint8_t *tags = (uint8_t *)(slots + d->cap);
+	uint8_t *tags = rft_dedup_tags(slots, d->cap);
 	size_t mask = d->cap - 1;
 
 	for (j = 0; j < c->n; j++) {
@@ -170,7 +170,7 @@ static void insert_chunk(struct rft_dedup *d, uint32_t no)
 		while (slots[i] != 0)
 			i = (i + 1) & mask;
 		slots[i] = base + j;
-		tags[i] = (uint8_t)(h >> 36); /* rft_dedup.c's tag_of */
+		tags[i] = rft_dedup_tag(h);
 	}
 }
 

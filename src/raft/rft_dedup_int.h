@@ -11,6 +11,7 @@
 #ifndef RFT_DEDUP_INT_H
 #define RFT_DEDUP_INT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "raft/rft_dedup.h"
@@ -22,6 +23,18 @@
 /* Bytes per table slot: the reference (4) and its tag (1, after all the
  * slots: see rft_dedup.c). */
 #define RFT_DEDUP_SLOT_BYTES 5u
+/* The tag bytes of a table of cap slots: right after its slots. */
+static inline uint8_t *rft_dedup_tags(const uint32_t *slots, size_t cap)
+{
+	return (uint8_t *)(uintptr_t)(slots + cap);
+}
+
+/* A slot's tag: bits 36..43 of its word's hash bits (never in a home). */
+static inline uint8_t rft_dedup_tag(uint64_t hash_bits)
+{
+	return (uint8_t)(hash_bits >> 36);
+}
+
 /* The smallest table (a window's first grow). */
 #define RFT_DEDUP_MIN_CAP 64u
 
