@@ -372,9 +372,9 @@ static void submit_create(struct fixture *f, unsigned on, struct req *q)
 	assert_false(q->done);
 }
 
-/* SEND by alice to g1 with idempotency key key. */
-static void submit_send(struct fixture *f, unsigned on, struct req *q,
-			const char *key)
+/* SEND by alice to g1 with idempotency key key, answered to cb. */
+static void submit_send_cb(struct fixture *f, unsigned on, struct req *q,
+			   const char *key, rft_submit_cb cb)
 {
 	struct rft_cmd c;
 
@@ -387,8 +387,14 @@ static void submit_send(struct fixture *f, unsigned on, struct req *q,
 	c.msg_type = CF_STR_LIT("text");
 	c.content = CF_STR_LIT("hello");
 	q->s.data = q;
-	rft_node_submit(&f->nodes[on].node, &q->s, &c, submit_cb);
+	rft_node_submit(&f->nodes[on].node, &q->s, &c, cb);
 	assert_false(q->done);
+}
+
+static void submit_send(struct fixture *f, unsigned on, struct req *q,
+			const char *key)
+{
+	submit_send_cb(f, on, q, key, submit_cb);
 }
 
 static void read_index(struct fixture *f, unsigned on, struct req *q)
@@ -745,6 +751,70 @@ static void sends_gather_behind_the_entry_in_flight(void **state)
 	assert_int_equal(p.n->queued_bytes, 0);
 }
 
+/* A send whose answer looks at the leader's queue at that moment. */
+struct look {
+	struct req q; /* first: submit_cb takes s->data as a struct req */
+	struct rft_node *n;
+	uint64_t proposed; /* entries proposed when it was answered */
+	unsigned queued;   /* commands still queued then */
+};
+
+static void look_cb(struct rft_submit *s, int status,
+		    const struct rft_result *res)
+{
+	struct look *lk = s->data;
+
+	lk->proposed = lk->n->stats.entries_proposed;
+	lk->queued = lk->n->n_queued;
+	submit_cb(s, status, res);
+}
+
+/*
+ * The entry that gathered behind the one in flight is proposed from that
+ * one's apply callback, before its answers, not at a later turn.
+ */
+static void the_entry_behind_goes_before_the_answers(void **state)
+{
+	struct fixture *f = *state;
+	unsigned l = usable_leader(f);
+	enum { K = 10 };
+	struct req q[K];
+	struct look lk;
+	struct proposed p;
+	char key[16];
+	uint64_t e1;
+
+	create_g1(f, l);
+	p.n = &f->nodes[l].node;
+	p.entries = p.n->stats.entries_proposed;
+	memset(&lk, 0, sizeof lk);
+	lk.n = p.n;
+	submit_send_cb(f, l, &lk.q, "first", look_cb);
+	assert_true(run_until(f, entry_proposed, &p, 2000));
+	e1 = p.n->stats.entries_proposed;
+	/*
+	 * No turn runs between here and the last submit: the first entry
+	 * cannot be committed yet (that takes a follower's write and its
+	 * answer, several polls later), so these K wait behind it.
+	 */
+	for (unsigned i = 0; i < K; i++) {
+		snprintf(key, sizeof key, "behind%u", i);
+		submit_send(f, l, &q[i], key);
+	}
+	assert_false(lk.q.done);
+	assert_int_equal(p.n->n_queued, K);
+	wait_done(f, &lk.q, 1);
+	assert_int_equal(lk.q.status, 0);
+	assert_int_equal(lk.proposed, e1 + 1);
+	assert_int_equal(lk.queued, 0);
+	wait_done(f, q, K);
+	for (unsigned i = 0; i < K; i++) {
+		assert_int_equal(q[i].status, 0);
+		assert_int_equal(q[i].res.seq, lk.q.res.seq + 1 + i);
+	}
+	assert_int_equal(p.n->stats.entries_proposed, e1 + 1);
+}
+
 static void command_over_entry_cap_completes_toobig_on_any_node(void **state)
 {
 	struct fixture *f = *state;
@@ -850,6 +920,7 @@ int main(void)
 		T(submit_without_quorum_fails_unavailable_after_deadline),
 		T(close_with_pending_requests_completes_them_with_shutdown),
 		T(sends_gather_behind_the_entry_in_flight),
+		T(the_entry_behind_goes_before_the_answers),
 		T(command_over_entry_cap_completes_toobig_on_any_node),
 		T(submit_after_close_began_completes_with_shutdown),
 		cmocka_unit_test(
