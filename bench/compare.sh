@@ -14,7 +14,9 @@
 #      ports PORT_BASE+1..+23); for each concurrency of CONCS, closed-loop
 #      sends of 200-byte messages to the leader over HTTP, then over
 #      WebSocket (--ws, by default --sockets 16: up to 16 sends in flight on
-#      each socket, as NATS's client keeps all of its own on one), SECS
+#      each socket, as NATS's client keeps all of its own on one), and, at
+#      concurrencies above 16, over HTTP pipelined on 16 connections
+#      (--sockets 16), SECS
 #      seconds after a 1 s warm-up, with the three nodes' pids (--pid: their
 #      CPU per acked message); one message to N sockets spread over the nodes
 #      (--fanout N --procs PROCS --rate FANOUT_RATE for SECS seconds: the
@@ -221,7 +223,7 @@ record() {
 }
 
 # --- Confab ---
-HAVE_WS=1 HAVE_PID=1 HAVE_FANOUT=1
+HAVE_WS=1 HAVE_PID=1 HAVE_FANOUT=1 HAVE_PIPE=1
 cluster_start() { # DIR EXTRA_CONFABD_ARGS: a fresh cluster; sets PIDS, LEADER_URL
 	local d=$1 i leader=""
 	CLUSTER=$d
@@ -283,6 +285,10 @@ confab_round() {
 		if [ $HAVE_WS = 1 ]; then
 			# shellcheck disable=SC2086 # WS_ARGS: options split at spaces
 			send confab-ws "$r" "$c" --ws ${WS_ARGS---sockets 16} || HAVE_WS=0
+		fi
+		if [ $HAVE_PIPE = 1 ] && [ "$c" -gt 16 ]; then
+			# HTTP as NATS's client publishes: pipelined on few connections
+			send confab-httppipe "$r" "$c" --sockets 16 || HAVE_PIPE=0
 		fi
 	done
 	if [ $HAVE_FANOUT = 1 ] && [ "$N" -gt 0 ]; then

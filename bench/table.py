@@ -10,9 +10,10 @@
       DIR/table.md (the same) and DIR/chart-SYSTEM.dat (conc, sends/s, p99 ms)
       for gnuplot
 
-Systems in all.jsonl (compare.sh writes them): confab-http, confab-ws (the
-sends; server_cpu_us_per_ack when confab-bench took --pid, cpu_src says where
-it came from), confab-http-nosearch (one point, confabd --search=off),
+Systems in all.jsonl (compare.sh writes them): confab-http, confab-ws,
+confab-httppipe (the sends; server_cpu_us_per_ack when confab-bench took
+--pid, cpu_src says where it came from; httppipe only at concurrencies above
+its 16 connections), confab-http-nosearch (one point, confabd --search=off),
 confab-idle (rss_per_socket), confab-fanout (last_ms, leader_last_ms,
 follower_last_ms, client_cpu_s); the peers' own lines: etcd3, nats3, redis1
 (conc, ops_s, p50_ms, p99_ms, server_cpu_ms_per_1k = µs per op) and wsfanout
@@ -152,11 +153,15 @@ def report(out_dir, concs, cpu_conc, n):
         return median(rows, system, key, conc)[0]
 
     send_peers = [p for p, _ in peers if p != "nodews"]
-    transports = [(s, t) for s, t in [("confab-http", "HTTP"),
-                                      ("confab-ws", "WebSocket")]
+    transports = [(s, t) for s, t in [
+        ("confab-http", "HTTP"), ("confab-ws", "WebSocket"),
+        ("confab-httppipe", "HTTP, 16 connections pipelined")]
                   if s in systems] or [("confab-http", "HTTP")]
     for c in concs:
         for sysname, tr in transports:
+            if sysname == "confab-httppipe" and fig(sysname, "ops_s",
+                                                    c) is None:
+                continue  # run only where it differs from HTTP
             row("c={} sends/s, Confab over {}".format(c, tr),
                 [fig(sysname, "ops_s", c)],
                 {p: [fig(p, "ops_s", c)] for p in send_peers})

@@ -171,7 +171,7 @@ static void list_done(struct bh_conn *c, int status, const char *body,
 	if (json_is_true(json_object_get(j, "hasMore")) && next != NULL) {
 		/* the list is paged: the next page on the same connection */
 		snprintf(h->list_path, sizeof h->list_path,
-			 "/v1/conversations?limit=500&cursor=%s", next);
+			 "/v1/conversations?limit=200&cursor=%s", next);
 		json_decref(j);
 		if (bh_conn_request(c, "GET", h->list_path, h->o->user, NULL,
 				    0, list_done) != 0)
@@ -260,7 +260,7 @@ int bench_history_run(const struct bhist_opts *o)
 		h->conns[i].data = h;
 	}
 	snprintf(h->list_path, sizeof h->list_path,
-		 "/v1/conversations?limit=500");
+		 "/v1/conversations?limit=200");
 	if (bh_conn_request(&h->ctl, "GET", h->list_path, o->user,
 			    NULL, 0, list_done) == 0)
 		uv_run(&h->loop, UV_RUN_DEFAULT);

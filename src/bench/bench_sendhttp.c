@@ -3,9 +3,13 @@
 /*
  * bench_sendhttp: see bench_sendhttp.h (moved from confab_bench.c).
  *
- * One libuv loop holds --concurrency keep-alive HTTP/1.1 connections, spread
- * round robin over the --url nodes; each has exactly one request in flight
- * and sends the next as soon as the answer is complete. First, connection 0
+ * One libuv loop holds --sockets keep-alive HTTP/1.1 connections (default:
+ * --concurrency), spread round robin over the --url nodes, with the
+ * --concurrency requests in flight shared among them (pipelined, as NATS's
+ * client keeps its publishes in flight on one connection, when there are
+ * fewer sockets than requests); each connection sends a request again for
+ * every answer that completes, the requests owed by one pass over its input
+ * in one write. First, connection 0
  * creates --conversations group conversations (dev auth, user "bench"),
  * one after another; then every connection starts. Answers that complete
  * during the first --warmup seconds are not counted; the next --seconds
@@ -65,15 +69,17 @@ struct hconn {
 	uv_timer_t retry;
 	int open;	/* tcp handle initialised and not closing */
 	int writing;	/* a write is in flight */
-	int want_next;	/* the answer came before the write callback */
-	int in_flight;	/* a request awaits its answer */
-	uint64_t sent_ns;
+	unsigned depth;	/* requests it keeps in flight */
+	unsigned owed;	/* requests to send at the next write */
+	unsigned in_flight; /* requests sent, not answered yet */
+	unsigned sent_head; /* sent_ns[sent_head]: the oldest in flight */
+	uint64_t *sent_ns; /* depth send times, a ring */
 	unsigned long n; /* requests sent by this connection */
 	struct cf_buf out, in;
 };
 
 static void conn_start(struct hconn *c);
-static void conn_send_next(struct hconn *c);
+static void conn_pump(struct hconn *c);
 
 static void record(struct shttp *b, int ok, uint64_t lat_ns)
 {
@@ -126,13 +132,16 @@ static void conn_fail(struct hconn *c, const char *why)
 {
 	struct shttp *b = c->b;
 
-	if (c->in_flight)
-		record(b, 0, 0);
-	else if (b->phase == PHASE_MEASURE)
+	if (c->in_flight > 0) {
+		for (unsigned i = 0; i < c->in_flight; i++)
+			record(b, 0, 0);
+	} else if (b->phase == PHASE_MEASURE) {
 		b->errors++;
+	}
 	c->in_flight = 0;
+	c->sent_head = 0;
 	c->writing = 0;
-	c->want_next = 0;
+	c->owed = 0;
 	if (b->phase == PHASE_SETUP) {
 		fprintf(stderr, "confab-bench: setup: %s\n", why);
 		b->failed = 1;
@@ -185,26 +194,27 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	c->in.len += (size_t)nread;
-	len = response_length(c, &status);
-	if (len == 0)
-		return;
-	if (len < 0 || !c->in_flight) {
-		conn_fail(c, "malformed response");
-		return;
+	/* Every complete answer; one request owed again for each. */
+	while ((len = response_length(c, &status)) != 0) {
+		uint64_t sent;
+		if (len < 0 || c->in_flight == 0) {
+			conn_fail(c, "malformed response");
+			return;
+		}
+		cf_buf_consume(&c->in, (size_t)len);
+		sent = c->sent_ns[c->sent_head];
+		c->sent_head = (c->sent_head + 1) % c->depth;
+		c->in_flight--;
+		if (b->phase == PHASE_SETUP)
+			setup_answer(c, status);
+		else
+			record(b, status >= 200 && status < 300,
+			       cf_mono_ns() - sent);
+		if (b->phase == PHASE_DONE)
+			return;
+		c->owed++;
 	}
-	cf_buf_consume(&c->in, (size_t)len);
-	c->in_flight = 0;
-	if (b->phase == PHASE_SETUP)
-		setup_answer(c, status);
-	else
-		record(b, status >= 200 && status < 300,
-		       cf_mono_ns() - c->sent_ns);
-	if (b->phase == PHASE_DONE)
-		return;
-	if (c->writing)
-		c->want_next = 1;
-	else
-		conn_send_next(c);
+	conn_pump(c);
 }
 
 static void conn_write_cb(uv_write_t *req, int status)
@@ -217,29 +227,18 @@ static void conn_write_cb(uv_write_t *req, int status)
 			conn_fail(c, uv_strerror(status));
 		return;
 	}
-	if (c->want_next) {
-		c->want_next = 0;
-		conn_send_next(c);
-	}
+	conn_pump(c);
 }
 
 static void start_load(struct shttp *b);
 
-/* Build and write the next request of c (setup or load). */
-static void conn_send_next(struct hconn *c)
+/* Append c's next request (setup or load) to c->out; 0 or -1. */
+static int conn_append_request(struct hconn *c)
 {
 	struct shttp *b = c->b;
 	char body_head[256];
-	uv_buf_t buf;
 	int rv, n;
 
-	if (b->phase == PHASE_DONE || !c->open)
-		return;
-	if (b->phase == PHASE_SETUP && b->convs_made == b->o->n_convs) {
-		start_load(b);
-		return;
-	}
-	cf_buf_truncate(&c->out, 0);
 	if (b->phase == PHASE_SETUP) {
 		n = snprintf(body_head, sizeof body_head,
 			     "{\"type\":\"group\",\"members\":[\"bench2\"],"
@@ -258,7 +257,7 @@ static void conn_send_next(struct hconn *c)
 			     "\"clientMsgId\":\"b%s-%u-%lu\","
 			     "\"msgType\":\"text\",\"content\":\"",
 			     b->o->run_id,
-			     (unsigned long)((c->n * b->o->conc + c->idx) %
+			     (unsigned long)((c->n * b->o->sockets + c->idx) %
 					     b->o->n_convs),
 			     b->o->run_id, c->idx, c->n);
 		rv = cf_buf_appendf(&c->out,
@@ -269,11 +268,45 @@ static void conn_send_next(struct hconn *c)
 				    b->o->targets[c->url].host, (unsigned)n + b->o->size + 2,
 				    body_head, b->content);
 	}
-	if (rv != 0) {
-		conn_fail(c, "out of memory");
-		return;
-	}
+	if (rv != 0)
+		return -1;
 	c->n++;
+	return 0;
+}
+
+/*
+ * Write the requests c owes in one write, unless one is being written
+ * (its callback pumps again). Set-up: one request at a time, until the
+ * conversations are made; then the load starts.
+ */
+static void conn_pump(struct hconn *c)
+{
+	struct shttp *b = c->b;
+	unsigned k = 0;
+	uint64_t now;
+	uv_buf_t buf;
+	int rv;
+
+	if (b->phase == PHASE_DONE || !c->open || c->writing || c->owed == 0)
+		return;
+	if (b->phase == PHASE_SETUP) {
+		if (b->convs_made == b->o->n_convs) {
+			c->owed = 0;
+			start_load(b);
+			return;
+		}
+		if (c->in_flight > 0)
+			return;
+		c->owed = 1;
+	}
+	assert(c->in_flight + c->owed <= c->depth);
+	cf_buf_truncate(&c->out, 0);
+	for (; k < c->owed; k++) {
+		if (conn_append_request(c) != 0) {
+			conn_fail(c, "out of memory");
+			return;
+		}
+	}
 	buf = uv_buf_init(c->out.data, (unsigned)c->out.len);
 	c->wreq.data = c;
 	rv = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &buf, 1,
@@ -283,8 +316,11 @@ static void conn_send_next(struct hconn *c)
 		return;
 	}
 	c->writing = 1;
-	c->in_flight = 1;
-	c->sent_ns = cf_mono_ns();
+	now = cf_mono_ns();
+	for (; c->owed > 0; c->owed--) {
+		c->sent_ns[(c->sent_head + c->in_flight) % c->depth] = now;
+		c->in_flight++;
+	}
 }
 
 static void conn_connect_cb(uv_connect_t *req, int status)
@@ -304,7 +340,8 @@ static void conn_connect_cb(uv_connect_t *req, int status)
 		conn_fail(c, uv_strerror(rv));
 		return;
 	}
-	conn_send_next(c);
+	c->owed = c->b->phase == PHASE_SETUP ? 1 : c->depth;
+	conn_pump(c);
 }
 
 static void conn_start(struct hconn *c)
@@ -347,7 +384,7 @@ static void phase_timer_cb(uv_timer_t *t)
 	bench_cpu_end(b->o->cpu);
 	b->phase = PHASE_DONE;
 	uv_timer_stop(&b->progress_timer);
-	for (i = 0; i < b->o->conc; i++) {
+	for (i = 0; i < b->o->sockets; i++) {
 		uv_timer_stop(&b->conns[i].retry);
 		if (b->conns[i].open) {
 			b->conns[i].open = 0;
@@ -368,11 +405,14 @@ static void start_load(struct shttp *b)
 		       (uint64_t)(b->o->warmup > 0 ? b->o->warmup : b->o->seconds) *
 			       1000,
 		       0);
-	for (i = 0; i < b->o->conc; i++) {
-		if (b->conns[i].open)
-			conn_send_next(&b->conns[i]);
-		else
-			conn_start(&b->conns[i]);
+	for (i = 0; i < b->o->sockets; i++) {
+		struct hconn *c = &b->conns[i];
+		if (c->open) {
+			c->owed = c->depth - c->in_flight;
+			conn_pump(c);
+		} else {
+			conn_start(c);
+		}
 	}
 }
 
@@ -400,7 +440,7 @@ static void report(struct shttp *b)
 	       "\"sockets\":%u,\"nodes\":%u,\"seconds\":%.3f,"
 	       "\"ops_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
 	       "\"errors\":%llu,\"total\":%llu,",
-	       b->o->conc, b->o->conc, b->o->n_targets, secs, ops, p50, p99,
+	       b->o->conc, b->o->sockets, b->o->n_targets, secs, ops, p50, p99,
 	       (unsigned long long)b->errors, (unsigned long long)b->total);
 	bench_cpu_json(b->o->cpu, stdout, b->ok, 0);
 	printf("}\n");
@@ -424,10 +464,21 @@ int bench_sendhttp_run(const struct bsendhttp_opts *o)
 	memset(b, 0, sizeof *b);
 	b->o = o;
 	b->content = malloc(b->o->size + 1);
-	b->conns = calloc(b->o->conc, sizeof *b->conns);
+	b->conns = calloc(b->o->sockets, sizeof *b->conns);
 	if (b->content == NULL || b->conns == NULL) {
 		fprintf(stderr, "confab-bench: out of memory\n");
 		return 1;
+	}
+	for (i = 0; i < b->o->sockets; i++) {
+		/* the sends in flight, shared out */
+		struct hconn *c = &b->conns[i];
+		c->depth = b->o->conc / b->o->sockets +
+			   (i < b->o->conc % b->o->sockets);
+		c->sent_ns = calloc(c->depth, sizeof *c->sent_ns);
+		if (c->sent_ns == NULL) {
+			fprintf(stderr, "confab-bench: out of memory\n");
+			return 1;
+		}
 	}
 	for (i = 0; i < b->o->size; i++)
 		b->content[i] = (char)('a' + i % 26);
@@ -442,7 +493,7 @@ int bench_sendhttp_run(const struct bsendhttp_opts *o)
 	bench_progress_init(&b->prog, cf_mono_ns(),
 			    (double)b->o->warmup + b->o->seconds);
 	uv_timer_start(&b->progress_timer, progress_cb, 1000, 1000);
-	for (i = 0; i < b->o->conc; i++) {
+	for (i = 0; i < b->o->sockets; i++) {
 		b->conns[i].b = b;
 		b->conns[i].idx = i;
 		b->conns[i].url = i % b->o->n_targets;
@@ -460,7 +511,7 @@ int bench_sendhttp_run(const struct bsendhttp_opts *o)
 	}
 	report(b);
 	/* Close what is left and let the loop finish its close callbacks. */
-	for (i = 0; i < b->o->conc; i++) {
+	for (i = 0; i < b->o->sockets; i++) {
 		if (b->conns[i].open) {
 			b->conns[i].open = 0;
 			uv_close((uv_handle_t *)&b->conns[i].tcp, NULL);
@@ -471,9 +522,10 @@ int bench_sendhttp_run(const struct bsendhttp_opts *o)
 	uv_close((uv_handle_t *)&b->progress_timer, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	rv = uv_loop_close(&loop);
-	for (i = 0; i < b->o->conc; i++) {
+	for (i = 0; i < b->o->sockets; i++) {
 		cf_buf_release(&b->conns[i].out);
 		cf_buf_release(&b->conns[i].in);
+		free(b->conns[i].sent_ns);
 	}
 	free(b->conns);
 	free(b->content);

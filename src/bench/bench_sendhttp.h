@@ -2,9 +2,10 @@
  * bench_sendhttp: confab-bench's default mode: closed-loop sends as POST
  * /v1/messages over keep-alive HTTP/1.1 connections.
  *
- * Purpose: --conc connections spread round robin over the nodes, each
- * with exactly one request in flight, the next sent as soon as the answer
- * is complete; what a send costs over HTTP. Prints one JSON line on stdout
+ * Purpose: --sockets connections (default --conc) spread round robin over
+ * the nodes, sharing --conc requests in flight (pipelined when fewer
+ * connections than requests), one sent again for each answer that
+ * completes; what a send costs over HTTP. Prints one JSON line on stdout
  * and one human line on stderr, described at the top of bench_sendhttp.c
  * and in confab-bench(1).
  *
@@ -26,7 +27,8 @@
 struct bsendhttp_opts {
 	const struct bh_target *targets; /* connections round robin */
 	unsigned n_targets;
-	unsigned conc;	  /* connections, one request in flight each */
+	unsigned conc;	  /* requests in flight */
+	unsigned sockets; /* connections, 1..conc, sharing them */
 	unsigned seconds; /* measured window */
 	unsigned warmup;  /* seconds not counted before it */
 	unsigned size;	  /* content bytes per message */

@@ -13,8 +13,9 @@
  * server_cpu_us_per_ack (bench_cpu.h). Runs planned longer than 10 s write
  * a progress line on stderr every 5 s.
  *
- * --ws sends over WebSockets instead (bench_sendws.c): --concurrency sends
- * in flight over --sockets sockets (default: as many as --concurrency).
+ * The sends go over HTTP (bench_sendhttp.c), or with --ws over WebSockets
+ * (bench_sendws.c): --concurrency sends in flight over --sockets
+ * connections (default: as many as --concurrency; fewer pipeline them).
  *
  * --fanout N selects the group fan-out mode instead (bench_fanout.c): one
  * group of N members with a WebSocket each, send->ack, send->delivery and
@@ -92,7 +93,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: confab-bench [--url URL ...] [--concurrency C] "
 		   "[--seconds S] [--warmup W]\n"
 		   "                    [--size BYTES] [--conversations K]\n"
-		   "                    [--ws [--sockets S]] [--pid PID ...]\n"
+		   "                    [--ws] [--sockets S] [--pid PID ...]\n"
 		   "       confab-bench --fanout N [--url URL ...] [--rate R | "
 		   "--concurrency C]\n"
 		   "                    [--seconds S] [--warmup W] "
@@ -418,6 +419,9 @@ static int run_send(struct bench *b)
 	o.targets = t;
 	o.n_targets = b->n_urls;
 	o.conc = b->conc;
+	/* More sockets than requests in flight: one request each. */
+	o.sockets = b->sockets > 0 && b->sockets < b->conc ? b->sockets
+							   : b->conc;
 	o.seconds = b->seconds;
 	o.warmup = b->warmup;
 	o.size = b->size;
@@ -492,12 +496,13 @@ int main(int argc, char **argv)
 				"--search, --ws and --sync are separate modes\n");
 		return 2;
 	}
-	if ((b.sockets > 0 && !b.ws) ||
+	if ((b.sockets > 0 && (b.fanout > 0 || b.idle > 0 || b.sync > 0 ||
+			       b.history > 0 || b.search > 0)) ||
 	    (b.procs > 0 && b.fanout == 0 && b.idle == 0) ||
 	    (b.group_max > 0 && (b.procs == 0 || b.fanout == 0))) {
-		fprintf(stderr, "confab-bench: --sockets goes with --ws, --procs "
-				"with --fanout or --idle, --group-max with\n"
-				"--fanout --procs\n");
+		fprintf(stderr, "confab-bench: --sockets goes with the send "
+				"modes (HTTP or --ws), --procs with --fanout or\n"
+				"--idle, --group-max with --fanout --procs\n");
 		return 2;
 	}
 	if (b.ws)

@@ -49,6 +49,7 @@ enum call_kind {
 struct fe_call {
 	struct fe_conn *conn;
 	enum call_kind kind;
+	uint16_t tk;	   /* HTTP: the request's ticket (fe_conn.h) */
 	bool ws;	   /* answer as a WebSocket frame */
 	json_t *ws_id;	   /* the client's "id", echoed */
 	struct rft_submit sub;
@@ -71,6 +72,7 @@ static struct fe_call *call_new(struct fe_conn *c, enum call_kind kind,
 		return NULL;
 	k->conn = c;
 	k->kind = kind;
+	k->tk = fe_conn_ticket(c);
 	k->t0_ns = c->t_req_ns != 0 ? c->t_req_ns : cf_mono_ns();
 	snprintf(k->user, sizeof k->user, "%s", user);
 	k->sub.data = k;
@@ -90,10 +92,12 @@ static void call_free(struct fe_call *k)
 static void call_fail(struct fe_call *k, int rc, const char *msg)
 {
 	if (fe_conn_alive(k->conn)) {
-		if (k->ws)
+		if (k->ws) {
 			fe_ws_send_error(k->conn, k->ws_id, rc, msg);
-		else
+		} else {
+			fe_conn_answering(k->conn, k->tk);
 			fe_respond_rc(k->conn, rc, msg);
+		}
 	}
 	call_free(k);
 }
@@ -194,6 +198,7 @@ static void send_done_cb(struct rft_submit *s, int status,
 	n = send_answer(k, r, text);
 	if (!k->ws) {
 		text[n++] = '}';
+		fe_conn_answering(k->conn, k->tk); /* pipelined: in turn */
 		fe_conn_respond(k->conn, r->duplicate ? 200 : 201,
 				"application/json", text, n, NULL);
 		call_free(k);
@@ -237,6 +242,8 @@ static void send_recheck_cb(struct rft_read *r, int status)
 		call_free(k);
 		return;
 	}
+	if (!k->ws)
+		fe_conn_answering(k->conn, k->tk); /* the next call keeps it */
 	rv = send_start(k->conn, k->user, k->body, k->ws_id, k->ws, true, err,
 			sizeof err);
 	if (rv != 0)

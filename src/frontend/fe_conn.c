@@ -5,10 +5,10 @@
  * connection holds no unparsed bytes (c->in then borrows it while
  * conn_process() runs, and only what stays unparsed is copied into a buffer
  * of the connection's own), else at the end of c->in. conn_process() parses
- * from the start of c->in. HTTP requests are answered one at a time: while
- * an answer is pending (c->busy) nothing more is parsed, so pipelined
- * requests are answered in order; reading stops while more than IN_HIGH
- * bytes wait. After an upgrade the same buffer feeds the WebSocket framer.
+ * from the start of c->in. While an answer is pending (c->busy) nothing
+ * more is parsed, except sends behind sends (pipelining: fe_conn.h, and
+ * fe_conn_pipe.c for the order of the answers); reading stops while more
+ * than IN_HIGH bytes wait. After an upgrade the same buffer feeds the WebSocket framer.
  * conn_settle() runs after every pass: it gives back what an idle
  * connection does not need, accounts the bytes held, and sets the deadline.
  */
@@ -68,6 +68,7 @@ static void conn_free(struct fe_conn *c)
 {
 	assert(!c->in_borrowed);
 	fe_api_sync_conn_free(c);
+	fe__conn_pipe_free(c);
 	conn_http_free(c);
 	fe_ws_parser_release(&c->ws);
 	cf_buf_release(&c->in);
@@ -127,7 +128,10 @@ void fe_conn_respond(struct fe_conn *c, int status, const char *content_type,
 		     const char *body, size_t len, const char *extra_headers)
 {
 	struct cf_buf b = CF_BUF_INIT;
-	bool keep = c->http != NULL && c->http->req.keep_alive &&
+	/* A pipelined send's request may be gone from the parser; it had
+	 * keep-alive and no Origin (conn_pipelinable). */
+	bool piped = fe__conn_ticket_piped(c, c->tk_cur);
+	bool keep = (piped || (c->http != NULL && c->http->req.keep_alive)) &&
 		    !c->close_after_write && status < 500 && status != 400 &&
 		    !c->srv->closing;
 	size_t extra_len = extra_headers != NULL ? strlen(extra_headers) : 0;
@@ -149,7 +153,7 @@ void fe_conn_respond(struct fe_conn *c, int status, const char *content_type,
 	 * a timeout (fe_conn_http_error) c->http->req is a previous one,
 	 * whose pointers the parser has reused.
 	 */
-	if (rv == 0 && c->http != NULL && c->http->err == 0 &&
+	if (rv == 0 && !piped && c->http != NULL && c->http->err == 0 &&
 	    !fe_http_in_request(c->http))
 		rv = fe_cors_append(&b, c->srv->cluster, &c->http->req);
 	if (rv == 0)
@@ -161,12 +165,9 @@ void fe_conn_respond(struct fe_conn *c, int status, const char *content_type,
 		fe_conn_close(c);
 		return;
 	}
-	if (!keep)
-		c->close_after_write = true;
 	p = cf_buf_detach(&b, &n);
-	fe_conn_write_take(c, p, n);
-	c->busy = false;
-	if (!c->close_after_write)
+	fe__conn_answer(c, p, n, keep); /* in its turn (fe_conn_pipe.c) */
+	if (!c->close_after_write && c->state == FE_CONN_HTTP)
 		conn_process(c);
 }
 
@@ -280,9 +281,11 @@ void fe_conn_http_error(struct fe_conn *c, int status)
 	else
 		snprintf(msg, sizeof msg, "malformed request (%d %s)", status,
 			 fe_http_status_text(status));
-	c->busy = true;
-	c->close_after_write = true; /* the answer says Connection: close */
+	fe__conn_ticket(c, false); /* an answer of its own, after the rest */
+	if (c->http != NULL) /* the answer says Connection: close */
+		c->http->req.keep_alive = false;
 	fe_respond_error(c, status, code, msg);
+	c->close_after_write = true;
 	if (c->state == FE_CONN_HTTP)
 		conn_linger(c);
 }
@@ -319,31 +322,81 @@ static void conn_phase(struct fe_conn *c)
 	}
 }
 
-static bool conn_process_http(struct fe_conn *c)
+/* A send that may go while other sends are in flight (fe_conn.h). */
+static bool conn_pipelinable(const struct fe_http_req *req)
+{
+	return req->method == FE_HTTP_POST && req->keep_alive &&
+	       !req->upgrade && req->h[FE_HTTP_H_ORIGIN].p == NULL &&
+	       cf_str_eqc(req->path, "/v1/messages");
+}
+
+/* Parse the next request into c->http: its fe_http event, or 0 when none
+ * is ready (more bytes needed, or an error answered or held). */
+static int conn_parse(struct fe_conn *c)
 {
 	size_t used = 0;
-	int ev;
+	int ev, status;
 
-	if (c->busy || c->close_after_write || c->in.len == 0)
-		return false;
+	if (c->in.len == 0)
+		return 0;
 	if (conn_http_parser(c) != 0) {
 		fe_conn_close(c);
-		return false;
+		return 0;
 	}
 	ev = fe_http_feed(c->http, c->in.data, c->in.len, &used);
 	if (ev < 0) {
 		cf_buf_truncate(&c->in, 0);
 		c->phase = FE_CONN_PHASE_NONE;
-		fe_conn_http_error(c, c->http->status != 0 ? c->http->status : 400);
-		return false;
+		status = c->http->status != 0 ? c->http->status : 400;
+		if (fe__conn_owed(c) > 0)
+			c->held_err = (uint16_t)status; /* after the others */
+		else
+			fe_conn_http_error(c, status);
+		return 0;
 	}
 	cf_buf_consume(&c->in, used);
 	if (ev == FE_HTTP_NEED_MORE) {
 		conn_phase(c);
-		return false;
+		return 0;
 	}
 	c->phase = FE_CONN_PHASE_NONE;
 	c->t_req_ns = cf_mono_ns();
+	return ev;
+}
+
+static bool conn_process_http(struct fe_conn *c)
+{
+	uint16_t owed = fe__conn_owed(c);
+	bool piped;
+	int ev;
+
+	if (c->close_after_write)
+		return false;
+	if (owed > 0 && (c->waiting != 0 || c->held_err != 0 || !c->piping ||
+			 owed >= FE_CONN_PIPE_MAX))
+		return false; /* it waits for the answers before it */
+	if (c->held_err != 0) {
+		int status = c->held_err;
+		c->held_err = 0;
+		fe_conn_http_error(c, status);
+		return false;
+	}
+	if (c->waiting != 0) {
+		ev = c->waiting;
+		c->waiting = 0;
+	} else {
+		ev = conn_parse(c);
+		if (ev == 0)
+			return false;
+	}
+	piped = ev == FE_HTTP_REQUEST && conn_pipelinable(&c->http->req);
+	if (owed > 0 && !piped) {
+		/* dispatched once those before it are answered */
+		c->waiting = (uint8_t)ev;
+		return false;
+	}
+	c->piping = piped;
+	fe__conn_ticket(c, piped);
 	if (ev == FE_HTTP_UPGRADE) {
 		fe__conn_upgrade(c, &c->http->req);
 		if (c->state != FE_CONN_WS)
@@ -351,9 +404,8 @@ static bool conn_process_http(struct fe_conn *c)
 		conn_http_free(c); /* HTTP is over on this connection */
 		return true;
 	}
-	c->busy = true;
 	fe_api_http(c, &c->http->req);
-	return !c->busy;
+	return c->state == FE_CONN_HTTP;
 }
 
 /* ---- WebSocket side ---- */

@@ -1,7 +1,16 @@
 /*
- * fe_conn: one client connection: HTTP/1.1 requests, answered one at a time
- * in order (pipelined requests wait in the input buffer while an answer is
- * pending), then possibly a WebSocket after an upgrade.
+ * fe_conn: one client connection: HTTP/1.1 requests, answered in order,
+ * then possibly a WebSocket after an upgrade.
+ *
+ * Pipelining (issue 14): a request is dispatched once the answers before it
+ * are written, except sends: while every request in flight on the
+ * connection is a send (POST /v1/messages, keep-alive, without an Origin
+ * header: browsers do not pipeline), the next send is dispatched too, up to
+ * FE_CONN_PIPE_MAX in flight, and their answers are written in request
+ * order (fe_conn_pipe.c). Any other request waits, parsed, until those
+ * before it are answered; so does a malformed one's error. Sends pipelined
+ * on one connection are proposed in the order they arrived, like the sends
+ * in flight on one WebSocket.
  *
  * States: FE_CONN_HTTP -> FE_CONN_WS -> FE_CONN_CLOSING -> (freed).
  * Requests that wait for Raft hold a reference (fe_conn_ref); the
@@ -52,6 +61,9 @@
 #include "frontend/fe_wheel.h"
 #include "frontend/fe_ws.h"
 
+/* Sends in flight at once on one HTTP connection (see the top). */
+#define FE_CONN_PIPE_MAX 32u
+
 /* Size of a read, and of the server's shared read buffer. */
 #define FE_CONN_READ_CHUNK (64u * 1024u)
 
@@ -85,6 +97,16 @@ struct fe_conn {
 	uint64_t close_by_ms;	/* closing: dropped if not drained by */
 	uint32_t held;		/* bytes counted in buffer_bytes */
 	uint8_t phase;		/* HTTP request: 0 none, 1 head, 2 body */
+	/* HTTP answers owed, in order (fe_conn_pipe.c) */
+	uint16_t tk_next;	/* ticket of the next request */
+	uint16_t tk_head;	/* oldest ticket not answered yet */
+	uint16_t tk_cur;	/* the ticket fe_conn_respond() answers */
+	uint16_t held_err;	/* a parse error's status, answered in turn */
+	uint32_t piped_bits;	/* bit tk % FE_CONN_PIPE_MAX: a pipelined send */
+	struct fe_conn_pipe *pipe; /* answers kept for their turn, or NULL */
+	uint8_t waiting;	/* a parsed request waiting for its turn
+				   (its fe_http event), or 0 */
+	bool piping;		/* every request in flight is a send */
 	bool busy;		/* an HTTP answer is pending */
 	bool processing;	/* inside conn_process() */
 	bool reading;
@@ -134,11 +156,25 @@ int fe_conn_flush(struct fe_conn *c);
 void fe_conn_write_drop(struct fe_conn *c);
 
 /*
- * HTTP answers. Each one ends the current request: the next pipelined one
- * is parsed after it. body may be NULL for an empty body.
+ * HTTP answers. Each one answers the request of ticket c->tk_cur (see the
+ * top): the request being dispatched, or the send whose completion sets it
+ * back. body may be NULL for an empty body.
  */
 void fe_conn_respond(struct fe_conn *c, int status, const char *content_type,
 		     const char *body, size_t len, const char *extra_headers);
+
+/* The ticket of the request being dispatched: a request answered later
+ * keeps it and names it again (fe_conn_answering) right before its
+ * answer. */
+static inline uint16_t fe_conn_ticket(const struct fe_conn *c)
+{
+	return c->tk_cur;
+}
+
+static inline void fe_conn_answering(struct fe_conn *c, uint16_t tk)
+{
+	c->tk_cur = tk;
+}
 
 /* WebSocket: send one text message / close with code and reason. */
 int fe_conn_ws_send_text(struct fe_conn *c, const char *text, size_t len);

@@ -34,8 +34,8 @@
 #include "sync/sync_read.h"
 
 /* GET /v1/conversations: default and cap of limit (man/confab.7). */
-#define FE_LIST_LIMIT_DEFAULT 100
-#define FE_LIST_LIMIT_MAX 500
+#define FE_LIST_LIMIT_DEFAULT 50
+#define FE_LIST_LIMIT_MAX 200
 /* GET /v1/sync?wait=S: S is clamped to this many seconds. */
 #define FE_SYNC_WAIT_MAX_S 60
 /* POST /v1/admin/compact?segments=N: default, and N in 1..MAX. */
