@@ -128,9 +128,12 @@ int fe_query_sync(const struct fe_http_req *req, struct fe_query_sync *out,
 	if (fe_http_query_get(req, "conversationId", &v) == 0) {
 		out->form = true;
 		out->conv = v;
-		if (query_num(req, "lastSeq", &has, &out->last) != 0 ||
-		    query_num(req, "limit", &has, &limit) != 0) {
-			*err = "'lastSeq' and 'limit' are integers";
+		if (query_num(req, "lastSeq", &has, &out->last) != 0) {
+			*err = "'lastSeq' is an integer";
+			return CF_EBADREQ;
+		}
+		if (query_pos(req, "limit", &limit) != 0) {
+			*err = "'limit' must be a positive integer";
 			return CF_EBADREQ;
 		}
 		out->limit = clamp(limit, SYNC_LIMIT_DEFAULT, SYNC_LIMIT_MAX);
@@ -141,9 +144,12 @@ int fe_query_sync(const struct fe_http_req *req, struct fe_query_sync *out,
 		*err = "malformed cursor";
 		return CF_EBADREQ;
 	}
-	if (query_num(req, "limit", &has, &limit) != 0 ||
-	    query_num(req, "wait", &has, &wait) != 0) {
-		*err = "'limit' and 'wait' are integers";
+	if (query_pos(req, "limit", &limit) != 0) {
+		*err = "'limit' must be a positive integer";
+		return CF_EBADREQ;
+	}
+	if (query_num(req, "wait", &has, &wait) != 0) {
+		*err = "'wait' is an integer";
 		return CF_EBADREQ;
 	}
 	out->limit = clamp(limit, SYNC_FEED_LIMIT_DEFAULT, SYNC_FEED_LIMIT_MAX);

@@ -15,8 +15,8 @@
  *   POST /v1/admin/compact                partition, segments
  *
  * Numbers are decimal, at most 16 digits and 2^53 (fe_parse_u64), leading
- * zeros allowed. A limit given above its cap is clamped to it; an accepted
- * limit always lies in 1..cap. Cursors with leading zeros ("a007") are
+ * zeros allowed. A limit given above its cap is clamped to it, a limit of 0
+ * is refused (every route); an accepted limit always lies in 1..cap. Cursors with leading zeros ("a007") are
  * accepted and read as their canonical text ("a7", what the node writes).
  *
  * Ownership: out's cf_str fields point into req's storage (valid as long as
@@ -73,7 +73,8 @@ struct fe_query_sync {
 	uint64_t last;	 /* form: lastSeq (0..2^53; 0 if absent) */
 	uint64_t after;	 /* feed: the cursor's messageId, 0 if absent */
 	unsigned limit;	 /* form: 1..SYNC_LIMIT_MAX; feed: 1..
-			    SYNC_FEED_LIMIT_MAX (0 or absent: default) */
+			    SYNC_FEED_LIMIT_MAX (absent: default; 0 is
+			    refused, as on every route) */
 	unsigned wait;	 /* feed: seconds, 0..FE_SYNC_WAIT_MAX_S */
 };
 

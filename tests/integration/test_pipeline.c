@@ -68,18 +68,9 @@ static int group_teardown(void **state)
 
 static int raw_connect(unsigned node)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	char host[64];
-	int port, fd;
+	int fd = cf_http_connect_blocking(cluster.nodes[node].url);
 
-	assert_int_equal(cf_http_parse_url(cluster.nodes[node].url, host,
-					   &port),
-			 0);
-	sa.sin_port = htons((uint16_t)port);
-	assert_int_equal(inet_pton(AF_INET, host, &sa.sin_addr), 1);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(fd >= 0);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
 	return fd;
 }
 

@@ -64,6 +64,27 @@ int cf_http_parse_url(const char *url, char *host, int *port)
 	return 0;
 }
 
+int cf_http_connect_blocking(const char *url)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	char host[64];
+	int port, fd;
+
+	if (cf_http_parse_url(url, host, &port) != 0 ||
+	    inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+		return CF_EBADREQ;
+	sa.sin_port = htons((uint16_t)port);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+		int rv = -errno;
+		close(fd);
+		return rv;
+	}
+	return fd;
+}
+
 int cf_http_conn_init(struct cf_http_conn *c, const char *url, int timeout_ms)
 {
 	memset(c, 0, sizeof *c);

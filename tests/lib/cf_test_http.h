@@ -49,6 +49,9 @@ struct cf_http_resp {
  * port. 0 or CF_EBADREQ.
  */
 int cf_http_parse_url(const char *url, char *host, int *port);
+/* A blocking TCP connection to url's IPv4 host and port: the descriptor,
+ * or a negative code. For tests that write raw bytes. */
+int cf_http_connect_blocking(const char *url);
 
 /* Set up a closed conn to url; nothing is opened until the first request. */
 int cf_http_conn_init(struct cf_http_conn *c, const char *url, int timeout_ms);

@@ -116,18 +116,26 @@ static void sync_forms(void **state)
 	assert_int_equal(qs.after, 0);
 	assert_int_equal(qs.limit, SYNC_FEED_LIMIT_DEFAULT);
 	assert_int_equal(qs.wait, 0);
-	assert_int_equal(fe_query_sync(req_of("cursor=m0090&limit=0&wait=600"),
+	assert_int_equal(fe_query_sync(req_of("cursor=m0090&limit=7&wait=600"),
 				       &qs, &err),
 			 0);
 	assert_int_equal(qs.after, 90);
-	assert_int_equal(qs.limit, SYNC_FEED_LIMIT_DEFAULT);
+	assert_int_equal(qs.limit, 7);
 	assert_int_equal(qs.wait, FE_SYNC_WAIT_MAX_S);
+	/* limit 0 is refused, as on every other route */
+	assert_int_equal(fe_query_sync(req_of("cursor=m0090&limit=0"), &qs,
+				       &err),
+			 CF_EBADREQ);
+	assert_string_equal(err, "'limit' must be a positive integer");
+	assert_int_equal(fe_query_sync(req_of("conversationId=c&limit=0"),
+				       &qs, &err),
+			 CF_EBADREQ);
 	assert_int_equal(fe_query_sync(req_of("cursor=a1"), &qs, &err),
 			 CF_EBADREQ);
 	assert_string_equal(err, "malformed cursor");
 	assert_int_equal(fe_query_sync(req_of("wait=x"), &qs, &err),
 			 CF_EBADREQ);
-	assert_string_equal(err, "'limit' and 'wait' are integers");
+	assert_string_equal(err, "'wait' is an integer");
 	/* the conversation form ignores cursor and wait */
 	assert_int_equal(fe_query_sync(req_of("conversationId=c%5F1&lastSeq=0&"
 					      "limit=9999&cursor=bad"),
@@ -140,7 +148,7 @@ static void sync_forms(void **state)
 	assert_int_equal(fe_query_sync(req_of("conversationId=c&lastSeq=-1"),
 				       &qs, &err),
 			 CF_EBADREQ);
-	assert_string_equal(err, "'lastSeq' and 'limit' are integers");
+	assert_string_equal(err, "'lastSeq' is an integer");
 }
 
 static void admin(void **state)
