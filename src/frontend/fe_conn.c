@@ -8,7 +8,8 @@
  * from the start of c->in. While an answer is pending (c->busy) nothing
  * more is parsed, except sends behind sends (pipelining: fe_conn.h, and
  * fe_conn_pipe.c for the order of the answers); reading stops while more
- * than IN_HIGH bytes wait. After an upgrade the same buffer feeds the WebSocket framer.
+ * than IN_HIGH bytes wait. After an upgrade the same buffer feeds the
+ * WebSocket framer.
  * conn_settle() runs after every pass: it gives back what an idle
  * connection does not need, accounts the bytes held, and sets the deadline.
  */

@@ -16,8 +16,9 @@
  *
  * Numbers are decimal, at most 16 digits and 2^53 (fe_parse_u64), leading
  * zeros allowed. A limit given above its cap is clamped to it, a limit of 0
- * is refused (every route); an accepted limit always lies in 1..cap. Cursors with leading zeros ("a007") are
- * accepted and read as their canonical text ("a7", what the node writes).
+ * is refused (every route); an accepted limit always lies in 1..cap.
+ * Cursors with leading zeros ("a007") are accepted and read as their
+ * canonical text ("a7", what the node writes).
  *
  * Ownership: out's cf_str fields point into req's storage (valid as long as
  * req). Errors: 0, or CF_EBADREQ with *err the message the route answers
