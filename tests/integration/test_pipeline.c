@@ -10,7 +10,8 @@
  *   (they were in flight together), history holds them in that order; the
  *   same again: every one a duplicate of its first;
  * - a history read behind sends waits for them and sees them all; the
- *   sends behind the read go after it;
+ *   sends behind the read go after it; the same written in pieces of 1, 7,
+ *   97 and 1000 bytes, 1 ms apart;
  * - a send refused 400 among sends: those before it answered and stored,
  *   the 400 says Connection: close, and the connection closes after it:
  *   nothing behind it is committed;
@@ -32,6 +33,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cmocka.h>
@@ -44,7 +46,7 @@
 
 #define START_TIMEOUT_MS 30000
 #define READ_TIMEOUT_MS 20000
-#define N_TESTS 5
+#define N_TESTS 6
 #define N_SENDS (3 * FE_CONN_PIPE_MAX)
 
 static struct cf_test_cluster cluster;
@@ -279,26 +281,48 @@ static void sends_are_answered_and_committed_in_order(void **state)
 	n_passed++;
 }
 
-static void a_read_behind_sends_sees_them(void **state)
+/* b's bytes in pieces of piece bytes, 1 ms apart (each its own segment). */
+static void raw_send_pieces(int fd, const struct cf_buf *b, size_t piece)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	for (size_t off = 0; off < b->len; off += piece) {
+		size_t n = b->len - off < piece ? b->len - off : piece;
+		assert_int_equal(send(fd, b->data + off, n, MSG_NOSIGNAL),
+				 (ssize_t)n);
+		cf_test_sleep_ms(1);
+	}
+}
+
+/*
+ * 10 sends, a consistent read, a send, by user to conv on node 3; written
+ * at once (piece 0) or in pieces.
+ */
+static void read_behind_sends(const char *user, const char *conv,
+			      size_t piece)
 {
 	struct cf_buf b = CF_BUF_INIT;
 	struct raw_ans a[12];
-	char cmid[32];
+	char cmid[32], path[128];
 	json_t *msgs;
 	bool eof;
 	int fd;
 
-	(void)state;
-	cf_test_create_group(&cluster, 1, "qa", "p-q", "[\"qb\"]");
 	for (unsigned i = 0; i < 10; i++) {
 		snprintf(cmid, sizeof cmid, "q%u", i);
-		add_send(&b, "qa", "p-q", cmid, cmid);
+		add_send(&b, user, conv, cmid, cmid);
 	}
 	/* consistent: the read index of when it is dispatched */
-	add_get(&b, "qa", "/v1/conversations/p-q/messages?consistent=1");
-	add_send(&b, "qa", "p-q", "q-after", "after");
+	snprintf(path, sizeof path, "/v1/conversations/%s/messages?consistent=1",
+		 conv);
+	add_get(&b, user, path);
+	add_send(&b, user, conv, "q-after", "after");
 	fd = raw_connect(3);
-	raw_send(fd, &b);
+	if (piece == 0)
+		raw_send(fd, &b);
+	else
+		raw_send_pieces(fd, &b, piece);
 	cf_buf_release(&b);
 	assert_int_equal(read_answers(fd, a, 12, &eof), 12);
 	close(fd);
@@ -310,6 +334,29 @@ static void a_read_behind_sends_sees_them(void **state)
 	assert_int_equal(a[11].status, 201);
 	assert_int_equal(seq_of(&a[11]), 11);
 	release(a, 12);
+}
+
+static void a_read_behind_sends_sees_them(void **state)
+{
+	(void)state;
+	cf_test_create_group(&cluster, 1, "qa", "p-q", "[\"qb\"]");
+	read_behind_sends("qa", "p-q", 0);
+	n_passed++;
+}
+
+/* The same pipeline arriving in pieces: requests split at every place,
+ * some parsed while the sends before them are in flight. */
+static void a_pipeline_in_pieces_is_the_same(void **state)
+{
+	static const size_t pieces[] = {1, 7, 97, 1000};
+	char conv[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++) {
+		snprintf(conv, sizeof conv, "p-k%zu", i);
+		cf_test_create_group(&cluster, 1, "ka", conv, "[\"kb\"]");
+		read_behind_sends("ka", conv, pieces[i]);
+	}
 	n_passed++;
 }
 
@@ -448,6 +495,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(sends_are_answered_and_committed_in_order),
 		cmocka_unit_test(a_read_behind_sends_sees_them),
+		cmocka_unit_test(a_pipeline_in_pieces_is_the_same),
 		cmocka_unit_test(a_refused_send_closes_after_those_before_it),
 		cmocka_unit_test(
 			a_malformed_request_behind_sends_is_answered_last),
