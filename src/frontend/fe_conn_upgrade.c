@@ -19,6 +19,7 @@
 #include "frontend/fe_conn_int.h"
 #include "frontend/fe_cors.h"
 #include "frontend/fe_json.h"
+#include "frontend/fe_query.h"
 #include "frontend/fe_server.h"
 #include "frontend/fe_session.h"
 
@@ -77,12 +78,8 @@ void fe__conn_upgrade(struct fe_conn *c, const struct fe_http_req *req)
 		c->close_after_write = true;
 		return;
 	}
-	if (fe_http_query_get(req, "deviceId", &dev) != 0)
-		dev = CF_STR_LIT("default");
-	if (!cf_device_id_valid(dev.p, dev.len)) {
-		fe_respond_error(c, 400, "bad_request",
-				 "deviceId must be 1 to 64 bytes of "
-				 "[A-Za-z0-9._:@-]");
+	if (fe_query_ws(req, &dev, &msg) != 0) {
+		fe_respond_error(c, 400, "bad_request", msg);
 		c->close_after_write = true;
 		return;
 	}

@@ -28,6 +28,7 @@
 #include "common/cf_id.h"
 #include "common/cf_time.h"
 #include "frontend/fe_json.h"
+#include "frontend/fe_query.h"
 #include "frontend/fe_server.h"
 #include "frontend/fe_session.h"
 #include "frontend/fe_ws.h"
@@ -39,7 +40,6 @@
 #define BCAST_MIN_MS 1000
 #define FORGET_MS (3600 * 1000)
 #define CHUNK_MAX 32768
-#define MAX_QUERY_USERS 200
 
 struct fe_pres_user {
 	uint32_t local_socks;
@@ -481,10 +481,10 @@ bool fe_presence_http(struct fe_conn *c, const struct fe_http_req *req,
 		      const char *user)
 {
 	struct fe_presence *p = &c->srv->presence;
-	struct cf_str v;
+	struct cf_str ids[FE_QUERY_PRESENCE_MAX];
+	const char *err = NULL;
 	json_t *out;
-	size_t pos = 0;
-	unsigned n = 0;
+	unsigned n;
 
 	if (!cf_str_eqc(req->path, "/v1/presence"))
 		return false;
@@ -492,8 +492,8 @@ bool fe_presence_http(struct fe_conn *c, const struct fe_http_req *req,
 		fe_respond_405(c, "GET");
 		return true;
 	}
-	if (fe_http_query_get(req, "users", &v) != 0 || v.len == 0) {
-		fe_respond_error(c, 400, "bad_request", "'users' is required");
+	if (fe_query_presence(req, ids, &n, &err) != 0) {
+		fe_respond_error(c, 400, "bad_request", err);
 		return true;
 	}
 	out = json_object();
@@ -501,25 +501,15 @@ bool fe_presence_http(struct fe_conn *c, const struct fe_http_req *req,
 		fe_respond_rc(c, -ENOMEM, NULL);
 		return true;
 	}
-	while (pos <= v.len) {
-		const char *s = v.p + pos;
-		const char *e = memchr(s, ',', v.len - pos);
-		size_t l = e != NULL ? (size_t)(e - s) : v.len - pos;
+	for (unsigned i = 0; i < n; i++) {
+		const char *s = ids[i].p;
+		size_t l = ids[i].len;
 		struct fe_pres_user *pu;
 		uint64_t last = 0;
 		bool online = false;
-		char key[129];
+		char key[CF_ID_MAX + 1];
 		json_t *o;
-		pos += l + 1;
-		if (l == 0)
-			continue;
-		if (!cf_id_valid(s, l) || l >= sizeof key ||
-		    ++n > MAX_QUERY_USERS) {
-			json_decref(out);
-			fe_respond_error(c, 400, "bad_request",
-					 "bad user id list");
-			return true;
-		}
+
 		pu = user_get(p, s, l, false);
 		/* Only users who share a conversation with the caller (or
 		 * the caller itself) show: others read as offline. */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/cf_err.h"
+#include "common/cf_id.h"
 #include "frontend/fe_json.h"
 #include "sync/sync_feed.h"
 
@@ -204,5 +205,45 @@ int fe_query_admin_compact(const struct fe_http_req *req, unsigned partitions,
 	}
 	if (has)
 		*segments = (uint32_t)n;
+	return 0;
+}
+
+int fe_query_presence(const struct fe_http_req *req, struct cf_str *ids,
+		      unsigned *n, const char **err)
+{
+	struct cf_str v;
+	size_t pos = 0;
+
+	*n = 0;
+	if (fe_http_query_get(req, "users", &v) != 0 || v.len == 0) {
+		*err = "'users' is required";
+		return CF_EBADREQ;
+	}
+	while (pos <= v.len) {
+		const char *p = v.p + pos;
+		const char *e = memchr(p, ',', v.len - pos);
+		size_t l = e != NULL ? (size_t)(e - p) : v.len - pos;
+
+		pos += l + 1;
+		if (l == 0)
+			continue; /* "a,,b" and a trailing comma */
+		if (!cf_id_valid(p, l) || *n == FE_QUERY_PRESENCE_MAX) {
+			*err = "bad user id list";
+			return CF_EBADREQ;
+		}
+		ids[(*n)++] = (struct cf_str){p, l};
+	}
+	return 0;
+}
+
+int fe_query_ws(const struct fe_http_req *req, struct cf_str *device,
+		const char **err)
+{
+	if (fe_http_query_get(req, "deviceId", device) != 0)
+		*device = CF_STR_LIT("default");
+	if (!cf_device_id_valid(device->p, device->len)) {
+		*err = "deviceId must be 1 to 64 bytes of [A-Za-z0-9._:@-]";
+		return CF_EBADREQ;
+	}
 	return 0;
 }

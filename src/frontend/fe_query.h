@@ -13,6 +13,8 @@
  *                                         ("m<messageId>"), limit, wait
  *   GET /v1/admin/conversations/{id}/messages   fromSeq, limit
  *   POST /v1/admin/compact                partition, segments
+ *   GET /v1/presence                      users (a,b,...)
+ *   GET /v1/ws (the upgrade)              deviceId
  *
  * Numbers are decimal, at most 16 digits and 2^53 (fe_parse_u64), leading
  * zeros allowed. A limit given above its cap is clamped to it, a limit of 0
@@ -99,5 +101,19 @@ int fe_query_admin_messages(const struct fe_http_req *req,
 int fe_query_admin_compact(const struct fe_http_req *req, unsigned partitions,
 			   bool *all, uint64_t *partition, uint32_t *segments,
 			   const char **err);
+
+/*
+ * GET /v1/presence?users=a,b: the ids into ids[0..*n) (pointing into req),
+ * empty items skipped, each cf_id_valid, at most FE_QUERY_PRESENCE_MAX;
+ * users absent or empty is refused.
+ */
+#define FE_QUERY_PRESENCE_MAX 200u
+int fe_query_presence(const struct fe_http_req *req, struct cf_str *ids,
+		      unsigned *n, const char **err);
+
+/* GET /v1/ws?deviceId=: the device id, "default" when absent; one that is
+ * not cf_device_id_valid is refused. */
+int fe_query_ws(const struct fe_http_req *req, struct cf_str *device,
+		const char **err);
 
 #endif

@@ -18,6 +18,8 @@
  *   GET /v1/admin/conversations/{id}/messages   fromSeq, limit
  *   POST /v1/admin/compact           partition (1 and 16 partitions),
  *                                    segments
+ *   GET /v1/presence                 users (a comma list of ids)
+ *   GET /v1/ws                       deviceId
  *   every read route                 consistent
  *   fe_auth_request                  token, and user in development mode
  *
@@ -30,6 +32,8 @@
  *   - an accepted limit lies within its route's bounds (1..cap, the default
  *     when absent), seqs within 1..2^53, at most one history seq, a
  *     partition below the count, segments 1..1024, wait 0..60 s;
+ *   - presence ids are valid ids, each a comma piece of users, in order;
+ *     an accepted device id is valid, "default" when absent;
  *   - a cursor that parses writes back to its own text but for leading
  *     zeros of the number (fe_query.h, sync_feed.h);
  *   - a refusal is CF_EBADREQ with a message (auth: CF_EUNAUTH with a
@@ -335,6 +339,53 @@ static void route_admin(const struct fe_http_req *req)
 	}
 }
 
+/* presence: every id valid, each a piece of users between commas, in
+ * order; refused only when absent, empty, a bad id or too many. */
+static void route_presence(const struct fe_http_req *req)
+{
+	struct cf_str ids[FE_QUERY_PRESENCE_MAX], v;
+	const char *err = NULL;
+	unsigned n = 0;
+	size_t pos = 0;
+	int rv = fe_query_presence(req, ids, &n, &err);
+
+	if (rv != 0) {
+		refused(rv, err);
+		return;
+	}
+	if (!param(req, "users", &v) || v.len == 0 ||
+	    n > FE_QUERY_PRESENCE_MAX)
+		abort();
+	for (unsigned i = 0; i < n; i++) {
+		if (!cf_id_valid(ids[i].p, ids[i].len) || ids[i].p < v.p + pos ||
+		    ids[i].p + ids[i].len > v.p + v.len)
+			abort();
+		if (ids[i].p + ids[i].len < v.p + v.len &&
+		    ids[i].p[ids[i].len] != ',')
+			abort();
+		pos = (size_t)(ids[i].p - v.p) + ids[i].len;
+	}
+}
+
+/* the WebSocket's device id: valid, "default" when absent */
+static void route_ws(const struct fe_http_req *req)
+{
+	struct cf_str dev, v;
+	const char *err = NULL;
+	int rv = fe_query_ws(req, &dev, &err);
+
+	if (rv != 0) {
+		refused(rv, err);
+		if (!param(req, "deviceId", &v))
+			abort(); /* the default is always valid */
+		return;
+	}
+	if (!cf_device_id_valid(dev.p, dev.len))
+		abort();
+	if (!param(req, "deviceId", &v) && !cf_str_eqc(dev, "default"))
+		abort();
+}
+
 static void route_consistent(const struct fe_http_req *req)
 {
 	struct cf_str v;
@@ -415,6 +466,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		route_history(req);
 		route_sync(req);
 		route_admin(req);
+		route_presence(req);
+		route_ws(req);
 		route_consistent(req);
 		route_auth(req);
 	} else if (rv < 0 && p.status == 0) {

@@ -151,6 +151,56 @@ static void sync_forms(void **state)
 	assert_string_equal(err, "'lastSeq' is an integer");
 }
 
+static void presence_and_ws(void **state)
+{
+	struct cf_str ids[FE_QUERY_PRESENCE_MAX], dev;
+	const char *err = NULL;
+	char many[FE_QUERY_PRESENCE_MAX * 4 + 16];
+	size_t off = 6;
+	unsigned n;
+
+	(void)state;
+	assert_int_equal(fe_query_presence(req_of("users=a,,b%2Cc,"), ids, &n,
+					   &err),
+			 0);
+	assert_int_equal(n, 3);
+	assert_true(cf_str_eqc(ids[0], "a"));
+	assert_true(cf_str_eqc(ids[1], "b"));
+	assert_true(cf_str_eqc(ids[2], "c"));
+	assert_int_equal(fe_query_presence(req_of("users=,,"), ids, &n, &err),
+			 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(fe_query_presence(req_of("users="), ids, &n, &err),
+			 CF_EBADREQ);
+	assert_string_equal(err, "'users' is required");
+	assert_int_equal(fe_query_presence(req_of("x=1"), ids, &n, &err),
+			 CF_EBADREQ);
+	assert_int_equal(fe_query_presence(req_of("users=a,b*d"), ids, &n,
+					   &err),
+			 CF_EBADREQ);
+	assert_string_equal(err, "bad user id list");
+	/* FE_QUERY_PRESENCE_MAX ids, then one more */
+	memcpy(many, "users=", 6);
+	for (unsigned i = 0; i < FE_QUERY_PRESENCE_MAX; i++)
+		off += (size_t)snprintf(many + off, sizeof many - off, "%s%u",
+					i > 0 ? "," : "", i % 10);
+	assert_int_equal(fe_query_presence(req_of(many), ids, &n, &err), 0);
+	assert_int_equal(n, FE_QUERY_PRESENCE_MAX);
+	snprintf(many + off, sizeof many - off, ",z");
+	assert_int_equal(fe_query_presence(req_of(many), ids, &n, &err),
+			 CF_EBADREQ);
+	assert_int_equal(fe_query_ws(req_of(""), &dev, &err), 0);
+	assert_true(cf_str_eqc(dev, "default"));
+	assert_int_equal(fe_query_ws(req_of("deviceId=phone.1"), &dev, &err),
+			 0);
+	assert_true(cf_str_eqc(dev, "phone.1"));
+	assert_int_equal(fe_query_ws(req_of("deviceId="), &dev, &err),
+			 CF_EBADREQ);
+	assert_int_equal(fe_query_ws(req_of("deviceId=a%20b"), &dev, &err),
+			 CF_EBADREQ);
+	assert_non_null(strstr(err, "deviceId"));
+}
+
 static void admin(void **state)
 {
 	struct sync_history_query q;
@@ -219,7 +269,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(conv_list),   cmocka_unit_test(history),
 		cmocka_unit_test(sync_forms),  cmocka_unit_test(admin),
-		cmocka_unit_test(auth_params),
+		cmocka_unit_test(auth_params), cmocka_unit_test(presence_and_ws),
 	};
 	int rv;
 
