@@ -43,12 +43,10 @@ void fe__conn_upgrade(struct fe_conn *c, const struct fe_http_req *req)
 	 */
 	c->http->req.keep_alive = false;
 	if (!cf_str_eqc(req->path, "/v1/ws")) {
-		c->busy = true;
 		fe_respond_error(c, 404, "not_found", "no such route");
 		c->close_after_write = true;
 		return;
 	}
-	c->busy = true;
 	if ((msg = fe_server_unavailable(s)) != NULL) {
 		/* Issue 11: the node opens its store (fe_server.h). */
 		fe_respond_error(c, 503, "unavailable", msg);

@@ -206,6 +206,20 @@ static long long seq_of(const struct raw_ans *a)
 	return cf_test_int(a->json, "seq");
 }
 
+/* b in one write to node, then up to n answers (how many came). */
+static unsigned exchange(unsigned node, struct cf_buf *b, struct raw_ans *a,
+			 unsigned n, bool *eof)
+{
+	int fd = raw_connect(node);
+	unsigned got;
+
+	raw_send(fd, b);
+	cf_buf_release(b);
+	got = read_answers(fd, a, n, eof);
+	close(fd);
+	return got;
+}
+
 /* n sends by user to conv (cmids prefix0..), in one write to node. */
 static void pipeline_sends(unsigned node, const char *user, const char *conv,
 			   const char *prefix, unsigned n, struct raw_ans *a)
@@ -213,16 +227,12 @@ static void pipeline_sends(unsigned node, const char *user, const char *conv,
 	struct cf_buf b = CF_BUF_INIT;
 	char cmid[64];
 	bool eof;
-	int fd = raw_connect(node);
 
 	for (unsigned i = 0; i < n; i++) {
 		snprintf(cmid, sizeof cmid, "%s%u", prefix, i);
 		add_send(&b, user, conv, cmid, cmid);
 	}
-	raw_send(fd, &b);
-	cf_buf_release(&b);
-	assert_int_equal(read_answers(fd, a, n, &eof), n);
-	close(fd);
+	assert_int_equal(exchange(node, &b, a, n, &eof), n);
 }
 
 /* ---- tests ---- */
@@ -367,7 +377,6 @@ static void a_refused_send_closes_after_those_before_it(void **state)
 	json_t *hist;
 	bool eof;
 	unsigned got;
-	int fd;
 
 	(void)state;
 	cf_test_create_group(&cluster, 1, "ra", "p-r", "[\"rb\"]");
@@ -376,11 +385,7 @@ static void a_refused_send_closes_after_those_before_it(void **state)
 	add_send(&b, "ra", "bad*id", "r2", "r2"); /* a bad id: 400 */
 	add_send(&b, "ra", "p-r", "r3", "r3");
 	add_send(&b, "ra", "p-r", "r4", "r4");
-	fd = raw_connect(2);
-	raw_send(fd, &b);
-	cf_buf_release(&b);
-	got = read_answers(fd, a, 5, &eof);
-	close(fd);
+	got = exchange(2, &b, a, 5, &eof);
 	assert_int_equal(got, 3);
 	assert_true(eof);
 	assert_int_equal(a[0].status, 201);
@@ -406,7 +411,6 @@ static void a_malformed_request_behind_sends_is_answered_last(void **state)
 	struct raw_ans a[6];
 	bool eof;
 	unsigned got;
-	int fd;
 
 	(void)state;
 	cf_test_create_group(&cluster, 1, "ma", "p-m", "[\"mb\"]");
@@ -416,11 +420,7 @@ static void a_malformed_request_behind_sends_is_answered_last(void **state)
 		add_send(&b, "ma", "p-m", cmid, cmid);
 	}
 	assert_int_equal(cf_buf_append(&b, bad, sizeof bad - 1), 0);
-	fd = raw_connect(1);
-	raw_send(fd, &b);
-	cf_buf_release(&b);
-	got = read_answers(fd, a, 5, &eof);
-	close(fd);
+	got = exchange(1, &b, a, 5, &eof);
 	assert_int_equal(got, 5);
 	assert_true(eof);
 	for (unsigned i = 0; i < 4; i++) {
