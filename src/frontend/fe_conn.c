@@ -5,7 +5,7 @@
  * connection holds no unparsed bytes (c->in then borrows it while
  * conn_process() runs, and only what stays unparsed is copied into a buffer
  * of the connection's own), else at the end of c->in. conn_process() parses
- * from the start of c->in. While an answer is pending (c->busy) nothing
+ * from the start of c->in. While an answer is owed (fe_conn_pipe.c) nothing
  * more is parsed, except sends behind sends (pipelining: fe_conn.h, and
  * fe_conn_pipe.c for the order of the answers); reading stops while more
  * than IN_HIGH bytes wait. After an upgrade the same buffer feeds the
@@ -499,7 +499,7 @@ static void conn_settle(struct fe_conn *c)
 		bool want;
 		if (c->in.len == 0)
 			cf_buf_release(&c->in);
-		if (c->state == FE_CONN_HTTP && !c->busy && c->in.len == 0 &&
+		if (c->state == FE_CONN_HTTP && fe__conn_owed(c) == 0 && c->in.len == 0 &&
 		    c->http != NULL && !fe_http_in_request(c->http))
 			conn_http_free(c);
 		if (c->state == FE_CONN_WS)

@@ -107,7 +107,6 @@ struct fe_conn {
 	uint8_t waiting;	/* a parsed request waiting for its turn
 				   (its fe_http event), or 0 */
 	bool piping;		/* every request in flight is a send */
-	bool busy;		/* an HTTP answer is pending */
 	bool processing;	/* inside conn_process() */
 	bool reading;
 	bool close_after_write; /* HTTP: Connection: close */

@@ -15,10 +15,11 @@ enum { FE_CONN_PHASE_NONE = 0, FE_CONN_PHASE_HEAD = 1, FE_CONN_PHASE_BODY = 2 };
 void fe_conn_timer_update(struct fe_conn *c);
 /* Answer an HTTP error (status) and close after a lingering FIN. */
 void fe_conn_http_error(struct fe_conn *c, int status);
-/* fe_conn_pipe.c: a new ticket (now c->tk_cur; c->busy set); the answers
- * owed; whether ticket tk is a pipelined send; give the answer of
- * c->tk_cur (data malloc'd, taken; keep: the connection stays open after
- * it), written in its turn; free what c kept. */
+/* fe_conn_pipe.c: a new ticket (now c->tk_cur); the answers owed (while
+ * any is, the connection is busy: only a send behind sends is dispatched);
+ * whether ticket tk is a pipelined send; give the answer of c->tk_cur
+ * (data malloc'd, taken; keep: the connection stays open after it),
+ * written in its turn; free what c kept. */
 uint16_t fe__conn_ticket(struct fe_conn *c, bool piped);
 uint16_t fe__conn_owed(const struct fe_conn *c);
 bool fe__conn_ticket_piped(const struct fe_conn *c, uint16_t tk);

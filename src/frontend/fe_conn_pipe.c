@@ -39,7 +39,7 @@ struct fe_conn_pipe {
 	} slot[FE_CONN_PIPE_MAX];
 };
 
-static void pipe_drop(struct fe_conn *c)
+void fe__conn_pipe_free(struct fe_conn *c)
 {
 	if (c->pipe == NULL)
 		return;
@@ -47,11 +47,6 @@ static void pipe_drop(struct fe_conn *c)
 		free(c->pipe->slot[i].data);
 	free(c->pipe);
 	c->pipe = NULL;
-}
-
-void fe__conn_pipe_free(struct fe_conn *c)
-{
-	pipe_drop(c);
 }
 
 uint16_t fe__conn_owed(const struct fe_conn *c)
@@ -70,7 +65,6 @@ uint16_t fe__conn_ticket(struct fe_conn *c, bool piped)
 	else
 		c->piped_bits &= ~bit;
 	c->tk_cur = tk;
-	c->busy = true;
 	return tk;
 }
 
@@ -130,7 +124,5 @@ void fe__conn_answer(struct fe_conn *c, char *data, size_t len, bool keep)
 				     c->pipe->slot[i].keep);
 	}
 	if (!go || fe__conn_owed(c) == 0)
-		pipe_drop(c);
-	if (fe__conn_owed(c) == 0)
-		c->busy = false;
+		fe__conn_pipe_free(c);
 }

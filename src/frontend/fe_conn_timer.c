@@ -30,7 +30,7 @@ static uint64_t conn_deadline(const struct fe_conn *c)
 		return c->last_active_ms + (c->ping_sent
 						    ? cfg->idle_timeout_ms
 						    : cfg->idle_timeout_ms / 2);
-	if (c->busy)
+	if (fe__conn_owed(c) > 0)
 		return 0; /* the answer is on its way (a long poll: 60 s) */
 	if (c->phase == FE_CONN_PHASE_BODY && c->http != NULL)
 		return c->phase_ms + cfg->header_timeout_ms +

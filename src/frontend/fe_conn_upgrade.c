@@ -95,7 +95,6 @@ void fe__conn_upgrade(struct fe_conn *c, const struct fe_http_req *req)
 	c->device = c->user + ulen + 1;
 	p = cf_buf_detach(&b, &n);
 	fe_conn_write_take(c, p, n);
-	c->busy = false;
 	c->tk_head = c->tk_next; /* the 101 answered it */
 	c->state = FE_CONN_WS;
 	fe_ws_parser_init(&c->ws, s->cfg.ws_max_message);
